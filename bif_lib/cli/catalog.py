@@ -1,0 +1,103 @@
+"""``bif catalog list|search|show|history|verify``: what the verified store holds."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .. import api
+from ..i18n import CLASSIFICATION_LABELS, format_number
+from ..ingest import default_store
+from ..store import DatasetNotFound
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("catalog", help="Datenkatalog anzeigen")
+    sub = parser.add_subparsers(dest="catalog_command", metavar="AKTION", required=True)
+    listing = sub.add_parser("list", help="alle Datensätze mit ihrer neuesten Version")
+    listing.add_argument("--classification", choices=["open", "internal", "confidential"])
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_list)
+    search = sub.add_parser("search", help="Datensätze nach Stichwort suchen")
+    search.add_argument("text")
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(handler=_search)
+    show = sub.add_parser("show", help="Vertrag, Prüfbericht und Herkunft eines Datensatzes")
+    show.add_argument("dataset")
+    show.add_argument("--version", type=int)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_show)
+    history = sub.add_parser("history", help="alle Versionen eines Datensatzes")
+    history.add_argument("dataset")
+    history.add_argument("--json", action="store_true")
+    history.set_defaults(handler=_history)
+    verify = sub.add_parser("verify", help="Prüfsummen aller Snapshots kontrollieren")
+    verify.set_defaults(handler=_verify)
+
+
+def _table(frame, columns: dict[str, str]) -> str:
+    if frame.empty:
+        return "(keine Datensätze)"
+    shown = frame[list(columns)].astype(str)
+    widths = {c: max(len(columns[c]), shown[c].str.len().max()) for c in columns}
+    lines = ["  ".join(columns[c].ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(row[c].ljust(widths[c]) for c in columns) for _, row in shown.iterrows()]
+    return "\n".join(lines)
+
+
+def _print_frame(frame, as_json: bool) -> None:
+    if as_json:
+        print(frame.to_json(orient="records", force_ascii=False))
+        return
+    frame = frame.copy()
+    frame["classification"] = frame["classification"].map(CLASSIFICATION_LABELS)
+    frame["rows"] = frame["rows"].map(format_number)
+    frame["ingested_at"] = frame["ingested_at"].str[:16].str.replace("T", " ")
+    print(_table(frame, {"dataset": "Datensatz", "version": "Version", "classification": "Einstufung",
+                         "rows": "Zeilen", "ingested_at": "Stand (UTC)", "title": "Titel"}))
+
+
+def _list(args) -> int:
+    _print_frame(api.list_datasets(args.classification), args.json)
+    return 0
+
+
+def _search(args) -> int:
+    _print_frame(api.search(args.text), args.json)
+    return 0
+
+
+def _show(args) -> int:
+    try:
+        description = api.describe(args.dataset, args.version)
+    except DatasetNotFound as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(description.entry.to_dict(), ensure_ascii=False, indent=2, default=str))
+    else:
+        print(description.to_text())
+    return 0
+
+
+def _history(args) -> int:
+    try:
+        frame = api.history(args.dataset)
+    except DatasetNotFound as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.json:
+        print(frame.to_json(orient="records", force_ascii=False))
+    else:
+        frame["sha256"] = frame["sha256"].str[:12] + "…"
+        print(_table(frame, {"version": "Version", "ingested_at": "Stand (UTC)", "ingested_by": "durch",
+                             "rows": "Zeilen", "source_file": "Quelldatei", "sha256": "sha256"}))
+    return 0
+
+
+def _verify(args) -> int:
+    problems = default_store().verify()
+    for problem in problems:
+        print(f"FEHLER {problem}")
+    print("Alle Snapshots sind unversehrt." if not problems else f"{len(problems)} Problem(e) gefunden.")
+    return 1 if problems else 0

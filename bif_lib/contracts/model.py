@@ -1,0 +1,373 @@
+"""Data contracts: loading, validating and the typed view the rest of BIF uses.
+
+A contract is one YAML file per dataset. Its format is defined by
+``contract.schema.json`` (JSON Schema 2020-12); field definitions follow the
+Frictionless Table Schema so that contracts can be read by other tools too.
+A malformed contract is refused with the file, the path inside the YAML (and its
+line) and what is wrong, in German, because stewards write contracts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).with_name("contract.schema.json")
+CLASSIFICATIONS = ("open", "internal", "confidential")
+
+
+class ContractError(ValueError):
+    """A contract file that cannot be used. ``problems`` lists (yaml_path, line, message)."""
+
+    def __init__(self, path: Path | str, problems: list[tuple[str, int | None, str]]):
+        self.path = str(path)
+        self.problems = problems
+        lines = [f"Vertrag {self.path} ist fehlerhaft:"]
+        for where, line, message in problems:
+            at = f" (Zeile {line})" if line else ""
+            lines.append(f"  - {where or '<Wurzel>'}{at}: {message}")
+        super().__init__("\n".join(lines))
+
+
+@cache
+def contract_json_schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    title: str = ""
+    description: str = ""
+    unit: str = ""
+    format: str | None = None
+    constraints: dict = field(default_factory=dict)
+    missing_means: str = "unknown"
+    geometry_type: tuple[str, ...] = ()
+    crs: str | None = None
+
+    @property
+    def required(self) -> bool:
+        return bool(self.constraints.get("required"))
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    fields: tuple[str, ...]
+    resource: str
+    reference_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The typed view of one contract file. ``raw`` keeps the YAML content as loaded."""
+
+    raw: dict
+    path: Path | None = None
+
+    # --- metadata -------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.raw["id"]
+
+    @property
+    def version(self) -> str:
+        return str(self.raw["version"])
+
+    @property
+    def title(self) -> str:
+        return self.raw["title"]
+
+    @property
+    def description(self) -> str:
+        return self.raw["description"]
+
+    @property
+    def classification(self) -> str:
+        return self.raw["classification"]
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.raw.get("synthetic", False))
+
+    @property
+    def licence(self) -> dict:
+        return self.raw["licence"]
+
+    @property
+    def source(self) -> dict:
+        return self.raw["source"]
+
+    @property
+    def rules(self) -> list[dict]:
+        return list(self.raw.get("rules") or [])
+
+    # --- schema ---------------------------------------------------------
+    @property
+    def fields(self) -> list[Field]:
+        result = []
+        for spec in self.raw["schema"]["fields"]:
+            spec = dict(spec)
+            spec["constraints"] = dict(spec.get("constraints") or {})
+            spec["geometry_type"] = tuple(spec.get("geometry_type") or ())
+            result.append(Field(**spec))
+        return result
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f["name"] for f in self.raw["schema"]["fields"]]
+
+    @property
+    def geometry_field(self) -> Field | None:
+        return next((f for f in self.fields if f.type == "geometry"), None)
+
+    @property
+    def is_geo(self) -> bool:
+        return self.geometry_field is not None
+
+    @property
+    def primary_key(self) -> list[str]:
+        pk = self.raw["schema"].get("primaryKey") or []
+        return [pk] if isinstance(pk, str) else list(pk)
+
+    @property
+    def foreign_keys(self) -> list[ForeignKey]:
+        result = []
+        for fk in self.raw["schema"].get("foreignKeys") or []:
+            ref = fk["reference"]
+            result.append(ForeignKey(_as_tuple(fk["fields"]), ref["resource"], _as_tuple(ref["fields"])))
+        return result
+
+    @property
+    def missing_values(self) -> list[str]:
+        return list(self.source.get("missing_values") or self.raw["schema"].get("missingValues") or [""])
+
+    @property
+    def referenced_datasets(self) -> set[str]:
+        """Datasets this contract's checks need from the store."""
+        refs = {fk.resource for fk in self.foreign_keys}
+        for rule in self.rules:
+            if "dataset" in rule:
+                refs.add(rule["dataset"])
+            total = rule.get("total")
+            if isinstance(total, dict) and "dataset" in total:
+                refs.add(total["dataset"])
+            for key in (rule.get("keys") or {}).values():
+                if isinstance(key, dict) and "dataset" in key:
+                    refs.add(key["dataset"])
+        refs.discard(self.id)
+        return refs
+
+    @property
+    def sha256(self) -> str:
+        """Fingerprint of the contract's content (not its formatting)."""
+        canonical = json.dumps(self.raw, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def to_json(self) -> str:
+        return json.dumps(self.raw, ensure_ascii=False, default=str)
+
+
+def _as_tuple(value) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+# --- loading ----------------------------------------------------------------
+
+def load_contract(path: Path | str) -> Contract:
+    """Read, validate and return a contract; raise ContractError naming what is wrong."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ContractError(path, [("", None, "Datei nicht gefunden")]) from None
+    except UnicodeDecodeError as exc:
+        raise ContractError(path, [("", None, f"Datei ist nicht UTF-8-kodiert ({exc.reason} an Byte {exc.start})")]) from None
+    return parse_contract(text, path)
+
+
+def parse_contract(text: str, path: Path | str = "<text>") -> Contract:
+    try:
+        raw = yaml.safe_load(text)
+        root_node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise ContractError(path, [("", line, f"kein gültiges YAML: {getattr(exc, 'problem', exc)}")]) from None
+    if not isinstance(raw, dict):
+        raise ContractError(path, [("", None, "der Vertrag muss ein YAML-Objekt (Schlüssel: Wert) sein")])
+
+    validator = jsonschema.Draft202012Validator(contract_json_schema())
+    problems = []
+    for error in sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path))):
+        message = _german(error)
+        if message is None:
+            continue
+        yaml_path = _format_path(error.absolute_path)
+        problems.append((yaml_path, _line_of(root_node, list(error.absolute_path)), message))
+    if not problems:
+        problems = [(p, _line_of(root_node, _parse_path(p)), m) for p, m in _semantic_problems(raw)]
+    if problems:
+        raise ContractError(path, problems)
+    return Contract(raw=raw, path=Path(path) if path != "<text>" else None)
+
+
+def load_contracts(directory: Path | str) -> dict[str, Contract]:
+    """All contracts of a city profile, by dataset id (city.yaml is not a contract)."""
+    contracts: dict[str, Contract] = {}
+    for path in sorted(Path(directory).glob("*.yaml")):
+        if path.name == "city.yaml":
+            continue
+        contract = load_contract(path)
+        if contract.id in contracts:
+            raise ContractError(path, [("id", None, f"Datensatz-ID „{contract.id}“ ist schon in "
+                                                    f"{contracts[contract.id].path} vergeben")])
+        contracts[contract.id] = contract
+    return contracts
+
+
+def _semantic_problems(raw: dict) -> list[tuple[str, str]]:
+    """Checks JSON Schema cannot express: names used in keys and rules must exist."""
+    names = [f["name"] for f in raw["schema"]["fields"]]
+    problems = []
+    seen = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            problems.append((f"schema.fields[{i}].name", f"Feldname „{name}“ kommt doppelt vor"))
+        seen.add(name)
+    pk = raw["schema"].get("primaryKey") or []
+    for name in [pk] if isinstance(pk, str) else pk:
+        if name not in seen:
+            problems.append(("schema.primaryKey", f"Primärschlüssel nennt unbekanntes Feld „{name}“"))
+    for i, fk in enumerate(raw["schema"].get("foreignKeys") or []):
+        local = _as_tuple(fk["fields"])
+        for name in local:
+            if name not in seen:
+                problems.append((f"schema.foreignKeys[{i}].fields", f"Fremdschlüssel nennt unbekanntes Feld „{name}“"))
+        if len(local) != len(_as_tuple(fk["reference"]["fields"])):
+            problems.append((f"schema.foreignKeys[{i}]", "Anzahl der Felder und der Referenzfelder unterscheidet sich"))
+    geometry = [f for f in raw["schema"]["fields"] if f["type"] == "geometry"]
+    if len(geometry) > 1:
+        problems.append(("schema.fields", "höchstens ein Geometriefeld ist erlaubt"))
+    for f in geometry:
+        if f.get("crs") and f["crs"].upper() != "EPSG:25832":
+            problems.append((f"schema.fields[{names.index(f['name'])}].crs",
+                             "Geodaten werden in EPSG:25832 gespeichert"))
+    if geometry and raw["source"]["format"] in ("csv", "xlsx"):
+        problems.append(("source.format", "ein Geometriefeld braucht ein Geodatenformat (geojson, shapefile_zip, gpkg)"))
+    for i, rule in enumerate(raw.get("rules") or []):
+        for key in ("columns", "group_by", "key"):
+            # change_bounds names its key as a list, dissolves_into as one string
+            for name in _as_tuple(rule.get(key) or ()):
+                if name not in seen:
+                    problems.append((f"rules[{i}].{key}", f"Regel nennt unbekanntes Feld „{name}“"))
+        for key in ("total", "value", "column", "order_by"):
+            name = rule.get(key)
+            if isinstance(name, str) and name not in seen:
+                problems.append((f"rules[{i}].{key}", f"Regel nennt unbekanntes Feld „{name}“"))
+        for name in (rule.get("keys") or {}):
+            if name not in seen:
+                problems.append((f"rules[{i}].keys", f"Regel nennt unbekanntes Feld „{name}“"))
+        if rule["type"] in ("valid_geometry", "within_boundary", "point_in_polygon_attribute", "dissolves_into") and not geometry:
+            problems.append((f"rules[{i}].type", f"Regel „{rule['type']}“ braucht ein Geometriefeld"))
+    for i, f in enumerate(raw["schema"]["fields"]):
+        c = f.get("constraints") or {}
+        if "minimum" in c and "maximum" in c and _num(c["minimum"]) is not None and _num(c["maximum"]) is not None \
+                and _num(c["minimum"]) > _num(c["maximum"]):
+            problems.append((f"schema.fields[{i}].constraints", "Minimum ist größer als Maximum"))
+    return problems
+
+
+def _num(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+_GERMAN_VALIDATORS = {
+    "required": "Pflichtangabe fehlt: {missing}",
+    "additionalProperties": "unbekannter Schlüssel: {extra}",
+    "unevaluatedProperties": "unbekannter Schlüssel: {extra}",
+    "enum": "Wert {instance!r} ist nicht erlaubt; erlaubt: {allowed}",
+    "type": "Wert {instance!r} hat den falschen Typ; erwartet: {expected}",
+    "pattern": "Wert {instance!r} passt nicht zum Muster {pattern}",
+    "minLength": "Wert ist zu kurz",
+    "minItems": "Liste braucht mindestens {limit} Einträge",
+    "minimum": "Wert {instance!r} ist kleiner als {limit}",
+    "exclusiveMinimum": "Wert {instance!r} muss größer als {limit} sein",
+    "oneOf": "Wert {instance!r} hat keine gültige Form",
+    "const": "Wert {instance!r} ist nicht erlaubt",
+}
+
+
+def _german(error: jsonschema.ValidationError) -> str | None:
+    template = _GERMAN_VALIDATORS.get(error.validator)
+    if template is None:
+        return error.message
+    v = error.validator_value
+    details = {"instance": error.instance, "limit": v, "pattern": v,
+               "allowed": ", ".join(map(str, v)) if isinstance(v, list) else v,
+               "expected": " oder ".join(v) if isinstance(v, list) else v}
+    if error.validator == "required":
+        missing = [name for name in v if isinstance(error.instance, dict) and name not in error.instance]
+        details["missing"] = ", ".join(missing)
+    if error.validator == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        details["extra"] = ", ".join(sorted(k for k in error.instance if k not in allowed))
+    if error.validator == "unevaluatedProperties":  # rule options: the allowed ones depend on the rule type
+        allowed = set(error.schema.get("properties", {}))
+        for case in error.schema.get("allOf", []):
+            if case["if"]["properties"]["type"]["const"] == error.instance.get("type"):
+                allowed |= set(case["then"].get("properties", {}))
+        details["extra"] = ", ".join(sorted(k for k in error.instance if k not in allowed))
+        if not details["extra"]:
+            return None  # only a consequence of another error in the rule (its options were not evaluated)
+    return template.format(**details)
+
+
+def _format_path(parts) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _parse_path(text: str) -> list:
+    parts: list = []
+    for chunk in text.replace("[", ".[").split("."):
+        if not chunk:
+            continue
+        parts.append(int(chunk[1:-1]) if chunk.startswith("[") else chunk)
+    return parts
+
+
+def _line_of(node, path: list) -> int | None:
+    """1-based line of the YAML node at ``path`` (or of its nearest existing parent)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            match = node.value[part]
+        else:
+            match = None
+        if match is None:
+            break
+        node = match
+        line = node.start_mark.line + 1
+    return line

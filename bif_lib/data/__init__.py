@@ -1,0 +1,1 @@
+"""City data: profiles, fetching the public sources, the one-command bootstrap."""

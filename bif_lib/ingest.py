@@ -1,0 +1,107 @@
+"""Ingest: a department's file becomes a verified, versioned dataset — or is refused.
+
+Reading and validation touch nothing in the store; only data that passes its
+contract is written (see ``store.snapshots`` for why a crash at any moment leaves the
+store consistent). A rejected file leaves the store byte-for-byte unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import config
+from .contracts import Contract, load_contract
+from .readers import read_source
+from .store import DatasetNotFound, Store, VersionEntry, sha256_file
+from .validation import ValidationReport, compile_contract
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class IngestOutcome:
+    status: str                 # "created" | "unchanged" | "rejected"
+    report: ValidationReport
+    entry: VersionEntry | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "rejected"
+
+    def summary(self) -> str:
+        if self.status == "rejected":
+            return f"„{self.report.dataset}“ abgelehnt: {self.report.errors} Fehler – nichts wurde gespeichert."
+        e = self.entry
+        if self.status == "unchanged":
+            return (f"„{e.dataset_id}“ unverändert: die Daten entsprechen Version {e.version} "
+                    f"(sha256 {e.sha256[:12]}…) – nichts zu tun.")
+        return (f"„{e.dataset_id}“ Version {e.version} gespeichert: {e.rows} Zeilen, sha256 {e.sha256[:12]}…"
+                + (f", {self.report.warnings} Warnung(en)" if self.report.warnings else ""))
+
+
+def default_store() -> Store:
+    return Store(config.store_dir())
+
+
+def store_references(store: Store, used: dict[str, int] | None = None):
+    """Resolve referenced datasets to their latest snapshot, remembering which versions were used."""
+    cache: dict = {}
+
+    def resolve(dataset: str):
+        if dataset not in cache:
+            entry = store.catalog.latest(dataset)
+            cache[dataset] = store.read(entry) if entry else None
+            if entry and used is not None:
+                used[dataset] = entry.version
+        return cache[dataset]
+
+    return resolve
+
+
+def validate_file(contract: Contract, source: Path, store: Store | None = None,
+                  progress: Progress | None = None):
+    """Read and validate without writing anything. Returns (typed frame or None, report, references used)."""
+    say = progress or (lambda message: None)
+    store = store or default_store()
+    say(f"Lese {source.name} ({contract.source['format']}) …")
+    read = read_source(contract, source)
+    report = ValidationReport(contract.id, str(source), contract.version)
+    report.notes.extend(read.notes)
+    for failure in read.failures:
+        report.add(failure)
+    if not read.readable:
+        return None, report, {}
+    used: dict[str, int] = {}
+    say(f"Prüfe {len(read.frame):,} Zeilen gegen Vertrag {contract.id} {contract.version} …".replace(",", "."))
+    frame, report = compile_contract(contract, store_references(store, used)).validate(
+        read.frame, source_file=str(source), report=report)
+    return frame, report, used
+
+
+def ingest(contract: Contract | Path | str, source: Path | str, *, store: Store | None = None,
+           user: str | None = None, progress: Progress | None = None) -> IngestOutcome:
+    contract = contract if isinstance(contract, Contract) else load_contract(contract)
+    source = Path(source)
+    store = store or default_store()
+    say = progress or (lambda message: None)
+    source_sha = sha256_file(source) if source.is_file() else ""
+    frame, report, used = validate_file(contract, source, store, progress)
+    if frame is None or not report.ok:
+        return IngestOutcome("rejected", report)
+    say("Schreibe Snapshot …")
+    lineage = {
+        "source_file": str(source.resolve()),
+        "source_sha256": source_sha,
+        "contract": {"id": contract.id, "version": contract.version, "sha256": contract.sha256,
+                     "path": str(contract.path) if contract.path else None},
+        "references": used,
+        "transformations": report.notes,
+    }
+    result = store.write(frame, contract, source_file=source.name, source_sha256=source_sha,
+                         ingested_by=user or config.current_user(), report=report, lineage=lineage)
+    return IngestOutcome("created" if result.created else "unchanged", report, result.entry)
+
+
+__all__ = ["DatasetNotFound", "IngestOutcome", "default_store", "ingest", "validate_file"]

@@ -1,0 +1,211 @@
+"""Reading the files departments really send, as the contract's ``source`` section says.
+
+Every read option lives in the contract, none in code: CSV as exported from Excel and
+specialist systems (delimiter, encoding with or without BOM, Windows-1252, decimal
+comma and thousands dot, German dates, wide tables reshaped to long), Excel ``.xlsx``,
+GeoJSON, zipped shapefiles and GeoPackage.
+
+Readers never raise for bad content: what cannot be read becomes a failure in the
+report, so a steward sees every problem of a file at once. Each row keeps its row
+number in the source file in the column ``_bif_row``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .contracts import Contract
+from .validation.report import ROW, Failure
+GEO_FORMATS = ("geojson", "shapefile_zip", "gpkg")
+
+
+@dataclass
+class ReadResult:
+    frame: pd.DataFrame | None
+    failures: list[Failure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def readable(self) -> bool:
+        return self.frame is not None
+
+
+def read_source(contract: Contract, path: Path | str) -> ReadResult:
+    path = Path(path)
+    src = contract.source
+    fmt = src["format"]
+    if not path.is_file():
+        return ReadResult(None, [Failure("file", f"Datei {path} nicht gefunden")])
+    if path.stat().st_size == 0:
+        return ReadResult(None, [Failure("empty_file", "Die Datei ist leer (0 Byte).")])
+    if fmt == "csv":
+        result = _read_csv(path, src)
+    elif fmt == "xlsx":
+        result = _read_xlsx(path, src)
+    elif fmt in GEO_FORMATS:
+        result = _read_geo(path, src)
+    elif fmt == "parquet":
+        frame = pd.read_parquet(path)
+        frame.insert(0, ROW, np.arange(1, len(frame) + 1))
+        result = ReadResult(frame)
+    else:  # guarded by the JSON Schema
+        raise ValueError(f"unknown source format {fmt}")
+    if result.readable:
+        _shape(result, contract)
+    return result
+
+
+# --- CSV --------------------------------------------------------------------
+
+def _read_csv(path: Path, src: dict) -> ReadResult:
+    raw = path.read_bytes()
+    encoding = src.get("encoding", "utf-8")
+    # A BOM is what Excel writes for "CSV UTF-8"; accept the file with or without it.
+    codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        bad = raw[exc.start:exc.start + 4]
+        return ReadResult(None, [Failure(
+            "encoding", f"Die Datei ist nicht in {encoding} kodiert: Byte {bad!r} in Zeile {line} "
+                        f"ist ungültig. Bitte als {encoding} speichern oder die Kodierung im Vertrag anpassen.",
+            row=line, value=bad.hex())])
+    if not text.strip():
+        return ReadResult(None, [Failure("empty_file", "Die Datei enthält keine Zeichen außer Leerraum.")])
+
+    header_row = src.get("header_row", 1)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), sep=src.get("delimiter", ","), quotechar=src.get("quotechar", '"'),
+            skiprows=header_row - 1, header=0, dtype=str, keep_default_na=False,
+            skip_blank_lines=False, engine="c")
+    except pd.errors.EmptyDataError:
+        return ReadResult(None, [Failure("empty_file", "Die Datei enthält keine Kopfzeile.")])
+    except pd.errors.ParserError as exc:
+        return ReadResult(None, [_parse_failure(str(exc), header_row)])
+
+    # Line numbers as a text editor shows them: header is line `header_row`.
+    frame.insert(0, ROW, np.arange(header_row + 1, header_row + 1 + len(frame)))
+    frame.columns = [c.strip() if isinstance(c, str) else c for c in frame.columns]
+    data = frame.drop(columns=ROW)
+    blank = (data.isna() | (data == "")).all(axis=1)
+    failures = []
+    # keep_default_na=False turns empty fields into "" while fields absent from a short
+    # line become NaN: that is how a truncated line shows itself.
+    short = data.isna().any(axis=1) & ~blank
+    if short.any():
+        rows = frame.loc[short, ROW].to_numpy()
+        failures += [Failure("field_count", f"Zeile hat weniger Felder als die Kopfzeile "
+                                           f"({len(data.columns)}) – Datei abgeschnitten oder Trennzeichen falsch?",
+                             row=int(r)) for r in rows[:200]]
+    frame = frame.loc[~blank].fillna("")
+    return ReadResult(frame, failures)
+
+
+def _parse_failure(message: str, header_row: int) -> Failure:
+    # pandas: "Error tokenizing data. C error: Expected 3 fields in line 5, saw 4"
+    match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if match:
+        expected, line, saw = map(int, match.groups())
+        line += header_row - 1
+        return Failure("parse", f"Zeile hat {saw} Felder, erwartet werden {expected} (Trennzeichen im Wert? "
+                                f"fehlende Anführungszeichen?)", row=line)
+    match = re.search(r"EOF inside string starting at row (\d+)", message)
+    if match:
+        return Failure("parse", "Anführungszeichen wird bis zum Dateiende nicht geschlossen "
+                                "(Datei abgeschnitten?)", row=int(match.group(1)) + header_row)
+    return Failure("parse", f"Die CSV-Datei ist nicht lesbar: {message}")
+
+
+# --- Excel ------------------------------------------------------------------
+
+def _read_xlsx(path: Path, src: dict) -> ReadResult:
+    header_row = src.get("header_row", 1)
+    try:
+        frame = pd.read_excel(path, sheet_name=src.get("sheet", 0), header=header_row - 1, dtype=object,
+                              engine="openpyxl")
+    except ValueError as exc:  # unknown sheet
+        return ReadResult(None, [Failure("file", f"Tabellenblatt nicht lesbar: {exc}")])
+    except Exception as exc:  # zip/xml errors of a broken or renamed file
+        return ReadResult(None, [Failure("file", f"Die Excel-Datei ist nicht lesbar ({type(exc).__name__}: {exc})")])
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.insert(0, ROW, np.arange(header_row + 1, header_row + 1 + len(frame)))
+    data = frame.drop(columns=ROW)
+    blank = data.isna().all(axis=1)
+    frame = frame.loc[~blank].copy()
+    for col in frame.columns[1:]:
+        frame[col] = frame[col].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else v)
+    return ReadResult(frame)
+
+
+# --- Geodata ----------------------------------------------------------------
+
+def _read_geo(path: Path, src: dict) -> ReadResult:
+    import geopandas as gpd
+    from pyproj import CRS
+
+    kwargs = {"layer": src["layer"]} if src.get("layer") else {}
+    try:
+        frame = gpd.read_file(path, **kwargs)
+    except Exception as exc:
+        return ReadResult(None, [Failure("file", f"Die Geodaten-Datei ist nicht lesbar ({type(exc).__name__}: {exc})")])
+    frame.insert(0, ROW, np.arange(1, len(frame) + 1))
+    failures, notes = [], []
+    expected = src.get("crs")
+    if expected:
+        if frame.crs is None:
+            failures.append(Failure("crs", f"Die Datei nennt kein Koordinatenreferenzsystem; erwartet wird {expected}."))
+        elif not CRS.from_user_input(expected).equals(frame.crs, ignore_axis_order=True):
+            failures.append(Failure("crs", f"Koordinatenreferenzsystem ist {frame.crs.to_string()}, "
+                                           f"erwartet wird {expected}.", value=frame.crs.to_string()))
+    if src.get("repair_geometry") == "make_valid":
+        invalid = ~frame.geometry.is_valid & frame.geometry.notna()
+        if invalid.any():
+            frame.loc[invalid, "geometry"] = frame.geometry[invalid].make_valid()
+            repaired = frame.loc[invalid, ROW].tolist()
+            notes.append(f"Geometrie repariert (shapely make_valid) für Objekt-Nr. {', '.join(map(str, repaired))}")
+    if frame.crs is not None and not failures:
+        frame = frame.to_crs(25832)
+    return ReadResult(frame, failures, notes)
+
+
+# --- shaping common to all formats ---------------------------------------------
+
+def _shape(result: ReadResult, contract: Contract) -> None:
+    """Apply the contract's column options: footer rows, dropped rows, renames, derivations, reshape."""
+    src = contract.source
+    frame = result.frame
+    if src.get("skip_footer_rows"):
+        frame = frame.iloc[: max(len(frame) - src["skip_footer_rows"], 0)]
+    for rule in src.get("drop_rows") or []:
+        column = rule["column"]
+        if column in frame.columns:
+            hit = frame[column].astype(str).str.contains(rule["pattern"], regex=True, na=False)
+            if hit.any():
+                result.notes.append(f"{int(hit.sum())} Zeile(n) ausgelassen, weil „{column}“ dem Muster "
+                                    f"„{rule['pattern']}“ entspricht (Zeile {', '.join(map(str, frame.loc[hit, ROW]))})")
+                frame = frame.loc[~hit]
+    frame = frame.rename(columns=src.get("rename") or {})
+    frame = frame.drop(columns=[c for c in src.get("drop_columns") or [] if c in frame.columns])
+    for name, spec in (src.get("derive") or {}).items():
+        if spec["from"] in frame.columns:
+            frame[name] = frame[spec["from"]].astype(str).str.extract(spec["pattern"], expand=False)
+    for name, value in (src.get("constants") or {}).items():
+        frame[name] = value
+    reshape = src.get("wide_to_long")
+    if reshape and all(c in frame.columns for c in reshape["id_columns"]):
+        pattern = re.compile(reshape.get("value_columns_pattern", ".*"))
+        value_columns = [c for c in frame.columns
+                         if c not in (ROW, *reshape["id_columns"]) and pattern.fullmatch(str(c))]
+        frame = frame.melt(id_vars=[ROW, *reshape["id_columns"]], value_vars=value_columns,
+                           var_name=reshape["names_to"], value_name=reshape["values_to"])
+        frame = frame.sort_values([ROW, reshape["names_to"]], kind="stable")
+    result.frame = frame.reset_index(drop=True)

@@ -1,0 +1,230 @@
+"""The validation report: every failure of one ingest, for stewards (German) and tools (JSON).
+
+Failures are collected in one pass over all rules. Each names the dataset, the
+source file, the row number as in the source file (line for CSV, row for Excel,
+feature number for geodata), the column, the rule, the offending value and a
+German message. The report keeps every failure's count; to stay readable and
+small it lists at most ``MAX_LISTED_PER_RULE`` examples per rule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..i18n import format_number
+
+MAX_LISTED_PER_RULE = 200
+
+# Column that carries each row's number in the source file through reading and reshaping.
+ROW = "_bif_row"
+
+RULE_TITLES = {
+    "file": "Datei lesbar",
+    "empty_file": "Datei nicht leer",
+    "encoding": "Zeichenkodierung",
+    "parse": "Dateiformat (CSV-Struktur)",
+    "field_count": "Anzahl der Felder je Zeile",
+    "missing_column": "Pflichtspalte vorhanden",
+    "extra_column": "keine unbekannten Spalten",
+    "no_rows": "Datei enthält Datenzeilen",
+    "type": "Datentyp",
+    "required": "Pflichtwert",
+    "unique": "Eindeutigkeit",
+    "primary_key": "Primärschlüssel eindeutig",
+    "minimum": "Mindestwert",
+    "maximum": "Höchstwert",
+    "minLength": "Mindestlänge",
+    "maxLength": "Höchstlänge",
+    "pattern": "Muster",
+    "enum": "erlaubte Werte",
+    "foreign_key": "Fremdschlüssel",
+    "crs": "Koordinatenreferenzsystem",
+    "geometry_type": "Geometrietyp",
+    "valid_geometry": "gültige Geometrie",
+    "sum_equals": "Summengleichung",
+    "aggregate_equals": "Summe der Teile gleich Gesamtwert",
+    "complete_keys": "Vollständigkeit der Schlüssel",
+    "change_bounds": "Veränderung zum Vorjahr",
+    "within_boundary": "innerhalb der Gebietsgrenze",
+    "point_in_polygon_attribute": "Lage im angegebenen Gebiet",
+    "dissolves_into": "Teilgebiete ergeben das Gebiet",
+}
+
+
+@dataclass
+class Failure:
+    rule: str
+    message: str
+    column: str | None = None
+    row: int | None = None
+    value: Any = None
+    severity: str = "error"
+    rule_id: str | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["value"] = _jsonable(self.value)
+        return d
+
+
+@dataclass
+class FailureBatch:
+    """Many failures of one rule, kept as arrays until the report is rendered (fast for 1M rows)."""
+
+    rule: str
+    column: str | None
+    rows: np.ndarray
+    values: np.ndarray | list
+    message: str  # template with {value}
+    severity: str = "error"
+    rule_id: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def failures(self, limit: int | None = None) -> list[Failure]:
+        n = len(self.rows) if limit is None else min(limit, len(self.rows))
+        return [Failure(self.rule, self.message.format(value=_display(self.values[i])), self.column,
+                        int(self.rows[i]) if self.rows[i] is not None and not pd.isna(self.rows[i]) else None,
+                        _jsonable(self.values[i]), self.severity, self.rule_id)
+                for i in range(n)]
+
+
+@dataclass
+class ValidationReport:
+    dataset: str
+    source_file: str
+    contract_version: str = ""
+    rows_checked: int = 0
+    rules_checked: list[str] = field(default_factory=list)
+    batches: list[FailureBatch] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # recorded transformations, e.g. repaired geometries
+
+    # --- collecting --------------------------------------------------------
+    def add(self, failure: Failure) -> None:
+        self.batches.append(FailureBatch(failure.rule, failure.column,
+                                         np.array([failure.row], dtype=object), [failure.value],
+                                         failure.message.replace("{", "{{").replace("}", "}}"),
+                                         failure.severity, failure.rule_id))
+
+    def add_batch(self, batch: FailureBatch) -> None:
+        if len(batch):
+            self.batches.append(batch)
+
+    def checked(self, rule: str) -> None:
+        if rule not in self.rules_checked:
+            self.rules_checked.append(rule)
+
+    # --- reading -----------------------------------------------------------
+    @property
+    def errors(self) -> int:
+        return sum(len(b) for b in self.batches if b.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(len(b) for b in self.batches if b.severity == "warning")
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
+
+    def counts(self) -> dict[str, int]:
+        counts: Counter = Counter()
+        for b in self.batches:
+            counts[b.rule_id or b.rule] += len(b)
+        return dict(counts)
+
+    def failures(self, limit_per_rule: int | None = MAX_LISTED_PER_RULE) -> list[Failure]:
+        listed: Counter = Counter()
+        result = []
+        for b in self.batches:
+            key = b.rule_id or b.rule
+            room = None if limit_per_rule is None else limit_per_rule - listed[key]
+            if room is not None and room <= 0:
+                continue
+            chunk = b.failures(room)
+            listed[key] += len(chunk)
+            result.extend(chunk)
+        return sorted(result, key=lambda f: (f.severity != "error", f.row if f.row is not None else -1))
+
+    def rules_failed(self) -> set[str]:
+        return {b.rule for b in self.batches if b.severity == "error"}
+
+    # --- rendering ---------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "source_file": self.source_file,
+            "contract_version": self.contract_version,
+            "ok": self.ok,
+            "rows_checked": self.rows_checked,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "rules_checked": self.rules_checked,
+            "counts_per_rule": self.counts(),
+            "failures": [f.to_dict() for f in self.failures()],
+            "notes": self.notes,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+    def to_text(self, max_lines: int = 50) -> str:
+        """German report for data stewards."""
+        status = "bestanden" if self.ok else "abgelehnt"
+        lines = [f"Prüfbericht für Datensatz „{self.dataset}“ – {status}",
+                 f"Quelldatei: {self.source_file}",
+                 f"Geprüfte Zeilen: {format_number(self.rows_checked)}; "
+                 f"Fehler: {format_number(self.errors)}; Warnungen: {format_number(self.warnings)}"]
+        if self.batches:
+            lines.append("Verstöße je Regel:")
+            for rule, count in sorted(self.counts().items(), key=lambda kv: -kv[1]):
+                base = rule.split(":")[0]
+                lines.append(f"  {rule} ({RULE_TITLES.get(base, base)}): {format_number(count)}")
+            lines.append("Einzelne Verstöße:")
+            shown = self.failures()
+            for f in shown[:max_lines]:
+                where = [f"Zeile {f.row}" if f.row is not None else None,
+                         f"Spalte „{f.column}“" if f.column else None]
+                prefix = "WARNUNG" if f.severity == "warning" else "FEHLER"
+                lines.append(f"  {prefix} [{f.rule_id or f.rule}] {', '.join(w for w in where if w) or 'Datei'}: {f.message}")
+            total = self.errors + self.warnings
+            if total > min(len(shown), max_lines):
+                lines.append(f"  … und {format_number(total - min(len(shown), max_lines))} weitere (vollständig im JSON-Bericht).")
+        for note in self.notes:
+            lines.append(f"Hinweis: {note}")
+        return "\n".join(lines)
+
+
+def _display(value) -> str:
+    if value is None or (not isinstance(value, (list, tuple, np.ndarray)) and pd.isna(value)):
+        return "(leer)"
+    if isinstance(value, float):
+        return format_number(value, decimals=None)
+    return str(value)
+
+
+def _jsonable(value):
+    if value is None:
+        return None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
