@@ -137,6 +137,10 @@ class DatasetDescription:
                  f"{format_number(e.rows)} Zeilen; sha256 {e.sha256}",
                  f"  Quelldatei: {e.source_file} (sha256 {e.source_sha256[:12]}…); Vertrag {e.contract_version}",
                  f"  Prüfung: {len(e.report.get('rules_checked', []))} Regeln, {e.report.get('warnings', 0)} Warnung(en)"]
+        for failure in e.report.get("failures", []):
+            if failure.get("severity") == "warning":
+                row = f"Zeile {failure['row']}: " if failure.get("row") is not None else ""
+                lines.append(f"  Warnung [{failure.get('rule_id') or failure['rule']}] {row}{failure['message']}")
         for note in e.lineage.get("transformations", []):
             lines.append(f"  Umformung: {note}")
         if e.lineage.get("references"):

@@ -26,3 +26,33 @@ def bif_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("BIF_HOME", str(home))
     monkeypatch.delenv("BIF_STORE", raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def flensburg_home(tmp_path_factory, mirror_dir) -> Path:
+    """A BIF_HOME with the full Flensburg bootstrap done once per test session (read-only for tests)."""
+    from bif_lib.data.bootstrap import bootstrap
+    from bif_lib.store import Store
+
+    home = tmp_path_factory.mktemp("flensburg-home")
+    previous = os.environ.get("BIF_HOME")
+    os.environ["BIF_HOME"] = str(home)
+    try:
+        result = bootstrap("flensburg", mirror=mirror_dir, store=Store(home / "store"))
+    finally:
+        if previous is None:
+            os.environ.pop("BIF_HOME", None)
+        else:
+            os.environ["BIF_HOME"] = previous
+    assert result.ok, result.summary()
+    return home
+
+
+@pytest.fixture
+def flensburg_store(flensburg_home, monkeypatch):
+    """The bootstrapped store, with BIF_HOME pointing at it for code that uses the default store."""
+    from bif_lib.store import Store
+
+    monkeypatch.setenv("BIF_HOME", str(flensburg_home))
+    monkeypatch.delenv("BIF_STORE", raising=False)
+    return Store(flensburg_home / "store")

@@ -39,15 +39,15 @@ class BootstrapResult:
     def summary(self) -> str:
         status_labels = {"created": "neu", "unchanged": "unverändert", "rejected": "ABGELEHNT"}
         lines = [f"Datenbasis {self.city}:",
-                 f"  {'Datensatz':<38} {'Status':<12} {'Version':>7} {'Zeilen':>9} {'Warnungen':>9}"]
+                 f"  {'Datensatz':<42} {'Status':<12} {'Version':>7} {'Zeilen':>9} {'Warnungen':>9}"]
         for dataset, outcome in self.outcomes.items():
             entry = outcome.entry
-            lines.append(f"  {dataset:<38} {status_labels[outcome.status]:<12} "
+            lines.append(f"  {dataset:<42} {status_labels[outcome.status]:<12} "
                          f"{entry.version if entry else '–':>7} "
                          f"{format(entry.rows, ',').replace(',', '.') if entry else '–':>9} "
                          f"{outcome.report.warnings:>9}")
         for dataset, reason in self.skipped.items():
-            lines.append(f"  {dataset:<38} {'ausgelassen':<12} – {reason}")
+            lines.append(f"  {dataset:<42} {'ausgelassen':<12} – {reason}")
         created = sum(o.status == "created" for o in self.outcomes.values())
         unchanged = sum(o.status == "unchanged" for o in self.outcomes.values())
         warnings = sum(o.report.warnings for o in self.outcomes.values())

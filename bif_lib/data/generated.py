@@ -1,9 +1,11 @@
 """Datasets BIF generates itself, named in city.yaml's ``generated`` section.
 
+- ``life_table``: the modelled Schleswig-Holstein life table the projection uses
+  (bif_lib.planning.lifetable).
 - ``synthetic_register``: seeded synthetic resident-register microdata calibrated to the
-  published totals (classified confidential, labelled synthetic); see bif_lib.synthetic.
-- ``life_table``: the modelled Schleswig-Holstein life table the projection uses; see
-  bif_lib.planning.lifetable.
+  published totals (confidential, labelled synthetic; bif_lib.synthetic), and what the
+  statistics office releases from it for planning: population by single age and the
+  projection parameters (internal; bif_lib.planning.release).
 
 Each generator writes a Parquet file under ``<sources>/generated/`` that is then ingested
 through its contract like any department file. Output is deterministic, so a rerun is
@@ -28,8 +30,10 @@ def contract_ids(profile: CityProfile) -> set[str]:
     register = spec.get("synthetic_register")
     if register:
         ids |= {register["persons_contract"], register["events_contract"]}
+        ids |= set((register.get("release") or {}).get(k) for k in ("population_contract", "parameters_contract"))
     if spec.get("life_table"):
         ids.add(spec["life_table"]["contract"])
+    ids.discard(None)
     return ids
 
 
@@ -38,18 +42,22 @@ def build(profile: CityProfile, store: Store, destination: Path, contracts: dict
     """Generate the files; returns dataset -> file to ingest, or a German reason for skipping it."""
     spec = profile.generated
     out: dict[str, Path | str] = {}
-    if spec.get("life_table") and spec["life_table"]["contract"] in contracts:
+    if spec.get("life_table"):
         progress("Erzeuge Sterbetafel (Modell)")
         out[spec["life_table"]["contract"]] = _life_table(destination)
     register = spec.get("synthetic_register")
-    if register and register["persons_contract"] in contracts:
+    if register:
+        ids = sorted(contract_ids(profile) - {spec.get("life_table", {}).get("contract")})
         if not include_confidential:
-            reason = "vertraulich – ohne getrennte Benutzerkonten werden keine vertraulichen Daten gehalten"
-            out[register["persons_contract"]] = reason
-            out[register["events_contract"]] = reason
+            for dataset in ids:
+                out[dataset] = ("ausgelassen: ohne getrennte Benutzerkonten hält BIF keine vertraulichen Daten "
+                                "(und keine daraus abgeleiteten Freigaben)")
         else:
             progress("Erzeuge synthetische Melderegister-Mikrodaten")
-            out.update(_synthetic_register(register, store, destination))
+            out.update(_synthetic_register(register, store, destination, progress))
+    unknown = set(out) - set(contracts)
+    if unknown:
+        raise KeyError(f"city.yaml nennt erzeugte Datensätze ohne Vertrag: {', '.join(sorted(unknown))}")
     return out
 
 
@@ -60,25 +68,33 @@ def _write(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def _life_table(destination: Path) -> Path:
-    from ..planning.lifetable import modelled_life_table
+    from ..planning.lifetable import life_table
 
-    return _write(modelled_life_table(), destination / "generated" / "sterbetafel_sh.parquet")
+    return _write(life_table(), destination / "generated" / "sterbetafel_sh.parquet")
 
 
-def _synthetic_register(spec: dict, store: Store, destination: Path) -> dict[str, Path]:
+def _synthetic_register(spec: dict, store: Store, destination: Path,
+                        progress: Callable[[str], None]) -> dict[str, Path]:
+    from ..planning.release import release_from_register
     from ..synthetic import PublishedTotals, generate_register
 
-    sozialatlas = destination / "sozialatlas_2022"
-    bezirke = _bezirke(store)
-    totals = PublishedTotals.from_sozialatlas_dir(sozialatlas, bezirke)
+    totals = PublishedTotals.from_sozialatlas_dir(destination / "sozialatlas_2022", _bezirke(store))
     register = generate_register(totals, seed=spec["seed"], years=range(spec["first_year"], spec["last_year"] + 1))
-    return {
-        spec["persons_contract"]: _write(register.persons, destination / "generated" / "melderegister_personen.parquet"),
-        spec["events_contract"]: _write(register.events, destination / "generated" / "melderegister_ereignisse.parquet"),
-    }
+    generated = destination / "generated"
+    files = {spec["persons_contract"]: _write(register.persons, generated / f"{spec['persons_contract']}.parquet"),
+             spec["events_contract"]: _write(register.events, generated / f"{spec['events_contract']}.parquet")}
+    release = spec.get("release")
+    if release:
+        progress("Statistikstelle: Freigabe der Aggregate für die Planung")
+        released = release_from_register(register.persons, register.events, tuple(release["base_period"]))
+        for table in ("population", "parameters"):
+            dataset = release[f"{table}_contract"]
+            files[dataset] = _write(released[table], generated / f"{dataset}.parquet")
+    return files
 
 
 def _bezirke(store: Store) -> pd.DataFrame:
+    """Bezirke with their Stadtteil and area, from the verified store (weights of the generator)."""
     from ..api import load
 
     frame = load("statistische_bezirke", store=store)

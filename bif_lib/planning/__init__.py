@@ -1,0 +1,55 @@
+"""Planning models for city administrations: pure functions on DataFrames, no widgets.
+
+* :func:`project_population` - cohort-component projection per Stadtteil x sex x age x year,
+  with scenarios (:data:`SCENARIOS`, :class:`Assumptions`), new housing areas and alignment;
+* :func:`estimate_parameters` / :func:`projection_inputs_from_register` - its inputs from the
+  register history; :func:`life_table` - the model life table for Schleswig-Holstein;
+* :func:`project_school_demand` - primary-school pupils, classes and capacity flags;
+* :func:`daycare_coverage` - Kita places against children by age band.
+
+Every result carries ``.assumptions`` and ``.inputs`` ({dataset_id: version}) so that each number
+can be traced. Method and sources: docs/planning-models.md.
+"""
+
+from bif_lib.planning.daycare import (
+    DaycareResult,
+    DemandRates,
+    PlaceRule,
+    daycare_coverage,
+    places_by_band,
+)
+from bif_lib.planning.lifetable import CALIBRATION_TARGETS, LIFETABLE_COLUMNS, life_table
+from bif_lib.planning.parameters import (
+    ProjectionInputs,
+    ProjectionParameters,
+    SmoothingSettings,
+    base_population_from_register,
+    estimate_parameters,
+    projection_inputs_from_register,
+)
+from bif_lib.planning.projection import (
+    ProjectionResult,
+    combine,
+    default_newcomer_profile,
+    project_population,
+    project_scenarios,
+)
+from bif_lib.planning.scenarios import BOUNDS, SCENARIOS, Assumptions, scenario
+from bif_lib.planning.schools import (
+    SchoolDemandResult,
+    SchoolSettings,
+    base_pupils_by_grade,
+    default_assignment,
+    estimate_capacities,
+    project_school_demand,
+)
+
+__all__ = [
+    "Assumptions", "BOUNDS", "CALIBRATION_TARGETS", "DaycareResult", "DemandRates",
+    "LIFETABLE_COLUMNS", "PlaceRule", "ProjectionInputs", "ProjectionParameters",
+    "ProjectionResult", "SCENARIOS", "SchoolDemandResult", "SchoolSettings", "SmoothingSettings",
+    "base_population_from_register", "base_pupils_by_grade", "combine", "daycare_coverage",
+    "default_assignment", "default_newcomer_profile", "estimate_capacities", "estimate_parameters",
+    "life_table", "places_by_band", "project_population", "project_school_demand",
+    "project_scenarios", "projection_inputs_from_register", "scenario",
+]

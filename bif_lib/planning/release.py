@@ -1,0 +1,130 @@
+"""What the statistics office releases from the register for the planning apps.
+
+The register microdata are confidential: only the statistics office reads them. The
+planning apps (and their planners) get two internal aggregates instead:
+
+``bevoelkerung_einzelalter``
+    residents per year × Stadtteil × sex × single year of age. Counts by these
+    non-sensitive key variables are what municipal statistics offices routinely publish
+    (age pyramids per district); no attribute beyond them leaves the register.
+``projektionsparameter``
+    the estimated projection parameters as one long table. They are smoothed rates
+    pooled over the base period and, for the age pattern, over the whole city
+    (docs/planning-models.md), so they hold no counts of persons at all.
+
+``release_*`` run where the microdata are (bootstrap of the statistics office);
+``load_projection_inputs`` rebuilds the projection's inputs from the two datasets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._common import MAX_AGE, SEXES, label_frame
+from .parameters import ProjectionInputs, ProjectionParameters, projection_inputs_from_register
+
+POPULATION_DATASET = "bevoelkerung_einzelalter"
+PARAMETERS_DATASET = "projektionsparameter"
+LONG_COLUMNS = ["component", "district_id", "to_district_id", "sex", "age", "value"]
+SCALARS = ("share_boys", "in_volume")
+
+
+def release_population(persons: pd.DataFrame, max_age: int = MAX_AGE) -> pd.DataFrame:
+    """Residents per year, Stadtteil, sex and single age (open age class ``max_age``), zeros included."""
+    ages = persons["age"].clip(upper=max_age).astype(int)
+    counts = persons.assign(age=ages).groupby(["extract_year", "district_id", "sex", "age"]).size()
+    full = pd.MultiIndex.from_product(
+        [sorted(persons["extract_year"].unique()), sorted(persons["district_id"].unique()), SEXES,
+         range(max_age + 1)], names=["year", "district_id", "sex", "age"])
+    table = counts.rename_axis(full.names).reindex(full, fill_value=0).rename("population").reset_index()
+    return table.astype({"year": "int64", "district_id": "int64", "age": "int64", "population": "int64"})
+
+
+def release_parameters(parameters: ProjectionParameters) -> pd.DataFrame:
+    """All parameters in one long table (component, district_id, to_district_id, sex, age, value)."""
+    frames = parameters.to_frames()
+    parts = []
+    rates = frames["rates"]
+    for component in ("out_rate", "internal_rate", "in_profile"):
+        parts.append(rates[["district_id", "sex", "age"]].assign(component=component, value=rates[component]))
+    parts.append(frames["fertility"].rename(columns={"fertility": "value"}).assign(component="fertility"))
+    parts.append(frames["mortality_factor"].rename(columns={"mortality_factor": "value"})
+                 .assign(component="mortality_factor"))
+    parts.append(frames["destination"].rename(columns={"from_district_id": "district_id", "share": "value"})
+                 .assign(component="destination"))
+    parts.append(frames["survival"].rename(columns={"sx": "value"}).assign(component="survival"))
+    scalars = frames["scalars"].rename(columns={"parameter": "component"})
+    if parameters.base_period:
+        scalars = pd.concat([scalars, pd.DataFrame({"component": ["base_period_start", "base_period_end"],
+                                                    "value": list(parameters.base_period)})])
+    parts.append(scalars)
+    table = pd.concat(parts, ignore_index=True).reindex(columns=LONG_COLUMNS)
+    return table.astype({"component": "str", "district_id": "Int64", "to_district_id": "Int64", "sex": "str",
+                         "age": "Int64", "value": "float64"}).replace({"sex": {"nan": None, "None": None}})
+
+
+def parameters_from_release(table: pd.DataFrame, *, synthetic: bool = False,
+                            inputs: dict | None = None) -> ProjectionParameters:
+    """Inverse of :func:`release_parameters`."""
+    def part(component: str) -> pd.DataFrame:
+        return table[table["component"] == component]
+
+    district_ids = tuple(sorted(part("fertility")["district_id"].astype(int).unique()))
+    ages = np.arange(int(part("survival")["age"].max()) + 1)
+    d_index = {d: i for i, d in enumerate(district_ids)}
+    s_index = {s: i for i, s in enumerate(SEXES)}
+
+    def by_district_sex_age(component: str) -> np.ndarray:
+        rows = part(component)
+        array = np.zeros((len(district_ids), 2, len(ages)))
+        array[rows["district_id"].astype(int).map(d_index), rows["sex"].map(s_index), rows["age"].astype(int)] = \
+            rows["value"].to_numpy()
+        return array
+
+    fertility = np.zeros((len(district_ids), len(ages)))
+    rows = part("fertility")
+    fertility[rows["district_id"].astype(int).map(d_index), rows["age"].astype(int)] = rows["value"].to_numpy()
+    mortality = np.zeros((len(district_ids), 2))
+    rows = part("mortality_factor")
+    mortality[rows["district_id"].astype(int).map(d_index), rows["sex"].map(s_index)] = rows["value"].to_numpy()
+    destination = np.zeros((len(district_ids), len(district_ids)))
+    rows = part("destination")
+    destination[rows["district_id"].astype(int).map(d_index), rows["to_district_id"].astype(int).map(d_index)] = \
+        rows["value"].to_numpy()
+    survival = np.zeros((2, len(ages)))
+    rows = part("survival")
+    survival[rows["sex"].map(s_index), rows["age"].astype(int)] = rows["value"].to_numpy()
+    scalars = table[table["district_id"].isna() & table["sex"].isna()
+                    & table["age"].isna()].set_index("component")["value"]
+    base_period = None
+    if "base_period_start" in scalars:
+        base_period = (int(scalars["base_period_start"]), int(scalars["base_period_end"]))
+    return ProjectionParameters(
+        district_ids=district_ids, survival=survival, mortality_factor=mortality, fertility=fertility,
+        share_boys=float(scalars["share_boys"]), out_rate=by_district_sex_age("out_rate"),
+        internal_rate=by_district_sex_age("internal_rate"), destination=destination,
+        in_volume=float(scalars["in_volume"]), in_profile=by_district_sex_age("in_profile"),
+        base_period=base_period, method={"source": PARAMETERS_DATASET}, inputs=inputs or {}, synthetic=synthetic)
+
+
+def release_from_register(persons: pd.DataFrame, events: pd.DataFrame,
+                          base_period: tuple[int, int] = (2018, 2022)) -> dict[str, pd.DataFrame]:
+    """Both released tables ("population", "parameters"), computed from the register microdata."""
+    inputs = projection_inputs_from_register(persons, events, base_period=base_period)
+    return {"population": release_population(persons), "parameters": release_parameters(inputs.parameters)}
+
+
+def load_projection_inputs(*, base_year: int | None = None, store=None) -> ProjectionInputs:
+    """Projection inputs for apps and analysts, from the two internal released datasets."""
+    from ..api import load
+
+    population = load(POPULATION_DATASET, store=store)
+    table = load(PARAMETERS_DATASET, store=store)
+    synthetic = bool(population.attrs["bif"]["synthetic"] or table.attrs["bif"]["synthetic"])
+    inputs = {meta["dataset"]: meta["version"] for meta in (population.attrs["bif"], table.attrs["bif"])}
+    parameters = parameters_from_release(table, synthetic=synthetic, inputs=inputs)
+    base_year = int(population["year"].max()) if base_year is None else base_year
+    base = population[(population["year"] == base_year) & population["district_id"].isin(parameters.district_ids)]
+    base = base[["district_id", "sex", "age", "population"]].astype({"population": "float64"}).reset_index(drop=True)
+    return ProjectionInputs(base_year, label_frame(base, synthetic), parameters)
