@@ -111,7 +111,7 @@ def _read_csv(path: Path, src: dict) -> ReadResult:
     except pd.errors.EmptyDataError:
         return ReadResult(None, [Failure("empty_file", "Die Datei enthält keine Kopfzeile.")])
     except pd.errors.ParserError as exc:
-        return ReadResult(None, [_parse_failure(str(exc), header_row)])
+        return ReadResult(None, [_parse_failure(str(exc))])
 
     # Line numbers as a text editor shows them: header is line `header_row`.
     frame.insert(0, ROW, np.arange(header_row + 1, header_row + 1 + len(frame)))
@@ -189,7 +189,7 @@ def _field_counts(text: str, sep: str, quotechar: str, header_row: int) -> np.nd
     return counts[header_row:]
 
 
-def _parse_failure(message: str, header_row: int) -> Failure:
+def _parse_failure(message: str) -> Failure:
     # pandas: "Error tokenizing data. C error: Expected 3 fields in line 5, saw 4"
     match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
     if match:

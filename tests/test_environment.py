@@ -5,7 +5,9 @@ import tomllib
 
 import yaml
 
-from conftest import REPO
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
 
 # Present only on the conda side: the interpreter and the proxy, which pip users get from npm.
 CONDA_ONLY = {"python", "nodejs", "configurable-http-proxy"}

@@ -137,6 +137,11 @@ def _infer_field(name: str, series: pd.Series, decimal: str, thousands: str | No
     if decimal == ",":
         text = text.str.replace(",", ".", regex=False)
     numbers = pd.to_numeric(text, errors="coerce")
+    if thousands:
+        # the reader's rule: separators only between groups of three digits, so that a
+        # German date such as 31.12.2022 is not taken for the number 31122022
+        grouped = present.str.fullmatch(rf"[+-]?\d{{1,3}}(\{thousands}\d{{3}})*(\{decimal}\d+)?|[+-]?\d+(\{decimal}\d+)?")
+        numbers = numbers.where(grouped, np.nan)
     # Codes with leading zeros (school numbers, postcodes) stay text.
     leading_zero = present.str.match(r"^0\d").any()
     if len(present) and numbers.notna().all() and not leading_zero:

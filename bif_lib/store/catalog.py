@@ -9,10 +9,11 @@ when its row is committed, in one transaction.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 
 
@@ -124,8 +125,12 @@ class Catalog(ABC):
 
 
 def _as_datetime(value) -> datetime:
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    """A moment from a datetime, a date (its end: the version current that day) or ISO text."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time.max)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 class SQLiteCatalog(Catalog):
@@ -145,7 +150,7 @@ class SQLiteCatalog(Catalog):
         con.row_factory = sqlite3.Row
         return con
 
-    def _query(self, sql: str, params=()) -> list[sqlite3.Row]:
+    def _query(self, sql: str, params=(), retry: bool = True) -> list[sqlite3.Row]:
         if not self.path.exists():
             return []
         con = self._connect(write=False)
@@ -154,9 +159,28 @@ class SQLiteCatalog(Catalog):
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return []
+            if "readonly" in str(exc) and retry and self._roll_back_hot_journal():
+                return self._query(sql, params, retry=False)
             raise
         finally:
             con.close()
+
+    def _roll_back_hot_journal(self) -> bool:
+        """A writer killed mid-commit leaves a "hot" journal that only a writable connection can
+        roll back; until then every read-only reader fails. Roll it back now if we may write."""
+        journal = self.path.with_name(self.path.name + "-journal")
+        if not journal.exists():
+            return False
+        if not os.access(self.path.parent, os.W_OK) or not os.access(self.path, os.W_OK):
+            raise PermissionError(
+                f"Der Katalog {self.path} ist nach einem abgebrochenen Schreibvorgang noch nicht "
+                f"wiederhergestellt; bitte `bif catalog verify` mit Schreibrechten ausführen (Statistikstelle).")
+        con = sqlite3.connect(self.path, timeout=30)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchall()  # rolls the journal back
+        finally:
+            con.close()
+        return True
 
     def add_version(self, entry: VersionEntry) -> None:
         record = entry.to_dict()

@@ -115,8 +115,7 @@ class Validator:
         # 4. plausibility rules (on rows whose columns could be typed)
         for rule in contract.rules:
             report.checked(rule["type"])
-            needed = [c for c in (rule.get("columns") or []) + [rule.get(k) for k in ("total", "value", "column")]
-                      if isinstance(c, str)]
+            needed = _columns_of(rule)
             if any(c not in result.columns for c in needed):
                 continue
             try:
@@ -130,6 +129,16 @@ class Validator:
 
     def _references_for_rules(self, dataset: str):
         return self.references(dataset)
+
+
+def _columns_of(rule: dict) -> list[str]:
+    """Columns of this dataset a rule reads; a rule whose columns are missing is not run."""
+    names = list(rule.get("keys") or {})  # complete_keys: {column: spec}
+    for key in ("columns", "group_by", "key", "total", "value", "column", "order_by"):
+        value = rule.get(key)
+        names += [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)] \
+            if isinstance(value, list) else []
+    return names
 
 
 def compile_contract(contract: Contract, references: References | None = None) -> Validator:

@@ -7,6 +7,8 @@ array operations per rule. Messages are German, for data stewards.
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -16,22 +18,37 @@ from .report import FailureBatch
 
 TRUE_WORDS = {"true", "1", "ja", "j", "wahr", "x", "yes", "y"}
 FALSE_WORDS = {"false", "0", "nein", "n", "falsch", "no"}
-TYPE_LABELS = {"integer": "eine ganze Zahl", "year": "eine Jahreszahl", "number": "eine Zahl",
-               "boolean": "ein Wahrheitswert (ja/nein)", "date": "ein Datum", "datetime": "ein Zeitpunkt",
-               "string": "ein Text"}
+TYPE_LABELS = {"integer": "keine ganze Zahl", "year": "keine Jahreszahl", "number": "keine Zahl",
+               "boolean": "kein Wahrheitswert (ja/nein)", "date": "kein Datum", "datetime": "kein Zeitpunkt",
+               "string": "kein Text"}
+
+
+def _literal(value) -> str:
+    """Text from a contract (pattern, allowed values, format) placed into a {value} message template."""
+    return str(value).replace("{", "{{").replace("}", "}}")
 
 
 def _batch(rule, column, frame_rows, mask, values, message, rule_id=None, severity="error") -> FailureBatch:
     idx = np.flatnonzero(np.asarray(mask, dtype=bool))
-    vals = np.asarray(values, dtype=object)[idx] if len(idx) else np.array([], dtype=object)
-    return FailureBatch(rule, column, frame_rows[idx], vals, message, severity, rule_id)
+    return FailureBatch(rule, column, frame_rows[idx], _take(values, idx), message, severity, rule_id)
+
+
+def _take(values, idx: np.ndarray) -> np.ndarray:
+    """The offending values only: converting a whole 1M-row column to objects costs more than the check."""
+    if not len(idx):
+        return np.array([], dtype=object)
+    if isinstance(values, pd.Series):
+        return values.iloc[idx].to_numpy(dtype=object)
+    return np.asarray(values, dtype=object)[idx]
 
 
 def missing_mask(series: pd.Series, missing_values: list[str]) -> np.ndarray:
     if pd.api.types.is_string_dtype(series) or series.dtype == object:
         stripped = series.astype("string").str.strip()
-        mask = stripped.isna() | stripped.isin(missing_values)
-        return mask.to_numpy(dtype=bool)
+        mask = stripped.isna().to_numpy(dtype=bool)
+        for token in missing_values:  # a few equality tests are several times faster than isin
+            mask = mask | (stripped == str(token)).to_numpy(dtype=bool, na_value=False)
+        return mask
     return series.isna().to_numpy(dtype=bool)
 
 
@@ -40,17 +57,22 @@ def coerce(series: pd.Series, field: Field, source: dict, rows: np.ndarray,
     """Typed ``series``, the mask of values that did not parse (now missing) and their 'type' failure."""
     kind = field.type
     if kind == "string":
-        text = series.astype("string").str.strip() if series.dtype != "string" else series
+        # always strip: pandas' own str dtype compares equal to "string", so a dtype test would skip it
+        text = series.astype("string").str.strip()
         return text.mask(missing), np.zeros(len(series), bool), None
     if kind in ("integer", "year", "number"):
-        typed = _to_number(series, source)
+        if kind != "number" and pd.api.types.is_signed_integer_dtype(series.dtype):
+            # already integers (typed frames, Parquet): nothing to parse
+            result = pd.Series(series.astype("Int64").array, index=series.index, name=series.name)
+            return result, np.zeros(len(series), bool), None
+        typed = _to_number(series, source, missing)
         bad = np.isnan(typed) & ~missing
         if kind != "number":
             fractional = ~np.isnan(typed) & (typed != np.round(typed))
             bad |= fractional
             typed = np.where(fractional, np.nan, typed)
-            out = pd.array(np.where(np.isnan(typed), 0, typed).astype("int64"), dtype="Int64")
-            out[np.isnan(typed)] = pd.NA
+            na = np.isnan(typed)
+            out = pd.arrays.IntegerArray(np.where(na, 0, typed).astype("int64"), na)
             result = pd.Series(out, index=series.index, name=series.name)
         else:
             result = pd.Series(typed, index=series.index, name=series.name)
@@ -67,8 +89,13 @@ def coerce(series: pd.Series, field: Field, source: dict, rows: np.ndarray,
             bad = np.zeros(len(series), bool)
         else:
             fmt = field.format if field.format and field.format != "default" else source.get("date_format")
-            text = series.astype("string").str.strip().mask(missing)
-            result = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce")
+            # Excel date cells arrive as datetime objects: taken as they are, only text is parsed
+            cells = np.fromiter((isinstance(v, (date, datetime)) for v in series.to_numpy(dtype=object)), bool,
+                                len(series)) if series.dtype == object else np.zeros(len(series), bool)
+            text = series.astype("string").str.strip().mask(missing | cells)
+            result = _parse_datetimes(text, fmt or "ISO8601")
+            if cells.any():
+                result[cells] = pd.to_datetime(series[cells].astype(object))
             bad = result.isna().to_numpy(bool) & ~missing
         if kind == "date" and not bad.all():
             result = result.dt.normalize()
@@ -76,17 +103,50 @@ def coerce(series: pd.Series, field: Field, source: dict, rows: np.ndarray,
         raise ValueError(kind)
     batch = None
     if bad.any():
-        batch = _batch("type", field.name, rows, bad, series.to_numpy(dtype=object),
-                       f"Wert „{{value}}“ ist nicht {TYPE_LABELS[kind]}"
-                       + (f" (Format {source.get('date_format') or field.format})" if kind in ("date", "datetime") and (source.get('date_format') or field.format) else ""))
+        raw = series
+        hint = ""
+        if kind in ("date", "datetime"):
+            fmt = field.format if field.format and field.format != "default" else source.get("date_format")
+            hint = f" (Format {_literal(fmt)})" if fmt else ""
+        elif kind in ("number", "integer", "year") and source.get("decimal", ".") == "." and source.get("thousands") != ",":
+            if any(isinstance(v, str) and _DECIMAL_COMMA.fullmatch(v.strip()) for v in _take(raw, np.flatnonzero(bad)[:50])):
+                hint = " (Dezimalkomma? Der Vertrag erwartet einen Dezimalpunkt, siehe source.decimal)"
+        batch = _batch("type", field.name, rows, bad, raw, f"Wert „{{value}}“ ist {TYPE_LABELS[kind]}{hint}")
     return result, bad, batch
 
 
-def _to_number(series: pd.Series, source: dict) -> np.ndarray:
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+
+
+def _parse_datetimes(text: pd.Series, fmt: str) -> pd.Series:
+    """Parse text to naive local times; times with an offset become Europe/Berlin wall time."""
+    try:
+        result = pd.to_datetime(text, format=fmt, errors="coerce")
+    except ValueError:
+        # offsets differ (summer and winter time) or times with and without offset are mixed:
+        # pandas refuses the column, so each value is parsed on its own
+        def one(value):
+            stamp = pd.to_datetime(value, format=fmt, errors="coerce")
+            return stamp.tz_convert("Europe/Berlin").tz_localize(None) if stamp is not pd.NaT and stamp.tzinfo else stamp
+        result = pd.to_datetime(text.astype(object).map(one, na_action="ignore"))
+    if getattr(result.dt, "tz", None) is not None:
+        result = result.dt.tz_convert("Europe/Berlin").dt.tz_localize(None)
+    return result
+
+
+def _to_number(series: pd.Series, source: dict, missing: np.ndarray | None = None) -> np.ndarray:
+    """Float64 values (NaN: missing or not a number). Cells in ``missing`` are not parsed: they are NaN."""
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         return series.to_numpy(dtype="float64", na_value=np.nan)
+    if missing is not None and missing.any():
+        out = np.full(len(series), np.nan)
+        keep = ~missing
+        out[keep] = _to_number(series[keep], source)
+        return out
+    if series.dtype != object:  # text (str/string dtype): no per-cell Python objects needed
+        return _parse_text_numbers(series.astype("string"), source)
     values = series.to_numpy(dtype=object)
-    if series.dtype == object and len(values) and not all(isinstance(v, str) for v in values[:1000]):
+    if len(values) and not all(isinstance(v, str) for v in values[:1000]):
         # Excel cells: numbers come as numbers; only text cells need German parsing.
         is_text = np.fromiter((isinstance(v, str) for v in values), bool, len(values))
         out = np.full(len(values), np.nan)
@@ -99,8 +159,15 @@ def _to_number(series: pd.Series, source: dict) -> np.ndarray:
 
 
 def _parse_text_numbers(text: pd.Series, source: dict) -> np.ndarray:
-    text = text.str.strip()
     thousands, decimal = source.get("thousands"), source.get("decimal", ".")
+    if not thousands:
+        # Fast path: Arrow's cast succeeds only if every cell is a number without surrounding
+        # blanks and without a comma, i.e. when stripping and decimal-comma replacement below
+        # would change nothing.
+        fast = _arrow_to_float(text)
+        if fast is not None:
+            return fast
+    text = text.str.strip()
     if thousands:
         # only strip separators that sit between digit groups of three, so that "1.5"
         # with thousands="." is not silently read as 15
@@ -108,7 +175,46 @@ def _parse_text_numbers(text: pd.Series, source: dict) -> np.ndarray:
         text = text.where(valid.fillna(False), "x").str.replace(thousands, "", regex=False)
     if decimal == ",":
         text = text.str.replace(",", ".", regex=False)
-    return pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return _text_to_float(text)
+
+
+def _arrow_to_float(text: pd.Series) -> np.ndarray | None:
+    """Float64 via Arrow's cast, or None if any cell is not a number to Arrow."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return pc.cast(pa.array(text.astype("string").array), pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+        return None
+
+
+_PLAIN_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+
+
+def _text_to_float(text: pd.Series) -> np.ndarray:
+    """``pd.to_numeric(text, errors="coerce")`` as float64, with a fast path through Arrow's cast.
+
+    Arrow parses every string pandas parses as a number to the same value (plain decimals,
+    exponents, inf/nan spellings) and raises on anything else; pandas' own parser goes
+    through Python objects and is ~10x slower. When the cast raises, the plain decimal
+    numbers still take the fast path and only the remaining cells go to pandas.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = text.astype("string")
+    fast = _arrow_to_float(text)
+    if fast is not None:
+        return fast
+    out = np.full(len(text), np.nan)
+    plain = text.str.fullmatch(_PLAIN_NUMBER).fillna(False).to_numpy(bool)
+    if plain.any():
+        out[plain] = pc.cast(pa.array(text[plain].array), pa.float64()).to_numpy(zero_copy_only=False)
+    rest = ~plain & (text.notna() & (text != "")).to_numpy(bool)
+    if rest.any():
+        out[rest] = pd.to_numeric(text[rest], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return out
 
 
 # --- constraints ---------------------------------------------------------------
@@ -116,8 +222,9 @@ def _parse_text_numbers(text: pd.Series, source: dict) -> np.ndarray:
 def constraint_batches(column: pd.Series, field: Field, rows: np.ndarray, missing: np.ndarray,
                        type_bad: np.ndarray) -> list[FailureBatch]:
     c = field.constraints
-    values = column.to_numpy(dtype=object)
+    values = column  # offending values are taken from it only when a check fails
     present = ~missing & ~type_bad
+    numbers = None
     out = []
     if c.get("required") and missing.any():
         out.append(_batch("required", field.name, rows, missing, values, "Pflichtwert fehlt"))
@@ -133,14 +240,16 @@ def constraint_batches(column: pd.Series, field: Field, rows: np.ndarray, missin
                     arr = column.to_numpy(dtype="datetime64[ns]")
                     bad = op(arr, np.datetime64(pd.Timestamp(limit))) & present
                 else:
-                    arr = column.to_numpy(dtype="float64", na_value=np.nan)
+                    if numbers is None:
+                        numbers = column.to_numpy(dtype="float64", na_value=np.nan)
                     with np.errstate(invalid="ignore"):
-                        bad = op(arr, float(limit)) & present
+                        bad = op(numbers, float(limit)) & present
                 if bad.any():
-                    out.append(_batch(key, field.name, rows, bad, values, f"Wert {{value}} ist {word} {limit}"))
+                    out.append(_batch(key, field.name, rows, bad, values, f"Wert {{value}} ist {word} {_literal(limit)}"))
     if field.type == "string":
         text = column.astype("string")
-        lengths = text.str.len().to_numpy(dtype="float64", na_value=np.nan)
+        if "minLength" in c or "maxLength" in c:
+            lengths = text.str.len().to_numpy(dtype="float64", na_value=np.nan)
         if "minLength" in c:
             bad = (lengths < c["minLength"]) & present
             if bad.any():
@@ -153,7 +262,7 @@ def constraint_batches(column: pd.Series, field: Field, rows: np.ndarray, missin
             ok = text.str.fullmatch(c["pattern"]).fillna(False).to_numpy(bool)
             bad = ~ok & present
             if bad.any():
-                out.append(_batch("pattern", field.name, rows, bad, values, f"Wert „{{value}}“ entspricht nicht dem Muster {c['pattern']}"))
+                out.append(_batch("pattern", field.name, rows, bad, values, f"Wert „{{value}}“ entspricht nicht dem Muster {_literal(c['pattern'])}"))
     if "enum" in c:
         allowed = c["enum"]
         if field.type in ("integer", "year", "number"):
@@ -162,7 +271,7 @@ def constraint_batches(column: pd.Series, field: Field, rows: np.ndarray, missin
         else:
             bad = ~column.astype("string").isin([str(a) for a in allowed]).to_numpy(bool) & present
         if bad.any():
-            shown = ", ".join(map(str, allowed[:15])) + (" …" if len(allowed) > 15 else "")
+            shown = _literal(", ".join(map(str, allowed[:15])) + (" …" if len(allowed) > 15 else ""))
             out.append(_batch("enum", field.name, rows, bad, values, f"Wert „{{value}}“ ist nicht erlaubt (erlaubt: {shown})"))
     return out
 
@@ -192,13 +301,23 @@ def geometry_batches(geoms, field: Field, rows: np.ndarray) -> list[FailureBatch
     return out
 
 
+def _labels(frame: pd.DataFrame) -> np.ndarray:
+    """Key values of each row as "a / b" (vectorised; missing parts shown as "(leer)")."""
+    parts = [frame[c].astype(str).fillna("(leer)") for c in frame.columns]
+    label = parts[0]
+    for part in parts[1:]:
+        label = label + " / " + part
+    return label.to_numpy(dtype=object)
+
+
 def primary_key_batch(frame: pd.DataFrame, key: list[str], rows: np.ndarray) -> FailureBatch | None:
     dup = frame.duplicated(subset=key, keep=False).to_numpy(bool)
     if not dup.any():
         return None
-    labels = frame[key].astype(str).agg(" / ".join, axis=1).to_numpy(dtype=object)
-    return _batch("primary_key", ", ".join(key), rows, dup, labels,
-                  f"Schlüssel ({', '.join(key)}) = {{value}} kommt mehrfach vor")
+    idx = np.flatnonzero(dup)  # labels only for the offending rows (a row-wise join of 1M rows takes seconds)
+    labels = _labels(frame[key].iloc[idx])
+    return FailureBatch("primary_key", ", ".join(key), rows[idx], labels,
+                        f"Schlüssel ({', '.join(key)}) = {{value}} kommt mehrfach vor")
 
 
 def foreign_key_batch(frame: pd.DataFrame, fields: tuple[str, ...], reference: pd.DataFrame | None,
@@ -209,19 +328,32 @@ def foreign_key_batch(frame: pd.DataFrame, fields: tuple[str, ...], reference: p
         return FailureBatch("foreign_key", ", ".join(fields), np.array([None], dtype=object), [resource],
                             f"Referenzdatensatz „{resource}“ ist nicht im Datenbestand – bitte zuerst einspielen")
     if len(fields) == 1:
-        known = pd.Index(reference[ref_fields[0]].dropna().astype(str).unique())
-        ok = local.iloc[:, 0].astype(str).isin(known).to_numpy(bool)
-        shown = local.iloc[:, 0].to_numpy(dtype=object)
+        column, ref_column = local.iloc[:, 0], reference[ref_fields[0]]
+        if _is_int(column) and _is_int(ref_column):
+            # integers on both sides: equal as text exactly when equal as numbers (no 1M str() calls)
+            ok = column.isin(ref_column.dropna().unique()).to_numpy(bool)
+        else:
+            known = pd.Index(ref_column.dropna().astype(str).unique())
+            ok = column.astype(str).isin(known).to_numpy(bool)
+        shown = column
     else:
         ref = reference[list(ref_fields)].dropna().astype(str).drop_duplicates()
         ref.columns = list(fields)
         merged = local.astype(str).merge(ref.assign(_hit=True), how="left", on=list(fields))
         ok = merged["_hit"].notna().to_numpy(bool)
-        shown = local.astype(str).agg(" / ".join, axis=1).to_numpy(dtype=object)
+        shown = None
     bad = ~ok & present
     if not bad.any():
         return None
+    if shown is None:  # labels of the offending rows only
+        idx = np.flatnonzero(bad)
+        shown = np.full(len(local), None, dtype=object)
+        shown[idx] = _labels(local.iloc[idx])
     return _batch("foreign_key", ", ".join(fields), rows, bad, shown,
                   f"Wert „{{value}}“ ist im Datensatz „{resource}“ ({', '.join(ref_fields)}) nicht vorhanden")
+
+
+def _is_int(series: pd.Series) -> bool:
+    return pd.api.types.is_integer_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
 
 

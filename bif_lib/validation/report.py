@@ -29,6 +29,7 @@ RULE_TITLES = {
     "empty_file": "Datei nicht leer",
     "encoding": "Zeichenkodierung",
     "parse": "Dateiformat (CSV-Struktur)",
+    "delimiter": "Trennzeichen",
     "field_count": "Anzahl der Felder je Zeile",
     "missing_column": "Pflichtspalte vorhanden",
     "extra_column": "keine unbekannten Spalten",

@@ -64,17 +64,32 @@ def _missing_reference(rule: dict, dataset: str) -> list[FailureBatch]:
 
 # --- table rules ------------------------------------------------------------------
 
+def _slack(total):
+    # decimal fractions are not exact in binary floating point (0.1 + 0.2 != 0.3): a
+    # difference far below any real discrepancy is no violation
+    return 1e-9 * np.maximum(1.0, np.abs(total))
+
+
+def _key(value):
+    """Comparable key value: 1, 1.0 and numpy integers are the same key; text stays text."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        return float(value)
+    return str(value)
+
+
 def sum_equals(frame, rows, rule, references) -> list[FailureBatch]:
-    parts = frame[rule["columns"]].astype("float64")
-    total = frame[rule["total"]].astype("float64")
-    judged = parts.notna().all(axis=1) & total.notna()
-    diff = (parts.sum(axis=1) - total).abs()
-    bad = (diff > rule.get("tolerance", 0)) & judged
+    # plain numpy: this runs on every row of large files
+    total = frame[rule["total"]].to_numpy(dtype="float64", na_value=np.nan)
+    sums = np.zeros(len(total))
+    for column in rule["columns"]:
+        sums += frame[column].to_numpy(dtype="float64", na_value=np.nan)
+    judged = ~np.isnan(sums) & ~np.isnan(total)  # NaN in any part makes the sum NaN
+    with np.errstate(invalid="ignore"):
+        bad = (np.abs(sums - total) > rule.get("tolerance", 0) + _slack(total)) & judged
     if not bad.any():
         return []
-    shown = [f"{format_number(s, None)} ≠ {format_number(t, None)}"
-             for s, t in zip(parts.sum(axis=1)[bad], total[bad])]
-    return [_batch(rule, rule["total"], rows[bad.to_numpy()], shown,
+    shown = [f"{format_number(float(s), None)} ≠ {format_number(float(t), None)}" for s, t in zip(sums[bad], total[bad])]
+    return [_batch(rule, rule["total"], rows[bad], shown,
                    f"Summe von {' + '.join(rule['columns'])} ergibt nicht „{rule['total']}“: {{value}}")]
 
 
@@ -93,18 +108,28 @@ def aggregate_equals(frame, rows, rule, references) -> list[FailureBatch]:
         totals_frame = totals_frame[_select(totals_frame, total_spec.get("where"))]
         total_value = total_spec.get("value", value)
     totals = totals_frame.groupby(group_by, dropna=False)[total_value].sum(min_count=1)
-    both = pd.concat([part_sums.rename("parts"), totals.rename("total")], axis=1, join="inner").dropna()
+    both = pd.concat([part_sums.rename("parts"), totals.rename("total")], axis=1, join="outer")
+    def label(key) -> str:
+        return ", ".join(f"{k}={v}" for k, v in zip(group_by, key if isinstance(key, tuple) else (key,)))
+
+    batches = []
+    if rule.get("require_total"):
+        # Groups keyed on a missing value ("nicht zuordenbar") have no counterpart by nature.
+        fully_keyed = both.index.to_frame().notna().all(axis=1).to_numpy()
+        no_total = both[both["parts"].notna().to_numpy() & both["total"].isna().to_numpy() & fully_keyed]
+        if not no_total.empty:
+            batches.append(_batch(rule, value, [None] * len(no_total), [label(k) for k in no_total.index],
+                                  "kein Gesamtwert für die Gruppe vorhanden, Summe der Teile nicht prüfbar: {value}"))
+    both = both.dropna()
     diff = (both["parts"] - both["total"]).abs()
-    bad = both[diff > rule.get("tolerance", 0)]
-    if bad.empty:
-        return []
-    labels = [", ".join(f"{k}={v}" for k, v in zip(group_by, key if isinstance(key, tuple) else (key,)))
-              for key in bad.index]
-    shown = [f"{label}: Summe {format_number(p, None)}, Gesamtwert {format_number(t, None)}"
-             for label, p, t in zip(labels, bad["parts"], bad["total"])]
-    return [_batch(rule, value, [None] * len(bad), shown,
-                   f"Summe der Teile von „{value}“ weicht vom Gesamtwert ab (Toleranz "
-                   f"{format_number(rule.get('tolerance', 0), None)}): {{value}}")]
+    bad = both[diff > rule.get("tolerance", 0) + _slack(both["total"].to_numpy(dtype="float64"))]
+    if not bad.empty:
+        shown = [f"{label(key)}: Summe {format_number(p, None)}, Gesamtwert {format_number(t, None)}"
+                 for key, p, t in zip(bad.index, bad["parts"], bad["total"])]
+        batches.append(_batch(rule, value, [None] * len(bad), shown,
+                              f"Summe der Teile von „{value}“ weicht vom Gesamtwert ab (Toleranz "
+                              f"{format_number(rule.get('tolerance', 0), None)}): {{value}}"))
+    return batches
 
 
 def complete_keys(frame, rows, rule, references) -> list[FailureBatch]:
@@ -121,9 +146,9 @@ def complete_keys(frame, rows, rule, references) -> list[FailureBatch]:
             values = frame[column].dropna().unique().tolist()
         expected_values[column] = sorted(values, key=str)
     columns = list(expected_values)
-    present = set(map(tuple, frame[columns].dropna().astype(str).itertuples(index=False)))
+    present = {tuple(map(_key, row)) for row in frame[columns].dropna().drop_duplicates().itertuples(index=False)}
     missing = [combo for combo in itertools.product(*expected_values.values())
-               if tuple(map(str, combo)) not in present]
+               if tuple(map(_key, combo)) not in present]
     if not missing:
         return []
     shown = [", ".join(f"{c}={v}" for c, v in zip(columns, combo)) for combo in missing]
@@ -188,10 +213,12 @@ def point_in_polygon_attribute(frame, rows, rule, references) -> list[FailureBat
         areas = areas.set_geometry(areas.geometry.buffer(rule["tolerance_m"]))
     joined = gpd.sjoin(points, areas, how="left", predicate="within")
     hits = joined.groupby("_pos").apply(
-        lambda g: (g["stated"].astype(str).iloc[0] in set(g["actual"].dropna().astype(str)),
+        lambda g: (_key(g["stated"].iloc[0]) in set(map(_key, g["actual"].dropna())),
                    ", ".join(sorted(g["actual"].dropna().astype(str))) or "keinem Gebiet"),
         include_groups=False)
-    bad_pos = [pos for pos, (ok, _) in hits.items() if not ok and pd.notna(frame[column].iloc[pos])]
+    # a point without geometry or without stated area is not judged (``required`` reports it)
+    located = frame.geometry.notna().to_numpy() & ~frame.geometry.is_empty.to_numpy()
+    bad_pos = [pos for pos, (ok, _) in hits.items() if not ok and pd.notna(frame[column].iloc[pos]) and located[pos]]
     if not bad_pos:
         return []
     shown = [f"angegeben „{frame[column].iloc[p]}“, liegt in {hits[p][1]}" for p in bad_pos]
