@@ -1,0 +1,12 @@
+"""The BIF platform: JupyterHub for analysts (JupyterLab with verified data) and planners
+(published apps only).
+
+- ``settings``   hub_config/settings.yaml + environment variables
+- ``auth``       local accounts (scrypt), LDAP/AD and OpenID Connect, group mapping
+- ``accounts``   OS accounts per person, OS groups and permissions of the store's areas
+- ``hubconfig``  the traitlets configuration (RBAC, services, spawner, Zero to JupyterHub)
+- ``launcher``   ``bif platform start|stop|status|restart-hub``
+- ``apps``       the app gallery and publishing (service ``bif-apps``)
+
+See docs/platform.md.
+"""

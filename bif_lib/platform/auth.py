@@ -1,0 +1,394 @@
+"""Who may log in, and in which BIF groups they are.
+
+Three backends, selected by ``auth.backend`` in settings.yaml:
+
+``local``  ``BIFLocalAuthenticator``: accounts in ``$BIF_HOME/hub/users.json``,
+           managed with ``bif users ...``; passwords hashed with scrypt.
+``ldap``   ``BIFLDAPAuthenticator``: LDAP / Active Directory (ldapauthenticator 2.x).
+``oidc``   ``BIFOIDCAuthenticator``: OpenID Connect, e.g. Keycloak (oauthenticator).
+
+All three return the person's BIF groups, and the hub follows them
+(``Authenticator.manage_groups = True``): group changes in the user store or the
+directory apply at the next login. Only people in at least one BIF group may log in;
+members of ``admins`` are hub admins.
+
+Password hashing: ``hashlib.scrypt`` from the standard library (RFC 7914, memory-hard,
+parameters N=2**16, r=8, p=2 as in OWASP's password storage cheat sheet). It needs no
+extra dependency — passlib is unmaintained and breaks with current bcrypt, and bcrypt
+truncates passwords at 72 bytes. Parameters are stored with each hash, so they can be
+raised later; verification uses ``hmac.compare_digest``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import fcntl
+import functools
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import ssl
+import string
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from bif_lib.platform.settings import BIF_GROUPS, Settings, load_settings
+
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+ADMIN_GROUP = "admins"
+
+# --- password hashing ------------------------------------------------------------------
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**16, 8, 2
+_SCRYPT_MAXMEM = 256 * 1024 * 1024
+
+
+def hash_password(password: str) -> str:
+    """Return ``scrypt$N$r$p$salt$hash`` (salt and hash base64) for ``password``."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
+                            maxmem=_SCRYPT_MAXMEM, dklen=32)
+    b64 = lambda b: base64.b64encode(b).decode("ascii")  # noqa: E731
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt)}${b64(digest)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Check ``password`` against a hash made by ``hash_password`` (constant time)."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r),
+                                p=int(p), maxmem=_SCRYPT_MAXMEM, dklen=len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def generate_password(length: int = 16) -> str:
+    """A random password without characters that are easily confused (0/O, 1/l/I)."""
+    alphabet = "".join(c for c in string.ascii_letters + string.digits if c not in "0O1lI")
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+# --- the local user store ----------------------------------------------------------------
+
+class UserStoreError(ValueError):
+    """A user-store operation was refused (message in German)."""
+
+
+def normalize_username(name: str) -> str:
+    return name.strip().lower()
+
+
+def check_username(name: str) -> str:
+    name = normalize_username(name)
+    if not USERNAME_RE.match(name):
+        raise UserStoreError(
+            f"Ungültiger Benutzername {name!r}: Kleinbuchstaben, Ziffern und '-', "
+            "beginnend mit einem Buchstaben, höchstens 24 Zeichen"
+        )
+    return name
+
+
+def check_groups(groups: Iterable[str]) -> list[str]:
+    groups = sorted(set(groups))
+    unknown = [g for g in groups if g not in BIF_GROUPS]
+    if unknown:
+        raise UserStoreError(
+            f"Unbekannte Gruppe(n): {', '.join(unknown)}. Erlaubt: {', '.join(BIF_GROUPS)}"
+        )
+    if not groups:
+        raise UserStoreError("Mindestens eine Gruppe angeben (--group)")
+    return groups
+
+
+class UserStore:
+    """Local accounts in one JSON file (mode 0600), written atomically under a lock.
+
+    The hub reads the file at every login, so ``bif users ...`` needs no hub restart.
+    """
+
+    def __init__(self, path: str | Path, min_password_length: int = 12):
+        self.path = Path(path)
+        self.min_password_length = min_password_length
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> "UserStore":
+        settings = settings or load_settings()
+        return cls(settings.users_file, settings["auth"]["local"].get("min_password_length", 12))
+
+    # -- file handling
+    def _read(self) -> dict:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            return {"version": 1, "users": {}}
+        if data.get("version") != 1:
+            raise UserStoreError(f"{self.path}: unbekannte Version {data.get('version')!r}")
+        return data
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict]:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            data = self._read()
+            yield data
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            wfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(wfd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=2, sort_keys=True, ensure_ascii=False)
+                f.write("\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _check_password(self, password: str) -> None:
+        if len(password) < self.min_password_length:
+            raise UserStoreError(
+                f"Das Passwort ist zu kurz (mindestens {self.min_password_length} Zeichen)"
+            )
+
+    # -- queries
+    def users(self) -> dict[str, dict]:
+        return self._read()["users"]
+
+    def get(self, name: str) -> dict | None:
+        return self.users().get(normalize_username(name))
+
+    def authenticate(self, name: str, password: str) -> list[str] | None:
+        """The user's groups if ``password`` is right, else None."""
+        entry = self.get(name)
+        if entry is None:
+            # spend the same time as for a real check: no user enumeration by timing
+            verify_password(password, _dummy_hash())
+            return None
+        if not verify_password(password, entry["password"]):
+            return None
+        return list(entry["groups"])
+
+    # -- changes
+    def add(self, name: str, groups: Iterable[str], password: str) -> None:
+        name, groups = check_username(name), check_groups(groups)
+        self._check_password(password)
+        hashed = hash_password(password)
+        with self._locked() as data:
+            if name in data["users"]:
+                raise UserStoreError(f"Benutzer {name!r} existiert bereits")
+            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            data["users"][name] = {"groups": groups, "password": hashed, "created": now, "changed": now}
+
+    def set_groups(self, name: str, groups: Iterable[str]) -> None:
+        name, groups = normalize_username(name), check_groups(groups)
+        with self._locked() as data:
+            entry = self._entry(data, name)
+            entry["groups"] = groups
+            entry["changed"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+    def set_password(self, name: str, password: str) -> None:
+        name = normalize_username(name)
+        self._check_password(password)
+        hashed = hash_password(password)
+        with self._locked() as data:
+            entry = self._entry(data, name)
+            entry["password"] = hashed
+            entry["changed"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+    def remove(self, name: str) -> None:
+        name = normalize_username(name)
+        with self._locked() as data:
+            self._entry(data, name)
+            del data["users"][name]
+
+    @staticmethod
+    def _entry(data: dict, name: str) -> dict:
+        try:
+            return data["users"][name]
+        except KeyError:
+            raise UserStoreError(f"Benutzer {name!r} existiert nicht") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_hex(8))
+
+
+# --- group mapping -------------------------------------------------------------------------
+
+def map_groups(directory_groups: Iterable[str], mapping: dict[str, str]) -> list[str]:
+    """BIF groups for the directory groups / claim values of a person.
+
+    Keys are compared case-insensitively (LDAP DNs and AD group names are).
+    """
+    lowered = {str(k).lower(): v for k, v in mapping.items()}
+    return sorted({lowered[g.lower()] for g in directory_groups if g.lower() in lowered})
+
+
+def auth_model(name: str, groups: list[str], **extra) -> dict:
+    """The model JupyterHub expects from ``authenticate`` (groups managed by BIF)."""
+    return {"name": name, "groups": groups, "admin": ADMIN_GROUP in groups, **extra}
+
+
+# --- authenticators -------------------------------------------------------------------------
+
+from jupyterhub.auth import Authenticator  # noqa: E402
+from traitlets import Dict, Unicode, default, validate  # noqa: E402
+
+
+class _BIFGroupsMixin:
+    """Groups come from the backend; only people in a BIF group may log in."""
+
+    @default("manage_groups")
+    def _default_manage_groups(self):
+        return True
+
+    def check_allowed(self, username, authentication=None):
+        groups = (authentication or {}).get("groups") or []
+        if not groups:
+            self.log.warning("Anmeldung von %s abgelehnt: keine BIF-Gruppe / no BIF group", username)
+            return False
+        return True
+
+
+class BIFLocalAuthenticator(_BIFGroupsMixin, Authenticator):
+    """Local accounts from ``bif users`` (``$BIF_HOME/hub/users.json``)."""
+
+    users_file = Unicode(config=True, help="Path of the user store (users.json).")
+
+    @default("users_file")
+    def _default_users_file(self):
+        return str(load_settings().users_file)
+
+    def normalize_username(self, username):
+        return normalize_username(username)
+
+    async def authenticate(self, handler, data):
+        name = normalize_username(data.get("username") or "")
+        password = data.get("password") or ""
+        if not USERNAME_RE.match(name) or not password:
+            return None
+        store = UserStore(self.users_file)
+        groups = await asyncio.to_thread(store.authenticate, name, password)
+        if groups is None:
+            self.log.warning("Anmeldung fehlgeschlagen / login failed: %s", name)
+            return None
+        return auth_model(name, groups)
+
+
+
+def _make_ldap_authenticator() -> type[Authenticator]:
+    from ldapauthenticator import LDAPAuthenticator
+
+    class BIFLDAPAuthenticator(_BIFGroupsMixin, LDAPAuthenticator):
+        """LDAP / Active Directory with ``group_mapping`` (group DN -> BIF group).
+
+        ``allowed_groups`` are the mapped DNs, so ldapauthenticator checks the
+        membership; the groups it finds are mapped to BIF groups.
+        """
+
+        group_mapping = Dict(config=True, help="Directory group DN -> BIF group.")
+
+        @default("allowed_groups")
+        def _default_allowed_groups(self):
+            return list(self.group_mapping)
+
+        @validate("tls_kwargs")
+        def _validate_tls_kwargs(self, proposal):
+            # ldap3 does not check certificates unless told to: BIF requires it by default;
+            # settings.yaml may say validate: required | optional | none
+            kwargs = dict(proposal.value)
+            level = kwargs.get("validate", "required")
+            if isinstance(level, str):
+                kwargs["validate"] = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL,
+                                      "none": ssl.CERT_NONE}[level.lower()]
+            return kwargs
+
+        @default("tls_kwargs")
+        def _default_tls_kwargs(self):
+            return {"validate": ssl.CERT_REQUIRED}
+
+        async def authenticate(self, handler, data):
+            model = await super().authenticate(handler, data)
+            if not model:
+                return None
+            found = (model.get("auth_state") or {}).get("ldap_groups", [])
+            model.update(auth_model(model["name"], map_groups(found, self.group_mapping)))
+            return model
+
+        async def check_allowed(self, username, auth_model=None):
+            return _BIFGroupsMixin.check_allowed(self, username, auth_model)
+
+    BIFLDAPAuthenticator.__module__ = __name__
+    return BIFLDAPAuthenticator
+
+
+def _make_oidc_authenticator() -> type[Authenticator]:
+    from oauthenticator.generic import GenericOAuthenticator
+
+    class BIFOIDCAuthenticator(GenericOAuthenticator):
+        """OpenID Connect (e.g. Keycloak) with ``group_mapping`` (claim value -> BIF group)."""
+
+        group_mapping = Dict(config=True, help="Value of the groups claim -> BIF group.")
+        groups_claim = Unicode("groups", config=True, help="Userinfo claim holding the groups.")
+
+        @default("manage_groups")
+        def _default_manage_groups(self):
+            return True
+
+        @default("allowed_groups")
+        def _default_allowed_groups(self):
+            return set(BIF_GROUPS)
+
+        @default("admin_groups")
+        def _default_admin_groups(self):
+            return {ADMIN_GROUP}
+
+        def get_user_groups(self, auth_state):
+            userinfo = (auth_state or {}).get(self.user_auth_state_key) or {}
+            raw = userinfo.get(self.groups_claim) or []
+            if isinstance(raw, str):
+                raw = [raw]
+            # Keycloak sends "/bif-analyse" when "full group path" is on
+            values = [v for r in raw for v in (r, r.lstrip("/"))]
+            return set(map_groups(values, self.group_mapping))
+
+    BIFOIDCAuthenticator.__module__ = __name__
+    return BIFOIDCAuthenticator
+
+
+_LAZY = {"BIFLDAPAuthenticator": _make_ldap_authenticator,
+         "BIFOIDCAuthenticator": _make_oidc_authenticator}
+
+
+@functools.lru_cache(maxsize=None)
+def _lazy_class(name: str) -> type[Authenticator]:
+    return _LAZY[name]()
+
+
+def __getattr__(name: str):
+    # LDAP and OIDC classes are built on first use: importing ldapauthenticator and
+    # oauthenticator costs about a second that `bif users ...` should not pay.
+    if name in _LAZY:
+        return _lazy_class(name)
+    raise AttributeError(name)
+
+
+def authenticator_for(settings: Settings) -> type[Authenticator]:
+    backend = settings["auth"]["backend"]
+    if backend == "local":
+        return BIFLocalAuthenticator
+    return _lazy_class({"ldap": "BIFLDAPAuthenticator", "oidc": "BIFOIDCAuthenticator"}[backend])

@@ -1,0 +1,467 @@
+"""The JupyterHub configuration of BIF, built from the settings.
+
+``hub_config/jupyterhub_config.py`` only calls :func:`configure`; everything else is
+here, in small functions that the tests call directly:
+
+- :func:`load_roles`, :func:`custom_scopes`: RBAC — roles bound to BIF groups, the
+  default ``user`` role reduced so that a plain user (a planner) has no server;
+- :func:`services`: the external apps service ``bif-apps``, the launcher's API client
+  ``bif-platform`` and the hub-managed idle culler;
+- :class:`BIFSpawner`: JupyterLab under the person's own OS account (or single-account
+  mode), with the notebook templates in their home;
+- :func:`authenticator_config`: local accounts, LDAP/AD or OpenID Connect;
+- :func:`z2jh_values`: the same groups, roles, services and culler for Zero to JupyterHub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
+from traitlets import Any as AnyTrait
+from traitlets import default
+
+from bif_lib import config
+from bif_lib.platform import accounts
+from bif_lib.platform.auth import authenticator_for
+from bif_lib.platform.settings import (
+    APPS_SERVICE,
+    PUBLISH_SCOPE,
+    Settings,
+    apps_api_token,
+    load_settings,
+    platform_api_token,
+    proxy_auth_token,
+)
+
+PLATFORM_SERVICE = "bif-platform"
+CULLER_SERVICE = "idle-culler"
+TEMPLATES_DIR = config.PROJECT_ROOT / "hub_config" / "templates"
+SINGLEUSER = str(Path(sys.prefix) / "bin" / "jupyterhub-singleuser")
+
+# scopes of the services (not configurable: they follow from what the services do)
+SERVICE_ROLES = {
+    APPS_SERVICE: {
+        "description": "Apps-Dienst: Namen und Gruppen der Nutzenden lesen",
+        "scopes": ["list:users", "read:users:name", "read:users:groups", "list:groups", "read:groups"],
+    },
+    PLATFORM_SERVICE: {
+        "description": "Start/Stopp der Plattform und `bif users`: Nutzende und Server verwalten",
+        "scopes": ["list:users", "read:users", "admin:users", "admin:servers", "read:hub"],
+    },
+    CULLER_SERVICE: {
+        "description": "Stoppt untätige JupyterLab-Server",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+    },
+}
+APPS_OAUTH_SCOPES = ["read:users:groups!user", PUBLISH_SCOPE]
+
+
+# --- RBAC ----------------------------------------------------------------------------
+
+def groups_with_role(settings: Settings, role: str) -> list[str]:
+    return sorted(g for g, spec in settings["groups"].items() if role in spec.get("roles", []))
+
+
+def load_roles(settings: Settings) -> list[dict]:
+    """``JupyterHub.load_roles``: the roles of settings.yaml bound to BIF groups,
+    JupyterHub's ``admin`` role bound to the groups that list it, and the service roles."""
+    roles: list[dict] = []
+    for name, spec in settings["roles"].items():
+        role = {"name": name, "description": spec.get("description", ""), "scopes": list(spec["scopes"])}
+        if name != "user":  # every user has `user`; it is not bound to groups
+            role["groups"] = groups_with_role(settings, name)
+        roles.append(role)
+    roles.append({"name": "admin", "groups": groups_with_role(settings, "admin")})
+    for service, spec in SERVICE_ROLES.items():
+        if service == CULLER_SERVICE and not settings["culler"].get("enabled", True):
+            continue
+        roles.append({"name": f"{service}-service", "description": spec["description"],
+                      "scopes": list(spec["scopes"]), "services": [service]})
+    return roles
+
+
+def custom_scopes(settings: Settings) -> dict[str, dict]:
+    return {name: dict(spec) for name, spec in (settings.get("custom_scopes") or {}).items()}
+
+
+def may_spawn(user, scopes: Any = None) -> bool:
+    """Does ``user`` (a hub User) hold the permission to start their own server?"""
+    if scopes is None:
+        from jupyterhub.scopes import get_scopes_for
+
+        scopes = get_scopes_for(user)
+    return "servers" in scopes or f"servers!user={user.name}" in scopes
+
+
+def make_default_url(settings: Settings) -> Callable:
+    """Where people land after login: people with JupyterLab on the hub's home page
+    (JupyterLab and the app gallery), everybody else on the app gallery."""
+    home = f"{settings.base_url}hub/home"
+    gallery = settings.gallery_path
+
+    def default_url(handler) -> str:
+        user = handler.current_user
+        if user is None:
+            return f"{settings.base_url}hub/login"
+        return home if may_spawn(user) else gallery
+
+    return default_url
+
+
+# --- services ------------------------------------------------------------------------
+
+def culler_command(settings: Settings) -> list[str]:
+    culler = settings["culler"]
+    cmd = [sys.executable, "-m", "jupyterhub_idle_culler",
+           f"--timeout={int(culler['timeout'])}", f"--cull-every={int(culler['every'])}"]
+    if culler.get("max_age"):
+        cmd.append(f"--max-age={int(culler['max_age'])}")
+    return cmd
+
+
+def services(settings: Settings, with_tokens: bool = True) -> list[dict]:
+    """``JupyterHub.services``: the apps service (external), the launcher's API client and
+    the idle culler (managed by the hub; user servers only, apps are never culled)."""
+    apps = {
+        "name": APPS_SERVICE,
+        "url": settings.apps_url,
+        # the hub only warns if the service is down; do not hold up the hub's start for it
+        "timeout": 3,
+        "oauth_client_allowed_scopes": list(APPS_OAUTH_SCOPES),
+        "oauth_no_confirm": True,  # part of the platform: no "authorize access?" page
+        "info": {"description": "Veröffentlichte Apps der Stadtverwaltung"},
+    }
+    platform = {"name": PLATFORM_SERVICE}
+    if with_tokens:
+        apps["api_token"] = apps_api_token(settings)
+        platform["api_token"] = platform_api_token(settings)
+    result = [apps, platform]
+    if settings["culler"].get("enabled", True):
+        result.append({"name": CULLER_SERVICE, "command": culler_command(settings)})
+    return result
+
+
+# --- spawner -------------------------------------------------------------------------
+
+class BIFSpawner(LocalProcessSpawner):
+    """JupyterLab (``jupyterhub-singleuser`` from BIF's environment) for one person.
+
+    With separate accounts the server runs as ``<prefix><name>``, created on first
+    start and put into the OS groups of the person's data areas; in single-account
+    mode it runs as the hub's own account with a home under ``$BIF_HOME/homes``.
+    Either way the notebook templates are copied into the home.
+    """
+
+    bif_settings = AnyTrait(help="BIF settings (loaded from settings.yaml by default)").tag(config=True)
+    account = AnyTrait(allow_none=True, default_value=None)
+
+    @default("bif_settings")
+    def _default_bif_settings(self):
+        return load_settings()
+
+    @default("cmd")
+    def _default_cmd(self):
+        return [SINGLEUSER]
+
+    @property
+    def separate_accounts(self) -> bool:
+        return accounts.can_separate_accounts(self.bif_settings)
+
+    def _prepare_account(self) -> accounts.Account:
+        settings = self.bif_settings
+        groups = sorted(g.name for g in self.user.groups)
+        if self.separate_accounts:
+            accounts.check_environment_access()
+            account = accounts.ensure_user_account(self.user.name, groups, settings)
+        else:
+            me = pwd.getpwuid(os.getuid())
+            home = settings.single_homes_dir / self.user.name
+            home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            account = accounts.Account(me.pw_name, me.pw_uid, me.pw_gid, home, me.pw_shell or "/bin/bash")
+        templates = {label: (config.PROJECT_ROOT / path) for label, path in
+                     (settings.get("notebooks", {}).get("templates") or {}).items()}
+        accounts.prepare_home(account, templates, settings.get("notebooks", {}).get("target", "Vorlagen"))
+        return account
+
+    async def start(self):
+        self.account = await asyncio.to_thread(self._prepare_account)
+        return await super().start()
+
+    def make_preexec_fn(self, name):
+        account = self.account
+        if account is None:
+            raise RuntimeError("BIFSpawner: account not prepared; refusing to start a server as root")
+        if self.separate_accounts:
+            return set_user_setuid(account.name)
+
+        def preexec():
+            os.chdir(account.home)
+
+        return preexec
+
+    def user_env(self, env):
+        account = self.account
+        if account is not None:
+            env["USER"] = account.name
+            env["HOME"] = str(account.home)
+            env["SHELL"] = account.shell or "/bin/bash"
+        return env
+
+    def get_env(self):
+        env = super().get_env()
+        settings = self.bif_settings
+        pythonpath = [str(config.PROJECT_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env.update({
+            "BIF_HOME": str(settings.home),
+            "BIF_STORE": str(settings.store_dir),
+            "BIF_HUB_SETTINGS": str(settings.source_file or ""),
+            "BIF_USER": self.user.name,
+            "PYTHONPATH": os.pathsep.join(dict.fromkeys(pythonpath)),
+            "PATH": f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}",
+        })
+        return env
+
+    def get_args(self):
+        args = super().get_args()
+        if os.geteuid() == 0 and not self.separate_accounts:
+            args.append("--allow-root")
+        return args
+
+
+# --- authentication --------------------------------------------------------------------
+
+def _oidc_urls(oidc: dict) -> dict[str, str]:
+    issuer = (oidc.get("issuer") or "").rstrip("/")
+    base = f"{issuer}/protocol/openid-connect"  # Keycloak's layout
+    return {
+        "authorize_url": oidc.get("authorize_url") or f"{base}/auth",
+        "token_url": oidc.get("token_url") or f"{base}/token",
+        "userdata_url": oidc.get("userdata_url") or f"{base}/userinfo",
+    }
+
+
+def authenticator_config(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Traitlets config sections of the selected authenticator ({section: {trait: value}})."""
+    backend = settings["auth"]["backend"]
+    if backend == "local":
+        return {"BIFLocalAuthenticator": {"users_file": str(settings.users_file)}}
+    if backend == "ldap":
+        ldap = dict(settings["auth"]["ldap"])
+        section = {k: v for k, v in ldap.items() if k != "group_mapping"}
+        section["group_mapping"] = dict(ldap.get("group_mapping") or {})
+        if os.environ.get("BIF_LDAP_BIND_PASSWORD"):
+            section["lookup_dn_search_password"] = os.environ["BIF_LDAP_BIND_PASSWORD"]
+        if section.get("lookup_dn") and not section.get("lookup_dn_user_dn_attribute"):
+            section["lookup_dn_user_dn_attribute"] = section.get("user_attribute", "uid")
+        return {"BIFLDAPAuthenticator": section}
+    oidc = dict(settings["auth"]["oidc"])
+    section = {
+        "client_id": oidc["client_id"],
+        "client_secret": os.environ.get("BIF_OIDC_CLIENT_SECRET", ""),
+        "oauth_callback_url": oidc.get("callback_url") or f"{settings.public_url}hub/oauth_callback",
+        "username_claim": oidc.get("username_claim", "preferred_username"),
+        "groups_claim": oidc.get("groups_claim", "groups"),
+        "scope": list(oidc.get("scope") or ["openid", "profile", "email"]),
+        "login_service": oidc.get("login_service", "Stadt-Konto"),
+        "group_mapping": dict(oidc.get("group_mapping") or {}),
+        **_oidc_urls(oidc),
+    }
+    return {"BIFOIDCAuthenticator": section}
+
+
+# --- the whole configuration -----------------------------------------------------------
+
+def configure(c, settings: Settings | None = None) -> Settings:
+    """Fill the traitlets config ``c`` (``get_config()`` in jupyterhub_config.py)."""
+    settings = settings or load_settings()
+    hub, base = settings["hub"], settings.base_url
+    for path, mode in ((settings.hub_dir, 0o700), (settings.run_dir, 0o700), (settings.logs_dir, 0o755)):
+        path.mkdir(parents=True, exist_ok=True, mode=mode)
+
+    # where the hub listens and keeps state
+    c.JupyterHub.bind_url = f"http://{hub['ip']}:{hub['port']}{base}"
+    if hub.get("public_url"):
+        c.JupyterHub.public_url = hub["public_url"].rstrip("/") + base
+    c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{hub['internal_port']}"
+    c.JupyterHub.db_url = f"sqlite:///{settings.hub_dir / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(settings.hub_dir / "jupyterhub_cookie_secret")
+
+    # restarting the hub keeps the users' servers, the proxy and the apps service
+    c.JupyterHub.cleanup_servers = False
+    c.JupyterHub.cleanup_proxy = False
+    c.ConfigurableHTTPProxy.should_start = False
+    c.ConfigurableHTTPProxy.api_url = settings.proxy_api_url
+    c.ConfigurableHTTPProxy.auth_token = proxy_auth_token(settings)
+
+    # who may log in, in which groups
+    c.JupyterHub.authenticator_class = authenticator_for(settings)
+    c.Authenticator.manage_groups = True
+    # who may log in is decided by the BIF authenticators (members of a BIF group only)
+    c.Authenticator.any_allow_config = True
+    for section, values in authenticator_config(settings).items():
+        for key, value in values.items():
+            setattr(c[section], key, value)
+
+    # what each group may do
+    c.JupyterHub.custom_scopes = custom_scopes(settings)
+    c.JupyterHub.load_roles = load_roles(settings)
+    c.JupyterHub.services = services(settings)
+
+    # JupyterLab servers
+    c.JupyterHub.spawner_class = BIFSpawner
+    c.BIFSpawner.bif_settings = settings
+    c.Spawner.default_url = "/lab"
+    # city intranets: no news feed or update checks from the internet
+    c.Spawner.args = ["--LabApp.news_url=None",
+                      "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    c.Spawner.start_timeout = int(hub.get("start_timeout", 120))
+    c.Spawner.http_timeout = 60
+    c.JupyterHub.allow_named_servers = False
+
+    # pages: German templates, planners land on the app gallery
+    c.JupyterHub.redirect_to_server = False
+    c.JupyterHub.default_url = make_default_url(settings)
+    c.JupyterHub.template_paths = [str(TEMPLATES_DIR)]
+    c.JupyterHub.template_vars = {
+        "bif_platform_name": settings["platform"]["name"],
+        "bif_login_hint": settings["platform"].get("login_hint", ""),
+        "bif_gallery_url": settings.gallery_path,
+    }
+    c.JupyterHub.log_datefmt = "%Y-%m-%d %H:%M:%S"
+
+    if not accounts.can_separate_accounts(settings):
+        print(accounts.single_mode_message(), file=sys.stderr, flush=True)
+    return settings
+
+
+# --- Zero to JupyterHub ----------------------------------------------------------------
+
+def z2jh_values(settings: Settings) -> dict:
+    """Helm values for Zero to JupyterHub with the same groups, roles, services and culler.
+
+    Secrets are not included (they come from Kubernetes secrets); LDAP/OIDC settings
+    are those of settings.yaml with the authenticator classes of BIF's hub image.
+    """
+    backend = settings["auth"]["backend"]
+    if backend == "local":
+        backend = "oidc"  # no local user store on Kubernetes: a directory is expected
+    auth_class = {"ldap": "bif_lib.platform.auth.BIFLDAPAuthenticator",
+                  "oidc": "bif_lib.platform.auth.BIFOIDCAuthenticator"}[backend]
+    z_settings = Settings({**settings, "auth": {**settings["auth"], "backend": backend}})
+    auth = authenticator_config(z_settings)
+    for section in auth.values():
+        section.pop("client_secret", None)
+        section.pop("lookup_dn_search_password", None)
+        if "oauth_callback_url" in section:
+            section["oauth_callback_url"] = "https://bif.example.org/hub/oauth_callback"
+
+    roles = [r for r in load_roles(settings) if r["name"] != f"{CULLER_SERVICE}-service"]
+    apps_service = next(s for s in services(settings, with_tokens=False) if s["name"] == APPS_SERVICE)
+    apps_service = {**apps_service, "url": f"http://bif-apps:{settings['apps']['port']}"}
+    culler = settings["culler"]
+    return {
+        "hub": {
+            "image": {"name": "registry.example.org/bif/hub", "tag": "latest"},
+            "config": {
+                "JupyterHub": {
+                    "authenticator_class": auth_class,
+                    "custom_scopes": custom_scopes(settings),
+                    "redirect_to_server": False,
+                    "allow_named_servers": False,
+                },
+                "Authenticator": {"manage_groups": True},
+                **auth,
+            },
+            "loadRoles": {r["name"]: r for r in roles},
+            "services": {
+                APPS_SERVICE: {k: v for k, v in apps_service.items() if k != "name"},
+                PLATFORM_SERVICE: {},
+            },
+            "extraConfig": {
+                "bif": (
+                    "from bif_lib.platform.hubconfig import make_default_url, z2jh_pre_spawn_hook\n"
+                    "from bif_lib.platform.settings import load_settings\n"
+                    "c.JupyterHub.default_url = make_default_url(load_settings())\n"
+                    "c.KubeSpawner.pre_spawn_hook = z2jh_pre_spawn_hook\n"
+                ),
+            },
+        },
+        "singleuser": {
+            "image": {"name": "registry.example.org/bif/lab", "tag": "latest"},
+            "defaultUrl": "/lab",
+            "uid": 1000,
+            "storage": {
+                "extraVolumes": [{"name": "bif-store", "persistentVolumeClaim": {"claimName": Z2JH_STORE_CLAIM}}],
+            },
+            "extraEnv": {"BIF_STORE": "/srv/bif/store", "BIF_HOME": "/srv/bif"},
+        },
+        "cull": {
+            "enabled": bool(culler.get("enabled", True)),
+            "users": False,
+            "timeout": int(culler["timeout"]),
+            "every": int(culler["every"]),
+            "maxAge": int(culler.get("max_age") or 0),
+        },
+    }
+
+
+Z2JH_STORE_CLAIM = "bif-store"
+Z2JH_STORE_MOUNT = "/srv/bif/store"
+
+
+def z2jh_store_mounts(bif_groups: list[str], settings: Settings) -> list[dict]:
+    """Read-only mounts of the store for a pod: the catalog and ``open`` for everybody,
+    ``internal`` and ``confidential`` only for groups with that data area. On Kubernetes
+    the mounts take the place of the OS groups of the single-machine setup."""
+    areas = set()
+    for group in bif_groups:
+        areas.update(settings["groups"].get(group, {}).get("data_areas", []))
+    mounts = [{"name": "bif-store", "mountPath": Z2JH_STORE_MOUNT, "subPath": "catalog", "readOnly": True},
+              {"name": "bif-store", "mountPath": f"{Z2JH_STORE_MOUNT}/open", "subPath": "open", "readOnly": True}]
+    for area in ("internal", "confidential"):
+        if area in areas:
+            mounts.append({"name": "bif-store", "mountPath": f"{Z2JH_STORE_MOUNT}/{area}",
+                           "subPath": area, "readOnly": True})
+    return mounts
+
+
+def z2jh_pre_spawn_hook(spawner) -> None:  # pragma: no cover - runs on Kubernetes
+    """KubeSpawner hook: mount the store areas the user's groups may read."""
+    groups = [g.name for g in spawner.user.groups]
+    spawner.volume_mounts = list(spawner.volume_mounts) + z2jh_store_mounts(groups, load_settings())
+
+
+Z2JH_HEADER = """\
+# Zero to JupyterHub (Helm chart "jupyterhub", KubeSpawner) values for BIF.
+# GENERATED from hub_config/settings.yaml by `bif platform z2jh-values -o hub_config/z2jh/values.yaml`;
+# tests/platform/test_z2jh.py fails when it drifts from the local configuration.
+# Same groups, roles, scopes, apps service and idle culler as the single-machine hub.
+# Before use: set the image names, the directory (hub.config.*Authenticator) and the
+# secrets (OIDC client secret / LDAP bind password via hub.extraEnv from a Secret).
+# See docs/platform.md, "Beyond one machine".
+"""
+
+
+def write_z2jh_values(settings: Settings, output: str | Path | None = None) -> str:
+    """Render :func:`z2jh_values` as YAML (with header); write it to ``output`` if given."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(dumper, value):  # multi-line strings (extraConfig) as readable blocks
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, _str)
+    body = yaml.dump(z2jh_values(settings), Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100)
+    text = Z2JH_HEADER + body
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    return text

@@ -1,0 +1,502 @@
+"""Start, stop and inspect the platform on one machine (``bif platform ...``).
+
+Three long-running parts, each with a pid file in ``$BIF_HOME/run`` and a log in
+``$BIF_HOME/logs``:
+
+``proxy``  configurable-http-proxy, the only public port. Started separately from the
+           hub (with its own auth token), so a hub restart keeps all routes.
+``hub``    JupyterHub (``hub_config/jupyterhub_config.py``); its managed idle culler
+           lives and dies with it.
+``apps``   the apps service ``bif-apps`` (``bif_lib.platform.apps.service``), external.
+
+``stop`` stops all of it including the users' JupyterLab servers; ``restart-hub``
+restarts only the hub: servers, proxy and apps keep running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from bif_lib import config
+from bif_lib.platform import accounts
+from bif_lib.platform.settings import (
+    Settings,
+    apps_api_token,
+    load_settings,
+    platform_api_token,
+    proxy_auth_token,
+)
+
+HUB_CONFIG = config.PROJECT_ROOT / "hub_config" / "jupyterhub_config.py"
+CHP_BIN = config.PROJECT_ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
+APPS_MODULE = "bif_lib.platform.apps.service"
+DEMO_FILE = "demo-zugaenge.txt"
+DEMO_USERS = {  # hub user name -> BIF group
+    "demo-analyse": "analysts",
+    "demo-planung": "planners",
+    "demo-schulung": "trainers",
+    "demo-statistik": "statistikstelle",
+    "demo-admin": "admins",
+}
+
+Out = Callable[[str], None]
+
+
+class PlatformError(RuntimeError):
+    """Starting or stopping failed (message for the administrator, German / English)."""
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """A process started by the launcher, recognised by its pid file and command line."""
+
+    name: str
+    marker: str  # part of /proc/<pid>/cmdline that identifies the process
+
+    def pidfile(self, settings: Settings) -> Path:
+        return settings.run_dir / f"{self.name}.pid"
+
+    def logfile(self, settings: Settings) -> Path:
+        return settings.logs_dir / f"{self.name}.log"
+
+    def pid(self, settings: Settings) -> int | None:
+        """The pid if the process from the pid file is still running, else None."""
+        try:
+            pid = int(self.pidfile(settings).read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            return None
+        return pid if self.marker in cmdline else None
+
+
+PROXY = Daemon("proxy", "configurable-http-proxy")
+HUB = Daemon("hub", "jupyterhub_config.py")
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+def chp_command() -> Path:
+    """configurable-http-proxy from the checkout's node_modules (or ``$BIF_CHP``)."""
+    path = Path(os.environ.get("BIF_CHP") or CHP_BIN)
+    if not os.access(path, os.X_OK):
+        raise PlatformError(
+            f"configurable-http-proxy fehlt ({path}). Installieren mit: "
+            f"npm install --prefix {config.PROJECT_ROOT} configurable-http-proxy@5 / "
+            "configurable-http-proxy is missing; install it with the npm command above."
+        )
+    return path
+
+
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def _http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return 200 <= r.status < 400
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def health_url(settings: Settings) -> str:
+    return f"{settings.local_url}hub/health"
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen | None = None,
+          log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise PlatformError(f"{what} hat sich beendet / exited (Code {proc.returncode}).{_log_tail(log)}")
+        time.sleep(0.2)
+    raise PlatformError(f"{what} antwortet nicht nach {timeout:.0f} s / not answering.{_log_tail(log)}")
+
+
+def _log_tail(log: Path | None, lines: int = 25) -> str:
+    if log is None or not log.exists():
+        return ""
+    tail = log.read_text(errors="replace").splitlines()[-lines:]
+    return f"\n--- {log} ---\n" + "\n".join(tail)
+
+
+def _spawn(daemon: Daemon, cmd: list[str], settings: Settings, env: dict, cwd: Path) -> subprocess.Popen:
+    log = open(daemon.logfile(settings), "ab", buffering=0)
+    log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(map(str, cmd))}\n".encode())
+    proc = subprocess.Popen(
+        [str(c) for c in cmd], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        cwd=cwd, env=env, start_new_session=True,  # daemonised: survives the calling shell
+    )
+    log.close()
+    daemon.pidfile(settings).write_text(f"{proc.pid}\n")
+    return proc
+
+
+def _terminate(pid: int, timeout: float = 20.0) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        # reap it if it is our child (foreground mode, tests)
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def base_env(settings: Settings) -> dict[str, str]:
+    """Environment for the hub and the apps service."""
+    env = dict(os.environ)
+    pythonpath = [str(config.PROJECT_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env.update({
+        "BIF_HOME": str(settings.home),
+        "BIF_STORE": str(settings.store_dir),
+        "BIF_HUB_SETTINGS": str(settings.source_file or ""),
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys(pythonpath)),
+        "BIF_APPS_API_TOKEN": apps_api_token(settings),
+    })
+    return env
+
+
+def hub_api(settings: Settings, method: str, path: str, body: dict | None = None, timeout: float = 10.0):
+    """Call the hub's REST API as the ``bif-platform`` service; returns parsed JSON or None."""
+    req = urllib.request.Request(
+        settings.hub_api_url + path, method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"token {platform_api_token(settings)}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        data = r.read()
+    return json.loads(data) if data else None
+
+
+def hub_running(settings: Settings) -> bool:
+    return HUB.pid(settings) is not None and _http_ok(health_url(settings))
+
+
+# --- the apps service (colleague's module, optional) --------------------------------------
+
+def apps_service():
+    """The apps service module, or None if it is not part of this installation."""
+    try:
+        return importlib.import_module(APPS_MODULE)
+    except ModuleNotFoundError as e:
+        if e.name and APPS_MODULE.startswith(e.name):
+            return None
+        raise
+
+
+# --- state directories and demo accounts ----------------------------------------------------
+
+def prepare_state(settings: Settings) -> None:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.home, 0o755)  # the users' servers must reach the store below it
+    for path, mode in ((settings.hub_dir, 0o700), (settings.run_dir, 0o700), (settings.logs_dir, 0o700)):
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, mode)
+    for token in (proxy_auth_token, platform_api_token, apps_api_token):
+        token(settings)
+
+
+def ensure_demo_users(settings: Settings) -> dict[str, str]:
+    """One demo account per BIF group with a random password; returns name -> password
+    and writes them to ``$BIF_HOME/demo-zugaenge.txt`` (0600). Existing ones are kept."""
+    from bif_lib.platform.auth import UserStore, generate_password
+
+    store = UserStore.from_settings(settings)
+    path = settings.home / DEMO_FILE
+    known: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] in DEMO_USERS:
+                known[parts[0]] = parts[2]
+    creds: dict[str, str] = {}
+    for name, group in DEMO_USERS.items():
+        password = known.get(name)
+        entry = store.get(name)
+        if entry is not None and password and store.authenticate(name, password) is not None:
+            creds[name] = password
+            continue
+        password = generate_password()
+        if entry is None:
+            store.add(name, [group], password)
+        else:
+            store.set_password(name, password)
+            store.set_groups(name, [group])
+        creds[name] = password
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# BIF Demo-Zugänge (nur zum Ausprobieren, keine echten Daten)\n")
+        for name, password in creds.items():
+            f.write(f"{name}  {DEMO_USERS[name]}  {password}\n")
+    return creds
+
+
+# --- start --------------------------------------------------------------------------------
+
+def _start_proxy(settings: Settings, out: Out) -> None:
+    if PROXY.pid(settings):
+        return
+    hub = settings["hub"]
+    if _port_open(hub["proxy_api_port"]):
+        raise PlatformError(f"Port {hub['proxy_api_port']} ist belegt / in use (hub.proxy_api_port)")
+    cmd = [chp_command(), "--ip", hub["ip"], "--port", str(hub["port"]),
+           "--api-ip", "127.0.0.1", "--api-port", str(hub["proxy_api_port"]),
+           "--error-target", f"http://127.0.0.1:{hub['internal_port']}{settings.base_url}hub/error",
+           "--log-level", "warn"]
+    env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": proxy_auth_token(settings)}
+    proc = _spawn(PROXY, cmd, settings, env, settings.run_dir)
+    _wait(lambda: _port_open(hub["proxy_api_port"]), 20, "Proxy", proc, PROXY.logfile(settings))
+    out(f"Proxy gestartet / started (pid {proc.pid})")
+
+
+def _start_hub(settings: Settings, out: Out, foreground: bool = False) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
+    env = base_env(settings)
+    if foreground:
+        proc = subprocess.Popen(cmd, cwd=settings.hub_dir, env=env, stdin=subprocess.DEVNULL)
+        HUB.pidfile(settings).write_text(f"{proc.pid}\n")
+    else:
+        proc = _spawn(HUB, cmd, settings, env, settings.hub_dir)
+    _wait(lambda: _http_ok(health_url(settings)), 90, "JupyterHub", proc,
+          None if foreground else HUB.logfile(settings))
+    out(f"JupyterHub gestartet / started (pid {proc.pid})")
+    return proc
+
+
+def _start_apps(settings: Settings, out: Out) -> None:
+    service = apps_service()
+    if service is None:
+        out("Hinweis: Apps-Dienst nicht installiert (bif_lib.platform.apps.service fehlt), "
+            "die App-Galerie ist nicht verfügbar. / Note: apps service not installed.")
+        return
+    if accounts.can_separate_accounts(settings):
+        accounts.ensure_service_account(settings)
+    os.environ["BIF_APPS_API_TOKEN"] = apps_api_token(settings)
+    try:
+        service.start(settings)
+    except Exception as e:  # the hub stays usable without the gallery
+        out(f"FEHLER: Apps-Dienst startet nicht / apps service failed to start: {e}")
+        return
+    out("Apps-Dienst gestartet / apps service started")
+
+
+def start(settings: Settings | None = None, demo: bool = False, foreground: bool = False,
+          out: Out = print) -> int:
+    """Start proxy, hub and apps service (idempotent). Returns an exit code."""
+    settings = settings or load_settings()
+    chp_command()
+    if hub_running(settings):
+        out(f"BIF läuft bereits / already running: {settings.public_url}")
+        if demo:
+            _print_urls(settings, out, ensure_demo_users(settings))
+        return 0
+    prepare_state(settings)
+    if accounts.can_separate_accounts(settings):
+        accounts.ensure_system_groups(settings)
+        if settings.store_dir.exists():
+            accounts.apply_store_permissions(settings.store_dir, settings)
+    else:
+        out(accounts.single_mode_message())
+    creds = ensure_demo_users(settings) if demo else {}
+    if HUB.pid(settings) is not None:  # a hub that does not answer: replace it
+        _terminate(HUB.pid(settings))
+    if _port_open(settings["hub"]["internal_port"]):
+        raise PlatformError(f"Port {settings['hub']['internal_port']} ist belegt / in use (hub.internal_port)")
+    _start_proxy(settings, out)
+    proc = _start_hub(settings, out, foreground=foreground)
+    _start_apps(settings, out)
+    _print_urls(settings, out, creds)
+    if not foreground:
+        return 0
+    return _run_foreground(settings, proc, out)
+
+
+def _print_urls(settings: Settings, out: Out, creds: dict[str, str]) -> None:
+    out(f"BIF-Plattform / platform:  {settings.public_url}")
+    out(f"App-Galerie / app gallery: {settings.public_url.rstrip('/')}{settings.gallery_path}")
+    out(f"Verwaltung / admin:        {settings.public_url}hub/admin")
+    if creds:
+        out("Demo-Zugänge (Benutzername, Gruppe, Passwort) / demo accounts:")
+        for name, password in creds.items():
+            out(f"  {name:<16} {DEMO_USERS[name]:<16} {password}")
+        out(f"(gespeichert in / saved in {settings.home / DEMO_FILE}, nur für root lesbar)")
+
+
+def _run_foreground(settings: Settings, proc: subprocess.Popen, out: Out) -> int:
+    """Wait for the hub; SIGTERM/SIGINT stop the whole platform (e.g. under systemd)."""
+    def _stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        code = proc.wait()
+        out(f"JupyterHub beendet / exited (Code {code})")
+        return code or 0
+    except KeyboardInterrupt:
+        stop(settings, out=out)
+        return 0
+
+
+# --- stop -----------------------------------------------------------------------------------
+
+def stop_user_servers(settings: Settings, out: Out = print, timeout: float = 60.0) -> list[str]:
+    """Stop all users' JupyterLab servers through the hub API; returns the user names."""
+    users = hub_api(settings, "GET", "/users?state=active") or []
+    names = [u["name"] for u in users if u.get("servers")]
+    for name in names:
+        with contextlib.suppress(urllib.error.HTTPError):
+            hub_api(settings, "DELETE", f"/users/{name}/server")
+    deadline = time.monotonic() + timeout
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        for name in list(pending):
+            user = hub_api(settings, "GET", f"/users/{name}")
+            if not (user or {}).get("servers"):
+                pending.discard(name)
+        time.sleep(0.3)
+    if names:
+        out(f"JupyterLab-Server gestoppt / stopped: {', '.join(names)}")
+    if pending:
+        out(f"WARNUNG: Server nicht gestoppt / not stopped: {', '.join(sorted(pending))}")
+    return names
+
+
+def stop_orphaned_servers(settings: Settings, out: Out = print) -> list[int]:
+    """Stop servers the hub database still lists although the hub could not stop them
+    (hub crashed or did not answer): by their recorded pids, checked against /proc."""
+    import sqlite3
+
+    db = settings.hub_dir / "jupyterhub.sqlite"
+    if not db.exists():
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            rows = conn.execute("SELECT state FROM spawners WHERE state IS NOT NULL").fetchall()
+    except sqlite3.Error:
+        return []
+    stopped = []
+    for (state,) in rows:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            pid = int(json.loads(state).get("pid") or 0)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if pid and Path(f"/proc/{pid}").exists() else b""
+            if b"jupyterhub-singleuser" in cmdline:
+                _terminate(pid)
+                stopped.append(pid)
+    if stopped:
+        out(f"Verwaiste JupyterLab-Server gestoppt / orphaned servers stopped: {stopped}")
+    return stopped
+
+
+def _stop_daemon(daemon: Daemon, settings: Settings, out: Out) -> bool:
+    pid = daemon.pid(settings)
+    if pid is None:
+        daemon.pidfile(settings).unlink(missing_ok=True)
+        return False
+    _terminate(pid)
+    daemon.pidfile(settings).unlink(missing_ok=True)
+    out(f"{daemon.name} gestoppt / stopped (pid {pid})")
+    return True
+
+
+def stop(settings: Settings | None = None, out: Out = print) -> int:
+    """Stop the apps service, all users' servers, the hub and the proxy."""
+    settings = settings or load_settings()
+    service = apps_service()
+    if service is not None:
+        try:
+            service.stop(settings)
+            out("Apps-Dienst gestoppt / apps service stopped")
+        except Exception as e:
+            out(f"FEHLER beim Stoppen des Apps-Dienstes / stopping the apps service failed: {e}")
+    if hub_running(settings):
+        try:
+            stop_user_servers(settings, out)
+        except (urllib.error.URLError, OSError) as e:
+            out(f"WARNUNG: Server konnten nicht gestoppt werden / could not stop servers: {e}")
+    elif HUB.pid(settings) is None and PROXY.pid(settings) is None:
+        out("BIF läuft nicht / not running")
+    _stop_daemon(HUB, settings, out)
+    stop_orphaned_servers(settings, out)
+    _stop_daemon(PROXY, settings, out)
+    return 0
+
+
+def restart_hub(settings: Settings | None = None, out: Out = print) -> int:
+    """Restart only the hub: users' servers, proxy and apps service keep running."""
+    settings = settings or load_settings()
+    chp_command()
+    prepare_state(settings)
+    _stop_daemon(HUB, settings, out)
+    _start_proxy(settings, out)  # no-op if it runs
+    _wait(lambda: not _port_open(settings["hub"]["internal_port"]), 20, "alter Hub / old hub")
+    _start_hub(settings, out)
+    return 0
+
+
+# --- status ---------------------------------------------------------------------------------
+
+def status(settings: Settings | None = None, out: Out = print) -> dict:
+    """Print and return what runs: proxy, hub, apps service, servers."""
+    settings = settings or load_settings()
+    result: dict = {
+        "proxy": PROXY.pid(settings),
+        "hub": HUB.pid(settings),
+        "hub_healthy": _http_ok(health_url(settings)),
+        "apps": None,
+        "servers": [],
+        "separate_accounts": accounts.can_separate_accounts(settings),
+    }
+    service = apps_service()
+    if service is not None and hasattr(service, "status"):
+        with contextlib.suppress(Exception):
+            state = service.status(settings)
+            result["apps"] = state.get("running") if isinstance(state, dict) else bool(state)
+    elif service is not None:
+        result["apps"] = _port_open(settings["apps"]["port"])
+    if result["hub_healthy"]:
+        with contextlib.suppress(urllib.error.URLError, OSError):
+            users = hub_api(settings, "GET", "/users?state=active") or []
+            result["servers"] = sorted(u["name"] for u in users if u.get("servers"))
+
+    def fmt(pid):
+        return f"läuft / running (pid {pid})" if pid else "gestoppt / stopped"
+
+    out(f"Proxy:      {fmt(result['proxy'])}")
+    out(f"JupyterHub: {fmt(result['hub'])}" + (" – erreichbar / healthy" if result["hub_healthy"] else ""))
+    if service is None:
+        out("Apps:       nicht installiert / not installed")
+    else:
+        out(f"Apps:       {'läuft / running' if result['apps'] else 'gestoppt / stopped'}")
+    out(f"Konten / accounts: {'getrennt / separate' if result['separate_accounts'] else 'Einzelkonto / single'}")
+    out(f"JupyterLab-Server: {', '.join(result['servers']) or '–'}")
+    if result["hub_healthy"]:
+        out(f"URL: {settings.public_url}")
+    return result

@@ -1,0 +1,102 @@
+"""``bif users ...`` and ``bif platform ...`` through their argparse registration."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+
+import pytest
+
+from bif_lib.cli import platform as platform_cli
+from bif_lib.cli import users as users_cli
+from bif_lib.platform import auth, launcher
+from bif_lib.platform.settings import load_settings
+
+
+@pytest.fixture
+def bif(tmp_path, monkeypatch, capsys):
+    """Run the two command groups like ``bif`` does: returns (exit code, stdout, stderr)."""
+    monkeypatch.setenv("BIF_HOME", str(tmp_path))
+    monkeypatch.setattr(auth, "SCRYPT_N", 2**10)
+    parser = argparse.ArgumentParser(prog="bif")
+    sub = parser.add_subparsers(dest="command")
+    platform_cli.register(sub)
+    users_cli.register(sub)
+
+    def run(*argv, stdin: str | None = None):
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        args = parser.parse_args(argv)
+        code = args.handler(args)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_users_lifecycle(bif, tmp_path):
+    code, out, _ = bif("users", "add", "MMeier", "--group", "analysts", "--group", "trainers",
+                       "--password-stdin", stdin="ein-langes-passwort\n")
+    assert code == 0 and "mmeier angelegt" in out and "analysts, trainers" in out
+    store = auth.UserStore(tmp_path / "hub" / "users.json")
+    assert store.authenticate("mmeier", "ein-langes-passwort") == ["analysts", "trainers"]
+
+    code, out, _ = bif("users", "add", "pia", "-g", "planners", "--generate")
+    password = out.split("Passwort: ")[1].strip()
+    assert code == 0 and store.authenticate("pia", password) == ["planners"]
+
+    code, out, _ = bif("users", "list")
+    assert "mmeier  analysts, trainers" in out and "pia" in out
+    code, out, _ = bif("users", "list", "--json")
+    assert json.loads(out)["pia"]["groups"] == ["planners"]
+
+    assert bif("users", "set-groups", "pia", "-g", "planners", "-g", "analysts")[0] == 0
+    assert store.get("pia")["groups"] == ["analysts", "planners"]
+
+    code, out, _ = bif("users", "passwd", "pia", "--generate")
+    assert code == 0 and store.authenticate("pia", out.split("Passwort: ")[1].strip())
+
+    code, out, _ = bif("users", "remove", "pia")
+    assert code == 0 and store.get("pia") is None
+
+
+def test_users_refusals_are_german(bif):
+    code, _, err = bif("users", "add", "kurz", "-g", "analysts", "--password-stdin", stdin="kurz\n")
+    assert code == 1 and "zu kurz" in err
+    code, _, err = bif("users", "set-groups", "niemand", "-g", "analysts")
+    assert code == 1 and "existiert nicht" in err
+    with pytest.raises(SystemExit):
+        bif("users", "add", "x", "-g", "chefs", "--generate")  # argparse: invalid choice
+
+
+def test_platform_status_when_stopped(bif):
+    code, out, _ = bif("platform", "status")
+    assert code == 3 and "Proxy:      gestoppt" in out and "JupyterHub: gestoppt" in out
+
+
+def test_start_explains_a_missing_proxy(bif, monkeypatch, tmp_path):
+    monkeypatch.setenv("BIF_CHP", str(tmp_path / "nicht-da"))
+    code, _, err = bif("platform", "start")
+    assert code == 1 and "configurable-http-proxy fehlt" in err and "npm install" in err
+
+
+def test_z2jh_values_command(bif, tmp_path):
+    target = tmp_path / "values.yaml"
+    assert bif("platform", "z2jh-values", "-o", str(target))[0] == 0
+    assert "loadRoles" in target.read_text()
+
+
+def test_demo_accounts(tmp_path, monkeypatch):
+    monkeypatch.setenv("BIF_HOME", str(tmp_path))
+    monkeypatch.setattr(auth, "SCRYPT_N", 2**10)
+    settings = load_settings(environ={})
+    first = launcher.ensure_demo_users(settings)
+    assert set(first) == set(launcher.DEMO_USERS) and len(set(first.values())) == len(first)
+    store = auth.UserStore.from_settings(settings)
+    for name, password in first.items():
+        assert store.authenticate(name, password) == [launcher.DEMO_USERS[name]]
+    creds = tmp_path / launcher.DEMO_FILE
+    assert os.stat(creds).st_mode & 0o777 == 0o600 and first["demo-planung"] in creds.read_text()
+    assert launcher.ensure_demo_users(settings) == first  # a second start keeps them
