@@ -217,7 +217,8 @@ def ensure_service_account(settings: Settings | None = None) -> Account:
     ensure_system_groups(settings)
     entry = _getpw(name)
     if entry is None:
-        home = settings.home / "apps"
+        # Not $BIF_HOME/apps (the app registry, owned by root): apps must not change other apps.
+        home = settings.home / "apps-runtime"
         home.mkdir(parents=True, exist_ok=True)
         _run([
             "useradd", "--system", "--home-dir", str(home), "--no-create-home", "--user-group",

@@ -317,6 +317,8 @@ def configure(c, settings: Settings | None = None) -> Settings:
     c.JupyterHub.spawner_class = BIFSpawner
     c.BIFSpawner.bif_settings = settings
     c.Spawner.default_url = "/lab"
+    # the server's own token may also publish apps (publish_from_lab), besides JupyterHub's defaults
+    c.Spawner.server_token_scopes = ["access:servers!server", "users:activity!user", "custom:bif-apps:publish"]
     # city intranets: no news feed or update checks from the internet
     c.Spawner.args = ["--LabApp.news_url=None",
                       "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
@@ -399,7 +401,8 @@ def z2jh_values(settings: Settings) -> dict:
             "storage": {
                 "extraVolumes": [{"name": "bif-store", "persistentVolumeClaim": {"claimName": Z2JH_STORE_CLAIM}}],
             },
-            "extraEnv": {"BIF_STORE": "/srv/bif/store", "BIF_HOME": "/srv/bif"},
+            "extraEnv": {"BIF_STORE": "/srv/bif/store", "BIF_HOME": "/srv/bif",
+                         "BIF_APPS_URL": "http://proxy-public/services/bif-apps/"},
         },
         "cull": {
             "enabled": bool(culler.get("enabled", True)),

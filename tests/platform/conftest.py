@@ -18,13 +18,10 @@ for the browser tests /usr/bin/chromium; without them they are skipped with the 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import os
 import secrets
 import shutil
 import socket
-import stat
 import subprocess
 import tempfile
 import time
@@ -39,9 +36,6 @@ from bif_lib.platform import accounts, launcher
 from bif_lib.platform.auth import UserStore
 from bif_lib.platform.settings import ENV_OVERRIDES, DEFAULT_SETTINGS_FILE, Settings, load_settings
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 LDAP_SUFFIX = "dc=bif,dc=test"
 LDAP_ADMIN = f"cn=admin,{LDAP_SUFFIX}"
 LDAP_ADMIN_PASSWORD = "ldap-admin-geheim"
@@ -219,48 +213,6 @@ def _clean_platform_env():
         yield
 
 
-ACCESS_STATE = Path(tempfile.gettempdir()) / "bif-test-environment-access.json"
-
-
-@contextlib.contextmanager
-def shared_environment_access():
-    """Let OS accounts run BIF's Python environment while tests run.
-
-    Where the venv's interpreter lives below /root (pyenv, mode 0700), the directories in
-    the way get o+x (traverse only). Several test sessions may run at once on one machine
-    (developers in the same tree): each holds a shared lock, and only the last one to
-    finish restores the original modes (recorded once in ``ACCESS_STATE``).
-    """
-    fd = os.open(ACCESS_STATE.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        state = json.loads(ACCESS_STATE.read_text()) if ACCESS_STATE.exists() else {}
-        for path in accounts.blocked_directories(accounts.environment_paths()):
-            state.setdefault(str(path), stat.S_IMODE(path.stat().st_mode))
-            os.chmod(path, stat.S_IMODE(path.stat().st_mode) | stat.S_IXOTH)
-        ACCESS_STATE.write_text(json.dumps(state))
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        yield sorted(state)
-    finally:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass  # another session still needs the access; it restores the modes
-        else:
-            if ACCESS_STATE.exists():
-                for path, mode in json.loads(ACCESS_STATE.read_text()).items():
-                    with contextlib.suppress(FileNotFoundError):
-                        os.chmod(path, mode)
-                ACCESS_STATE.unlink()
-        os.close(fd)
-
-
-@pytest.fixture(scope="session")
-def environment_access():
-    with shared_environment_access() as changed:
-        yield changed
-
-
 @pytest.fixture(scope="session")
 def running_hub(environment_access) -> Hub:
     """The platform with local accounts; the store holds an internal and a confidential
@@ -268,18 +220,6 @@ def running_hub(environment_access) -> Hub:
     with started_hub("hub") as hub:
         hub.dataset = seed_store(hub.settings)
         yield hub
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

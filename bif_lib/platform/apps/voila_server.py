@@ -1,0 +1,171 @@
+"""The standalone Voilà that renders published apps, with preheated kernel pools.
+
+Started by the gateway (``supervisor.py``) as ``python .../voila_server.py``
+under the app service account, listening on 127.0.0.1 only. Its configuration arrives as
+JSON in ``$BIF_VOILA_CONFIG`` and its access token in ``$BIF_VOILA_TOKEN`` (removed from
+the environment before any kernel starts, so app code cannot read it).
+
+Why a subclass of Voilà instead of the ``voila`` command:
+
+* Voilà builds kernel pools only for the notebooks it finds at start-up, and a pooled
+  kernel has already executed the notebook as it was then. ``PoolHandler``
+  (``/bif/pools/<app_id>``) replaces an app's pool after publish/rollback, so people get
+  the new version without restarting Voilà (which would end everybody's sessions).
+* Pages are rendered for a placeholder base URL (``/services/bif-apps/app/__BIF_APP__/``)
+  that the gateway swaps for the app's own prefix; the routes themselves are served at
+  ``/`` (``Voila.server_url``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if __name__ == "__main__":
+    # Started by path (not -m, which would import all of bif_lib first): keep this folder
+    # off sys.path so its module names cannot shadow top-level ones.
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+from jupyter_server.base.handlers import APIHandler  # noqa: E402
+from tornado import web  # noqa: E402
+from traitlets.config import Config  # noqa: E402
+from voila.app import Voila  # noqa: E402
+
+if __package__:
+    from .frontend import page_config_hook
+else:  # the sibling module, without importing the bif_lib package
+    _spec = importlib.util.spec_from_file_location("bif_apps_frontend", HERE / "frontend.py")
+    _frontend = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_frontend)
+    page_config_hook = _frontend.page_config_hook
+
+TEMPLATE_ROOT = HERE / "share"
+TEMPLATE = "bif"
+log = logging.getLogger("bif.apps.voila")
+
+
+class PoolHandler(APIHandler):
+    """Inspect (GET), rebuild (POST) or drop (DELETE) one app's preheated kernel pool."""
+
+    @property
+    def _km(self):
+        return self.settings["kernel_manager"]
+
+    def _notebook(self, app_id: str) -> str:
+        return f"{app_id}.ipynb"
+
+    @web.authenticated
+    def get(self, app_id: str) -> None:
+        nb = self._notebook(app_id)
+        pool = getattr(self._km, "_pools", {}).get(nb, [])
+        ready = sum(1 for t in pool if t.done() and not t.cancelled() and t.exception() is None)
+        configured = self._km.kernel_pools_config.get(nb, self._km.kernel_pools_config.get("default", {}))
+        self.finish({"app_id": app_id, "pool_size": configured.get("pool_size"), "queued": len(pool),
+                     "ready": ready})
+
+    @web.authenticated
+    async def post(self, app_id: str) -> None:
+        nb = self._notebook(app_id)
+        if not (Path(self._km.root_dir) / nb).exists():
+            raise web.HTTPError(404, f"no served notebook {nb}")
+        body = json.loads(self.request.body or b"{}")
+        km = self._km
+        if "pool_size" in body and body["pool_size"] is not None:
+            km.kernel_pools_config[nb] = {"pool_size": max(0, int(body["pool_size"]))}
+        # Swap in a fresh pool first (synchronously, so no request can take an old kernel
+        # after this point), then shut the old kernels down in the background.
+        old = km._pools.pop(nb, [])
+        km.fill_if_needed(delay=0, notebook_name=nb)
+        asyncio.ensure_future(_discard(km, old))
+        log.info("pool of %s rebuilt (%d old kernel(s) discarded)", nb, len(old))
+        self.finish({"app_id": app_id, "discarded": len(old), "queued": len(km._pools.get(nb, []))})
+
+    @web.authenticated
+    async def delete(self, app_id: str) -> None:
+        nb = self._notebook(app_id)
+        km = self._km
+        old = km._pools.pop(nb, [])
+        km.kernel_pools_config.pop(nb, None)
+        await _discard(km, old)
+        self.finish({"app_id": app_id, "discarded": len(old)})
+
+
+async def _discard(km, tasks) -> None:
+    for task in tasks:
+        try:
+            content = await task
+        except Exception:  # noqa: BLE001 - a kernel that failed to start needs no shutdown
+            continue
+        content["task"].cancel()
+        try:
+            await km.shutdown_kernel(content["kernel_id"], now=True)
+        except Exception as e:  # noqa: BLE001
+            log.warning("could not shut down pooled kernel %s: %s", content["kernel_id"], e)
+
+
+class BifVoila(Voila):
+    name = "bif-voila"
+
+    def init_handlers(self):
+        handlers = super().init_handlers()
+        handlers.insert(0, (r"/bif/pools/([a-z0-9][a-z0-9-]*)", PoolHandler))
+        return handlers
+
+
+def build_config(conf: dict, token: str) -> Config:
+    """Traitlets config for ``BifVoila`` from the gateway's JSON description."""
+    c = Config()
+    c.Voila.ip = "127.0.0.1"
+    c.Voila.port = int(conf["port"])
+    c.Voila.port_retries = 0
+    c.Voila.open_browser = False
+    c.Voila.root_dir = conf["root_dir"]
+    c.Voila.base_url = conf["base_url"]
+    c.Voila.server_url = "/"
+    c.Voila.token = token
+    c.VoilaConfiguration.template = TEMPLATE
+    c.VoilaConfiguration.show_tracebacks = False
+    c.VoilaConfiguration.show_margins = True  # centred page, like the gallery
+    # ?template=/?theme= would bypass the preheated pages (and the BIF template)
+    c.VoilaConfiguration.allow_template_override = "NO"
+    c.VoilaConfiguration.allow_theme_override = "NO"
+    c.VoilaConfiguration.preheat_kernel = True
+    c.VoilaConfiguration.default_pool_size = int(conf["pool_size"])
+    # progressive rendering and prelaunch hooks cannot be combined with preheating
+    c.VoilaConfiguration.progressive_rendering = False
+    # serve no files from the app directory (apps show data through widgets only)
+    c.VoilaConfiguration.file_allowlist = []
+    # per app, leave out front-end extensions it does not use (see frontend.py)
+    c.VoilaConfiguration.page_config_hook = page_config_hook(conf["apps_dir"])
+    pools = {"default": {"pool_size": int(conf["pool_size"])}}
+    for app_id, size in (conf.get("pool_sizes") or {}).items():
+        pools[f"{app_id}.ipynb"] = {"pool_size": int(size)}
+    c.VoilaKernelManager.kernel_pools_config = pools
+    c.VoilaKernelManager.fill_delay = float(conf.get("fill_delay", 0.5))
+    # A page request that never opens its kernel's websocket (a script, a crashed tab)
+    # leaves the kernel running: cull idle kernels that nobody is connected to.
+    # Pooled kernels are exempt (Voilà's cull_kernel_if_idle skips them).
+    c.MappingKernelManager.cull_idle_timeout = int(conf.get("cull_idle_timeout", 900))
+    c.MappingKernelManager.cull_interval = int(conf.get("cull_interval", 60))
+    c.MappingKernelManager.cull_connected = False
+    c.MappingKernelManager.cull_busy = False
+    return c
+
+
+def main() -> None:
+    conf = json.loads(os.environ.pop("BIF_VOILA_CONFIG"))
+    token = os.environ.pop("BIF_VOILA_TOKEN")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = BifVoila(config=build_config(conf, token))
+    app.initialize([])
+    app.start()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Notebook builders shared by the apps tests."""
+
+from __future__ import annotations
+
+import copy
+import getpass
+import json
+import os
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from apps_hub import FIXTURES
+
+SLIDER_APP = FIXTURES / "slider_app.ipynb"
+
+
+def service_user() -> str:
+    """Whom notebooks run as when checked: the service account as root, else ourselves."""
+    return "bif-apps" if os.geteuid() == 0 else getpass.getuser()
+
+
+def slider_notebook(**bif) -> dict:
+    """The fixture app as a dict, with ``metadata.bif`` fields overridden by ``bif``."""
+    nb = json.loads(SLIDER_APP.read_text(encoding="utf-8"))
+    nb["metadata"]["bif"].update(bif)
+    return nb
+
+
+def notebook(*sources: str, markdown: str | None = None, **bif) -> dict:
+    """A small notebook with the given code cells and ``metadata.bif``."""
+    meta = {"title": "Prüf-App", "description": "Eine App für die Tests.", "audience": ["planners"],
+            "owner": "Team Test"}
+    meta.update(bif)
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["bif"] = meta
+    cells = [new_markdown_cell(markdown)] if markdown else []
+    nb.cells = cells + [new_code_cell(src) for src in sources]
+    return json.loads(nbformat.writes(nb))
+
+
+def trace_cell(dataset: str, classification: str, synthetic: bool = False, version: int = 1) -> str:
+    """Code that records a load the way ``bif_lib.load()`` does (no data store needed)."""
+    record = {"dataset": dataset, "version": version, "classification": classification,
+              "synthetic": synthetic, "created_at": "2024-12-31T10:00:00+00:00"}
+    return ("import json, os\n"
+            "with open(os.environ['BIF_LOAD_TRACE'], 'a') as fh:\n"
+            f"    fh.write(json.dumps({record!r}) + '\\n')")
+
+
+def with_bif(nb: dict, **bif) -> dict:
+    nb = copy.deepcopy(nb)
+    nb["metadata"]["bif"].update(bif)
+    return nb

@@ -1,0 +1,260 @@
+"""A small, real platform for the apps tests and the benchmark: JupyterHub + proxy + bif-apps.
+
+Stand-in until the hub colleague's ``running_hub`` fixture exists: the hub configuration
+here follows the agreed contract (external service ``bif-apps`` on ``apps.port``,
+``oauth_client_allowed_scopes`` with ``read:users:groups!user``, the roles of
+hub_config/settings.yaml, planners land on the gallery) with the dummy authenticator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+GROUPS = {
+    "planners": ["planer"],
+    "analysts": ["analyst"],
+    "trainers": ["trainer"],
+    "statistikstelle": ["statistik"],
+    "admins": ["admin"],
+}
+PASSWORD = "irrelevant-for-dummy-auth"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chp_command() -> str | None:
+    local = PROJECT_ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
+    return str(local) if local.exists() else shutil.which("configurable-http-proxy")
+
+
+def missing_prerequisites() -> list[str]:
+    missing = []
+    if not chp_command():
+        missing.append("configurable-http-proxy (npm install configurable-http-proxy)")
+    if not os.path.exists(CHROMIUM):
+        missing.append("chromium (apt-get install chromium)")
+    return missing
+
+
+HUB_CONFIG = """
+import json
+spec = json.loads({spec!r})
+c = get_config()  # noqa: F821
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = spec["hub_port"]
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = spec["internal_port"]
+c.JupyterHub.db_url = "sqlite:///" + spec["root"] + "/hub.sqlite"
+c.JupyterHub.cookie_secret_file = spec["root"] + "/hub_cookie_secret"
+c.JupyterHub.pid_file = spec["root"] + "/hub.pid"
+# The proxy runs on its own (started by the platform, like the apps service): a hub
+# restart then does not cut the connections of apps that are open in browsers.
+c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:%d" % spec["proxy_api_port"]
+c.ConfigurableHTTPProxy.auth_token = spec["proxy_token"]
+c.JupyterHub.authenticator_class = "dummy"
+c.Authenticator.allow_all = True
+c.JupyterHub.load_groups = {{g: {{"users": users}} for g, users in spec["groups"].items()}}
+c.JupyterHub.custom_scopes = {{
+    "custom:bif-apps:publish": {{"description": "Apps in der BIF-App-Galerie veröffentlichen"}},
+}}
+c.JupyterHub.load_roles = [
+    {{"name": "user", "scopes": ["read:users:name!user", "read:users:groups!user"]}},
+    {{"name": "bif-apps-viewer", "scopes": ["access:services!service=bif-apps"],
+      "groups": list(spec["groups"])}},
+    {{"name": "bif-apps-publisher", "scopes": ["custom:bif-apps:publish"],
+      "groups": ["analysts", "trainers", "statistikstelle", "admins"]}},
+    {{"name": "pytest-admin", "scopes": ["admin:users", "tokens", "read:users", "list:users", "admin:groups"],
+      "services": ["pytest"]}},
+]
+c.JupyterHub.services = [
+    {{"name": "bif-apps", "url": "http://127.0.0.1:%d" % spec["apps_port"], "api_token": spec["apps_token"],
+      "oauth_no_confirm": True, "oauth_client_allowed_scopes": ["read:users:groups!user"],
+      "display": True, "timeout": 3}},  # as hub_config: don't hold up the hub's start
+    {{"name": "pytest", "api_token": spec["admin_token"]}},
+]
+
+def default_url(handler):
+    # planners (and anyone without a JupyterLab) land on the app gallery
+    return "/services/bif-apps/"
+
+c.JupyterHub.default_url = default_url
+"""
+
+
+class TestPlatform:
+    """Hub, proxy and apps service in one temporary BIF_HOME."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root or tempfile.mkdtemp(prefix="bif-apps-test-", dir="/tmp"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        # the app service account must be able to reach the registry below BIF_HOME
+        os.chmod(self.root, 0o755)
+        self.home = self.root / "home"
+        self.home.mkdir(exist_ok=True)
+        os.chmod(self.home, 0o755)
+        self.spec = {
+            "root": str(self.root), "chp": chp_command(), "groups": GROUPS,
+            "hub_port": free_port(), "internal_port": free_port(), "proxy_api_port": free_port(),
+            "apps_port": free_port(), "voila_port": free_port(),
+            "proxy_token": secrets.token_hex(16), "apps_token": secrets.token_hex(16),
+            "admin_token": secrets.token_hex(16),
+        }
+        self.hub_proc: subprocess.Popen | None = None
+        self.proxy_proc: subprocess.Popen | None = None
+        self._env_backup: dict[str, str | None] = {}
+
+    # --- settings --------------------------------------------------------------------------
+    @property
+    def hub_url(self) -> str:
+        return f"http://127.0.0.1:{self.spec['hub_port']}"
+
+    @property
+    def gallery_url(self) -> str:
+        return f"{self.hub_url}/services/bif-apps/"
+
+    def environ(self) -> dict[str, str]:
+        return {"BIF_HOME": str(self.home), "BIF_APPS_API_TOKEN": self.spec["apps_token"]}
+
+    def settings(self):
+        from bif_lib.platform.settings import load_settings
+
+        return load_settings(overrides={
+            "hub": {"port": self.spec["hub_port"], "internal_port": self.spec["internal_port"],
+                    "proxy_api_port": self.spec["proxy_api_port"]},
+            "apps": {"port": self.spec["apps_port"], "voila_port": self.spec["voila_port"], "pool_size": 2},
+            "paths": {"home": str(self.home), "store": str(self.home / "store")},
+        }, environ={})
+
+    def cfg(self):
+        from bif_lib.platform.apps.config import AppsConfig
+
+        return AppsConfig.from_settings(self.settings())
+
+    def activate_env(self) -> None:
+        for key, value in self.environ().items():
+            self._env_backup.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def restore_env(self) -> None:
+        for key, value in self._env_backup.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    # --- proxy and hub ---------------------------------------------------------------------
+    def start_proxy(self) -> None:
+        log = open(self.root / "proxy.log", "ab")
+        env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": self.spec["proxy_token"]}
+        self.proxy_proc = subprocess.Popen(
+            [self.spec["chp"], "--ip", "127.0.0.1", "--port", str(self.spec["hub_port"]),
+             "--api-ip", "127.0.0.1", "--api-port", str(self.spec["proxy_api_port"]),
+             "--error-target", f"http://127.0.0.1:{self.spec['internal_port']}/hub/error", "--log-level", "warn"],
+            cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+        log.close()
+
+    def stop_proxy(self) -> None:
+        if self.proxy_proc and self.proxy_proc.poll() is None:
+            self.proxy_proc.terminate()
+            self.proxy_proc.wait(10)
+
+    def start_hub(self, timeout: float = 30) -> None:
+        if self.proxy_proc is None:
+            self.start_proxy()
+        config = self.root / "jupyterhub_config.py"
+        config.write_text(HUB_CONFIG.format(spec=json.dumps(self.spec)))
+        log = open(self.root / "hub.log", "ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
+        self.hub_proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=self.root, env=env,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.hub_proc.poll() is not None:
+                raise RuntimeError("hub exited:\n" + (self.root / "hub.log").read_text()[-3000:])
+            try:
+                # through the proxy: the hub has registered its routes once this answers
+                urllib.request.urlopen(f"{self.hub_url}/hub/api/", timeout=1).close()
+                return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
+        raise RuntimeError("hub did not start:\n" + (self.root / "hub.log").read_text()[-3000:])
+
+    def stop_hub(self) -> None:
+        if self.hub_proc and self.hub_proc.poll() is None:
+            self.hub_proc.send_signal(signal.SIGTERM)
+            try:
+                self.hub_proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.hub_proc.pid, signal.SIGKILL)
+                self.hub_proc.wait(5)
+
+    def restart_hub(self) -> None:
+        self.stop_hub()
+        self.start_hub()
+
+    # --- apps service ---------------------------------------------------------------------
+    def start_apps(self) -> dict:
+        from bif_lib.platform.apps import service
+
+        return service.start(self.settings())
+
+    def stop_apps(self) -> dict:
+        from bif_lib.platform.apps import service
+
+        return service.stop(self.settings())
+
+    # --- hub API ---------------------------------------------------------------------------
+    def hub_api(self, method: str, path: str, body: dict | None = None) -> dict:
+        req = urllib.request.Request(
+            f"{self.hub_url}/hub/api{path}", method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"token {self.spec['admin_token']}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read() or b"{}")
+
+    def user_token(self, user: str, scopes: list[str]) -> str:
+        """An API token of ``user`` (as a JupyterLab server would have)."""
+        return self.hub_api("POST", f"/users/{user}/tokens", {"scopes": scopes, "note": "pytest"})["token"]
+
+    def shutdown(self) -> None:
+        try:
+            self.stop_apps()
+        finally:
+            self.stop_hub()
+            self.stop_proxy()
+            self.restore_env()
+
+
+def login(page, hub_url: str, user: str) -> None:
+    """Log in through the hub's login form (dummy authenticator: any password)."""
+    page.goto(f"{hub_url}/hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", PASSWORD)
+    page.click("#login_submit")

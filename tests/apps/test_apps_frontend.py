@@ -1,0 +1,51 @@
+"""Per-app selection of Voilà front-end extensions (plotly's 1.4 MB only where used)."""
+
+from __future__ import annotations
+
+import json
+
+from bif_lib.platform.apps.frontend import filter_page_config, needed_extensions, page_config_hook
+
+PAGE = {"federated_extensions": [
+    {"name": "@jupyter-widgets/jupyterlab-manager"}, {"name": "@voila-dashboards/widgets-manager8"},
+    {"name": "jupyterlab-plotly"}, {"name": "jupyter-leaflet"}, {"name": "jupyterlab_pygments"},
+]}
+
+
+def names(page):
+    return [e["name"] for e in page["federated_extensions"]]
+
+
+def test_slider_app_needs_no_optional_extension():
+    executed = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "display_data", "data": {"application/vnd.jupyter.widget-view+json": {}}}]}]}
+    assert needed_extensions(executed, {"ipywidgets", "IPython", "json"}) == []
+
+
+def test_needs_are_detected_from_modules_outputs_and_widgets():
+    plotly_output = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "display_data", "data": {"application/vnd.plotly.v1+json": {}}}]}]}
+    assert needed_extensions(plotly_output, set()) == ["jupyterlab-plotly"]
+    assert needed_extensions({"cells": []}, {"ipyleaflet"}) == ["jupyter-leaflet"]
+    widgets = {"cells": [], "metadata": {"widgets": {"application/vnd.jupyter.widget-state+json": {
+        "state": {"a": {"model_module": "jupyter-leaflet"}}}}}}
+    assert needed_extensions(widgets, set()) == ["jupyter-leaflet"]
+    # by hand in the notebook metadata (unknown names are ignored)
+    assert needed_extensions({"cells": []}, set(), ["jupyterlab-plotly", "foo"]) == ["jupyterlab-plotly"]
+
+
+def test_page_config_drops_only_unneeded_optional_extensions():
+    page = filter_page_config(json.loads(json.dumps(PAGE)), {"frontend_extensions": ["jupyter-leaflet"]})
+    assert names(page) == ["@jupyter-widgets/jupyterlab-manager", "@voila-dashboards/widgets-manager8",
+                           "jupyter-leaflet", "jupyterlab_pygments"]
+    # a version published before the needs were recorded: everything stays
+    assert names(filter_page_config(json.loads(json.dumps(PAGE)), {"title": "alt"})) == names(PAGE)
+
+
+def test_hook_reads_the_current_meta(registry):
+    registry.add_version("karte", "{}", {"title": "Karte", "audience": ["planners"],
+                                         "frontend_extensions": []}, None)
+    hook = page_config_hook(str(registry.root))
+    page = hook(json.loads(json.dumps(PAGE)), notebook_path="karte.ipynb")
+    assert "jupyterlab-plotly" not in names(page) and "jupyter-leaflet" not in names(page)
+    assert names(hook(json.loads(json.dumps(PAGE)), notebook_path="unbekannt.ipynb")) == names(PAGE)

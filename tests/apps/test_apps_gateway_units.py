@@ -1,0 +1,138 @@
+"""Gateway building blocks: page rewriting, kernel bindings, path rules, access rules, config."""
+
+from __future__ import annotations
+
+import pytest
+
+from bif_lib.platform.apps.access import can_open, can_publish
+from bif_lib.platform.apps.config import AppsConfig
+from bif_lib.platform.apps.proxy import (KERNEL_ID_IN_PAGE, KERNEL_REST_PATH, STATIC_PATH, KernelBindings,
+                                         PageRewriter, strip_query_token)
+
+KID = "7f84e22e-7139-4d25-b11c-c11931ec63b6"
+
+
+@pytest.fixture
+def cfg():
+    return AppsConfig(home="/nonexistent")
+
+
+def test_rewriter_points_page_at_app_and_assets_at_shared_prefix(cfg):
+    page = (b'<script src="/services/bif-apps/app/__BIF_APP__/voila/static/voila.js"></script>'
+            b'<link href="/services/bif-apps/app/__BIF_APP__/voila/templates/bif/static/index.css?v=1">'
+            b'{"baseUrl": "/services/bif-apps/app/__BIF_APP__/", "kernelId": "' + KID.encode() + b'"}')
+    out = PageRewriter(cfg, "abc123").rewrite(page, "schulbedarf")
+    assert b"__BIF_APP__" not in out
+    assert b'src="/services/bif-apps/assets/abc123/voila/static/voila.js"' in out
+    assert b'href="/services/bif-apps/assets/abc123/voila/templates/bif/static/index.css?v=1"' in out
+    assert b'"baseUrl": "/services/bif-apps/app/schulbedarf/"' in out
+    assert KERNEL_ID_IN_PAGE.search(out).group(1).decode() == KID
+
+
+def test_rewriter_respects_hub_base_url():
+    cfg = AppsConfig(home="/x", base_url="/bif/")
+    assert cfg.service_prefix == "/bif/services/bif-apps/"
+    out = PageRewriter(cfg, "k").rewrite(b"/bif/services/bif-apps/app/__BIF_APP__/api/kernels", "a")
+    assert out == b"/bif/services/bif-apps/app/a/api/kernels"
+
+
+def test_kernel_binding_is_per_app_and_person():
+    bindings = KernelBindings()
+    bindings.bind(KID, "schulbedarf", "planer")
+    assert bindings.allowed(KID, "schulbedarf", "planer")
+    assert not bindings.allowed(KID, "kita", "planer")          # other app's prefix
+    assert not bindings.allowed(KID, "schulbedarf", "kollege")  # other person
+    assert not bindings.allowed("00000000-0000-0000-0000-000000000000", "schulbedarf", "planer")
+
+
+def test_old_bindings_expire():
+    bindings = KernelBindings(max_age=0)
+    bindings.bind(KID, "a", "u")
+    bindings.bind("11111111-1111-1111-1111-111111111111", "a", "u")  # purges the first
+    assert not bindings.allowed(KID, "a", "u")
+
+
+@pytest.mark.parametrize("path, ok", [
+    ("voila/static/voila.js", True),
+    ("voila/templates/bif/static/index.css", True),
+    ("voila/labextensions/@jupyter-widgets/jupyterlab-manager/static/remoteEntry.js", True),
+    ("voila/api/themes/@jupyterlab/theme-light-extension/index.css", True),
+    ("voila/render/other-app.ipynb", False),
+    ("voila/tree", False),
+    ("voila/api/contents/", False),
+    ("voila/files/secret.csv", False),
+    ("bif/pools/other-app", False),
+    ("api/kernels", False),
+])
+def test_only_front_end_files_are_static(path, ok):
+    assert bool(STATIC_PATH.match(path)) is ok
+
+
+def test_kernel_rest_paths():
+    assert KERNEL_REST_PATH.match(f"api/kernels/{KID}").group(1) == KID
+    assert KERNEL_REST_PATH.match(f"voila/api/shutdown/{KID}").group(1) == KID
+    assert not KERNEL_REST_PATH.match("api/kernels/")
+    assert not KERNEL_REST_PATH.match(f"api/kernels/{KID}/restart")
+
+
+def test_token_never_forwarded():
+    assert strip_query_token("token=abc&x=1&token=d&y=2") == "x=1&y=2"
+    assert strip_query_token("") == ""
+
+
+def test_audience_decides_who_opens():
+    meta = {"audience": ["planners", "trainers"]}
+    assert can_open({"name": "p", "kind": "user", "groups": ["planners"]}, meta)
+    assert not can_open({"name": "s", "kind": "user", "groups": ["statistikstelle"]}, meta)
+    # no admin override (Statistikgeheimnis)
+    assert not can_open({"name": "a", "kind": "user", "groups": ["admins"], "admin": True}, meta)
+    assert not can_open({"name": "svc", "kind": "service", "groups": ["planners"]}, meta)
+    assert not can_open(None, meta)
+
+
+def test_publish_needs_the_custom_scope():
+    assert can_publish({"name": "a", "scopes": ["custom:bif-apps:publish", "read:users:groups!user=a"]})
+    assert not can_publish({"name": "p", "scopes": ["access:services!service=bif-apps"]})
+
+
+def test_config_from_platform_settings(tmp_path, monkeypatch):
+    from bif_lib.platform.settings import load_settings
+
+    monkeypatch.delenv("JUPYTERHUB_API_URL", raising=False)
+
+    settings = load_settings(overrides={
+        "hub": {"internal_port": 9081, "base_url": "/bif"},
+        "apps": {"port": 9010, "voila_port": 9011, "pool_size": 3},
+        "paths": {"home": str(tmp_path)},
+    }, environ={})
+    cfg = AppsConfig.from_settings(settings)
+    assert (cfg.port, cfg.voila_port, cfg.pool_size, cfg.os_user) == (9010, 9011, 3, "bif-apps")
+    assert cfg.hub_api_url == "http://127.0.0.1:9081/bif/hub/api"
+    assert cfg.service_prefix == "/bif/services/bif-apps/"
+    assert cfg.apps_dir == tmp_path / "apps"
+    assert AppsConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_daemon_status_when_not_running(tmp_path):
+    from bif_lib.platform.apps import service
+
+    cfg = AppsConfig(home=str(tmp_path), port=1, voila_port=1)
+    state = service.status(cfg)
+    assert state["running"] is False and state["voila_running"] is False
+    assert service.stop(cfg)["running"] is False  # stopping a stopped service is fine
+
+
+def test_voila_configuration():
+    from bif_lib.platform.apps.voila_server import build_config
+
+    c = build_config({"port": 8011, "root_dir": "/srv/apps/_voila", "apps_dir": "/srv/apps",
+                      "base_url": "/services/bif-apps/app/__BIF_APP__/", "pool_size": 2,
+                      "pool_sizes": {"schulbedarf": 4}, "cull_idle_timeout": 600}, "geheim")
+    assert c.Voila.ip == "127.0.0.1" and c.Voila.token == "geheim" and c.Voila.server_url == "/"
+    assert c.VoilaConfiguration.preheat_kernel is True and c.VoilaConfiguration.default_pool_size == 2
+    assert c.VoilaConfiguration.progressive_rendering is False  # incompatible with preheating
+    assert c.VoilaKernelManager.kernel_pools_config == {"default": {"pool_size": 2},
+                                                        "schulbedarf.ipynb": {"pool_size": 4}}
+    assert c.MappingKernelManager.cull_idle_timeout == 600 and c.MappingKernelManager.cull_connected is False
+    assert c.VoilaConfiguration.allow_template_override == "NO"
+    assert c.VoilaConfiguration.template == "bif"

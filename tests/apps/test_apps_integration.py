@@ -1,0 +1,286 @@
+"""The real thing: JupyterHub + proxy + bif-apps (gateway + preheated Voilà) + Chromium.
+
+One platform for the module (starting it costs ~15 s); tests run in file order and
+build on each other's state (v1 published -> v2 via the API -> rollback to v1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from apps_helpers import SLIDER_APP, slider_notebook
+from apps_hub import TestPlatform, login, missing_prerequisites
+
+pytestmark = pytest.mark.timeout(300)  # a hung browser or hub must not stall CI
+
+APP = "slider-app"
+RESULT = ".bif-result"
+
+
+@pytest.fixture(scope="module")
+def platform(environment_access):
+    missing = missing_prerequisites()
+    if missing:
+        pytest.skip("needs " + ", ".join(missing))
+    from bif_lib.platform.apps.publish import publish_notebook
+
+    p = TestPlatform()
+    p.activate_env()
+    try:
+        # hub and apps service start side by side (as independent as in production)
+        with ThreadPoolExecutor(1) as pool:
+            apps = pool.submit(lambda: (publish_notebook(SLIDER_APP, published_by="analyst", cfg=p.cfg()),
+                                        p.start_apps()))
+            p.start_hub()
+            apps.result()
+        yield p
+    finally:
+        p.shutdown()
+        if not os.environ.get("BIF_TEST_KEEP_LOGS"):
+            shutil.rmtree(p.root, ignore_errors=True)
+
+
+def new_context(browser):
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="de-DE")
+    ctx.set_default_timeout(30_000)
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def planner(platform, browser):
+    """A planner's browser, logged in through the hub from its front page."""
+    ctx = new_context(browser)
+    page = ctx.new_page()
+    page.goto(platform.hub_url + "/")
+    login(page, platform.hub_url, "planer")
+    page.wait_for_url(platform.gallery_url)
+    ctx.landing_url = page.url
+    page.close()
+    yield ctx
+    ctx.close()
+
+
+def open_app(ctx, platform):
+    page = ctx.new_page()
+    page.goto(platform.gallery_url)
+    page.click(f"[data-app-id={APP}] >> text=App öffnen")
+    page.wait_for_selector(RESULT)
+    return page
+
+
+def move_slider(page, expected: str, timeout: float = 15_000) -> None:
+    page.focus(".noUi-handle")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"document.querySelector('{RESULT}').textContent.includes('{expected}')",
+                           timeout=timeout)
+
+
+def kernel_id(page) -> str:
+    return page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
+
+
+def voila_kernel_exists(platform, kid: str) -> bool:
+    cfg = platform.cfg()
+    req = urllib.request.Request(f"{cfg.voila_url}/api/kernels/{kid}",
+                                 headers={"Authorization": f"token {cfg.voila_token_file.read_text().strip()}"})
+    try:
+        urllib.request.urlopen(req, timeout=5).close()
+        return True
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+        return False
+
+
+def api(platform, path: str, token: str, body: dict | None = None) -> tuple[int, dict]:
+    req = urllib.request.Request(f"{platform.gallery_url}{path}", method="POST" if body is not None else "GET",
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+# --- tests, in order ----------------------------------------------------------------------
+
+def test_planner_logs_in_and_lands_on_gallery(platform, planner):
+    assert planner.landing_url == platform.gallery_url
+    page = planner.new_page()
+    page.goto(platform.gallery_url)
+    assert page.locator("h1").inner_text() == "Apps"
+    card = page.locator(f"[data-app-id={APP}]")
+    assert card.locator(".card-title").inner_text() == "Test-App Schieberegler"
+    text = card.inner_text()
+    assert "Team Analyse" in text and "(Version 1)" in text and "Veröffentlicht" in text
+    # German date: 22.11.2026, 06:18 Uhr
+    assert card.locator("time").inner_text().endswith("Uhr")
+    assert page.evaluate(f"document.querySelector('[data-app-id={APP}] img').naturalWidth") > 0
+    page.close()
+
+
+def test_planner_opens_app_and_widget_updates_output(platform, planner):
+    requests = []
+    page = planner.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(platform.gallery_url)
+    page.click(f"[data-app-id={APP}] >> text=App öffnen")
+    page.wait_for_selector(RESULT)
+    assert page.url == f"{platform.gallery_url}app/{APP}/"
+    assert page.locator(RESULT).inner_text() == "Ergebnis: 6"
+    assert "Version A" in page.locator("#rendered_cells").inner_text()
+    assert page.locator(".bif-appbar-back").inner_text() == "← Alle Apps"
+    move_slider(page, "Ergebnis: 8")
+
+    # offline-capable: every request stayed on this machine, Font Awesome came from the service
+    assert all(u.startswith(platform.hub_url) or u.startswith("data:") for u in requests), \
+        [u for u in requests if not u.startswith(platform.hub_url)]
+    assert any("/static/fontawesome/css/all.min.css" in u for u in requests)
+
+    # the kernel runs under the app service account
+    kid = kernel_id(page)
+    voila_pid = int(platform.cfg().voila_pid_file.read_text())
+    from bif_lib.platform.apps.supervisor import children
+
+    owners = {pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name for pid in children(voila_pid)}
+    expected = "bif-apps" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+    assert owners == {expected}
+
+    # closing the tab shuts its kernel down (Voilà's beacon passes the gateway)
+    assert voila_kernel_exists(platform, kid)
+    page.close(run_before_unload=True)
+    deadline = time.monotonic() + 15
+    while voila_kernel_exists(platform, kid) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert not voila_kernel_exists(platform, kid)
+
+
+def test_user_outside_the_audience_cannot_open_the_app(platform, browser):
+    ctx = new_context(browser)
+    page = ctx.new_page()
+    login(page, platform.hub_url, "statistik")
+    page.wait_for_url(platform.gallery_url)
+    assert "Für Sie sind noch keine Apps freigegeben" in page.inner_text("main")
+    response = page.goto(f"{platform.gallery_url}app/{APP}/")
+    assert response.status == 403
+    assert "Kein Zugang zu dieser App" in page.inner_text("main")
+    assert page.locator(RESULT).count() == 0
+    assert ctx.request.get(f"{platform.gallery_url}thumbnails/{APP}/1.png").status == 403
+    ctx.close()
+
+    # without any login the service never answers with app content
+    req = urllib.request.Request(f"{platform.gallery_url}app/{APP}/")
+    opener = urllib.request.build_opener(NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        opener.open(req, timeout=10)
+    assert err.value.code == 302 and "/hub/api/oauth2/authorize" in err.value.headers["Location"]
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def test_publish_from_lab_shows_new_version(platform, planner, tmp_path):
+    from bif_lib.platform.apps import publish_from_lab
+
+    nb = slider_notebook(title="Test-App Schieberegler B")
+    nb["cells"][0]["source"] = "# Test-App\n\nStand: **Version B**"
+    path = tmp_path / "slider_app.ipynb"
+    path.write_text(json.dumps(nb))
+    token = platform.user_token("analyst", ["custom:bif-apps:publish"])
+    answer = publish_from_lab(path, token=token, url=platform.hub_url)
+    assert (answer["app_id"], answer["version"]) == (APP, 2)
+
+    page = planner.new_page()
+    page.goto(platform.gallery_url)  # no restart of anything: the gallery reads the registry
+    card = page.locator(f"[data-app-id={APP}]")
+    assert card.locator(".card-title").inner_text() == "Test-App Schieberegler B"
+    assert "(Version 2)" in card.inner_text()
+    page.close()
+    # the preheated kernels were replaced: the app shows the new notebook
+    page = open_app(planner, platform)
+    assert "Version B" in page.locator("#rendered_cells").inner_text()
+    assert page.title() == "Test-App Schieberegler B"
+    page.close()
+
+
+def test_refused_publication_leaves_live_app_alone(platform, tmp_path):
+    from bif_lib.platform.apps import LabPublishError, publish_from_lab
+
+    nb = slider_notebook(title="Kaputt")
+    nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                        "source": "raise RuntimeError('Datenquelle fehlt')"})
+    path = tmp_path / "slider_app.ipynb"
+    path.write_text(json.dumps(nb))
+    token = platform.user_token("analyst", ["custom:bif-apps:publish"])
+    with pytest.raises(LabPublishError) as err:
+        publish_from_lab(path, token=token, url=platform.hub_url)
+    assert "Zelle 3" in str(err.value) and "Datenquelle fehlt" in str(err.value)
+
+    # a planner's token has no publish scope
+    planner_token = platform.user_token("planer", ["read:users:groups!user"])
+    with pytest.raises(LabPublishError, match="custom:bif-apps:publish"):
+        publish_from_lab(SLIDER_APP, token=planner_token, url=platform.hub_url)
+
+    status, listing = api(platform, "api/apps", token=platform.user_token("planer", ["read:users:groups!user",
+                                                                                     "access:services!service=bif-apps"]))
+    assert status == 200
+    assert [(a["app_id"], a["version"], a["title"]) for a in listing["apps"]] == [
+        (APP, 2, "Test-App Schieberegler B")]
+
+
+def test_rollback_restores_previous_version(platform, planner):
+    token = platform.user_token("analyst", ["custom:bif-apps:publish"])
+    status, answer = api(platform, f"api/apps/{APP}/rollback", token, {})
+    assert status == 200 and answer["version"] == 1
+    page = planner.new_page()
+    page.goto(platform.gallery_url)
+    assert page.locator(f"[data-app-id={APP}] .card-title").inner_text() == "Test-App Schieberegler"
+    page.close()
+    page = open_app(planner, platform)
+    assert "Version A" in page.locator("#rendered_cells").inner_text()
+    page.close()
+
+
+def test_running_app_still_answers_after_hub_restart(platform, planner):
+    page = open_app(planner, platform)
+    move_slider(page, "Ergebnis: 8")
+    platform.restart_hub()
+    # gateway, Voilà and the proxy do not depend on the hub for running sessions
+    move_slider(page, "Ergebnis: 10")
+    page.close()
+    page = planner.new_page()
+    page.goto(platform.gallery_url)
+    assert page.locator(f"[data-app-id={APP}]").count() == 1
+    page.close()
+
+
+def test_voila_crash_is_repaired_by_the_gateway(platform, planner):
+    import signal
+
+    from bif_lib.platform.apps.daemon import health
+
+    cfg = platform.cfg()
+    old = int(cfg.voila_pid_file.read_text())
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = health(cfg) or {}
+        pid = cfg.voila_pid_file.read_text().strip() if cfg.voila_pid_file.exists() else ""
+        if state.get("voila") and pid and int(pid) != old:
+            break
+        time.sleep(0.3)
+    assert int(cfg.voila_pid_file.read_text()) != old
+    page = open_app(planner, platform)  # waits for the new pool if needed
+    move_slider(page, "Ergebnis: 8")
+    page.close(run_before_unload=True)

@@ -1,0 +1,125 @@
+"""Publishing with real headless runs (nbclient, kernels under the service account)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import nbformat
+import pytest
+from PIL import Image
+
+from apps_helpers import SLIDER_APP, notebook, service_user, slider_notebook, trace_cell
+from bif_lib.platform.apps.publish import PublishError, publish_notebook, rollback
+
+
+def publish(source, cfg, registry, **kw):
+    return publish_notebook(source, published_by="analyst", cfg=cfg, registry=registry, **kw)
+
+
+def test_publish_stores_version_without_outputs(cfg, registry):
+    result = publish(SLIDER_APP, cfg, registry)
+    assert (result.app_id, result.version) == ("slider-app", 1)
+    assert not result.pool_refreshed and result.notes  # no service running: told so
+    app = registry.current("slider-app")
+    meta = app.meta
+    assert meta["title"] == "Test-App Schieberegler"
+    assert meta["audience"] == ["planners"] and meta["owner"] == "Team Analyse"
+    assert meta["published_by"] == "analyst" and meta["source"] == "slider_app.ipynb"
+    assert meta["datasets"] == [] and meta["thumbnail_from_notebook"] is False
+    stored = nbformat.read(app.notebook, as_version=4)
+    assert all(c.outputs == [] and c.execution_count is None for c in stored.cells if c.cell_type == "code")
+    assert stored.metadata.title == "Test-App Schieberegler"  # Voilà's page title
+    assert Image.open(app.thumbnail).format == "PNG"
+    assert registry.history("slider-app")[-1]["by"] == "analyst"
+
+
+def existing_app(registry, title="Live-Version"):
+    """An app already published (stored directly: no run needed for these tests)."""
+    return registry.add_version("slider-app", SLIDER_APP.read_text(), {"title": title, "audience": ["planners"]},
+                                None, by="analyst")
+
+
+def test_failing_notebook_is_refused_and_current_app_stays(cfg, registry):
+    existing_app(registry)
+    broken = slider_notebook()
+    broken["cells"].append(nbformat.v4.new_code_cell("1 / 0"))
+    with pytest.raises(PublishError) as err:
+        publish(broken, cfg, registry, filename="slider_app.ipynb")
+    text = err.value.german()
+    assert "nicht veröffentlicht" in text and "Zelle 3" in text and "ZeroDivisionError" in text
+    assert registry.versions("slider-app") == [1]
+    assert registry.current("slider-app").meta["title"] == "Live-Version"
+
+
+def test_metadata_problems_refuse_before_running(cfg, registry):
+    with pytest.raises(PublishError) as err:
+        publish(notebook("raise SystemExit('must not run')", title="", audience=["niemand"]), cfg, registry,
+                filename="x.ipynb")
+    assert any("Titel fehlt" in r for r in err.value.reasons)
+    assert any("Unbekannte Gruppe" in r for r in err.value.reasons)
+    assert registry.app_ids() == []
+
+
+def test_confidential_data_refused_for_planners_allowed_for_statistikstelle(cfg, registry):
+    cells = (trace_cell("register_personen", "confidential"),)
+    with pytest.raises(PublishError) as err:
+        publish(notebook(*cells, audience=["planners"]), cfg, registry, app_id="register")
+    assert "vertraulich" in err.value.german() and "register_personen" in err.value.german()
+    assert registry.app_ids() == []
+
+    ok = publish(notebook(*cells, audience=["statistikstelle"]), cfg, registry, app_id="register")
+    assert ok.app.meta["datasets"][0]["classification"] == "confidential"
+
+
+def test_run_as_service_account_records_data_and_thumbnail(cfg, registry):
+    """One run checks: who executes, load trace, synthetic label, image thumbnail."""
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 150), (0, 90, 160)).save(buf, format="PNG")
+    show_image = ("import base64\nfrom IPython.display import Image, display\n"
+                  f"display(Image(data=base64.b64decode({base64.b64encode(buf.getvalue()).decode()!r})))")
+    cells = (f"import getpass\nassert getpass.getuser() == {service_user()!r}, getpass.getuser()",
+             trace_cell("kita_plaetze", "internal", synthetic=True), show_image)
+    with pytest.raises(PublishError, match="synthetisch"):
+        publish(notebook(*cells), cfg, registry, app_id="kita")
+    result = publish(notebook(*cells, description="Kita-Bedarf, berechnet mit synthetischen Daten."), cfg,
+                     registry, app_id="kita")
+    meta = result.app.meta
+    assert meta["synthetic"] is True
+    assert [(d["dataset"], d["classification"], d["synthetic"]) for d in meta["datasets"]] == [
+        ("kita_plaetze", "internal", True)]
+    assert meta["thumbnail_from_notebook"] is True
+    assert Image.open(result.app.thumbnail).getpixel((320, 180)) == (0, 90, 160)
+
+
+def test_timeout_is_enforced(cfg, registry):
+    from dataclasses import replace
+
+    fast = replace(cfg, publish_timeout=2)
+    with pytest.raises(PublishError, match="länger als 2 Sekunden"):
+        publish(notebook("import time\ntime.sleep(30)"), fast, registry, app_id="langsam")
+
+
+def test_rollback_via_publish_module(cfg, registry):
+    existing_app(registry, "Erste")
+    existing_app(registry, "Zweite")
+    assert rollback("slider-app", by="admin", cfg=cfg, registry=registry).version == 1
+    with pytest.raises(PublishError, match="keine Version 9"):
+        rollback("slider-app", 9, by="admin", cfg=cfg, registry=registry)
+
+
+def test_not_a_notebook(cfg, registry, tmp_path):
+    bad = tmp_path / "kaputt.ipynb"
+    bad.write_text("{nicht json")
+    with pytest.raises(PublishError, match="kein gültiges Jupyter-Notebook"):
+        publish(bad, cfg, registry)
+    with pytest.raises(PublishError, match="nicht gefunden"):
+        publish(tmp_path / "fehlt.ipynb", cfg, registry)
+
+
+def test_app_id_from_metadata_or_file_name(cfg, registry):
+    with pytest.raises(PublishError) as err:  # refused before running: the id is what we check
+        publish(notebook("x = 1", id="Mein Bericht!"), cfg, registry, filename="irgendwas.ipynb")
+    assert err.value.app_id == "Mein Bericht!" and "Ungültige App-Kennung" in err.value.reasons[0]
+    with pytest.raises(PublishError) as err:
+        publish(notebook("x = 1", title=""), cfg, registry, filename="Schulbedarf Süd.ipynb")
+    assert err.value.app_id == "schulbedarf-sued"
