@@ -4,6 +4,7 @@
     bif publish --list                                all apps with their versions
     bif publish --rollback schulbedarf [--to 2]       previous (or given) version goes live
     bif publish --withdraw schulbedarf                remove from gallery (versions are kept)
+    bif publish --bundled                             the apps in notebooks/apps (unchanged ones skipped)
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def register(subparsers) -> None:
     action.add_argument("--list", action="store_true", help="alle veröffentlichten Apps anzeigen")
     action.add_argument("--rollback", metavar="APP", help="eine frühere Version der App aktivieren")
     action.add_argument("--withdraw", metavar="APP", help="App aus der Galerie nehmen (Versionen bleiben erhalten)")
+    action.add_argument("--bundled", action="store_true",
+                        help="die mitgelieferten Apps aus notebooks/apps veröffentlichen (unveränderte überspringen)")
     parser.add_argument("--to", type=int, metavar="VERSION", help="mit --rollback: diese Version aktivieren")
     parser.add_argument("--json", action="store_true", help="Ausgabe als JSON")
     parser.set_defaults(handler=_run)
@@ -64,6 +67,8 @@ def _run(args) -> int:
         _say(args.json, {"app_id": args.withdraw, "withdrawn": True},
              f"App {args.withdraw!r} ist nicht mehr in der Galerie.")
         return 0
+    if args.bundled:
+        return _publish_bundled(cfg, registry, user)
     if not args.notebook:
         print("Bitte ein Notebook angeben (oder --list / --rollback APP).", file=sys.stderr)
         return 2
@@ -81,6 +86,26 @@ def _run(args) -> int:
     _say(args.json, {"published": True, "app_id": result.app_id, "version": result.version,
                      "pool_refreshed": result.pool_refreshed}, message)
     return 0
+
+
+def _publish_bundled(cfg, registry, user: str) -> int:
+    """Publish notebooks/apps/*.ipynb; an app whose live version is identical is left alone."""
+    from ..platform.apps.publish import PublishError, is_live, publish_notebook
+
+    failed = 0
+    for notebook in sorted((bif_config.PROJECT_ROOT / "notebooks" / "apps").glob("*.ipynb")):
+        if is_live(notebook, cfg=cfg, registry=registry):
+            print(f"{notebook.name}: unverändert veröffentlicht – nichts zu tun.")
+            continue
+        print(f"… prüfe und veröffentliche {notebook.name}", file=sys.stderr, flush=True)
+        try:
+            result = publish_notebook(notebook, published_by=user, cfg=cfg, registry=registry)
+        except PublishError as e:
+            print(e.german(), file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{notebook.name}: App {result.app_id!r} Version {result.version} veröffentlicht.")
+    return 1 if failed else 0
 
 
 def _list(registry, as_json: bool) -> int:

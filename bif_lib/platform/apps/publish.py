@@ -158,6 +158,32 @@ def publish_notebook(source: str | Path | dict, *, published_by: str, app_id: st
     return PublishResult(app, refreshed, notes)
 
 
+def is_live(source: str | Path, *, cfg: AppsConfig | None = None, registry: Registry | None = None) -> bool:
+    """True if the app's live version holds this notebook (same cells and metadata) and was
+    checked against the datasets' current versions — publishing it again would change nothing."""
+    cfg = cfg or AppsConfig.current()
+    registry = registry or Registry(cfg.apps_dir)
+    nb = read_notebook(source)
+    result = check_metadata(nb)
+    app_id = (result.metadata.app_id if result.metadata else None) or slugify(Path(source).name)
+    live = registry.current(app_id) if registry.exists(app_id) else None
+    if live is None:
+        return False
+    stored = nbformat.read(str(live.notebook), as_version=4)
+    mine = strip_outputs(nb)
+    if [(c.cell_type, c.source) for c in stored.cells] != [(c.cell_type, c.source) for c in mine.cells] \
+            or stored.metadata.get("bif") != mine.metadata.get("bif"):
+        return False
+    from bif_lib.store import Store
+
+    catalog = Store(cfg.store or Path(cfg.home) / "store").catalog
+    for record in live.meta.get("datasets", []):
+        latest = catalog.latest(record["dataset"])
+        if latest is None or latest.version != record.get("version"):
+            return False
+    return True
+
+
 def _with_titles(datasets, store_path: str) -> list[dict]:
     """Dataset records for meta.json, with the catalog's human title where available."""
     records = [d.as_dict() for d in datasets]
