@@ -14,9 +14,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-import jsonschema
 import yaml
 
 SCHEMA_PATH = Path(__file__).with_name("contract.schema.json")
@@ -211,6 +209,8 @@ def parse_contract(text: str, path: Path | str = "<text>") -> Contract:
     if not isinstance(raw, dict):
         raise ContractError(path, [("", None, "der Vertrag muss ein YAML-Objekt (Schlüssel: Wert) sein")])
 
+    import jsonschema  # imported here: it costs about a second, and every kernel imports bif_lib
+
     validator = jsonschema.Draft202012Validator(contract_json_schema())
     problems = []
     for error in sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path))):
@@ -315,7 +315,7 @@ _GERMAN_VALIDATORS = {
 }
 
 
-def _german(error: jsonschema.ValidationError) -> str | None:
+def _german(error) -> str | None:
     template = _GERMAN_VALIDATORS.get(error.validator)
     if template is None:
         return error.message

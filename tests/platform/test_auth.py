@@ -4,6 +4,7 @@ the real logins are in test_hub.py and test_ldap.py)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ssl
 import threading
 
@@ -12,6 +13,13 @@ from traitlets.config import Config
 
 from bif_lib.platform import auth, hubconfig
 from bif_lib.platform.settings import load_settings
+
+
+def run(coroutine):
+    """asyncio.run in a worker thread: the session's Playwright browser keeps an event loop
+    running on the main thread, where asyncio.run is not allowed."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @pytest.fixture
@@ -122,13 +130,13 @@ def test_local_authenticator_returns_groups_and_admin(tmp_path, monkeypatch, fas
     a = authenticator(settings)
     assert isinstance(a, auth.BIFLocalAuthenticator) and a.manage_groups
 
-    model = asyncio.run(a.authenticate(None, {"username": " IDA ", "password": "ida-passwort-1"}))
+    model = run(a.authenticate(None, {"username": " IDA ", "password": "ida-passwort-1"}))
     assert model == {"name": "ida", "groups": ["admins", "analysts"], "admin": True}
     assert a.check_allowed("ida", model)
-    model = asyncio.run(a.authenticate(None, {"username": "paul", "password": "paul-passwort-1"}))
+    model = run(a.authenticate(None, {"username": "paul", "password": "paul-passwort-1"}))
     assert model["admin"] is False and model["groups"] == ["planners"]
-    assert asyncio.run(a.authenticate(None, {"username": "paul", "password": "falsch"})) is None
-    assert asyncio.run(a.authenticate(None, {"username": "../etc", "password": "x"})) is None
+    assert run(a.authenticate(None, {"username": "paul", "password": "falsch"})) is None
+    assert run(a.authenticate(None, {"username": "../etc", "password": "x"})) is None
     assert not a.check_allowed("x", {"name": "x", "groups": []})
 
 
@@ -168,8 +176,8 @@ def test_oidc_configuration_and_group_claims(monkeypatch):
 
     # the full oauthenticator path: groups, admin flag, allowed
     model = {"name": "mmeier", "admin": None, "auth_state": state}  # as oauthenticator builds it
-    model = asyncio.run(a._apply_managed_groups(model))
+    model = run(a._apply_managed_groups(model))
     assert model["groups"] == ["admins", "analysts"] and model["admin"] is True
-    assert asyncio.run(a.check_allowed("mmeier", model))
-    outsider = asyncio.run(a._apply_managed_groups({"name": "k", "admin": None, "auth_state": {"oauth_user": {"groups": ["kantine"]}}}))
-    assert not asyncio.run(a.check_allowed("k", outsider))
+    assert run(a.check_allowed("mmeier", model))
+    outsider = run(a._apply_managed_groups({"name": "k", "admin": None, "auth_state": {"oauth_user": {"groups": ["kantine"]}}}))
+    assert not run(a.check_allowed("k", outsider))
