@@ -42,9 +42,35 @@ def _take(values, idx: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=object)[idx]
 
 
+def _strip(text: pd.Series) -> pd.Series:
+    """``text.str.strip()`` – skipped when no cell can hold whitespace, the usual case for codes,
+    numbers and dates: all bytes of the column's Arrow data are printable ASCII (0x21–0x7E) then,
+    and every whitespace character (ASCII or Unicode) has a byte outside that range."""
+    import pyarrow as pa
+
+    array = text.array
+    if not hasattr(array, "_pa_array"):  # not Arrow-backed
+        return text.str.strip()
+    chunks = array._pa_array.chunks if isinstance(array._pa_array, pa.ChunkedArray) else [array._pa_array]
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            return text.str.strip()
+        _, offsets, data = chunk.buffers()
+        if data is None:
+            continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        bounds = np.frombuffer(offsets, dtype=width)[[chunk.offset, chunk.offset + len(chunk)]]
+        used = np.frombuffer(data, dtype=np.uint8)[bounds[0]:bounds[1]]
+        if used.size and (used.min() <= 0x20 or used.max() >= 0x7F):
+            return text.str.strip()
+    return text
+
+
 def missing_mask(series: pd.Series, missing_values: list[str]) -> np.ndarray:
     if pd.api.types.is_string_dtype(series) or series.dtype == object:
-        stripped = series.astype("string").str.strip()
+        stripped = _strip(series.astype("string"))
         mask = stripped.isna().to_numpy(dtype=bool)
         for token in missing_values:  # a few equality tests are several times faster than isin
             mask = mask | (stripped == str(token)).to_numpy(dtype=bool, na_value=False)
@@ -58,13 +84,21 @@ def coerce(series: pd.Series, field: Field, source: dict, rows: np.ndarray,
     kind = field.type
     if kind == "string":
         # always strip: pandas' own str dtype compares equal to "string", so a dtype test would skip it
-        text = series.astype("string").str.strip()
+        text = _strip(series.astype("string"))
         return text.mask(missing), np.zeros(len(series), bool), None
     if kind in ("integer", "year", "number"):
         if kind != "number" and pd.api.types.is_signed_integer_dtype(series.dtype):
             # already integers (typed frames, Parquet): nothing to parse
             result = pd.Series(series.astype("Int64").array, index=series.index, name=series.name)
             return result, np.zeros(len(series), bool), None
+        if kind != "number" and series.dtype != object and pd.api.types.is_string_dtype(series.dtype) \
+                and not missing.any():
+            # text of plain integers (the usual CSV column): Arrow's integer cast, or None if any cell is not one
+            ints = _arrow_to_int(series)
+            if ints is not None:
+                result = pd.Series(pd.arrays.IntegerArray(ints, np.zeros(len(ints), bool)), index=series.index,
+                                   name=series.name)
+                return result, np.zeros(len(series), bool), None
         typed = _to_number(series, source, missing)
         bad = np.isnan(typed) & ~missing
         if kind != "number":
@@ -77,7 +111,7 @@ def coerce(series: pd.Series, field: Field, source: dict, rows: np.ndarray,
         else:
             result = pd.Series(typed, index=series.index, name=series.name)
     elif kind == "boolean":
-        text = series.astype("string").str.strip().str.lower()
+        text = _strip(series.astype("string")).str.lower()
         truthy, falsy = text.isin(TRUE_WORDS).to_numpy(bool), text.isin(FALSE_WORDS).to_numpy(bool)
         bad = ~(truthy | falsy) & ~missing
         arr = pd.array(truthy, dtype="boolean")
@@ -92,7 +126,7 @@ def coerce(series: pd.Series, field: Field, source: dict, rows: np.ndarray,
             # Excel date cells arrive as datetime objects: taken as they are, only text is parsed
             cells = np.fromiter((isinstance(v, (date, datetime)) for v in series.to_numpy(dtype=object)), bool,
                                 len(series)) if series.dtype == object else np.zeros(len(series), bool)
-            text = series.astype("string").str.strip().mask(missing | cells)
+            text = _strip(series.astype("string")).mask(missing | cells)
             result = _parse_datetimes(text, fmt or "ISO8601")
             if cells.any():
                 result[cells] = pd.to_datetime(series[cells].astype(object))
@@ -167,7 +201,7 @@ def _parse_text_numbers(text: pd.Series, source: dict) -> np.ndarray:
         fast = _arrow_to_float(text)
         if fast is not None:
             return fast
-    text = text.str.strip()
+    text = _strip(text)
     if thousands:
         # only strip separators that sit between digit groups of three, so that "1.5"
         # with thousands="." is not silently read as 15
@@ -189,16 +223,31 @@ def _arrow_to_float(text: pd.Series) -> np.ndarray | None:
         return None
 
 
+def _arrow_to_int(text: pd.Series) -> np.ndarray | None:
+    """Int64 via Arrow's cast (digits, optional minus sign), or None if any cell is not such an integer."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        array = pa.array(text.astype("string").array)
+        if array.null_count:
+            return None
+        return pc.cast(array, pa.int64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+        return None
+
+
 _PLAIN_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 
 
 def _text_to_float(text: pd.Series) -> np.ndarray:
     """``pd.to_numeric(text, errors="coerce")`` as float64, with a fast path through Arrow's cast.
 
-    Arrow parses every string pandas parses as a number to the same value (plain decimals,
-    exponents, inf/nan spellings) and raises on anything else; pandas' own parser goes
-    through Python objects and is ~10x slower. When the cast raises, the plain decimal
-    numbers still take the fast path and only the remaining cells go to pandas.
+    Checked against pandas on plain decimals, exponents, inf/nan spellings, signs, blanks
+    and junk: what Arrow accepts, pandas parses to the same value (Arrow refuses surrounding
+    blanks, which pandas accepts); pandas' own parser goes through Python objects and is
+    ~10x slower. When the cast raises, the plain decimal numbers still take the fast path
+    and only the remaining cells go to pandas.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
