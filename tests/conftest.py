@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import os
-import stat
-import tempfile
 from pathlib import Path
 
 import pytest
+
+from account_access import shared_environment_access
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -78,47 +75,6 @@ def browser():
         instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
-
-
-ACCESS_STATE = Path(tempfile.gettempdir()) / "bif-test-environment-access.json"
-
-
-@contextlib.contextmanager
-def shared_environment_access():
-    """Let OS accounts run BIF's Python environment while tests run.
-
-    Where the venv's interpreter lives below /root (pyenv, mode 0700), the directories in
-    the way get o+x (traverse only). Several test sessions may run at once on one machine
-    (developers in the same tree): each holds a shared lock, and only the last one to
-    finish restores the original modes (recorded once in ``ACCESS_STATE``).
-    """
-    from bif_lib.platform import accounts
-
-    if os.geteuid() != 0:
-        yield []
-        return
-    fd = os.open(ACCESS_STATE.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        state = json.loads(ACCESS_STATE.read_text()) if ACCESS_STATE.exists() else {}
-        for path in accounts.blocked_directories(accounts.environment_paths()):
-            state.setdefault(str(path), stat.S_IMODE(path.stat().st_mode))
-            os.chmod(path, stat.S_IMODE(path.stat().st_mode) | stat.S_IXOTH)
-        ACCESS_STATE.write_text(json.dumps(state))
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        yield sorted(state)
-    finally:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass  # another session still needs the access; it restores the modes
-        else:
-            if ACCESS_STATE.exists():
-                for path, mode in json.loads(ACCESS_STATE.read_text()).items():
-                    with contextlib.suppress(FileNotFoundError):
-                        os.chmod(path, mode)
-                ACCESS_STATE.unlink()
-        os.close(fd)
 
 
 @pytest.fixture(scope="session")

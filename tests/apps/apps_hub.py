@@ -252,6 +252,14 @@ class TestPlatform:
             self.restore_env()
 
 
+def environment_access():
+    """See tests/account_access.py (kept here for the benchmarks that import apps_hub)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from account_access import shared_environment_access
+
+    return shared_environment_access()
+
+
 def login(page, hub_url: str, user: str) -> None:
     """Log in through the hub's login form (dummy authenticator: any password)."""
     page.goto(f"{hub_url}/hub/login")
