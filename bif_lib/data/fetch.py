@@ -16,8 +16,6 @@ the bootstrap ingests nothing when any file was refused.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -25,6 +23,7 @@ from urllib.parse import urljoin
 
 import requests
 
+from ..fsutil import write_atomic
 from .profile import CityProfile, SourceFile
 from .sqldump import extract_table
 
@@ -48,20 +47,6 @@ class FetchReport:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _download(url: str) -> bytes:
@@ -99,7 +84,7 @@ def fetch_sources(profile: CityProfile, destination: Path, mirror: str | Path | 
         except (OSError, requests.RequestException, ValueError) as exc:
             report.refused.append(f"{source.path} konnte nicht geholt werden: {exc}")
             continue
-        _write_atomic(target, data)
+        write_atomic(target, data)
         report.fetched.append(source.path)
     return report
 

@@ -38,6 +38,7 @@ import string
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from bif_lib.fsutil import write_atomic
 from bif_lib.platform.settings import BIF_GROUPS, Settings, load_settings
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
@@ -145,14 +146,8 @@ class UserStore:
             fcntl.flock(fd, fcntl.LOCK_EX)
             data = self._read()
             yield data
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            wfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(wfd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=2, sort_keys=True, ensure_ascii=False)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+            write_atomic(self.path, text.encode("utf-8"))  # 0600: password hashes
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)

@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..contracts import CLASSIFICATIONS, Contract
+from ..fsutil import fsync_dir
 from ..validation import ValidationReport
 from .catalog import Catalog, SQLiteCatalog, VersionEntry
 
@@ -113,7 +114,7 @@ class Store:
                 final = area / contract.id / f"v{version:04d}-{digest[:12]}.parquet"
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, final)
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
@@ -183,11 +184,3 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
         frame.to_parquet(path, index=False, compression="zstd")
     with open(path, "rb+") as fh:
         os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

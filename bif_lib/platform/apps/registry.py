@@ -35,6 +35,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+from bif_lib.fsutil import fsync_dir
 from typing import Iterator
 
 APP_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -197,7 +199,7 @@ class Registry:
                     json.dumps(meta, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
                 for path in (staging, *staging.iterdir()):
                     os.chmod(path, 0o755 if path.is_dir() else 0o644)
-                _fsync_dir(staging)
+                fsync_dir(staging)
                 os.rename(staging, app_dir / str(version))
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -238,7 +240,7 @@ class Registry:
         tmp = app_dir / f".current-{uuid.uuid4().hex}"
         os.symlink(str(version), tmp)
         os.replace(tmp, app_dir / "current")
-        _fsync_dir(app_dir)
+        fsync_dir(app_dir)
         self._ensure_served_link(app_id)
         with open(app_dir / "history.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"at": now_iso(), "action": action, "version": version, "by": by}) + "\n")
@@ -276,12 +278,3 @@ def secure_root(root: Path) -> None:
     if os.geteuid() == 0 and root.stat().st_uid != 0:
         os.chown(root, 0, 0)
     os.chmod(root, 0o755)
-
-
-def _fsync_dir(path: Path) -> None:
-    # make the rename durable before anyone is told about it
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
