@@ -11,6 +11,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 # Present only on the conda side: the interpreter and the proxy, which pip users get from npm.
 CONDA_ONLY = {"python", "nodejs", "configurable-http-proxy"}
+# conda-forge names that differ from the PyPI names
+CONDA_TO_PYPI = {"python-xxhash": "xxhash"}
 
 
 def _name(requirement: str) -> str:
@@ -25,7 +27,7 @@ def test_environment_yml_matches_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pip_side = {_name(r): _spec(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]}
     env = yaml.safe_load((REPO / "environment.yml").read_text())
-    conda_side = {_name(d): _spec(d) for d in env["dependencies"] if isinstance(d, str)}
+    conda_side = {CONDA_TO_PYPI.get(_name(d), _name(d)): _spec(d) for d in env["dependencies"] if isinstance(d, str)}
     conda_side = {k: v for k, v in conda_side.items() if k not in CONDA_ONLY}
     assert sorted(set(pip_side) - set(conda_side)) == [], "in pyproject.toml only"
     assert sorted(set(conda_side) - set(pip_side)) == [], "in environment.yml only"

@@ -44,6 +44,13 @@ class VersionEntry:
     synthetic: bool = False
     report: dict = field(default_factory=dict)
     lineage: dict = field(default_factory=dict)
+    read_copy: str = ""       # Arrow IPC copy of the snapshot for fast loads ("" for geodata)
+    read_copy_xxh3: str = ""  # its xxh3-128 digest
+
+    @property
+    def files(self) -> list[str]:
+        """The snapshot and, where there is one, its read copy (relative to the store root)."""
+        return [self.path, self.read_copy] if self.read_copy else [self.path]
 
     @property
     def ingested(self) -> datetime:
@@ -76,9 +83,13 @@ CREATE TABLE IF NOT EXISTS versions (
     synthetic        INTEGER NOT NULL DEFAULT 0,
     report           TEXT    NOT NULL,
     lineage          TEXT    NOT NULL,
+    read_copy        TEXT    NOT NULL DEFAULT '',
+    read_copy_xxh3   TEXT    NOT NULL DEFAULT '',
     PRIMARY KEY (dataset_id, version)
 );
 """
+# Columns added after the first release: catalogs created before get them on their next write.
+_ADDED_COLUMNS = {"read_copy": "TEXT NOT NULL DEFAULT ''", "read_copy_xxh3": "TEXT NOT NULL DEFAULT ''"}
 
 
 class Catalog(ABC):
@@ -98,7 +109,7 @@ class Catalog(ABC):
 
     @abstractmethod
     def snapshot_paths(self) -> set[str]:
-        """Every snapshot path the catalog refers to."""
+        """Every snapshot file (snapshots and read copies) the catalog refers to."""
 
     def latest(self, dataset_id: str) -> VersionEntry | None:
         versions = self.versions(dataset_id)
@@ -145,6 +156,10 @@ class SQLiteCatalog(Catalog):
             con = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             con.execute("PRAGMA synchronous=FULL")
             con.executescript(SCHEMA)
+            present = {row[1] for row in con.execute("PRAGMA table_info(versions)")}
+            for name, declaration in _ADDED_COLUMNS.items():
+                if name not in present:
+                    con.execute(f"ALTER TABLE versions ADD COLUMN {name} {declaration}")
         else:
             con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
         con.row_factory = sqlite3.Row
@@ -212,7 +227,9 @@ class SQLiteCatalog(Catalog):
         return [_entry(r) for r in rows]
 
     def snapshot_paths(self) -> set[str]:
-        return {r["path"] for r in self._query("SELECT path FROM versions")}
+        # SELECT *: a catalog from before the read copies has no read_copy column yet
+        rows = [dict(row) for row in self._query("SELECT * FROM versions")]
+        return {row["path"] for row in rows} | {row["read_copy"] for row in rows if row.get("read_copy")}
 
 
 def _entry(row: sqlite3.Row) -> VersionEntry:

@@ -3,12 +3,21 @@
 Layout below the store root::
 
     catalog.sqlite
-    open/<dataset>/v0001-<sha12>.parquet         one file per version, never rewritten
+    open/<dataset>/v0001-<sha12>.parquet         one snapshot per version, never rewritten
+    open/<dataset>/v0001-<sha12>.arrow           its read copy (tabular data only)
     internal/...                                 each classification in its own area, so
     confidential/...                             OS permissions can protect it
     <area>/.staging/                             files being written (invisible)
 
-Writing is crash-safe: the snapshot is written to staging, fsynced and renamed into
+The Parquet (GeoParquet) file is the snapshot: compact, portable, identified by its
+sha256. Decoding Parquet costs more than pandas 3 needs to parse the same CSV, so every
+tabular snapshot also gets a *read copy*: the same table as uncompressed Arrow IPC, which
+``read()`` memory-maps and hands to pandas without decoding (``bench/bench_load.py``).
+Each load verifies both: the snapshot's sha256 (a few ms on the compressed file) and the
+read copy's xxh3-128 — sha256 over the ten times larger uncompressed copy would cost more
+than the load itself, while xxh3 reads at memory speed and detects any corruption.
+
+Writing is crash-safe: the files are written to staging, fsynced and renamed into
 place (atomic within one filesystem), then the catalog row is committed. Whatever
 is killed when, a version is either fully visible or not at all; leftovers of a
 killed writer (staging files, renamed files without catalog row) are removed by
@@ -20,13 +29,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import mmap
 import os
 import uuid
+from concurrent.futures import Future
+from threading import Thread
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.feather as feather
+import xxhash
 
 from ..contracts import CLASSIFICATIONS, Contract
 from ..fsutil import fsync_dir
@@ -42,12 +57,23 @@ class AccessDenied(PermissionError):
     pass
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+SNAPSHOT_SUFFIXES = (".parquet", ".arrow")
+
+
+def sha256_file(path: Path) -> str:
     with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def xxh3_file(path: Path) -> str:
+    """xxh3-128 of a file, hashed straight from the page cache through a memory map."""
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return xxhash.xxh3_128_hexdigest(b"")
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return xxhash.xxh3_128_hexdigest(view)
+
+
 
 
 @dataclass
@@ -89,7 +115,7 @@ class Store:
             for leftover in (area / ".staging").glob("*"):
                 leftover.unlink()
                 removed.append(leftover)
-            for snapshot in area.glob("*/*.parquet"):
+            for snapshot in (p for suffix in SNAPSHOT_SUFFIXES for p in area.glob(f"*/*{suffix}")):
                 if str(snapshot.relative_to(self.root)) not in known:
                     snapshot.unlink()
                     removed.append(snapshot)
@@ -103,6 +129,7 @@ class Store:
         with self.lock():
             staging.mkdir(parents=True, exist_ok=True)
             tmp = staging / f"{contract.id}-{uuid.uuid4().hex}.parquet"
+            tmp_copy = tmp.with_suffix(".arrow")
             try:
                 _write_parquet(frame, tmp)
                 digest = sha256_file(tmp)
@@ -113,10 +140,17 @@ class Store:
                 version = (latest.version + 1) if latest else 1
                 final = area / contract.id / f"v{version:04d}-{digest[:12]}.parquet"
                 final.parent.mkdir(parents=True, exist_ok=True)
+                read_copy, read_copy_xxh3 = "", ""
+                if contract.geometry_field is None:
+                    _write_read_copy(frame, tmp_copy)
+                    read_copy_xxh3 = xxh3_file(tmp_copy)
+                    os.replace(tmp_copy, final.with_suffix(".arrow"))
+                    read_copy = str(final.with_suffix(".arrow").relative_to(self.root))
                 os.replace(tmp, final)
                 fsync_dir(final.parent)
             except BaseException:
                 tmp.unlink(missing_ok=True)
+                tmp_copy.unlink(missing_ok=True)
                 raise
             entry = VersionEntry(
                 dataset_id=contract.id, version=version, classification=contract.classification,
@@ -126,43 +160,66 @@ class Store:
                 contract_sha256=contract.sha256, contract=contract.raw, source_file=source_file,
                 source_sha256=source_sha256, ingested_by=ingested_by,
                 ingested_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-                synthetic=contract.synthetic, report=report.to_dict(), lineage=lineage)
+                synthetic=contract.synthetic, report=report.to_dict(), lineage=lineage,
+                read_copy=read_copy, read_copy_xxh3=read_copy_xxh3)
             try:
                 self.catalog.add_version(entry)
             except BaseException:
-                final.unlink(missing_ok=True)
+                for path in entry.files:
+                    (self.root / path).unlink(missing_ok=True)
                 raise
             return WriteResult(entry, created=True)
 
     def read(self, entry: VersionEntry, columns: list[str] | None = None) -> pd.DataFrame:
-        """Read a snapshot after checking its sha256; fail loudly if it changed on disk."""
-        path = self.root / entry.path
+        """Read a snapshot after checking its checksums; fail loudly if it changed on disk."""
+        checked = _in_background(self._check, entry)  # hashing releases the GIL: runs beside the read
         try:
-            actual = sha256_file(path)
-        except PermissionError:
-            raise AccessDenied(
-                f"Kein Zugriff auf Datensatz „{entry.dataset_id}“ (Einstufung: {entry.classification}). "
-                f"Vertrauliche Daten sieht nur die Statistikstelle.") from None
-        except FileNotFoundError:
-            raise SnapshotCorrupted(f"Snapshot von „{entry.dataset_id}“ Version {entry.version} fehlt: {path}") from None
-        if actual != entry.sha256:
-            raise SnapshotCorrupted(
-                f"Snapshot von „{entry.dataset_id}“ Version {entry.version} ist beschädigt: Prüfsumme "
-                f"{actual[:12]}… statt {entry.sha256[:12]}… ({path})")
-        if _is_geo(entry):
-            import geopandas as gpd
-            return gpd.read_parquet(path, columns=columns)
-        return pd.read_parquet(path, columns=columns)
+            if entry.read_copy:
+                frame = _read_copy(self.root / entry.read_copy, columns)
+            else:
+                checked.result()  # Parquet: check first, then decode
+                frame = _read_parquet(self.root / entry.path, columns, geo=_is_geo(entry))
+        except (OSError, ValueError, pa.ArrowException):
+            checked.result()  # a damaged or unreadable file: report that, not the decoder's error
+            raise
+        checked.result()
+        return frame
+
+    def _check(self, entry: VersionEntry) -> None:
+        for relative, problem in self._problems(entry):
+            if problem == "denied":
+                raise AccessDenied(
+                    f"Kein Zugriff auf Datensatz „{entry.dataset_id}“ (Einstufung: {entry.classification}). "
+                    f"Vertrauliche Daten sieht nur die Statistikstelle.")
+            if problem == "missing":
+                raise SnapshotCorrupted(
+                    f"Snapshot von „{entry.dataset_id}“ Version {entry.version} fehlt: {self.root / relative}")
+            raise SnapshotCorrupted(f"Snapshot von „{entry.dataset_id}“ Version {entry.version} ist beschädigt: "
+                                    f"{problem} ({self.root / relative})")
+
+    def _problems(self, entry: VersionEntry):
+        """(file, problem) for each file of the version that is unreadable, missing or changed."""
+        checks = [(entry.path, sha256_file, entry.sha256)]
+        if entry.read_copy:
+            checks.append((entry.read_copy, xxh3_file, entry.read_copy_xxh3))
+        for relative, digest_of, expected in checks:
+            try:
+                actual = digest_of(self.root / relative)
+            except PermissionError:
+                yield relative, "denied"
+            except FileNotFoundError:
+                yield relative, "missing"
+            else:
+                if actual != expected:
+                    yield relative, f"Prüfsumme {actual[:12]}… statt {expected[:12]}…"
 
     def verify(self) -> list[str]:
         """Check every catalogued snapshot's checksum; return problems (empty: all good)."""
         problems = []
         for entry in self._all_entries():
-            path = self.root / entry.path
-            if not path.exists():
-                problems.append(f"{entry.dataset_id} v{entry.version}: Datei fehlt ({entry.path})")
-            elif sha256_file(path) != entry.sha256:
-                problems.append(f"{entry.dataset_id} v{entry.version}: Prüfsumme stimmt nicht ({entry.path})")
+            for relative, problem in self._problems(entry):
+                text = {"missing": "Datei fehlt", "denied": "kein Lesezugriff"}.get(problem, "Prüfsumme stimmt nicht")
+                problems.append(f"{entry.dataset_id} v{entry.version}: {text} ({relative})")
         return problems
 
     def _all_entries(self):
@@ -172,6 +229,41 @@ class Store:
 
 def _is_geo(entry: VersionEntry) -> bool:
     return any(f.get("type") == "geometry" for f in entry.contract["schema"]["fields"])
+
+
+def _in_background(function, *args) -> Future:
+    # A thread per call rather than a shared pool: stays correct in forked processes.
+    future: Future = Future()
+
+    def run():
+        try:
+            future.set_result(function(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            future.set_exception(exc)
+
+    Thread(target=run, name="bif-verify", daemon=True).start()
+    return future
+
+
+def _read_parquet(path: Path, columns: list[str] | None, geo: bool) -> pd.DataFrame:
+    if geo:
+        import geopandas as gpd
+        return gpd.read_parquet(path, columns=columns)
+    return pd.read_parquet(path, columns=columns)
+
+
+def _read_copy(path: Path, columns: list[str] | None) -> pd.DataFrame:
+    # Memory-mapped: Arrow reads no bytes up front, pandas converts straight from the page cache.
+    return feather.read_table(path, columns=columns, memory_map=True).to_pandas()
+
+
+def _write_read_copy(frame: pd.DataFrame, path: Path) -> None:
+    # One record batch (no chunks to stitch together on load), uncompressed (nothing to decode);
+    # the pandas metadata in the schema brings back the exact dtypes.
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    feather.write_feather(table, path, compression="uncompressed", chunksize=max(len(frame), 1))
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:

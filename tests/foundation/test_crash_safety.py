@@ -24,7 +24,7 @@ import pytest
 
 import bif_lib
 from bif_lib.ingest import ingest
-from bif_lib.store import Store, sha256_file
+from bif_lib.store import SNAPSHOT_SUFFIXES, Store, sha256_file
 
 N_ROWS = 200_000
 CONTRACT = """\
@@ -154,7 +154,7 @@ def check_consistent(root: Path, files) -> tuple[int, str | None, int]:
         which = _identify(bif_lib.load("personen_synthetisch", store=store), files)
     catalogued = store.catalog.snapshot_paths()
     area = root / "confidential"
-    on_disk = {str(p.relative_to(root)) for p in area.rglob("*.parquet")} if area.exists() else set()
+    on_disk = {str(p.relative_to(root)) for suffix in SNAPSHOT_SUFFIXES for p in area.rglob(f"*{suffix}")}
     assert catalogued <= on_disk
     return len(versions), which, len(on_disk - catalogued)
 

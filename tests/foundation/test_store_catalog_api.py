@@ -132,6 +132,51 @@ def test_corrupted_snapshot_fails_loudly(run, raw, store):
     assert store.verify() == [f"einwohner v1: Prüfsumme stimmt nicht ({entry.path})"]
 
 
+def test_corrupted_read_copy_fails_loudly(run, raw, store):
+    entry = run(raw, V1).entry
+    assert entry.read_copy.endswith(".arrow")
+    copy = store.root / entry.read_copy
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0x01  # in the data: Arrow itself would not notice
+    copy.write_bytes(bytes(data))
+    with pytest.raises(SnapshotCorrupted, match="beschädigt"):
+        bif_lib.load("einwohner", store=store)
+    assert store.verify() == [f"einwohner v1: Prüfsumme stimmt nicht ({entry.read_copy})"]
+
+
+def test_truncated_read_copy_fails_loudly_not_with_a_decoder_error(run, raw, store):
+    entry = run(raw, V1).entry
+    copy = store.root / entry.read_copy
+    copy.write_bytes(copy.read_bytes()[:100])
+    with pytest.raises(SnapshotCorrupted, match="beschädigt"):
+        bif_lib.load("einwohner", store=store)
+
+
+def test_read_copy_holds_the_same_table_as_the_snapshot(run, raw, store):
+    entry = run(raw, V1).entry
+    snapshot = pd.read_parquet(store.root / entry.path)
+    loaded = bif_lib.load("einwohner", store=store)
+    pd.testing.assert_frame_equal(loaded, snapshot)
+    assert loaded.dtypes.to_dict() == snapshot.dtypes.to_dict()
+
+
+def test_catalog_from_before_read_copies_still_loads(run, raw, store):
+    """A store written before read copies existed: no read_copy column, Parquet only."""
+    import sqlite3
+    entry = run(raw, V1).entry
+    (store.root / entry.read_copy).unlink()
+    con = sqlite3.connect(store.catalog.path)
+    con.execute("ALTER TABLE versions DROP COLUMN read_copy")
+    con.execute("ALTER TABLE versions DROP COLUMN read_copy_xxh3")
+    con.commit()
+    con.close()
+    assert bif_lib.load("einwohner", store=store).attrs["bif"]["version"] == 1
+    assert store.verify() == []
+    run(raw, V2)  # the next write adds the columns
+    assert store.catalog.latest("einwohner").read_copy.endswith(".arrow")
+    assert bif_lib.load("einwohner", store=store).attrs["bif"]["version"] == 2
+
+
 def test_missing_snapshot_fails_loudly(run, raw, store):
     entry = run(raw, V1).entry
     (store.root / entry.path).unlink()
@@ -300,8 +345,8 @@ def test_recover_removes_leftovers_of_killed_writers(run, raw, store):
     assert bif_lib.load("einwohner", store=store).attrs["bif"]["version"] == 1
     run(raw, V2)
     assert not (staging / "einwohner-halb.parquet").exists() and not orphan.exists()
-    files = {str(p.relative_to(store.root)) for p in store.root.rglob("*.parquet")}
-    assert files == store.catalog.snapshot_paths() and len(files) == 2
+    files = {str(p.relative_to(store.root)) for suffix in (".parquet", ".arrow") for p in store.root.rglob(f"*{suffix}")}
+    assert files == store.catalog.snapshot_paths() and len(files) == 4  # two versions, each with its read copy
     assert entry.path in files
 
 
