@@ -8,6 +8,13 @@ report the offending raw value, and the contract's cross-row rules (aggregates,
 completeness, year-over-year, geodata) have no declarative pandera equivalent.
 The benchmark compares throughput on the same 8+ rules with pandera and with
 hand-written pandas checks in the same run.
+
+Speed comes from doing no more work than a hand-written check would: each check is one
+mask over a column and materialises rows, values and messages only when it found
+something; typed columns are passed through without copies (pandas 3 copies arrays
+handed to ``Series``/``DataFrame`` unless told not to); a pattern is matched once per
+distinct value of a column that repeats its values (codes, categories); integer keys
+are checked for duplicates by order or counting instead of hashing (``fields``).
 """
 
 from __future__ import annotations
@@ -90,7 +97,7 @@ class Validator:
             typed[field.name] = values
             if field.missing_means == "suppressed":
                 typed[f"{field.name}_suppressed"] = pd.Series(missing, index=frame.index, dtype="boolean")
-        result = pd.DataFrame(typed, index=frame.index)
+        result = pd.DataFrame(typed, index=frame.index, copy=False)
 
         # 3. keys
         pk = contract.primary_key
