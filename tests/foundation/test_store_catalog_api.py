@@ -121,27 +121,17 @@ def test_load_attrs_metadata_and_types(run, raw, store):
     assert str(frame["residents"].dtype) == "Int64" and frame["name"].tolist() == ["Altstadt", "Neustadt"]
 
 
-def test_corrupted_snapshot_fails_loudly(run, raw, store):
+@pytest.mark.parametrize("which", ["path", "read_copy"])  # the Parquet snapshot, its Arrow read copy
+def test_corrupted_snapshot_fails_loudly(run, raw, store, which):
     entry = run(raw, V1).entry
-    path = store.root / entry.path
+    damaged = getattr(entry, which)
+    path = store.root / damaged
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
+    data[len(data) // 2] ^= 0x01  # one bit in the data: Arrow and Parquet readers would not notice
     path.write_bytes(bytes(data))
     with pytest.raises(SnapshotCorrupted, match="beschädigt"):
         bif_lib.load("einwohner", store=store)
-    assert store.verify() == [f"einwohner v1: Prüfsumme stimmt nicht ({entry.path})"]
-
-
-def test_corrupted_read_copy_fails_loudly(run, raw, store):
-    entry = run(raw, V1).entry
-    assert entry.read_copy.endswith(".arrow")
-    copy = store.root / entry.read_copy
-    data = bytearray(copy.read_bytes())
-    data[len(data) // 2] ^= 0x01  # in the data: Arrow itself would not notice
-    copy.write_bytes(bytes(data))
-    with pytest.raises(SnapshotCorrupted, match="beschädigt"):
-        bif_lib.load("einwohner", store=store)
-    assert store.verify() == [f"einwohner v1: Prüfsumme stimmt nicht ({entry.read_copy})"]
+    assert store.verify() == [f"einwohner v1: Prüfsumme stimmt nicht ({damaged})"]
 
 
 def test_truncated_read_copy_fails_loudly_not_with_a_decoder_error(run, raw, store):
