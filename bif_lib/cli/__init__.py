@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Order = order in ``bif --help``. Modules that are not installed (optional parts) are skipped.
-COMMAND_MODULES = ["contract", "ingest", "catalog", "data", "publish", "platform", "users"]
+COMMAND_MODULES = ["contract", "ingest", "catalog", "data", "publish", "platform", "users", "training"]
 
 
 def build_parser() -> argparse.ArgumentParser:

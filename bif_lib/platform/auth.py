@@ -187,6 +187,33 @@ class UserStore:
             now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             data["users"][name] = {"groups": groups, "password": hashed, "created": now, "changed": now}
 
+    def add_all(self, accounts: Iterable[tuple[str, Iterable[str], str]], **attributes) -> list[str]:
+        """Add several accounts (name, groups, password) in one write: all of them or, if
+        any is refused, none. ``attributes`` are stored with each (e.g. ``cohort``)."""
+        prepared = []
+        for name, groups, password in accounts:
+            name, groups = check_username(name), check_groups(groups)
+            self._check_password(password)
+            prepared.append((name, groups, hash_password(password)))
+        with self._locked() as data:
+            taken = [name for name, _, _ in prepared if name in data["users"]]
+            if taken:
+                raise UserStoreError(f"Benutzer existieren bereits: {', '.join(taken)}")
+            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            for name, groups, hashed in prepared:
+                data["users"][name] = {"groups": groups, "password": hashed, "created": now, "changed": now,
+                                       **attributes}
+        return [name for name, _, _ in prepared]
+
+    def remove_all(self, names: Iterable[str]) -> None:
+        """Remove several accounts in one write (all must exist)."""
+        names = [normalize_username(n) for n in names]
+        with self._locked() as data:
+            for name in names:
+                self._entry(data, name)
+            for name in names:
+                del data["users"][name]
+
     def set_groups(self, name: str, groups: Iterable[str]) -> None:
         name, groups = normalize_username(name), check_groups(groups)
         with self._locked() as data:

@@ -10,6 +10,7 @@ import os
 import pytest
 
 from bif_lib.cli import platform as platform_cli
+from bif_lib.cli import training as training_cli
 from bif_lib.cli import users as users_cli
 from bif_lib.platform import auth, launcher
 from bif_lib.platform.settings import load_settings
@@ -24,6 +25,7 @@ def bif(tmp_path, monkeypatch, capsys):
     sub = parser.add_subparsers(dest="command")
     platform_cli.register(sub)
     users_cli.register(sub)
+    training_cli.register(sub)
 
     def run(*argv, stdin: str | None = None):
         if stdin is not None:
@@ -100,3 +102,42 @@ def test_demo_accounts(tmp_path, monkeypatch):
     creds = tmp_path / launcher.DEMO_FILE
     assert os.stat(creds).st_mode & 0o777 == 0o600 and first["demo-planung"] in creds.read_text()
     assert launcher.ensure_demo_users(settings) == first  # a second start keeps them
+
+
+def test_training_cohort_lifecycle(bif, tmp_path):
+    bif("users", "add", "trainerin", "-g", "trainers", "--generate")
+    handout = tmp_path / "zugang.csv"
+    code, out, _ = bif("training", "start", "Grundkurs", "--size", "3", "--handout", str(handout))
+    assert code == 0 and "3 Konten angelegt" in out and "Gruppen: analysts" in out
+    lines = handout.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0] == "Konto;Passwort;Adresse" and len(lines) == 4
+    assert oct(handout.stat().st_mode & 0o777) == "0o600"  # it holds passwords
+    store = auth.UserStore(tmp_path / "hub" / "users.json")
+    for line in lines[1:]:
+        name, password, url = line.split(";")
+        assert name in out and password in out and url.startswith("http")
+        assert store.authenticate(name, password) == ["analysts"]
+    assert [line.split(";")[0] for line in lines[1:]] == ["grundkurs-01", "grundkurs-02", "grundkurs-03"]
+
+    code, out, _ = bif("training", "list")
+    assert "grundkurs: 3 Konten (grundkurs-01 … grundkurs-03)" in out
+    code, _, err = bif("training", "start", "grundkurs", "--size", "2")
+    assert code == 1 and "gibt es schon" in err
+
+    code, out, _ = bif("training", "end", "grundkurs")
+    assert code == 0 and "3 Konten entfernt" in out
+    assert set(store.users()) == {"trainerin"}  # other accounts stay
+    code, _, err = bif("training", "end", "grundkurs")
+    assert code == 1 and "Keine Schulungsgruppe" in err
+
+
+def test_training_cohort_is_created_whole_or_not_at_all(bif, tmp_path):
+    bif("users", "add", "kurs-02", "-g", "planners", "--generate")  # a name the cohort would need
+    code, _, err = bif("training", "start", "kurs", "--size", "3")
+    assert code == 1 and "kurs-02" in err
+    store = auth.UserStore(tmp_path / "hub" / "users.json")
+    assert set(store.users()) == {"kurs-02"} and store.get("kurs-02")["groups"] == ["planners"]
+    code, _, err = bif("training", "start", "ein-viel-zu-langer-kursname", "--size", "2")
+    assert code == 1 and "Ungültiger Benutzername" in err
+    code, _, err = bif("training", "start", "kurs2", "--size", "0")
+    assert code == 1 and "1 bis 99" in err
