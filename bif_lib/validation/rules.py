@@ -186,10 +186,23 @@ def valid_geometry(frame, rows, rule, references) -> list[FailureBatch]:
     return []
 
 
+def _crs_mismatch(rule: dict, frame, ref) -> list[FailureBatch]:
+    """Coordinates in different reference systems cannot be compared: one failure that says
+    so, rather than every feature reported as lying outside."""
+    if (frame.crs is None and ref.crs is None) or (frame.crs is not None and frame.crs.equals(ref.crs)):
+        return []
+    stated = frame.crs.to_string() if frame.crs is not None else "keines"
+    return [_batch(rule, frame.geometry.name, [None], [stated],
+                   f"Regel nicht prüfbar: Koordinatenreferenzsystem der Datei ({stated}) passt nicht zu "
+                   f"„{rule['dataset']}“ ({ref.crs.to_string() if ref.crs is not None else 'keines'})")]
+
+
 def within_boundary(frame, rows, rule, references) -> list[FailureBatch]:
     ref = references(rule["dataset"])
     if ref is None:
         return _missing_reference(rule, rule["dataset"])
+    if mismatch := _crs_mismatch(rule, frame, ref):
+        return mismatch
     boundary = ref.geometry.union_all().buffer(rule.get("tolerance_m", 0))
     geoms = frame.geometry
     outside = (~geoms.within(boundary) & geoms.notna()).to_numpy(bool)
@@ -205,6 +218,8 @@ def point_in_polygon_attribute(frame, rows, rule, references) -> list[FailureBat
     ref = references(rule["dataset"])
     if ref is None:
         return _missing_reference(rule, rule["dataset"])
+    if mismatch := _crs_mismatch(rule, frame, ref):
+        return mismatch
     column, ref_column = rule["column"], rule["dataset_column"]
     points = gpd.GeoDataFrame({"_pos": np.arange(len(frame)), "stated": frame[column].to_numpy()},
                               geometry=frame.geometry.to_numpy(), crs=frame.crs)

@@ -233,6 +233,22 @@ def test_within_boundary(check, make_contract, tmp_path, districts):
     assert [f.row for f in failures(report)] == [2]
 
 
+def test_within_boundary_in_a_wrong_crs_is_one_failure_not_one_per_feature(check, make_contract, tmp_path, districts):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    path = tmp_path / "kitas.gpkg"
+    gpd.GeoDataFrame({"n": [1, 2, 3]}, geometry=[Point(9.43, 54.78)] * 3, crs="EPSG:4326").to_file(path)
+    rule = {"type": "within_boundary", "dataset": "stadtgrenze"}
+    contract = geo_contract(make_contract, "kitas", [("n", "integer")], rules=[rule], geometry_types=["Point"])
+    _, report = check(contract, path)
+    by_rule = {}
+    for f in failures(report):
+        by_rule.setdefault(f.rule, []).append(f)
+    assert set(by_rule) == {"crs", "within_boundary"} and len(by_rule["within_boundary"]) == 1
+    assert "EPSG:4326" in by_rule["within_boundary"][0].message and "nicht prüfbar" in by_rule["within_boundary"][0].message
+
+
 def test_within_boundary_reference_missing(check, make_contract, tmp_path):
     from shapely.geometry import Point
 
