@@ -1,6 +1,6 @@
 """How fast does a published app open for a planner, and what does a kernel cost?
 
-Measured in one run, for two notebooks, each served both ways:
+Measured in one run, for each notebook, served both ways:
 
 * ``bif``: the real path — hub login, gallery, click "App öffnen", the bif-apps gateway,
   standalone Voilà with preheated kernels (pool size 2);
@@ -10,17 +10,23 @@ Measured in one run, for two notebooks, each served both ways:
 Notebooks: ``slider`` = tests/apps/fixtures/slider_app.ipynb (a slider and a number: the
 notebook itself costs nothing), ``planning`` = a planning-like app generated below (pandas,
 a table of 13 districts x 101 ages x 20 years aggregated at start, ~0.6 s of work
-plus the pandas import, a year slider showing district totals) — closer to what planners open.
+plus the pandas import, a year slider showing district totals), and — when the Flensburg
+mirror is there (``$BIF_MIRROR`` or ../shared/data/flensburg) — the three real planning
+apps of notebooks/apps (``bevoelkerung``, ``kita``, ``schulbedarf``) on a bootstrapped
+store, published as ``bif publish --bundled`` does: what planners actually open.
 
-"Interactive" = the slider is rendered *and* a key press on it has round-tripped through
-the kernel (the output shows the new value). Each open is a new tab in the same browser
-context (a planner's browser with a warm cache); the first, cold open is reported
-separately. Between opens the benchmark waits until the app's kernel pool is full again
-(steady state: planners open apps far less often than a pool refills); a short burst of
-back-to-back opens is reported too. Memory: RSS and PSS of each app kernel process.
+"Interactive" = the app's widgets are rendered with the kernel's first output *and* one
+change has round-tripped through the kernel: for slider/planning a key press on the slider
+until the output shows the new value; for the real apps another district chosen in the
+district dropdown until the page shows the kernel's answer (table, charts or the dependent
+dropdown changed). Each open is a new tab in the same browser context (a planner's browser
+with a warm cache); the first, cold open is reported separately. Between opens the
+benchmark waits until the app's kernel pool is full again (steady state: planners open
+apps far less often than a pool refills); a short burst of back-to-back opens is reported
+too. Memory: RSS and PSS of each app kernel process (the one in use and the pooled ones).
 
-Run: ``.venv/bin/python bench/bench_app_open.py [--opens 20]`` (needs root or the current
-user for the kernels, Chromium at /usr/bin/chromium, configurable-http-proxy).
+Run: ``.venv/bin/python bench/bench_app_open.py [--opens 20] [--no-bundled]`` (needs root or
+the current user for the kernels, Chromium at /usr/bin/chromium, configurable-http-proxy).
 Results go to bench/results.json, section ``app_open``. Nothing is asserted.
 """
 
@@ -37,6 +43,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,19 +116,49 @@ def planning_notebook(path: Path) -> Path:
     return path
 
 
-def measure_open(page, go) -> tuple[float, float]:
-    """(seconds until the slider shows the kernel's first output, seconds until interactive)."""
+@dataclass(frozen=True)
+class Case:
+    """A notebook to open, how to see that it is ready and how to make one change."""
+
+    notebook: Path
+    ready: str  # JS predicate: widgets rendered with the kernel's first output
+    kind: str   # "slider" or "dropdown" (the change that round-trips through the kernel)
+
+
+SLIDER_READY = ("() => { const r = document.querySelector('.bif-result');"
+                " return r && r.textContent.includes('Ergebnis') && document.querySelector('.noUi-handle'); }")
+# the real apps: first table, every chart image loaded, the district dropdown there
+APP_READY = ("() => document.querySelector('.bif-table-html table')"
+             " && [...document.querySelectorAll('.bif-chart img')].every(i => i.src && i.complete)"
+             " && document.querySelector('.bif-district-select select')")
+# what only the kernel changes on a real app page: the page without the dropdowns (their
+# selection is the browser's) and the map (Leaflet redraws on its own), plus the dropdowns'
+# option lists (one dropdown narrows another)
+APP_STATE = """() => { const app = document.querySelector('.bif-app').cloneNode(true);
+  const options = [...document.querySelectorAll('.bif-app select')].map(s => [...s.options].map(o => o.text).join('|'));
+  app.querySelectorAll('select, .leaflet-container').forEach(e => e.remove());
+  return app.innerHTML + '\\n' + options.join('\\n'); }"""
+BUNDLED = ("bevoelkerung", "kita", "schulbedarf")
+
+
+def measure_open(page, go, case: Case) -> tuple[float, float]:
+    """(seconds until the widgets show the kernel's first output, seconds until interactive)."""
     t0 = time.perf_counter()
     go()
-    page.wait_for_function("(() => { const r = document.querySelector('.bif-result');"
-                           " return r && r.textContent.includes('Ergebnis') && document.querySelector('.noUi-handle'); })()",
-                           timeout=60_000)
+    page.wait_for_function(case.ready, timeout=60_000)
     visible = time.perf_counter() - t0
-    before = page.inner_text(".bif-result")
-    page.focus(".noUi-handle")
-    page.keyboard.press("ArrowRight")
-    page.wait_for_function("(b) => document.querySelector('.bif-result').textContent !== b", arg=before,
-                           timeout=60_000)
+    if case.kind == "slider":
+        before = page.inner_text(".bif-result")
+        page.focus(".noUi-handle")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("(b) => document.querySelector('.bif-result').textContent !== b", arg=before,
+                               timeout=60_000)
+    else:
+        before = page.evaluate(APP_STATE)
+        select = page.locator(".bif-district-select select")
+        current = select.evaluate("s => s.selectedIndex")
+        select.select_option(index=2 if current == 1 else 1)
+        page.wait_for_function(f"(b) => ({APP_STATE})() !== b", arg=before, timeout=60_000)
     return visible, time.perf_counter() - t0
 
 
@@ -193,7 +230,8 @@ class PlainVoila:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def run_case(ctx, platform, cfg, voila_pid: int, app_id: str, plain: PlainVoila, opens: int, burst: int) -> dict:
+def run_case(ctx, platform, cfg, voila_pid: int, app_id: str, plain: PlainVoila, case: Case, opens: int,
+             burst: int) -> dict:
     """Measure one notebook both ways, alternating bif and plain opens."""
 
     def bif_open(wait_pool: bool = True):
@@ -202,12 +240,12 @@ def run_case(ctx, platform, cfg, voila_pid: int, app_id: str, plain: PlainVoila,
         p = ctx.new_page()
         p.goto(platform.gallery_url)
         p.wait_for_selector(f"[data-app-id={app_id}]")
-        times = measure_open(p, lambda: p.click(f"[data-app-id={app_id}] >> text=App öffnen"))
+        times = measure_open(p, lambda: p.click(f"[data-app-id={app_id}] >> text=App öffnen"), case)
         return p, times
 
     def plain_open():
         p = ctx.new_page()
-        times = measure_open(p, lambda: p.goto(plain.url))
+        times = measure_open(p, lambda: p.goto(plain.url), case)
         return p, times
 
     # cold first opens (this app's page and assets not yet in the browser cache)
@@ -249,18 +287,44 @@ def run_case(ctx, platform, cfg, voila_pid: int, app_id: str, plain: PlainVoila,
         "kernel_memory_in_use": memory_in_use,
         "kernel_memory_pooled": memory_pooled,
         "max_kernel_rss_mb": max(k["rss_mb"] for k in memory_in_use + memory_pooled),
+        "max_kernel_pss_mb": max(k["pss_mb"] for k in memory_in_use + memory_pooled),
     }
+
+
+def mirror_dir() -> Path | None:
+    """The Flensburg source mirror (as CI lays it out beside the repository), if any."""
+    for candidate in (os.environ.get("BIF_MIRROR"), ROOT.parent / "shared" / "data" / "flensburg"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None
+
+
+def prepare_store(platform, mirror: Path) -> None:
+    """The bootstrapped Flensburg store the bundled apps read, readable by the app account."""
+    from bif_lib.data.bootstrap import bootstrap
+    from bif_lib.platform import accounts
+    from bif_lib.store import Store
+
+    result = bootstrap("flensburg", mirror=mirror, store=Store(platform.home / "store"))
+    if not result.ok:
+        raise RuntimeError(result.summary())
+    settings = platform.settings()
+    accounts.ensure_system_groups(settings)
+    accounts.apply_store_permissions(platform.home / "store", settings)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--opens", type=int, default=20)
     parser.add_argument("--burst", type=int, default=4, help="back-to-back opens without waiting for the pool")
+    parser.add_argument("--no-bundled", action="store_true", help="leave out the three real planning apps")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
 
+    from bif_lib.platform.apps.pools import drop_pool
     from bif_lib.platform.apps.publish import publish_notebook
+    from bif_lib.platform.apps.registry import Registry
 
     work = Path(tempfile.mkdtemp(prefix="bif-bench-apps-"))
     os.chmod(work, 0o755)  # the app service account works below it
@@ -272,13 +336,19 @@ def main() -> None:
     load_before = os.getloadavg()
     try:
         cfg = platform.cfg()
-        cases = {"slider": NOTEBOOK, "planning": planning_notebook(work / "planning_app.ipynb")}
+        cases = {"slider": Case(NOTEBOOK, SLIDER_READY, "slider"),
+                 "planning": Case(planning_notebook(work / "planning_app.ipynb"), SLIDER_READY, "slider")}
+        mirror = None if args.no_bundled else mirror_dir()
+        if mirror:
+            prepare_store(platform, mirror)
+            cases.update({name: Case(ROOT / "notebooks" / "apps" / f"{name}.ipynb", APP_READY, "dropdown")
+                          for name in BUNDLED})
+        elif not args.no_bundled:
+            print("Flensburg mirror not found ($BIF_MIRROR): the bundled planning apps are left out", file=sys.stderr)
         # one app live at a time, so the kernels under Voilà are that app's (memory per app)
         app_ids = {"slider": publish_notebook(NOTEBOOK, published_by="bench", cfg=cfg).app_id}
         platform.start_apps()
         platform.start_hub()
-        for name, path in cases.items():
-            plains[name] = PlainVoila(work, path, name)
         voila_pid = int(cfg.voila_pid_file.read_text())
 
         results = {}
@@ -289,40 +359,42 @@ def main() -> None:
             login(page, platform.hub_url, "planer")
             page.wait_for_url(platform.gallery_url)
             page.close()
-            for name in cases:
+            for name, case in cases.items():
                 if name not in app_ids:
-                    from bif_lib.platform.apps.pools import drop_pool
-                    from bif_lib.platform.apps.registry import Registry
-
                     for previous in list(app_ids.values()):
                         Registry(cfg.apps_dir).remove_app(previous)
                         drop_pool(cfg, previous)
-                    app_ids = {name: publish_notebook(cases[name], published_by="bench", cfg=cfg).app_id}
-                results[name] = run_case(ctx, platform, cfg, voila_pid, app_ids[name], plains[name],
-                                         args.opens, args.burst)
+                    app_ids = {name: publish_notebook(case.notebook, published_by="bench", cfg=cfg).app_id}
+                # plain Voilà for this notebook only now: its idle server must not share the machine
+                # with the other cases
+                plains[name] = PlainVoila(work, case.notebook, name)
+                try:
+                    results[name] = run_case(ctx, platform, cfg, voila_pid, app_ids[name], plains[name], case,
+                                             args.opens, args.burst)
+                finally:
+                    plains.pop(name).stop()
+                print(summary_line(name, results[name]), flush=True)
             browser.close()
 
         data = {
             "method": ("Chromium (headless), one browser context (warm cache after the first open), new tab per "
-                       "open. bif: click 'App öffnen' in the gallery -> slider rendered with the kernel's output -> "
-                       "ArrowRight round trip through the kernel. plain: goto URL of plain Voilà (no preheat, no "
-                       "hub) -> same. bif and plain opens alternate; before each bif open the app's pool is full "
-                       f"again (steady state). Apps service: gateway + Voilà 0.5 preheat, pool_size={cfg.pool_size}; "
+                       "open. bif: click 'App öffnen' in the gallery -> widgets rendered with the kernel's output "
+                       "-> one change round-trips through the kernel (slider: ArrowRight; real apps: another "
+                       "district in the dropdown). plain: goto URL of plain Voilà (no preheat, no hub) -> same. "
+                       "bif and plain opens alternate; before each bif open the app's pool is full again (steady "
+                       f"state). Apps service: gateway + Voilà 0.5 preheat, pool_size={cfg.pool_size}; "
                        "hub + proxy on 127.0.0.1."),
             "opens": args.opens,
-            "cases": {name: {"notebook": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else
-                             "generated (see PLANNING_CODE in bench_app_open.py)", **results[name]}
-                      for name, path in cases.items()},
+            "cases": {name: {"notebook": str(case.notebook.relative_to(ROOT)) if case.notebook.is_relative_to(ROOT)
+                             else "generated (see PLANNING_CODE in bench_app_open.py)", **results[name]}
+                      for name, case in cases.items()},
             "targets": {"p50_s": 1.0, "p95_s": 2.0, "speedup": 3.0, "kernel_rss_mb": 200},
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         }
         path = record("app_open", data)
         for name, r in results.items():
-            b, p = r["bif_preheated"]["interactive"], r["plain_voila"]["interactive"]
-            print(f"{name:9s} bif p50 {b['p50_s']} s p95 {b['p95_s']} s | plain p50 {p['p50_s']} s p95 {p['p95_s']} s"
-                  f" | speed-up p50 {r['speedup_p50']}x p95 {r['speedup_p95']}x | max kernel RSS "
-                  f"{r['max_kernel_rss_mb']} MB | burst {r['burst_back_to_back_interactive_s']}")
+            print(summary_line(name, r))
         print(f"load average before/after: {data['load_average_before']} / {data['load_average_after']}")
         print(f"written to {path}")
     finally:
@@ -331,6 +403,13 @@ def main() -> None:
         platform.shutdown()
         access.__exit__(None, None, None)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def summary_line(name: str, r: dict) -> str:
+    b, p = r["bif_preheated"]["interactive"], r["plain_voila"]["interactive"]
+    return (f"{name:12s} bif p50 {b['p50_s']} s p95 {b['p95_s']} s | plain p50 {p['p50_s']} s p95 {p['p95_s']} s"
+            f" | speed-up p50 {r['speedup_p50']}x p95 {r['speedup_p95']}x | max kernel RSS "
+            f"{r['max_kernel_rss_mb']} MB PSS {r['max_kernel_pss_mb']} MB | burst {r['burst_back_to_back_interactive_s']}")
 
 
 if __name__ == "__main__":

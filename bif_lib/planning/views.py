@@ -23,7 +23,7 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -89,6 +89,12 @@ class ViewTable:
             flags = getattr(self, name)
             if flags is not None and len(flags) != n:
                 raise ValueError(f"{name}: {len(flags)} flags for {n} rows")
+
+    def select(self, column: str, value) -> ViewTable:
+        """This table with the rows whose ``column`` equals ``value`` marked as selected (None:
+        no row). Cheap: an app builds a table once and only moves the selection."""
+        flags = [bool(value is not None and not pd.isna(v) and v == value) for v in self.frame[column]]
+        return replace(self, selected=flags)
 
 
 def _slug(text: str) -> str:
@@ -711,9 +717,11 @@ def school_years(result: SchoolDemandResult, school_ids: Sequence[str], label: s
                      filename=_slug(f"schulbedarf {label}"))
 
 
-def school_chart_data(result: SchoolDemandResult, school_ids: Sequence[str]) -> pd.DataFrame:
-    """year, pupils, capacity_places, classes, capacity_classes summed over ``school_ids``."""
-    years = school_years(result, school_ids, "").frame
+def school_chart_data(result: SchoolDemandResult, school_ids: Sequence[str],
+                      years: ViewTable | None = None) -> pd.DataFrame:
+    """year, pupils, capacity_places, classes, capacity_classes summed over ``school_ids``
+    (``years``: their :func:`school_years` table, if already built)."""
+    years = (years or school_years(result, school_ids, "")).frame
     return pd.DataFrame({"year": years["Jahr"], "pupils": years["Schüler"], "capacity_places": years["Plätze"],
                          "classes": years["Klassen"], "capacity_classes": years["Klassenräume"]})
 
@@ -833,9 +841,26 @@ class AtlasData:
     catalogue: list[Indicator]
     districts: Any  # GeoDataFrame (stored CRS)
     names: dict[int, str]
+    _memo: dict = field(default_factory=dict, repr=False)  # the data never changes while an app runs
+
+    def _cached(self, key: tuple, compute):
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def values(self, indicator: Indicator) -> pd.DataFrame:
-        return indicator_values(self.frames[indicator.dataset], indicator)
+        return self._cached(("values", indicator.key),
+                            lambda: indicator_values(self.frames[indicator.dataset], indicator))
+
+    def comparison(self, indicator: Indicator, year: int, selected: int | None = None) -> ViewTable:
+        """:func:`comparison_table`, built once per indicator and year; the selection is moved."""
+        table = self._cached(("comparison", indicator.key, year),
+                             lambda: comparison_table(self.values(indicator), indicator, year, self.names))
+        return table.select("Nr.", selected)
+
+    def time_series(self, indicator: Indicator, district_id: int | None) -> pd.DataFrame:
+        return self._cached(("series", indicator.key, district_id),
+                            lambda: time_series(self.values(indicator), indicator, district_id))
 
     @property
     def datasets(self) -> list[str]:

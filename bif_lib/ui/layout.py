@@ -6,7 +6,10 @@ views right of it; tables scroll inside their box instead of stretching the page
 
 from __future__ import annotations
 
+import asyncio
 import html
+import logging
+import os
 from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
@@ -14,6 +17,11 @@ import ipywidgets as widgets
 from bif_lib.i18n import format_number
 from bif_lib.ui.export import TableDownloads, png_link
 from bif_lib.ui.formatting import html_table
+from bif_lib.ui.loading import RAISE_ENV
+
+log = logging.getLogger("bif.ui")
+EXPORT_FAILED = ('<span class="bif-status bif-error" role="alert">Tabelle herunterladen: Die Dateien konnten nicht '
+                 "erstellt werden.</span>")
 
 APP_CSS = """
 <style>
@@ -102,6 +110,44 @@ def help_text(text: str) -> widgets.HTML:
 
 
 PREPARING = '<span class="bif-download-label">Tabelle herunterladen: wird vorbereitet …</span>'
+PNG_PREPARING = '<span class="bif-download-label">Diagramm speichern: wird vorbereitet …</span>'
+DOWNLOAD_DELAY_S = 0.3  # downloads wait until the planner pauses: rapid clicks never wait for them
+
+
+class Later:
+    """Runs a function once the planner pauses: ``delay`` seconds after the last request, in
+    the kernel's event loop (Voilà); without a running loop (tests, scripts) at once.
+
+    For what a change does not need to show at once (export files, download links): a
+    planner clicking through districts is never kept waiting by them.
+    """
+
+    def __init__(self, delay: float = DOWNLOAD_DELAY_S):
+        self.delay = delay
+        self._handle = None
+
+    def __call__(self, function) -> None:
+        self.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._run(function)
+        else:
+            self._handle = loop.call_later(self.delay, self._run, function)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _run(self, function) -> None:
+        self._handle = None
+        try:
+            function()
+        except Exception:  # noqa: BLE001 - outside any callback: log, keep the app usable
+            log.exception("deferred update failed")
+            if os.environ.get(RAISE_ENV):
+                raise
 
 
 class TableView(widgets.VBox):
@@ -115,22 +161,32 @@ class TableView(widgets.VBox):
         self.table_id = table_id
         self.export_info = export_info  # callable -> dict (sources, licence) or dict
         self.table = None
+        self._later = Later()
         super().__init__(children=[self.html, self.downloads])
         self.add_class("bif-table-view")
 
     def show(self, table) -> None:
         """Show ``table``; its download links follow with :meth:`update_downloads` (until then the
         links are withdrawn, so nobody can save the previous table by mistake)."""
+        if table is self.table:
+            return
+        self._later.cancel()
         self.table = table
         self.html.value = html_table(table, max_height=self.max_height, table_id=self.table_id)
         self.downloads.value = PREPARING
 
     def update_downloads(self) -> None:
-        """Build the export files (call after the page shows the table: it takes a few ms)."""
-        if self.table is None:
-            return
-        info = self.export_info() if callable(self.export_info) else self.export_info
-        self.downloads.update(self.table, info=info)
+        """Build the Excel/CSV files of the table shown, once the planner pauses (see :class:`Later`)."""
+        if self.table is not None and self.downloads.table is not self.table:
+            self._later(self._build)
+
+    def _build(self) -> None:
+        try:
+            info = self.export_info() if callable(self.export_info) else self.export_info
+            self.downloads.update(self.table, info=info)
+        except Exception:
+            self.downloads.value = EXPORT_FAILED
+            raise
 
 
 class ChartView(widgets.VBox):
@@ -148,14 +204,19 @@ class ChartView(widgets.VBox):
                                                                        height="auto"))
         self.link = widgets.HTML("")
         self.png: bytes | None = None
+        self._later = Later()
         super().__init__(children=[self.image, self.link])
         self.add_class("bif-chart")
 
     def show(self, png: bytes, filename: str) -> None:
+        """Show ``png``; its download link (the same bytes again, as data URI) follows once the
+        planner pauses (see :class:`Later`); until then the previous chart's link is withdrawn."""
         self.png = png
         self.key = None
         self.image.value = png
-        self.link.value = png_link(png, filename if filename.endswith(".png") else f"{filename}.png")
+        self.link.value = PNG_PREPARING
+        name = filename if filename.endswith(".png") else f"{filename}.png"
+        self._later(lambda: setattr(self.link, "value", png_link(png, name)))
 
     def update(self, key, render, filename: str) -> bool:
         """Render (``render()`` -> PNG bytes) only if ``key`` differs from the chart shown; returns

@@ -49,3 +49,36 @@ def test_hook_reads_the_current_meta(registry):
     page = hook(json.loads(json.dumps(PAGE)), notebook_path="karte.ipynb")
     assert "jupyterlab-plotly" not in names(page) and "jupyter-leaflet" not in names(page)
     assert names(hook(json.loads(json.dumps(PAGE)), notebook_path="unbekannt.ipynb")) == names(PAGE)
+
+
+def _markdown(text):
+    return {"cells": [{"cell_type": "markdown", "source": text}]}
+
+
+def test_mathjax_is_needed_only_for_formulas():
+    from bif_lib.platform.apps.frontend import needs_mathjax
+
+    assert not needs_mathjax(_markdown("# Schulbedarf\n\nKosten: 5 $ je Platz, Stand **2024**"))
+    assert needs_mathjax(_markdown("Quote $q = a / b$"))
+    assert needs_mathjax(_markdown(["Summe:\n", "$$\\sum_i x_i$$"]))
+    assert needs_mathjax(_markdown("\\(x^2\\)"))
+    latex_output = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "display_data", "data": {"text/latex": "$x$", "text/plain": "x"}}]}]}
+    assert needs_mathjax(latex_output)
+    widgets = {"cells": [], "metadata": {"widgets": {"application/vnd.jupyter.widget-state+json": {
+        "state": {"a": {"model_name": "HTMLModel", "state": {"value": "<b>Ergebnis: 6</b>"}}}}}}}
+    assert not needs_mathjax(widgets)
+    widgets["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]["b"] = {
+        "model_name": "HTMLMathModel", "state": {"value": "x"}}
+    assert needs_mathjax(widgets)
+    # by hand, for a formula that appears only after a click
+    assert needs_mathjax({"cells": []}, ["mathjax"])
+
+
+def test_page_config_switches_mathjax_off_only_when_recorded():
+    base = {"baseUrl": "/services/bif-apps/app/__BIF_APP__/", "fullMathjaxUrl": "https://cdn.example/mathjax.js",
+            "federated_extensions": []}
+    off = filter_page_config(dict(base), {"frontend_extensions": [], "mathjax": False})
+    assert off["fullMathjaxUrl"] == "/services/bif-apps/app/__BIF_APP__/voila/templates/bif/static/no-mathjax.js"
+    for meta in ({"frontend_extensions": [], "mathjax": True}, {"frontend_extensions": []}, None):
+        assert filter_page_config(dict(base), meta)["fullMathjaxUrl"] == base["fullMathjaxUrl"]

@@ -141,10 +141,15 @@ def test_planner_opens_app_and_widget_updates_output(platform, planner):
     assert page.locator(".bif-appbar-back").inner_text() == "← Alle Apps"
     move_slider(page, "Ergebnis: 8")
 
-    # offline-capable: every request stayed on this machine, Font Awesome came from the service
+    # offline-capable: every request stayed on this machine; Font Awesome comes with Voilà's
+    # bundled styles (no second copy), MathJax is not loaded for an app without formulas
     assert all(u.startswith(platform.hub_url) or u.startswith("data:") for u in requests), \
         [u for u in requests if not u.startswith(platform.hub_url)]
-    assert any("/static/fontawesome/css/all.min.css" in u for u in requests)
+    assert not any("fontawesome" in u or "jupyterlab_pygments" in u for u in requests)
+    assert page.evaluate("""() => { const i = document.createElement('i'); i.className = 'fa fa-check';
+        document.body.appendChild(i); return getComputedStyle(i).fontFamily; }""").startswith('"Font Awesome')
+    assert any("/no-mathjax.js" in u for u in requests)
+    assert page.evaluate("window.jupyterapp.isPluginActivated('@jupyterlab/mathjax2-extension:plugin')")
 
     # the kernel runs under the app service account
     kid = kernel_id(page)

@@ -106,6 +106,8 @@ def test_planner_lands_on_gallery_and_gets_no_server(hub, page):
     page.goto(f"{hub.url}hub/home")
     assert page.locator("#bif-gallery").count() == 1
     assert page.locator("#start").count() == 0  # no "JupyterLab starten"
+    navigation = page.locator("nav").inner_text()  # the hub's navigation bar speaks German too
+    assert "Abmelden" in navigation and "Start" in navigation and "Logout" not in navigation
 
     assert page.goto(f"{hub.url}hub/spawn").status == 403
     assert page.goto(f"{hub.url}hub/spawn/{PLANNER}").status == 403

@@ -53,3 +53,30 @@ def test_time_series_modes_and_pyramid():
     assert charts.coverage_png(coverage, title="Kita", synthetic=True).startswith(b"\x89PNG")
     assert charts.capacity_png(coverage.assign(pupils=0.0, capacity_places=np.nan)[:0],
                                title="leer").startswith(b"\x89PNG")
+
+
+def test_reused_background_gives_the_same_picture_as_a_full_redraw():
+    """Blitting keeps the unchanged parts as pixels: every redraw must equal a fresh figure's."""
+    import io
+
+    from PIL import Image
+
+    def pixels(png: bytes) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+    years = np.arange(2010, 2023)
+    reused = charts.Canvas()
+    for k, (scale, gap) in enumerate([(1.0, False), (1.5, False), (2.0, True), (1.0, False), (3.0, True)]):
+        city = 1000.0 + 10 * (years - 2010)
+        series = pd.DataFrame({"year": years, "district": 100.0 * scale + years - 2010, "city": city,
+                               "district_index": np.nan, "city_index": np.nan})
+        args = dict(title=f"Stadtteil {k}", unit="Personen", district_name=f"Stadtteil {k}",
+                    city_label="Gesamtstadt", additive=True, source="Quelle X")
+        assert np.array_equal(pixels(charts.time_series_png(series, canvas=reused, **args)),
+                              pixels(charts.time_series_png(series, **args)))
+        coverage = pd.DataFrame({"year": years, "children": 100.0 * scale + 0 * years,
+                                 "demand": 60.0 * scale + 0 * years, "places": 50.0 if gap else 90.0 * scale})
+        kita = charts.Canvas() if k == 0 else kita
+        assert np.array_equal(pixels(charts.coverage_png(coverage, title="Kita", synthetic=True, canvas=kita)),
+                              pixels(charts.coverage_png(coverage, title="Kita", synthetic=True)))
+    assert 0 < len(reused._backgrounds) < 5  # the year axis stayed: backgrounds were reused

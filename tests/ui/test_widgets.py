@@ -103,3 +103,29 @@ def test_guard_replace_options_and_german_readout():
     assert "1,50" in box.children[1].value
     labelled = german_readout(w.FloatSlider(value=0.5, min=0, max=1), 2, label="Bedarfsquote unter 3 Jahre")
     assert "Bedarfsquote unter 3 Jahre" in labelled.children[0].value and "0,50" in labelled.children[1].children[1].value
+
+
+def test_downloads_follow_once_the_planner_pauses():
+    """In a running kernel (event loop) export files and PNG links are built after the change,
+    for the last table and chart only; a quick second change cancels the first build."""
+    import asyncio
+
+    from bif_lib.ui.layout import DOWNLOAD_DELAY_S
+
+    def table(name: str) -> ViewTable:
+        return ViewTable(pd.DataFrame({"Wert": [1.0]}), {"Wert": "dec1"}, name, filename=name)
+
+    async def changes():
+        view, chart = TableView(), ChartView()
+        view.show(table("erste"))
+        view.update_downloads()
+        chart.show(b"\x89PNG1", "erstes")
+        assert "vorbereitet" in view.downloads.value and "vorbereitet" in chart.link.value
+        view.show(table("zweite"))
+        view.update_downloads()
+        chart.show(b"\x89PNG2", "zweites")
+        await asyncio.sleep(DOWNLOAD_DELAY_S + 0.2)
+        assert "zweite.xlsx" in view.downloads.value and "erste" not in view.downloads.value
+        assert 'download="zweites.png"' in chart.link.value
+
+    asyncio.run(changes())

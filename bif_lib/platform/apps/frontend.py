@@ -1,21 +1,30 @@
 """Which JupyterLab front-end extensions an app page loads.
 
-Voilà loads every installed widget extension into every page. Plotly's alone is about
-1.4 MB of JavaScript that the browser parses on each open, even for an app with a slider
-and a table. At publication we record which of the *optional* extensions the app needs;
-the Voilà page-config hook then leaves the others out of that app's pages.
+Opening an app is dominated by the browser starting Voilà's JavaScript front end, so an
+app page loads only what the app uses:
 
-An optional extension is needed when the headless run imported one of its Python
-modules, produced its output type, or created one of its widgets. Extensions not listed
-here are always loaded; versions published before this was recorded load everything.
-``metadata.bif.frontend_extensions`` in the notebook adds extensions by hand (for an app
-that imports e.g. plotly only after a click).
+* Voilà loads every installed widget extension into every page. Plotly's alone is about
+  1.4 MB of JavaScript that the browser parses on each open, even for an app with a slider
+  and a table. At publication we record which of the *optional* extensions the app needs;
+  the Voilà page-config hook then leaves the others out of that app's pages. An optional
+  extension is needed when the headless run imported one of its Python modules, produced
+  its output type, or created one of its widgets.
+* MathJax: Voilà's page typesets every page on load, which pulls in and starts MathJax 3
+  (about 0.9 MB of JavaScript, 0.1–0.2 s of the browser's time) even when there is no
+  formula. At publication we record whether the app shows LaTeX (``meta["mathjax"]``); if
+  not, the page gets Voilà's other typesetter (MathJax 2, chosen when ``fullMathjaxUrl``
+  is set), pointed at a no-op stand-in for MathJax in the BIF template's static files.
+
+Versions published before a need was recorded load everything. ``metadata.bif.
+frontend_extensions`` in the notebook adds extensions by hand (for an app that imports
+e.g. plotly only after a click, or shows a formula only after a click: ``"mathjax"``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -27,6 +36,14 @@ OPTIONAL_EXTENSIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "jupyter-leaflet": (frozenset({"ipyleaflet"}), frozenset()),
 }
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+MATHJAX = "mathjax"
+# $…$, $$…$$, \(…\), \[…\], \begin{…}: what Voilà's typesetter would turn into a formula
+LATEX = re.compile(r"\$\$|\$[^$\s][^$\n]*\$|\\\(|\\\[|\\begin\{")
+LATEX_TEXT_MIMES = ("text/markdown", "text/html")  # what the page typesets
+# Voilà's front end takes the MathJax 2 typesetter when a MathJax URL is configured; it
+# loads "<fullMathjaxUrl>?config=<mathjaxConfig>…" on first use. The stand-in is served
+# (and cached for good) like the template's other static files.
+MATHJAX_OFF_URL = "voila/templates/bif/static/no-mathjax.js"
 
 
 def _widget_modules(executed: dict) -> set[str]:
@@ -42,6 +59,40 @@ def _output_mimes(executed: dict) -> set[str]:
     return mimes
 
 
+def _texts(value) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+
+
+def needs_mathjax(executed: dict, requested: Iterable[str] = ()) -> bool:
+    """Does the app show LaTeX: in markdown cells, outputs or (initial) widget values?"""
+    if MATHJAX in set(requested):
+        return True
+    for cell in executed.get("cells", []):
+        if cell.get("cell_type") == "markdown" and any(LATEX.search(t) for t in _texts(cell.get("source", ""))):
+            return True
+        for output in cell.get("outputs", []) or []:
+            data = output.get("data") or {}
+            if "text/latex" in data or any(LATEX.search(t) for mime in LATEX_TEXT_MIMES
+                                           for t in _texts(data.get(mime, ""))):
+                return True
+    state = ((executed.get("metadata") or {}).get("widgets") or {}).get(WIDGET_STATE, {}).get("state", {})
+    for model in state.values():
+        if not isinstance(model, dict):
+            continue
+        if model.get("model_name") == "HTMLMathModel":
+            return True
+        if any(LATEX.search(t) for t in _texts(model.get("state", {}))):
+            return True
+    return False
+
+
 def needed_extensions(executed: dict, modules: Iterable[str], requested: Iterable[str] = ()) -> list[str]:
     """The optional extensions this app needs (sorted)."""
     modules, mimes, widgets = set(modules), _output_mimes(executed), _widget_modules(executed)
@@ -52,6 +103,9 @@ def needed_extensions(executed: dict, modules: Iterable[str], requested: Iterabl
 
 def filter_page_config(page_config: dict, meta: dict | None) -> dict:
     """Drop the optional extensions the app does not need from Voilà's page config."""
+    if meta and meta.get(MATHJAX) is False:
+        page_config["fullMathjaxUrl"] = page_config.get("baseUrl", "/") + MATHJAX_OFF_URL
+        page_config["mathjaxConfig"] = "none"
     if not meta or "frontend_extensions" not in meta:
         return page_config  # unknown: load everything
     keep = set(meta["frontend_extensions"])

@@ -28,7 +28,7 @@ from .account import AccountProblem, RunAs, service_account
 from .checks import check_classifications, check_metadata, check_synthetic_label
 from .config import AppsConfig
 from .execute import execute_notebook
-from .frontend import needed_extensions
+from .frontend import needed_extensions, needs_mathjax
 from .registry import AppVersion, Registry, RegistryError, secure_root, slugify, validate_app_id
 from .thumbnail import thumbnail_for
 
@@ -133,6 +133,7 @@ def publish_notebook(source: str | Path | dict, *, published_by: str, app_id: st
         raise PublishError(problems, app_id)
 
     thumb, from_notebook = thumbnail_for(run.notebook)
+    requested = (nb.metadata.get("bif") or {}).get("frontend_extensions") or ()
     stored = strip_outputs(nb)
     stored.metadata["title"] = meta.title  # Voilà uses it as the page title
     # what the registry records about this version; read by the gallery on every request
@@ -146,8 +147,8 @@ def publish_notebook(source: str | Path | dict, *, published_by: str, app_id: st
         "thumbnail_from_notebook": from_notebook,
         "check_seconds": round(run.seconds, 2),
         "kernel": stored.metadata.kernelspec.get("name", "python3"),
-        "frontend_extensions": needed_extensions(run.notebook, run.modules,
-                                                 (nb.metadata.get("bif") or {}).get("frontend_extensions") or ()),
+        "frontend_extensions": needed_extensions(run.notebook, run.modules, requested),
+        "mathjax": needs_mathjax(run.notebook, requested),
     }
     app = registry.add_version(app_id, nbformat.writes(stored), record, thumb, by=published_by)
     log.info("published %s version %s", app_id, app.version)

@@ -9,7 +9,7 @@ One tornado process (the *gateway*), reachable through the hub's proxy at
 ``/services/bif-apps/app/<app_id>/...``         the app, proxied to Voilà (audience only)
 ``/services/bif-apps/thumbnails/<id>/<v>.png``  gallery thumbnails (audience only)
 ``/services/bif-apps/assets/<key>/voila/...``   Voilà's front-end files (public, cached)
-``/services/bif-apps/static/...``               gallery CSS, Font Awesome (offline)
+``/services/bif-apps/static/...``               gallery CSS and JavaScript, app bar CSS
 ``/services/bif-apps/api/apps``                 JSON list of the apps the caller may open
 ``/services/bif-apps/api/publish``              POST a notebook (scope custom:bif-apps:publish)
 ``/services/bif-apps/api/apps/<id>/rollback``   POST (same scope)
@@ -58,13 +58,6 @@ LAB_GROUPS = {"analysts", "trainers", "statistikstelle", "admins"}
 start = daemon.start
 stop = daemon.stop
 status = daemon.status
-
-
-def fontawesome_dir() -> Path:
-    """Font Awesome as shipped with JupyterHub (Voilà would load it from a CDN)."""
-    from jupyterhub._data import DATA_FILES_PATH
-
-    return Path(DATA_FILES_PATH) / "static" / "components" / "@fortawesome" / "fontawesome-free"
 
 
 @dataclass
@@ -418,7 +411,6 @@ def make_app(ctx: Context, cookie_secret: bytes) -> web.Application:
         (rf"{p}thumbnails/{app_id}/([0-9]+)\.png", ThumbnailHandler, kw),
         (rf"{p}assets/([0-9a-f]+)/(.*)", AssetHandler,
          {"cfg": ctx.cfg, "token": ctx.voila_token, "key": ctx.asset_key}),
-        (rf"{p}static/fontawesome/(.*)", web.StaticFileHandler, {"path": str(fontawesome_dir())}),
         (rf"{p}static/(.*)", web.StaticFileHandler, {"path": str(HERE / "static")}),
         (rf"{p}app/{app_id}/api/kernels/({KERNEL_ID})/channels", KernelSocketHandler, kw),
         (rf"{p}app/(?P<app_id>[a-z0-9][a-z0-9-]{{0,62}})/(?P<rest>.*)", AppHandler, kw),

@@ -141,6 +141,8 @@ def build_config(conf: dict, token: str) -> Config:
     c.VoilaConfiguration.progressive_rendering = False
     # serve no files from the app directory (apps show data through widgets only)
     c.VoilaConfiguration.file_allowlist = []
+    # apps show no code: the syntax-highlighting theme is dead weight on every page
+    c.VoilaConfiguration.extension_denylist = ["jupyterlab_pygments"]
     # per app, leave out front-end extensions it does not use (see frontend.py)
     c.VoilaConfiguration.page_config_hook = page_config_hook(conf["apps_dir"])
     pools = {"default": {"pool_size": int(conf["pool_size"])}}
