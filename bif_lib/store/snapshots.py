@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.feather as feather
@@ -254,13 +255,47 @@ def _read_parquet(path: Path, columns: list[str] | None, geo: bool) -> pd.DataFr
 
 def _read_copy(path: Path, columns: list[str] | None) -> pd.DataFrame:
     # Memory-mapped: Arrow reads no bytes up front, pandas converts straight from the page cache.
-    return feather.read_table(path, columns=columns, memory_map=True).to_pandas()
+    table = feather.read_table(path, columns=columns, memory_map=True)
+    return _to_pandas(table)
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """``table.to_pandas()`` in a third of the time: column by column to the dtypes the pandas
+    metadata names, each column copied once (pyarrow and pandas copy integer columns up to
+    three times on the way, and the block manager once more), no copies for the frame."""
+    dtypes = table.schema.empty_table().to_pandas().dtypes  # the exact dtypes, from the metadata
+    if list(dtypes.index) != table.column_names or len(set(table.column_names)) != table.num_columns:
+        return table.to_pandas()  # index columns or repeated names: leave it to pyarrow
+    data = {}
+    for name, column in zip(table.column_names, table.columns):
+        dtype = dtypes[name]
+        if isinstance(dtype, pd.core.dtypes.dtypes.BaseMaskedDtype) and dtype.kind in "iuf" \
+                and column.num_chunks == 1 and column.type == pa.from_numpy_dtype(dtype.numpy_dtype):
+            data[name] = _masked_array(dtype, column.chunk(0))
+        elif hasattr(dtype, "__from_arrow__"):
+            data[name] = dtype.__from_arrow__(column)
+        else:
+            values = column.to_numpy().astype(dtype, copy=False)
+            data[name] = values if values.flags.writeable else values.copy()  # not a view of the file
+    return pd.DataFrame(data, copy=False)
+
+
+def _masked_array(dtype, array: pa.Array):
+    """Int64/Float64 array from Arrow buffers: the values copied once out of the memory map."""
+    values = np.frombuffer(array.buffers()[1], dtype=dtype.numpy_dtype, count=len(array) + array.offset)
+    values = values[array.offset:].copy()
+    if array.null_count:
+        missing = ~np.asarray(array.is_valid())
+    else:
+        missing = np.zeros(len(array), dtype=bool)
+    return dtype.construct_array_type()(values, missing, copy=False)
 
 
 def _write_read_copy(frame: pd.DataFrame, path: Path) -> None:
     # One record batch (no chunks to stitch together on load), uncompressed (nothing to decode);
     # the pandas metadata in the schema brings back the exact dtypes.
-    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    # (text columns read through Arrow arrive in 64k-row chunks: combine them first)
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False).combine_chunks()
     feather.write_feather(table, path, compression="uncompressed", chunksize=max(len(frame), 1))
     with open(path, "rb+") as fh:
         os.fsync(fh.fileno())
