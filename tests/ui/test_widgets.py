@@ -1,5 +1,7 @@
 """Widget building blocks without a browser: status line, controls, capacity editor, views."""
 
+import threading
+
 import pandas as pd
 import pytest
 
@@ -71,17 +73,41 @@ def test_capacity_editor_marks_input_and_resets():
     assert (streams.min, streams.max) == (0, 10)
 
 
+def in_own_thread(function):
+    """Run ``function`` in a thread of its own, without an event loop unless it starts one. The
+    session's Playwright browser keeps an asyncio loop running in the main thread, and with a
+    running loop the views defer their downloads as they do in a kernel."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
 def test_table_and_chart_views():
-    table = ViewTable(pd.DataFrame({"Jahr": [2022], "Wert": [1234.5]}), {"Jahr": "year", "Wert": "dec1"}, "T",
-                      filename="t")
-    view = TableView(export_info=lambda: {"Lizenz 1": "CC0"})
-    view.show(table)
-    assert "1.234,5" in view.html.value and "vorbereitet" in view.downloads.value
-    view.update_downloads()
-    assert "t.xlsx" in view.downloads.value
-    chart = ChartView()
-    chart.show(b"\x89PNG\r\n", "bild")
-    assert chart.image.value == b"\x89PNG\r\n" and 'download="bild.png"' in chart.link.value
+    """Without an event loop (scripts, tests) the downloads are built at once."""
+    def check():
+        table = ViewTable(pd.DataFrame({"Jahr": [2022], "Wert": [1234.5]}), {"Jahr": "year", "Wert": "dec1"}, "T",
+                          filename="t")
+        view = TableView(export_info=lambda: {"Lizenz 1": "CC0"})
+        view.show(table)
+        assert "1.234,5" in view.html.value and "vorbereitet" in view.downloads.value
+        view.update_downloads()
+        assert "t.xlsx" in view.downloads.value
+        chart = ChartView()
+        chart.show(b"\x89PNG\r\n", "bild")
+        assert chart.image.value == b"\x89PNG\r\n" and 'download="bild.png"' in chart.link.value
+
+    in_own_thread(check)
 
 
 def test_guard_replace_options_and_german_readout():
@@ -128,4 +154,4 @@ def test_downloads_follow_once_the_planner_pauses():
         assert "zweite.xlsx" in view.downloads.value and "erste" not in view.downloads.value
         assert 'download="zweites.png"' in chart.link.value
 
-    asyncio.run(changes())
+    in_own_thread(lambda: asyncio.run(changes()))
