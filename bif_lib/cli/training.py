@@ -32,11 +32,11 @@ def register(subparsers) -> None:
 
 
 def _start(args) -> int:
-    from bif_lib.cli.users import _guard, _store
+    from bif_lib.cli.users import run_guarded, user_store
     from bif_lib.platform import cohorts
 
     def action():
-        settings, store = _store()
+        settings, store = user_store()
         accounts = cohorts.create_cohort(store, args.cohort, args.size, args.group or cohorts.DEFAULT_GROUPS)
         url = settings.public_url
         print(f"Schulungsgruppe {args.cohort.lower()}: {len(accounts)} Konten angelegt "
@@ -49,39 +49,39 @@ def _start(args) -> int:
         if args.handout:
             cohorts.write_handout(args.handout, accounts, url)
             print(f"Zugangsdaten gespeichert in {args.handout}")
-    return _guard(action)
+    return run_guarded(action)
 
 
 def _list(args) -> int:
-    from bif_lib.cli.users import _guard, _store
+    from bif_lib.cli.users import run_guarded, user_store
     from bif_lib.platform import cohorts
 
     def action():
-        _, store = _store()
+        _, store = user_store()
         found = cohorts.cohorts(store)
         if not found:
             print("(keine Schulungsgruppen)")
         for cohort, names in found.items():
             print(f"{cohort}: {len(names)} Konten ({names[0]} … {names[-1]})")
-    return _guard(action)
+    return run_guarded(action)
 
 
 def _end(args) -> int:
-    from bif_lib.cli.users import _end_hub_session, _guard, _store
+    from bif_lib.cli.users import end_hub_session, run_guarded, user_store
     from bif_lib.platform import accounts, cohorts
 
     def action():
-        settings, store = _store()
+        settings, store = user_store()
         names = cohorts.remove_cohort(store, args.cohort)
         for name in names:
-            _end_hub_session(settings, name)
+            end_hub_session(settings, name)
             if args.delete_os_accounts and accounts.can_separate_accounts(settings):
                 accounts.remove_user_account(name, settings, delete_home=True)
         print(f"Schulungsgruppe {args.cohort.lower()} beendet: {len(names)} Konten entfernt")
         if accounts.can_separate_accounts(settings) and not args.delete_os_accounts:
             print("Die Systemkonten und ihre Home-Verzeichnisse bleiben erhalten (löschen mit --delete-os-accounts).",
                   file=sys.stderr)
-    return _guard(action)
+    return run_guarded(action)
 
 
 def _templates_folder(settings) -> str:

@@ -67,7 +67,7 @@ def _read_password(args, store) -> tuple[str, bool]:
     return first, False
 
 
-def _store():
+def user_store():
     from bif_lib.platform.auth import UserStore
     from bif_lib.platform.settings import load_settings
 
@@ -78,7 +78,7 @@ def _store():
     return settings, UserStore.from_settings(settings)
 
 
-def _end_hub_session(settings, name: str) -> None:
+def end_hub_session(settings, name: str) -> None:
     """Remove the person from the running hub: their server stops, sessions end; at the
     next login they come back with the groups of the user store."""
     import urllib.error
@@ -95,7 +95,7 @@ def _end_hub_session(settings, name: str) -> None:
             print(f"Warnung: Hub-Sitzung von {name} nicht beendet ({e.code})", file=sys.stderr)
 
 
-def _guard(action) -> int:
+def run_guarded(action) -> int:
     from bif_lib.platform.accounts import AccountError
     from bif_lib.platform.auth import UserStoreError
     from bif_lib.platform.settings import SettingsError
@@ -109,20 +109,20 @@ def _guard(action) -> int:
 
 def _add(args) -> int:
     def action():
-        settings, store = _store()
+        settings, store = user_store()
         password, generated = _read_password(args, store)
         store.add(args.name, args.group, password)
         print(f"Konto {args.name.lower()} angelegt, Gruppen: {', '.join(sorted(set(args.group)))}")
         if generated:
             print(f"Passwort: {password}")
-    return _guard(action)
+    return run_guarded(action)
 
 
 def _list(args) -> int:
     import json
 
     def action():
-        _, store = _store()
+        _, store = user_store()
         users = store.users()
         if args.json:
             print(json.dumps({n: {"groups": u["groups"], "created": u["created"]} for n, u in users.items()},
@@ -135,21 +135,21 @@ def _list(args) -> int:
         print(f"{'Name'.ljust(width)}  Gruppen")
         for name in sorted(users):
             print(f"{name.ljust(width)}  {', '.join(users[name]['groups'])}")
-    return _guard(action)
+    return run_guarded(action)
 
 
 def _set_groups(args) -> int:
     def action():
-        settings, store = _store()
+        settings, store = user_store()
         store.set_groups(args.name, args.group)
         print(f"Gruppen von {args.name.lower()}: {', '.join(sorted(set(args.group)))}")
-        _end_hub_session(settings, args.name.lower())
-    return _guard(action)
+        end_hub_session(settings, args.name.lower())
+    return run_guarded(action)
 
 
 def _passwd(args) -> int:
     def action():
-        settings, store = _store()
+        settings, store = user_store()
         if store.get(args.name) is None:
             print(f"Fehler: Benutzer {args.name!r} existiert nicht", file=sys.stderr)
             return 1
@@ -158,23 +158,23 @@ def _passwd(args) -> int:
         print(f"Passwort von {args.name.lower()} geändert")
         if generated:
             print(f"Passwort: {password}")
-        _end_hub_session(settings, args.name.lower())
-    return _guard(action)
+        end_hub_session(settings, args.name.lower())
+    return run_guarded(action)
 
 
 def _remove(args) -> int:
     def action():
         from bif_lib.platform import accounts
 
-        settings, store = _store()
+        settings, store = user_store()
         name = args.name.lower()
         store.remove(name)
         print(f"Konto {name} gelöscht")
-        _end_hub_session(settings, name)
+        end_hub_session(settings, name)
         if args.delete_os_account and accounts.can_separate_accounts(settings):
             if accounts.remove_user_account(name, settings, delete_home=True):
                 print(f"Systemkonto {accounts.os_account_name(name, settings)} samt Home gelöscht")
         elif accounts.can_separate_accounts(settings):
             print("Das Systemkonto und sein Home-Verzeichnis bleiben erhalten "
                   "(löschen mit --delete-os-account).")
-    return _guard(action)
+    return run_guarded(action)

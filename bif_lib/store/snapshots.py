@@ -269,8 +269,8 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     data = {}
     for name, column in zip(table.column_names, table.columns):
         dtype = dtypes[name]
-        if isinstance(dtype, pd.core.dtypes.dtypes.BaseMaskedDtype) and dtype.kind in "iuf" \
-                and column.num_chunks == 1 and column.type == pa.from_numpy_dtype(dtype.numpy_dtype):
+        if _is_masked_number(dtype) and column.num_chunks == 1 \
+                and column.type == pa.from_numpy_dtype(dtype.numpy_dtype):
             data[name] = _masked_array(dtype, column.chunk(0))
         elif hasattr(dtype, "__from_arrow__"):
             data[name] = dtype.__from_arrow__(column)
@@ -278,6 +278,12 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
             values = column.to_numpy().astype(dtype, copy=False)
             data[name] = values if values.flags.writeable else values.copy()  # not a view of the file
     return pd.DataFrame(data, copy=False)
+
+
+def _is_masked_number(dtype) -> bool:
+    """Int64, Float64 … (pandas' nullable numbers), told apart through the public array classes."""
+    construct = getattr(dtype, "construct_array_type", None)
+    return construct is not None and construct() in (pd.arrays.IntegerArray, pd.arrays.FloatingArray)
 
 
 def _masked_array(dtype, array: pa.Array):
