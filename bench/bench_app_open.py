@@ -3,9 +3,10 @@
 Measured in one run, for each notebook, served both ways:
 
 * ``bif``: the real path — hub login, gallery, click "App öffnen", the bif-apps gateway,
-  standalone Voilà with preheated kernels (pool size 2);
-* ``plain``: plain Voilà (``voila notebook.ipynb``) without preheated kernels, opened
-  directly by URL (no hub, no gateway).
+  standalone Voilà with preheated kernels (pool size 2), and BIF's app front end
+  (app_frontend/) for the apps that need nothing else (all of these);
+* ``plain``: plain Voilà (``voila notebook.ipynb``) without preheated kernels and with its
+  own front end, opened directly by URL (no hub, no gateway).
 
 Notebooks: ``slider`` = tests/apps/fixtures/slider_app.ipynb (a slider and a number: the
 notebook itself costs nothing), ``planning`` = a planning-like app generated below (pandas,
@@ -19,10 +20,12 @@ store, published as ``bif publish --bundled`` does: what planners actually open.
 change has round-tripped through the kernel: for slider/planning a key press on the slider
 until the output shows the new value; for the real apps another district chosen in the
 district dropdown until the page shows the kernel's answer (table, charts or the dependent
-dropdown changed). Each open is a new tab in the same browser context (a planner's browser
-with a warm cache); the first, cold open is reported separately. Between opens the
-benchmark waits until the app's kernel pool is full again (steady state: planners open
-apps far less often than a pool refills); a short burst of back-to-back opens is reported
+dropdown changed). Each open is a new tab in one browser with a persistent profile, as a
+planner's browser is: it keeps the HTTP cache and V8's code cache (compiled scripts) between
+opens, which an incognito context would throw away. The first, cold open is reported
+separately. Between opens the benchmark waits until the app's kernel pool is full again and
+its kernels have rendered the notebook (steady state: planners open apps far less often
+than a pool refills); a short burst of back-to-back opens is reported
 too. Memory: RSS and PSS of each app kernel process (the one in use and the pooled ones).
 
 Run: ``.venv/bin/python bench/bench_app_open.py [--opens 20] [--no-bundled]`` (needs root or
@@ -184,7 +187,7 @@ def wait_pool_full(cfg, app_id: str, size: int, timeout: float = 60) -> float:
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:
         state = pool_status(cfg, app_id) or {}
-        if state.get("ready", 0) >= size:
+        if state.get("rendered", 0) >= size:
             break
         time.sleep(0.1)
     return time.perf_counter() - t0
@@ -353,8 +356,9 @@ def main() -> None:
 
         results = {}
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="de-DE")
+            ctx = pw.chromium.launch_persistent_context(
+                str(work / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                viewport={"width": 1366, "height": 768}, locale="de-DE")
             page = ctx.new_page()
             login(page, platform.hub_url, "planer")
             page.wait_for_url(platform.gallery_url)
@@ -374,16 +378,17 @@ def main() -> None:
                 finally:
                     plains.pop(name).stop()
                 print(summary_line(name, results[name]), flush=True)
-            browser.close()
+            ctx.close()
 
         data = {
-            "method": ("Chromium (headless), one browser context (warm cache after the first open), new tab per "
-                       "open. bif: click 'App öffnen' in the gallery -> widgets rendered with the kernel's output "
-                       "-> one change round-trips through the kernel (slider: ArrowRight; real apps: another "
+            "method": ("Chromium (headless) with a persistent profile (HTTP and code cache kept, as in a "
+                       "planner's browser), new tab per open. bif: click 'App öffnen' in the gallery -> widgets "
+                       "rendered with the kernel's output -> one change round-trips through the kernel (slider: ArrowRight; real apps: another "
                        "district in the dropdown). plain: goto URL of plain Voilà (no preheat, no hub) -> same. "
                        "bif and plain opens alternate; before each bif open the app's pool is full again (steady "
-                       f"state). Apps service: gateway + Voilà 0.5 preheat, pool_size={cfg.pool_size}; "
-                       "hub + proxy on 127.0.0.1."),
+                       "state: the pooled kernels have rendered the notebook). Apps service: gateway + Voilà 0.5 "
+                       f"preheat, pool_size={cfg.pool_size}, BIF's app front end where the app allows; hub + proxy "
+                       "on 127.0.0.1."),
             "opens": args.opens,
             "cases": {name: {"notebook": str(case.notebook.relative_to(ROOT)) if case.notebook.is_relative_to(ROOT)
                              else "generated (see PLANNING_CODE in bench_app_open.py)", **results[name]}

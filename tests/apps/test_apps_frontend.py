@@ -1,10 +1,14 @@
-"""Per-app selection of Voilà front-end extensions (plotly's 1.4 MB only where used)."""
+"""Per-app choice of the front end: BIF's app front end where it suffices, else Voilà's
+with only the extensions the app uses (plotly's 1.4 MB only where used)."""
 
 from __future__ import annotations
 
 import json
 
-from bif_lib.platform.apps.frontend import filter_page_config, needed_extensions, page_config_hook
+import pytest
+
+from bif_lib.platform.apps import frontend
+from bif_lib.platform.apps.frontend import filter_page_config, frontend_for, needed_extensions, page_config_hook
 
 PAGE = {"federated_extensions": [
     {"name": "@jupyter-widgets/jupyterlab-manager"}, {"name": "@voila-dashboards/widgets-manager8"},
@@ -82,3 +86,55 @@ def test_page_config_switches_mathjax_off_only_when_recorded():
     assert off["fullMathjaxUrl"] == "/services/bif-apps/app/__BIF_APP__/voila/templates/bif/static/no-mathjax.js"
     for meta in ({"frontend_extensions": [], "mathjax": True}, {"frontend_extensions": []}, None):
         assert filter_page_config(dict(base), meta)["fullMathjaxUrl"] == base["fullMathjaxUrl"]
+
+
+def _outputs(*bundles):
+    return {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "display_data", "data": bundle} for bundle in bundles]}]}
+
+
+def _with_widgets(executed, *modules):
+    executed["metadata"] = {"widgets": {"application/vnd.jupyter.widget-state+json": {"state": {
+        str(i): {"model_module": m, "model_name": "X"} for i, m in enumerate(modules)}}}}
+    return executed
+
+
+WIDGET = {"application/vnd.jupyter.widget-view+json": {"model_id": "1"}, "text/plain": "VBox()"}
+
+
+def test_bif_front_end_for_apps_with_standard_widgets_leaflet_and_plain_outputs():
+    app = _with_widgets(_outputs(WIDGET, {"image/png": "..."}, {"text/html": "<b>x</b>", "text/plain": "x"}),
+                        "@jupyter-widgets/controls", "@jupyter-widgets/base", "jupyter-leaflet")
+    assert frontend_for(app, ["jupyter-leaflet"], mathjax=False) == "bif"
+    # streams and errors carry no mime bundle (the page shows them as server-rendered HTML)
+    streams = {"cells": [{"cell_type": "code", "outputs": [{"output_type": "stream", "text": "hallo"}]}]}
+    assert frontend_for(streams, [], mathjax=False) == "bif"
+
+
+@pytest.mark.parametrize("executed, extensions, mathjax", [
+    (_outputs(WIDGET), [], True),                                             # a formula
+    (_outputs(WIDGET), ["jupyterlab-plotly"], False),                         # another extension
+    (_with_widgets(_outputs(WIDGET), "bqplot"), [], False),                   # another widget library
+    (_outputs({"application/vnd.plotly.v1+json": {}}), [], False),            # an output it cannot show
+])
+def test_voila_front_end_for_everything_else(executed, extensions, mathjax):
+    assert frontend_for(executed, extensions, mathjax) == "voila"
+
+
+def test_page_config_for_bif_front_end(tmp_path, monkeypatch):
+    bundle = tmp_path / "bif-app.js"
+    bundle.write_text("/* built */")
+    monkeypatch.setattr(frontend, "LIGHT_BUNDLE", bundle)
+    meta = {"frontend": "bif", "frontend_extensions": ["jupyter-leaflet"], "mathjax": False}
+    page = filter_page_config(json.loads(json.dumps(PAGE)), meta)
+    assert page["bifFrontend"] == "bif" and page["federated_extensions"] == []
+    version = page["bifFrontendVersion"]
+    bundle.write_text("/* built again, longer */")
+    assert filter_page_config(json.loads(json.dumps(PAGE)), meta)["bifFrontendVersion"] != version
+    # Voilà's front end: for apps recorded so, and when the bundle was not built
+    assert "bifFrontend" not in filter_page_config(json.loads(json.dumps(PAGE)), {**meta, "frontend": "voila"})
+    bundle.unlink()
+    fallback = filter_page_config(json.loads(json.dumps(PAGE)), meta)
+    assert "bifFrontend" not in fallback
+    assert names(fallback) == ["@jupyter-widgets/jupyterlab-manager", "@voila-dashboards/widgets-manager8",
+                               "jupyter-leaflet", "jupyterlab_pygments"]

@@ -142,14 +142,17 @@ def test_planner_opens_app_and_widget_updates_output(platform, planner):
     move_slider(page, "Ergebnis: 8")
 
     # offline-capable: every request stayed on this machine; Font Awesome comes with Voilà's
-    # bundled styles (no second copy), MathJax is not loaded for an app without formulas
+    # bundled styles (no second copy)
     assert all(u.startswith(platform.hub_url) or u.startswith("data:") for u in requests), \
         [u for u in requests if not u.startswith(platform.hub_url)]
     assert not any("fontawesome" in u or "jupyterlab_pygments" in u for u in requests)
     assert page.evaluate("""() => { const i = document.createElement('i'); i.className = 'fa fa-check';
         document.body.appendChild(i); return getComputedStyle(i).fontFamily; }""").startswith('"Font Awesome')
-    assert any("/no-mathjax.js" in u for u in requests)
-    assert page.evaluate("window.jupyterapp.isPluginActivated('@jupyterlab/mathjax2-extension:plugin')")
+    # a slider and a number need nothing beyond BIF's app front end: one script from the
+    # shared assets, none of Voilà's JupyterLab application, its extensions or MathJax
+    scripts = [u.split("?")[0] for u in requests if ".js" in u]
+    assert any(u.startswith(f"{platform.gallery_url}assets/") and u.endswith("/bif-app.js") for u in scripts)
+    assert not [u for u in scripts if "voila.js" in u or "remoteEntry" in u or "mathjax" in u.lower()]
 
     # the kernel runs under the app service account
     kid = kernel_id(page)
@@ -289,3 +292,34 @@ def test_voila_crash_is_repaired_by_the_gateway(platform, planner):
     page = open_app(planner, platform)  # waits for the new pool if needed
     move_slider(page, "Ergebnis: 8")
     page.close(run_before_unload=True)
+
+
+def test_app_with_a_formula_gets_voilas_front_end(platform, planner):
+    """An app BIF's front end cannot show (here: a formula, which needs MathJax) is served
+    with Voilà's full front end, and works the same."""
+    from bif_lib.platform.apps.publish import publish_notebook
+    from bif_lib.platform.apps.registry import Registry
+
+    nb = slider_notebook(title="Test-App Formel", app_id="formel-app")
+    nb["cells"][0]["source"] = "# Test-App\n\nErgebnis $e = 2 \\cdot x$"
+    path = platform.root / "formel_app.ipynb"
+    path.write_text(json.dumps(nb))
+    cfg = platform.cfg()
+    result = publish_notebook(path, published_by="analyst", cfg=cfg)
+    try:
+        assert Registry(cfg.apps_dir).current("formel-app").meta["frontend"] == "voila"
+        requests = []
+        page = planner.new_page()
+        page.on("request", lambda r: requests.append(r.url.split("?")[0]))
+        page.goto(platform.gallery_url)
+        page.click("[data-app-id=formel-app] >> text=App öffnen")
+        page.wait_for_selector(RESULT)
+        assert any(u.endswith("/voila.js") for u in requests) and not any(u.endswith("/bif-app.js") for u in requests)
+        page.wait_for_selector("#rendered_cells mjx-container, #rendered_cells .MathJax")  # typeset
+        move_slider(page, "Ergebnis: 8")
+        page.close(run_before_unload=True)
+    finally:
+        from bif_lib.platform.apps.pools import drop_pool
+
+        Registry(cfg.apps_dir).remove_app(result.app_id)
+        drop_pool(cfg, result.app_id)

@@ -29,6 +29,8 @@ def test_publish_stores_version_without_outputs(cfg, registry):
     stored = nbformat.read(app.notebook, as_version=4)
     assert all(c.outputs == [] and c.execution_count is None for c in stored.cells if c.cell_type == "code")
     assert stored.metadata.title == "Test-App Schieberegler"  # Voilà's page title
+    # a slider and a number: BIF's app front end, no MathJax, no optional extension
+    assert (meta["frontend"], meta["mathjax"], meta["frontend_extensions"]) == ("bif", False, [])
     assert Image.open(app.thumbnail).format == "PNG"
     assert registry.history("slider-app")[-1]["by"] == "analyst"
 

@@ -1,7 +1,14 @@
-"""Which JupyterLab front-end extensions an app page loads.
+"""Which front end an app page loads.
 
-Opening an app is dominated by the browser starting Voilà's JavaScript front end, so an
-app page loads only what the app uses:
+Opening an app is dominated by the browser starting the page's JavaScript, so an app page
+loads only what the app uses:
+
+* BIF's own app front end (``app_frontend/``, built into the BIF template's static files
+  by ``scripts/setup``): the Jupyter widget manager on the app's kernel, with the standard
+  widgets, ipyleaflet and JupyterLab's standard output renderers in one file, without
+  Voilà's JupyterLab application. An app gets it when the headless run at publication
+  shows it needs nothing else (``light_frontend``; ``meta["frontend"] == "bif"``).
+  Everything below applies to apps served with Voilà's front end.
 
 * Voilà loads every installed widget extension into every page. Plotly's alone is about
   1.4 MB of JavaScript that the browser parses on each open, even for an app with a slider
@@ -44,6 +51,19 @@ LATEX_TEXT_MIMES = ("text/markdown", "text/html")  # what the page typesets
 # loads "<fullMathjaxUrl>?config=<mathjaxConfig>…" on first use. The stand-in is served
 # (and cached for good) like the template's other static files.
 MATHJAX_OFF_URL = "voila/templates/bif/static/no-mathjax.js"
+
+# What BIF's app front end bundles (keep in step with app_frontend/src/index.js): widget
+# libraries (model modules), optional extensions, and the output types that JupyterLab's
+# standard renderers show.
+LIGHT_BUNDLE = Path(__file__).parent / "share" / "voila" / "templates" / "bif" / "static" / "bif-app.js"
+LIGHT_WIDGET_MODULES = frozenset({"@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output",
+                                  "jupyter-leaflet"})
+LIGHT_EXTENSIONS = frozenset({"jupyter-leaflet"})
+LIGHT_MIMES = frozenset({
+    "application/vnd.jupyter.widget-view+json", "text/html", "text/markdown", "image/svg+xml", "image/png",
+    "image/jpeg", "image/gif", "image/webp", "image/bmp", "text/plain", "application/vnd.jupyter.stdout",
+    "application/vnd.jupyter.stderr"})
+LIGHT, VOILA = "bif", "voila"
 
 
 def _widget_modules(executed: dict) -> set[str]:
@@ -101,8 +121,35 @@ def needed_extensions(executed: dict, modules: Iterable[str], requested: Iterabl
     return sorted(needed | (set(requested) & set(OPTIONAL_EXTENSIONS)))
 
 
+def light_frontend(executed: dict, extensions: Iterable[str], mathjax: bool) -> bool:
+    """Can BIF's app front end show this app: are all its widgets, extensions and outputs
+    among what it bundles (every output has a type it renders), and no formulas?"""
+    if mathjax or not set(extensions) <= LIGHT_EXTENSIONS or not _widget_modules(executed) <= LIGHT_WIDGET_MODULES:
+        return False
+    # streams and errors have no mime bundle: the page shows them as HTML rendered on the server
+    bundles = [output.get("data") for cell in executed.get("cells", []) for output in cell.get("outputs", []) or []]
+    return all(set(bundle) & LIGHT_MIMES for bundle in bundles if bundle)
+
+
+def frontend_for(executed: dict, extensions: Iterable[str], mathjax: bool) -> str:
+    """Which front end the app's pages load: ``"bif"`` or ``"voila"`` (recorded at publication)."""
+    return LIGHT if light_frontend(executed, extensions, mathjax) else VOILA
+
+
+def _bundle_version() -> str:
+    """Changes with every build of the bundle: its URLs carry it, so browsers may cache them for good."""
+    stat = LIGHT_BUNDLE.stat()
+    return f"{stat.st_mtime_ns:x}{stat.st_size:x}"
+
+
 def filter_page_config(page_config: dict, meta: dict | None) -> dict:
-    """Drop the optional extensions the app does not need from Voilà's page config."""
+    """Choose the app's front end; for Voilà's, drop the optional extensions the app does
+    not need from the page config. The BIF template reads ``bifFrontend``."""
+    if meta and meta.get("frontend") == LIGHT and LIGHT_BUNDLE.is_file():
+        page_config["bifFrontend"] = LIGHT
+        page_config["bifFrontendVersion"] = _bundle_version()
+        page_config["federated_extensions"] = []  # the bundle has them
+        return page_config
     if meta and meta.get(MATHJAX) is False:
         page_config["fullMathjaxUrl"] = page_config.get("baseUrl", "/") + MATHJAX_OFF_URL
         page_config["mathjaxConfig"] = "none"

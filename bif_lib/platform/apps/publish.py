@@ -28,7 +28,7 @@ from .account import AccountProblem, RunAs, service_account
 from .checks import check_classifications, check_metadata, check_synthetic_label
 from .config import AppsConfig
 from .execute import execute_notebook
-from .frontend import needed_extensions, needs_mathjax
+from .frontend import frontend_for, needed_extensions, needs_mathjax
 from .registry import AppVersion, Registry, RegistryError, secure_root, slugify, validate_app_id
 from .thumbnail import thumbnail_for
 
@@ -150,6 +150,7 @@ def publish_notebook(source: str | Path | dict, *, published_by: str, app_id: st
         "frontend_extensions": needed_extensions(run.notebook, run.modules, requested),
         "mathjax": needs_mathjax(run.notebook, requested),
     }
+    record["frontend"] = frontend_for(run.notebook, record["frontend_extensions"], record["mathjax"])
     app = registry.add_version(app_id, nbformat.writes(stored), record, thumb, by=published_by)
     log.info("published %s version %s", app_id, app.version)
     refreshed = pools.refresh_pool(cfg, app_id, meta.pool_size) if refresh else False

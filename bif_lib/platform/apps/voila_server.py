@@ -64,10 +64,12 @@ class PoolHandler(APIHandler):
     def get(self, app_id: str) -> None:
         nb = self._notebook(app_id)
         pool = getattr(self._km, "_pools", {}).get(nb, [])
-        ready = sum(1 for t in pool if t.done() and not t.cancelled() and t.exception() is None)
+        started = [t.result() for t in pool if t.done() and not t.cancelled() and t.exception() is None]
         configured = self._km.kernel_pools_config.get(nb, self._km.kernel_pools_config.get("default", {}))
+        # ready: the kernel runs; rendered: it has also executed the notebook, so the next
+        # request gets its page at once
         self.finish({"app_id": app_id, "pool_size": configured.get("pool_size"), "queued": len(pool),
-                     "ready": ready})
+                     "ready": len(started), "rendered": sum(1 for c in started if c["task"].done())})
 
     @web.authenticated
     async def post(self, app_id: str) -> None:
