@@ -356,8 +356,11 @@ def main() -> None:
 
         results = {}
         with sync_playwright() as pw:
+            # as in the city's offline intranet: names outside resolve to nothing at once (plain
+            # Voilà's page asks a CDN for Font Awesome; a DNS lookup that hangs would stall it)
+            offline = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
             ctx = pw.chromium.launch_persistent_context(
-                str(work / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                str(work / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS + offline,
                 viewport={"width": 1366, "height": 768}, locale="de-DE")
             page = ctx.new_page()
             login(page, platform.hub_url, "planer")

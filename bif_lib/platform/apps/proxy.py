@@ -198,6 +198,9 @@ class KernelSocketProxy(websocket.WebSocketHandler):
                      if p.strip()]
         self.upstream = await websocket.websocket_connect(
             req, subprotocols=requested or None, max_message_size=MAX_WS_MESSAGE, ping_interval=30)
+        # kernel messages are small and come in bursts: relay each at once (Nagle's algorithm
+        # would hold all but the first until the other side's delayed ACK, ~40 ms)
+        self.upstream.protocol.set_nodelay(True)
 
     def select_subprotocol(self, subprotocols):
         chosen = self.upstream.selected_subprotocol if self.upstream else None
@@ -206,6 +209,7 @@ class KernelSocketProxy(websocket.WebSocketHandler):
     def open(self, *args, **kwargs) -> None:
         from tornado.ioloop import IOLoop
 
+        self.set_nodelay(True)
         IOLoop.current().spawn_callback(self._pump)
 
     async def _pump(self) -> None:
