@@ -396,7 +396,10 @@ def main() -> None:
             "cases": {name: {"notebook": str(case.notebook.relative_to(ROOT)) if case.notebook.is_relative_to(ROOT)
                              else "generated (see PLANNING_CODE in bench_app_open.py)", **results[name]}
                       for name, case in cases.items()},
-            "targets": {"p50_s": 1.0, "p95_s": 2.0, "speedup": 3.0, "kernel_rss_mb": 200},
+            # memory per kernel as PSS: its own pages plus its share of those it shares with the
+            # other kernels (the sum over kernels is what they occupy); RSS counts every shared
+            # library page again in every kernel
+            "targets": {"p50_s": 1.0, "p95_s": 2.0, "speedup": 3.0, "kernel_pss_mb": 200},
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         }
