@@ -118,7 +118,24 @@ async function main() {
   showCells();
 }
 
-main().catch(error => {
+function showProblem(error) {
+  // the planner sees what happened and what to do; the details go to the console
   console.error(error);
+  const notice = document.createElement('div');
+  notice.className = 'bif-app-problem';
+  notice.setAttribute('role', 'alert');
+  notice.textContent =
+    'Die App konnte keine Verbindung zu ihrem Rechenkern aufbauen. ' +
+    'Bitte laden Sie die Seite neu; besteht das Problem weiter, wenden Sie sich an das BIF-Team.';
+  const appbar = document.querySelector('.bif-appbar');
+  if (appbar) {
+    appbar.after(notice);
+  } else {
+    document.body.prepend(notice);
+  }
+}
+
+main().catch(error => {
+  showProblem(error);
   showCells();
 });

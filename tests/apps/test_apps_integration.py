@@ -172,6 +172,18 @@ def test_planner_opens_app_and_widget_updates_output(platform, planner):
     assert not voila_kernel_exists(platform, kid)
 
 
+def test_app_page_says_so_when_its_kernel_is_gone(platform, planner):
+    page = planner.new_page()
+    # the kernel the page names has vanished (e.g. culled) by the time the page asks for it
+    page.route("**/api/kernels/*", lambda route: route.fulfill(status=404, body="{}"))
+    page.goto(platform.gallery_url)
+    page.click(f"[data-app-id={APP}] >> text=App öffnen")
+    notice = page.wait_for_selector(".bif-app-problem")
+    assert "keine Verbindung zu ihrem Rechenkern" in notice.inner_text()
+    assert page.locator("#rendered_cells").is_visible()  # the rest of the page is still shown
+    page.close()
+
+
 def test_user_outside_the_audience_cannot_open_the_app(platform, browser):
     ctx = new_context(browser)
     page = ctx.new_page()
