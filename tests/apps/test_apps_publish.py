@@ -125,3 +125,22 @@ def test_app_id_from_metadata_or_file_name(cfg, registry):
     with pytest.raises(PublishError) as err:
         publish(notebook("x = 1", title=""), cfg, registry, filename="Schulbedarf Süd.ipynb")
     assert err.value.app_id == "schulbedarf-sued"
+
+
+def test_unchanged_app_is_live_unless_published_before_its_front_end_was_recorded(cfg, registry, tmp_path):
+    """``bif publish --bundled`` skips live apps; one published by an older BIF is published
+    again, so that it gets the front end it needs."""
+    import json
+
+    from bif_lib.platform.apps.publish import is_live
+
+    publish(SLIDER_APP, cfg, registry)
+    assert is_live(SLIDER_APP, cfg=cfg, registry=registry)
+    changed = tmp_path / "slider_app.ipynb"
+    changed.write_text(json.dumps(slider_notebook(title="Anderer Titel")), encoding="utf-8")
+    assert not is_live(changed, cfg=cfg, registry=registry)
+    meta_file = registry.current("slider-app").path / "meta.json"
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    del meta["frontend"]
+    meta_file.write_text(json.dumps(meta), encoding="utf-8")
+    assert not is_live(SLIDER_APP, cfg=cfg, registry=registry)

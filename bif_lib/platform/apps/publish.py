@@ -176,6 +176,8 @@ def is_live(source: str | Path, *, cfg: AppsConfig | None = None, registry: Regi
     if [(c.cell_type, c.source) for c in stored.cells] != [(c.cell_type, c.source) for c in mine.cells] \
             or stored.metadata.get("bif") != mine.metadata.get("bif"):
         return False
+    if "frontend" not in live.meta:
+        return False  # published before the front end was recorded: publishing again lets it choose
     from bif_lib.store import Store
 
     catalog = Store(cfg.store or Path(cfg.home) / "store").catalog
