@@ -386,8 +386,8 @@ def main() -> None:
         data = {
             "method": ("Chromium (headless) with a persistent profile (HTTP and code cache kept, as in a "
                        "planner's browser), new tab per open. bif: click 'App öffnen' in the gallery -> widgets "
-                       "rendered with the kernel's output -> one change round-trips through the kernel (slider: ArrowRight; real apps: another "
-                       "district in the dropdown). plain: goto URL of plain Voilà (no preheat, no hub) -> same. "
+                       "rendered with the kernel's output -> one change round-trips through the kernel (slider: "
+                       "ArrowRight; real apps: another district in the dropdown). plain: goto URL of plain Voilà (no preheat, no hub) -> same. "
                        "bif and plain opens alternate; before each bif open the app's pool is full again (steady "
                        "state: the pooled kernels have rendered the notebook). Apps service: gateway + Voilà 0.5 "
                        f"preheat, pool_size={cfg.pool_size}, BIF's app front end where the app allows; hub + proxy "

@@ -102,6 +102,13 @@ def _with_widgets(executed, *modules):
 WIDGET = {"application/vnd.jupyter.widget-view+json": {"model_id": "1"}, "text/plain": "VBox()"}
 
 
+def _output_widget_showing(bundle):
+    executed = _with_widgets(_outputs(WIDGET), "@jupyter-widgets/output")
+    executed["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]["0"].update(
+        model_name="OutputModel", state={"outputs": [{"output_type": "display_data", "data": bundle}]})
+    return executed
+
+
 def test_bif_front_end_for_apps_with_standard_widgets_leaflet_and_plain_outputs():
     app = _with_widgets(_outputs(WIDGET, {"image/png": "..."}, {"text/html": "<b>x</b>", "text/plain": "x"}),
                         "@jupyter-widgets/controls", "@jupyter-widgets/base", "jupyter-leaflet")
@@ -109,6 +116,7 @@ def test_bif_front_end_for_apps_with_standard_widgets_leaflet_and_plain_outputs(
     # streams and errors carry no mime bundle (the page shows them as server-rendered HTML)
     streams = {"cells": [{"cell_type": "code", "outputs": [{"output_type": "stream", "text": "hallo"}]}]}
     assert frontend_for(streams, [], mathjax=False) == "bif"
+    assert frontend_for(_output_widget_showing({"image/png": "...", "text/plain": "<Figure>"}), [], False) == "bif"
 
 
 @pytest.mark.parametrize("executed, extensions, mathjax", [
@@ -116,6 +124,7 @@ def test_bif_front_end_for_apps_with_standard_widgets_leaflet_and_plain_outputs(
     (_outputs(WIDGET), ["jupyterlab-plotly"], False),                         # another extension
     (_with_widgets(_outputs(WIDGET), "bqplot"), [], False),                   # another widget library
     (_outputs({"application/vnd.plotly.v1+json": {}}), [], False),            # an output it cannot show
+    (_output_widget_showing({"application/vnd.vegalite.v5+json": {}}), [], False),  # ... in an Output widget
 ])
 def test_voila_front_end_for_everything_else(executed, extensions, mathjax):
     assert frontend_for(executed, extensions, mathjax) == "voila"

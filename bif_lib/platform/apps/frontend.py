@@ -126,9 +126,13 @@ def light_frontend(executed: dict, extensions: Iterable[str], mathjax: bool) -> 
     among what it bundles (every output has a type it renders), and no formulas?"""
     if mathjax or not set(extensions) <= LIGHT_EXTENSIONS or not _widget_modules(executed) <= LIGHT_WIDGET_MODULES:
         return False
-    # streams and errors have no mime bundle: the page shows them as HTML rendered on the server
-    bundles = [output.get("data") for cell in executed.get("cells", []) for output in cell.get("outputs", []) or []]
-    return all(set(bundle) & LIGHT_MIMES for bundle in bundles if bundle)
+    # cell outputs and what Output widgets show; streams and errors have no mime bundle (the
+    # page shows them as HTML rendered on the server, an Output widget as text)
+    state = ((executed.get("metadata") or {}).get("widgets") or {}).get(WIDGET_STATE, {}).get("state", {})
+    outputs = [output for cell in executed.get("cells", []) for output in cell.get("outputs", []) or []]
+    output_widgets = [m for m in state.values() if isinstance(m, dict) and m.get("model_name") == "OutputModel"]
+    outputs += [output for model in output_widgets for output in (model.get("state") or {}).get("outputs", []) or []]
+    return all(set(output.get("data") or {}) & LIGHT_MIMES for output in outputs if output.get("data"))
 
 
 def frontend_for(executed: dict, extensions: Iterable[str], mathjax: bool) -> str:
