@@ -11,8 +11,9 @@
  * in its code cache. The pieces are the ones Voilà itself uses
  * (KernelWidgetManager and WidgetRenderer of @jupyter-widgets/jupyterlab-manager,
  * JupyterLab's rendermime and services); this module only wires them to the
- * page Voilà renders. Apps that need anything else (MathJax, other widget
- * libraries) are served with Voilà's front end: see frontend.py.
+ * page Voilà renders. Apps that need anything else (formulas, markdown or other
+ * outputs without a standard renderer here, other widget libraries) are served
+ * with Voilà's front end: see bif_lib/platform/apps/frontend.py.
  */
 import * as base from '@jupyter-widgets/base';
 import * as controls from '@jupyter-widgets/controls';
@@ -55,26 +56,40 @@ function registerWidgetModules(manager) {
   manager.register({ name: 'jupyter-leaflet', version: leaflet.version, exports: leaflet });
 }
 
-function renderOutputs(rendermime) {
-  for (const script of document.body.querySelectorAll(CELL_OUTPUT)) {
-    const model = JSON.parse(script.textContent);
-    const mimeType = rendermime.preferredMimeType(model.data, 'any');
-    if (!mimeType) {
-      continue;
-    }
-    const renderer = rendermime.createRenderer(mimeType);
-    renderer.renderModel(model).catch(error => {
-      const pre = document.createElement('pre');
-      pre.textContent = `Fehler bei der Anzeige: ${error.message}`;
-      pre.className = 'lm-Widget jp-RenderedText';
-      pre.setAttribute('data-mime-type', 'application/vnd.jupyter.stderr');
-      renderer.node.appendChild(pre);
-    });
-    renderer.addClass('jp-OutputArea-output');
-    const container = script.parentElement;
-    container.removeChild(script);
-    Widget.attach(renderer, container);
+function renderOutput(rendermime, script) {
+  const model = JSON.parse(script.textContent);
+  const mimeType = rendermime.preferredMimeType(model.data, 'any');
+  if (!mimeType) {
+    return;
   }
+  const renderer = rendermime.createRenderer(mimeType);
+  renderer.renderModel(model).catch(error => showOutputProblem(renderer.node, error));
+  renderer.addClass('jp-OutputArea-output');
+  const container = script.parentElement;
+  container.removeChild(script);
+  Widget.attach(renderer, container);
+}
+
+function renderOutputs(rendermime) {
+  // one output that cannot be shown must not keep the others from the page
+  for (const script of document.body.querySelectorAll(CELL_OUTPUT)) {
+    try {
+      renderOutput(rendermime, script);
+    } catch (error) {
+      const box = document.createElement('div');
+      script.replaceWith(box);
+      showOutputProblem(box, error);
+    }
+  }
+}
+
+function showOutputProblem(node, error) {
+  console.error(error);
+  const pre = document.createElement('pre');
+  pre.textContent = `Fehler bei der Anzeige: ${error.message}`;
+  pre.className = 'lm-Widget jp-RenderedText';
+  pre.setAttribute('data-mime-type', 'application/vnd.jupyter.stderr');
+  node.appendChild(pre);
 }
 
 function showCells() {
@@ -96,11 +111,10 @@ function shutdownOnLeave(baseUrl, kernel) {
   });
 }
 
-async function main() {
+async function connectWidgets(rendermime) {
   const baseUrl = PageConfig.getBaseUrl();
   const kernelId = PageConfig.getOption('kernelId');
   const serverSettings = ServerConnection.makeSettings({ baseUrl });
-  const rendermime = new RenderMimeRegistry({ initialFactories: standardRendererFactories });
   const model = await KernelAPI.getKernelModel(kernelId, serverSettings);
   if (!model) {
     throw new Error(`Der Kernel ${kernelId} dieser App läuft nicht mehr.`);
@@ -114,6 +128,21 @@ async function main() {
     -10
   );
   shutdownOnLeave(baseUrl, kernel);
+}
+
+async function main() {
+  const rendermime = new RenderMimeRegistry({ initialFactories: standardRendererFactories });
+  try {
+    await connectWidgets(rendermime);
+  } catch (error) {
+    // without their kernel the widgets cannot work: leave them out, show everything else
+    showProblem(error);
+    document.body.querySelectorAll(CELL_OUTPUT).forEach(script => {
+      if (WIDGET_VIEW in (JSON.parse(script.textContent).data || {})) {
+        script.remove();
+      }
+    });
+  }
   renderOutputs(rendermime);
   showCells();
 }
@@ -136,6 +165,6 @@ function showProblem(error) {
 }
 
 main().catch(error => {
-  showProblem(error);
+  console.error(error);
   showCells();
 });

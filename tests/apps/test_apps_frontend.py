@@ -123,11 +123,22 @@ def test_bif_front_end_for_apps_with_standard_widgets_leaflet_and_plain_outputs(
     (_outputs(WIDGET), [], True),                                             # a formula
     (_outputs(WIDGET), ["jupyterlab-plotly"], False),                         # another extension
     (_with_widgets(_outputs(WIDGET), "bqplot"), [], False),                   # another widget library
-    (_outputs({"application/vnd.plotly.v1+json": {}}), [], False),            # an output it cannot show
+    (_outputs({"application/vnd.plotly.v1+json": {}}), [], False),            # an output it cannot show,
+    (_outputs({"application/vnd.vegalite.v5+json": {}, "text/plain": "alt.Chart(...)"}), [], False),  # not even
+    (_outputs({"application/json": {}, "text/plain": "<IPython.core.display.JSON object>"}), [], False),  # as text
+    (_outputs({"text/markdown": "**12** Kitas", "text/plain": "<IPython.core.display.Markdown object>"}), [], False),
     (_output_widget_showing({"application/vnd.vegalite.v5+json": {}}), [], False),  # ... in an Output widget
 ])
 def test_voila_front_end_for_everything_else(executed, extensions, mathjax):
     assert frontend_for(executed, extensions, mathjax) == "voila"
+
+
+def test_voila_front_end_for_libraries_used_after_a_click_and_by_hand():
+    plain = _outputs(WIDGET)
+    assert frontend_for(plain, [], False) == "bif"
+    assert frontend_for(plain, [], False, modules={"altair.vegalite.v5", "pandas"}) == "voila"
+    assert frontend_for(plain, [], False, modules={"bqplot"}) == "voila"
+    assert frontend_for(plain, [], False, requested=["voila"]) == "voila"  # bif.frontend_extensions
 
 
 def test_page_config_for_bif_front_end(tmp_path, monkeypatch):
@@ -136,7 +147,8 @@ def test_page_config_for_bif_front_end(tmp_path, monkeypatch):
     monkeypatch.setattr(frontend, "LIGHT_BUNDLE", bundle)
     meta = {"frontend": "bif", "frontend_extensions": ["jupyter-leaflet"], "mathjax": False}
     page = filter_page_config(json.loads(json.dumps(PAGE)), meta)
-    assert page["bifFrontend"] == "bif" and page["federated_extensions"] == []
+    assert page["bifFrontend"] == "bif"
+    assert names(page) == names(PAGE)  # untouched: if the template ever fails to swap, Voilà's front end works
     version = page["bifFrontendVersion"]
     bundle.write_text("/* built again, longer */")
     assert filter_page_config(json.loads(json.dumps(PAGE)), meta)["bifFrontendVersion"] != version
@@ -147,3 +159,17 @@ def test_page_config_for_bif_front_end(tmp_path, monkeypatch):
     assert "bifFrontend" not in fallback
     assert names(fallback) == ["@jupyter-widgets/jupyterlab-manager", "@voila-dashboards/widgets-manager8",
                                "jupyter-leaflet", "jupyterlab_pygments"]
+
+
+def test_app_front_end_bundles_the_widget_versions_of_the_python_environment():
+    """app_frontend/ pins the npm packages of the widget libraries; they must be the versions
+    the Python packages install for JupyterLab (otherwise the kernel's models may not match)."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    pinned = json.loads((root / "app_frontend" / "package.json").read_text())["dependencies"]
+    installed = Path(sys.prefix) / "share" / "jupyter" / "labextensions"
+    for package in ("@jupyter-widgets/jupyterlab-manager", "jupyter-leaflet"):
+        version = json.loads((installed / package / "package.json").read_text())["version"]
+        assert pinned[package] == version, f"app_frontend/package.json: {package} {pinned[package]} != {version}"

@@ -180,7 +180,9 @@ def test_app_page_says_so_when_its_kernel_is_gone(platform, planner):
     page.click(f"[data-app-id={APP}] >> text=App öffnen")
     notice = page.wait_for_selector(".bif-app-problem")
     assert "keine Verbindung zu ihrem Rechenkern" in notice.inner_text()
-    assert page.locator("#rendered_cells").is_visible()  # the rest of the page is still shown
+    # the rest of the page is still shown, the widgets (which need their kernel) are left out
+    assert "Version A" in page.locator("#rendered_cells").inner_text()
+    assert page.locator("#rendered_cells").is_visible() and page.locator(RESULT).count() == 0
     page.close()
 
 
@@ -312,7 +314,7 @@ def test_app_with_a_formula_gets_voilas_front_end(platform, planner):
     from bif_lib.platform.apps.publish import publish_notebook
     from bif_lib.platform.apps.registry import Registry
 
-    nb = slider_notebook(title="Test-App Formel", app_id="formel-app")
+    nb = slider_notebook(title="Test-App Formel", id="formel-app")
     nb["cells"][0]["source"] = "# Test-App\n\nErgebnis $e = 2 \\cdot x$"
     path = platform.root / "formel_app.ipynb"
     path.write_text(json.dumps(nb))

@@ -54,6 +54,9 @@ def read_xlsx(data: bytes) -> list[tuple]:
 
 def check_page_basics(page) -> None:
     assert not page.external_requests, f"requests leaving the intranet: {page.external_requests}"
+    # the planning apps need nothing beyond BIF's app front end (the fast one)
+    assert page.evaluate("() => !!document.querySelector('script[src*=\"/bif-app.js\"]')"
+                         " && !document.querySelector('script[src*=\"voila.js\"]')")
     width = page.evaluate("() => document.querySelector('.bif-app').getBoundingClientRect().right")
     assert width <= 1366, "app wider than a 1366 px screen"
     assert page.locator(".bif-badge-synthetic").first.is_visible()

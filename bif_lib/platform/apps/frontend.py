@@ -24,7 +24,8 @@ loads only what the app uses:
 
 Versions published before a need was recorded load everything. ``metadata.bif.
 frontend_extensions`` in the notebook adds extensions by hand (for an app that imports
-e.g. plotly only after a click, or shows a formula only after a click: ``"mathjax"``).
+e.g. plotly only after a click, or shows a formula only after a click: ``"mathjax"``;
+``"voila"`` always gives Voilà's front end, for anything else shown only after a click).
 """
 
 from __future__ import annotations
@@ -59,10 +60,14 @@ LIGHT_BUNDLE = Path(__file__).parent / "share" / "voila" / "templates" / "bif" /
 LIGHT_WIDGET_MODULES = frozenset({"@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output",
                                   "jupyter-leaflet"})
 LIGHT_EXTENSIONS = frozenset({"jupyter-leaflet"})
+# (no text/markdown: the bundle has no markdown parser; markdown cells are rendered on the server)
 LIGHT_MIMES = frozenset({
-    "application/vnd.jupyter.widget-view+json", "text/html", "text/markdown", "image/svg+xml", "image/png",
-    "image/jpeg", "image/gif", "image/webp", "image/bmp", "text/plain", "application/vnd.jupyter.stdout",
-    "application/vnd.jupyter.stderr"})
+    "application/vnd.jupyter.widget-view+json", "text/html", "image/svg+xml", "image/png", "image/jpeg",
+    "image/gif", "image/webp", "image/bmp", "text/plain"})
+# Python modules of widget and chart libraries whose front-end parts the bundle lacks: an app
+# importing one gets Voilà's front end even if its first render shows none of their output
+VOILA_MODULES = frozenset({"altair", "bqplot", "ipycytoscape", "ipydatagrid", "ipympl", "ipyvolume", "ipyvuetify",
+                           "plotly", "pythreejs", "vega"})
 LIGHT, VOILA = "bif", "voila"
 
 
@@ -121,10 +126,15 @@ def needed_extensions(executed: dict, modules: Iterable[str], requested: Iterabl
     return sorted(needed | (set(requested) & set(OPTIONAL_EXTENSIONS)))
 
 
-def light_frontend(executed: dict, extensions: Iterable[str], mathjax: bool) -> bool:
-    """Can BIF's app front end show this app: are all its widgets, extensions and outputs
-    among what it bundles (every output has a type it renders), and no formulas?"""
-    if mathjax or not set(extensions) <= LIGHT_EXTENSIONS or not _widget_modules(executed) <= LIGHT_WIDGET_MODULES:
+def light_frontend(executed: dict, extensions: Iterable[str], mathjax: bool, modules: Iterable[str] = (),
+                   requested: Iterable[str] = ()) -> bool:
+    """Can BIF's app front end show this app? No formulas, no ``"voila"`` requested by hand,
+    no module of a library it lacks, all widgets and extensions among what it bundles, and
+    every output only of types it renders (an Altair chart's ``text/plain`` copy would show
+    as text)."""
+    if mathjax or VOILA in set(requested) or VOILA_MODULES & {m.split(".")[0] for m in modules}:
+        return False
+    if not set(extensions) <= LIGHT_EXTENSIONS or not _widget_modules(executed) <= LIGHT_WIDGET_MODULES:
         return False
     # cell outputs and what Output widgets show; streams and errors have no mime bundle (the
     # page shows them as HTML rendered on the server, an Output widget as text)
@@ -132,12 +142,13 @@ def light_frontend(executed: dict, extensions: Iterable[str], mathjax: bool) -> 
     outputs = [output for cell in executed.get("cells", []) for output in cell.get("outputs", []) or []]
     output_widgets = [m for m in state.values() if isinstance(m, dict) and m.get("model_name") == "OutputModel"]
     outputs += [output for model in output_widgets for output in (model.get("state") or {}).get("outputs", []) or []]
-    return all(set(output.get("data") or {}) & LIGHT_MIMES for output in outputs if output.get("data"))
+    return all(set(output.get("data") or {}) <= LIGHT_MIMES for output in outputs)
 
 
-def frontend_for(executed: dict, extensions: Iterable[str], mathjax: bool) -> str:
+def frontend_for(executed: dict, extensions: Iterable[str], mathjax: bool, modules: Iterable[str] = (),
+                 requested: Iterable[str] = ()) -> str:
     """Which front end the app's pages load: ``"bif"`` or ``"voila"`` (recorded at publication)."""
-    return LIGHT if light_frontend(executed, extensions, mathjax) else VOILA
+    return LIGHT if light_frontend(executed, extensions, mathjax, modules, requested) else VOILA
 
 
 def _bundle_version() -> str:
@@ -152,7 +163,6 @@ def filter_page_config(page_config: dict, meta: dict | None) -> dict:
     if meta and meta.get("frontend") == LIGHT and LIGHT_BUNDLE.is_file():
         page_config["bifFrontend"] = LIGHT
         page_config["bifFrontendVersion"] = _bundle_version()
-        page_config["federated_extensions"] = []  # the bundle has them
         return page_config
     if meta and meta.get(MATHJAX) is False:
         page_config["fullMathjaxUrl"] = page_config.get("baseUrl", "/") + MATHJAX_OFF_URL

@@ -150,7 +150,8 @@ def publish_notebook(source: str | Path | dict, *, published_by: str, app_id: st
         "frontend_extensions": needed_extensions(run.notebook, run.modules, requested),
         "mathjax": needs_mathjax(run.notebook, requested),
     }
-    record["frontend"] = frontend_for(run.notebook, record["frontend_extensions"], record["mathjax"])
+    record["frontend"] = frontend_for(run.notebook, record["frontend_extensions"], record["mathjax"], run.modules,
+                                      requested)
     app = registry.add_version(app_id, nbformat.writes(stored), record, thumb, by=published_by)
     log.info("published %s version %s", app_id, app.version)
     refreshed = pools.refresh_pool(cfg, app_id, meta.pool_size) if refresh else False

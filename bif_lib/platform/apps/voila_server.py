@@ -65,12 +65,12 @@ class PoolHandler(APIHandler):
     def get(self, app_id: str) -> None:
         nb = self._notebook(app_id)
         pool = getattr(self._km, "_pools", {}).get(nb, [])
-        started = [t.result() for t in pool if t.done() and not t.cancelled() and t.exception() is None]
+        started = [t.result() for t in pool if _succeeded(t)]
         configured = self._km.kernel_pools_config.get(nb, self._km.kernel_pools_config.get("default", {}))
         # ready: the kernel runs; rendered: it has also executed the notebook, so the next
         # request gets its page at once
         self.finish({"app_id": app_id, "pool_size": configured.get("pool_size"), "queued": len(pool),
-                     "ready": len(started), "rendered": sum(1 for c in started if c["task"].done())})
+                     "ready": len(started), "rendered": sum(1 for c in started if _succeeded(c["task"]))})
 
     @web.authenticated
     async def post(self, app_id: str) -> None:
@@ -97,6 +97,10 @@ class PoolHandler(APIHandler):
         km.kernel_pools_config.pop(nb, None)
         await _discard(km, old)
         self.finish({"app_id": app_id, "discarded": len(old)})
+
+
+def _succeeded(task) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None
 
 
 async def _discard(km, tasks) -> None:
