@@ -71,8 +71,13 @@ VOILA_MODULES = frozenset({"altair", "bqplot", "ipycytoscape", "ipydatagrid", "i
 LIGHT, VOILA = "bif", "voila"
 
 
+def _widget_state(executed: dict) -> dict:
+    """The widget models the headless run left in the notebook metadata, by model id."""
+    return ((executed.get("metadata") or {}).get("widgets") or {}).get(WIDGET_STATE, {}).get("state", {})
+
+
 def _widget_modules(executed: dict) -> set[str]:
-    state = ((executed.get("metadata") or {}).get("widgets") or {}).get(WIDGET_STATE, {}).get("state", {})
+    state = _widget_state(executed)
     return {m.get("model_module") for m in state.values() if isinstance(m, dict)} - {None}
 
 
@@ -107,7 +112,7 @@ def needs_mathjax(executed: dict, requested: Iterable[str] = ()) -> bool:
             if "text/latex" in data or any(LATEX.search(t) for mime in LATEX_TEXT_MIMES
                                            for t in _texts(data.get(mime, ""))):
                 return True
-    state = ((executed.get("metadata") or {}).get("widgets") or {}).get(WIDGET_STATE, {}).get("state", {})
+    state = _widget_state(executed)
     for model in state.values():
         if not isinstance(model, dict):
             continue
@@ -138,7 +143,7 @@ def light_frontend(executed: dict, extensions: Iterable[str], mathjax: bool, mod
         return False
     # cell outputs and what Output widgets show; streams and errors have no mime bundle (the
     # page shows them as HTML rendered on the server, an Output widget as text)
-    state = ((executed.get("metadata") or {}).get("widgets") or {}).get(WIDGET_STATE, {}).get("state", {})
+    state = _widget_state(executed)
     outputs = [output for cell in executed.get("cells", []) for output in cell.get("outputs", []) or []]
     output_widgets = [m for m in state.values() if isinstance(m, dict) and m.get("model_name") == "OutputModel"]
     outputs += [output for model in output_widgets for output in (model.get("state") or {}).get("outputs", []) or []]
