@@ -56,8 +56,12 @@ function registerWidgetModules(manager) {
   manager.register({ name: 'jupyter-leaflet', version: leaflet.version, exports: leaflet });
 }
 
-function renderOutput(rendermime, script) {
+function renderOutput(rendermime, script, withWidgets) {
   const model = JSON.parse(script.textContent);
+  if (!withWidgets && WIDGET_VIEW in (model.data || {})) {
+    script.remove(); // a widget cannot work without its kernel
+    return;
+  }
   const mimeType = rendermime.preferredMimeType(model.data, 'any');
   if (!mimeType) {
     return;
@@ -70,11 +74,11 @@ function renderOutput(rendermime, script) {
   Widget.attach(renderer, container);
 }
 
-function renderOutputs(rendermime) {
+function renderOutputs(rendermime, withWidgets) {
   // one output that cannot be shown must not keep the others from the page
   for (const script of document.body.querySelectorAll(CELL_OUTPUT)) {
     try {
-      renderOutput(rendermime, script);
+      renderOutput(rendermime, script, withWidgets);
     } catch (error) {
       const box = document.createElement('div');
       script.replaceWith(box);
@@ -132,18 +136,15 @@ async function connectWidgets(rendermime) {
 
 async function main() {
   const rendermime = new RenderMimeRegistry({ initialFactories: standardRendererFactories });
+  let withWidgets = true;
   try {
     await connectWidgets(rendermime);
   } catch (error) {
-    // without their kernel the widgets cannot work: leave them out, show everything else
+    // without their kernel the widgets cannot work: show everything else
     showProblem(error);
-    document.body.querySelectorAll(CELL_OUTPUT).forEach(script => {
-      if (WIDGET_VIEW in (JSON.parse(script.textContent).data || {})) {
-        script.remove();
-      }
-    });
+    withWidgets = false;
   }
-  renderOutputs(rendermime);
+  renderOutputs(rendermime, withWidgets);
   showCells();
 }
 
