@@ -22,19 +22,42 @@ from .store import DatasetNotFound, Store, VersionEntry
 
 
 def load(dataset: str, version: int | None = None, as_of: datetime | str | None = None,
-         *, store: Store | None = None) -> pd.DataFrame:
+         *, purpose: str | None = None, store: Store | None = None) -> pd.DataFrame:
     """Return a verified dataset as DataFrame (GeoDataFrame for geodata).
 
     ``version`` picks a version number, ``as_of`` the version that was current at a
     moment. The result carries its metadata in ``attrs["bif"]``; a snapshot whose
     checksum does not match is refused with ``SnapshotCorrupted``.
+
+    Confidential data (only the statistics office can read it) needs a ``purpose``; each
+    such read is recorded in the audit trail before any byte is read (``bif_lib.audit``),
+    and the process may afterwards write outside the office only releases
+    (``bif_lib.store.admission``).
     """
     store = store or default_store()
     entry = store.catalog.get(dataset, version=version, as_of=as_of)
+    if entry.classification == "confidential":
+        _audit_confidential_read(store, entry, purpose)
     frame = store.read(entry)
     frame.attrs["bif"] = metadata(entry)
     _trace(entry)
     return frame
+
+
+def _audit_confidential_read(store: Store, entry: VersionEntry, purpose: str | None) -> None:
+    from . import audit
+    from .store import AccessDenied, admission
+
+    if not os.access(store.root / entry.path, os.R_OK):
+        store.read(entry)  # raises the German "no access" (nothing to log: nothing was read)
+        raise AccessDenied(f"Kein Zugriff auf Datensatz „{entry.dataset_id}“.")
+    if not (purpose and purpose.strip()):
+        raise ValueError(
+            f"„{entry.dataset_id}“ ist vertraulich: bitte den Zweck angeben, z. B. "
+            f"bif.load({entry.dataset_id!r}, purpose=\"Bevölkerungsfortschreibung 2026\"). "
+            "Jeder Zugriff wird mit Zweck protokolliert.")
+    admission.mark_tainted()
+    audit.record("read", dataset=entry.dataset_id, version=entry.version, purpose=purpose.strip())
 
 
 def metadata(entry: VersionEntry) -> dict:

@@ -7,6 +7,8 @@ store consistent). A rejected file leaves the store byte-for-byte unchanged.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -15,7 +17,10 @@ from . import config
 from .contracts import Contract, load_contract
 from .readers import read_source
 from .store import DatasetNotFound, Store, VersionEntry, sha256_file
+from .store import admission
+from .store.admission import AdmissionRefused
 from .validation import ValidationReport, compile_contract
+from .validation.report import Failure
 
 Progress = Callable[[str], None]
 
@@ -25,12 +30,15 @@ class IngestOutcome:
     status: str                 # "created" | "unchanged" | "rejected"
     report: ValidationReport
     entry: VersionEntry | None = None
+    remote_summary: str | None = None  # the gate's summary when the office wrote through it
 
     @property
     def ok(self) -> bool:
         return self.status != "rejected"
 
     def summary(self) -> str:
+        if self.remote_summary:
+            return self.remote_summary
         if self.status == "rejected":
             return f"„{self.report.dataset}“ abgelehnt: {self.report.errors} Fehler – nichts wurde gespeichert."
         e = self.entry
@@ -81,10 +89,20 @@ def validate_file(contract: Contract, source: Path, store: Store | None = None,
 
 
 def ingest(contract: Contract | Path | str, source: Path | str, *, store: Store | None = None,
-           user: str | None = None, progress: Progress | None = None) -> IngestOutcome:
+           user: str | None = None, progress: Progress | None = None, certificate=None) -> IngestOutcome:
+    """Validate ``source`` against ``contract`` and store it as the next version.
+
+    ``certificate`` is the statistics office's release certificate (``bif_lib.disclosure``; a
+    ``Certificate``, its dict or a path to its JSON file) for data derived from confidential
+    data; the store refuses such data without one (``store.admission``).
+    """
     contract = contract if isinstance(contract, Contract) else load_contract(contract)
-    source = Path(source)
     store = store or default_store()
+    if through_gate(store):
+        return _ingest_through_gate(contract, Path(source), certificate)
+    if isinstance(certificate, (str, Path)):
+        certificate = json.loads(Path(certificate).read_text(encoding="utf-8"))
+    source = Path(source)
     say = progress or (lambda message: None)
     source_sha = sha256_file(source) if source.is_file() else ""
     frame, report, used = validate_file(contract, source, store, progress)
@@ -99,9 +117,36 @@ def ingest(contract: Contract | Path | str, source: Path | str, *, store: Store 
         "references": used,
         "transformations": report.notes,
     }
-    result = store.write(frame, contract, source_file=source.name, source_sha256=source_sha,
-                         ingested_by=user or config.current_user(), report=report, lineage=lineage)
+    try:
+        result = store.write(frame, contract, source_file=source.name, source_sha256=source_sha,
+                             ingested_by=user or config.current_user(), report=report, lineage=lineage,
+                             certificate=certificate)
+    except AdmissionRefused as refused:
+        report.add(Failure("release", str(refused)))
+        return IngestOutcome("rejected", report)
     return IngestOutcome("created" if result.created else "unchanged", report, result.entry)
+
+
+def through_gate(store: Store) -> bool:
+    """Members of the statistics office write through the audit service (``bif_lib.gate``): the
+    store is root's, and every write from the office is recorded with who made it."""
+    if os.geteuid() == 0 or os.access(store.root, os.W_OK):
+        return False
+    return admission.office_member(store.area("confidential"))
+
+
+def _ingest_through_gate(contract: Contract, source: Path, certificate) -> IngestOutcome:
+    from .gate import submit
+
+    if contract.path is None:
+        raise ValueError("Über die Statistikstelle wird nur ein Vertrag aus einer Datei eingespielt.")
+    if certificate is not None and not isinstance(certificate, (str, Path)):
+        raise ValueError("Das Zertifikat wird als Datei eingereicht (bif release schreibt sie).")
+    reply = submit(contract.path, source, certificate)
+    report = ValidationReport(contract.id, str(source), contract.version)
+    if reply["status"] == "rejected":
+        report.add(Failure("release", reply.get("report") or reply.get("summary", "abgelehnt")))
+    return IngestOutcome(reply["status"], report, remote_summary=reply.get("summary"))
 
 
 __all__ = ["DatasetNotFound", "IngestOutcome", "default_store", "ingest", "validate_file"]

@@ -15,6 +15,16 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+@pytest.fixture(autouse=True)
+def untainted_process():
+    """One pytest process runs every test: a test that read confidential data must not make the
+    seal refuse the next test's writes (``bif_lib.store.admission`` taints the process)."""
+    yield
+    from bif_lib.store import admission
+
+    admission._tainted = False
+
+
 @pytest.fixture(scope="session")
 def mirror_dir() -> Path:
     """The local mirror of Flensburg's public data (CI: ../shared/data/flensburg)."""

@@ -7,7 +7,8 @@ import importlib
 import sys
 
 # Order = order in ``bif --help``. Modules that are not installed (optional parts) are skipped.
-COMMAND_MODULES = ["contract", "ingest", "catalog", "data", "publish", "platform", "users", "training"]
+COMMAND_MODULES = ["contract", "ingest", "catalog", "data", "release", "audit", "office", "publish", "platform", "users",
+                   "training"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,8 @@ def register(subparsers) -> None:
     parser.add_argument("contract", type=Path, help="Vertragsdatei (YAML)")
     parser.add_argument("file", type=Path, help="Datei der Fachabteilung")
     parser.add_argument("--json", action="store_true", help="Prüfbericht als JSON ausgeben")
+    parser.add_argument("--certificate", "--zertifikat", type=Path, metavar="DATEI",
+                        help="Geheimhaltungszertifikat der Statistikstelle (für Freigaben aus vertraulichen Daten)")
     parser.set_defaults(handler=_ingest)
 
     check = subparsers.add_parser("validate", help="Datei nur prüfen, nichts speichern")
@@ -36,7 +38,7 @@ def _ingest(args) -> int:
     contract = _load(args.contract)
     if contract is None:
         return 2
-    outcome = ingest(contract, args.file, progress=progress)
+    outcome = ingest(contract, args.file, progress=progress, certificate=args.certificate)
     if args.json:
         print(outcome.report.to_json())
     elif not outcome.ok or outcome.report.warnings:

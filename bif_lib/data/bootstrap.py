@@ -91,7 +91,9 @@ def bootstrap(city: str | None = None, *, mirror: str | Path | None = None, stor
             result.skipped[dataset] = path_or_reason
             continue
         say(f"Spiele {dataset} ein")
-        outcome = ingest(contracts[dataset], path_or_reason, store=store)
+        certificate = generated.certificate_path(path_or_reason)
+        outcome = ingest(contracts[dataset], path_or_reason, store=store,
+                         certificate=certificate if certificate.exists() else None)
         result.outcomes[dataset] = outcome
         if not outcome.ok:
             raise BootstrapError(f"{dataset} wurde abgelehnt:\n{outcome.report.to_text()}")

@@ -14,6 +14,7 @@ recognised as unchanged.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -62,8 +63,27 @@ def build(profile: CityProfile, store: Store, destination: Path, contracts: dict
 
 
 def _write(frame: pd.DataFrame, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    sealed_dir(path.parent)
     frame.to_parquet(path, index=False)
+    return path
+
+
+def certificate_path(path: Path) -> Path:
+    """Where a released table's disclosure-control certificate lies: beside the table."""
+    return path.with_name(path.stem + ".zertifikat.json")
+
+
+def sealed_dir(path: Path) -> Path:
+    """The folder of generated files: it holds register microdata, so it is made unreachable for
+    other accounts before the first byte is written (0700; ``apply_store_permissions`` opens it
+    to the statistics office's group)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        mode = path.stat().st_mode & 0o7777
+        if mode & 0o007:
+            os.chmod(path, mode & ~0o007)
     return path
 
 

@@ -97,7 +97,8 @@ def os_account_name(hub_name: str, settings: Settings) -> str:
 
 def reserved_os_names(settings: Settings) -> set[str]:
     acc = settings["accounts"]
-    return {settings["apps"]["os_user"], acc["internal_group"], acc["confidential_group"], "root"}
+    return {settings["apps"]["os_user"], sandbox_account_name(settings), acc["internal_group"],
+            acc["confidential_group"], "root"}
 
 
 def os_groups_for(bif_groups: list[str] | set[str], settings: Settings) -> set[str]:
@@ -230,6 +231,45 @@ def ensure_service_account(settings: Settings | None = None) -> Account:
     return _account(pwd.getpwnam(name))
 
 
+SANDBOX_COMMENT = f"{BIF_MARKER} publish sandbox"
+
+
+def sandbox_account_name(settings: Settings) -> str:
+    """The OS account of publication checks, derived from ``apps.os_user``:
+    ``bif-apps`` → ``bif-publish``, any other ``x`` → ``x-publish``."""
+    base = str(settings["apps"]["os_user"])
+    return f"{base[:-len('-apps')]}-publish" if base.endswith("-apps") else f"{base}-publish"
+
+
+def ensure_sandbox_account(settings: Settings | None = None) -> Account:
+    """The OS account a notebook runs under while ``bif publish`` checks it (the sandbox,
+    ``bif_lib.platform.apps.sandbox``). It is in no data group at all: the check gives it the
+    internal group per run when the app may read internal data, never the confidential one.
+    No home (each check gets a fresh one), no login shell. An existing account of that name
+    that BIF did not create as the sandbox account is refused. Needs root."""
+    settings = settings or load_settings()
+    name = sandbox_account_name(settings)
+    if len(name) > 32 or not _OS_NAME_RE.match(name):
+        raise AccountError(f"Ungültiger Name für das Prüfkonto: {name!r}")
+    if name in {settings["apps"]["os_user"], settings["accounts"]["internal_group"],
+                settings["accounts"]["confidential_group"], "root"}:
+        raise AccountError(f"Das Prüfkonto {name!r} darf kein anderes Dienstkonto und keine Datengruppe sein.")
+    ensure_system_groups(settings)
+    entry = _getpw(name)
+    if entry is None:
+        _run([
+            "useradd", "--system", "--home-dir", "/nonexistent", "--no-create-home", "--user-group",
+            "--shell", "/usr/sbin/nologin", "--comment", SANDBOX_COMMENT, name,
+        ])
+        entry = pwd.getpwnam(name)
+    elif entry.pw_gecos.split(",")[0] != SANDBOX_COMMENT or entry.pw_uid == 0:
+        raise AccountError(
+            f"Das Konto {name!r} existiert bereits, wurde aber nicht von BIF als Prüfkonto angelegt; "
+            "Veröffentlichungen werden darin nicht geprüft.")
+    set_os_groups(name, set(), settings)
+    return _account(pwd.getpwnam(name))
+
+
 def remove_user_account(hub_name: str, settings: Settings, delete_home: bool = False) -> bool:
     """Delete the OS account of ``hub_name`` if BIF created it. Returns True if deleted."""
     name = os_account_name(hub_name, settings)
@@ -351,12 +391,25 @@ def apply_store_permissions(store_dir: str | Path, settings: Settings | None = N
         log.warning(single_mode_message())
         _chmod_tree(store / "internal", 0o700, 0o600, None)
         _chmod_tree(store / "confidential", 0o700, 0o600, None)
+        seal_generated_sources(settings, None)
         return
     ensure_system_groups(settings)
     internal = grp.getgrnam(settings["accounts"]["internal_group"]).gr_gid
     confidential = grp.getgrnam(settings["accounts"]["confidential_group"]).gr_gid
     _chmod_tree(store / "internal", 0o750, 0o640, internal)
     _chmod_tree(store / "confidential", 0o750, 0o640, confidential)
+    seal_generated_sources(settings, confidential)
+
+
+def seal_generated_sources(settings: Settings, confidential_gid: int | None) -> None:
+    """Generated source files (synthetic register microdata and the office's releases) are readable
+    by the statistics office only: ``$BIF_HOME/sources/<city>/generated``, 2750/0640. The bootstrap
+    already creates them 0700 (``bif_lib.data.generated.sealed_dir``); this opens them to the office."""
+    for folder in sorted((settings.home / "sources").glob("*/generated")):
+        if confidential_gid is None:
+            _chmod_tree(folder, 0o700, 0o600, None)
+        else:
+            _chmod_tree(folder, 0o750, 0o640, confidential_gid)
 
 
 def remove_test_accounts(prefix: str, groups: list[str]) -> None:

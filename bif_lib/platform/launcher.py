@@ -87,6 +87,7 @@ class Daemon:
 
 PROXY = Daemon("proxy", "configurable-http-proxy")
 HUB = Daemon("hub", "jupyterhub_config.py")
+AUDIT = Daemon("audit", "bif_lib.cli audit serve")
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -277,6 +278,25 @@ def _start_proxy(settings: Settings, out: Out) -> None:
     out(f"Proxy gestartet / started (pid {proc.pid})")
 
 
+def _start_audit(settings: Settings, out: Out) -> None:
+    """The audit service (bif_lib.audit): records confidential reads and is the office's gate
+    to the store. Without it no confidential data is read (fail closed)."""
+    if AUDIT.pid(settings):
+        return
+    from bif_lib import audit
+
+    socket_path = settings.home / "audit" / audit.SOCKET_NAME
+    socket_path.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "bif_lib.cli", "audit", "serve",
+           "--group", settings["accounts"]["confidential_group"]]
+    env = {**os.environ, "BIF_HOME": str(settings.home), "BIF_STORE": str(settings.store_dir),
+           "PYTHONPATH": str(config.PROJECT_ROOT)}
+    env.pop("BIF_AUDIT_DIR", None)
+    proc = _spawn(AUDIT, cmd, settings, env, settings.run_dir)
+    _wait(socket_path.exists, 20, "Protokolldienst / audit service", proc, AUDIT.logfile(settings))
+    out(f"Protokolldienst gestartet / audit service started (pid {proc.pid})")
+
+
 def _start_hub(settings: Settings, out: Out, foreground: bool = False) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
     env = base_env(settings)
@@ -330,6 +350,8 @@ def start(settings: Settings | None = None, demo: bool = False, foreground: bool
         _terminate(HUB.pid(settings))
     if _port_open(settings["hub"]["internal_port"]):
         raise PlatformError(f"Port {settings['hub']['internal_port']} ist belegt / in use (hub.internal_port)")
+    if accounts.can_separate_accounts(settings):
+        _start_audit(settings, out)
     _start_proxy(settings, out)
     proc = _start_hub(settings, out, foreground=foreground)
     _start_apps(settings, out)
@@ -446,6 +468,7 @@ def stop(settings: Settings | None = None, out: Out = print) -> int:
     _stop_daemon(HUB, settings, out)
     stop_orphaned_servers(settings, out)
     _stop_daemon(PROXY, settings, out)
+    _stop_daemon(AUDIT, settings, out)
     return 0
 
 

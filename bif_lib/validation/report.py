@@ -55,6 +55,7 @@ RULE_TITLES = {
     "within_boundary": "innerhalb der Gebietsgrenze",
     "point_in_polygon_attribute": "Lage im angegebenen Gebiet",
     "dissolves_into": "Teilgebiete ergeben das Gebiet",
+    "release": "Freigabe der Statistikstelle (Geheimhaltung)",
 }
 
 

@@ -46,7 +46,7 @@ def test_every_foreign_key_resolves(flensburg_store):
     for contract in contracts.values():
         if not contract.foreign_keys:
             continue
-        frame = bif.load(contract.id, store=flensburg_store)
+        frame = bif.load(contract.id, store=flensburg_store, purpose="Test: Fremdschlüssel prüfen")
         for fk in contract.foreign_keys:
             reference = bif.load(fk.resource, store=flensburg_store)
             local = frame[list(fk.fields)].dropna().astype(str).drop_duplicates()
@@ -57,7 +57,7 @@ def test_every_foreign_key_resolves(flensburg_store):
 
 
 def test_synthetic_register_reproduces_published_totals(flensburg_store):
-    persons = bif.load("melderegister_personen", store=flensburg_store)
+    persons = bif.load("melderegister_personen", store=flensburg_store, purpose="Test: Kalibrierung prüfen")
     assert persons.attrs["bif"]["synthetic"] is True
     assert persons.attrs["bif"]["classification"] == "confidential"
     published = bif.load("einwohner_stadtteile", store=flensburg_store)
@@ -65,7 +65,7 @@ def test_synthetic_register_reproduces_published_totals(flensburg_store):
     merged = published.merge(counted, left_on=["year", "district_id"], right_on=["extract_year", "district_id"])
     assert len(merged) == 13 * 6          # every Stadtteil, 2017–2022
     assert (merged["residents"] == merged["synthetic"]).all()
-    events = bif.load("melderegister_ereignisse", store=flensburg_store)
+    events = bif.load("melderegister_ereignisse", store=flensburg_store, purpose="Test: Kalibrierung prüfen")
     births = events[events["event"] == "birth"].groupby(["year", "district_id"]).size().rename("synthetic")
     published_births = bif.load("geburten_stadtteile", store=flensburg_store).set_index(["year", "district_id"])["births"]
     joined = pd.concat([published_births, births], axis=1, join="inner")

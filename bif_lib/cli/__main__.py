@@ -1,0 +1,7 @@
+"""``python -m bif_lib.cli``: the ``bif`` command without its console script (services, tests)."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
