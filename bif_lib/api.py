@@ -186,6 +186,20 @@ class DatasetDescription:
 def describe(dataset: str, version: int | None = None, *, store: Store | None = None) -> DatasetDescription:
     store = store or default_store()
     entry = store.catalog.get(dataset, version=version)
+    if entry.classification == "confidential":
+        entry = _with_full_report(store, entry)
     return DatasetDescription(entry, store.catalog.versions(dataset))
+
+
+def _with_full_report(store: Store, entry: VersionEntry) -> VersionEntry:
+    """The office sees the full validation report, which lies beside the snapshot; for everyone
+    else the catalog's redacted one (counts and rule names) stays."""
+    from dataclasses import replace
+
+    try:
+        full = json.loads((store.root / entry.path).with_suffix(".report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return entry
+    return replace(entry, report=full)
 
 

@@ -124,6 +124,10 @@ def ingest(contract: Contract | Path | str, source: Path | str, *, store: Store 
     except AdmissionRefused as refused:
         report.add(Failure("release", str(refused)))
         return IngestOutcome("rejected", report)
+    if contract.raw.get("record_id"):
+        from .releases import ensure_record_keys
+
+        ensure_record_keys(store, contract, frame)  # the Cell Key Method's keys, fixed on entry
     return IngestOutcome("created" if result.created else "unchanged", report, result.entry)
 
 

@@ -15,6 +15,7 @@ from typing import Callable
 from .. import config
 from ..ingest import IngestOutcome, default_store, ingest
 from ..store import Store
+from .. import releases
 from . import generated
 from .fetch import FetchReport, fetch_sources
 from .order import ingest_order
@@ -75,7 +76,8 @@ def bootstrap(city: str | None = None, *, mirror: str | Path | None = None, stor
 
     contracts = profile.contracts()
     generated_ids = generated.contract_ids(profile)
-    order = [d for d in ingest_order(contracts) if d not in generated_ids]
+    released_ids = [d for d in ingest_order(contracts) if contracts[d].raw.get("release")]
+    order = [d for d in ingest_order(contracts) if d not in generated_ids and d not in released_ids]
     for number, dataset in enumerate(order, 1):
         contract = contracts[dataset]
         say(f"[{number}/{len(order)}] {dataset}")
@@ -94,6 +96,20 @@ def bootstrap(city: str | None = None, *, mirror: str | Path | None = None, stor
         certificate = generated.certificate_path(path_or_reason)
         outcome = ingest(contracts[dataset], path_or_reason, store=store,
                          certificate=certificate if certificate.exists() else None)
+        result.outcomes[dataset] = outcome
+        if not outcome.ok:
+            raise BootstrapError(f"{dataset} wurde abgelehnt:\n{outcome.report.to_text()}")
+
+    # what the statistics office releases from confidential microdata (bif release)
+    for dataset in released_ids:
+        source = contracts[dataset].raw["release"]["source"]
+        if store.catalog.latest(source) is None:
+            result.skipped[dataset] = (f"ausgelassen: „{source}“ ist nicht im Speicher (ohne getrennte Benutzerkonten "
+                                       "hält BIF keine vertraulichen Daten und keine daraus abgeleiteten Freigaben)")
+            continue
+        say(f"Statistikstelle: Freigabe von {dataset}")
+        outcome, _ = releases.release(contracts[dataset], store=store, progress=say,
+                                      purpose="Ersteinrichtung: Freigabe der Aggregate für die Planung")
         result.outcomes[dataset] = outcome
         if not outcome.ok:
             raise BootstrapError(f"{dataset} wurde abgelehnt:\n{outcome.report.to_text()}")

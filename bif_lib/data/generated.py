@@ -31,7 +31,7 @@ def contract_ids(profile: CityProfile) -> set[str]:
     register = spec.get("synthetic_register")
     if register:
         ids |= {register["persons_contract"], register["events_contract"]}
-        ids |= set((register.get("release") or {}).get(k) for k in ("population_contract", "parameters_contract"))
+        ids |= {(register.get("release") or {}).get("parameters_contract")}
     if spec.get("life_table"):
         ids.add(spec["life_table"]["contract"])
     ids.discard(None)
@@ -95,7 +95,7 @@ def _life_table(destination: Path) -> Path:
 
 def _synthetic_register(spec: dict, store: Store, destination: Path,
                         progress: Callable[[str], None]) -> dict[str, Path]:
-    from ..planning.release import release_from_register
+    from ..planning.release import release_parameters_checked
     from ..synthetic import PublishedTotals, generate_register
 
     totals = PublishedTotals.from_sozialatlas_dir(destination / "sozialatlas_2022", _bezirke(store))
@@ -104,12 +104,17 @@ def _synthetic_register(spec: dict, store: Store, destination: Path,
     files = {spec["persons_contract"]: _write(register.persons, generated / f"{spec['persons_contract']}.parquet"),
              spec["events_contract"]: _write(register.events, generated / f"{spec['events_contract']}.parquet")}
     release = spec.get("release")
-    if release:
-        progress("Statistikstelle: Freigabe der Aggregate für die Planung")
-        released = release_from_register(register.persons, register.events, tuple(release["base_period"]))
-        for table in ("population", "parameters"):
-            dataset = release[f"{table}_contract"]
-            files[dataset] = _write(released[table], generated / f"{dataset}.parquet")
+    if release and release.get("parameters_contract"):
+        # the projection parameters are model output, released after an output check; the
+        # population table is released from the stored register with the Cell Key Method
+        # (bootstrap: bif_lib.releases)
+        progress("Statistikstelle: Freigabe der Projektionsparameter (Ausgabeprüfung)")
+        dataset = release["parameters_contract"]
+        table, certificate = release_parameters_checked(
+            register.persons, register.events, tuple(release["base_period"]), dataset=dataset,
+            sources=[{"dataset": spec["persons_contract"]}, {"dataset": spec["events_contract"]}])
+        files[dataset] = _write(table, generated / f"{dataset}.parquet")
+        certificate_path(files[dataset]).write_text(certificate.to_json(), encoding="utf-8")
     return files
 
 

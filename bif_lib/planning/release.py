@@ -108,6 +108,47 @@ def parameters_from_release(table: pd.DataFrame, *, synthetic: bool = False,
         base_period=base_period, method={"source": PARAMETERS_DATASET}, inputs=inputs or {}, synthetic=synthetic)
 
 
+MIN_PERSONS_PER_GROUP = 100  # output-check rule of thumb: every rate rests on at least this many persons
+
+
+def release_parameters_checked(persons: pd.DataFrame, events: pd.DataFrame, base_period: tuple[int, int], *,
+                               dataset: str, released_by: str | None = None, sources: list[dict] | None = None,
+                               min_persons: int = MIN_PERSONS_PER_GROUP):
+    """The projection parameters with an output-check certificate (``method="output_check"``).
+
+    The parameters are rates and shares, smoothed and pooled (docs/planning-models.md); they are
+    released after the checks research data centres apply to model output: no counts of persons
+    among them, and every Stadtteil × sex group they are estimated from holds at least
+    ``min_persons`` persons in each year of the base period.
+    """
+    import getpass
+
+    from ..disclosure import Certificate, content_digest
+    from ..disclosure.certificate import utc_now
+
+    inputs = projection_inputs_from_register(persons, events, base_period=base_period)
+    table = release_parameters(inputs.parameters)
+    first, last = base_period
+    in_period = persons[persons["extract_year"].between(first, last)]
+    group_sizes = in_period.groupby(["extract_year", "district_id", "sex"]).size()
+    smallest = int(group_sizes.min()) if len(group_sizes) else 0
+    allowed = {"out_rate", "internal_rate", "in_profile", "fertility", "mortality_factor", "destination",
+               "survival", "share_boys", "in_volume", "base_period_start", "base_period_end"}
+    unknown = sorted(set(table["component"]) - allowed)
+    checks = [
+        {"name": "Nur Raten, Anteile und Modellgrößen", "passed": not unknown,
+         "detail": "keine Fallzahlen von Personen" if not unknown else "unbekannte Größen: " + ", ".join(unknown)},
+        {"name": f"Mindestbesetzung {min_persons} Personen", "passed": smallest >= min_persons,
+         "detail": f"kleinste Gruppe (Jahr × Stadtteil × Geschlecht) im Basiszeitraum: {smallest} Personen"},
+    ]
+    certificate = Certificate(
+        dataset=dataset, method="output_check",
+        parameters={"base_period": list(base_period), "min_persons": min_persons, "rows": len(table)},
+        checks=checks, released_by=released_by or getpass.getuser(), released_at=utc_now(),
+        content_sha256=content_digest(table), sources=sources or [], synthetic=True)
+    return table, certificate
+
+
 def release_from_register(persons: pd.DataFrame, events: pd.DataFrame,
                           base_period: tuple[int, int] = (2018, 2022)) -> dict[str, pd.DataFrame]:
     """Both released tables ("population", "parameters"), computed from the register microdata."""

@@ -100,7 +100,7 @@ def admit(store, frame, contract, lineage: dict, certificate) -> dict | None:
             f"„{contract.id}“ wird nicht gespeichert: {'; '.join(reasons)}. Daten aus der Statistikstelle "
             f"verlassen sie nur als Freigabe mit Geheimhaltungszertifikat (`bif release`, siehe "
             f"docs/statistics-office.md). Nichts wurde gespeichert.")
-    from ..disclosure import Certificate, verify_release
+    from ..disclosure import Certificate
 
     if not isinstance(certificate, Certificate):
         certificate = Certificate.from_dict(certificate)
@@ -110,8 +110,41 @@ def admit(store, frame, contract, lineage: dict, certificate) -> dict | None:
     if not certificate.matches(frame):
         raise AdmissionRefused(f"„{contract.id}“ wird nicht gespeichert: der Inhalt stimmt nicht mit dem "
                                f"Geheimhaltungszertifikat überein (Prüfsumme weicht ab). Nichts wurde gespeichert.")
-    problems = verify_release(frame, certificate)
+    problems = verify_release(frame, contract, certificate)
     if problems:
         raise AdmissionRefused(f"„{contract.id}“ wird nicht gespeichert: die Freigabe hält ihr Zertifikat "
                                f"nicht ein: {'; '.join(problems)}. Nichts wurde gespeichert.")
     return certificate.to_dict()
+
+
+def verify_release(frame, contract, certificate) -> list[str]:
+    """What the store can check of a release without the microdata (German; empty: fine).
+
+    The certificate's own checks must all have passed; a table protected by the Cell Key Method
+    shows no count from 1 to js; a suppressed count table shows no count below the minimum
+    frequency; anything computed from synthetic data is labelled synthetic.
+    """
+    import numpy as np
+
+    problems = []
+    failed = [c.get("name", "?") for c in certificate.checks if not c.get("passed")]
+    if failed:
+        problems.append("nicht bestandene Prüfungen: " + ", ".join(failed))
+    if certificate.method not in ("cellkey", "suppression", "output_check"):
+        problems.append(f"unbekanntes Verfahren „{certificate.method}“")
+    count_column = certificate.parameters.get("count_column")
+    if certificate.method in ("cellkey", "suppression") and count_column:
+        if count_column not in frame.columns:
+            problems.append(f"die Zählspalte „{count_column}“ fehlt")
+        else:
+            values = frame[count_column].to_numpy(dtype="float64", na_value=np.nan)
+            if certificate.method == "cellkey":
+                low, high = 1, int((certificate.ptable_parameters or {}).get("js", 0))
+            else:
+                low, high = 1, int(certificate.parameters.get("min_frequency", 1)) - 1
+            small = (values >= low) & (values <= high)
+            if high >= low and small.any():
+                problems.append(f"{int(small.sum())} Zelle(n) mit Werten von {low} bis {high}")
+    if certificate.synthetic and not contract.synthetic:
+        problems.append("aus synthetischen Daten berechnet, der Vertrag kennzeichnet das nicht (synthetic: true)")
+    return problems

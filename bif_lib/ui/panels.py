@@ -54,7 +54,24 @@ def dataset_summary(description) -> dict:
         "ok": bool(report.get("ok", True)),
         "warnings": int(report.get("warnings", 0)),
         "warning_messages": warnings,
+        "protection": protection_label(entry.lineage.get("release")),
     }
+
+
+PROTECTION_METHODS = {"cellkey": "Cell-Key-Verfahren", "suppression": "Sperrung (Geheimhaltung)",
+                      "output_check": "Ausgabeprüfung für Modellparameter"}
+
+
+def protection_label(release: Mapping | None) -> str:
+    """How a released table was protected, for people ("geschützt (Cell-Key-Verfahren)")."""
+    if not release:
+        return ""
+    method = PROTECTION_METHODS.get(release.get("method"), release.get("method") or "Freigabe")
+    when = release.get("released_at") or ""
+    by = release.get("released_by") or ""
+    detail = ", ".join(x for x in (f"freigegeben {_local_time(when)}" if when else "",
+                                   f"von {by}" if by else "") if x)
+    return f"geschützt ({method})" + (f" – {detail}" if detail else "")
 
 
 def _row(label: str, value: str) -> str:
@@ -90,6 +107,8 @@ def dataset_html(summary: Mapping) -> str:
         rows.append(_row("Regeln des Vertrags", f"<ul>{rules}</ul>"))
     if warnings:
         rows.append(_row("Warnungen", f"<ul>{warnings}</ul>"))
+    if summary.get("protection"):
+        rows.append(_row("Geheimhaltung", html.escape(summary["protection"])))
     rows.append(_row("Prüfsumme", f"<code title=\"sha256\">{html.escape(summary['sha256'][:16])}…</code>"))
     return (f'<details class="bif-dataset"><summary><b>{html.escape(summary["title"])}</b> {badge} '
             f'<span class="bif-muted">Version {summary["version"]}, Stand {html.escape(summary["ingested_at"])}'

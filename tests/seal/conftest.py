@@ -80,6 +80,7 @@ def _contract(directory: Path, dataset: str, classification: str, fields, **extr
     raw = {"id": dataset, **BASE, "classification": classification,
            "source": {"format": "csv", "delimiter": ";", "encoding": "utf-8"},
            "schema": {"fields": [{"name": n, "type": t} for n, t in fields]}, **extra}
+    raw["source"] = extra.get("source") or raw["source"]
     path = directory / f"{dataset}.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
     os.chmod(path, 0o644)
@@ -102,7 +103,11 @@ def build_store(home: Path) -> dict[str, Path]:
         [("person_id", "string"), ("stadtteil", "integer"), ("lohn", "integer"), ("rente", "integer"),
          ("einkommen", "integer")],
         rules=[{"id": "einkommen_summe", "type": "sum_equals", "columns": ["lohn", "rente"], "total": "einkommen",
-                "severity": "warning", "description": "Einkommen = Lohn + Rente"}])
+                "severity": "warning", "description": "Einkommen = Lohn + Rente"}], record_id="person_id")
+    files["freigabe"] = _contract(
+        sources, "freigabe", "internal", [("stadtteil", "integer"), ("anzahl", "integer")],
+        derived_from=["register"], source={"format": "parquet"},
+        release={"source": "register", "method": "cellkey", "by": {"stadtteil": "stadtteil"}, "count": "anzahl"})
     _write_csv(sources / "offen.csv", "stadtteil;einwohner\n1;100\n2;200\n")
     _write_csv(sources / "intern.csv", "stadtteil;plaetze\n1;10\n2;20\n")
     # a warning with a telltale value: it must not reach the shared catalog

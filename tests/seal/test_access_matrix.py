@@ -302,3 +302,76 @@ def test_the_office_ingests_from_its_own_account_through_the_gate(sealed):
     finally:
         source.unlink(missing_ok=True)
     assert entry
+
+
+def test_other_accounts_cannot_read_an_office_process_environment_or_memory(sealed):
+    """/proc: a kernel of the office holds tokens and data in its environment and memory."""
+    import pwd
+    import subprocess
+    import sys
+    import time
+
+    office = pwd.getpwnam(sealed.accounts["office"])
+    secret = "BIF_TEST_GEHEIM=" + sealed.prefix
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                            env={"PATH": "/usr/bin:/bin", "BIF_TEST_GEHEIM": sealed.prefix},
+                            user=office.pw_uid, group=office.pw_gid)
+    try:
+        time.sleep(0.3)
+        for role in ("analyst", "apps", "operator", "nobody"):
+            code = f"""
+for name in ("environ", "mem", "maps", "fd/0"):
+    try:
+        with open("/proc/{proc.pid}/" + name, "rb") as fh:
+            data = fh.read(4096)
+        print("LESBAR", name, {secret!r}.encode() in data)
+    except OSError:
+        print("VERWEIGERT", name)
+"""
+            result = sealed.run_as(role, code)
+            assert "LESBAR" not in result.stdout, (role, result.stdout)
+            assert result.stdout.count("VERWEIGERT") == 4
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_office_releases_a_protected_table_from_its_own_account(sealed):
+    """bif release: microdata read (audited), Cell Key Method, certificate, through the gate into
+    the internal area; analysts then read the released table, never the microdata."""
+    from bif_lib import audit
+    from bif_lib.store import Store
+
+    result = sealed.bif_as("office", "release", str(sealed.home / "inputs" / "freigabe.yaml"),
+                           "--purpose", "Freigabe für die Planung")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Traceback" not in output and "Geheimhaltungsnachweis" in output
+    entry = Store(sealed.store).catalog.latest("freigabe")
+    assert entry.classification == "internal" and entry.lineage["release"]["method"] == "cellkey"
+    events = [(e["event"], e["dataset"], e["account"]) for e in audit.entries(sealed.home / "audit")[-2:]]
+    assert events == [("read", "register", sealed.accounts["office"]), ("release", "freigabe", sealed.accounts["office"])]
+    counts = sealed.run_as("analyst", "import bif_lib as bif; print(bif.load('freigabe')['anzahl'].tolist())")
+    assert counts.returncode == 0, counts.stderr
+    published = eval(counts.stdout.strip())  # noqa: S307 - our own subprocess's list
+    assert all(v == 0 or v > 2 for v in published)  # true counts are 2 and 1: never shown
+
+
+def test_a_release_whose_content_differs_from_its_certificate_is_refused(sealed, tmp_path):
+    import pandas as pd
+
+    from bif_lib.contracts import load_contract
+    from bif_lib.ingest import ingest
+    from bif_lib.releases import release_table
+    from bif_lib.store import Store
+
+    contract = load_contract(sealed.home / "inputs" / "freigabe.yaml")
+    records = pd.DataFrame({"stadtteil": [1] * 40 + [2] * 30})
+    table, certificate = release_table(contract, records, keys=[0.5] * 70, released_by="test")
+    table.loc[0, "anzahl"] = int(table.loc[0, "anzahl"]) + 1  # changed after protection
+    path = tmp_path / "freigabe.parquet"
+    table.to_parquet(path)
+    cert = tmp_path / "zertifikat.json"
+    cert.write_text(certificate.to_json())
+    outcome = ingest(contract, path, store=Store(sealed.store), certificate=cert)
+    assert outcome.status == "rejected" and "stimmt nicht mit dem Geheimhaltungszertifikat" in outcome.report.to_text()

@@ -1,0 +1,164 @@
+"""Releases out of the statistics office: a target contract's ``release`` block → protected table
++ certificate → store (``bif release``).
+
+A release reads confidential microdata (recorded in the audit trail with its purpose), protects
+the table with ``bif_lib.disclosure.protect`` and ingests the result through the target table's
+contract together with its certificate; the store admits it only when the certificate matches
+(``store.admission``). The contract says what is released::
+
+    release:
+      source: melderegister_personen            # confidential microdata with a record_id
+      method: cellkey                           # or suppression
+      by: {year: extract_year, district_id: district_id, sex: sex, age: age}   # target <- source
+      top_code: {age: 100}                      # open upper class (100 = 100 and older)
+      count: population                         # name of the count column
+      parameters: {}                            # passed on to protect() (e.g. min_frequency)
+
+Record keys for the Cell Key Method are created once, when microdata with a ``record_id`` enter
+the office (:func:`ensure_record_keys`, called by the ingest), and kept in the confidential area.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from . import config
+from .contracts import Contract, load_contract
+from .disclosure import Certificate, DisclosureError, protect
+from .store import Store
+
+KEYS_FILE = "record_keys.parquet"
+
+
+class ReleaseError(RuntimeError):
+    """A release could not be made (message in German)."""
+
+
+def record_keys_path(store: Store, dataset: str) -> Path:
+    return store.area("confidential") / dataset / KEYS_FILE
+
+
+def ensure_record_keys(store: Store, contract: Contract, frame: pd.DataFrame) -> int:
+    """Give every statistical unit of confidential microdata its fixed record key (new units get new
+    keys; known ones keep theirs). Returns the number of units. Runs where the store is written."""
+    from .disclosure import RecordKeys
+
+    column = contract.raw.get("record_id")
+    if contract.classification != "confidential" or not column or column not in frame.columns:
+        return 0
+    path = record_keys_path(store, contract.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ids = pd.Series(frame[column].dropna().unique())
+    RecordKeys(path).keys_for(ids)
+    return len(ids)
+
+
+def record_keys_for(store: Store, dataset: str, ids: pd.Series) -> np.ndarray:
+    """The stored keys of ``ids`` (read only: the office's members cannot and need not write them)."""
+    path = record_keys_path(store, dataset)
+    if not path.exists():
+        raise ReleaseError(f"Für „{dataset}“ gibt es keine Record-Keys ({path}); sie entstehen beim Einspielen der "
+                           "Einzeldaten (bif ingest). Bitte den Datensatz erneut einspielen.")
+    table = pq.read_table(path)
+    stored = pd.Series(table.column("record_key").to_numpy(), index=pd.Index(table.column("id").to_numpy()))
+    position = stored.index.get_indexer(pd.Series(ids).to_numpy())
+    missing = int((position < 0).sum())
+    if missing:
+        raise ReleaseError(f"{missing} Datensätze von „{dataset}“ haben keinen Record-Key; die Einzeldaten wurden "
+                           "nicht über BIF eingespielt. Bitte erneut einspielen (bif ingest).")
+    return stored.to_numpy()[position]
+
+
+def release_table(contract: Contract, records: pd.DataFrame, keys: np.ndarray | None, *,
+                  released_by: str, sources: list[dict] | None = None) -> tuple[pd.DataFrame, Certificate]:
+    """Protect the table the contract's ``release`` block describes (no I/O)."""
+    spec = contract.raw.get("release")
+    if not spec:
+        raise ReleaseError(f"Der Vertrag „{contract.id}“ hat keinen Abschnitt „release“: er beschreibt keine Freigabe.")
+    by = dict(spec["by"])
+    missing = [column for column in by.values() if column not in records.columns]
+    if missing:
+        raise ReleaseError(f"Die Einzeldaten „{spec['source']}“ haben die Spalten {', '.join(missing)} nicht.")
+    frame = pd.DataFrame({target: records[source].to_numpy() for target, source in by.items()})
+    categories = {}
+    for column, top in (spec.get("top_code") or {}).items():
+        frame[column] = np.minimum(frame[column].to_numpy(), top)
+        categories[column] = list(range(0, int(top) + 1))
+    frame.attrs["bif"] = dict(records.attrs.get("bif") or {})
+    method = spec.get("method", "cellkey")
+    try:
+        table, certificate = protect(
+            frame, by=list(by), method=method, record_keys=keys if method == "cellkey" else None,
+            count_column=spec.get("count", "anzahl"), dataset=contract.id, released_by=released_by,
+            categories=categories or None, sources=sources, **(spec.get("parameters") or {}))
+    except DisclosureError as error:
+        raise ReleaseError(f"„{contract.id}“ lässt sich nicht schützen: {error}") from None
+    return _typed(table, contract), certificate
+
+
+def _typed(table: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """Columns in the contract's order and with its integer types, so the file reads back as written."""
+    names = [f.name for f in contract.fields if f.name in table.columns]
+    table = table[names + [c for c in table.columns if c not in names]]
+    for f in contract.fields:
+        if f.name in table.columns and f.type in ("integer", "year") and not table[f.name].isna().any():
+            table[f.name] = table[f.name].astype("int64")
+    return table
+
+
+def release(contract: Contract | Path | str, *, purpose: str, store: Store | None = None,
+            user: str | None = None, progress=None):
+    """Make the release the contract describes and ingest it (through the office's gate where the
+    member has no write access). Returns ``(IngestOutcome, Certificate)``."""
+    from . import api
+    from .ingest import default_store, ingest
+
+    say = progress or (lambda message: None)
+    contract = contract if isinstance(contract, Contract) else load_contract(contract)
+    store = store or default_store()
+    spec = contract.raw.get("release") or {}
+    if not spec:
+        raise ReleaseError(f"Der Vertrag „{contract.id}“ hat keinen Abschnitt „release“.")
+    say(f"Lese „{spec['source']}“ (vertraulich, protokolliert) …")
+    records = api.load(spec["source"], purpose=purpose, store=store)
+    meta = records.attrs["bif"]
+    source_entry = store.catalog.get(spec["source"], version=meta["version"])
+    keys = None
+    if spec.get("method", "cellkey") == "cellkey":
+        record_id = source_entry.contract.get("record_id")
+        if not record_id:
+            raise ReleaseError(f"Der Vertrag von „{spec['source']}“ nennt kein record_id-Feld; ohne Record-Keys ist "
+                               "keine Cell-Key-Freigabe möglich.")
+        keys = record_keys_for(store, spec["source"], records[record_id])
+    say("Schütze die Tabelle …")
+    table, certificate = release_table(contract, records, keys, released_by=user or config.current_user(),
+                                       sources=[{"dataset": spec["source"], "version": meta["version"]}])
+    work = Path(tempfile.mkdtemp(prefix=f"bif-release-{contract.id}-"))
+    os.chmod(work, 0o700)
+    try:
+        path = work / f"{contract.id}.parquet"
+        table.to_parquet(path, index=False)
+        certificate_file = work / f"{contract.id}.zertifikat.json"
+        certificate_file.write_text(certificate.to_json(), encoding="utf-8")
+        say("Spiele die Freigabe ein …")
+        outcome = ingest(contract, path, store=store, certificate=certificate_file)
+    finally:
+        for leftover in work.iterdir():
+            leftover.unlink()
+        work.rmdir()
+    return outcome, certificate
+
+
+def certificate_of(entry) -> Certificate | None:
+    """The release certificate a stored version carries, if any."""
+    data = (entry.lineage or {}).get("release")
+    return Certificate.from_dict(data) if data else None
+
+
+__all__ = ["ReleaseError", "certificate_of", "ensure_record_keys", "record_keys_for", "release", "release_table"]
