@@ -34,7 +34,8 @@ def _run(path: Path, trace: Path) -> dict:
     started = time.perf_counter()
     client = NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3",
                             resources={"metadata": {"path": str(trace.parent)}})
-    env = {**os.environ, "BIF_LOAD_TRACE": str(trace)}
+    # the office's notebook releases for real (idempotent: an unchanged release is recognised)
+    env = {**os.environ, "BIF_LOAD_TRACE": str(trace), "BIF_FREIGABE_AUSFUEHREN": "1"}
     try:
         client.execute(env=env)
         error = None

@@ -70,6 +70,10 @@ def test_bevoelkerung(app_server, page):
     start = snapshot(page)
     assert "Altstadt" in start["table"] and "99.341" in start["table"]  # German thousands separator
     assert start["selected"] == []
+    # the single-age table left the statistics office protected, and the panel says so
+    page.get_by_text("Daten & Qualität").first.click()
+    assert page.locator(".bif-dataset", has_text="Einzelalter").get_by_text("geschützt (Cell-Key-Verfahren)",
+                                                                         exact=False).count() == 1
 
     # click a district in the map: dropdown, table row, time series and pyramid follow
     page.locator(".bif-district-map path.leaflet-interactive").nth(4).click(force=True)
