@@ -76,8 +76,10 @@ def record_keys_for(store: Store, dataset: str, ids: pd.Series) -> np.ndarray:
 
 
 def release_table(contract: Contract, records: pd.DataFrame, keys: np.ndarray | None, *,
-                  released_by: str, sources: list[dict] | None = None) -> tuple[pd.DataFrame, Certificate]:
-    """Protect the table the contract's ``release`` block describes (no I/O)."""
+                  released_by: str, sources: list[dict] | None = None,
+                  defaults: dict | None = None) -> tuple[pd.DataFrame, Certificate]:
+    """Protect the table the contract's ``release`` block describes (no I/O). ``defaults``: the city
+    profile's ``disclosure`` section (min_frequency, protection_range, unperturbed)."""
     spec = contract.raw.get("release")
     if not spec:
         raise ReleaseError(f"Der Vertrag „{contract.id}“ hat keinen Abschnitt „release“: er beschreibt keine Freigabe.")
@@ -92,14 +94,21 @@ def release_table(contract: Contract, records: pd.DataFrame, keys: np.ndarray | 
         categories[column] = list(range(0, int(top) + 1))
     frame.attrs["bif"] = dict(records.attrs.get("bif") or {})
     method = spec.get("method", "cellkey")
+    parameters = {**_city_defaults(defaults or {}, method), **(spec.get("parameters") or {})}
     try:
         table, certificate = protect(
             frame, by=list(by), method=method, record_keys=keys if method == "cellkey" else None,
             count_column=spec.get("count", "anzahl"), dataset=contract.id, released_by=released_by,
-            categories=categories or None, sources=sources, **(spec.get("parameters") or {}))
+            categories=categories or None, sources=sources, **parameters)
     except DisclosureError as error:
         raise ReleaseError(f"„{contract.id}“ lässt sich nicht schützen: {error}") from None
     return _typed(table, contract), certificate
+
+
+def _city_defaults(defaults: dict, method: str) -> dict:
+    """The profile's settings that apply to ``method``."""
+    keys = ("unperturbed",) if method == "cellkey" else ("min_frequency", "protection_range", "unperturbed")
+    return {k: defaults[k] for k in keys if defaults.get(k) not in (None, [])}
 
 
 def _typed(table: pd.DataFrame, contract: Contract) -> pd.DataFrame:
@@ -138,7 +147,8 @@ def release(contract: Contract | Path | str, *, purpose: str, store: Store | Non
         keys = record_keys_for(store, spec["source"], records[record_id])
     say("Schütze die Tabelle …")
     table, certificate = release_table(contract, records, keys, released_by=user or config.current_user(),
-                                       sources=[{"dataset": spec["source"], "version": meta["version"]}])
+                                       sources=[{"dataset": spec["source"], "version": meta["version"]}],
+                                       defaults=_profile_disclosure(contract))
     work = Path(tempfile.mkdtemp(prefix=f"bif-release-{contract.id}-"))
     os.chmod(work, 0o700)
     try:
@@ -153,6 +163,16 @@ def release(contract: Contract | Path | str, *, purpose: str, store: Store | Non
             leftover.unlink()
         work.rmdir()
     return outcome, certificate
+
+
+def _profile_disclosure(contract: Contract) -> dict:
+    """The ``disclosure`` section of the city profile beside the contract (none: the defaults)."""
+    import yaml
+
+    profile = contract.path.parent / "city.yaml" if contract.path else None
+    if profile is None or not profile.exists():
+        return {}
+    return dict((yaml.safe_load(profile.read_text(encoding="utf-8")) or {}).get("disclosure") or {})
 
 
 def certificate_of(entry) -> Certificate | None:

@@ -375,3 +375,23 @@ def test_a_release_whose_content_differs_from_its_certificate_is_refused(sealed,
     cert.write_text(certificate.to_json())
     outcome = ingest(contract, path, store=Store(sealed.store), certificate=cert)
     assert outcome.status == "rejected" and "stimmt nicht mit dem Geheimhaltungszertifikat" in outcome.report.to_text()
+
+
+def test_a_release_takes_the_city_profiles_disclosure_settings(sealed):
+    import pandas as pd
+    import yaml
+
+    from bif_lib.contracts import parse_contract
+    from bif_lib.releases import release_table
+
+    raw = yaml.safe_load((sealed.home / "inputs" / "freigabe.yaml").read_text())
+    raw["release"]["method"] = "suppression"
+    contract = parse_contract(yaml.safe_dump(raw))
+    records = pd.DataFrame({"stadtteil": [1] * 4 + [2] * 30 + [3] * 20})
+    table, certificate = release_table(contract, records, None, released_by="test", defaults={"min_frequency": 5})
+    assert certificate.parameters["min_frequency"] == 5
+    assert table.loc[table["stadtteil"] == 1, "anzahl"].isna().all()  # 4 < 5: blocked
+    raw["release"]["parameters"] = {"min_frequency": 3}  # the contract overrides the city
+    table, certificate = release_table(parse_contract(yaml.safe_dump(raw)), records, None, released_by="test",
+                                       defaults={"min_frequency": 5})
+    assert certificate.parameters["min_frequency"] == 3
