@@ -135,6 +135,7 @@ def record(event: str, *, dataset: str | None = None, version: int | None = None
 
 # --- the service (root) ----------------------------------------------------------------------
 
+CALLER_EVENTS = {"read", "office-approve"}  # what other accounts may record, in their own name
 EVENTS = {"read", "office-request", "office-approve", "office-grant", "office-remove", "office-init"}
 
 
@@ -145,6 +146,9 @@ def handle(raw: bytes, uid: int) -> dict:
         event = str(request["event"])
         if event not in EVENTS:
             raise ValueError(f"unbekanntes Ereignis {event!r}")
+        if uid != 0 and event not in CALLER_EVENTS:
+            # requests, grants and removals are root's (bif office, as root); releases are the gate's
+            raise ValueError(f"das Ereignis {event!r} trägt nur der Betrieb (root) ein")
         version = request.get("version")
         entry = append(event, who=identity(uid), dataset=_text(request.get("dataset")),
                        version=int(version) if version is not None else None,

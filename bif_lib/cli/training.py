@@ -16,7 +16,8 @@ def register(subparsers) -> None:
     start.add_argument("cohort", metavar="GRUPPE", help="Name der Schulungsgruppe, z. B. grundkurs")
     start.add_argument("--size", "-n", type=int, required=True, help="Anzahl der Konten (1 bis 99)")
     start.add_argument("--group", "-g", action="append", choices=BIF_GROUPS,
-                       help="BIF-Gruppe der Konten (Standard: analysts)")
+                       help="BIF-Gruppe der Konten (Standard: analysts; nie statistikstelle: "
+                            "Aufnahme dort nur mit `bif office`)")
     start.add_argument("--handout", type=Path, metavar="DATEI",
                        help="Zugangsdaten zusätzlich als CSV-Datei für Excel schreiben (nur für Sie lesbar)")
     start.set_defaults(handler=_start)

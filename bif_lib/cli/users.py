@@ -3,6 +3,10 @@
 Changes take effect at the person's next login. If the platform runs, ``set-groups``,
 ``passwd`` and ``remove`` also end the person's hub session (and stop their server),
 so that removed permissions do not linger.
+
+Nobody is put into the Statistikstelle here: that is the break-glass procedure of
+``bif office`` (``add``/``set-groups`` refuse it, and leaving it goes through
+``bif office remove``; ``remove`` of a member records the removal in the audit trail).
 """
 
 from __future__ import annotations
@@ -109,6 +113,9 @@ def run_guarded(action) -> int:
 
 def _add(args) -> int:
     def action():
+        from bif_lib.platform.office import check_group_change
+
+        check_group_change(args.name, args.group)
         settings, store = user_store()
         password, generated = _read_password(args, store)
         store.add(args.name, args.group, password)
@@ -140,7 +147,11 @@ def _list(args) -> int:
 
 def _set_groups(args) -> int:
     def action():
+        from bif_lib.platform.office import check_group_change
+
         settings, store = user_store()
+        current = store.get(args.name)
+        check_group_change(args.name, args.group, current["groups"] if current else ())
         store.set_groups(args.name, args.group)
         print(f"Gruppen von {args.name.lower()}: {', '.join(sorted(set(args.group)))}")
         end_hub_session(settings, args.name.lower())
@@ -166,8 +177,17 @@ def _remove(args) -> int:
     def action():
         from bif_lib.platform import accounts
 
+        from bif_lib.platform import office
+
         settings, store = user_store()
         name = args.name.lower()
+        entry = store.get(name)
+        if (entry is not None and office.OFFICE_GROUP in entry["groups"]
+                and settings["auth"]["backend"] == "local"):
+            # leaving the office is always recorded, also when the whole account goes
+            office.remove(settings, name, reason="Konto gelöscht (bif users remove)", store=store,
+                          account_deleted=True)
+            print(f"{name}: Austritt aus der Statistikstelle protokolliert")
         store.remove(name)
         print(f"Konto {name} gelöscht")
         end_hub_session(settings, name)

@@ -10,19 +10,23 @@ Three backends, selected by ``auth.backend`` in settings.yaml:
 All three return the person's BIF groups, and the hub follows them
 (``Authenticator.manage_groups = True``): group changes in the user store or the
 directory apply at the next login. Only people in at least one BIF group may log in;
-members of ``admins`` are hub admins.
+nobody becomes a hub admin (``admin`` is always False; ``admins`` get the role
+``bif-operator``, see settings.yaml).
 
 Password hashing: ``hashlib.scrypt`` from the standard library (RFC 7914, memory-hard,
 parameters N=2**16, r=8, p=2 as in OWASP's password storage cheat sheet). It needs no
 extra dependency — passlib is unmaintained and breaks with current bcrypt, and bcrypt
 truncates passwords at 72 bytes. Parameters are stored with each hash, so they can be
-raised later; verification uses ``hmac.compare_digest``.
+raised later; verification uses ``hmac.compare_digest``. At login the hash is computed in a
+thread pool of its own (``login_executor``), never on the hub's event loop: scrypt releases
+the GIL, so a wave of logins costs the hub's other requests nothing but CPU.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import datetime as dt
 import fcntl
@@ -71,6 +75,20 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+_login_executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def login_executor() -> concurrent.futures.ThreadPoolExecutor:
+    """Where logins hash passwords: one thread per CPU (at most 4). A wave of logins waits
+    here instead of taking asyncio's default executor (which also resolves host names) or
+    64 MiB of scrypt memory per login at once."""
+    global _login_executor
+    if _login_executor is None:
+        _login_executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="bif-login")
+    return _login_executor
 
 
 def generate_password(length: int = 16) -> str:
@@ -261,8 +279,10 @@ def map_groups(directory_groups: Iterable[str], mapping: dict[str, str]) -> list
 
 
 def auth_model(name: str, groups: list[str], **extra) -> dict:
-    """The model JupyterHub expects from ``authenticate`` (groups managed by BIF)."""
-    return {"name": name, "groups": groups, "admin": ADMIN_GROUP in groups, **extra}
+    """The model JupyterHub expects from ``authenticate`` (groups managed by BIF).
+    ``admin`` is always False: nobody becomes a hub admin through the user store or the
+    directory, and a flag left from earlier is cleared at login."""
+    return {"name": name, "groups": groups, "admin": False, **extra}
 
 
 # --- authenticators -------------------------------------------------------------------------
@@ -304,7 +324,9 @@ class BIFLocalAuthenticator(_BIFGroupsMixin, Authenticator):
         if not USERNAME_RE.match(name) or not password:
             return None
         store = UserStore(self.users_file)
-        groups = await asyncio.to_thread(store.authenticate, name, password)
+        # reading the store and scrypt (~0.1 s of CPU) off the hub's event loop
+        groups = await asyncio.get_running_loop().run_in_executor(
+            login_executor(), store.authenticate, name, password)
         if groups is None:
             self.log.warning("Anmeldung fehlgeschlagen / login failed: %s", name)
             return None
@@ -377,7 +399,12 @@ def _make_oidc_authenticator() -> type[Authenticator]:
 
         @default("admin_groups")
         def _default_admin_groups(self):
-            return {ADMIN_GROUP}
+            return set()  # nobody becomes a hub admin through the directory
+
+        async def update_auth_model(self, auth_model):
+            auth_model = await super().update_auth_model(auth_model)
+            auth_model["admin"] = False  # also clears a flag left from earlier
+            return auth_model
 
         def get_user_groups(self, auth_state):
             userinfo = (auth_state or {}).get(self.user_auth_state_key) or {}

@@ -37,6 +37,10 @@ def account_names(cohort: str, size: int) -> list[str]:
 def create_cohort(store: UserStore, cohort: str, size: int,
                   groups: Iterable[str] = DEFAULT_GROUPS) -> list[CohortAccount]:
     """Create the cohort's accounts with generated passwords: all of them or none."""
+    from bif_lib.platform.office import check_group_change
+
+    groups = list(groups)
+    check_group_change(cohort, groups)  # never into the Statistikstelle (break-glass only)
     cohort = cohort.strip().lower()
     if cohort in cohorts(store):
         raise UserStoreError(f"Die Schulungsgruppe „{cohort}“ gibt es schon (beenden mit: bif training end {cohort})")

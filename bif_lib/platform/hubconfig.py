@@ -16,6 +16,7 @@ here, in small functions that the tests call directly:
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import pwd
 import sys
@@ -31,6 +32,7 @@ from bif_lib.platform import accounts
 from bif_lib.platform.auth import authenticator_for
 from bif_lib.platform.settings import (
     APPS_SERVICE,
+    BUILTIN_ADMIN_ROLE,
     PUBLISH_SCOPE,
     Settings,
     apps_api_token,
@@ -68,16 +70,24 @@ def groups_with_role(settings: Settings, role: str) -> list[str]:
     return sorted(g for g, spec in settings["groups"].items() if role in spec.get("roles", []))
 
 
+# JupyterHub's built-in admin role, bound to nobody. Because its users, groups and services
+# are given (empty), the hub makes the assignments exactly that at every start and clears
+# every admin flag left in its database (JupyterHub.init_role_assignment): nobody is a hub
+# admin, whatever an older configuration or a directory said. Operators get `bif-operator`.
+# (JupyterHub refuses to change anything else of this role, even its description.)
+ADMIN_ROLE = {"name": BUILTIN_ADMIN_ROLE, "users": [], "groups": [], "services": []}
+
+
 def load_roles(settings: Settings) -> list[dict]:
     """``JupyterHub.load_roles``: the roles of settings.yaml bound to BIF groups,
-    JupyterHub's ``admin`` role bound to the groups that list it, and the service roles."""
+    JupyterHub's ``admin`` role bound to nobody, and the service roles."""
     roles: list[dict] = []
     for name, spec in settings["roles"].items():
         role = {"name": name, "description": spec.get("description", ""), "scopes": list(spec["scopes"])}
         if name != "user":  # every user has `user`; it is not bound to groups
             role["groups"] = groups_with_role(settings, name)
         roles.append(role)
-    roles.append({"name": "admin", "groups": groups_with_role(settings, "admin")})
+    roles.append(copy.deepcopy(ADMIN_ROLE))
     for service, spec in SERVICE_ROLES.items():
         if service == CULLER_SERVICE and not settings["culler"].get("enabled", True):
             continue
@@ -187,6 +197,11 @@ class BIFSpawner(LocalProcessSpawner):
         templates = {label: (config.PROJECT_ROOT / path) for label, path in
                      (settings.get("notebooks", {}).get("templates") or {}).items()}
         accounts.prepare_home(account, templates, settings.get("notebooks", {}).get("target", "Vorlagen"))
+        private_tmp = account.home / ".tmp"
+        private_tmp.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(private_tmp, 0o700)
+        if os.geteuid() == 0:
+            os.chown(private_tmp, account.uid, account.gid)
         return account
 
     async def start(self):
@@ -197,11 +212,16 @@ class BIFSpawner(LocalProcessSpawner):
         account = self.account
         if account is None:
             raise RuntimeError("BIFSpawner: account not prepared; refusing to start a server as root")
-        if self.separate_accounts:
-            return set_user_setuid(account.name)
+        switch = set_user_setuid(account.name) if self.separate_accounts else None
 
         def preexec():
-            os.chdir(account.home)
+            # what a person's kernels write (exports, temporary files) is theirs alone: for the
+            # statistics office that keeps microdata out of world-readable files in /tmp or $HOME
+            os.umask(0o077)
+            if switch is not None:
+                switch()
+            else:
+                os.chdir(account.home)
 
         return preexec
 
@@ -211,6 +231,7 @@ class BIFSpawner(LocalProcessSpawner):
             env["USER"] = account.name
             env["HOME"] = str(account.home)
             env["SHELL"] = account.shell or "/bin/bash"
+            env["TMPDIR"] = str(account.home / ".tmp")  # private (0700), not the shared /tmp
         return env
 
     def get_env(self):
@@ -247,10 +268,14 @@ def _oidc_urls(oidc: dict) -> dict[str, str]:
 
 
 def authenticator_config(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Traitlets config sections of the selected authenticator ({section: {trait: value}})."""
+    """Traitlets config sections of the selected authenticator ({section: {trait: value}}).
+
+    ``admin_users`` (and for OIDC ``admin_groups``) are always empty: nobody becomes a hub
+    admin, neither by name nor through the directory (settings.py refuses such keys too).
+    """
     backend = settings["auth"]["backend"]
     if backend == "local":
-        return {"BIFLocalAuthenticator": {"users_file": str(settings.users_file)}}
+        return {"BIFLocalAuthenticator": {"users_file": str(settings.users_file), "admin_users": []}}
     if backend == "ldap":
         ldap = dict(settings["auth"]["ldap"])
         section = {k: v for k, v in ldap.items() if k != "group_mapping"}
@@ -259,6 +284,7 @@ def authenticator_config(settings: Settings) -> dict[str, dict[str, Any]]:
             section["lookup_dn_search_password"] = os.environ["BIF_LDAP_BIND_PASSWORD"]
         if section.get("lookup_dn") and not section.get("lookup_dn_user_dn_attribute"):
             section["lookup_dn_user_dn_attribute"] = section.get("user_attribute", "uid")
+        section["admin_users"] = []
         return {"BIFLDAPAuthenticator": section}
     oidc = dict(settings["auth"]["oidc"])
     section = {
@@ -270,6 +296,8 @@ def authenticator_config(settings: Settings) -> dict[str, dict[str, Any]]:
         "scope": list(oidc.get("scope") or ["openid", "profile", "email"]),
         "login_service": oidc.get("login_service", "Stadt-Konto"),
         "group_mapping": dict(oidc.get("group_mapping") or {}),
+        "admin_users": [],
+        "admin_groups": [],
         **_oidc_urls(oidc),
     }
     return {"BIFOIDCAuthenticator": section}
@@ -304,6 +332,8 @@ def configure(c, settings: Settings | None = None) -> Settings:
     c.Authenticator.manage_groups = True
     # who may log in is decided by the BIF authenticators (members of a BIF group only)
     c.Authenticator.any_allow_config = True
+    # nobody is a hub admin (the admin role is bound to nobody, see ADMIN_ROLE)
+    c.Authenticator.admin_users = set()
     for section, values in authenticator_config(settings).items():
         for key, value in values.items():
             setattr(c[section], key, value)
@@ -377,7 +407,7 @@ def z2jh_values(settings: Settings) -> dict:
                     "redirect_to_server": False,
                     "allow_named_servers": False,
                 },
-                "Authenticator": {"manage_groups": True},
+                "Authenticator": {"manage_groups": True, "admin_users": []},
                 **auth,
             },
             "loadRoles": {r["name"]: r for r in roles},

@@ -37,6 +37,14 @@ ACCOUNT_MODES = ("auto", "separate", "single")
 DATA_AREAS = ("internal", "confidential")
 APPS_SERVICE = "bif-apps"
 PUBLISH_SCOPE = "custom:bif-apps:publish"
+# The sealed statistics office: the only group with the confidential data area. Nobody else
+# may reach it through hub permissions (see :func:`role_problems` and docs/platform.md).
+OFFICE_GROUP = "statistikstelle"
+OPERATOR_GROUP = "admins"
+OPERATOR_ROLE = "bif-operator"
+BUILTIN_ADMIN_ROLE = "admin"  # JupyterHub's built-in role: bound to nobody in BIF
+# keys of auth.ldap / auth.oidc that would make people hub admins through the directory
+ADMIN_AUTH_KEYS = ("admin_users", "admin_groups")
 
 # environment variable -> (section, key, type)
 ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
@@ -242,30 +250,128 @@ def validate(data: dict) -> None:
         problems.append(f"fehlende Gruppen: {', '.join(missing)}")
     for name, spec in groups.items():
         for role in spec.get("roles", []):
-            if role not in roles and role != "admin":
+            if role == BUILTIN_ADMIN_ROLE:
+                if name == OPERATOR_GROUP:
+                    problems.append(
+                        "admins dürfen nicht an JupyterHubs eingebaute Rolle 'admin' gebunden sein: sie "
+                        "umfasst Zugang zu allen Servern, Tokens und Gruppen, also auch zur Statistikstelle; "
+                        f"der Betrieb erhält die Rolle '{OPERATOR_ROLE}'")
+                else:
+                    problems.append(
+                        f"Gruppe {name}: JupyterHubs eingebaute Rolle 'admin' ist nicht erlaubt (Zugang zu "
+                        "allen Servern, Tokens und Gruppen, auch zur Statistikstelle)")
+            elif role not in roles:
                 problems.append(f"Gruppe {name}: Rolle {role!r} ist nicht definiert")
         for area in spec.get("data_areas", []):
             if area not in DATA_AREAS:
                 problems.append(f"Gruppe {name}: Datenbereich {area!r} unbekannt")
+        if "confidential" in spec.get("data_areas", []) and name != OFFICE_GROUP:
+            problems.append(f"Gruppe {name}: den vertraulichen Datenbereich hat nur die Statistikstelle "
+                            "(Statistikgeheimnis)")
     for name, spec in roles.items():
         if not _NAME_RE.match(name):
             problems.append(f"Rollenname {name!r} ungültig")
+        if name == BUILTIN_ADMIN_ROLE:
+            problems.append("Rolle 'admin' darf in 'roles' nicht definiert werden: das ist JupyterHubs "
+                            "eingebaute Admin-Rolle, die in BIF niemand erhält")
         if not isinstance(spec.get("scopes"), list):
             problems.append(f"Rolle {name}: 'scopes' muss eine Liste sein")
-    if "confidential" in groups.get("admins", {}).get("data_areas", []):
-        problems.append("admins dürfen keinen Zugriff auf vertrauliche Daten haben (Statistikgeheimnis)")
+    if not problems:
+        problems.extend(role_problems(groups, roles))
     if "planners" in groups and groups["planners"].get("data_areas"):
         problems.append("planners haben keinen eigenen Server und daher keine Datenbereiche")
 
     for backend_name in ("ldap", "oidc"):
-        mapping = data["auth"].get(backend_name, {}).get("group_mapping") or {}
+        section = data["auth"].get(backend_name) or {}
+        mapping = section.get("group_mapping") or {}
         for source, target in mapping.items():
             if target not in BIF_GROUPS:
                 problems.append(
                     f"auth.{backend_name}.group_mapping: {source!r} -> {target!r} ist keine BIF-Gruppe"
                 )
+        for key in ADMIN_AUTH_KEYS:
+            if section.get(key):
+                problems.append(
+                    f"auth.{backend_name}.{key}: in BIF wird niemand Hub-Admin, auch nicht über das "
+                    f"Verzeichnis; der Betrieb erhält über die Gruppe {OPERATOR_GROUP} die Rolle {OPERATOR_ROLE}")
     if problems:
         raise SettingsError("Fehler in den Plattform-Einstellungen: " + "; ".join(problems))
+
+
+# --- the sealed office in the role definitions ----------------------------------------------
+#
+# What a scope grants is read from the installed JupyterHub's own hierarchy
+# (``jupyterhub.scopes.scope_definitions``), so that a scope which merely *implies*
+# another one is caught too (``shares`` includes ``access:servers``, ``admin:groups``
+# includes ``groups`` and ``delete:groups``, ``self`` means the own server and tokens).
+
+def _granted(scope: str) -> set[tuple[str, str]]:
+    """(scope, filter) pairs that ``scope`` grants, e.g. ``shares!user`` ->
+    {("shares", "user"), ("access:servers", "user"), ...}. The filter is the text after ``!``."""
+    from jupyterhub.scopes import scope_definitions
+
+    base, _, filter_ = scope.partition("!")
+    if base == "self":  # JupyterHub's metascope: the user's own resources
+        todo, filter_ = ["read:users", "users:shares", "read:shares", "users:activity", "servers", "tokens",
+                         "access:servers"], "user"
+    else:
+        todo = [base]
+    seen: set[str] = set()
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(scope_definitions.get(current, {}).get("subscopes", []))
+    return {(s, filter_) for s in seen}
+
+
+def _group_filter_ok(filter_: str) -> bool:
+    kind, _, value = filter_.partition("=")
+    return kind == "group" and bool(value) and value != OFFICE_GROUP
+
+
+def role_problems(groups: dict, roles: dict) -> list[str]:
+    """German problems of roles that would let people outside the office reach it.
+
+    For every role bound to a group other than ``statistikstelle`` (and for ``user``, which
+    everybody has): no ``access:servers`` except ``!user`` (the own server), no ``tokens``
+    except ``!user`` (no tokens for other people, which would carry their access), no
+    ``admin:users`` (rename accounts – a renamed account starts the server of another
+    person's OS account – and read authentication state). For every role, the office's
+    included: group changes (``groups``, ``admin:groups``, ``delete:groups``) only with a
+    ``!group=<name>`` filter that is not ``statistikstelle`` (admission is break-glass only).
+    """
+    problems: list[str] = []
+    bound: dict[str, list[str]] = {"user": sorted(groups)}
+    for group, spec in groups.items():
+        for role in spec.get("roles", []):
+            bound.setdefault(role, []).append(group)
+    for role, spec in roles.items():
+        holders = sorted(bound.get(role, []))
+        outside = [g for g in holders if g != OFFICE_GROUP]
+        if not holders:
+            continue
+        where = f"Rolle {role} (Gruppe(n) {', '.join(holders)})"
+        for scope in spec.get("scopes") or []:
+            granted = _granted(str(scope))
+            # nobody, not even a member alone, adds people to the office through the hub
+            if any(b in ("groups", "admin:groups", "delete:groups") and not _group_filter_ok(f)
+                   for b, f in granted):
+                problems.append(f"{where}: {scope!r} erlaubt Änderungen an Gruppen ohne Filter, der die "
+                                f"Statistikstelle ausschließt; nur mit '!group=<Gruppe>' und nie für "
+                                f"{OFFICE_GROUP!r}")
+            if not outside:
+                continue
+            if any(b == "access:servers" and f != "user" for b, f in granted):
+                problems.append(f"{where}: {scope!r} öffnet fremde JupyterLab-Server; erlaubt ist nur "
+                                "'access:servers!user' (der eigene Server)")
+            if any(b == "tokens" and f != "user" for b, f in granted):
+                problems.append(f"{where}: {scope!r} erlaubt Tokens für andere Personen (und damit deren "
+                                "Zugang); erlaubt ist nur 'tokens!user'")
+            if any(b == "admin:users" for b, _ in granted):
+                problems.append(f"{where}: {scope!r} enthält 'admin:users' (Konten umbenennen, "
+                                "Anmeldedaten lesen) und ist außerhalb der Statistikstelle nicht erlaubt")
+    return problems
 
 
 def load_settings(

@@ -131,7 +131,7 @@ def test_local_authenticator_returns_groups_and_admin(tmp_path, monkeypatch, fas
     assert isinstance(a, auth.BIFLocalAuthenticator) and a.manage_groups
 
     model = run(a.authenticate(None, {"username": " IDA ", "password": "ida-passwort-1"}))
-    assert model == {"name": "ida", "groups": ["admins", "analysts"], "admin": True}
+    assert model == {"name": "ida", "groups": ["admins", "analysts"], "admin": False}
     assert a.check_allowed("ida", model)
     model = run(a.authenticate(None, {"username": "paul", "password": "paul-passwort-1"}))
     assert model["admin"] is False and model["groups"] == ["planners"]
@@ -166,7 +166,7 @@ def test_oidc_configuration_and_group_claims(monkeypatch):
     assert a.client_id == "bif" and a.client_secret == "client-geheim"
     assert a.oauth_callback_url == "https://bif.flensburg.de/hub/oauth_callback"
     assert a.username_claim == "preferred_username" and "openid" in a.scope
-    assert a.manage_groups and a.admin_groups == {"admins"}
+    assert a.manage_groups and a.admin_groups == set()  # operators are no hub admins
     assert a.allowed_groups == set(auth.BIF_GROUPS)
 
     state = {"oauth_user": {"preferred_username": "mmeier", "groups": ["/bif-analyse", "bif-admins", "kantine"]}}
@@ -176,8 +176,8 @@ def test_oidc_configuration_and_group_claims(monkeypatch):
 
     # the full oauthenticator path: groups, admin flag, allowed
     model = {"name": "mmeier", "admin": None, "auth_state": state}  # as oauthenticator builds it
-    model = run(a._apply_managed_groups(model))
-    assert model["groups"] == ["admins", "analysts"] and model["admin"] is True
+    model = run(a._apply_managed_groups(run(a.update_auth_model(model))))
+    assert model["groups"] == ["admins", "analysts"] and model["admin"] is False
     assert run(a.check_allowed("mmeier", model))
     outsider = run(a._apply_managed_groups({"name": "k", "admin": None, "auth_state": {"oauth_user": {"groups": ["kantine"]}}}))
     assert not run(a.check_allowed("k", outsider))

@@ -251,6 +251,10 @@ def test_hub_restart_keeps_servers_and_apps(hub):
     assert server_status(hub, token) == 200
     pids = processes_of(hub.os_account(ANALYST))
     assert pids, "no server process under the analyst's account"
+    for pid in pids:  # kernels and exports of a person are private to them (no world-readable files)
+        assert "Umask:\t0077" in Path(f"/proc/{pid}/status").read_text()
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert f"TMPDIR={pwd.getpwnam(hub.os_account(ANALYST)).pw_dir}/.tmp".encode() in environ
     hub_pid = launcher.HUB.pid(hub.settings)
     apps_running = launcher._port_open(hub.settings["apps"]["port"])
 

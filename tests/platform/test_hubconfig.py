@@ -56,8 +56,10 @@ def test_lab_groups_get_their_own_server_apps_and_publishing(settings, group):
     assert {"access:servers!user=ana", "access:servers"} & got
     assert {f"access:services!service={APPS_SERVICE}", "access:services"} & got  # admins: all services
     assert PUBLISH_SCOPE in got
-    # nobody but admins may touch other people's servers
-    assert ("admin:servers" in got) == (group == "admins")
+    # only operators start and stop other people's servers, and nobody may enter them
+    assert ("start:servers" in got) == (group == "admins")
+    assert not {s for s in got if s.startswith(("admin:servers", "admin:server_state"))}
+    assert {s for s in got if s.startswith("access:servers")} == {"access:servers!user=ana"}
 
 
 def test_roles_are_bound_to_groups_and_services(settings):
@@ -65,7 +67,8 @@ def test_roles_are_bound_to_groups_and_services(settings):
     assert "self" not in roles["user"]["scopes"] and "groups" not in roles["user"]
     assert roles["bif-apps-viewer"]["groups"] == ["admins", "analysts", "planners", "statistikstelle", "trainers"]
     assert "planners" not in roles["bif-lab"]["groups"]
-    assert roles["admin"]["groups"] == ["admins"]
+    assert roles["admin"]["groups"] == [] and roles["admin"]["users"] == []  # nobody is a hub admin
+    assert roles["bif-operator"]["groups"] == ["admins"]
     assert roles["idle-culler-service"]["services"] == ["idle-culler"]
     assert set(roles["idle-culler-service"]["scopes"]) == {"list:users", "read:users:activity", "read:servers",
                                                            "delete:servers"}
