@@ -108,7 +108,9 @@ class TestPlatform:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, root: Path | None = None):
+    def __init__(self, root: Path | None = None, apps: dict | None = None):
+        # apps: extra settings of the apps service (section ``apps``), e.g. short timeouts
+        self.apps_overrides = dict(apps or {})
         self.root = Path(root or tempfile.mkdtemp(prefix="bif-apps-test-", dir="/tmp"))
         self.root.mkdir(parents=True, exist_ok=True)
         # the app service account must be able to reach the registry below BIF_HOME
@@ -145,7 +147,8 @@ class TestPlatform:
         return load_settings(overrides={
             "hub": {"port": self.spec["hub_port"], "internal_port": self.spec["internal_port"],
                     "proxy_api_port": self.spec["proxy_api_port"]},
-            "apps": {"port": self.spec["apps_port"], "voila_port": self.spec["voila_port"], "pool_size": 2},
+            "apps": {"port": self.spec["apps_port"], "voila_port": self.spec["voila_port"], "pool_size": 2,
+                     **self.apps_overrides},
             "paths": {"home": str(self.home), "store": str(self.home / "store")},
         }, environ={})
 
@@ -238,6 +241,15 @@ class TestPlatform:
             headers={"Authorization": f"token {self.spec['admin_token']}", "Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read() or b"{}")
+
+    def add_user(self, name: str, group: str) -> None:
+        """A hub user in one of the BIF groups (dummy authenticator: any password)."""
+        try:
+            self.hub_api("POST", f"/users/{name}", {})
+        except urllib.error.HTTPError as e:
+            if e.code != 409:  # exists already
+                raise
+        self.hub_api("POST", f"/groups/{group}/users", {"users": [name]})
 
     def user_token(self, user: str, scopes: list[str]) -> str:
         """An API token of ``user`` (as a JupyterLab server would have)."""

@@ -56,6 +56,30 @@ class AppsConfig:
     # longest a notebook may run when it is checked for publication (seconds)
     publish_timeout: int = 300
     store: str = ""
+    # --- robustness and limits (docs/apps.md, "Robustness and limits") ----------------
+    # kernels one person (hub user) may hold at once; further opens get a German page
+    max_kernels_per_user: int = 5
+    # a kernel whose page never connected, or whose WebSocket closed and did not come back,
+    # is shut down after this many seconds (checked every orphan_check_interval seconds)
+    orphan_timeout: int = 45
+    orphan_check_interval: int = 5
+    # per kernel WebSocket: largest message in either direction (bytes), connections per kernel
+    ws_max_message_size: int = 64 * 1024 * 1024
+    ws_max_connections_per_kernel: int = 3
+    ws_ping_interval: int = 30
+    # watchdog of the Voilà process: every watchdog_interval seconds Voilà must answer a probe
+    # within watchdog_probe_timeout; it is restarted after watchdog_failures failed probes in a
+    # row, after watchdog_busy_failures failed probes in a row while it used at least
+    # watchdog_cpu_percent of a CPU, or when Voilà and its kernels use more than
+    # watchdog_memory_mb (PSS; 0: 75 % of the machine's memory, negative: no limit).
+    # Probes start to count once Voilà answered after its start, or after watchdog_start_grace.
+    watchdog_interval: float = 5.0
+    watchdog_probe_timeout: float = 5.0
+    watchdog_failures: int = 3
+    watchdog_busy_failures: int = 2
+    watchdog_cpu_percent: float = 90.0
+    watchdog_memory_mb: int = 0
+    watchdog_start_grace: float = 120.0
 
     # --- construction -----------------------------------------------------------------
     @classmethod
@@ -95,7 +119,21 @@ class AppsConfig:
             cull_idle_timeout=int(_get(apps, "cull_idle_timeout", 900)),
             cull_interval=int(_get(apps, "cull_interval", 60)),
             publish_timeout=int(_get(apps, "publish_timeout", 300)),
+            **{f.name: f.type_(_get(apps, f.name, f.default)) for f in _TUNABLES},
         )
+
+    @property
+    def memory_limit_bytes(self) -> int | None:
+        """``watchdog_memory_mb`` in bytes; None when there is no limit."""
+        if self.watchdog_memory_mb < 0:
+            return None
+        if self.watchdog_memory_mb > 0:
+            return self.watchdog_memory_mb * 1024 * 1024
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):
+            return None
+        return int(total * 0.75)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -188,3 +226,16 @@ class AppsConfig:
     @property
     def voila_url(self) -> str:
         return f"http://127.0.0.1:{self.voila_port}"
+
+
+@dataclass(frozen=True)
+class _Tunable:
+    name: str
+    type_: type
+    default: Any
+
+
+# settings under ``apps:`` read as they are named (robustness and limits)
+_TUNABLES = tuple(
+    _Tunable(f.name, type(f.default), f.default) for f in fields(AppsConfig)
+    if f.name.startswith(("max_kernels_", "orphan_", "ws_", "watchdog_")))

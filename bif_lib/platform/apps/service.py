@@ -43,8 +43,9 @@ from .access import can_open, can_publish, user_groups
 from .account import RunAs, service_account
 from .config import PUBLISH_SCOPE, SERVICE_NAME, AppsConfig
 from .gallery import Pages, items_for_user
-from .proxy import (KERNEL_ID, KERNEL_ID_IN_PAGE, KERNEL_REST_PATH, STATIC_PATH, AssetHandler, KernelBindings,
-                    KernelSocketProxy, PageRewriter, asset_key, copy_response, fetch_voila, strip_query_token)
+from .proxy import (CLOSE_BUSY, CLOSE_PROTOCOL, KERNEL_ID, KERNEL_ID_IN_PAGE, KERNEL_REST_PATH, STATIC_PATH,
+                    AssetHandler, KernelBindings, KernelSocketProxy, PageRewriter, asset_key, copy_response,
+                    fetch_voila, shutdown_voila_kernel, strip_query_token, voila_kernels)
 from .publish import PublishError, publish_notebook, rollback
 from .registry import APP_ID_RE, Registry, secure_root
 from .supervisor import VoilaSupervisor, read_pid, write_private
@@ -53,6 +54,12 @@ log = logging.getLogger("bif.apps.service")
 
 HERE = Path(__file__).resolve().parent
 LAB_GROUPS = {"analysts", "trainers", "statistikstelle", "admins"}
+# at the per-person kernel limit, a page request waits this long for a kernel to be freed
+# (a reloaded page's old kernel is shut down by its beacon, which may arrive just after)
+LIMIT_GRACE = 2.0
+# concurrent requests of the gateway to Voilà (tornado's default of 10 would make people's
+# page requests queue behind each other while kernels start)
+VOILA_MAX_CLIENTS = 100
 
 # the launcher's entry points (implemented in daemon.py)
 start = daemon.start
@@ -73,6 +80,7 @@ class Context:
     bindings: KernelBindings = field(default_factory=KernelBindings)
     supervisor: VoilaSupervisor | None = None
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, "bif-publish"))
+    syncing: asyncio.Future | None = None  # sync_bindings in progress (shared by its callers)
 
 
 # --- authentication ----------------------------------------------------------------------
@@ -244,9 +252,44 @@ class AppHandler(BaseHandler):
             raise web.HTTPError(403)
         resp = await fetch_voila(self.ctx.cfg, self.ctx.voila_token, self.request.method, rest,
                                  body=self.request.body or b"", request_headers=self.request.headers)
+        if self.request.method in ("POST", "DELETE") and resp.code in (200, 204, 404):
+            self.ctx.bindings.unbind(kernel_id)  # the page shut its kernel down (tab closed)
         copy_response(self, resp, cache="no-store")
 
     async def _render(self, app_id: str) -> None:
+        user = self.current_user["name"]
+        if not await self._reserve_kernel(user):
+            limit = self.ctx.cfg.max_kernels_per_user
+            log.warning("%s already holds %d kernel(s): app %s refused", user, limit, app_id)
+            apps = "eine App" if limit == 1 else f"{limit} Apps"
+            freed = self.ctx.cfg.orphan_timeout + self.ctx.cfg.orphan_check_interval
+            when = "spätestens einer Minute" if freed <= 60 else f"spätestens {-(-freed // 60)} Minuten"
+            self.page(429, "Zu viele geöffnete Apps",
+                      f"Sie haben bereits {apps} geöffnet. Bitte schließen Sie eine davon (den Browser-Tab "
+                      "der App), bevor Sie eine weitere öffnen. Apps in Tabs, die abgestürzt sind oder noch "
+                      f"beim Laden geschlossen wurden, werden nach {when} freigegeben.")
+            return
+        try:
+            await self._render_reserved(app_id)
+        finally:
+            self.ctx.bindings.release(user)
+
+    async def _reserve_kernel(self, user: str) -> bool:
+        """Count this page against the person's kernel limit (``apps.max_kernels_per_user``)."""
+        bindings, limit = self.ctx.bindings, self.ctx.cfg.max_kernels_per_user
+        if bindings.reserve(user, limit):
+            return True
+        # maybe some of them are gone already (culled, Voilà restarted), or a reloaded page's
+        # beacon is on its way
+        await sync_bindings(self.ctx)
+        deadline = IOLoop.current().time() + LIMIT_GRACE
+        while not bindings.reserve(user, limit):
+            if IOLoop.current().time() > deadline:
+                return False
+            await asyncio.sleep(0.2)
+        return True
+
+    async def _render_reserved(self, app_id: str) -> None:
         # While Voilà restarts (after a crash) people wait a little instead of seeing an error.
         deadline = IOLoop.current().time() + 30
         while True:
@@ -283,11 +326,17 @@ class AppRedirectHandler(BaseHandler):
 
 
 class KernelSocketHandler(HubUserMixin, KernelSocketProxy):
-    """``app/<app_id>/api/kernels/<kernel_id>/channels`` (WebSocket)."""
+    """``app/<app_id>/api/kernels/<kernel_id>/channels`` (WebSocket).
+
+    Order of the checks: login, audience and kernel binding (HTTP 403 before the
+    handshake); then the kernel protocol and the connections per kernel (handshake, then
+    closed at once with a close code: nothing reaches Voilà); then Voilà.
+    """
 
     def initialize(self, ctx: Context) -> None:
         self.init_ctx(ctx)
         super().initialize(ctx.cfg, ctx.voila_token)
+        self._kernel_id: str | None = None  # counted in the bindings while set
 
     async def get(self, app_id: str, kernel_id: str) -> None:
         user = await self.resolve_user()
@@ -297,14 +346,35 @@ class KernelSocketHandler(HubUserMixin, KernelSocketProxy):
             self.set_status(403)
             self.finish("Kein Zugang")
             return
+        if not self.speaks_kernel_protocol():
+            self.refuse(*CLOSE_PROTOCOL)
+        elif self.ctx.bindings.sockets(kernel_id) >= self.ctx.cfg.ws_max_connections_per_kernel:
+            self.refuse(*CLOSE_BUSY)
+        else:
+            if self.ctx.bindings.opened(kernel_id):
+                self._kernel_id = kernel_id
+            try:
+                await self.connect_upstream(kernel_id)
+            except Exception as e:  # noqa: BLE001 - kernel gone (culled, Voilà restarted)
+                self._release()
+                log.info("kernel websocket %s not available: %s", kernel_id, e)
+                self.set_status(404)
+                self.finish("Kernel nicht mehr vorhanden")
+                return
         try:
-            await self.connect_upstream(kernel_id)
-        except Exception as e:  # noqa: BLE001 - kernel gone (culled, Voilà restarted)
-            log.info("kernel websocket %s not available: %s", kernel_id, e)
-            self.set_status(404)
-            self.finish("Kernel nicht mehr vorhanden")
-            return
-        await super().get(app_id, kernel_id)
+            # returns when the connection has ended (or its handshake failed)
+            await super().get(app_id, kernel_id)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._kernel_id is not None:
+            self.ctx.bindings.closed(self._kernel_id)
+            self._kernel_id = None
+
+    def on_close(self) -> None:
+        self._release()
+        super().on_close()
 
 
 # --- API -----------------------------------------------------------------------------------------
@@ -420,8 +490,48 @@ def make_app(ctx: Context, cookie_secret: bytes) -> web.Application:
     return web.Application(
         handlers, cookie_secret=cookie_secret, login_url=ctx.hub_auth.login_url, xsrf_cookies=False,
         log_function=_log_request,
-        websocket_ping_interval=30, websocket_max_message_size=256 * 1024 * 1024, compress_response=True,
+        websocket_ping_interval=ctx.cfg.ws_ping_interval, websocket_max_message_size=ctx.cfg.ws_max_message_size,
+        compress_response=True,
     )
+
+
+# --- kernels whose page went away ------------------------------------------------------------------
+
+async def sync_bindings(ctx: Context) -> None:
+    """Forget kernels Voilà no longer has (culled after idling, crashed). Callers that come
+    while a sync is under way share it (50 refused requests cost Voilà one question)."""
+    if ctx.syncing is None or ctx.syncing.done():
+        ctx.syncing = asyncio.ensure_future(_sync_bindings(ctx))
+    await asyncio.shield(ctx.syncing)
+
+
+async def _sync_bindings(ctx: Context) -> None:
+    listed_at = ctx.bindings.clock()
+    kernels = await voila_kernels(ctx.cfg, ctx.voila_token)
+    if kernels is not None:
+        for kid in ctx.bindings.retain(set(kernels), listed_at):
+            log.info("kernel %s is gone from Voilà", kid)
+
+
+async def reap_orphans(ctx: Context) -> None:
+    """Shut down kernels whose page went away: never connected within ``apps.orphan_timeout``
+    (a tab closed while loading sends no shutdown) or without a WebSocket for that long."""
+    if not len(ctx.bindings) or (ctx.supervisor is not None and not ctx.supervisor.ready):
+        return
+    await sync_bindings(ctx)
+
+    async def reap(kid: str) -> None:
+        binding = ctx.bindings.get(kid)
+        if binding is None or binding.sockets:
+            return  # reconnected meanwhile
+        if await shutdown_voila_kernel(ctx.cfg, ctx.voila_token, kid):
+            if ctx.bindings.get(kid) is binding:
+                ctx.bindings.unbind(kid)
+            log.info("kernel %s of %s (app %s) shut down: its page has had no connection for %s s",
+                     kid, binding.user, binding.app_id, ctx.cfg.orphan_timeout)
+
+    # at once: a kernel takes a second or two to shut down
+    await asyncio.gather(*(reap(kid) for kid in ctx.bindings.orphans(ctx.cfg.orphan_timeout)))
 
 
 def _log_request(handler: web.RequestHandler) -> None:
@@ -454,6 +564,9 @@ def _prepare_dirs(cfg: AppsConfig) -> None:
 
 
 async def serve(cfg: AppsConfig) -> None:
+    from tornado.httpclient import AsyncHTTPClient
+
+    AsyncHTTPClient.configure(None, max_clients=VOILA_MAX_CLIENTS)
     api_token = os.environ.get("JUPYTERHUB_API_TOKEN") or os.environ.get("BIF_APPS_API_TOKEN", "")
     if not api_token:
         raise SystemExit("JUPYTERHUB_API_TOKEN / BIF_APPS_API_TOKEN fehlt: der Dienst kann die Hub-Anmeldung "
@@ -470,13 +583,16 @@ async def serve(cfg: AppsConfig) -> None:
     ctx = Context(cfg=cfg, registry=registry, hub_auth=hub_auth, voila_token=voila_token,
                   pages=Pages(cfg.service_prefix, cfg.hub_prefix, cfg.platform_name),
                   rewriter=PageRewriter(cfg, key), asset_key=key, run_as=run_as)
-    ctx.supervisor = VoilaSupervisor(cfg, run_as, voila_token, registry)
+    # a restarted Voilà has none of the old kernels
+    ctx.supervisor = VoilaSupervisor(cfg, run_as, voila_token, registry, on_restart=ctx.bindings.clear)
     ctx.supervisor.start()
     app = make_app(ctx, _cookie_secret(cfg))
     server = app.listen(cfg.port, cfg.ip, xheaders=True)
     await ctx.supervisor.probe()
     watcher = PeriodicCallback(ctx.supervisor.watch, 1000)
     watcher.start()
+    reaper = PeriodicCallback(partial(reap_orphans, ctx), 1000 * max(1, cfg.orphan_check_interval))
+    reaper.start()
     log.info("bif-apps listening on %s:%s%s (Voilà on 127.0.0.1:%s, kernels as %s)",
              cfg.ip, cfg.port, cfg.service_prefix, cfg.voila_port, run_as.name)
 
@@ -487,6 +603,7 @@ async def serve(cfg: AppsConfig) -> None:
     await stopped.wait()
     log.info("stopping bif-apps")
     watcher.stop()
+    reaper.stop()
     server.stop()
     await loop.run_in_executor(None, ctx.supervisor.stop)
     ctx.executor.shutdown(wait=False, cancel_futures=True)

@@ -2,8 +2,12 @@
 
 Started by the gateway (``supervisor.py``) as ``python .../voila_server.py``
 under the app service account, listening on 127.0.0.1 only. Its configuration arrives as
-JSON in ``$BIF_VOILA_CONFIG`` and its access token in ``$BIF_VOILA_TOKEN`` (removed from
-the environment before any kernel starts, so app code cannot read it).
+JSON in ``$BIF_VOILA_CONFIG``; its access token through an inherited pipe
+(``$BIF_VOILA_TOKEN_FD``), never in an environment variable: app kernels run under the same
+account and could read ``/proc/<voila>/environ``. The process also makes itself
+non-dumpable (``PR_SET_DUMPABLE``), so kernels can neither read its environment nor its
+memory (``/proc/<pid>/mem``, ptrace), and kernels start with a filtered environment
+(``kernel_env``) and the read-only IPython directory prepared by the supervisor.
 
 Why a subclass of Voilà instead of the ``voila`` command:
 
@@ -19,10 +23,12 @@ Why a subclass of Voilà instead of the ``voila`` command:
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import importlib.util
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -33,6 +39,7 @@ if __name__ == "__main__":
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 from jupyter_server.base.handlers import APIHandler  # noqa: E402
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager  # noqa: E402
 from tornado import web  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 from voila.app import Voila  # noqa: E402
@@ -48,7 +55,56 @@ else:  # the sibling module, without importing the bif_lib package
 
 TEMPLATE_ROOT = HERE / "share"
 TEMPLATE = "bif"
+KERNEL_WS_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 log = logging.getLogger("bif.apps.voila")
+
+# environment variables never passed to an app kernel (besides any holding Voilà's token)
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|PRIVATE|API_?KEY|COOKIE", re.IGNORECASE)
+_DROPPED_PREFIXES = ("JUPYTERHUB_", "BIF_VOILA_", "CONFIGPROXY_", "JPY_API_TOKEN")
+
+
+def kernel_env(env: dict, secrets: tuple[str, ...] = ()) -> dict:
+    """The environment of an app kernel: ``env`` without hub variables, without anything
+    named like a secret and without any value containing one of ``secrets``."""
+    return {k: v for k, v in env.items()
+            if not k.startswith(_DROPPED_PREFIXES) and not _SECRET_NAME.search(k)
+            and not any(secret and secret in str(v) for secret in secrets)}
+
+
+def read_token_fd(fd: int) -> str:
+    """Read Voilà's token from the pipe the supervisor passed (and close it)."""
+    with os.fdopen(fd, "r", encoding="ascii", closefd=True) as pipe:
+        token = pipe.read().strip()
+    if not token:
+        raise SystemExit("bif-voila: kein Token erhalten")
+    return token
+
+
+def make_undumpable() -> bool:
+    """``prctl(PR_SET_DUMPABLE, 0)``: processes of the same account (the app kernels) can no
+    longer read this process's ``/proc/<pid>/environ`` or memory or ptrace it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(4, 0, 0, 0, 0) == 0  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        return False
+
+
+class BifKernelManager(AsyncMappingKernelManager):
+    """Starts app kernels with a filtered environment (``kernel_env``) and with the read-only
+    IPython directory given on the command line as well: IPython falls back to a fresh
+    temporary directory when ``$IPYTHONDIR`` is not writable, but it takes ``--ipython-dir``
+    as it is, so startup files and configuration come from the root-owned directory only."""
+
+    secrets: tuple[str, ...] = ()
+
+    async def start_kernel(self, *args, **kwargs):
+        env = kernel_env(dict(kwargs.get("env") or os.environ), self.secrets)
+        kwargs["env"] = env
+        if env.get("IPYTHONDIR"):
+            kwargs["extra_arguments"] = [*(kwargs.get("extra_arguments") or []),
+                                         f"--ipython-dir={env['IPYTHONDIR']}"]
+        return await super().start_kernel(*args, **kwargs)
 
 
 class PoolHandler(APIHandler):
@@ -116,13 +172,42 @@ async def _discard(km, tasks) -> None:
             log.warning("could not shut down pooled kernel %s: %s", content["kernel_id"], e)
 
 
+class KernelListHandler(APIHandler):
+    """``GET /bif/kernels``: every kernel with its connections and whether it waits in a pool
+    (the gateway forgets kernels that are gone, e.g. culled)."""
+
+    @web.authenticated
+    def get(self) -> None:
+        km = self.settings["kernel_manager"]
+        pooled = {t.result()["kernel_id"] for pool in getattr(km, "_pools", {}).values() for t in pool
+                  if _succeeded(t)}
+        connections = getattr(km, "_kernel_connections", {})  # jupyter_server's count per kernel
+        kernels = []
+        for kid in km.list_kernel_ids():
+            kernel = km.get_kernel(kid)
+            kernels.append({"id": kid, "connections": connections.get(kid, 0), "pooled": kid in pooled,
+                            "execution_state": getattr(kernel, "execution_state", None)})
+        self.finish({"kernels": kernels})
+
+
 class KernelSocketNoDelay(VoilaKernelWebsocketHandler):
-    """Voilà's kernel WebSocket with Nagle's algorithm off.
+    """Voilà's kernel WebSocket with Nagle's algorithm off, for the v1 kernel protocol only.
 
     A kernel answers with several small messages in a row (status, reply, comm
     messages). With Nagle on, each one after the first waits for the gateway's delayed
     ACK, about 40 ms on Linux. Three such waits were a third of opening a small app.
+
+    Without the ``v1.kernel.websocket.jupyter.org`` subprotocol, Voilà 0.5.13's
+    ``write_message`` reads the first binary message of the legacy protocol as if it were
+    v1 and loops forever (100 % CPU, memory growing by gigabytes, every app frozen). The
+    gateway never asks for anything else; this refusal is the second line of defence.
     """
+
+    async def get(self, kernel_id):
+        protocols = [p.strip() for p in self.request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        if KERNEL_WS_PROTOCOL not in protocols:
+            raise web.HTTPError(400, f"only {KERNEL_WS_PROTOCOL}")
+        return await super().get(kernel_id)
 
     async def open(self, kernel_id):
         self.set_nodelay(True)
@@ -136,6 +221,7 @@ class BifVoila(Voila):
         handlers = [(pattern, KernelSocketNoDelay if handler is VoilaKernelWebsocketHandler else handler, *rest)
                     for pattern, handler, *rest in super().init_handlers()]
         handlers.insert(0, (r"/bif/pools/([a-z0-9][a-z0-9-]*)", PoolHandler))
+        handlers.insert(0, (r"/bif/kernels", KernelListHandler))
         return handlers
 
 
@@ -157,6 +243,15 @@ def build_config(conf: dict, token: str) -> Config:
     c.VoilaConfiguration.allow_template_override = "NO"
     c.VoilaConfiguration.allow_theme_override = "NO"
     c.VoilaConfiguration.preheat_kernel = True
+    # app kernels: filtered environment, read-only IPython directory (BifKernelManager)
+    c.VoilaConfiguration.multi_kernel_manager_class = BifKernelManager
+    # no request header becomes a kernel environment variable (the gateway's Authorization
+    # header carries Voilà's token)
+    c.VoilaConfiguration.http_header_envs = []
+    # JUPYTER_DATA_DIR is read-only: the notebook trust database and its secret live in memory
+    # (apps are trusted by publication, not by signatures)
+    c.NotebookNotary.db_file = ":memory:"
+    c.NotebookNotary.secret = os.urandom(32)
     c.VoilaConfiguration.default_pool_size = int(conf["pool_size"])
     # progressive rendering and prelaunch hooks cannot be combined with preheating
     c.VoilaConfiguration.progressive_rendering = False
@@ -182,9 +277,15 @@ def build_config(conf: dict, token: str) -> Config:
 
 
 def main() -> None:
+    undumpable = make_undumpable()
     conf = json.loads(os.environ.pop("BIF_VOILA_CONFIG"))
-    token = os.environ.pop("BIF_VOILA_TOKEN")
+    token = read_token_fd(int(os.environ.pop("BIF_VOILA_TOKEN_FD")))
+    for name in [k for k in os.environ if kernel_env({k: os.environ[k]}, (token,)) == {}]:
+        del os.environ[name]  # nothing secret for the kernels to inherit
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not undumpable:
+        log.warning("PR_SET_DUMPABLE failed: app kernels could read this process's memory")
+    BifKernelManager.secrets = (token,)
     app = BifVoila(config=build_config(conf, token))
     app.initialize([])
     app.start()

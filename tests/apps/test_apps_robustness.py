@@ -1,0 +1,702 @@
+"""Robustness and limits of the apps service, against the real thing: JupyterHub + proxy +
+gateway + preheated Voilà + Chromium (one platform for the module, with short timeouts).
+
+* a kernel WebSocket without the kernel protocol is refused before it reaches Voilà (the
+  Voilà 0.5.13 loop), the other apps keep answering; also text frames, oversized
+  messages, too many connections per kernel;
+* pages that went away (never connected, WebSocket closed) lose their kernel;
+* eight simultaneous opens succeed; one person's kernel limit; 50 opens by one client;
+* the app kernels cannot plant startup code or configuration and see no token;
+* the watchdog replaces a hanging Voilà (last: it restarts Voilà).
+
+Apps are put into the registry directly (``Registry.add_version``): what is tested here is
+the running service, not the publication checks (tests/apps/test_apps_publish.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import stat
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from apps_helpers import SLIDER_APP, notebook
+from apps_hub import TestPlatform, login, missing_prerequisites
+
+pytestmark = pytest.mark.timeout(300)
+
+SLIDER = "slider-app"
+IMAGE = "bild-app"
+CHECKS = "pruef-app"
+RESULT = ".bif-result"
+PROTOCOL = "v1.kernel.websocket.jupyter.org"
+ORPHAN_TIMEOUT = 10
+SETTINGS = {
+    "max_kernels_per_user": 3,
+    "orphan_timeout": ORPHAN_TIMEOUT, "orphan_check_interval": 1,
+    "ws_max_message_size": 2 * 1024 * 1024, "ws_max_connections_per_kernel": 3,
+    "watchdog_interval": 1, "watchdog_probe_timeout": 2, "watchdog_failures": 3,
+}
+KERNEL_ID = re.compile(r'"kernelId":\s*"([0-9a-f-]{36})"')
+
+IMAGE_CELL = """\
+import struct, zlib
+import ipywidgets as widgets
+from IPython.display import display
+
+def png(width=64, height=64):
+    rows = b"".join(b"\\0" + bytes((200, 30, 30)) * width for _ in range(height))
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+# an image widget: its state travels as a binary buffer (the message Voilà 0.5.13 loops on)
+display(widgets.Image(value=png(), format="png", width=64))
+display(widgets.HTML("<span class='bif-result'>Bild geladen</span>"))
+"""
+
+# Runs in a preheated app kernel under Voilà, as any app's code would; prints its findings.
+CHECK_CELL = r'''
+import base64, json, os, sys
+from pathlib import Path
+from jupyter_core import paths as jpaths
+
+found = {"writable": [], "refused": [], "env": dict(os.environ)}
+candidates = set()
+for var in ("IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+    if os.environ.get(var):
+        candidates.add(os.environ[var])
+for var in ("JUPYTER_PATH", "JUPYTER_CONFIG_PATH"):
+    candidates.update(p for p in os.environ.get(var, "").split(os.pathsep) if p)
+profile = get_ipython().profile_dir  # noqa: F821 - in the kernel
+candidates.update([profile.location, profile.startup_dir])
+candidates.update([jpaths.jupyter_config_dir(), jpaths.jupyter_data_dir(), *jpaths.jupyter_config_path(),
+                   *jpaths.jupyter_path(), *jpaths.jupyter_path("kernels")])
+home = os.path.expanduser("~")
+candidates.update([home, home + "/.ipython/profile_default/startup", home + "/.jupyter",
+                   home + "/.local/share/jupyter", home + "/.config", home + "/.local/lib"])
+candidates.update(p for p in sys.path if os.path.isabs(p))  # a module planted there would be imported
+candidates.add(os.getcwd())
+for d in sorted(candidates):
+    try:
+        Path(d).mkdir(parents=True, exist_ok=True)
+        with open(Path(d) / "00-bif-planted.py", "x") as fh:
+            fh.write("print('planted')\n")
+    except OSError as e:
+        found["refused"].append([d, type(e).__name__])
+    else:
+        found["writable"].append(d)
+        os.unlink(Path(d) / "00-bif-planted.py")
+# the writable places the kernel needs
+for var in ("TMPDIR", "JUPYTER_RUNTIME_DIR"):
+    probe = Path(os.environ[var]) / "bif-probe"
+    probe.write_text("x")
+    probe.unlink()
+    found.setdefault("needed_writable", []).append(var)
+voila = os.getppid()
+found["parent_cmdline"] = Path(f"/proc/{voila}/cmdline").read_bytes().decode(errors="replace")
+for name in ("environ", "maps"):
+    try:
+        found["voila_" + name] = Path(f"/proc/{voila}/{name}").read_bytes().decode(errors="replace")
+    except OSError as e:
+        found["voila_" + name + "_error"] = type(e).__name__
+print("BIFCHECK:" + base64.b64encode(json.dumps(found).encode()).decode() + ":END")
+'''
+
+
+def install(platform, app_id: str, nb: dict, pool_size: int = 1) -> None:
+    from bif_lib.platform.apps.registry import Registry
+
+    meta = {**nb["metadata"]["bif"], "owner": "Team Test", "published_by": "analyst", "frontend": "bif",
+            "mathjax": False, "frontend_extensions": [], "pool_size": pool_size, "datasets": [],
+            "kernel": "python3"}
+    nb["metadata"]["title"] = meta["title"]
+    Registry(platform.cfg().apps_dir).add_version(app_id, json.dumps(nb), meta, None, by="analyst")
+
+
+@pytest.fixture(scope="module")
+def platform(environment_access):
+    missing = missing_prerequisites()
+    if missing:
+        pytest.skip("needs " + ", ".join(missing))
+    p = TestPlatform(apps=SETTINGS)
+    p.activate_env()
+    try:
+        install(p, SLIDER, json.loads(SLIDER_APP.read_text(encoding="utf-8")), pool_size=2)
+        install(p, IMAGE, notebook(IMAGE_CELL, title="Test-App Bild", audience=["planners"]))
+        install(p, CHECKS, notebook(CHECK_CELL, title="Test-App Prüfung", audience=["planners"]))
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            apps = pool.submit(p.start_apps)
+            p.start_hub()
+            apps.result()
+        yield p
+    finally:
+        p.shutdown()
+        if not os.environ.get("BIF_TEST_KEEP_LOGS"):
+            shutil.rmtree(p.root, ignore_errors=True)
+
+
+def browser_for(platform, browser, user: str, group: str = "planners"):
+    platform.add_user(user, group)
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="de-DE")
+    ctx.set_default_timeout(60_000)
+    page = ctx.new_page()
+    login(page, platform.hub_url, user)
+    page.wait_for_url(platform.gallery_url)
+    page.close()
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def planner(platform, browser):
+    ctx = browser_for(platform, browser, "planer")
+    yield ctx
+    ctx.close()
+
+
+def app_url(platform, app_id: str) -> str:
+    return f"{platform.gallery_url}app/{app_id}/"
+
+
+def open_slider(ctx, platform):
+    page = ctx.new_page()
+    page.goto(app_url(platform, SLIDER))
+    page.wait_for_selector(RESULT)
+    return page
+
+
+def move_slider(page, expected: str) -> None:
+    page.focus(".noUi-handle")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"document.querySelector('{RESULT}').textContent.includes('{expected}')",
+                           timeout=30_000)
+
+
+def open_html_only(ctx, platform, app_id: str) -> str:
+    """Request the app page like a tab that is closed before its scripts run; its kernel id."""
+    response = ctx.request.get(app_url(platform, app_id))
+    assert response.status == 200, response.text()[:500]
+    return KERNEL_ID.search(response.text()).group(1)
+
+
+def cookie_header(ctx, platform) -> str:
+    return "; ".join(f"{c['name']}={c['value']}" for c in ctx.cookies([platform.gallery_url]))
+
+
+def voila_token(platform) -> str:
+    return platform.cfg().voila_token_file.read_text().strip()
+
+
+def voila_pid(platform) -> int:
+    return int(platform.cfg().voila_pid_file.read_text())
+
+
+def voila_kernel_exists(platform, kid: str) -> bool:
+    cfg = platform.cfg()
+    req = urllib.request.Request(f"{cfg.voila_url}/api/kernels/{kid}",
+                                 headers={"Authorization": f"token {voila_token(platform)}"})
+    try:
+        urllib.request.urlopen(req, timeout=10).close()
+        return True
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+        return False
+
+
+def wait_until(condition, timeout: float, step: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
+def run_async(coroutine):
+    """asyncio.run in a worker thread (Playwright's sync API runs an event loop on this one)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def ws_url(platform, app_id: str, kid: str) -> str:
+    return f"ws://127.0.0.1:{platform.spec['hub_port']}/services/bif-apps/app/{app_id}/api/kernels/{kid}/channels" \
+           f"?session_id={uuid.uuid4().hex}"
+
+
+async def ws_connect(url: str, cookie: str, protocols: list[str] | None, headers: dict | None = None):
+    from tornado import httpclient, websocket
+
+    req = httpclient.HTTPRequest(url, headers={"Cookie": cookie, **(headers or {})}, connect_timeout=20,
+                                 request_timeout=20)
+    return await websocket.websocket_connect(req, subprotocols=protocols)
+
+
+async def read_until_closed(conn, timeout: float = 20):
+    """Messages until the server closes the connection; (messages, close code, close reason)."""
+    messages = []
+    while True:
+        msg = await asyncio.wait_for(conn.read_message(), timeout)
+        if msg is None:
+            return messages, conn.close_code, conn.close_reason
+        messages.append(msg)
+
+
+def legacy_message(msg_type: str, content: dict, metadata: dict | None = None) -> str:
+    """A kernel message in Jupyter's legacy WebSocket protocol (JSON text, no subprotocol)."""
+    return json.dumps({"header": {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "session": uuid.uuid4().hex,
+                                  "username": "x", "version": "5.3", "date": "2024-01-01T00:00:00Z"},
+                       "parent_header": {}, "metadata": metadata or {}, "content": content,
+                       "channel": "shell", "buffers": []})
+
+
+def v1_message(msg_type: str, content: dict, buffers=()) -> bytes:
+    """A kernel message in the v1 kernel WebSocket protocol (what the front ends send)."""
+    from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
+
+    header = {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "session": uuid.uuid4().hex, "username": "x",
+              "version": "5.3", "date": "2024-01-01T00:00:00Z"}
+    parts = [json.dumps(part).encode() for part in (header, {}, {}, content)]
+    return serialize_msg_to_ws_v1([*parts, *buffers], "shell")
+
+
+# --- 1. hostile WebSocket clients ----------------------------------------------------------------
+
+def test_websocket_without_kernel_protocol_is_refused_and_apps_keep_answering(platform, browser):
+    ctx = browser_for(platform, browser, "planer-ws")
+    before = voila_pid(platform)
+    kid = open_html_only(ctx, platform, IMAGE)
+    cookie = cookie_header(ctx, platform)
+
+    async def hostile():
+        conn = await ws_connect(ws_url(platform, IMAGE, kid), cookie, None)
+        # what a legacy client sends first: the widget manager asks for all widget states, which
+        # contain the image's bytes as a binary buffer; Voilà 0.5.13 would loop on the answer
+        comm = uuid.uuid4().hex
+        for message in (legacy_message("comm_open", {"comm_id": comm, "target_name": "jupyter.widget.control",
+                                                     "data": {}}, {"version": "1.0.0"}),
+                        legacy_message("comm_msg", {"comm_id": comm, "data": {"method": "request_states"}})):
+            try:
+                await conn.write_message(message)
+            except Exception:  # noqa: BLE001 - already closed by the gateway
+                break
+        return await read_until_closed(conn)
+
+    messages, code, reason = run_async(hostile())
+    assert code == 1002 and "v1.kernel.websocket.jupyter.org" in reason
+    assert messages == []  # nothing came from the kernel
+
+    # the same kernel with the right protocol but a text frame (the legacy encoding): closed too
+    async def text_frame():
+        conn = await ws_connect(ws_url(platform, IMAGE, kid), cookie, [PROTOCOL])
+        assert conn.selected_subprotocol == PROTOCOL
+        await conn.write_message(legacy_message("kernel_info_request", {}))
+        return await read_until_closed(conn)
+
+    _, code, reason = run_async(text_frame())
+    assert code == 1003 and "binär" in reason
+
+    # a well-formed message above apps.ws_max_message_size (2 MiB here; Voilà itself would take
+    # it): the gateway drops the connection (tornado aborts it, so the client may not even
+    # receive the close code 1009)
+    async def too_big():
+        conn = await ws_connect(ws_url(platform, IMAGE, kid), cookie, [PROTOCOL])
+        await conn.write_message(v1_message("comm_msg", {"comm_id": uuid.uuid4().hex, "data": {}},
+                                            buffers=[b"\0" * (3 * 1024 * 1024)]), binary=True)
+        return await read_until_closed(conn)
+
+    _, code, _ = run_async(too_big())
+    assert code in (None, 1009)
+
+    # at most ws_max_connections_per_kernel (3) connections to one kernel
+    async def many():
+        conns = [await ws_connect(ws_url(platform, IMAGE, kid), cookie, [PROTOCOL]) for _ in range(3)]
+        extra = await ws_connect(ws_url(platform, IMAGE, kid), cookie, [PROTOCOL])
+        refused = await read_until_closed(extra)
+        for conn in conns:
+            conn.close()
+        return refused
+
+    _, code, reason = run_async(many())
+    assert code == 1008 and "Zu viele Verbindungen" in reason
+
+    # Voilà itself refuses the legacy protocol too (second line of defence), even with its token
+    async def direct():
+        from tornado import httpclient, websocket
+
+        req = httpclient.HTTPRequest(f"ws://127.0.0.1:{platform.spec['voila_port']}/api/kernels/{kid}/channels",
+                                     headers={"Authorization": f"token {voila_token(platform)}"})
+        with pytest.raises(httpclient.HTTPClientError) as err:
+            await websocket.websocket_connect(req)
+        return err.value.code
+
+    assert run_async(direct()) == 400
+
+    # every app still answers, from the same Voilà (no hang, no restart)
+    page = open_slider(ctx, platform)
+    move_slider(page, "Ergebnis: 8")
+    page.close(run_before_unload=True)
+    page = ctx.new_page()
+    page.goto(app_url(platform, IMAGE))
+    page.wait_for_selector(RESULT)
+    assert page.evaluate("document.querySelector('.widget-image').naturalWidth") > 0
+    page.close(run_before_unload=True)
+    assert voila_pid(platform) == before
+    ctx.close()
+
+
+# --- 4. kernels whose page went away ------------------------------------------------------------------
+
+def test_tab_closed_before_connecting_leaves_no_kernel(platform, browser):
+    ctx = browser_for(platform, browser, "planer-zu")
+    kid = open_html_only(ctx, platform, SLIDER)  # the page, but never its WebSocket
+    assert voila_kernel_exists(platform, kid)
+    assert wait_until(lambda: not voila_kernel_exists(platform, kid), ORPHAN_TIMEOUT + 20)
+    ctx.close()
+
+
+def test_kernel_without_connection_is_shut_down_but_a_live_page_keeps_its_own(platform, browser):
+    ctx = browser_for(platform, browser, "planer-weg")
+    live = open_slider(ctx, platform)
+    live_kid = live.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
+
+    # another tab connects and then loses its connection without a shutdown (crash, network)
+    kid = open_html_only(ctx, platform, SLIDER)
+    cookie = cookie_header(ctx, platform)
+
+    async def connect_and_drop():
+        conn = await ws_connect(ws_url(platform, SLIDER, kid), cookie, [PROTOCOL])
+        await asyncio.sleep(1)
+        conn.close()
+        await asyncio.sleep(0.5)
+
+    run_async(connect_and_drop())
+    assert voila_kernel_exists(platform, kid)
+    assert wait_until(lambda: not voila_kernel_exists(platform, kid), ORPHAN_TIMEOUT + 20)
+    # the page that stayed connected all along still works with its kernel
+    assert voila_kernel_exists(platform, live_kid)
+    move_slider(live, "Ergebnis: 8")
+    live.close(run_before_unload=True)
+    ctx.close()
+
+
+# --- 3. many planners at once, and limits per person -------------------------------------------------
+
+def test_eight_simultaneous_opens_all_succeed(platform, browser):
+    before = voila_pid(platform)
+    contexts = [browser_for(platform, browser, f"planer-{i}") for i in range(8)]
+    pages = [ctx.new_page() for ctx in contexts]
+    for page in pages:  # start all navigations, then wait for them
+        page.evaluate(f"window.location.href = {app_url(platform, SLIDER)!r}")
+    for page in pages:
+        page.wait_for_selector(RESULT, timeout=120_000)
+    for page in pages:
+        move_slider(page, "Ergebnis: 8")
+    for page in pages:
+        page.close(run_before_unload=True)
+    for ctx in contexts:
+        ctx.close()
+    assert voila_pid(platform) == before  # the watchdog saw nothing wrong meanwhile
+
+
+def test_kernel_limit_per_person(platform, browser):
+    ctx = browser_for(platform, browser, "planer-limit")
+    kernels = [open_html_only(ctx, platform, SLIDER) for _ in range(3)]
+    assert len(set(kernels)) == 3
+    response = ctx.request.get(app_url(platform, SLIDER))
+    assert response.status == 429
+    assert "Sie haben bereits 3 Apps geöffnet" in response.text()
+    # closing one (the page's beacon) frees a place at once
+    closed = ctx.request.post(f"{app_url(platform, SLIDER)}voila/api/shutdown/{kernels[0]}",
+                              headers={"Sec-Fetch-Site": "same-origin"})
+    assert closed.status == 204
+    open_html_only(ctx, platform, SLIDER)
+    ctx.close()
+
+
+def test_fifty_opens_by_one_client_do_not_hurt_others(platform, browser):
+    greedy = browser_for(platform, browser, "planer-gierig")
+    cookie = cookie_header(greedy, platform)
+    other = browser_for(platform, browser, "planer-andere")
+
+    def page_request(_):
+        req = urllib.request.Request(app_url(platform, SLIDER), headers={"Cookie": cookie})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+        answers = pool.map(page_request, range(50))
+        # meanwhile another planner opens and uses the app
+        page = open_slider(other, platform)
+        move_slider(page, "Ergebnis: 8")
+        answers = list(answers)
+    statuses = [status for status, _ in answers]
+    assert statuses.count(200) == 3 and statuses.count(429) == 47, statuses
+    assert all("Sie haben bereits 3 Apps geöffnet" in body for status, body in answers if status == 429)
+    move_slider(page, "Ergebnis: 10")
+    page.close(run_before_unload=True)
+
+    # the three pages never connected: their kernels are shut down and the person may open apps again
+    kids = [KERNEL_ID.search(body).group(1) for status, body in answers if status == 200]
+    assert wait_until(lambda: not any(voila_kernel_exists(platform, k) for k in kids), ORPHAN_TIMEOUT + 20)
+    assert wait_until(lambda: page_request(0)[0] == 200, 10)
+    greedy.close()
+    other.close()
+
+
+# --- 6. hardened app kernels --------------------------------------------------------------------------
+
+def test_app_kernels_cannot_plant_code_and_see_no_token(platform, planner):
+    cfg = platform.cfg()
+    token = voila_token(platform)
+    page = planner.request.get(app_url(platform, CHECKS))
+    assert page.status == 200
+    found = json.loads(base64.b64decode(re.search(r"BIFCHECK:([A-Za-z0-9+/=]+):END", page.text()).group(1)))
+    # IPython's complaint about the read-only IPython directory stays in the log, off the page
+    assert "writable location" not in page.text()
+
+    # (a) no directory IPython, Jupyter or Python read startup code, configuration or
+    # modules from is writable for the kernel; the places it needs are
+    assert found["writable"] == [], found["writable"]
+    refused = {d for d, _ in found["refused"]}
+    assert {found["env"]["IPYTHONDIR"], found["env"]["JUPYTER_CONFIG_DIR"], found["env"]["JUPYTER_DATA_DIR"],
+            found["env"]["IPYTHONDIR"] + "/profile_default/startup"} <= refused
+    assert found["needed_writable"] == ["TMPDIR", "JUPYTER_RUNTIME_DIR"]
+
+    # (b) no token, no hub secrets in the kernel's environment
+    env = found["env"]
+    assert not [k for k in env if k.startswith(("JUPYTERHUB_", "BIF_VOILA_", "BIF_APPS_API"))], sorted(env)
+    dump = json.dumps(found)
+    assert token not in dump and platform.spec["apps_token"] not in dump
+
+    # (c) its parent, Voilà, does not show its environment (nor memory map) to the kernel,
+    # and the token is not in it anyway
+    assert "voila_server" in found["parent_cmdline"]
+    assert "voila_environ_error" in found and "voila_maps_error" in found
+    voila_environ = open(f"/proc/{voila_pid(platform)}/environ", "rb").read()  # as root
+    assert token.encode() not in voila_environ and b"BIF_VOILA_TOKEN=" not in voila_environ
+
+    # nothing the service account can read below apps-runtime holds the token
+    for path in cfg.voila_state_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert token.encode() not in path.read_bytes(), path
+
+    # the directories as the supervisor made them
+    account = pwd.getpwnam(cfg.os_user).pw_uid if os.geteuid() == 0 else os.geteuid()
+    base = cfg.voila_state_dir
+    for name, owner, mode in [(".", 0, 0o755), ("home", 0, 0o755), ("ipython", 0, 0o755),
+                              ("ipython/profile_default/startup", 0, 0o755), ("jupyter-config", 0, 0o755),
+                              ("jupyter-data", 0, 0o755), ("runtime", account, 0o700), ("tmp", account, 0o700),
+                              ("cache", account, 0o700)]:
+        st = os.lstat(base / name)
+        assert stat.S_ISDIR(st.st_mode) and (st.st_uid, stat.S_IMODE(st.st_mode)) == (owner, mode), name
+
+
+# --- 5. logins do not block the hub ----------------------------------------------------------------------
+
+def test_login_hashing_leaves_the_event_loop_free(tmp_path, monkeypatch):
+    """While scrypt (real parameters) checks a password, the event loop serves other work."""
+    from bif_lib.platform import auth
+    from bif_lib.platform.settings import load_settings
+
+    monkeypatch.setenv("BIF_HOME", str(tmp_path))
+    settings = load_settings(environ={})
+    auth.UserStore.from_settings(settings).add("ida", ["planners"], "ida-passwort-123")
+    authenticator = auth.BIFLocalAuthenticator(users_file=str(settings.users_file))
+
+    async def login_while_ticking():
+        login = asyncio.ensure_future(authenticator.authenticate(None, {"username": "ida",
+                                                                        "password": "ida-passwort-123"}))
+        ticks = 0
+        while not login.done():
+            await asyncio.sleep(0)
+            ticks += 1
+            if ticks == 3:
+                # the hash takes far longer than three turns of the loop: had it run on the
+                # loop, the login would be done before the loop came back here
+                assert not login.done()
+        return await login, ticks
+
+    model, ticks = run_async(login_while_ticking())
+    assert model["name"] == "ida" and model["groups"] == ["planners"]
+    assert ticks > 3
+
+
+# --- 2. the watchdog (last: it restarts Voilà) ------------------------------------------------------------
+
+def test_watchdog_replaces_a_hanging_voila(platform, planner):
+    from bif_lib.platform.apps.daemon import health
+    from bif_lib.platform.apps.supervisor import descendants
+
+    cfg = platform.cfg()
+    old = voila_pid(platform)
+    kernels = descendants(old)
+    assert kernels
+    os.kill(old, signal.SIGSTOP)  # alive, but answers nothing
+    try:
+        assert wait_until(lambda: voila_pid(platform) != old and (health(cfg) or {}).get("voila"), 90)
+    finally:
+        try:
+            os.kill(old, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    # the hanging Voilà and its kernels are gone, not left beside the new one
+    assert wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in [old, *kernels]), 10)
+    assert "did not answer" in cfg.gateway_log.read_text()
+    page = open_slider(planner, platform)
+    move_slider(page, "Ergebnis: 8")
+    page.close(run_before_unload=True)
+
+
+# --- building blocks (no platform) --------------------------------------------------------------------------
+
+KID = "7f84e22e-7139-4d25-b11c-c11931ec63b6"
+KID2 = "11111111-1111-1111-1111-111111111111"
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_bindings_count_kernels_per_person_and_find_orphans():
+    from bif_lib.platform.apps.proxy import KernelBindings
+
+    clock = Clock()
+    b = KernelBindings(clock=clock)
+    assert b.reserve("p", 2) and b.reserve("p", 2)
+    assert not b.reserve("p", 2)  # two pages being rendered count already
+    b.bind(KID, "a", "p")
+    b.release("p")
+    assert b.held("p") == 2 and not b.reserve("p", 2)
+    b.release("p")
+    assert b.held("p") == 1 and b.reserve("q", 0)  # 0: no limit
+
+    # never connected: an orphan after the timeout
+    clock.now += 30
+    assert b.orphans(30) == [KID]
+    # connected: not an orphan, however long; after the last socket closed, again after the timeout
+    assert b.opened(KID) and b.opened(KID) and b.sockets(KID) == 2
+    clock.now += 1000
+    assert b.orphans(30) == []
+    b.closed(KID)
+    clock.now += 1000
+    assert b.orphans(30) == []  # one socket still open
+    b.closed(KID)
+    clock.now += 29
+    assert b.orphans(30) == []
+    clock.now += 1
+    assert b.orphans(30) == [KID]
+
+    # Voilà's kernel list only judges bindings made before it was asked for
+    listed_at = clock()
+    clock.now += 1
+    b.bind(KID2, "a", "p")
+    assert b.retain(set(), listed_at) == [KID]
+    assert b.get(KID) is None and b.get(KID2) is not None
+    assert b.unbind(KID2) is not None and b.held("p") == 0
+    assert not b.opened(KID2)  # unknown kernels are not counted
+
+
+def test_watchdog_judgement():
+    from bif_lib.platform.apps.config import AppsConfig
+    from bif_lib.platform.apps.supervisor import Watchdog
+
+    cfg = AppsConfig(home="/x", watchdog_failures=3, watchdog_busy_failures=2, watchdog_cpu_percent=90,
+                     watchdog_memory_mb=100)
+    w = Watchdog(cfg)
+    assert w.judge(False, 5.0, 10 * 2**20) is None
+    assert w.judge(False, 5.0, 10 * 2**20) is None
+    assert w.judge(True, 5.0, 10 * 2**20) is None  # an answer starts the count again
+    assert w.judge(False, 5.0, None) is None and w.judge(False, None, None) is None
+    assert "did not answer 3 probes" in w.judge(False, 0.0, None)
+    w.reset()
+    assert w.judge(False, 99.0, None) is None
+    assert "CPU" in w.judge(False, 100.0, None)  # two busy failures in a row
+    w.reset()
+    assert "limit of 100 MB" in w.judge(True, 1.0, 101 * 2**20)
+    assert AppsConfig(home="/x", watchdog_memory_mb=-1).memory_limit_bytes is None
+    assert AppsConfig(home="/x").memory_limit_bytes > 0  # 0: 75 % of the machine's memory
+
+
+def test_kernel_environment_is_filtered():
+    from bif_lib.platform.apps.voila_server import kernel_env
+
+    env = {"PATH": "/usr/bin", "HOME": "/h", "BIF_HOME": "/srv/bif", "JUPYTERHUB_API_TOKEN": "x",
+           "JUPYTERHUB_API_URL": "http://hub", "BIF_VOILA_CONFIG": "{}", "MY_SECRET": "s", "DB_PASSWORD": "p",
+           "SOME_URL": "http://127.0.0.1/?token=geheim-123"}
+    assert kernel_env(env, ("geheim-123",)) == {"PATH": "/usr/bin", "HOME": "/h", "BIF_HOME": "/srv/bif"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (directories of two owners)")
+def test_state_dirs_replace_an_old_layout_without_following_planted_links(apps_home):
+    from bif_lib.platform.apps.account import RunAs
+    from bif_lib.platform.apps.config import AppsConfig
+    from bif_lib.platform.apps.supervisor import prepare_state_dirs
+
+    try:
+        entry = pwd.getpwnam("bif-apps")
+    except KeyError:
+        pytest.skip("no account bif-apps")
+    run_as = RunAs("bif-apps", entry.pw_uid, entry.pw_gid)
+    cfg = AppsConfig(home=str(apps_home))
+    victim = apps_home / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("root's")
+    # the layout of an older BIF, owned by the service account, with a planted startup file
+    # and links an app could have planted to make root change other files
+    base = cfg.voila_state_dir
+    startup = base / "home" / ".ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-evil.py").write_text("print('planted')")
+    (base / "tmp").symlink_to(victim)
+    (base / "ipython").symlink_to(victim)
+    for path in [base, *base.rglob("*")]:
+        os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+    dirs = prepare_state_dirs(cfg, run_as)
+    assert sorted(p.name for p in base.iterdir()) == sorted(dirs)
+    assert not list(base.rglob("00-evil.py"))
+    for name, path in dirs.items():
+        st = os.lstat(path)
+        assert stat.S_ISDIR(st.st_mode)
+        expected = (entry.pw_uid, 0o700) if name in ("runtime", "tmp", "cache") else (0, 0o755)
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == expected, name
+    st = os.stat(victim)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o755) and (victim / "keep.txt").read_text() == "root's"
+    assert (dirs["ipython"] / "profile_default" / "ipython_kernel_config.py").is_file()
+
+
+def test_watchdog_measures_processes():
+    import subprocess
+    import sys
+
+    from bif_lib.platform.apps.supervisor import cpu_seconds, descendants, memory_bytes
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in descendants(os.getpid())
+        assert memory_bytes([os.getpid()]) > 10 * 2**20  # this pytest process: tens of MB at least
+        assert memory_bytes([os.getpid(), child.pid]) > memory_bytes([os.getpid()])
+        assert cpu_seconds(os.getpid()) > 0
+    finally:
+        child.kill()
+        child.wait()
