@@ -53,3 +53,19 @@ def with_bif(nb: dict, **bif) -> dict:
     nb = copy.deepcopy(nb)
     nb["metadata"]["bif"].update(bif)
     return nb
+
+
+def voila_kernel_exists(platform, kid: str) -> bool:
+    """Does Voilà still hold kernel ``kid`` (asked with its own token, past the gateway)?"""
+    import urllib.error
+    import urllib.request
+
+    cfg = platform.cfg()
+    req = urllib.request.Request(f"{cfg.voila_url}/api/kernels/{kid}",
+                                 headers={"Authorization": f"token {cfg.voila_token_file.read_text().strip()}"})
+    try:
+        urllib.request.urlopen(req, timeout=10).close()
+        return True
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+        return False

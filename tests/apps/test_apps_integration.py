@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from apps_helpers import SLIDER_APP, slider_notebook
+from apps_helpers import SLIDER_APP, slider_notebook, voila_kernel_exists
 from apps_hub import TestPlatform, login, missing_prerequisites
 
 pytestmark = pytest.mark.timeout(300)  # a hung browser or hub must not stall CI
@@ -86,18 +86,6 @@ def move_slider(page, expected: str, timeout: float = 15_000) -> None:
 
 def kernel_id(page) -> str:
     return page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
-
-
-def voila_kernel_exists(platform, kid: str) -> bool:
-    cfg = platform.cfg()
-    req = urllib.request.Request(f"{cfg.voila_url}/api/kernels/{kid}",
-                                 headers={"Authorization": f"token {cfg.voila_token_file.read_text().strip()}"})
-    try:
-        urllib.request.urlopen(req, timeout=5).close()
-        return True
-    except urllib.error.HTTPError as e:
-        assert e.code == 404
-        return False
 
 
 def api(platform, path: str, token: str, body: dict | None = None) -> tuple[int, dict]:

@@ -32,7 +32,7 @@ import uuid
 
 import pytest
 
-from apps_helpers import SLIDER_APP, notebook
+from apps_helpers import SLIDER_APP, notebook, voila_kernel_exists
 from apps_hub import TestPlatform, login, missing_prerequisites
 
 pytestmark = pytest.mark.timeout(300)
@@ -202,18 +202,6 @@ def voila_token(platform) -> str:
 
 def voila_pid(platform) -> int:
     return int(platform.cfg().voila_pid_file.read_text())
-
-
-def voila_kernel_exists(platform, kid: str) -> bool:
-    cfg = platform.cfg()
-    req = urllib.request.Request(f"{cfg.voila_url}/api/kernels/{kid}",
-                                 headers={"Authorization": f"token {voila_token(platform)}"})
-    try:
-        urllib.request.urlopen(req, timeout=10).close()
-        return True
-    except urllib.error.HTTPError as e:
-        assert e.code == 404
-        return False
 
 
 def wait_until(condition, timeout: float, step: float = 0.5) -> bool:

@@ -43,6 +43,32 @@ LDAP_ADMIN_PASSWORD = "ldap-admin-geheim"
 
 # --- helpers ---------------------------------------------------------------------------
 
+@pytest.fixture
+def cli_runner(capsys, monkeypatch):
+    """``cli_runner(modules)`` runs those ``bif`` command groups in-process like the ``bif`` command:
+    ``run(*argv, stdin=None)`` returns (exit code, stdout, stderr)."""
+    import argparse
+    import io
+
+    def make(modules):
+        parser = argparse.ArgumentParser(prog="bif")
+        sub = parser.add_subparsers(dest="command")
+        for module in modules:
+            module.register(sub)
+
+        def run(*argv, stdin: str | None = None):
+            if stdin is not None:
+                monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+            args = parser.parse_args(argv)
+            code = args.handler(args)
+            out, err = capsys.readouterr()
+            return code, out, err
+
+        return run
+
+    return make
+
+
 def free_port() -> int:
     with contextlib.closing(socket.socket()) as s:
         s.bind(("127.0.0.1", 0))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
 import os
 
@@ -17,25 +15,11 @@ from bif_lib.platform.settings import load_settings
 
 
 @pytest.fixture
-def bif(tmp_path, monkeypatch, capsys):
+def bif(tmp_path, monkeypatch, cli_runner):
     """Run the two command groups like ``bif`` does: returns (exit code, stdout, stderr)."""
     monkeypatch.setenv("BIF_HOME", str(tmp_path))
     monkeypatch.setattr(auth, "SCRYPT_N", 2**10)
-    parser = argparse.ArgumentParser(prog="bif")
-    sub = parser.add_subparsers(dest="command")
-    platform_cli.register(sub)
-    users_cli.register(sub)
-    training_cli.register(sub)
-
-    def run(*argv, stdin: str | None = None):
-        if stdin is not None:
-            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        args = parser.parse_args(argv)
-        code = args.handler(args)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return cli_runner((platform_cli, users_cli, training_cli))
 
 
 def test_users_lifecycle(bif, tmp_path):

@@ -14,9 +14,7 @@ accounts (``runuser``).
 
 from __future__ import annotations
 
-import argparse
 import copy
-import io
 import json
 import os
 import pwd
@@ -187,21 +185,8 @@ def test_nobody_becomes_hub_admin_through_the_authenticators(settings, monkeypat
 # --- the ordinary account commands refuse the office --------------------------------------------------
 
 @pytest.fixture
-def bif(settings, capsys, monkeypatch):
-    parser = argparse.ArgumentParser(prog="bif")
-    sub = parser.add_subparsers(dest="command")
-    for module in (users_cli, training_cli, office_cli):
-        module.register(sub)
-
-    def run(*argv, stdin: str | None = None):
-        if stdin is not None:
-            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        args = parser.parse_args(argv)
-        code = args.handler(args)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def bif(settings, cli_runner):
+    return cli_runner((users_cli, training_cli, office_cli))
 
 
 def test_users_and_training_never_put_anyone_into_the_office(bif, settings):
