@@ -16,8 +16,8 @@ SLIDER_APP = FIXTURES / "slider_app.ipynb"
 
 
 def service_user() -> str:
-    """Whom notebooks run as when checked: the service account as root, else ourselves."""
-    return "bif-apps" if os.geteuid() == 0 else getpass.getuser()
+    """Whom notebooks run as when checked: the publication sandbox account as root, else ourselves."""
+    return "bif-publish" if os.geteuid() == 0 else getpass.getuser()
 
 
 def slider_notebook(**bif) -> dict:

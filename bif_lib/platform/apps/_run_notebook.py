@@ -1,7 +1,8 @@
 """Child process of ``execute.py``: run one notebook with nbclient.
 
-Started by file path under the app service account; imports nothing from bif_lib (fast
-start, and nothing of the publisher's process leaks in). Writes the executed notebook, or
+Started by file path in the publication sandbox (``sandbox.py``; without root as the
+current user); imports nothing from bif_lib (fast start, and nothing of the publisher's
+process leaks in). Writes the executed notebook, or
 a JSON description of the failure for the German error message. After the notebook, a
 probe cell lists the top-level modules the kernel imported (written to MODULES_JSON and
 removed from the output): it tells which front-end extensions the app needs.

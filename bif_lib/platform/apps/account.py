@@ -1,4 +1,7 @@
-"""Which OS account app kernels (and publication test runs) execute under.
+"""Which OS account app kernels execute under.
+
+Publication checks do not run under this account but in the sandbox (``sandbox.py``,
+account ``bif-publish``); only without root do they run as the current user too.
 
 App kernels run as the service account (``apps.os_user``, default ``bif-apps``): member of
 the internal data group, never of the confidential one. The OS then decides what an app

@@ -29,6 +29,9 @@ GROUP_CLASSIFICATIONS: dict[str, frozenset[str]] = {
     "admins": frozenset({"open", "internal"}),
 }
 CLASSIFICATION_ORDER = ("open", "internal", "confidential")
+# What an app itself may be classified as (``bif.classification``): the publication check and
+# the app's kernels never get the confidential group, so there are no confidential apps.
+APP_CLASSIFICATIONS = ("open", "internal")
 
 TITLE_MAX = 120
 DESCRIPTION_MAX = 600
@@ -45,6 +48,7 @@ class AppMetadata:
     owner: str | None = None
     app_id: str | None = None
     pool_size: int | None = None
+    classification: str | None = None  # bif.classification as declared (None: see app_classification)
 
     def as_dict(self) -> dict:
         return {"title": self.title, "description": self.description, "audience": list(self.audience),
@@ -110,13 +114,34 @@ def check_metadata(notebook: dict) -> MetadataResult:
     app_id = raw.get("id")
     if app_id is not None and not isinstance(app_id, str):
         problems.append("bif.id muss ein Text sein.")
+    classification = raw.get("classification")
+    if classification is not None:
+        if classification not in APP_CLASSIFICATIONS:
+            problems.append(
+                f"bif.classification muss \"open\" (nur offene Daten) oder \"internal\" (offene und interne "
+                f"Daten) sein, nicht {classification!r}; Apps mit vertraulichen Daten werden nicht veröffentlicht.")
+        elif not unknown and classification not in allowed_classifications(audience):
+            label = CLASSIFICATION_LABELS.get(classification, classification)
+            problems.append(f"Die App ist als „{label}“ eingestuft, aber nicht jede Gruppe der Zielgruppe darf "
+                            "solche Daten sehen.")
     if problems:
         return MetadataResult(None, problems)
     return MetadataResult(AppMetadata(
         title=title.strip(), description=description.strip(),
         audience=tuple(dict.fromkeys(audience)),  # keep order, drop duplicates
         owner=owner.strip() if owner else None, app_id=app_id, pool_size=pool_size,
+        classification=classification,
     ))
+
+
+def app_classification(metadata: AppMetadata) -> str:
+    """What the app may read, and so what its publication check may read (``sandbox.py``):
+    ``bif.classification`` if given, else the highest classification every group of the
+    audience may see, but never above "internal"."""
+    if metadata.classification:
+        return metadata.classification
+    allowed = allowed_classifications(metadata.audience)
+    return "internal" if "internal" in allowed else "open"
 
 
 def allowed_classifications(audience: Iterable[str]) -> frozenset[str]:
@@ -132,11 +157,26 @@ def read_load_trace(path: str | Path) -> list[DatasetUse]:
     path = Path(path)
     if not path.exists():
         return []
+    return parse_load_trace(path.read_text(encoding="utf-8"))
+
+
+def parse_load_trace(text: str) -> list[DatasetUse]:
+    """The load trace's lines as ``DatasetUse``s, deduplicated. The notebook under check can
+    write this file too: it informs (datasets in ``meta.json``, synthetic label, audience),
+    while what the app may read is enforced by the operating system (``sandbox.py``).
+    Raises ``ValueError`` for a line that is not a load record."""
     uses: dict[tuple, DatasetUse] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         if not line.strip():
             continue
-        record = json.loads(line)
+        try:
+            record = json.loads(line)
+            version = record.get("version") if isinstance(record, dict) else None
+            if not isinstance(record, dict) or "dataset" not in record \
+                    or not isinstance(version, (int, type(None))) or isinstance(version, bool):
+                raise ValueError(line[:80])
+        except ValueError as e:
+            raise ValueError(f"Ladeprotokoll (BIF_LOAD_TRACE) beschädigt: {e}") from None
         use = DatasetUse(
             dataset=str(record["dataset"]), version=record.get("version"),
             classification=str(record.get("classification") or "unknown"),

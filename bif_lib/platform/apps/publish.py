@@ -4,9 +4,14 @@ Order of the steps (each failure refuses the publication with German reasons and
 the app that is already published exactly as it was):
 
 1. metadata (``metadata.bif``: title, description, audience, owner),
-2. a headless run under the app service account (nbclient, with a timeout),
-3. the datasets it loaded (``BIF_LOAD_TRACE``) against the audience's clearance, and the
-   "synthetisch" label when synthetic data is used,
+2. a headless run (nbclient, with a timeout) in the publication sandbox (``sandbox.py``; as
+   root): an account of its own that may read only what the app's classification allows, in
+   its own PID, mount and network namespaces, so the code under check cannot reach the live
+   app kernels, and a read of data the app may not use is refused by the operating system.
+   Without root it runs as the current user, and the publisher is told that no sandbox was
+   possible,
+3. the datasets it loaded (``BIF_LOAD_TRACE``, for information) against the audience's
+   clearance, and the "synthetisch" label when synthetic data is used,
 4. thumbnail, notebook without outputs and ``meta.json`` into a new registry version,
    switched to current atomically,
 5. Voilà's preheated kernels for the app are replaced (best effort: if the service is
@@ -24,10 +29,11 @@ from typing import Any
 import nbformat
 
 from . import pools
+from . import sandbox as sandboxing
 from .account import AccountProblem, RunAs, service_account
-from .checks import check_classifications, check_metadata, check_synthetic_label
+from .checks import app_classification, check_classifications, check_metadata, check_synthetic_label
 from .config import AppsConfig
-from .execute import execute_notebook
+from .execute import ExecutionResult, execute_notebook
 from .frontend import frontend_for, needed_extensions, needs_mathjax
 from .registry import AppVersion, Registry, RegistryError, secure_root, slugify, validate_app_id
 from .thumbnail import thumbnail_for
@@ -98,7 +104,11 @@ def publish_notebook(source: str | Path | dict, *, published_by: str, app_id: st
                      filename: str | None = None, cfg: AppsConfig | None = None,
                      registry: Registry | None = None, run_as: RunAs | None = None,
                      refresh: bool = True) -> PublishResult:
-    """Check and publish one notebook; raise ``PublishError`` (German reasons) if refused."""
+    """Check and publish one notebook; raise ``PublishError`` (German reasons) if refused.
+
+    As root the notebook is checked in the publication sandbox whatever ``run_as`` says;
+    ``run_as`` is the identity of the check only without root (single-account mode).
+    """
     cfg = cfg or AppsConfig.current()
     registry = registry or Registry(cfg.apps_dir)
     nb = read_notebook(source)
@@ -122,9 +132,9 @@ def publish_notebook(source: str | Path | dict, *, published_by: str, app_id: st
         except AccountProblem as e:
             raise PublishError(str(e), app_id) from None
         secure_root(registry.root)  # after the account exists (it may own the folder)
-    log.info("publishing %s by %s: executing as %s", app_id, published_by, run_as.name)
-    run = execute_notebook(nb, run_as=run_as, home=cfg.home, store=cfg.store or str(Path(cfg.home) / "store"),
-                           timeout=cfg.publish_timeout)
+    classification = app_classification(meta)
+    run = check_run(nb, cfg, classification, run_as=run_as, app_id=app_id, published_by=published_by)
+    notes = [] if run.sandboxed else [sandboxing.NO_SANDBOX_NOTE]
     if not run.ok:
         raise PublishError(run.error or "Das Notebook ließ sich nicht ausführen.", app_id)
 
@@ -146,6 +156,8 @@ def publish_notebook(source: str | Path | dict, *, published_by: str, app_id: st
         "synthetic": any(d.synthetic for d in run.datasets),
         "thumbnail_from_notebook": from_notebook,
         "check_seconds": round(run.seconds, 2),
+        "classification": classification,
+        "check_sandboxed": run.sandboxed,
         "kernel": stored.metadata.kernelspec.get("name", "python3"),
         "frontend_extensions": needed_extensions(run.notebook, run.modules, requested),
         "mathjax": needs_mathjax(run.notebook, requested),
@@ -155,10 +167,31 @@ def publish_notebook(source: str | Path | dict, *, published_by: str, app_id: st
     app = registry.add_version(app_id, nbformat.writes(stored), record, thumb, by=published_by)
     log.info("published %s version %s", app_id, app.version)
     refreshed = pools.refresh_pool(cfg, app_id, meta.pool_size) if refresh else False
-    notes = [] if refreshed or not refresh else [
-        "Der App-Dienst war nicht erreichbar; die neue Version ist spätestens nach seinem nächsten Start "
-        "sichtbar."]
+    if refresh and not refreshed:
+        notes.append("Der App-Dienst war nicht erreichbar; die neue Version ist spätestens nach seinem nächsten "
+                     "Start sichtbar.")
     return PublishResult(app, refreshed, notes)
+
+
+def check_run(nb: nbformat.NotebookNode, cfg: AppsConfig, classification: str, *, run_as: RunAs | None = None,
+              app_id: str | None = None, published_by: str = "?",
+              total_timeout: float | None = None) -> ExecutionResult:
+    """The headless run of a publication check: in the sandbox as root, else as ``run_as``.
+    Raises ``PublishError`` if the sandbox cannot be used; notebook errors are in the result."""
+    store = cfg.store or str(Path(cfg.home) / "store")
+    box = None
+    if sandboxing.available():
+        try:
+            box = sandboxing.sandbox_for(cfg, classification)
+        except sandboxing.SandboxError as e:
+            raise PublishError(str(e), app_id) from None
+        log.info("publishing %s by %s: checking in the sandbox as %s (%s app, groups %s)", app_id, published_by,
+                 box.account, classification, list(box.groups))
+    else:
+        log.warning(sandboxing.NO_SANDBOX_LOG)
+        log.info("publishing %s by %s: executing as %s", app_id, published_by, run_as.name if run_as else "?")
+    return execute_notebook(nb, run_as=run_as, sandbox=box, home=cfg.home, store=store,
+                            timeout=cfg.publish_timeout, total_timeout=total_timeout)
 
 
 def is_live(source: str | Path, *, cfg: AppsConfig | None = None, registry: Registry | None = None) -> bool:
