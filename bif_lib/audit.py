@@ -83,7 +83,8 @@ def append(event: str, *, who: dict, dataset: str | None = None, version: int | 
            purpose: str | None = None, details: dict | None = None, directory: Path | None = None) -> dict:
     """Append one entry (caller must be allowed to write the audit folder, i.e. root)."""
     directory = directory or audit_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    if not directory.exists():
+        directory.mkdir(parents=True, mode=0o711)  # `serve` opens it to the office's group
     with os.fdopen(os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600), "r+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         head = _head(directory)
@@ -100,6 +101,10 @@ def append(event: str, *, who: dict, dataset: str | None = None, version: int | 
             os.fsync(fh.fileno())
         write_atomic(directory / "head.json", json.dumps({"seq": entry["seq"], "hash": entry["hash"]}).encode())
         os.chmod(directory / "head.json", 0o640)
+        if os.geteuid() == 0:  # readable by the folder's group (the office), whoever wrote the entry
+            gid = directory.stat().st_gid
+            for written in (path, directory / "head.json"):
+                os.chown(written, 0, gid)
         return entry
 
 
@@ -187,9 +192,6 @@ def serve(group: str | None = None) -> None:
             _pid, uid, _gid = struct.unpack("3i", creds)
             raw = self.rfile.readline(MAX_REQUEST)
             reply = dispatch(raw, uid, group)
-            if reply.get("ok") and reply.get("entry"):
-                share(directory / f"audit-{reply['entry']['time'][:4]}.jsonl")
-                share(directory / "head.json")
             self.wfile.write(json.dumps(reply, ensure_ascii=False, default=str).encode() + b"\n")
 
     class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -269,14 +271,16 @@ def verify(directory: Path | None = None) -> list[Problem]:
     return problems
 
 
-def prune(before_year: int, *, now: datetime | None = None, directory: Path | None = None) -> list[Path]:
+def prune(before_year: int, *, now: datetime | None = None, directory: Path | None = None,
+          retention_years: int = RETENTION_YEARS) -> list[Path]:
     """Drop whole years older than the retention period (root). ``anchor.json`` keeps the sequence
     number and hash of the last dropped entry, so the chain stays checkable from there on."""
     directory = directory or audit_dir()
     now = now or datetime.now(timezone.utc)
-    if before_year > now.year - RETENTION_YEARS + 1:
-        raise ValueError(f"Einträge werden mindestens {RETENTION_YEARS} Jahre aufbewahrt: frühestens die Jahre "
-                         f"vor {now.year - RETENTION_YEARS + 1} können gelöscht werden.")
+    retention_years = max(int(retention_years), RETENTION_YEARS)  # a setting may lengthen it, never shorten
+    if before_year > now.year - retention_years + 1:
+        raise ValueError(f"Einträge werden mindestens {retention_years} Jahre aufbewahrt: frühestens die Jahre "
+                         f"vor {now.year - retention_years + 1} können gelöscht werden.")
     problems = verify(directory)
     if problems:
         raise ValueError("Das Protokoll ist nicht unversehrt; nichts wurde gelöscht: " + str(problems[0]))

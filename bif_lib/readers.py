@@ -8,23 +8,42 @@ GeoJSON, zipped shapefiles and GeoPackage.
 Readers never raise for bad content: what cannot be read becomes a failure in the
 report, so a steward sees every problem of a file at once. Each row keeps its row
 number in the source file in the column ``_bif_row``.
+
+What the contract cannot interpret exactly is refused, never guessed: a file whose bytes
+are UTF-8 although the contract declares Windows-1252 (umlauts would silently turn into
+„Ã¼“), a header naming one column twice, a workbook with several sheets or a GeoPackage or
+zip with several layers when the contract names none. Text in decomposed Unicode form
+(„u“ + combining „¨“) is brought to NFC — the same characters, recorded as a note.
+
+CSV files are streamed: one pass over the bytes checks the encoding, counts the fields of
+every line and finds the footer; the parser then reads the data in chunks of about
+``CHUNK_BYTES`` and keeps the text as Arrow strings, so reading needs about 2.3–3.7× the file's
+size (``bench/bench_ingest_memory.py``). A file whose ingest would need more memory than
+is available (``available_memory``, ``BIF_MAX_MEMORY``) is refused before it is read.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
+import os
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .contracts import Contract
-from .validation.report import ROW, Failure
+from .i18n import format_number
+from .validation.report import ROW, RULE_TITLES, Failure
+
 GEO_FORMATS = ("geojson", "shapefile_zip", "gpkg")
 
 
@@ -44,96 +63,467 @@ def read_source(contract: Contract, path: Path | str) -> ReadResult:
     src = contract.source
     fmt = src["format"]
     if not path.is_file():
-        return ReadResult(None, [Failure("file", f"Datei {path} nicht gefunden")])
-    if path.stat().st_size == 0:
-        return ReadResult(None, [Failure("empty_file", "Die Datei ist leer (0 Byte).")])
-    if fmt == "csv":
-        result = _read_csv(path, src)
-        if result.readable and len(contract.field_names) > 1:
-            _check_delimiter(result, src)
-    elif fmt == "xlsx":
-        result = _read_xlsx(path, src)
-    elif fmt in GEO_FORMATS:
-        result = _read_geo(path, src)
-    elif fmt == "parquet":
-        frame = pd.read_parquet(path)
-        frame.insert(0, ROW, np.arange(1, len(frame) + 1))
-        result = ReadResult(frame)
-    else:  # guarded by the JSON Schema
-        raise ValueError(f"unknown source format {fmt}")
-    if result.readable:
-        _shape(result, contract)
+        what = "ist ein Ordner, keine Datei" if path.is_dir() else "nicht gefunden"
+        return ReadResult(None, [Failure("file", f"Datei {path} {what}")])
+    try:
+        if path.stat().st_size == 0:
+            return ReadResult(None, [Failure("empty_file", "Die Datei ist leer (0 Byte).")])
+        refused = _memory_failure(path, fmt)
+        if refused is not None:
+            return ReadResult(None, [refused])
+        if fmt == "csv":
+            result = _read_csv(path, src)
+            if result.readable and len(contract.field_names) > 1:
+                _check_delimiter(result, src)
+        elif fmt == "xlsx":
+            result = _read_xlsx(path, src)
+        elif fmt in GEO_FORMATS:
+            result = _read_geo(path, src)
+        elif fmt == "parquet":
+            result = _read_parquet(path)
+        else:  # guarded by the JSON Schema
+            raise ValueError(f"unknown source format {fmt}")
+        if result.readable:
+            _shape(result, contract)
+    except MemoryError:
+        return ReadResult(None, [_out_of_memory(path)])
+    except PermissionError:
+        return ReadResult(None, [Failure("file", f"Keine Leserechte auf {path}. Bitte die Datei für das einspielende "
+                                                 f"Konto lesbar machen (lassen).")])
     return result
+
+
+def _read_parquet(path: Path) -> ReadResult:
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        return ReadResult(None, [Failure("file", f"Die Parquet-Datei ist nicht lesbar ({type(exc).__name__}: "
+                                                 f"{_short(exc, 200)})")])
+    frame.insert(0, ROW, np.arange(1, len(frame) + 1))
+    return ReadResult(frame)
+
+
+# --- memory -----------------------------------------------------------------
+
+# Peak memory of an ingest (reading, validation, snapshot) as a multiple of the CSV's size,
+# measured by bench/bench_ingest_memory.py (see bench/README.md); an ingest that would need
+# more than the memory available is refused before anything is read.
+# CSV: 6.8–11.1× measured (short integer cells are the worst case), 12 leaves a margin. The
+# other formats are not measured: openpyxl holds every cell of a workbook as a Python object
+# (xlsx is zipped XML), Parquet and geodata decompress; the factors are generous guesses.
+INGEST_MEMORY_FACTOR = {"csv": 12.0, "xlsx": 60.0, "parquet": 15.0, "geo": 20.0}
+RULE_TITLES.setdefault("memory", "Arbeitsspeicher")
+RULE_TITLES.setdefault("ambiguous", "eindeutige Quelle")
+
+
+def parse_size(text: str) -> int:
+    """'3G', '500M', '2048K', '1000000' -> bytes (binary units)."""
+    match = re.fullmatch(r"\s*(\d+(?:[.,]\d+)?)\s*([KMGT]?)i?B?\s*", str(text), re.IGNORECASE)
+    if not match:
+        raise ValueError(text)
+    number = float(match.group(1).replace(",", "."))
+    return int(number * 1024 ** " KMGT".index((match.group(2) or " ").upper()))
+
+
+def available_memory() -> tuple[int | None, str]:
+    """(bytes this process may still use, what limits it — German), the tightest of: the
+    configured limit ``BIF_MAX_MEMORY``, the machine's available memory, the control group's
+    limit and the address-space limit (``ulimit -v``). (None, "") when nothing is known."""
+    limits: list[tuple[int, str]] = []
+    configured = os.environ.get("BIF_MAX_MEMORY")
+    if configured:
+        try:
+            limits.append((parse_size(configured), f"die eingestellte Grenze BIF_MAX_MEMORY={configured}"))
+        except ValueError:
+            pass
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                limits.append((int(line.split()[1]) * 1024, "der verfügbare Arbeitsspeicher des Rechners"))
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        group = Path("/proc/self/cgroup").read_text().splitlines()[0].split("::", 1)[1]
+        base = Path("/sys/fs/cgroup") / group.lstrip("/")
+        maximum = (base / "memory.max").read_text().strip()
+        if maximum != "max":
+            current = int((base / "memory.current").read_text())
+            limits.append((int(maximum) - current, "die Speichergrenze des Dienstes (cgroup memory.max)"))
+    with contextlib.suppress(OSError, ValueError):
+        import resource
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            used = _status_bytes("VmSize")
+            limits.append((soft - used, "die Adressraum-Grenze des Prozesses (ulimit -v)"))
+    if not limits:
+        return None, ""
+    return min(limits)
+
+
+def _status_bytes(field_name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) * 1024
+    raise ValueError(field_name)
+
+
+def _memory_failure(path: Path, fmt: str) -> Failure | None:
+    """Refuse a file whose ingest would need more memory than there is (estimated from its size)."""
+    size = path.stat().st_size
+    factor = INGEST_MEMORY_FACTOR["geo" if fmt in GEO_FORMATS else fmt]
+    need = int(size * factor)
+    available, what = available_memory()
+    if available is None or need <= available:
+        return None
+    return Failure("memory", f"Die Datei {path.name} ({_mb(size)}) braucht zum Einspielen schätzungsweise {_mb(need)} "
+                             f"Arbeitsspeicher (etwa das {format_number(factor, None)}-Fache ihrer Größe); "
+                             f"{what} erlaubt nur noch {_mb(max(available, 0))}. Es wurde nichts gelesen und nichts "
+                             f"gespeichert. Bitte die Datei aufteilen (z. B. nach Jahren), auf einem Rechner mit mehr "
+                             f"Arbeitsspeicher einspielen oder die Grenze anpassen lassen.", value=size)
+
+
+def _mb(size: int) -> str:
+    return f"{format_number(size / 1e6, 1)} MB" if size < 1e9 else f"{format_number(size / 1e9, 2)} GB"
+
+
+def _out_of_memory(path: Path) -> Failure:
+    return Failure("memory", f"Der Arbeitsspeicher reichte nicht, um {path.name} ({_mb(path.stat().st_size)}) zu lesen. "
+                             f"Es wurde nichts gespeichert. Bitte die Datei aufteilen oder auf einem Rechner mit mehr "
+                             f"Arbeitsspeicher einspielen.")
 
 
 # --- CSV --------------------------------------------------------------------
 
-def _read_csv(path: Path, src: dict) -> ReadResult:
-    raw = path.read_bytes()
-    encoding = src.get("encoding", "utf-8")
-    # A BOM is what Excel writes for "CSV UTF-8"; accept the file with or without it.
-    codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
-    try:
-        text = raw.decode(codec)
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        bad = raw[exc.start:exc.end]
-        guess = ""
-        try:  # the usual culprit: Excel's "CSV" saved as Windows-1252 ("ANSI")
-            guess = (f" (in Windows-1252 wäre das „{bad.decode('cp1252')}“ – die Datei ist vermutlich als "
-                     f"Windows-1252/ANSI gespeichert)") if codecs.lookup(encoding).name != "cp1252" else ""
-        except UnicodeDecodeError:
-            pass
-        return ReadResult(None, [Failure(
-            "encoding", f"Die Datei ist nicht in {encoding} kodiert: Zeile {line} enthält das ungültige Byte "
-                        f"0x{bad.hex().upper()}{guess}. Bitte als {encoding} speichern oder source.encoding im "
-                        f"Vertrag anpassen.",
-            row=line, value=bad.hex())])
-    if not text.strip():
-        return ReadResult(None, [Failure("empty_file", "Die Datei enthält keine Zeichen außer Leerraum.")])
+SCAN_BLOCK = 1 << 20          # bytes per block of the checking pass (its arrays are ~20× that)
+CHUNK_BYTES = 1 << 19         # CSV bytes per chunk handed to the parser (~15× that in Python objects)
+_WHITESPACE = np.array([9, 10, 11, 12, 13, 32], dtype=np.uint8)
+# single-byte codecs (and UTF-8): newline and ASCII delimiter bytes never occur inside a character
+_BYTE_SAFE = re.compile(r"utf-8|ascii|latin-1|iso8859-\d+|cp125\d|cp437|cp85\d|cp858|mac-\w+|koi8-\w")
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
 
+
+@dataclass
+class _Scan:
+    """What one streaming pass over a CSV file found (no more than a few arrays in memory)."""
+
+    end: int = 0                              # the data ends here (before footer and trailing blank lines)
+    lines_in_window: int = 0                  # physical lines before ``end``
+    counts: np.ndarray | None = None          # fields per physical line before ``end`` (None: quotes, see below)
+    quotes: bool = False                      # the quote character occurs: fields counted by the csv module
+    header: list[str] | None = None           # the header's cells
+    not_nfc: bool = False                     # some text is not in Unicode normal form C
+    has_text: bool = False                    # anything but whitespace
+    failure: Failure | None = None
+
+
+class _Window(io.RawIOBase):
+    """The first ``end`` bytes of a binary file, as a stream (the footer is never read)."""
+
+    def __init__(self, fh, end: int):
+        self.fh, self.left = fh, end
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.left <= 0:
+            return 0
+        view = memoryview(buffer)[: min(len(buffer), self.left)]
+        n = self.fh.readinto(view)
+        self.left -= n or 0
+        return n or 0
+
+
+def _read_csv(path: Path, src: dict) -> ReadResult:
+    encoding = src.get("encoding", "utf-8")
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return ReadResult(None, [Failure("encoding", f"Unbekannte Zeichenkodierung „{encoding}“ in source.encoding des "
+                                                     f"Vertrags (z. B. utf-8, windows-1252, iso-8859-1).",
+                                         value=encoding)])
+    # A BOM is what Excel writes for "CSV UTF-8"; accept the file with or without it.
+    codec = "utf-8-sig" if name == "utf-8" else encoding
+    with open(path, "rb") as fh:
+        start = fh.read(4)
+    if name not in ("utf-16", "utf-32") and any(start.startswith(bom) for bom in _UTF16_BOMS):
+        kind = "UTF-32" if start[:4] in _UTF16_BOMS[2:] else "UTF-16"
+        return ReadResult(None, [Failure("encoding", f"Die Datei ist {kind}-kodiert (Excel: „Unicode-Text“), der "
+                                                     f"Vertrag erwartet {encoding}. Bitte als „CSV UTF-8“ speichern "
+                                                     f"oder source.encoding anpassen.", row=1)])
+    if _BYTE_SAFE.fullmatch(name):
+        with open(path, "rb") as fh:
+            return _read_csv_stream(fh, path.stat().st_size, path.name, src, codec, name)
+    # multi-byte codecs (UTF-16, Shift-JIS …): transcode to UTF-8 in memory first (rare, small files)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return ReadResult(None, [_decode_failure(raw, exc, encoding, raw[:exc.start].count(b"\n") + 1)])
+    data = text.encode("utf-8")
+    return _read_csv_stream(io.BytesIO(data), len(data), path.name, src, "utf-8", "utf-8")
+
+
+def _read_csv_stream(fh, size: int, name: str, src: dict, codec: str, codec_name: str) -> ReadResult:
+    encoding = src.get("encoding", "utf-8")
     header_row = src.get("header_row", 1)
     sep, quotechar = src.get("delimiter", ","), src.get("quotechar", '"')
-    if src.get("skip_footer_rows"):
-        # Cut footer lines (source notes, footnotes) before parsing: they rarely have the
-        # header's field count and would be reported as broken lines.
-        text = _cut_footer(text, src["skip_footer_rows"])
+    scan = _scan_csv(fh, size, src, codec, codec_name)
+    if scan.failure is not None:
+        return ReadResult(None, [scan.failure])
+    if not scan.has_text:
+        return ReadResult(None, [Failure("empty_file", "Die Datei enthält keine Zeichen außer Leerraum.")])
+    if scan.header is not None:
+        names = [c.strip() for c in scan.header]
+        seen: dict[str, int] = {}
+        for i, column in enumerate(names, 1):
+            if column and column in seen:
+                return ReadResult(None, [Failure(
+                    "ambiguous", f"Die Spalte „{_short(column)}“ steht zweimal in der Kopfzeile (Spalte {seen[column]} "
+                                 f"und {i}) – welche gemeint ist, ist nicht eindeutig. Bitte eine umbenennen oder "
+                                 f"entfernen.", row=header_row, column=column)])
+            seen.setdefault(column, i)
+    if scan.quotes:
+        fh.seek(0)
+        scan.counts = _quoted_field_counts(fh, scan.end, codec, sep, quotechar)
+    fh.seek(0)
+    notes: list[str] = []
     try:
-        with warnings.catch_warnings():
-            # index_col=False: a line with more fields than the header must not silently turn
-            # the first column into the index (shifting every value one column to the left);
-            # such lines are reported below from the field counts.
-            warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                io.StringIO(text), sep=sep, quotechar=quotechar,
-                skiprows=header_row - 1, header=0, dtype=str, keep_default_na=False,
-                skip_blank_lines=False, engine="c", index_col=False)
+        frame, blank = _parse_chunks(fh, scan, src, codec, size)
     except pd.errors.EmptyDataError:
         return ReadResult(None, [Failure("empty_file", "Die Datei enthält keine Kopfzeile.")])
     except pd.errors.ParserError as exc:
         return ReadResult(None, [_parse_failure(str(exc))])
-
-    # Line numbers as a text editor shows them: header is line `header_row`.
-    frame.insert(0, ROW, np.arange(header_row + 1, header_row + 1 + len(frame)))
-    frame.columns = [c.strip() if isinstance(c, str) else c for c in frame.columns]
-    data = frame.drop(columns=ROW)
-    blank = (data.isna() | (data == "")).all(axis=1)
+    except UnicodeDecodeError as exc:  # checked above; a file that changed while being read
+        return ReadResult(None, [Failure("encoding", f"Die Datei ist nicht in {encoding} kodiert ({exc.reason}).")])
+    if scan.not_nfc:
+        changed = _normalize_nfc(frame)
+        if changed:
+            notes.append(f"{format_number(changed)} Wert(e) in die Unicode-Normalform NFC gebracht (zerlegte "
+                         f"Zeichen wie „u“ + „¨“ zu „ü“ zusammengesetzt; Inhalt unverändert)")
+    data_columns = len(frame.columns) - 1
     failures = []
-    # The C parser pads a short line with "" (pandas 3) or NaN (older), and drops the surplus
-    # of a long line (index_col=False), so the fields of each line are counted separately.
-    counts = _field_counts(text, sep, quotechar, header_row)
-    n_columns = len(data.columns)
-    if counts is None or len(counts) != len(frame):
-        # older pandas padded short lines with NaN (count unknown: shown as the filled fields)
-        counts = np.where(data.isna().any(axis=1), data.notna().sum(axis=1), n_columns)
-    short, long = (counts < n_columns) & ~blank.to_numpy(), counts > n_columns
-    for mask, hint in ((short, "Datei abgeschnitten, Fußnote (source.skip_footer_rows) oder Trennzeichen falsch?"),
-                       (long, "Trennzeichen im Wert ohne Anführungszeichen oder am Zeilenende?")):
-        rows, found = frame[ROW].to_numpy()[mask][:200], counts[mask][:200]
-        failures += [Failure("field_count", f"Zeile hat {n} statt {n_columns} Felder wie die Kopfzeile – {hint}",
-                             row=int(r), value=int(n)) for r, n in zip(rows, found)]
-    frame = frame.loc[~blank].fillna("")
-    return ReadResult(frame, failures)
+    counts = scan.counts[header_row:] if scan.counts is not None else None
+    if counts is None or len(counts) != len(blank):
+        counts = None
+    if counts is not None:
+        short, long = (counts < data_columns) & ~blank, counts > data_columns
+        rows = np.arange(header_row + 1, header_row + 1 + len(blank))
+        for mask, hint in ((short, "Datei abgeschnitten, Fußnote (source.skip_footer_rows) oder Trennzeichen falsch?"),
+                           (long, "Trennzeichen im Wert ohne Anführungszeichen oder am Zeilenende?")):
+            found_rows, found = rows[mask][:200], counts[mask][:200]
+            failures += [Failure("field_count", f"Zeile hat {n} statt {data_columns} Felder wie die Kopfzeile – {hint}",
+                                 row=int(r), value=int(n)) for r, n in zip(found_rows, found)]
+    return ReadResult(frame, failures, notes)
+
+
+def _scan_csv(fh, size: int, src: dict, codec: str, codec_name: str) -> _Scan:
+    """One pass over the bytes: the encoding is checked, lines and fields are counted, the footer is
+    located, the header is read — without holding more than one block in memory."""
+    from collections import deque
+
+    scan = _Scan()
+    encoding = src.get("encoding", "utf-8")
+    header_row = src.get("header_row", 1)
+    footer = int(src.get("skip_footer_rows") or 0)
+    sep, quotechar = src.get("delimiter", ","), src.get("quotechar", '"')
+    sep_byte = sep.encode("ascii")[0] if len(sep) == 1 and ord(sep) < 128 else None
+    quote_byte = quotechar.encode(codec_name)
+    decoder = codecs.getincrementaldecoder(codec)(errors="strict")
+    check_utf8 = codec_name != "utf-8"
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="strict") if check_utf8 else None
+    utf8_valid, first_non_ascii = True, None    # (line, sample) of the first non-ASCII byte
+    tail_text = ""
+    nonblank = deque(maxlen=footer + 1)     # (line index, end offset incl. newline) of the last non-blank lines
+    counts_parts: list[np.ndarray] = []
+    carry = b""
+    carry_offset = 0                        # file offset of carry[0]
+    line_index = 0                          # index of the first line in carry
+    header_bytes = None
+    read = 0
+    while True:
+        block = fh.read(SCAN_BLOCK)
+        read += len(block)
+        last = not block or read >= size
+        try:
+            text = decoder.decode(block, final=last)
+        except UnicodeDecodeError as exc:
+            line = line_index + 1 + exc.object[:exc.start].count(b"\n")
+            scan.failure = _decode_failure(exc.object, exc, encoding, line)
+            return scan
+        if not scan.not_nfc and text and not text.isascii():
+            if not unicodedata.is_normalized("NFC", tail_text + text):
+                scan.not_nfc = True
+        tail_text = text[-8:]
+        if check_utf8 and block:
+            if utf8_valid:
+                try:
+                    utf8.decode(block, final=last)
+                except UnicodeDecodeError:
+                    utf8_valid = False
+            if first_non_ascii is None and not block.isascii():
+                position = int(np.flatnonzero(np.frombuffer(block, dtype=np.uint8) >= 0x80)[0])
+                line = line_index + 1 + carry.count(b"\n") + block[:position].count(b"\n")
+                first_non_ascii = (line, block[max(0, position - 12): position + 12])
+        if not scan.quotes and quote_byte in block:
+            scan.quotes = True
+        data = carry + block
+        array = np.frombuffer(data, dtype=np.uint8)
+        newlines = np.flatnonzero(array == 10)
+        ends = newlines if not last or (len(data) and data.endswith(b"\n")) else np.append(newlines, len(data))
+        starts = np.concatenate(([0], newlines + 1))[: len(ends)]
+        if len(ends):
+            text_bytes = np.concatenate(([0], np.cumsum(~np.isin(array, _WHITESPACE), dtype=np.int32)))
+            has_text = text_bytes[ends] - text_bytes[starts] > 0
+            scan.has_text = scan.has_text or bool(has_text.any())
+            if sep_byte is not None:
+                separators = np.flatnonzero(array == sep_byte)
+                counts_parts.append((np.searchsorted(separators, ends) - np.searchsorted(separators, starts) + 1)
+                                    .astype(np.int32))
+            for i in np.flatnonzero(has_text)[-(footer + 1):]:
+                nonblank.append((line_index + int(i), carry_offset + int(ends[i]) + 1))
+            if header_bytes is None and line_index + len(ends) >= header_row:
+                i = header_row - 1 - line_index
+                header_bytes = data[starts[i]:ends[i]]
+        consumed = int(newlines[-1]) + 1 if len(newlines) else 0
+        if last:
+            line_index += len(ends)
+            break
+        carry = data[consumed:]
+        carry_offset += consumed
+        line_index += len(newlines)
+    if check_utf8 and utf8_valid and first_non_ascii is not None:
+        line, sample = first_non_ascii
+        shown = sample.decode("utf-8", errors="ignore").strip()
+        wrong = sample.decode(codec, errors="replace").strip()
+        scan.failure = Failure("encoding", f"Die Datei ist offenbar UTF-8-kodiert (z. B. „{_short(shown, 30)}“ in Zeile "
+                                           f"{line}), der Vertrag erklärt {encoding}: gelesen würde „{_short(wrong, 30)}“. "
+                                           f"Bitte source.encoding: utf-8 im Vertrag angeben oder die Datei als "
+                                           f"{encoding} speichern.", row=line)
+        return scan
+    if footer:
+        # cut the footer lines and the blank lines before them
+        scan.end = nonblank[0][1] if len(nonblank) > footer else 0
+        scan.lines_in_window = nonblank[0][0] + 1 if len(nonblank) > footer else 0
+        scan.end = min(scan.end, size)
+    else:
+        scan.end, scan.lines_in_window = size, line_index
+    if counts_parts and not scan.quotes:
+        scan.counts = np.concatenate(counts_parts)[: scan.lines_in_window]
+    if header_bytes is not None:
+        with contextlib.suppress(UnicodeDecodeError, csv.Error, StopIteration):
+            scan.header = next(csv.reader([header_bytes.decode(codec).rstrip("\r")], delimiter=sep,
+                                          quotechar=quotechar))
+    return scan
+
+
+def _quoted_field_counts(fh, end: int, codec: str, sep: str, quotechar: str) -> np.ndarray | None:
+    """Fields per record when quoted fields may hold delimiters and line breaks (csv module, streaming)."""
+    stream = io.TextIOWrapper(io.BufferedReader(_Window(fh, end)), encoding=codec, newline="")
+    reader = csv.reader(stream, delimiter=sep, quotechar=quotechar)
+    try:
+        return np.fromiter((len(r) for r in reader), dtype=np.int64)
+    except csv.Error:
+        return None
+    finally:
+        stream.detach()
+
+
+def _parse_chunks(fh, scan: _Scan, src: dict, codec: str, size: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Parse the data window chunk by chunk; keep the text as Arrow strings (32-bit offsets), drop
+    blank lines per chunk. Returns the frame (with ``_bif_row``) and the blank-line mask of all rows."""
+    header_row = src.get("header_row", 1)
+    sep, quotechar = src.get("delimiter", ","), src.get("quotechar", '"')
+    per_line = max(size / max(scan.lines_in_window, 1), 1.0)
+    rows_per_chunk = int(min(max(CHUNK_BYTES / per_line, 1_000), 200_000))
+    stream = io.BufferedReader(_Window(fh, scan.end), buffer_size=1 << 20)
+    columns: dict[str, list[pa.Array]] | None = None
+    numbers: list[np.ndarray] = []
+    blanks: list[np.ndarray] = []
+    first = header_row + 1
+    with warnings.catch_warnings():
+        # index_col=False: a line with more fields than the header must not silently turn
+        # the first column into the index (shifting every value one column to the left);
+        # such lines are reported from the field counts.
+        warnings.simplefilter("ignore", pd.errors.ParserWarning)
+        reader = pd.read_csv(stream, encoding=codec, sep=sep, quotechar=quotechar, skiprows=header_row - 1,
+                             header=0, dtype=str, keep_default_na=False, skip_blank_lines=False, engine="c",
+                             index_col=False, chunksize=rows_per_chunk)
+        with reader:
+            names: list[str] = []
+            for chunk in reader:
+                if columns is None:
+                    names = [c.strip() if isinstance(c, str) else c for c in chunk.columns]
+                    columns = {n: [] for n in names}
+                chunk.columns = names
+                blank = (chunk.isna() | (chunk == "")).all(axis=1).to_numpy(bool)
+                rows = np.arange(first, first + len(chunk), dtype=np.int64)
+                first += len(chunk)
+                blanks.append(blank)
+                if blank.any():
+                    chunk, rows = chunk.loc[~blank], rows[~blank]
+                numbers.append(rows)
+                for n in names:
+                    columns[n].append(_arrow_text(chunk[n]))
+                del chunk
+            if columns is None:  # header only
+                columns = {(c.strip() if isinstance(c, str) else c): [] for c in reader._engine.names}
+    data = {ROW: np.concatenate(numbers) if numbers else np.array([], dtype=np.int64)}
+    for n, parts in columns.items():
+        data[n] = pd.arrays.ArrowExtensionArray(pa.chunked_array(parts, pa.string()))
+    blank = np.concatenate(blanks) if blanks else np.array([], dtype=bool)
+    pa.default_memory_pool().release_unused()  # the chunks' buffers: back to the system, not kept for later
+    return pd.DataFrame(data, copy=False), blank
+
+
+def _arrow_text(series: pd.Series) -> pa.Array:
+    """A chunk's text column as an Arrow string array (32-bit offsets: half the overhead of pandas'
+    large strings); cells a short line left empty become ""."""
+    arrow = getattr(series.array, "_pa_array", None)
+    if arrow is None:
+        array = pa.array(series.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    elif isinstance(arrow, pa.ChunkedArray):
+        array = arrow.combine_chunks() if arrow.num_chunks else pa.array([], arrow.type)
+    else:
+        array = arrow
+    if array.null_count:
+        array = pc.fill_null(array, "")
+    return pc.cast(array, pa.string())
+
+
+def _normalize_nfc(frame: pd.DataFrame) -> int:
+    """Bring every text column to Unicode NFC in place; return how many cells changed."""
+    changed = 0
+    for column in frame.columns:
+        if column == ROW:
+            continue
+        values = frame[column].array
+        arrow = getattr(values, "_pa_array", None)
+        if arrow is None:
+            continue
+        normal = pc.utf8_normalize(arrow, "NFC")
+        differs = int(pc.sum(pc.not_equal(arrow, normal)).as_py() or 0)
+        if differs:
+            frame[column] = pd.arrays.ArrowExtensionArray(normal)
+            changed += differs
+    frame.columns = [unicodedata.normalize("NFC", c) if isinstance(c, str) else c for c in frame.columns]
+    return changed
+
+
+def _decode_failure(raw: bytes, exc: UnicodeDecodeError, encoding: str, line: int) -> Failure:
+    bad = raw[exc.start:exc.end]
+    guess = ""
+    try:  # the usual culprit: Excel's "CSV" saved as Windows-1252 ("ANSI")
+        guess = (f" (in Windows-1252 wäre das „{bad.decode('cp1252')}“ – die Datei ist vermutlich als "
+                 f"Windows-1252/ANSI gespeichert)") if codecs.lookup(encoding).name != "cp1252" else ""
+    except UnicodeDecodeError:
+        pass
+    return Failure("encoding", f"Die Datei ist nicht in {encoding} kodiert: Zeile {line} enthält das ungültige Byte "
+                               f"0x{bad.hex().upper()}{guess}. Bitte als {encoding} speichern oder source.encoding im "
+                               f"Vertrag anpassen.", row=line, value=bad.hex())
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 _DELIMITER_NAMES = {";": "Semikolon „;“", ",": "Komma „,“", "\t": "Tabulator", "|": "senkrechter Strich „|“"}
@@ -155,40 +545,6 @@ def _check_delimiter(result: ReadResult, src: dict) -> None:
         result.frame = None
 
 
-def _cut_footer(text: str, n: int) -> str:
-    """``text`` without its last ``n`` non-blank lines (trailing blank lines go too)."""
-    lines = text.splitlines(keepends=True)
-    end = len(lines)
-    while n and end:
-        end -= 1
-        if lines[end].strip():
-            n -= 1
-    while end and not lines[end - 1].strip():
-        end -= 1
-    return "".join(lines[:end])
-
-
-def _field_counts(text: str, sep: str, quotechar: str, header_row: int) -> np.ndarray | None:
-    """Number of fields of every record below the header (None if it cannot be told)."""
-    if quotechar in text or len(sep) != 1 or ord(sep) > 127:
-        # quoted fields may hold delimiters and line breaks: let the csv module tokenise
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar=quotechar)
-        try:
-            counts = np.fromiter((len(r) for r in reader), dtype=np.int64)
-        except csv.Error:
-            return None
-        return counts[header_row:]
-    data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    newlines = np.flatnonzero(data == 10)
-    starts = np.concatenate(([0], newlines + 1))
-    ends = np.concatenate((newlines, [len(data)]))
-    if starts[-1] == len(data):  # text ends with a line break
-        starts, ends = starts[:-1], ends[:-1]
-    separators = np.flatnonzero(data == ord(sep))
-    counts = np.searchsorted(separators, ends) - np.searchsorted(separators, starts) + 1
-    return counts[header_row:]
-
-
 def _parse_failure(message: str) -> Failure:
     # pandas: "Error tokenizing data. C error: Expected 3 fields in line 5, saw 4"
     match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
@@ -206,23 +562,70 @@ def _parse_failure(message: str) -> Failure:
 
 # --- Excel ------------------------------------------------------------------
 
+_EXCEL_ERRORS = ("#DIV/0!", "#N/A", "#NV", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!", "#WERT!", "#BEZUG!",
+                 "#ZAHL!", "#NAME?", "#NULL!", "#GETTING_DATA", "#SPILL!", "#ÜBERLAUF!", "#CALC!", "#BERECHNEN!")
+
+
 def _read_xlsx(path: Path, src: dict) -> ReadResult:
     header_row = src.get("header_row", 1)
     try:
-        frame = pd.read_excel(path, sheet_name=src.get("sheet", 0), header=header_row - 1, dtype=object,
-                              engine="openpyxl")
-    except ValueError as exc:  # unknown sheet
-        return ReadResult(None, [Failure("file", f"Tabellenblatt nicht lesbar: {exc}")])
+        book = pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:  # zip/xml errors of a broken or renamed file
-        return ReadResult(None, [Failure("file", f"Die Excel-Datei ist nicht lesbar ({type(exc).__name__}: {exc})")])
-    frame.columns = [str(c).strip() for c in frame.columns]
+        return ReadResult(None, [Failure("file", f"Die Excel-Datei ist nicht lesbar ({type(exc).__name__}: "
+                                                 f"{_short(exc, 200)})")])
+    with book:
+        sheets = list(book.sheet_names)
+        sheet = src.get("sheet")
+        if sheet is None and len(sheets) > 1:
+            return ReadResult(None, [Failure(
+                "ambiguous", f"Die Arbeitsmappe hat {len(sheets)} Tabellenblätter ({_listing(sheets)}), der Vertrag "
+                             f"nennt keines. Welches gemeint ist, ist nicht eindeutig: bitte source.sheet im Vertrag "
+                             f"angeben.")])
+        if isinstance(sheet, str) and sheet not in sheets:
+            return ReadResult(None, [Failure("file", f"Tabellenblatt „{_short(sheet)}“ fehlt in der Arbeitsmappe; "
+                                                     f"vorhanden: {_listing(sheets)}.")])
+        if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
+            return ReadResult(None, [Failure("file", f"Tabellenblatt Nr. {sheet} fehlt (die Arbeitsmappe hat "
+                                                     f"{len(sheets)}: {_listing(sheets)}).")])
+        chosen = sheet if sheet is not None else 0
+        try:
+            header = pd.read_excel(book, sheet_name=chosen, header=None, skiprows=header_row - 1, nrows=1, dtype=object)
+            frame = pd.read_excel(book, sheet_name=chosen, header=header_row - 1, dtype=object)
+        except ValueError as exc:
+            return ReadResult(None, [Failure("file", f"Tabellenblatt nicht lesbar: {_short(exc, 200)}")])
+        except Exception as exc:  # noqa: BLE001 - a broken workbook
+            return ReadResult(None, [Failure("file", f"Die Excel-Datei ist nicht lesbar ({type(exc).__name__}: "
+                                                     f"{_short(exc, 200)})")])
+    names = [str(c).strip() for c in header.iloc[0].tolist()] if len(header) else []
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, 1):
+        if name and name != "nan" and name in seen:
+            return ReadResult(None, [Failure(
+                "ambiguous", f"Die Spalte „{_short(name)}“ steht zweimal in der Kopfzeile (Spalte {seen[name]} und {i}) "
+                             f"– welche gemeint ist, ist nicht eindeutig. Bitte eine umbenennen oder entfernen.",
+                row=header_row, column=name)])
+        seen.setdefault(name, i)
+    frame.columns = [unicodedata.normalize("NFC", str(c).strip()) for c in frame.columns]
     frame.insert(0, ROW, np.arange(header_row + 1, header_row + 1 + len(frame)))
     data = frame.drop(columns=ROW)
     blank = data.isna().all(axis=1)
     frame = frame.loc[~blank].copy()
+    changed = 0
     for col in frame.columns[1:]:
-        frame[col] = frame[col].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else v)
-    return ReadResult(frame)
+        values = frame[col].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else v)
+        normal = values.map(lambda v: unicodedata.normalize("NFC", v) if isinstance(v, str) else v)
+        changed += int((normal != values).sum())
+        frame[col] = normal
+    notes = []
+    if changed:
+        notes.append(f"{format_number(changed)} Wert(e) in die Unicode-Normalform NFC gebracht (zerlegte Zeichen "
+                     f"wie „u“ + „¨“ zu „ü“ zusammengesetzt; Inhalt unverändert)")
+    return ReadResult(frame, [], notes)
+
+
+def _listing(names, limit: int = 10) -> str:
+    shown = ", ".join(f"„{_short(n, 40)}“" for n in names[:limit])
+    return shown + (f" und {len(names) - limit} weitere" if len(names) > limit else "")
 
 
 # --- Geodata ----------------------------------------------------------------
@@ -232,10 +635,18 @@ def _read_geo(path: Path, src: dict) -> ReadResult:
     from pyproj import CRS
 
     kwargs = {"layer": src["layer"]} if src.get("layer") else {}
+    if not src.get("layer") and src["format"] in ("gpkg", "shapefile_zip"):
+        layers = _layers(path, src["format"])
+        if len(layers) > 1:
+            what = "Layer" if src["format"] == "gpkg" else "Shapefiles"
+            return ReadResult(None, [Failure(
+                "ambiguous", f"Die Datei enthält {len(layers)} {what} ({_listing(layers)}), der Vertrag nennt keinen. "
+                             f"Welcher gemeint ist, ist nicht eindeutig: bitte source.layer im Vertrag angeben.")])
     try:
         frame = gpd.read_file(path, **kwargs)
     except Exception as exc:
-        return ReadResult(None, [Failure("file", f"Die Geodaten-Datei ist nicht lesbar ({type(exc).__name__}: {exc})")])
+        return ReadResult(None, [Failure("file", f"Die Geodaten-Datei ist nicht lesbar ({type(exc).__name__}: "
+                                                 f"{_short(exc, 200)})")])
     frame.insert(0, ROW, np.arange(1, len(frame) + 1))
     failures, notes = [], []
     expected = src.get("crs")
@@ -254,6 +665,21 @@ def _read_geo(path: Path, src: dict) -> ReadResult:
     if frame.crs is not None and not failures:
         frame = frame.to_crs(25832)
     return ReadResult(frame, failures, notes)
+
+
+def _layers(path: Path, fmt: str) -> list[str]:
+    """Layer names of a GeoPackage, or the shapefiles inside a zip ([] if it cannot be told)."""
+    if fmt == "shapefile_zip":
+        import zipfile
+        with contextlib.suppress(OSError, zipfile.BadZipFile):
+            with zipfile.ZipFile(path) as archive:
+                return sorted(n for n in archive.namelist()
+                              if n.lower().endswith(".shp") and not Path(n).name.startswith(("._", ".")))
+        return []
+    with contextlib.suppress(Exception):
+        import pyogrio
+        return [str(row[0]) for row in pyogrio.list_layers(path)]
+    return []
 
 
 # --- shaping common to all formats ---------------------------------------------

@@ -70,8 +70,11 @@ def _verify(args) -> int:
 
 
 def _prune(args) -> int:
+    from ..platform.settings import load_settings
+
+    years = (load_settings().get("audit") or {}).get("retention_years", audit.RETENTION_YEARS)
     try:
-        dropped = audit.prune(args.before)
+        dropped = audit.prune(args.before, retention_years=years)
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""``bif catalog list|search|show|history|verify``: what the verified store holds."""
+"""``bif catalog list|search|show|history|verify|rebuild``: what the verified store holds."""
 
 from __future__ import annotations
 
@@ -31,8 +31,11 @@ def register(subparsers) -> None:
     history.add_argument("dataset")
     history.add_argument("--json", action="store_true")
     history.set_defaults(handler=_history)
-    verify = sub.add_parser("verify", help="Prüfsummen aller Snapshots kontrollieren")
+    verify = sub.add_parser("verify", help="Katalog gegen die Snapshots und alle Prüfsummen kontrollieren")
     verify.set_defaults(handler=_verify)
+    rebuild = sub.add_parser("rebuild", help="Katalog aus den Metadaten neben den Snapshots neu aufbauen "
+                                             "(der alte bleibt als Sicherung erhalten)")
+    rebuild.set_defaults(handler=_rebuild)
 
 
 def _table(frame, columns: dict[str, str]) -> str:
@@ -96,8 +99,36 @@ def _history(args) -> int:
 
 
 def _verify(args) -> int:
-    problems = default_store().verify()
+    store = default_store()
+    problems, notes = store.inspect()
     for problem in problems:
         print(f"FEHLER {problem}")
-    print("Alle Snapshots sind unversehrt." if not problems else f"{len(problems)} Problem(e) gefunden.")
-    return 1 if problems else 0
+    for note in notes:
+        print(f"HINWEIS {note}")
+    if problems:
+        print(f"{len(problems)} Problem(e) gefunden.")
+        return 1
+    versions = len(store.catalog.all_versions())
+    print(f"Alle {format_number(versions)} Snapshots sind unversehrt und der Katalog stimmt mit dem Datenspeicher "
+          f"überein." if versions else "Der Datenspeicher ist leer; Katalog und Datenspeicher stimmen überein.")
+    return 0
+
+
+def _rebuild(args) -> int:
+    store = default_store()
+    result = store.rebuild_catalog()
+    datasets = len({e.dataset_id for e in result.entries})
+    print(f"Katalog {store.catalog.location} aus den Metadaten neu aufgebaut: {format_number(len(result.entries))} "
+          f"Version(en) von {format_number(datasets)} Datensatz/Datensätzen.")
+    state = {"damaged": "war beschädigt", "missing/empty": "fehlte oder war leer", "ok": "war lesbar"}[result.old_catalog]
+    print(f"Der bisherige Katalog {state}" + (f"; er bleibt als Sicherung erhalten: {result.backup}."
+                                              if result.backup else "."))
+    if result.restored:
+        print(f"Wieder im Katalog: {', '.join(result.restored)}")
+    for moved in result.quarantined:
+        print(f"QUARANTÄNE {moved} (unbekannte Datei verschoben, nicht gelöscht – bitte prüfen)")
+    for kept in result.kept:
+        print(f"HINWEIS {kept}: ohne Metadaten-Datei aus dem bisherigen Katalog übernommen")
+    for problem in result.problems:
+        print(f"FEHLER {problem}")
+    return 1 if result.problems else 0

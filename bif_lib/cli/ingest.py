@@ -38,6 +38,7 @@ def _ingest(args) -> int:
     contract = _load(args.contract)
     if contract is None:
         return 2
+    default_store().check_catalog()  # a damaged or outdated catalog: refused before a large file is read
     outcome = ingest(contract, args.file, progress=progress, certificate=args.certificate)
     if args.json:
         print(outcome.report.to_json())

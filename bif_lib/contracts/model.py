@@ -20,6 +20,14 @@ import yaml
 SCHEMA_PATH = Path(__file__).with_name("contract.schema.json")
 CLASSIFICATIONS = ("open", "internal", "confidential")
 
+# Limits for contract files: a contract is a few kilobytes; these stop hostile or broken YAML
+# (e.g. "billion laughs": anchors whose aliases expand exponentially) before it costs memory.
+MAX_CONTRACT_BYTES = 1_000_000   # file size
+MAX_NESTING = 40                 # mappings/sequences inside each other
+MAX_ALIASES = 200                # *alias uses
+MAX_NODES = 100_000              # nodes after expanding every alias
+MAX_SHOWN = 120                  # characters of a value quoted in a message
+
 
 class ContractError(ValueError):
     """A contract file that cannot be used. ``problems`` lists (yaml_path, line, message)."""
@@ -190,22 +198,131 @@ def load_contract(path: Path | str) -> Contract:
     """Read, validate and return a contract; raise ContractError naming what is wrong."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_CONTRACT_BYTES:
+            limit = f"{MAX_CONTRACT_BYTES:,}".replace(",", ".")
+            raise ContractError(path, [("", None, f"Datei ist {size:,} Byte groß; ein Vertrag darf höchstens "
+                                                  f"{limit} Byte haben (falsche Datei gewählt?)".replace(",", "."))])
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONTRACT_BYTES + 1)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ContractError(path, [("", None, "Datei nicht gefunden")]) from None
+    except IsADirectoryError:
+        raise ContractError(path, [("", None, "ist ein Ordner, keine Vertragsdatei")]) from None
+    except PermissionError:
+        raise ContractError(path, [("", None, "keine Leserechte auf die Datei")]) from None
     except UnicodeDecodeError as exc:
         raise ContractError(path, [("", None, f"Datei ist nicht UTF-8-kodiert ({exc.reason} an Byte {exc.start})")]) from None
     return parse_contract(text, path)
 
 
+def _shown(value, limit: int = MAX_SHOWN) -> str:
+    """``repr`` of a value for a message, never much longer than ``limit`` characters."""
+    return _plain(repr(value), limit)
+
+
+def _plain(text, limit: int = MAX_SHOWN) -> str:
+    """``text`` for a message, cut after ``limit`` characters."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}… (gekürzt, {len(text):,} Zeichen)".replace(",", ".")
+
+
+def _read_yaml(text: str) -> tuple[object, yaml.Node | None]:
+    """(data, root node) of one YAML document, within the limits above; raises ContractError
+    problems as ``_YamlLimit`` (line, message) or ``yaml.YAMLError``."""
+    if len(text.encode("utf-8", errors="surrogatepass")) > MAX_CONTRACT_BYTES:
+        raise _YamlLimit(None, f"Text ist größer als {MAX_CONTRACT_BYTES:,} Byte".replace(",", "."))
+    # 1. events, without building anything: nesting depth and number of aliases
+    depth = aliases = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise _YamlLimit(event.start_mark.line + 1, f"zu tief verschachtelt (mehr als {MAX_NESTING} Ebenen)")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise _YamlLimit(event.start_mark.line + 1, f"mehr als {MAX_ALIASES} Verweise (*Alias) auf Anker")
+    # 2. the node graph (aliases are shared nodes): its size with every alias expanded
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        sizes: dict[int, int] = {}
+        _expanded_size(node, sizes)
+        _duplicate_keys(node, set())
+        return loader.construct_document(node), node
+    finally:
+        loader.dispose()
+
+
+class _YamlLimit(Exception):
+    def __init__(self, line: int | None, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Number of nodes ``node`` stands for once every alias is expanded (memoised per node)."""
+    key = id(node)
+    if key in sizes:
+        if sizes[key] < 0:
+            raise _YamlLimit(node.start_mark.line + 1, "ein Anker verweist auf sich selbst")
+        return sizes[key]
+    sizes[key] = -1
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    else:
+        children = []
+    for child in children:
+        total += _expanded_size(child, sizes)
+        if total > MAX_NODES:
+            raise _YamlLimit(node.start_mark.line + 1,
+                             f"Anker und Verweise (*Alias) würden den Vertrag auf mehr als {MAX_NODES:,} Einträge "
+                             f"aufblähen".replace(",", "."))
+    sizes[key] = total
+    return total
+
+
+def _duplicate_keys(node: yaml.Node, seen: set[int]) -> None:
+    """A key twice in one mapping: YAML keeps the last silently, a contract must be unambiguous."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        keys: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if key.value in keys:
+                    raise _YamlLimit(key.start_mark.line + 1,
+                                     f"Schlüssel „{_plain(key.value)}“ steht doppelt in derselben Ebene "
+                                     f"(zuerst in Zeile {keys[key.value]}) – nicht eindeutig")
+                keys[key.value] = key.start_mark.line + 1
+            _duplicate_keys(value, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            _duplicate_keys(child, seen)
+
+
 def parse_contract(text: str, path: Path | str = "<text>") -> Contract:
     try:
-        raw = yaml.safe_load(text)
-        root_node = yaml.compose(text)
+        raw, root_node = _read_yaml(text)
+    except _YamlLimit as exc:
+        raise ContractError(path, [("", exc.line, f"kein zulässiger Vertrag: {exc.message}")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
-        raise ContractError(path, [("", line, f"kein gültiges YAML: {getattr(exc, 'problem', exc)}")]) from None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ContractError(path, [("", line, f"kein gültiges YAML: {_plain(problem, 200)}")]) from None
+    except RecursionError:
+        raise ContractError(path, [("", None, "kein zulässiger Vertrag: zu tief verschachtelt")]) from None
     if not isinstance(raw, dict):
         raise ContractError(path, [("", None, "der Vertrag muss ein YAML-Objekt (Schlüssel: Wert) sein")])
 
@@ -218,7 +335,10 @@ def parse_contract(text: str, path: Path | str = "<text>") -> Contract:
         if message is None:
             continue
         yaml_path = _format_path(error.absolute_path)
-        problems.append((yaml_path, _line_of(root_node, list(error.absolute_path)), message))
+        problems.append((_plain(yaml_path, 200), _line_of(root_node, list(error.absolute_path)), message))
+        if len(problems) >= 50:
+            problems.append(("", None, "… weitere Fehler nicht aufgeführt"))
+            break
     if not problems:
         problems = [(p, _line_of(root_node, _parse_path(p)), m) for p, m in _semantic_problems(raw)]
     if problems:
@@ -284,6 +404,18 @@ def _semantic_problems(raw: dict) -> list[tuple[str, str]]:
                 problems.append((f"rules[{i}].keys", f"Regel nennt unbekanntes Feld „{name}“"))
         if rule["type"] in ("valid_geometry", "within_boundary", "point_in_polygon_attribute", "dissolves_into") and not geometry:
             problems.append((f"rules[{i}].type", f"Regel „{rule['type']}“ braucht ein Geometriefeld"))
+    source = raw.get("source") or {}
+    decimal, thousands = source.get("decimal", "."), source.get("thousands")
+    if thousands is not None and thousands == decimal:
+        problems.append(("source.thousands", f"Tausendertrennzeichen und Dezimalzeichen sind beide „{decimal}“ – "
+                                             f"Zahlen wären nicht eindeutig lesbar"))
+    if source.get("encoding"):
+        import codecs
+        try:
+            codecs.lookup(source["encoding"])
+        except LookupError:
+            problems.append(("source.encoding", f"unbekannte Zeichenkodierung {_shown(source['encoding'])} "
+                                                f"(z. B. utf-8, windows-1252, iso-8859-1)"))
     for i, f in enumerate(raw["schema"]["fields"]):
         c = f.get("constraints") or {}
         if "minimum" in c and "maximum" in c and _num(c["minimum"]) is not None and _num(c["maximum"]) is not None \
@@ -315,12 +447,26 @@ _GERMAN_VALIDATORS = {
 }
 
 
+class _Shown:
+    """A value in a message template: ``{instance!r}`` gives a shortened repr (never the whole of a
+    huge value)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return _shown(self.value)
+
+    def __str__(self) -> str:
+        return _shown(self.value)
+
+
 def _german(error) -> str | None:
     template = _GERMAN_VALIDATORS.get(error.validator)
     if template is None:
-        return error.message
+        return _plain(error.message, 300)
     v = error.validator_value
-    details = {"instance": error.instance, "limit": v, "pattern": v,
+    details = {"instance": _Shown(error.instance), "limit": v, "pattern": v,
                "allowed": ", ".join(map(str, v)) if isinstance(v, list) else v,
                "expected": " oder ".join(v) if isinstance(v, list) else v}
     if error.validator == "required":
@@ -328,13 +474,13 @@ def _german(error) -> str | None:
         details["missing"] = ", ".join(missing)
     if error.validator == "additionalProperties":
         allowed = set(error.schema.get("properties", {}))
-        details["extra"] = ", ".join(sorted(k for k in error.instance if k not in allowed))
+        details["extra"] = _plain(", ".join(sorted(str(k) for k in error.instance if k not in allowed)), 300)
     if error.validator == "unevaluatedProperties":  # rule options: the allowed ones depend on the rule type
         allowed = set(error.schema.get("properties", {}))
         for case in error.schema.get("allOf", []):
             if case["if"]["properties"]["type"]["const"] == error.instance.get("type"):
                 allowed |= set(case["then"].get("properties", {}))
-        details["extra"] = ", ".join(sorted(k for k in error.instance if k not in allowed))
+        details["extra"] = _plain(", ".join(sorted(str(k) for k in error.instance if k not in allowed)), 300)
         if not details["extra"]:
             return None  # only a consequence of another error in the rule (its options were not evaluated)
     return template.format(**details)

@@ -227,7 +227,13 @@ def prepare_state(settings: Settings) -> None:
 
 def ensure_demo_users(settings: Settings) -> dict[str, str]:
     """One demo account per BIF group with a random password; returns name -> password
-    and writes them to ``$BIF_HOME/demo-zugaenge.txt`` (0600). Existing ones are kept."""
+    and writes them to ``$BIF_HOME/demo-zugaenge.txt`` (0600). Existing ones are kept.
+
+    The Statistikstelle's demo account is admitted like a real first member, through
+    ``bif office init`` (``office.init``: once, recorded in the audit trail), never by a
+    plain group assignment. If the office was already set up with someone else, there is
+    no demo account for it (a note says so)."""
+    from bif_lib.platform import office
     from bif_lib.platform.auth import UserStore, generate_password
 
     store = UserStore.from_settings(settings)
@@ -246,7 +252,10 @@ def ensure_demo_users(settings: Settings) -> dict[str, str]:
             creds[name] = password
             continue
         password = generate_password()
-        if entry is None:
+        if group == office.OFFICE_GROUP:
+            if not _demo_office_member(settings, store, name, entry, password):
+                continue
+        elif entry is None:
             store.add(name, [group], password)
         else:
             store.set_password(name, password)
@@ -258,6 +267,23 @@ def ensure_demo_users(settings: Settings) -> dict[str, str]:
         for name, password in creds.items():
             f.write(f"{name}  {DEMO_USERS[name]}  {password}\n")
     return creds
+
+
+def _demo_office_member(settings: Settings, store, name: str, entry: dict | None, password: str) -> bool:
+    """The demo account of the Statistikstelle through ``office.init``; False if impossible."""
+    from bif_lib.platform import office
+
+    try:
+        if entry is None:
+            office.init(settings, name, password=password, store=store)
+            return True
+        store.set_password(name, password)
+        if office.OFFICE_GROUP not in entry["groups"]:
+            office.init(settings, name, store=store)
+        return True
+    except office.OfficeError as e:
+        print(f"Hinweis: kein Demo-Zugang für die Statistikstelle: {e}", file=sys.stderr)
+        return False
 
 
 # --- start --------------------------------------------------------------------------------
@@ -486,13 +512,62 @@ def restart_hub(settings: Settings | None = None, out: Out = print) -> int:
 
 # --- status ---------------------------------------------------------------------------------
 
+def _own_process(daemon: Daemon, settings: Settings, cwd: Path) -> tuple[int | None, str]:
+    """(pid, "") if ``daemon`` of *this* installation runs: its pid file in ``$BIF_HOME/run`` names
+    a live process whose command line is the daemon's and whose working directory is the one this
+    installation starts it in; else (None, German reason)."""
+    try:
+        pid = int(daemon.pidfile(settings).read_text().strip())
+    except FileNotFoundError:
+        return None, "keine pid-Datei"
+    except PermissionError:
+        return None, f"pid-Datei {daemon.pidfile(settings)} nicht lesbar (als Betreiberkonto/root aufrufen)"
+    except ValueError:
+        return None, f"pid-Datei {daemon.pidfile(settings)} ist unlesbar"
+    if daemon.pid(settings) is None:
+        return None, f"pid {pid} aus der pid-Datei läuft nicht (mehr) oder ist kein {daemon.name}-Prozess"
+    try:
+        actual = Path(f"/proc/{pid}/cwd").resolve(strict=True)
+    except (FileNotFoundError, ProcessLookupError):
+        return None, f"pid {pid} läuft nicht mehr"
+    except PermissionError:
+        return None, f"pid {pid} nicht prüfbar (keine Rechte; als Betreiberkonto/root aufrufen)"
+    if actual != cwd.resolve():
+        return None, f"pid {pid} gehört zu einer anderen Installation (Arbeitsverzeichnis {actual})"
+    return pid, ""
+
+
+def _hub_is_ours(settings: Settings) -> bool:
+    """The hub answering on the configured port accepts this installation's service token."""
+    try:
+        identity = hub_api(settings, "GET", "/user", timeout=5)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    return isinstance(identity, dict) and identity.get("name") == "bif-platform"
+
+
 def status(settings: Settings | None = None, out: Out = print) -> dict:
-    """Print and return what runs: proxy, hub, apps service, servers."""
+    """Print and return what runs: proxy, hub, apps service, servers.
+
+    Only this installation's processes count: each is found by its pid file in
+    ``$BIF_HOME/run`` and checked to be alive, to be the right program and to run in this
+    installation's directories; the hub must answer its health check *and* accept this
+    installation's API token. Another hub on the configured port (another installation,
+    another program) is reported as such, never as "running".
+    """
     settings = settings or load_settings()
+    proxy, proxy_reason = _own_process(PROXY, settings, settings.run_dir)
+    hub, hub_reason = _own_process(HUB, settings, settings.hub_dir)
+    audit, audit_reason = _own_process(AUDIT, settings, settings.run_dir)
+    answers = _http_ok(health_url(settings))
+    ours = hub is not None and answers and _hub_is_ours(settings)
     result: dict = {
-        "proxy": PROXY.pid(settings),
-        "hub": HUB.pid(settings),
-        "hub_healthy": _http_ok(health_url(settings)),
+        "proxy": proxy,
+        "hub": hub,
+        "audit": audit,
+        "hub_healthy": ours,
+        "port_answers": answers,
+        "foreign_hub": answers and not ours,
         "apps": None,
         "servers": [],
         "separate_accounts": accounts.can_separate_accounts(settings),
@@ -509,11 +584,19 @@ def status(settings: Settings | None = None, out: Out = print) -> dict:
             users = hub_api(settings, "GET", "/users?state=active") or []
             result["servers"] = sorted(u["name"] for u in users if u.get("servers"))
 
-    def fmt(pid):
-        return f"läuft / running (pid {pid})" if pid else "gestoppt / stopped"
+    def fmt(pid, reason):
+        return f"läuft / running (pid {pid})" if pid else f"gestoppt / stopped ({reason})"
 
-    out(f"Proxy:      {fmt(result['proxy'])}")
-    out(f"JupyterHub: {fmt(result['hub'])}" + (" – erreichbar / healthy" if result["hub_healthy"] else ""))
+    out(f"Proxy:      {fmt(proxy, proxy_reason)}")
+    out(f"JupyterHub: {fmt(hub, hub_reason)}" + (" – erreichbar / healthy" if result["hub_healthy"] else ""))
+    if result["foreign_hub"]:
+        out(f"WARNUNG: Auf {health_url(settings)} antwortet ein Hub, der nicht zu dieser Installation "
+            f"({settings.home}) gehört – eine andere Installation oder ein anderes Programm belegt den Port "
+            f"(hub.port in settings.yaml). Diese BIF-Plattform läuft nicht.")
+    elif hub is not None and not answers:
+        out(f"WARNUNG: Der Hub-Prozess läuft, antwortet aber nicht auf {health_url(settings)}.")
+    if audit is not None or AUDIT.pidfile(settings).exists() or result["separate_accounts"]:
+        out(f"Protokolldienst / audit: {fmt(audit, audit_reason)}")
     if service is None:
         out("Apps:       nicht installiert / not installed")
     else:

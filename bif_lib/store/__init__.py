@@ -1,7 +1,11 @@
 """The verified store: immutable versioned snapshots and their catalog."""
 
-from .catalog import Catalog, DatasetNotFound, SQLiteCatalog, VersionEntry
-from .snapshots import SNAPSHOT_SUFFIXES, AccessDenied, SnapshotCorrupted, Store, WriteResult, sha256_file, xxh3_file
+from .catalog import (Catalog, CatalogDamaged, CatalogError, CatalogOutOfSync, CatalogUnavailable, DatasetNotFound,
+                      InvalidAsOf, SQLiteCatalog, VersionEntry, moment_of)
+from .snapshots import (SIDECAR_SUFFIX, SNAPSHOT_SUFFIXES, AccessDenied, RebuildResult, SnapshotCorrupted, Store,
+                        StoreWriteError, WriteResult, sha256_file, xxh3_file)
 
-__all__ = ["SNAPSHOT_SUFFIXES", "AccessDenied", "Catalog", "DatasetNotFound", "SQLiteCatalog", "SnapshotCorrupted",
-           "Store", "VersionEntry", "WriteResult", "sha256_file", "xxh3_file"]
+__all__ = ["SIDECAR_SUFFIX", "SNAPSHOT_SUFFIXES", "AccessDenied", "Catalog", "CatalogDamaged", "CatalogError",
+           "CatalogOutOfSync", "CatalogUnavailable", "DatasetNotFound", "InvalidAsOf", "RebuildResult",
+           "SQLiteCatalog", "SnapshotCorrupted", "Store", "StoreWriteError", "VersionEntry", "WriteResult",
+           "moment_of", "sha256_file", "xxh3_file"]

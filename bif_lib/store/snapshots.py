@@ -212,7 +212,7 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
             fh = open(self.root / ".lock", "a+")
         except OSError as exc:
-            raise _write_error(exc, self.root, "sperren") from exc
+            raise _write_error(exc, self.root, "gesperrt") from exc
         with fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
@@ -224,7 +224,10 @@ class Store:
     def lock(self):
         """The writer's lock: exclusive, and the store checked and recovered before anything is written."""
         with self._exclusive():
-            self.last_recovery = self.recover()
+            try:
+                self.last_recovery = self.recover()
+            except OSError as exc:
+                raise _write_error(exc, self.root, "vorbereitet") from exc
             yield
 
     def recover(self) -> Recovery:
@@ -232,14 +235,9 @@ class Store:
         the lock. Raises ``CatalogOutOfSync`` / ``CatalogDamaged`` (German, with the fix) and then
         touches nothing."""
         done = Recovery()
-        catalogued = self.catalog.all_versions()  # CatalogDamaged / CatalogUnavailable propagate
-        disk = self._scan()
+        catalogued, disk = self._checked()
         by_key = {(e.dataset_id, e.version): e for e in catalogued}
         paths = {e.path for e in catalogued}
-        pending_paths = {p.entry.path for p in disk.pending}
-        missing = sorted(set(disk.sidecars) - paths - pending_paths)
-        if missing or (not catalogued and set(disk.version_files) - self._pending_files(disk)):
-            raise CatalogOutOfSync(self._out_of_sync_message(missing, catalogued, disk))
         for pending in disk.pending:
             committed = by_key.get((pending.entry.dataset_id, pending.entry.version))
             if committed is not None and committed.sha256 == pending.entry.sha256:
@@ -262,6 +260,21 @@ class Store:
             done.quarantined.append(self._quarantine(path))
         done.backfilled = self._backfill(catalogued, disk)
         return done
+
+    def check_catalog(self) -> None:
+        """Raise ``CatalogOutOfSync`` / ``CatalogDamaged`` if the catalog does not match the files on
+        disk — read-only and without hashing, so a command can refuse before it reads a large file.
+        ``write()`` checks again under the lock."""
+        self._checked()
+
+    def _checked(self) -> tuple[list[VersionEntry], _Disk]:
+        """(catalog entries, disk state), or the German refusal when they disagree."""
+        catalogued = self.catalog.all_versions()  # CatalogDamaged / CatalogUnavailable propagate
+        disk = self._scan()
+        missing = sorted(set(disk.sidecars) - {e.path for e in catalogued} - {p.entry.path for p in disk.pending})
+        if missing or (not catalogued and set(disk.version_files) - self._pending_files(disk)):
+            raise CatalogOutOfSync(self._out_of_sync_message(missing, catalogued, disk))
+        return catalogued, disk
 
     def _pending_files(self, disk: _Disk) -> set[str]:
         return {rel for p in disk.pending for rel in p.files}
@@ -443,7 +456,7 @@ class Store:
         try:
             area = self.sealed_area() if contract.classification == "confidential" else self.area(contract.classification)
         except OSError as exc:
-            raise _write_error(exc, self.root, "anlegen") from exc
+            raise _write_error(exc, self.root, "angelegt") from exc
         staging = area / ".staging"
         with self.lock():
             recovery = self.last_recovery
@@ -523,7 +536,7 @@ class Store:
                     path.unlink(missing_ok=True)
                 pending_path.unlink(missing_ok=True)
                 if isinstance(exc, OSError) and not isinstance(exc, (StoreWriteError, CatalogError)):
-                    raise _write_error(exc, self.root, "schreiben") from exc
+                    raise _write_error(exc, self.root, "geschrieben") from exc
                 raise
             try:
                 self.catalog.add_version(entry)
@@ -579,10 +592,21 @@ class Store:
             self._backfill(old, self._scan())
             disk = self._scan()
             entries: dict[tuple[str, int], VersionEntry] = {}
+            old_paths = {e.path: e for e in old}
             for snapshot, sidecar in sorted(disk.sidecars.items()):
                 entry, problem = self._read_sidecar(snapshot, sidecar)
-                if problem:
-                    result.problems.append(problem)
+                if problem and snapshot in old_paths:
+                    # the old catalog still knows this version: its row repairs the sidecar
+                    entry = old_paths[snapshot]
+                    write_atomic(sidecar, sidecar_bytes(entry))
+                    result.problems.append(f"{problem} Aus dem bisherigen Katalog neu geschrieben.")
+                elif problem:
+                    # unreadable and unknown: the version's files go to quarantine together (not deleted)
+                    stem = _stem(snapshot)
+                    for relative, path in sorted(disk.version_files.items()):
+                        if _stem(relative) == stem and path.exists():
+                            result.quarantined.append(self._quarantine(path))
+                    result.problems.append(f"{problem} Ihre Dateien liegen jetzt in der Quarantäne.")
                     continue
                 key = (entry.dataset_id, entry.version)
                 if key in entries:
@@ -595,9 +619,12 @@ class Store:
                                     for text in self._problem_texts(entry)]
             old_keys = {(e.dataset_id, e.version): e for e in old}
             for key, entry in old_keys.items():
-                if key not in entries and not any((self.root / f).exists() for f in entry.files):
-                    entries[key] = entry
-                    result.kept.append(f"{entry.dataset_id} v{entry.version}")
+                if key in entries:
+                    continue
+                # a row of the old catalog without a sidecar: carried over, never dropped
+                entries[key] = entry
+                result.kept.append(f"{entry.dataset_id} v{entry.version}")
+                if not (self.root / entry.path).exists():
                     result.problems.append(f"{entry.dataset_id} v{entry.version}: Snapshot fehlt ({entry.path}); "
                                            f"der Katalogeintrag bleibt erhalten, die Daten sind verloren – "
                                            f"aus der Sicherung zurückspielen.")
@@ -632,12 +659,11 @@ class Store:
                 raise ValueError("kein BIF-Metadatenformat")
             entry = VersionEntry.from_dict(document["entry"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            return None, (f"Metadaten {self._rel(sidecar)} sind nicht lesbar ({shorten(exc, 120)}); diese Version "
-                          f"kommt nicht in den Katalog, die Dateien bleiben liegen.")
+            return None, f"Metadaten {self._rel(sidecar)} sind nicht lesbar ({shorten(exc, 120)})."
         parts = Path(snapshot).parts
         if entry.path != snapshot or parts[0] != entry.classification or parts[1] != entry.dataset_id:
             return None, (f"Metadaten {self._rel(sidecar)} beschreiben „{shorten(entry.path, 120)}“, liegen aber bei "
-                          f"{snapshot} (verschoben oder kopiert?); diese Version kommt nicht in den Katalog.")
+                          f"{snapshot} (verschoben oder kopiert?).")
         return entry, ""
 
     # --- reading and checking -------------------------------------------------------------------
@@ -686,8 +712,9 @@ class Store:
                     yield relative, f"Prüfsumme {actual[:12]}… statt {expected[:12]}…"
 
     def _problem_texts(self, entry: VersionEntry) -> list[str]:
-        return [f"{ {'missing': 'Datei fehlt', 'denied': 'kein Lesezugriff'}.get(problem, 'Prüfsumme stimmt nicht')} "
-                f"({relative})" for relative, problem in self._problems(entry)]
+        words = {"missing": "Datei fehlt", "denied": "kein Lesezugriff"}
+        return [f"{words.get(problem, 'Prüfsumme stimmt nicht')} ({relative})"
+                for relative, problem in self._problems(entry)]
 
     def inspect(self) -> tuple[list[str], list[str]]:
         """(problems, notes), German, without writing anything: the catalog against the disk, every
@@ -714,7 +741,7 @@ class Store:
                 continue
             stored, problem = self._read_sidecar(entry.path, sidecar)
             if problem:
-                problems.append(problem)
+                problems.append(f"{problem} `bif catalog rebuild` schreibt sie aus dem Katalogeintrag neu.")
             elif stored.to_json_dict() != entry.to_json_dict():
                 problems.append(f"{entry.dataset_id} v{entry.version}: der Katalogeintrag weicht von den Metadaten "
                                 f"{self._rel(sidecar)} ab – {REBUILD_HINT}.")

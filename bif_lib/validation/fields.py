@@ -7,8 +7,11 @@ array operations per rule. Messages are German, for data stewards.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import unicodedata
 from datetime import date, datetime
+from datetime import time as dt_time
 
 import numpy as np
 import pandas as pd
@@ -68,7 +71,45 @@ def _strip(text: pd.Series) -> pd.Series:
     return text
 
 
+def _arrow_text(series: pd.Series):
+    """The Arrow (chunked) string array behind a text column, or None: working on it directly
+    avoids converting a whole column to pandas' large strings (a copy per check)."""
+    import pyarrow as pa
+
+    array = getattr(series.array, "_pa_array", None)
+    if array is not None and (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return array
+    return None
+
+
+def _has_blanks(array) -> bool:
+    """Could any cell of this Arrow string array hold whitespace (a byte outside 0x21–0x7E)?"""
+    import pyarrow as pa
+
+    for chunk in (array.chunks if isinstance(array, pa.ChunkedArray) else [array]):
+        if len(chunk) == 0:
+            continue
+        _, offsets, data = chunk.buffers()
+        if data is None:
+            continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        bounds = np.frombuffer(offsets, dtype=width)[[chunk.offset, chunk.offset + len(chunk)]]
+        used = np.frombuffer(data, dtype=np.uint8)[bounds[0]:bounds[1]]
+        if used.size and (used.min() <= 0x20 or used.max() >= 0x7F):
+            return True
+    return False
+
+
 def missing_mask(series: pd.Series, missing_values: list[str]) -> np.ndarray:
+    arrow = _arrow_text(series)
+    if arrow is not None:
+        import pyarrow.compute as pc
+
+        stripped = pc.utf8_trim_whitespace(arrow) if _has_blanks(arrow) else arrow
+        mask = pc.is_null(stripped)
+        for token in missing_values:
+            mask = pc.or_(mask, pc.fill_null(pc.equal(stripped, str(token)), False))
+        return mask.to_numpy(zero_copy_only=False).astype(bool, copy=False)
     if pd.api.types.is_string_dtype(series) or series.dtype == object:
         stripped = _strip(series.astype("string"))
         mask = stripped.isna().to_numpy(dtype=bool)
@@ -80,12 +121,21 @@ def missing_mask(series: pd.Series, missing_values: list[str]) -> np.ndarray:
 
 def coerce(series: pd.Series, field: Field, source: dict, rows: np.ndarray,
            missing: np.ndarray) -> tuple[pd.Series, np.ndarray, FailureBatch | None]:
-    """Typed ``series``, the mask of values that did not parse (now missing) and their 'type' failure."""
+    """Typed ``series``, the mask of values that did not parse (now missing) and their 'type' failure.
+
+    Only what the contract declares is read, and only exactly: numbers with the declared decimal
+    mark and (if declared) thousands separator between groups of three digits — ``1.234`` under
+    decimal comma without a declared thousands separator is refused (1,234 or 1234?), as are
+    ``21.4`` under decimal comma, infinities, typographic minus signs, non-ASCII digits, Excel
+    error values and booleans or dates in number cells; dates as the declared format says (the
+    default ISO format needs a full date), and no time of day in a date field. Each refused value
+    gets its reason in the report."""
     kind = field.type
     if kind == "string":
         # always strip: pandas' own str dtype compares equal to "string", so a dtype test would skip it
         text = _strip(series.astype("string"))
         return (text.mask(missing) if missing.any() else text), np.zeros(len(series), bool), None
+    explain = None
     if kind in ("integer", "year", "number"):
         if kind != "number" and pd.api.types.is_signed_integer_dtype(series.dtype):
             # already integers (typed frames, Parquet): nothing to parse, nothing to copy
@@ -99,16 +149,21 @@ def coerce(series: pd.Series, field: Field, source: dict, rows: np.ndarray,
                                    name=series.name, copy=False)
                 return result, np.zeros(len(series), bool), None
         typed = _to_number(series, source, missing)
-        bad = np.isnan(typed) & ~missing
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(typed) & ~missing
+            typed = np.where(np.isinf(typed), np.nan, typed)
+            if kind != "number":
+                fractional = ~np.isnan(typed) & (typed != np.round(typed))
+                inexact = np.abs(typed) > _EXACT_INTEGER  # beyond 2**53 a float is not the integer written
+                bad |= fractional | inexact
+                typed = np.where(fractional | inexact, np.nan, typed)
         if kind != "number":
-            fractional = ~np.isnan(typed) & (typed != np.round(typed))
-            bad |= fractional
-            typed = np.where(fractional, np.nan, typed)
             na = np.isnan(typed)
             out = pd.arrays.IntegerArray(np.where(na, 0, typed).astype("int64"), na)
             result = pd.Series(out, index=series.index, name=series.name, copy=False)
         else:
             result = pd.Series(typed, index=series.index, name=series.name, copy=False)
+        explain = lambda value: explain_number(value, source, integer=kind != "number")  # noqa: E731
     elif kind == "boolean":
         text = _strip(series.astype("string")).str.lower()
         truthy, falsy = text.isin(TRUE_WORDS).to_numpy(bool), text.isin(FALSE_WORDS).to_numpy(bool)
@@ -117,38 +172,148 @@ def coerce(series: pd.Series, field: Field, source: dict, rows: np.ndarray,
         arr[~(truthy | falsy)] = pd.NA
         result = pd.Series(arr, index=series.index, name=series.name)
     elif kind in ("date", "datetime"):
+        fmt = field.format if field.format and field.format != "default" else source.get("date_format")
         if pd.api.types.is_datetime64_any_dtype(series):
             result = series
             bad = np.zeros(len(series), bool)
         else:
-            fmt = field.format if field.format and field.format != "default" else source.get("date_format")
             # Excel date cells arrive as datetime objects: taken as they are, only text is parsed
             cells = np.fromiter((isinstance(v, (date, datetime)) for v in series.to_numpy(dtype=object)), bool,
                                 len(series)) if series.dtype == object else np.zeros(len(series), bool)
             text = _strip(series.astype("string")).mask(missing | cells)
+            if not fmt:
+                # ISO 8601 would also read "2022" or "2022-12" (as 1 January, 1 December): a guess
+                complete = text.str.fullmatch(_ISO_DATE if kind == "date" else _ISO_DATETIME)
+                text = text.mask(~complete.fillna(True).to_numpy(bool))
             result = _parse_datetimes(text, fmt or "ISO8601")
             if cells.any():
                 result[cells] = pd.to_datetime(series[cells].astype(object))
             bad = result.isna().to_numpy(bool) & ~missing
         if kind == "date" and not bad.all():
-            result = result.dt.normalize()
+            normalized = result.dt.normalize()
+            with_time = (result.notna() & (result != normalized)).to_numpy(bool, na_value=False)
+            if with_time.any():  # a time of day in a date field would be dropped silently
+                bad |= with_time
+                normalized = normalized.mask(with_time)
+            result = normalized
+        explain = lambda value: explain_date(value, kind, fmt)  # noqa: E731
     else:  # guarded by the JSON Schema
         raise ValueError(kind)
     batch = None
     if bad.any():
-        raw = series
-        hint = ""
-        if kind in ("date", "datetime"):
-            fmt = field.format if field.format and field.format != "default" else source.get("date_format")
-            hint = f" (Format {_literal(fmt)})" if fmt else ""
-        elif kind in ("number", "integer", "year") and source.get("decimal", ".") == "." and source.get("thousands") != ",":
-            if any(isinstance(v, str) and _DECIMAL_COMMA.fullmatch(v.strip()) for v in _take(raw, np.flatnonzero(bad)[:50])):
-                hint = " (Dezimalkomma? Der Vertrag erwartet einen Dezimalpunkt, siehe source.decimal)"
-        batch = _batch("type", field.name, rows, bad, raw, f"Wert „{{value}}“ ist {TYPE_LABELS[kind]}{hint}")
+        batch = _explained_batch("type", field.name, rows, bad, series, f"Wert „{{value}}“ ist {TYPE_LABELS[kind]}",
+                                 explain)
     return result, bad, batch
 
 
-_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+_EXACT_INTEGER = 2 ** 53
+_ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ]00:00(?::00(?:\.0+)?)?)?"
+_ISO_DATETIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}.*)?"
+# what a contract's thousands separator " " also stands for: no-break, narrow no-break and thin space
+_SPACES = " \u00a0\u202f\u2009"
+_MINUS_LOOKALIKES = "\u2212\u2012\u2013\u2014\ufe63\uff0d"
+_EXCEL_ERRORS = {"#DIV/0!", "#N/A", "#NV", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!", "#WERT!", "#BEZUG!",
+                 "#ZAHL!", "#SPILL!", "#ÜBERLAUF!", "#CALC!", "#GETTING_DATA"}
+MAX_EXPLAINED = 200  # per batch: reasons are worked out for the values the report lists
+
+
+class ExplainedBatch(FailureBatch):
+    """A batch whose listed failures each carry their own reason (``": reason"`` after the message)."""
+
+    def __init__(self, *args, reasons: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reasons = reasons
+
+    def failures(self, limit: int | None = None):
+        listed = super().failures(limit)
+        for failure, reason in zip(listed, self.reasons):
+            if reason:
+                failure.message = f"{failure.message}: {reason}"
+        return listed
+
+
+def _explained_batch(rule, column, frame_rows, mask, values, message, explain) -> FailureBatch:
+    idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+    offending = _take(values, idx)
+    reasons = [explain(v) if explain else "" for v in offending[:MAX_EXPLAINED]]
+    return ExplainedBatch(rule, column, frame_rows[idx], offending, message, reasons=reasons)
+
+
+def _mark(name: str | None, article: bool = False) -> str:
+    if article:
+        return {".": "ein Punkt „.“", ",": "ein Komma „,“"}.get(name, f"„{name}“")
+    return {".": "Punkt „.“", ",": "Komma „,“", " ": "Leerzeichen", "'": "Hochkomma „'“"}.get(name, "keines")
+
+
+def explain_number(value, source: dict, integer: bool = False) -> str:
+    """Why ``value`` is not a number the contract can read exactly (German, names the fix)."""
+    decimal, thousands = source.get("decimal", "."), source.get("thousands")
+    if isinstance(value, (bool, np.bool_)):
+        return "ein Wahrheitswert (WAHR/FALSCH) ist keine Zahl"
+    if isinstance(value, (datetime, date, pd.Timestamp, dt_time)):
+        return "die Zelle enthält ein Datum oder eine Uhrzeit (Zellformat in Excel prüfen)"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        if not np.isfinite(value):
+            return "kein endlicher Zahlenwert"
+        if integer and abs(value) > _EXACT_INTEGER:
+            return "zu groß, um als ganze Zahl exakt gespeichert zu werden (Kennungen als Text führen)"
+        return "hat Nachkommastellen" if integer else ""
+    text = str(value).strip()
+    if text in _EXCEL_ERRORS:
+        return f"ein Excel-Fehlerwert ({text}) – bitte die Formel in der Quelldatei korrigieren"
+    if any(ch.isdigit() and not "0" <= ch <= "9" for ch in text):
+        other = next(ch for ch in text if ch.isdigit() and not "0" <= ch <= "9")
+        return (f"enthält die Ziffer „{other}“ (U+{ord(other):04X}, {unicodedata.name(other, 'unbekannt')}) – nur "
+                f"die Ziffern 0–9 sind eindeutig; bitte mit normalen Ziffern liefern")
+    if any(ch in _MINUS_LOOKALIKES for ch in text):
+        other = next(ch for ch in text if ch in _MINUS_LOOKALIKES)
+        return f"enthält „{other}“ (U+{ord(other):04X}) statt des Minuszeichens „-“; bitte mit „-“ liefern"
+    if text.lower().lstrip("+-") in ("inf", "infinity", "nan", "unendlich"):
+        return "kein endlicher Zahlenwert"
+    special = next((ch for ch in text if ch in _SPACES[1:]), None)
+    if special and thousands != " ":
+        return (f"enthält ein besonderes Leerzeichen (U+{ord(special):04X}) als Tausendertrennzeichen; der Vertrag "
+                f"erklärt als Tausendertrennzeichen {_mark(thousands)} (source.thousands)")
+    plain = re.fullmatch(r"[+-]?[0-9., '\u00a0\u202f\u2009]*[0-9][0-9., '\u00a0\u202f\u2009]*(?:[eE][+-]?[0-9]+)?", text)
+    if plain:
+        other = "," if decimal == "." else "."
+        if other in text and thousands != other:
+            return (f"der Vertrag erklärt als Dezimalzeichen {_mark(decimal)} und als Tausendertrennzeichen "
+                    f"{_mark(thousands)} – {_mark(other, article=True)} ist dort weder das eine noch das andere, "
+                    f"der Wert ist also nicht eindeutig (ist „1{other}234“ eins Komma zwei drei vier oder "
+                    f"tausendzweihundertvierunddreißig?). Bitte im vereinbarten Format liefern oder "
+                    f"source.decimal/source.thousands im Vertrag anpassen")
+        if thousands and (thousands in text or (thousands == " " and any(ch in _SPACES for ch in text))):
+            return (f"das Tausendertrennzeichen {_mark(thousands)} steht nicht zwischen Dreiergruppen von Ziffern")
+        if text.count(decimal) > 1:
+            return f"enthält das Dezimalzeichen {_mark(decimal)} mehrmals"
+        if " " in text:
+            return "enthält ein Leerzeichen"
+        if integer and decimal in text:
+            return "hat Nachkommastellen"
+    if re.fullmatch(number_pattern(source), text):
+        normal = text.replace(thousands or "\0", "").replace(decimal, ".")
+        with contextlib.suppress(ValueError):
+            magnitude = abs(float(normal))
+            if not np.isfinite(magnitude):
+                return "zu groß: kein endlicher Zahlenwert"
+            if integer and magnitude > _EXACT_INTEGER:
+                return "zu groß, um als ganze Zahl exakt gespeichert zu werden (Kennungen als Text führen)"
+    return ""
+
+
+def explain_date(value, kind: str, fmt: str | None) -> str:
+    """Why ``value`` is not a date/datetime the contract can read exactly (German)."""
+    if isinstance(value, (datetime, pd.Timestamp)) and kind == "date":
+        return "enthält eine Uhrzeit; das Feld ist ein Datum (type: date) – die Uhrzeit ginge verloren"
+    text = str(value).strip()
+    if not fmt:
+        if re.fullmatch(r"[0-9]{4}(?:-[0-9]{2})?", text):
+            return "unvollständiges Datum (erwartet JJJJ-MM-TT, Vertrag ohne date_format)"
+        if kind == "date" and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ].*", text):
+            return "enthält eine Uhrzeit; das Feld ist ein Datum (type: date) – die Uhrzeit ginge verloren"
+        return "erwartet JJJJ-MM-TT (ISO 8601; ein anderes Format im Vertrag unter source.date_format angeben)"
+    return f"erwartet das Format {fmt} (Datumsformat im Vertrag)"
 
 
 def _parse_datetimes(text: pd.Series, fmt: str) -> pd.Series:
@@ -168,44 +333,77 @@ def _parse_datetimes(text: pd.Series, fmt: str) -> pd.Series:
 
 
 def _to_number(series: pd.Series, source: dict, missing: np.ndarray | None = None) -> np.ndarray:
-    """Float64 values (NaN: missing or not a number). Cells in ``missing`` are not parsed: they are NaN."""
+    """Float64 values (NaN: missing or not a number the contract can read). Cells in ``missing``
+    are not parsed: they are NaN."""
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         return series.to_numpy(dtype="float64", na_value=np.nan)
+    if pd.api.types.is_bool_dtype(series):
+        return np.full(len(series), np.nan)  # booleans are no numbers
     if missing is not None and missing.any():
         out = np.full(len(series), np.nan)
         keep = ~missing
         out[keep] = _to_number(series[keep], source)
         return out
     if series.dtype != object:  # text (str/string dtype): no per-cell Python objects needed
-        return _parse_text_numbers(series.astype("string"), source)
+        return _parse_text_numbers(series if _arrow_text(series) is not None else series.astype("string"), source)
     values = series.to_numpy(dtype=object)
     if len(values) and not all(isinstance(v, str) for v in values[:1000]):
-        # Excel cells: numbers come as numbers; only text cells need German parsing.
+        # Excel cells: numbers come as numbers; only text cells need parsing as the contract says.
+        # Booleans, dates and times in a number column are refused (NaN), not converted.
         is_text = np.fromiter((isinstance(v, str) for v in values), bool, len(values))
+        is_number = np.fromiter((isinstance(v, (int, float, np.integer, np.floating))
+                                 and not isinstance(v, (bool, np.bool_)) for v in values), bool, len(values))
         out = np.full(len(values), np.nan)
-        numeric = ~is_text
-        out[numeric] = pd.to_numeric(pd.Series(values[numeric]), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        if is_number.any():
+            out[is_number] = np.array([float(v) for v in values[is_number]], dtype="float64")
         if is_text.any():
             out[is_text] = _parse_text_numbers(pd.Series(values[is_text], dtype="string"), source)
         return out
     return _parse_text_numbers(series.astype("string"), source)
 
 
+def number_pattern(source: dict) -> str:
+    """The regular expression (RE2 and Python) of a number as the contract declares it."""
+    decimal, thousands = source.get("decimal", "."), source.get("thousands")
+    d = re.escape(decimal)
+    if thousands:
+        t = f"[{_SPACES}]" if thousands == " " else re.escape(thousands)
+        integer = rf"(?:[0-9]{{1,3}}(?:{t}[0-9]{{3}})+|[0-9]+)"
+    else:
+        integer = "[0-9]+"
+    return rf"[+-]?(?:{integer}(?:{d}[0-9]*)?|{d}[0-9]+)(?:[eE][+-]?[0-9]+)?"
+
+
 def _parse_text_numbers(text: pd.Series, source: dict) -> np.ndarray:
+    """Numbers written as the contract declares them (NaN for every other cell, including blanks)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     thousands, decimal = source.get("thousands"), source.get("decimal", ".")
     if not thousands:
         # Fast path: Arrow's cast succeeds only if every cell is a number without surrounding
-        # blanks and without a comma, i.e. when stripping and decimal-comma replacement below
-        # would change nothing.
-        fast = _arrow_to_float(text)
-        if fast is not None:
-            return fast
+        # blanks (it also reads inf/nan, which the caller refuses); under decimal comma only if
+        # no cell has a point, which would be ambiguous.
+        arrow = _arrow_text(text)
+        if arrow is None:
+            arrow = pa.array(text.array)
+        if decimal == ",":
+            if not pc.any(pc.match_substring(arrow, ".")).as_py():
+                fast = _arrow_to_float(pd.Series(pd.arrays.ArrowExtensionArray(
+                    pc.replace_substring(arrow, ",", ".")), copy=False))
+                if fast is not None:
+                    return fast
+        else:
+            fast = _arrow_to_float(text)
+            if fast is not None:
+                return fast
     text = _strip(text)
-    if thousands:
-        # only strip separators that sit between digit groups of three, so that "1.5"
-        # with thousands="." is not silently read as 15
-        valid = text.str.fullmatch(rf"[+-]?\d{{1,3}}(\{thousands}\d{{3}})*(\{decimal}\d+)?|[+-]?\d+(\{decimal}\d+)?")
-        text = text.where(valid.fillna(False), "x").str.replace(thousands, "", regex=False)
+    valid = text.str.fullmatch(number_pattern(source)).fillna(False).to_numpy(bool)
+    text = text.where(valid, "x")
+    if thousands == " ":
+        text = text.str.replace(f"[{_SPACES}]", "", regex=True)
+    elif thousands:
+        text = text.str.replace(thousands, "", regex=False)
     if decimal == ",":
         text = text.str.replace(",", ".", regex=False)
     return _text_to_float(text)
@@ -217,7 +415,10 @@ def _arrow_to_float(text: pd.Series) -> np.ndarray | None:
     import pyarrow.compute as pc
 
     try:
-        return pc.cast(pa.array(text.astype("string").array), pa.float64()).to_numpy(zero_copy_only=False)
+        array = _arrow_text(text)
+        if array is None:
+            array = pa.array(text.astype("string").array)
+        return pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
         return None
 
@@ -228,7 +429,9 @@ def _arrow_to_int(text: pd.Series) -> np.ndarray | None:
     import pyarrow.compute as pc
 
     try:
-        array = pa.array(text.astype("string").array)
+        array = _arrow_text(text)
+        if array is None:
+            array = pa.array(text.astype("string").array)
         if array.null_count:
             return None
         return pc.cast(array, pa.int64()).to_numpy(zero_copy_only=False)

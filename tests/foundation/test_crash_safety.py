@@ -151,7 +151,7 @@ def check_consistent(root: Path, files) -> tuple[int, str | None, int]:
         which = None
     else:
         assert listed["version"].tolist() == [len(versions)]
-        which = _identify(bif_lib.load("personen_synthetisch", store=store), files)
+        which = _identify(bif_lib.load("personen_synthetisch", purpose="Absturztest", store=store), files)
     catalogued = store.catalog.snapshot_paths()
     area = root / "confidential"
     on_disk = {str(p.relative_to(root)) for suffix in SNAPSHOT_SUFFIXES for p in area.rglob(f"*{suffix}")}

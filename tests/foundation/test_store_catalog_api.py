@@ -151,10 +151,14 @@ def test_read_copy_holds_the_same_table_as_the_snapshot(run, raw, store):
 
 
 def test_catalog_from_before_read_copies_still_loads(run, raw, store):
-    """A store written before read copies existed: no read_copy column, Parquet only."""
+    """A store written before read copies existed: no read_copy column, Parquet only (and, being
+    older still than the sidecars, no metadata file beside the snapshot)."""
     import sqlite3
+
+    from bif_lib.store.snapshots import sidecar_of
     entry = run(raw, V1).entry
     (store.root / entry.read_copy).unlink()
+    sidecar_of(store.root / entry.path).unlink()
     con = sqlite3.connect(store.catalog.path)
     con.execute("ALTER TABLE versions DROP COLUMN read_copy")
     con.execute("ALTER TABLE versions DROP COLUMN read_copy_xxh3")
@@ -162,8 +166,9 @@ def test_catalog_from_before_read_copies_still_loads(run, raw, store):
     con.close()
     assert bif_lib.load("einwohner", store=store).attrs["bif"]["version"] == 1
     assert store.verify() == []
-    run(raw, V2)  # the next write adds the columns
+    run(raw, V2)  # the next write adds the columns, and the old version's sidecar from its catalog row
     assert store.catalog.latest("einwohner").read_copy.endswith(".arrow")
+    assert json.loads(sidecar_of(store.root / entry.path).read_text())["entry"]["sha256"] == entry.sha256
     assert bif_lib.load("einwohner", store=store).attrs["bif"]["version"] == 2
 
 
@@ -284,7 +289,7 @@ def test_synthetic_flag_travels_to_attrs(run, make_contract, store):
     raw = make_contract([("n", "integer")], {"format": "csv"}, id="register_synthetisch", synthetic=True,
                         classification="confidential", title="Melderegister (synthetisch)")
     run(raw, "n\n1\n")
-    frame = bif_lib.load("register_synthetisch", store=store)
+    frame = bif_lib.load("register_synthetisch", purpose="Test der Kennzeichnung", store=store)
     assert frame.attrs["bif"]["synthetic"] is True
     assert "SYNTHETISCHE DATEN" in api.describe("register_synthetisch", store=store).to_text()
 
@@ -320,24 +325,38 @@ def test_unreadable_area_is_access_denied(run, make_contract, store, monkeypatch
         os.chmod(store.root / entry.path, 0)
     try:
         with pytest.raises(AccessDenied, match="Statistikstelle"):
-            bif_lib.load("geheim", store=store)
+            bif_lib.load("geheim", purpose="Test der Zugriffsrechte", store=store)
     finally:
         os.chmod(store.root / entry.path, 0o644)
 
 
-def test_recover_removes_leftovers_of_killed_writers(run, raw, store):
+def test_recover_removes_own_leftovers_and_quarantines_unknown_files(run, raw, store):
+    """A killed writer's own temporaries (named by the store) go; files the store does not recognise
+    are moved to the area's quarantine with their bytes, reported, never deleted."""
     entry = run(raw, V1).entry
     staging = store.root / "open" / ".staging"
-    (staging / "einwohner-halb.parquet").write_bytes(b"PAR1 halb")
+    own = staging / f"einwohner-{'a' * 32}.parquet"
+    own.write_bytes(b"PAR1 halb")
+    unknown = staging / "einwohner-halb.parquet"
+    unknown.write_bytes(b"PAR1 fremd")
     orphan = store.root / "open" / "einwohner" / "v0002-000000000000.parquet"
     orphan.write_bytes(b"PAR1 ohne Katalogeintrag")
-    assert store.verify() == []  # leftovers are invisible to readers
+    problems = store.verify()  # reported, but invisible to readers
+    assert len(problems) == 2 and all("Quarantäne" in p for p in problems)
+    assert any("v0002-000000000000.parquet" in p for p in problems)
     assert bif_lib.load("einwohner", store=store).attrs["bif"]["version"] == 1
-    run(raw, V2)
-    assert not (staging / "einwohner-halb.parquet").exists() and not orphan.exists()
-    files = {str(p.relative_to(store.root)) for suffix in (".parquet", ".arrow") for p in store.root.rglob(f"*{suffix}")}
+    outcome = run(raw, V2)
+    assert outcome.status == "created"
+    assert not own.exists() and not unknown.exists() and not orphan.exists()
+    quarantined = {p.name: p.read_bytes() for p in (store.root / "open" / ".quarantine").rglob("*") if p.is_file()}
+    assert quarantined == {"einwohner-halb.parquet": b"PAR1 fremd", "v0002-000000000000.parquet": b"PAR1 ohne Katalogeintrag"}
+    warnings = [f.message for f in outcome.report.failures() if f.rule == "store"]
+    assert len(warnings) == 2 and all("Quarantäne" in w for w in warnings)
+    files = {str(p.relative_to(store.root)) for suffix in (".parquet", ".arrow")
+             for p in store.root.rglob(f"*{suffix}") if ".quarantine" not in p.parts}
     assert files == store.catalog.snapshot_paths() and len(files) == 4  # two versions, each with its read copy
     assert entry.path in files
+    assert store.verify() == []
 
 
 def test_reading_does_not_write(run, raw, store, tree_digest):
