@@ -26,8 +26,10 @@ def load(dataset: str, version: int | None = None, as_of: datetime | str | None 
     """Return a verified dataset as DataFrame (GeoDataFrame for geodata).
 
     ``version`` picks a version number, ``as_of`` the version that was current at a
-    moment. The result carries its metadata in ``attrs["bif"]``; a snapshot whose
-    checksum does not match is refused with ``SnapshotCorrupted``.
+    moment: a date (``date``, ``"2026-12-05"``, ``"05.12.2026"``) means the end of that day,
+    a datetime or text without time zone that wall-clock time, both in Europe/Berlin; with a
+    time zone that instant. The result carries its metadata in ``attrs["bif"]``; a snapshot
+    whose checksum does not match is refused with ``SnapshotCorrupted``.
 
     Confidential data (only the statistics office can read it) needs a ``purpose``; each
     such read is recorded in the audit trail before any byte is read (``bif_lib.audit``),
