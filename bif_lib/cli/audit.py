@@ -28,7 +28,11 @@ def register(subparsers) -> None:
 
 
 def _readable() -> bool:
+    import os
+
     try:
+        if not os.access(audit.audit_dir(), os.R_OK):  # a folder one may not list hides its files
+            raise PermissionError(audit.audit_dir())
         audit.entries()
         return True
     except PermissionError:

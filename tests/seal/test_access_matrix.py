@@ -395,3 +395,19 @@ def test_a_release_takes_the_city_profiles_disclosure_settings(sealed):
     table, certificate = release_table(parse_contract(yaml.safe_dump(raw)), records, None, released_by="test",
                                        defaults={"min_frequency": 5})
     assert certificate.parameters["min_frequency"] == 3
+
+
+def test_the_office_uses_catalog_and_audit_from_its_own_account(sealed):
+    """bif catalog and bif audit as a member (no root): German output, no traceback; the member
+    sees the full report of a confidential dataset, an analyst only counts."""
+    shown = sealed.bif_as("office", "catalog", "show", "register")
+    assert shown.returncode == 0 and "Traceback" not in shown.stdout + shown.stderr, shown.stderr
+    assert "4.711" in shown.stdout  # the warning's value, from the report in the confidential area
+    redacted = sealed.bif_as("analyst", "catalog", "show", "register")
+    assert redacted.returncode == 0 and "4.711" not in redacted.stdout
+    for args in (("audit", "show"), ("audit", "verify")):
+        result = sealed.bif_as("office", *args)
+        assert result.returncode == 0 and "Traceback" not in result.stdout + result.stderr, result.stderr
+    assert "unversehrt" in sealed.bif_as("office", "audit", "verify").stdout
+    denied = sealed.bif_as("analyst", "audit", "show")
+    assert denied.returncode != 0 and "Kein Lesezugriff" in denied.stderr
