@@ -83,9 +83,9 @@ def validate_file(contract: Contract, source: Path, store: Store | None = None,
         return None, report, {}
     used: dict[str, int] = {}
     say(f"Prüfe {len(read.frame):,} Zeilen gegen Vertrag {contract.id} {contract.version} …".replace(",", "."))
-    frame, report = compile_contract(contract, store_references(store, used)).validate(
-        read.frame, source_file=str(source), report=report)
-    return frame, report, used
+    text, read.frame = read.frame, None  # handed over: validation frees each text column once it is typed
+    return (*compile_contract(contract, store_references(store, used)).validate(
+        text, source_file=str(source), report=report, consume=True), used)
 
 
 def ingest(contract: Contract | Path | str, source: Path | str, *, store: Store | None = None,

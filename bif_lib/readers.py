@@ -27,6 +27,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import functools
 import io
 import os
 import re
@@ -108,10 +109,10 @@ def _read_parquet(path: Path) -> ReadResult:
 # Peak memory of an ingest (reading, validation, snapshot) as a multiple of the CSV's size,
 # measured by bench/bench_ingest_memory.py (see bench/README.md); an ingest that would need
 # more than the memory available is refused before anything is read.
-# CSV: 6.8–11.1× measured (short integer cells are the worst case), 12 leaves a margin. The
+# CSV: 3.1–5.1× measured (short integer cells are the worst case), 7 leaves a margin. The
 # other formats are not measured: openpyxl holds every cell of a workbook as a Python object
 # (xlsx is zipped XML), Parquet and geodata decompress; the factors are generous guesses.
-INGEST_MEMORY_FACTOR = {"csv": 12.0, "xlsx": 60.0, "parquet": 15.0, "geo": 20.0}
+INGEST_MEMORY_FACTOR = {"csv": 7.0, "xlsx": 60.0, "parquet": 15.0, "geo": 20.0}
 RULE_TITLES.setdefault("memory", "Arbeitsspeicher")
 RULE_TITLES.setdefault("ambiguous", "eindeutige Quelle")
 
@@ -472,6 +473,28 @@ def _parse_chunks(fh, scan: _Scan, src: dict, codec: str, size: int) -> tuple[pd
     blank = np.concatenate(blanks) if blanks else np.array([], dtype=bool)
     pa.default_memory_pool().release_unused()  # the chunks' buffers: back to the system, not kept for later
     return pd.DataFrame(data, copy=False), blank
+
+
+def release_memory() -> None:
+    """Give freed memory back to the system: Arrow's pool (``release_unused``) and the C library's
+    heap (``malloc_trim``; glibc keeps freed blocks of pandas' and numpy's temporaries otherwise,
+    and the next large array — from another allocator — cannot use them). For the ingest, which
+    frees the text column by column; not after reading: trimming the heap there made the repeated
+    validation of ``bench_validation`` (raw text) 40 % slower, as later temporaries fault fresh pages."""
+    pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None).malloc_trim  # glibc; other C libraries have none
+    except (OSError, AttributeError):
+        return None
 
 
 def _arrow_text(series: pd.Series) -> pa.Array:

@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.feather as feather
+import pyarrow.parquet as pq
 import xxhash
 
 from ..contracts import CLASSIFICATIONS, Contract
@@ -473,7 +474,9 @@ class Store:
             placed: list[Path] = []
             try:
                 staging.mkdir(parents=True, exist_ok=True)
-                _write_parquet(frame, tmp)
+                # one Arrow table for both files (converting the frame twice held two copies at once)
+                table = _arrow_table(frame)
+                _write_parquet(frame, tmp, table)
                 digest = sha256_file(tmp)
                 latest = self.catalog.latest(contract.id)
                 if latest and latest.sha256 == digest and latest.contract_sha256 == contract.sha256:
@@ -492,9 +495,11 @@ class Store:
                     details, lineage = redact_report(details), redact_lineage(lineage)
                 read_copy, read_copy_xxh3 = "", ""
                 if contract.geometry_field is None:
-                    _write_read_copy(frame, tmp_copy)
-                    read_copy_xxh3 = xxh3_file(tmp_copy)
+                    _write_read_copy(frame, tmp_copy, table)
+                    read_copy_xxh3 = _xxh3_streamed(tmp_copy)
                     read_copy = self._rel(final.with_suffix(".arrow"))
+                table = None
+                pa.default_memory_pool().release_unused()
                 entry = VersionEntry(
                     dataset_id=contract.id, version=version, classification=contract.classification,
                     title=contract.title, description=contract.description,
@@ -904,23 +909,52 @@ def _masked_array(dtype, array: pa.Array):
     return dtype.construct_array_type()(values, missing, copy=False)
 
 
-def _write_read_copy(frame: pd.DataFrame, path: Path) -> None:
+def _arrow_table(frame: pd.DataFrame) -> pa.Table | None:
+    """The frame as Arrow, exactly as ``DataFrame.to_parquet(index=False)`` converts it (None for
+    geodata, which GeoPandas writes itself)."""
+    if hasattr(frame, "geometry") and getattr(frame, "_geometry_column_name", None) in frame.columns:
+        return None
+    import warnings
+
+    with warnings.catch_warnings():  # as pandas does: pyarrow's warning about timezone-aware .values
+        warnings.filterwarnings("ignore", r"(Series|DatetimeIndex)\.values returning an ndarray that drops "
+                                          "timezone information")
+        return pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+
+
+def _xxh3_streamed(path: Path) -> str:
+    """``xxh3_file`` in 1 MB reads: hashing through a memory map counts the whole file as the
+    ingest's resident memory (the file's pages are mapped into the process)."""
+    digest = xxhash.xxh3_128()
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buffer):
+            digest.update(view[:n])
+    return digest.hexdigest()
+
+
+def _write_read_copy(frame: pd.DataFrame, path: Path, table: pa.Table | None = None) -> None:
     # One record batch (no chunks to stitch together on load), uncompressed (nothing to decode);
     # the pandas metadata in the schema brings back the exact dtypes.
     # (text columns read through Arrow arrive in 64k-row chunks: combine them first)
-    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False).combine_chunks()
+    if table is None:
+        table = _arrow_table(frame)
+    table = table.combine_chunks()
     feather.write_feather(table, path, compression="uncompressed", chunksize=max(len(frame), 1))
     with open(path, "rb+") as fh:
         os.fsync(fh.fileno())
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+def _write_parquet(frame: pd.DataFrame, path: Path, table: pa.Table | None = None) -> None:
     # No timestamps or hostnames inside the file: identical data gives identical bytes,
     # which is how a repeated ingest is recognised as unchanged.
     frame = frame.reset_index(drop=True)
     if hasattr(frame, "geometry") and getattr(frame, "_geometry_column_name", None) in frame.columns:
         frame.to_parquet(path, index=False, compression="zstd", write_covering_bbox=False)
-    else:
+    elif table is None or frame.attrs:
         frame.to_parquet(path, index=False, compression="zstd")
+    else:  # what to_parquet does, from the table already converted
+        pq.write_table(table, str(path), compression="zstd")
     with open(path, "rb+") as fh:
         os.fsync(fh.fileno())

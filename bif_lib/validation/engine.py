@@ -41,9 +41,13 @@ class Validator:
     contract: Contract
     references: References = _no_references
 
-    def validate(self, frame: pd.DataFrame, *, source_file: str = "", report: ValidationReport | None = None
-                 ) -> tuple[pd.DataFrame | None, ValidationReport]:
-        """Return the typed frame (in contract field order) and the report of all failures."""
+    def validate(self, frame: pd.DataFrame, *, source_file: str = "", report: ValidationReport | None = None,
+                 consume: bool = False) -> tuple[pd.DataFrame | None, ValidationReport]:
+        """Return the typed frame (in contract field order) and the report of all failures.
+
+        ``consume=True`` hands the frame over: each text column is removed from it as soon as it is
+        typed, so the source text and the typed columns are not held in full at the same time
+        (the ingest's peak memory; the caller must hold no other reference to the frame)."""
         contract = self.contract
         report = report or ValidationReport(contract.id, source_file, contract.version)
         report.rows_checked = len(frame)
@@ -97,6 +101,15 @@ class Validator:
             typed[field.name] = values
             if field.missing_means == "suppressed":
                 typed[f"{field.name}_suppressed"] = pd.Series(missing, index=frame.index, dtype="boolean")
+            if consume and pd.api.types.is_extension_array_dtype(column.dtype):
+                # the text column is no longer needed: free it now (Arrow-backed columns are blocks of
+                # their own, so this copies nothing), and give its pages back to the system
+                del column, values, missing, type_bad, type_batch
+                del frame[field.name]
+                _release_memory()
+                if field.type == "string":  # one contiguous array now, not while writing the whole frame
+                    typed[field.name] = F.single_chunk(typed[field.name])
+                    _release_memory()
         result = pd.DataFrame(typed, index=frame.index, copy=False)
 
         # 3. keys
@@ -136,6 +149,14 @@ class Validator:
 
     def _references_for_rules(self, dataset: str):
         return self.references(dataset)
+
+
+def _release_memory() -> None:
+    """Freed text back to the system: numpy's typed columns come from another allocator than
+    Arrow's text and could not reuse it (``readers.release_memory``)."""
+    from ..readers import release_memory
+
+    release_memory()
 
 
 def _columns_of(rule: dict) -> list[str]:

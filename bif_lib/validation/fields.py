@@ -82,6 +82,21 @@ def _arrow_text(series: pd.Series):
     return None
 
 
+def single_chunk(series: pd.Series) -> pd.Series:
+    """An Arrow-backed text column as one contiguous array (the same values and dtype): the
+    snapshot's read copy needs one record batch, and combining chunks there would copy every text
+    column while the whole typed frame is held."""
+    import pyarrow as pa
+
+    array = getattr(series.array, "_pa_array", None)
+    if not isinstance(array, pa.ChunkedArray) or array.num_chunks <= 1:
+        return series
+    combined = type(series.array)(pa.chunked_array([array.combine_chunks()], array.type))
+    if combined.dtype != series.dtype:
+        return series
+    return pd.Series(combined, index=series.index, name=series.name, copy=False)
+
+
 def _has_blanks(array) -> bool:
     """Could any cell of this Arrow string array hold whitespace (a byte outside 0x21–0x7E)?"""
     import pyarrow as pa
@@ -319,7 +334,9 @@ def explain_date(value, kind: str, fmt: str | None) -> str:
 def _parse_datetimes(text: pd.Series, fmt: str) -> pd.Series:
     """Parse text to naive local times; times with an offset become Europe/Berlin wall time."""
     try:
-        result = pd.to_datetime(text, format=fmt, errors="coerce")
+        result = _parse_datetime_slices(text, fmt)
+        if result is None:
+            result = pd.to_datetime(text, format=fmt, errors="coerce")
     except ValueError:
         # offsets differ (summer and winter time) or times with and without offset are mixed:
         # pandas refuses the column, so each value is parsed on its own
@@ -330,6 +347,25 @@ def _parse_datetimes(text: pd.Series, fmt: str) -> pd.Series:
     if getattr(result.dt, "tz", None) is not None:
         result = result.dt.tz_convert("Europe/Berlin").dt.tz_localize(None)
     return result
+
+
+DATETIME_SLICE = 100_000
+
+
+def _parse_datetime_slices(text: pd.Series, fmt: str) -> pd.Series | None:
+    """``pd.to_datetime(text, format=fmt, errors="coerce")`` slice by slice: pandas turns the text
+    into one Python string per cell first (about 60 bytes each), for a 1M-row column more than the
+    whole typed column. The slices' result is taken only when every slice gave naive times of the
+    same resolution (then it is the whole column's result); otherwise None (parse it whole)."""
+    if len(text) <= DATETIME_SLICE:
+        return None
+    parts = []
+    for start in range(0, len(text), DATETIME_SLICE):
+        part = pd.to_datetime(text.iloc[start:start + DATETIME_SLICE], format=fmt, errors="coerce")
+        if not pd.api.types.is_datetime64_dtype(part.dtype) or (parts and part.dtype != parts[0].dtype):
+            return None  # offsets, or a slice of another resolution (e.g. all missing)
+        parts.append(part)
+    return pd.concat(parts)
 
 
 def _to_number(series: pd.Series, source: dict, missing: np.ndarray | None = None) -> np.ndarray:
@@ -587,8 +623,38 @@ def _duplicated(column: pd.Series) -> np.ndarray:
     return column.duplicated(keep=False).to_numpy(bool)
 
 
+def _combined_integer_key(frame: pd.DataFrame, key: list[str]) -> np.ndarray | None:
+    """Integer key columns without gaps as one int64 per row, equal exactly when all parts are
+    equal (mixed radix over each column's range), or None (text, missing values, too wide):
+    ``frame.duplicated(subset=key)`` hashes every column and their combination, several
+    arrays of the frame's length at once, where one int64 column suffices."""
+    code, span = None, 1
+    for name in key:
+        column = frame[name]
+        if not _is_int(column) or column.hasnans:
+            return None
+        values = column.to_numpy(dtype="int64")
+        low, high = int(values.min()), int(values.max())
+        width = high - low + 1
+        if span * width >= 2 ** 62:
+            return None
+        values = values - low  # a new array: the frame's own is never changed
+        if code is None:
+            code = values
+        else:
+            code *= width
+            code += values
+        span *= width
+    return code
+
+
 def primary_key_batch(frame: pd.DataFrame, key: list[str], rows: np.ndarray) -> FailureBatch | None:
-    dup = _duplicated(frame[key[0]]) if len(key) == 1 else frame.duplicated(subset=key, keep=False).to_numpy(bool)
+    if len(key) == 1:
+        dup = _duplicated(frame[key[0]])
+    else:
+        combined = _combined_integer_key(frame, key) if len(frame) > 1 else None
+        dup = _duplicated(pd.Series(combined, copy=False)) if combined is not None \
+            else frame.duplicated(subset=key, keep=False).to_numpy(bool)
     if not dup.any():
         return None
     idx = np.flatnonzero(dup)  # labels only for the offending rows (a row-wise join of 1M rows takes seconds)
