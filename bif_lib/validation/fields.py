@@ -49,25 +49,9 @@ def _strip(text: pd.Series) -> pd.Series:
     """``text.str.strip()`` – skipped when no cell can hold whitespace, the usual case for codes,
     numbers and dates: all bytes of the column's Arrow data are printable ASCII (0x21–0x7E) then,
     and every whitespace character (ASCII or Unicode) has a byte outside that range."""
-    import pyarrow as pa
-
-    array = text.array
-    if not hasattr(array, "_pa_array"):  # not Arrow-backed
+    array = _arrow_text(text)
+    if array is None or _has_blanks(array):
         return text.str.strip()
-    chunks = array._pa_array.chunks if isinstance(array._pa_array, pa.ChunkedArray) else [array._pa_array]
-    for chunk in chunks:
-        if len(chunk) == 0:
-            continue
-        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
-            return text.str.strip()
-        _, offsets, data = chunk.buffers()
-        if data is None:
-            continue
-        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        bounds = np.frombuffer(offsets, dtype=width)[[chunk.offset, chunk.offset + len(chunk)]]
-        used = np.frombuffer(data, dtype=np.uint8)[bounds[0]:bounds[1]]
-        if used.size and (used.min() <= 0x20 or used.max() >= 0x7F):
-            return text.str.strip()
     return text
 
 
