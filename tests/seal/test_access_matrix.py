@@ -411,3 +411,23 @@ def test_the_office_uses_catalog_and_audit_from_its_own_account(sealed):
     assert "unversehrt" in sealed.bif_as("office", "audit", "verify").stdout
     denied = sealed.bif_as("analyst", "audit", "show")
     assert denied.returncode != 0 and "Kein Lesezugriff" in denied.stderr
+
+
+def test_totals_the_city_publishes_exactly_stay_unperturbed(sealed):
+    """city.yaml `disclosure.unperturbed`: e.g. the city's total population is published exactly."""
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    from bif_lib.contracts import parse_contract
+    from bif_lib.releases import release_table
+
+    raw = yaml.safe_load((sealed.home / "inputs" / "freigabe.yaml").read_text())
+    raw["release"]["parameters"] = {"margins": True}
+    records = pd.DataFrame({"stadtteil": [1] * 40 + [2] * 30 + [3] * 2})
+    keys = np.random.default_rng(7).random(len(records))
+    table, certificate = release_table(parse_contract(yaml.safe_dump(raw)), records, keys, released_by="test",
+                                       defaults={"unperturbed": [[]]})
+    total = table.loc[table["stadtteil"].isna(), "anzahl"]
+    assert total.tolist() == [72] and certificate.parameters["unperturbed"] == [[]]
+    assert not table.loc[table["stadtteil"] == 3, "anzahl"].between(1, 2).any()
