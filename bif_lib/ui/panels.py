@@ -58,7 +58,7 @@ def dataset_summary(description) -> dict:
     }
 
 
-PROTECTION_METHODS = {"cellkey": "Cell-Key-Verfahren", "suppression": "Sperrung (Geheimhaltung)",
+PROTECTION_METHODS = {"cellkey": "Cell-Key-Verfahren", "suppression": "Zellsperrung",
                       "output_check": "Ausgabeprüfung für Modellparameter"}
 
 

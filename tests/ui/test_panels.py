@@ -5,10 +5,10 @@ from types import SimpleNamespace
 from bif_lib.ui.panels import DataQualityPanel, dataset_summary, quality_html
 
 
-def fake_description(synthetic: bool = False, warnings: int = 0):
+def fake_description(synthetic: bool = False, warnings: int = 0, release: dict | None = None):
     entry = SimpleNamespace(dataset_id="einwohner_stadtteile", title="Einwohner je Stadtteil", version=2,
                             ingested_at="2024-01-31T23:30:00+00:00", rows=91, classification="open",
-                            synthetic=synthetic, sha256="ab" * 32)
+                            synthetic=synthetic, sha256="ab" * 32, lineage={"release": release} if release else {})
     contract = {"owner": "Stadt Flensburg", "source_system": "Sozialatlas 2022",
                 "licence": {"name": "CC0-1.0", "attribution": "Stadt Flensburg; OK Lab Flensburg"},
                 "rules": [{"id": "vollstaendig", "type": "complete_keys",
@@ -29,6 +29,16 @@ def test_dataset_summary_in_german():
     assert summary["checks"] == ["Datentyp", "Primärschlüssel eindeutig", "Vollständigkeit der Schlüssel"]
     assert summary["rules"][1] == ("lage", "Lage stimmt.", "warning")
     assert summary["licence"] == "CC0-1.0" and summary["attribution"].startswith("Stadt Flensburg")
+
+
+def test_protection_of_a_release_is_stated_in_german():
+    assert dataset_summary(fake_description())["protection"] == ""
+    released = dataset_summary(fake_description(release={"method": "cellkey", "released_by": "sina",
+                                                          "released_at": "2026-12-05T06:00:00+00:00"}))
+    assert released["protection"] == "geschützt (Cell-Key-Verfahren) – freigegeben 05.12.2026 07:00, von sina"
+    assert "<th>Geheimhaltung</th>" in quality_html([released])
+    suppressed = dataset_summary(fake_description(release={"method": "suppression"}))
+    assert suppressed["protection"] == "geschützt (Zellsperrung)"
 
 
 def test_quality_html_synthetic_label_warnings_assumptions():
