@@ -51,8 +51,7 @@ def _audit_confidential_read(store: Store, entry: VersionEntry, purpose: str | N
     from .store import AccessDenied, admission
 
     if not os.access(store.root / entry.path, os.R_OK):
-        store.read(entry)  # raises the German "no access" (nothing to log: nothing was read)
-        raise AccessDenied(f"Kein Zugriff auf Datensatz „{entry.dataset_id}“.")
+        raise AccessDenied.of(entry)  # nothing is read, so nothing to record
     if not (purpose and purpose.strip()):
         raise ValueError(
             f"„{entry.dataset_id}“ ist vertraulich: bitte den Zweck angeben, z. B. "

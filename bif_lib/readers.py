@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 
 from .contracts import Contract
 from .i18n import format_number
-from .validation.report import ROW, RULE_TITLES, Failure
+from .validation.report import ROW, Failure
 
 GEO_FORMATS = ("geojson", "shapefile_zip", "gpkg")
 
@@ -113,8 +113,6 @@ def _read_parquet(path: Path) -> ReadResult:
 # other formats are not measured: openpyxl holds every cell of a workbook as a Python object
 # (xlsx is zipped XML), Parquet and geodata decompress; the factors are generous guesses.
 INGEST_MEMORY_FACTOR = {"csv": 7.0, "xlsx": 60.0, "parquet": 15.0, "geo": 20.0}
-RULE_TITLES.setdefault("memory", "Arbeitsspeicher")
-RULE_TITLES.setdefault("ambiguous", "eindeutige Quelle")
 
 
 def parse_size(text: str) -> int:

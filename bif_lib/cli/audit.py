@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from .. import audit
@@ -28,8 +29,6 @@ def register(subparsers) -> None:
 
 
 def _readable() -> bool:
-    import os
-
     try:
         if not os.access(audit.audit_dir(), os.R_OK):  # a folder one may not list hides its files
             raise PermissionError(audit.audit_dir())

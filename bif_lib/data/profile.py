@@ -40,11 +40,6 @@ class CityProfile:
         return self.settings.get("generated") or {}
 
     @property
-    def disclosure(self) -> dict:
-        """Defaults of the statistics office's releases (min_frequency, protection_range, unperturbed)."""
-        return dict(self.settings.get("disclosure") or {})
-
-    @property
     def attribution(self) -> str:
         return self.settings.get("attribution", "")
 

@@ -4,15 +4,14 @@ The register microdata are confidential: only the statistics office reads them. 
 planning apps (and their planners) get two internal aggregates instead:
 
 ``bevoelkerung_einzelalter``
-    residents per year × Stadtteil × sex × single year of age. Counts by these
-    non-sensitive key variables are what municipal statistics offices routinely publish
-    (age pyramids per district); no attribute beyond them leaves the register.
+    residents per year × Stadtteil × sex × single year of age, protected with the Cell Key
+    Method by ``bif release`` from its contract's ``release:`` block (``bif_lib.releases``).
 ``projektionsparameter``
     the estimated projection parameters as one long table. They are smoothed rates
     pooled over the base period and, for the age pattern, over the whole city
-    (docs/planning-models.md), so they hold no counts of persons at all.
+    (docs/planning-models.md), released after an output check
+    (:func:`release_parameters_checked`, run where the microdata are).
 
-``release_*`` run where the microdata are (bootstrap of the statistics office);
 ``load_projection_inputs`` rebuilds the projection's inputs from the two datasets.
 """
 
@@ -21,24 +20,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._common import MAX_AGE, SEXES, label_frame
+from ._common import SEXES, label_frame
 from .parameters import ProjectionInputs, ProjectionParameters, projection_inputs_from_register
 
 POPULATION_DATASET = "bevoelkerung_einzelalter"
 PARAMETERS_DATASET = "projektionsparameter"
 LONG_COLUMNS = ["component", "district_id", "to_district_id", "sex", "age", "value"]
 SCALARS = ("share_boys", "in_volume")
-
-
-def release_population(persons: pd.DataFrame, max_age: int = MAX_AGE) -> pd.DataFrame:
-    """Residents per year, Stadtteil, sex and single age (open age class ``max_age``), zeros included."""
-    ages = persons["age"].clip(upper=max_age).astype(int)
-    counts = persons.assign(age=ages).groupby(["extract_year", "district_id", "sex", "age"]).size()
-    full = pd.MultiIndex.from_product(
-        [sorted(persons["extract_year"].unique()), sorted(persons["district_id"].unique()), SEXES,
-         range(max_age + 1)], names=["year", "district_id", "sex", "age"])
-    table = counts.rename_axis(full.names).reindex(full, fill_value=0).rename("population").reset_index()
-    return table.astype({"year": "int64", "district_id": "int64", "age": "int64", "population": "int64"})
 
 
 def release_parameters(parameters: ProjectionParameters) -> pd.DataFrame:
@@ -147,13 +135,6 @@ def release_parameters_checked(persons: pd.DataFrame, events: pd.DataFrame, base
         checks=checks, released_by=released_by or getpass.getuser(), released_at=utc_now(),
         content_sha256=content_digest(table), sources=sources or [], synthetic=True)
     return table, certificate
-
-
-def release_from_register(persons: pd.DataFrame, events: pd.DataFrame,
-                          base_period: tuple[int, int] = (2018, 2022)) -> dict[str, pd.DataFrame]:
-    """Both released tables ("population", "parameters"), computed from the register microdata."""
-    inputs = projection_inputs_from_register(persons, events, base_period=base_period)
-    return {"population": release_population(persons), "parameters": release_parameters(inputs.parameters)}
 
 
 def load_projection_inputs(*, base_year: int | None = None, store=None) -> ProjectionInputs:

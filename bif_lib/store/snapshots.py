@@ -70,7 +70,7 @@ import xxhash
 from ..contracts import CLASSIFICATIONS, Contract
 from ..fsutil import fsync_dir, write_atomic
 from ..validation import ValidationReport
-from ..validation.report import RULE_TITLES, Failure
+from ..validation.report import Failure
 from . import admission
 from .catalog import (REBUILD_HINT, Catalog, CatalogDamaged, CatalogError, CatalogOutOfSync, SQLiteCatalog,
                       VersionEntry, shorten)
@@ -81,7 +81,10 @@ class SnapshotCorrupted(RuntimeError):
 
 
 class AccessDenied(PermissionError):
-    pass
+    @classmethod
+    def of(cls, entry: VersionEntry) -> AccessDenied:
+        return cls(f"Kein Zugriff auf Datensatz „{entry.dataset_id}“ (Einstufung: {entry.classification}). "
+                   f"Vertrauliche Daten sieht nur die Statistikstelle.")
 
 
 class StoreWriteError(OSError):
@@ -107,8 +110,6 @@ _ATOMIC_TEMP = re.compile(r"\.v\d{4,}-[0-9a-f]{12}\.(meta|report)\.json\.[A-Za-z
 _STAGING_TEMP = re.compile(r"[a-z][a-z0-9_]*-[0-9a-f]{32}\.(parquet|arrow)|\.[0-9a-f]{32}\.pending\.json\.[A-Za-z0-9_]+")
 _PENDING = re.compile(r"[0-9a-f]{32}\.pending\.json")
 
-RULE_TITLES.setdefault("clock", "Zeitstempel der Versionen")
-RULE_TITLES.setdefault("store", "Datenspeicher")
 
 
 def sha256_file(path: Path) -> str:
@@ -691,9 +692,7 @@ class Store:
     def _check(self, entry: VersionEntry) -> None:
         for relative, problem in self._problems(entry):
             if problem == "denied":
-                raise AccessDenied(
-                    f"Kein Zugriff auf Datensatz „{entry.dataset_id}“ (Einstufung: {entry.classification}). "
-                    f"Vertrauliche Daten sieht nur die Statistikstelle.")
+                raise AccessDenied.of(entry)
             if problem == "missing":
                 raise SnapshotCorrupted(
                     f"Snapshot von „{entry.dataset_id}“ Version {entry.version} fehlt: {self.root / relative}")

@@ -56,6 +56,10 @@ RULE_TITLES = {
     "point_in_polygon_attribute": "Lage im angegebenen Gebiet",
     "dissolves_into": "Teilgebiete ergeben das Gebiet",
     "release": "Freigabe der Statistikstelle (Geheimhaltung)",
+    "memory": "Arbeitsspeicher",
+    "ambiguous": "eindeutige Quelle",
+    "clock": "Zeitstempel der Versionen",
+    "store": "Datenspeicher",
 }
 
 

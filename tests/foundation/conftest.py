@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from bif_lib.contracts import parse_contract
+from contract_metadata import METADATA
 from bif_lib.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,20 +25,7 @@ def _mirror_path() -> Path:
     return Path(os.environ.get("BIF_MIRROR") or REPO.parent / "shared" / "data" / "flensburg")
 
 
-BASE = {
-    "id": "testdaten",
-    "version": "1.0",
-    "title": "Testdaten",
-    "description": "Kleiner Datensatz für Tests",
-    "owner": "Fachbereich Test",
-    "steward": {"name": "Erika Mustermann", "email": "erika@example.org"},
-    "source_system": "Testsystem",
-    "classification": "open",
-    "licence": {"name": "CC0-1.0", "attribution": "Stadt Testhausen"},
-    "cadence": "yearly",
-    "spatial_unit": "Stadtteil",
-    "temporal_coverage": {"start": 2020, "end": 2022},
-}
+BASE = {"id": "testdaten", "title": "Testdaten", "description": "Kleiner Datensatz für Tests", **METADATA}
 
 
 def make_contract(fields: list[dict], source: dict | None = None, rules: list[dict] | None = None,

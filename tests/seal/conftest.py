@@ -22,12 +22,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from contract_metadata import METADATA
 
 REPO = Path(__file__).resolve().parents[2]
-BASE = {"version": "1.0", "title": "Testdaten", "description": "Datensatz für die Siegel-Tests",
-        "owner": "Fachbereich Test", "steward": {"name": "Erika Mustermann", "email": "erika@example.org"},
-        "source_system": "Testsystem", "licence": {"name": "CC0-1.0", "attribution": "Stadt Testhausen"},
-        "cadence": "yearly", "spatial_unit": "Stadtteil", "temporal_coverage": {"start": 2020, "end": 2022}}
+BASE = {"title": "Testdaten", "description": "Datensatz für die Siegel-Tests", **METADATA}
 
 # role -> data areas (as in hub_config/settings.yaml); "planner" and "nobody" have none
 ROLES = {

@@ -171,7 +171,6 @@ print(n)
 
 
 def test_reads_are_refused_when_the_audit_service_is_down(sealed, tmp_path):
-    env_home = sealed.home
     code = f"""
 import os
 os.environ["BIF_AUDIT_DIR"] = {str(tmp_path / 'kein-dienst')!r}
@@ -185,7 +184,6 @@ except PermissionError as exc:
     os.chmod(tmp_path, 0o755)
     result = sealed.run_as("office", code)
     assert "ABGELEHNT" in result.stdout and "Zugriffsprotokoll" in result.stdout, result.stdout + result.stderr
-    assert env_home.exists()
 
 
 def test_confidential_read_needs_a_purpose(sealed):
@@ -213,9 +211,7 @@ def test_audit_verify_detects_tampering(sealed, tmp_path, edit):
     else:
         lines = lines[:-1]
     path.write_text("\n".join(lines) + "\n")
-    problems = audit.verify(tmp_path)
-    assert problems, edit
-    assert all(isinstance(str(p), str) for p in problems)
+    assert audit.verify(tmp_path), edit
 
 
 def test_audit_keeps_entries_for_the_retention_period(tmp_path):
@@ -274,7 +270,6 @@ def test_the_office_ingests_from_its_own_account_through_the_gate(sealed):
 
     source = Path("/tmp") / f"{sealed.prefix}-register.csv"
     shutil.copy(sealed.home / "inputs" / "register.csv", source)
-    entry = os.stat(sealed.home / "inputs")
     import pwd
 
     office = pwd.getpwnam(sealed.accounts["office"])
@@ -301,7 +296,6 @@ def test_the_office_ingests_from_its_own_account_through_the_gate(sealed):
         assert result.returncode != 0
     finally:
         source.unlink(missing_ok=True)
-    assert entry
 
 
 def test_other_accounts_cannot_read_an_office_process_environment_or_memory(sealed):
@@ -351,9 +345,10 @@ def test_the_office_releases_a_protected_table_from_its_own_account(sealed):
     assert entry.classification == "internal" and entry.lineage["release"]["method"] == "cellkey"
     events = [(e["event"], e["dataset"], e["account"]) for e in audit.entries(sealed.home / "audit")[-2:]]
     assert events == [("read", "register", sealed.accounts["office"]), ("release", "freigabe", sealed.accounts["office"])]
-    counts = sealed.run_as("analyst", "import bif_lib as bif; print(bif.load('freigabe')['anzahl'].tolist())")
+    counts = sealed.run_as("analyst", "import json, bif_lib as bif; "
+                                      "print(json.dumps(bif.load('freigabe')['anzahl'].tolist()))")
     assert counts.returncode == 0, counts.stderr
-    published = eval(counts.stdout.strip())  # noqa: S307 - our own subprocess's list
+    published = json.loads(counts.stdout.strip().splitlines()[-1])
     assert all(v == 0 or v > 2 for v in published)  # true counts are 2 and 1: never shown
 
 

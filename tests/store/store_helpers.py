@@ -7,21 +7,15 @@ import copy
 import hashlib
 from pathlib import Path
 
+from contract_metadata import METADATA
+
 REPO = Path(__file__).resolve().parents[2]
 
 BASE = {
     "id": "einwohner",
-    "version": "1.0",
     "title": "Einwohner je Stadtteil",
     "description": "Einwohner mit Hauptwohnsitz nach Stadtteilen",
-    "owner": "Fachbereich Test",
-    "steward": {"name": "Erika Mustermann", "email": "erika@example.org"},
-    "source_system": "Testsystem",
-    "classification": "open",
-    "licence": {"name": "CC0-1.0", "attribution": "Stadt Testhausen"},
-    "cadence": "yearly",
-    "spatial_unit": "Stadtteil",
-    "temporal_coverage": {"start": 2020, "end": 2022},
+    **METADATA,
     "source": {"format": "csv", "delimiter": ";", "decimal": ","},
     "schema": {"fields": [{"name": "district_id", "type": "integer"}, {"name": "name", "type": "string"},
                           {"name": "residents", "type": "integer"}, {"name": "share", "type": "number"}],

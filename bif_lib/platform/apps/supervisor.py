@@ -96,13 +96,13 @@ def pid_alive(pid: int | None, marker: str | None = None) -> bool:
 def children(pid: int) -> list[int]:
     """Direct child processes of ``pid`` (from /proc)."""
     result = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for status in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(") ", 1)[1].split()
+            fields = status.read_text().rsplit(") ", 1)[1].split()
         except (OSError, IndexError):
             continue
         if int(fields[1]) == pid:
-            result.append(int(stat.parent.name))
+            result.append(int(status.parent.name))
     return result
 
 
