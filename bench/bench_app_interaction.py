@@ -18,7 +18,7 @@ The same changes are also timed inside one Python process without browser or Voi
 (``kernel_*``: the app notebook's code executed in-process, CPU and wall time of the widget
 callback): that part is the kernel's share and barely depends on other load on the machine.
 The callbacks run in an asyncio event loop as in the Voilà kernel, so what the apps defer
-until the planner pauses (Excel/CSV files, the PNG download link: ``bif_lib.ui.layout.Later``)
+until the planner pauses (Excel/CSV files, the PNG download link: ``bif_lib.apps.widgets.layout.Later``)
 is left out of the callback there as it is in the page; the page-side measurement is unchanged.
 
 Served by a standalone Voilà with the BIF template (tests/planning_apps/app_server.py) on a

@@ -166,7 +166,7 @@ def measure_open(page, go, case: Case) -> tuple[float, float]:
 
 
 def kernel_memory(voila_pid: int) -> list[dict]:
-    from bif_lib.platform.apps.supervisor import children
+    from bif_lib.apps.serving.supervisor import children
 
     result = []
     for pid in children(voila_pid):
@@ -182,7 +182,7 @@ def kernel_memory(voila_pid: int) -> list[dict]:
 
 
 def wait_pool_full(cfg, app_id: str, size: int, timeout: float = 60) -> float:
-    from bif_lib.platform.apps.pools import pool_status
+    from bif_lib.apps.serving.pools import pool_status
 
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:
@@ -325,9 +325,9 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from bif_lib.platform.apps.pools import drop_pool
-    from bif_lib.platform.apps.publish import publish_notebook
-    from bif_lib.platform.apps.registry import Registry
+    from bif_lib.apps.serving.pools import drop_pool
+    from bif_lib.apps.publishing.publish import publish_notebook
+    from bif_lib.apps.registry import Registry
 
     work = Path(tempfile.mkdtemp(prefix="bif-bench-apps-"))
     os.chmod(work, 0o755)  # the app service account works below it

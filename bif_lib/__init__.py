@@ -7,9 +7,9 @@ Analysts load verified datasets with one call::
     residents = bif.load("einwohner_stadtteile")
 """
 
-from .api import describe, history, list_datasets, load, search
-from .contracts import Contract, ContractError, load_contract
-from .store import AccessDenied, DatasetNotFound, SnapshotCorrupted
+from bif_lib.api import describe, history, list_datasets, load, search
+from bif_lib.contracts import Contract, ContractError, load_contract
+from bif_lib.store import AccessDenied, DatasetNotFound, SnapshotCorrupted
 
 __version__ = "0.1.0"
 

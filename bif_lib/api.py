@@ -16,9 +16,9 @@ from datetime import datetime
 
 import pandas as pd
 
-from .i18n import CLASSIFICATION_LABELS, format_datetime, format_number
-from .ingest import default_store
-from .store import DatasetNotFound, Store, VersionEntry
+from bif_lib.i18n import CLASSIFICATION_LABELS, format_datetime, format_number
+from bif_lib.ingest import default_store
+from bif_lib.store import DatasetNotFound, Store, VersionEntry
 
 
 def load(dataset: str, version: int | None = None, as_of: datetime | str | None = None,
@@ -47,8 +47,8 @@ def load(dataset: str, version: int | None = None, as_of: datetime | str | None 
 
 
 def _audit_confidential_read(store: Store, entry: VersionEntry, purpose: str | None) -> None:
-    from . import audit
-    from .store import AccessDenied, admission
+    from bif_lib import audit
+    from bif_lib.store import AccessDenied, admission
 
     if not os.access(store.root / entry.path, os.R_OK):
         raise AccessDenied.of(entry)  # nothing is read, so nothing to record

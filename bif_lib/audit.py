@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import config
-from .fsutil import write_atomic
+from bif_lib import config
+from bif_lib.fsutil import write_atomic
 
 RETENTION_YEARS = 5
 GENESIS = "0" * 64
@@ -212,7 +212,7 @@ def dispatch(raw: bytes, uid: int, group: str | None) -> dict:
     except ValueError:
         return {"ok": False, "error": "keine gültige Anfrage"}
     if isinstance(request, dict) and request.get("event") == "submit":
-        from .gate import run_submission
+        from bif_lib.gate import run_submission
 
         return run_submission(request, uid, group)
     return handle(raw, uid)

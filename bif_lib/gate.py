@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import audit
+from bif_lib import audit
 
 
 class GateRefused(PermissionError):
@@ -115,7 +115,7 @@ def run_submission(request: dict, uid: int, group: str | None) -> dict:
 
 
 def _ingest_child(contract: str, source: str, certificate: str) -> dict:
-    from .ingest import ingest
+    from bif_lib.ingest import ingest
 
     outcome = ingest(contract, source, certificate=certificate or None)
     entry = outcome.entry

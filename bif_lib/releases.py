@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from . import config
-from .contracts import Contract, load_contract
-from .disclosure import Certificate, DisclosureError, protect
-from .store import Store
+from bif_lib import config
+from bif_lib.contracts import Contract, load_contract
+from bif_lib.disclosure import Certificate, DisclosureError, protect
+from bif_lib.store import Store
 
 KEYS_FILE = "record_keys.parquet"
 
@@ -47,7 +47,7 @@ def record_keys_path(store: Store, dataset: str) -> Path:
 def ensure_record_keys(store: Store, contract: Contract, frame: pd.DataFrame) -> int:
     """Give every statistical unit of confidential microdata its fixed record key (new units get new
     keys; known ones keep theirs). Returns the number of units. Runs where the store is written."""
-    from .disclosure import RecordKeys
+    from bif_lib.disclosure import RecordKeys
 
     column = contract.raw.get("record_id")
     if contract.classification != "confidential" or not column or column not in frame.columns:
@@ -125,8 +125,8 @@ def release(contract: Contract | Path | str, *, purpose: str, store: Store | Non
             user: str | None = None, progress=None):
     """Make the release the contract describes and ingest it (through the office's gate where the
     member has no write access). Returns ``(IngestOutcome, Certificate)``."""
-    from . import api
-    from .ingest import default_store, ingest
+    from bif_lib import api
+    from bif_lib.ingest import default_store, ingest
 
     say = progress or (lambda message: None)
     contract = contract if isinstance(contract, Contract) else load_contract(contract)

@@ -155,7 +155,7 @@ def _size_of(args) -> str:
         size = None
     if not size:
         return ""
-    from ..i18n import format_number
+    from bif_lib.i18n import format_number
     return f" ({format_number(size / 1e6, 1)} MB)"
 
 
@@ -213,8 +213,8 @@ def describe_failure(exc: BaseException, args=None) -> tuple[str, int]:
     if isinstance(exc, OSError) and "No space left" in str(exc):
         return _OS_ERRORS[errno.ENOSPC].format(at=subject), EXIT_FAILURE
     if isinstance(exc, sqlite3.Error):
-        from .. import config
-        from ..store.catalog import _translate
+        from bif_lib import config
+        from bif_lib.store.catalog import _translate
         return str(_translate(exc, config.store_dir() / "catalog.sqlite", "gelesen")), EXIT_FAILURE
     try:
         import yaml
@@ -238,7 +238,7 @@ def describe_failure(exc: BaseException, args=None) -> tuple[str, int]:
 def operator_log_candidates() -> list[Path]:
     """Where the CLI's tracebacks go, first writable wins: ``$BIF_HOME/logs/bif-cli.log``, then
     ``$XDG_STATE_HOME/bif`` (``~/.local/state/bif``), then ``<tmp>/bif-<uid>``."""
-    from .. import config
+    from bif_lib import config
 
     candidates = [config.bif_home() / "logs" / LOG_NAME]
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")

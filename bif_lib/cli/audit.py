@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from .. import audit
+from bif_lib import audit
 
 
 def register(subparsers) -> None:
@@ -73,7 +73,7 @@ def _verify(args) -> int:
 
 
 def _prune(args) -> int:
-    from ..platform.settings import load_settings
+    from bif_lib.platform.settings import load_settings
 
     years = (load_settings().get("audit") or {}).get("retention_years", audit.RETENTION_YEARS)
     try:

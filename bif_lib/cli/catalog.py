@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sys
 
-from .. import api
-from ..i18n import CLASSIFICATION_LABELS, format_number
-from ..ingest import default_store
-from ..store import DatasetNotFound
+from bif_lib import api
+from bif_lib.i18n import CLASSIFICATION_LABELS, format_number
+from bif_lib.ingest import default_store
+from bif_lib.store import DatasetNotFound
 
 
 def register(subparsers) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..contracts import ContractError, load_contract
-from ..contracts.draft import draft_contract
+from bif_lib.contracts import ContractError, load_contract
+from bif_lib.contracts.draft import draft_contract
 
 
 def register(subparsers) -> None:

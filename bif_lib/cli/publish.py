@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .. import config as bif_config
+from bif_lib import config as bif_config
 
 
 def register(subparsers) -> None:
@@ -35,10 +35,10 @@ def register(subparsers) -> None:
 
 def _run(args) -> int:
     # imported here: `bif --help` must stay fast
-    from ..platform.apps import pools
-    from ..platform.apps.config import AppsConfig
-    from ..platform.apps.publish import PublishError, publish_notebook, rollback
-    from ..platform.apps.registry import Registry, RegistryError
+    from bif_lib.apps.serving import pools
+    from bif_lib.apps.config import AppsConfig
+    from bif_lib.apps.publishing.publish import PublishError, publish_notebook, rollback
+    from bif_lib.apps.registry import Registry, RegistryError
 
     cfg = AppsConfig.current()
     registry = Registry(cfg.apps_dir)
@@ -90,7 +90,7 @@ def _run(args) -> int:
 
 def _publish_bundled(cfg, registry, user: str) -> int:
     """Publish notebooks/apps/*.ipynb; an app whose live version is identical is left alone."""
-    from ..platform.apps.publish import PublishError, is_live, publish_notebook
+    from bif_lib.apps.publishing.publish import PublishError, is_live, publish_notebook
 
     failed = 0
     for notebook in sorted((bif_config.PROJECT_ROOT / "notebooks" / "apps").glob("*.ipynb")):
@@ -109,7 +109,7 @@ def _publish_bundled(cfg, registry, user: str) -> int:
 
 
 def _list(registry, as_json: bool) -> int:
-    from ..platform.apps.gallery import german_datetime
+    from bif_lib.apps.serving.gallery import german_datetime
 
     rows = []
     for app_id in registry.app_ids():

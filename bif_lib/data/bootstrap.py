@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .. import config
-from ..ingest import IngestOutcome, default_store, ingest
-from ..store import Store
-from .. import releases
-from . import generated
-from .fetch import FetchReport, fetch_sources
-from .order import ingest_order
-from .profile import CityProfile, load_profile
+from bif_lib import config
+from bif_lib.ingest import IngestOutcome, default_store, ingest
+from bif_lib.store import Store
+from bif_lib import releases
+from bif_lib.data import generated
+from bif_lib.data.fetch import FetchReport, fetch_sources
+from bif_lib.data.order import ingest_order
+from bif_lib.data.profile import CityProfile, load_profile
 
 
 class BootstrapError(RuntimeError):

@@ -23,9 +23,9 @@ from urllib.parse import urljoin
 
 import requests
 
-from ..fsutil import write_atomic
-from .profile import CityProfile, SourceFile
-from .sqldump import extract_table
+from bif_lib.fsutil import write_atomic
+from bif_lib.data.profile import CityProfile, SourceFile
+from bif_lib.data.sqldump import extract_table
 
 TIMEOUT = 60
 

@@ -20,9 +20,9 @@ from typing import Callable
 
 import pandas as pd
 
-from ..contracts import Contract
-from ..store import Store
-from .profile import CityProfile
+from bif_lib.contracts import Contract
+from bif_lib.store import Store
+from bif_lib.data.profile import CityProfile
 
 
 def contract_ids(profile: CityProfile) -> set[str]:
@@ -88,15 +88,15 @@ def sealed_dir(path: Path) -> Path:
 
 
 def _life_table(destination: Path) -> Path:
-    from ..planning.lifetable import life_table
+    from bif_lib.planning.lifetable import life_table
 
     return _write(life_table(), destination / "generated" / "sterbetafel_sh.parquet")
 
 
 def _synthetic_register(spec: dict, store: Store, destination: Path,
                         progress: Callable[[str], None]) -> dict[str, Path]:
-    from ..planning.release import release_parameters_checked
-    from ..synthetic import PublishedTotals, generate_register
+    from bif_lib.planning.release import release_parameters_checked
+    from bif_lib.synthetic import PublishedTotals, generate_register
 
     totals = PublishedTotals.from_sozialatlas_dir(destination / "sozialatlas_2022", _bezirke(store))
     register = generate_register(totals, seed=spec["seed"], years=range(spec["first_year"], spec["last_year"] + 1))
@@ -120,7 +120,7 @@ def _synthetic_register(spec: dict, store: Store, destination: Path,
 
 def _bezirke(store: Store) -> pd.DataFrame:
     """Bezirke with their Stadtteil and area, from the verified store (weights of the generator)."""
-    from ..api import load
+    from bif_lib.api import load
 
     frame = load("statistische_bezirke", store=store)
     return pd.DataFrame({"bezirk_id": frame["bezirk_id"].astype(str), "district_id": frame["district_id"].astype(int),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 
-from ..contracts import Contract
+from bif_lib.contracts import Contract
 
 
 class DependencyCycle(ValueError):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from .. import config
-from ..contracts import Contract, ContractError, load_contracts
+from bif_lib import config
+from bif_lib.contracts import Contract, ContractError, load_contracts
 
 
 @dataclass(frozen=True)

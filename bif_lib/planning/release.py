@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._common import SEXES, label_frame
-from .parameters import ProjectionInputs, ProjectionParameters, projection_inputs_from_register
+from bif_lib.planning._common import SEXES, label_frame
+from bif_lib.planning.parameters import ProjectionInputs, ProjectionParameters, projection_inputs_from_register
 
 POPULATION_DATASET = "bevoelkerung_einzelalter"
 PARAMETERS_DATASET = "projektionsparameter"
@@ -111,8 +111,8 @@ def release_parameters_checked(persons: pd.DataFrame, events: pd.DataFrame, base
     """
     import getpass
 
-    from ..disclosure import Certificate, content_digest
-    from ..disclosure.certificate import utc_now
+    from bif_lib.disclosure import Certificate, content_digest
+    from bif_lib.disclosure.certificate import utc_now
 
     inputs = projection_inputs_from_register(persons, events, base_period=base_period)
     table = release_parameters(inputs.parameters)
@@ -139,7 +139,7 @@ def release_parameters_checked(persons: pd.DataFrame, events: pd.DataFrame, base
 
 def load_projection_inputs(*, base_year: int | None = None, store=None) -> ProjectionInputs:
     """Projection inputs for apps and analysts, from the two internal released datasets."""
-    from ..api import load
+    from bif_lib.api import load
 
     population = load(POPULATION_DATASET, store=store)
     table = load(PARAMETERS_DATASET, store=store)

@@ -6,7 +6,9 @@
 - ``accounts``   OS accounts per person, OS groups and permissions of the store's areas
 - ``hubconfig``  the traitlets configuration (RBAC, services, spawner, Zero to JupyterHub)
 - ``launcher``   ``bif platform start|stop|status|restart-hub``
-- ``apps``       the app gallery and publishing (service ``bif-apps``)
+- ``office``     the statistics office: membership by break-glass request and approval
+
+The planners' apps (gallery, publishing, serving) are their own wing: ``bif_lib.apps``.
 
 See docs/platform.md.
 """

@@ -243,7 +243,7 @@ def sandbox_account_name(settings: Settings) -> str:
 
 def ensure_sandbox_account(settings: Settings | None = None) -> Account:
     """The OS account a notebook runs under while ``bif publish`` checks it (the sandbox,
-    ``bif_lib.platform.apps.sandbox``). It is in no data group at all: the check gives it the
+    ``bif_lib.apps.publishing.sandbox``). It is in no data group at all: the check gives it the
     internal group per run when the app may read internal data, never the confidential one.
     No home (each check gets a fresh one), no login shell. An existing account of that name
     that BIF did not create as the sandbox account is refused. Needs root."""

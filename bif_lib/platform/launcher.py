@@ -7,7 +7,7 @@ Three long-running parts, each with a pid file in ``$BIF_HOME/run`` and a log in
            hub (with its own auth token), so a hub restart keeps all routes.
 ``hub``    JupyterHub (``hub_config/jupyterhub_config.py``); its managed idle culler
            lives and dies with it.
-``apps``   the apps service ``bif-apps`` (``bif_lib.platform.apps.service``), external.
+``apps``   the apps service ``bif-apps`` (``bif_lib.apps.serving.service``), external.
 
 ``stop`` stops all of it including the users' JupyterLab servers; ``restart-hub``
 restarts only the hub: servers, proxy and apps keep running.
@@ -42,7 +42,7 @@ from bif_lib.platform.settings import (
 
 HUB_CONFIG = config.PROJECT_ROOT / "hub_config" / "jupyterhub_config.py"
 CHP_BIN = config.PROJECT_ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
-APPS_MODULE = "bif_lib.platform.apps.service"
+APPS_MODULE = "bif_lib.apps.serving.service"
 DEMO_FILE = "demo-zugaenge.txt"
 DEMO_USERS = {  # hub user name -> BIF group
     "demo-analyse": "analysts",
@@ -340,7 +340,7 @@ def _start_hub(settings: Settings, out: Out, foreground: bool = False) -> subpro
 def _start_apps(settings: Settings, out: Out) -> None:
     service = apps_service()
     if service is None:
-        out("Hinweis: Apps-Dienst nicht installiert (bif_lib.platform.apps.service fehlt), "
+        out("Hinweis: Apps-Dienst nicht installiert (bif_lib.apps.serving.service fehlt), "
             "die App-Galerie ist nicht verfügbar. / Note: apps service not installed.")
         return
     if accounts.can_separate_accounts(settings):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..i18n import CLASSIFICATION_LABELS
+from bif_lib.i18n import CLASSIFICATION_LABELS
 
 RANK = {"open": 0, "internal": 1, "confidential": 2}
 
@@ -100,7 +100,7 @@ def admit(store, frame, contract, lineage: dict, certificate) -> dict | None:
             f"„{contract.id}“ wird nicht gespeichert: {'; '.join(reasons)}. Daten aus der Statistikstelle "
             f"verlassen sie nur als Freigabe mit Geheimhaltungszertifikat (`bif release`, siehe "
             f"docs/statistics-office.md). Nichts wurde gespeichert.")
-    from ..disclosure import Certificate
+    from bif_lib.disclosure import Certificate
 
     if not isinstance(certificate, Certificate):
         certificate = Certificate.from_dict(certificate)

@@ -396,7 +396,7 @@ class SQLiteCatalog(Catalog):
     def replace_all(self, entries: Iterable[VersionEntry]) -> None:
         """Write a new catalog file beside the old one, keep the old one as
         ``catalog.sqlite.bak-<UTC time>`` (never deleted) and rename the new one into place."""
-        from ..fsutil import fsync_dir
+        from bif_lib.fsutil import fsync_dir
 
         new = self.path.with_name(f".{self.path.name}.rebuild-{uuid.uuid4().hex}")
         try:

@@ -153,7 +153,7 @@ class TestPlatform:
         }, environ={})
 
     def cfg(self):
-        from bif_lib.platform.apps.config import AppsConfig
+        from bif_lib.apps.config import AppsConfig
 
         return AppsConfig.from_settings(self.settings())
 
@@ -224,12 +224,12 @@ class TestPlatform:
 
     # --- apps service ---------------------------------------------------------------------
     def start_apps(self) -> dict:
-        from bif_lib.platform.apps import service
+        from bif_lib.apps.serving import service
 
         return service.start(self.settings())
 
     def stop_apps(self) -> dict:
-        from bif_lib.platform.apps import service
+        from bif_lib.apps.serving import service
 
         return service.stop(self.settings())
 

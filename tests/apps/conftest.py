@@ -31,7 +31,7 @@ def apps_home():
 
 @pytest.fixture
 def cfg(apps_home):
-    from bif_lib.platform.apps.config import AppsConfig
+    from bif_lib.apps.config import AppsConfig
 
     # ports nobody listens on: publishing must not find (or disturb) a running service
     return AppsConfig(home=str(apps_home), store=str(apps_home / "store"), port=1, voila_port=1,
@@ -40,6 +40,6 @@ def cfg(apps_home):
 
 @pytest.fixture
 def registry(cfg):
-    from bif_lib.platform.apps.registry import Registry
+    from bif_lib.apps.registry import Registry
 
     return Registry(cfg.apps_dir)

@@ -8,9 +8,9 @@ import pwd
 
 import pytest
 
-from bif_lib.platform.apps import account
-from bif_lib.platform.apps.account import AccountProblem, RunAs, service_account
-from bif_lib.platform.apps.config import AppsConfig
+from bif_lib.apps import account
+from bif_lib.apps.account import AccountProblem, RunAs, service_account
+from bif_lib.apps.config import AppsConfig
 
 
 def test_current_user_needs_no_switch():

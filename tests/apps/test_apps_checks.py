@@ -7,7 +7,7 @@ import json
 import pytest
 
 from apps_helpers import notebook
-from bif_lib.platform.apps.checks import (AppMetadata, DatasetUse, allowed_classifications, check_classifications,
+from bif_lib.apps.publishing.checks import (AppMetadata, DatasetUse, allowed_classifications, check_classifications,
                                           check_metadata, check_synthetic_label, read_load_trace)
 
 

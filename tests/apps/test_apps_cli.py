@@ -8,7 +8,7 @@ import pytest
 
 from apps_helpers import SLIDER_APP, notebook
 from bif_lib.cli import main
-from bif_lib.platform.apps.registry import Registry
+from bif_lib.apps.registry import Registry
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from bif_lib.platform.apps import frontend
-from bif_lib.platform.apps.frontend import filter_page_config, frontend_for, needed_extensions, page_config_hook
+from bif_lib.apps.serving import frontend
+from bif_lib.apps.serving.frontend import filter_page_config, frontend_for, needed_extensions, page_config_hook
 
 PAGE = {"federated_extensions": [
     {"name": "@jupyter-widgets/jupyterlab-manager"}, {"name": "@voila-dashboards/widgets-manager8"},
@@ -60,7 +60,7 @@ def _markdown(text):
 
 
 def test_mathjax_is_needed_only_for_formulas():
-    from bif_lib.platform.apps.frontend import needs_mathjax
+    from bif_lib.apps.serving.frontend import needs_mathjax
 
     assert not needs_mathjax(_markdown("# Schulbedarf\n\nKosten: 5 $ je Platz, Stand **2024**"))
     assert needs_mathjax(_markdown("Quote $q = a / b$"))
@@ -168,7 +168,7 @@ def test_app_front_end_bundles_the_widget_versions_of_the_python_environment():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    pinned = json.loads((root / "app_frontend" / "package.json").read_text())["dependencies"]
+    pinned = json.loads((root / "bif_lib" / "apps" / "serving" / "app_frontend" / "package.json").read_text())["dependencies"]
     installed = Path(sys.prefix) / "share" / "jupyter" / "labextensions"
     for package in ("@jupyter-widgets/jupyterlab-manager", "jupyter-leaflet"):
         version = json.loads((installed / package / "package.json").read_text())["version"]

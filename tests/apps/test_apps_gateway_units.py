@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bif_lib.platform.apps.access import can_open, can_publish
-from bif_lib.platform.apps.config import AppsConfig
-from bif_lib.platform.apps.proxy import (KERNEL_ID_IN_PAGE, KERNEL_REST_PATH, STATIC_PATH, KernelBindings,
+from bif_lib.apps.access import can_open, can_publish
+from bif_lib.apps.config import AppsConfig
+from bif_lib.apps.serving.gateway import (KERNEL_ID_IN_PAGE, KERNEL_REST_PATH, STATIC_PATH, KernelBindings,
                                          PageRewriter, strip_query_token)
 
 KID = "7f84e22e-7139-4d25-b11c-c11931ec63b6"
@@ -114,7 +114,7 @@ def test_config_from_platform_settings(tmp_path, monkeypatch):
 
 
 def test_daemon_status_when_not_running(tmp_path):
-    from bif_lib.platform.apps import service
+    from bif_lib.apps.serving import service
 
     cfg = AppsConfig(home=str(tmp_path), port=1, voila_port=1)
     state = service.status(cfg)
@@ -123,7 +123,7 @@ def test_daemon_status_when_not_running(tmp_path):
 
 
 def test_voila_configuration():
-    from bif_lib.platform.apps.voila_server import build_config
+    from bif_lib.apps.serving.voila_server import build_config
 
     c = build_config({"port": 8011, "root_dir": "/srv/apps/_voila", "apps_dir": "/srv/apps",
                       "base_url": "/services/bif-apps/app/__BIF_APP__/", "pool_size": 2,

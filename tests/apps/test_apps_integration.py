@@ -31,7 +31,7 @@ def platform(environment_access):
     missing = missing_prerequisites()
     if missing:
         pytest.skip("needs " + ", ".join(missing))
-    from bif_lib.platform.apps.publish import publish_notebook
+    from bif_lib.apps.publishing.publish import publish_notebook
 
     p = TestPlatform()
     p.activate_env()
@@ -145,7 +145,7 @@ def test_planner_opens_app_and_widget_updates_output(platform, planner):
     # the kernel runs under the app service account
     kid = kernel_id(page)
     voila_pid = int(platform.cfg().voila_pid_file.read_text())
-    from bif_lib.platform.apps.supervisor import children
+    from bif_lib.apps.serving.supervisor import children
 
     owners = {pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name for pid in children(voila_pid)}
     expected = "bif-apps" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
@@ -201,7 +201,7 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def test_publish_from_lab_shows_new_version(platform, planner, tmp_path):
-    from bif_lib.platform.apps import publish_from_lab
+    from bif_lib.apps import publish_from_lab
 
     nb = slider_notebook(title="Test-App Schieberegler B")
     nb["cells"][0]["source"] = "# Test-App\n\nStand: **Version B**"
@@ -225,7 +225,7 @@ def test_publish_from_lab_shows_new_version(platform, planner, tmp_path):
 
 
 def test_refused_publication_leaves_live_app_alone(platform, tmp_path):
-    from bif_lib.platform.apps import LabPublishError, publish_from_lab
+    from bif_lib.apps import LabPublishError, publish_from_lab
 
     nb = slider_notebook(title="Kaputt")
     nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
@@ -278,7 +278,7 @@ def test_running_app_still_answers_after_hub_restart(platform, planner):
 def test_voila_crash_is_repaired_by_the_gateway(platform, planner):
     import signal
 
-    from bif_lib.platform.apps.daemon import health
+    from bif_lib.apps.serving.daemon import health
 
     cfg = platform.cfg()
     old = int(cfg.voila_pid_file.read_text())
@@ -299,8 +299,8 @@ def test_voila_crash_is_repaired_by_the_gateway(platform, planner):
 def test_app_with_a_formula_gets_voilas_front_end(platform, planner):
     """An app BIF's front end cannot show (here: a formula, which needs MathJax) is served
     with Voilà's full front end, and works the same."""
-    from bif_lib.platform.apps.publish import publish_notebook
-    from bif_lib.platform.apps.registry import Registry
+    from bif_lib.apps.publishing.publish import publish_notebook
+    from bif_lib.apps.registry import Registry
 
     nb = slider_notebook(title="Test-App Formel", id="formel-app")
     nb["cells"][0]["source"] = "# Test-App\n\nErgebnis $e = 2 \\cdot x$"
@@ -321,7 +321,7 @@ def test_app_with_a_formula_gets_voilas_front_end(platform, planner):
         move_slider(page, "Ergebnis: 8")
         page.close(run_before_unload=True)
     finally:
-        from bif_lib.platform.apps.pools import drop_pool
+        from bif_lib.apps.serving.pools import drop_pool
 
         Registry(cfg.apps_dir).remove_app(result.app_id)
         drop_pool(cfg, result.app_id)

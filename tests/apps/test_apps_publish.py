@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from apps_helpers import SLIDER_APP, notebook, service_user, slider_notebook, trace_cell
-from bif_lib.platform.apps.publish import PublishError, publish_notebook, rollback
+from bif_lib.apps.publishing.publish import PublishError, publish_notebook, rollback
 
 
 def publish(source, cfg, registry, **kw):
@@ -132,7 +132,7 @@ def test_unchanged_app_is_live_unless_published_before_its_front_end_was_recorde
     again, so that it gets the front end it needs."""
     import json
 
-    from bif_lib.platform.apps.publish import is_live
+    from bif_lib.apps.publishing.publish import is_live
 
     publish(SLIDER_APP, cfg, registry)
     assert is_live(SLIDER_APP, cfg=cfg, registry=registry)

@@ -118,7 +118,7 @@ print("BIFCHECK:" + base64.b64encode(json.dumps(found).encode()).decode() + ":EN
 
 
 def install(platform, app_id: str, nb: dict, pool_size: int = 1) -> None:
-    from bif_lib.platform.apps.registry import Registry
+    from bif_lib.apps.registry import Registry
 
     meta = {**nb["metadata"]["bif"], "owner": "Team Test", "published_by": "analyst", "frontend": "bif",
             "mathjax": False, "frontend_extensions": [], "pool_size": pool_size, "datasets": [],
@@ -528,8 +528,8 @@ def test_login_hashing_leaves_the_event_loop_free(tmp_path, monkeypatch):
 # --- 2. the watchdog (last: it restarts Voilà) ------------------------------------------------------------
 
 def test_watchdog_replaces_a_hanging_voila(platform, planner):
-    from bif_lib.platform.apps.daemon import health
-    from bif_lib.platform.apps.supervisor import descendants
+    from bif_lib.apps.serving.daemon import health
+    from bif_lib.apps.serving.supervisor import descendants
 
     cfg = platform.cfg()
     old = voila_pid(platform)
@@ -566,7 +566,7 @@ class Clock:
 
 
 def test_bindings_count_kernels_per_person_and_find_orphans():
-    from bif_lib.platform.apps.proxy import KernelBindings
+    from bif_lib.apps.serving.gateway import KernelBindings
 
     clock = Clock()
     b = KernelBindings(clock=clock)
@@ -605,8 +605,8 @@ def test_bindings_count_kernels_per_person_and_find_orphans():
 
 
 def test_watchdog_judgement():
-    from bif_lib.platform.apps.config import AppsConfig
-    from bif_lib.platform.apps.supervisor import Watchdog
+    from bif_lib.apps.config import AppsConfig
+    from bif_lib.apps.serving.supervisor import Watchdog
 
     cfg = AppsConfig(home="/x", watchdog_failures=3, watchdog_busy_failures=2, watchdog_cpu_percent=90,
                      watchdog_memory_mb=100)
@@ -626,7 +626,7 @@ def test_watchdog_judgement():
 
 
 def test_kernel_environment_is_filtered():
-    from bif_lib.platform.apps.voila_server import kernel_env
+    from bif_lib.apps.serving.voila_server import kernel_env
 
     env = {"PATH": "/usr/bin", "HOME": "/h", "BIF_HOME": "/srv/bif", "JUPYTERHUB_API_TOKEN": "x",
            "JUPYTERHUB_API_URL": "http://hub", "BIF_VOILA_CONFIG": "{}", "MY_SECRET": "s", "DB_PASSWORD": "p",
@@ -636,9 +636,9 @@ def test_kernel_environment_is_filtered():
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (directories of two owners)")
 def test_state_dirs_replace_an_old_layout_without_following_planted_links(apps_home):
-    from bif_lib.platform.apps.account import RunAs
-    from bif_lib.platform.apps.config import AppsConfig
-    from bif_lib.platform.apps.supervisor import prepare_state_dirs
+    from bif_lib.apps.account import RunAs
+    from bif_lib.apps.config import AppsConfig
+    from bif_lib.apps.serving.supervisor import prepare_state_dirs
 
     try:
         entry = pwd.getpwnam("bif-apps")
@@ -677,7 +677,7 @@ def test_watchdog_measures_processes():
     import subprocess
     import sys
 
-    from bif_lib.platform.apps.supervisor import cpu_seconds, descendants, memory_bytes
+    from bif_lib.apps.serving.supervisor import cpu_seconds, descendants, memory_bytes
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:

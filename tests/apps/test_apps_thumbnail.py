@@ -7,7 +7,7 @@ import io
 
 from PIL import Image
 
-from bif_lib.platform.apps.thumbnail import SIZE, first_image, make_thumbnail, placeholder, thumbnail_for
+from bif_lib.apps.publishing.thumbnail import SIZE, first_image, make_thumbnail, placeholder, thumbnail_for
 
 
 def png(color, size=(200, 100)) -> bytes:

@@ -63,7 +63,7 @@ class Env:
 
     @property
     def registry(self):
-        from bif_lib.platform.apps.registry import Registry
+        from bif_lib.apps.registry import Registry
 
         return Registry(self.cfg.apps_dir)
 
@@ -91,7 +91,7 @@ def env():
     from bif_lib.contracts import parse_contract
     from bif_lib.ingest import ingest
     from bif_lib.platform import accounts
-    from bif_lib.platform.apps.config import AppsConfig
+    from bif_lib.apps.config import AppsConfig
     from bif_lib.store import Store
 
     prefix = f"bs{secrets.token_hex(2)}"
@@ -149,7 +149,7 @@ def processes_of_prefix(prefix: str) -> list[tuple[int, str]]:
 
 def check(env: Env, code: str, classification: str = "open", **kw):
     """Publication check run of a one-cell notebook, as ``bif publish`` does it."""
-    from bif_lib.platform.apps.publish import check_run
+    from bif_lib.apps.publishing.publish import check_run
 
     return check_run(nbformat.from_dict(notebook(code)), env.cfg, classification, **kw)
 
@@ -165,7 +165,7 @@ def observed(run) -> dict:
 
 
 def publish(env: Env, source, **kw):
-    from bif_lib.platform.apps.publish import publish_notebook
+    from bif_lib.apps.publishing.publish import publish_notebook
 
     return publish_notebook(source, published_by="analyst", cfg=env.cfg, registry=env.registry, **kw)
 
@@ -189,7 +189,7 @@ def test_confidential_snapshot_read_directly_is_refused_by_the_os(env):
     assert len(pd.read_parquet(path)) == 2
     assert path.parent.parent.stat().st_mode & 0o007 == 0  # not open to other accounts
     code = f"import pandas as pd\nrows = pd.read_parquet({str(path)!r})\nrows"
-    from bif_lib.platform.apps.publish import PublishError
+    from bif_lib.apps.publishing.publish import PublishError
 
     for audience in (["planners"], ["statistikstelle"]):  # not even the office's apps: no confidential group
         with pytest.raises(PublishError) as err:
@@ -202,7 +202,7 @@ def test_confidential_snapshot_read_directly_is_refused_by_the_os(env):
 
 
 def test_confidential_data_through_bif_load_is_refused_for_the_office_too(env):
-    from bif_lib.platform.apps.publish import PublishError
+    from bif_lib.apps.publishing.publish import PublishError
 
     code = "import bif_lib as bif\nbif.load('register_personen', purpose='Test')"
     with pytest.raises(PublishError) as err:
@@ -364,7 +364,7 @@ def test_timeout_kills_every_process_of_the_check(env):
 # --- (6) what an app may read: its classification -------------------------------------------
 
 def test_open_app_cannot_read_internal_data_internal_app_can(env):
-    from bif_lib.platform.apps.publish import PublishError
+    from bif_lib.apps.publishing.publish import PublishError
 
     internal = "import bif_lib as bif\nrows = bif.load('intern_daten')\nlen(rows)"
     with pytest.raises(PublishError) as err:
@@ -432,7 +432,7 @@ def test_result_files_replaced_by_links_are_not_read_as_root(env):
 def test_store_below_tmp_stays_visible_read_only_with_its_permissions(env):
     """A store below /tmp (as in development) is bound into the sandbox's private /tmp."""
     from bif_lib.platform import accounts
-    from bif_lib.platform.apps.config import AppsConfig
+    from bif_lib.apps.config import AppsConfig
 
     home = Path(tempfile.mkdtemp(prefix="bif-sandbox-tmp-", dir="/tmp"))
     try:
@@ -445,7 +445,7 @@ def test_store_below_tmp_stays_visible_read_only_with_its_permissions(env):
                 + attempt("write", f"open({str(home / 'store' / 'neu.txt')!r}, 'w').write('x')")
                 + attempt("confidential", f"open({str(confidential)!r}, 'rb').read()")
                 + f"print({RESULT!r} + json.dumps(r))")
-        from bif_lib.platform.apps.publish import check_run
+        from bif_lib.apps.publishing.publish import check_run
 
         seen = observed(check_run(nbformat.from_dict(notebook(code)), cfg, "internal"))
         assert seen == {"rows": 2, "write": "OSError", "confidential": "PermissionError"}, seen
@@ -455,8 +455,8 @@ def test_store_below_tmp_stays_visible_read_only_with_its_permissions(env):
 
 
 def test_a_sandbox_that_cannot_be_set_up_refuses_and_never_runs_unsandboxed(env):
-    from bif_lib.platform.apps import sandbox
-    from bif_lib.platform.apps.execute import execute_notebook
+    from bif_lib.apps.publishing import sandbox
+    from bif_lib.apps.publishing.execute import execute_notebook
 
     box = sandbox.sandbox_for(env.cfg, "open")
     broken = sandbox.Sandbox(**{**box.__dict__, "readonly": ("/etc/passwd",)})  # not a directory: set-up fails
@@ -502,8 +502,8 @@ def test_without_root_the_check_runs_unsandboxed_and_says_so(env):
     os.chown(home, env.apps_account.pw_uid, env.apps_account.pw_gid)
     script = (
         "import json, sys\n"
-        "from bif_lib.platform.apps.config import AppsConfig\n"
-        "from bif_lib.platform.apps.publish import publish_notebook\n"
+        "from bif_lib.apps.config import AppsConfig\n"
+        "from bif_lib.apps.publishing.publish import publish_notebook\n"
         f"cfg = AppsConfig(home={str(home)!r}, store={str(home / 'store')!r}, port=1, voila_port=1)\n"
         f"r = publish_notebook({str(SLIDER_APP)!r}, published_by='x', cfg=cfg)\n"
         "print(json.dumps({'notes': r.notes, 'sandboxed': r.app.meta['check_sandboxed']}))\n")

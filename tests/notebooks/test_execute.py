@@ -96,7 +96,7 @@ def test_committed_without_outputs(path):
 
 @pytest.mark.parametrize("path", APPS, ids=_ids(APPS))
 def test_app_metadata_complete(executed, path):
-    from bif_lib.platform.apps.checks import (
+    from bif_lib.apps.publishing.checks import (
         check_classifications,
         check_metadata,
         check_synthetic_label,

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from bif_lib.planning import ProjectionInputs
-from bif_lib.planning import views as V
+from bif_lib.apps import views as V
 from bif_lib.planning.daycare import THREE_TO_SCHOOL, UNDER_3, DemandRates
 
 NAMES = {1: "Altstadt", 2: "Neustadt", 3: "Nordstadt"}

@@ -1,7 +1,7 @@
 """A standalone Voilà serving notebooks/apps with the BIF template, for the browser tests and
 bench/bench_app_interaction.py.
 
-Stand-in for the hub + apps gateway (tests/apps, bif_lib/platform/apps): same template
+Stand-in for the hub + apps gateway (tests/apps, bif_lib/apps): same template
 (``bif``, centred page with margins, no CDN), same Voilà version, but no login and no
 preheated pool. Switch the tests to the hub fixture once publishing our apps there is cheap.
 """
@@ -60,7 +60,7 @@ class AppServer:
 
 def start(bif_home: Path | str, *, timeout: float = 60, preheat: int = 0) -> AppServer:
     """Start Voilà on a free port (BIF_HOME = ``bif_home``); returns when it answers."""
-    from bif_lib.platform.apps.voila_server import TEMPLATE_ROOT
+    from bif_lib.apps.serving.voila_server import TEMPLATE_ROOT
 
     root = Path(tempfile.mkdtemp(prefix="bif-planning-apps-"))
     port = free_port()

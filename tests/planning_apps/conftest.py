@@ -38,7 +38,7 @@ def app_server(flensburg_home, environment_access):
     if missing:
         pytest.fail("needs " + ", ".join(missing))
     from bif_lib.platform import accounts
-    from bif_lib.platform.apps.publish import publish_notebook
+    from bif_lib.apps.publishing.publish import publish_notebook
 
     p = TestPlatform()
     shutil.copytree(flensburg_home / "store", p.home / "store")

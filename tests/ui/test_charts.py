@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.text import Text
 
-from bif_lib.ui import charts
+from bif_lib.apps.widgets import charts
 
 
 def texts(canvas) -> list[str]:

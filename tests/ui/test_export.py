@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from bif_lib.planning.views import ViewTable
-from bif_lib.ui.export import TableDownloads, csv_bytes, data_uri, download_link, xlsx_bytes
+from bif_lib.apps.views import ViewTable
+from bif_lib.apps.widgets.export import TableDownloads, csv_bytes, data_uri, download_link, xlsx_bytes
 
 
 @pytest.fixture

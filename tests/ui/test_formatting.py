@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from bif_lib.planning.views import ViewTable
-from bif_lib.ui.formatting import format_frame, format_value, html_table, key_figures_html
+from bif_lib.apps.views import ViewTable
+from bif_lib.apps.widgets.formatting import format_frame, format_value, html_table, key_figures_html
 
 
 def test_format_value_german():

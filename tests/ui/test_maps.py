@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from bif_lib.ui import maps
+from bif_lib.apps.widgets import maps
 
 
 def test_class_breaks_and_colors():

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from bif_lib.ui.panels import DataQualityPanel, dataset_summary, quality_html
+from bif_lib.apps.widgets.panels import DataQualityPanel, dataset_summary, quality_html
 
 
 def fake_description(synthetic: bool = False, warnings: int = 0, release: dict | None = None):

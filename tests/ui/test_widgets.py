@@ -5,11 +5,11 @@ import threading
 import pandas as pd
 import pytest
 
-from bif_lib.planning.views import ViewTable
-from bif_lib.ui.controls import ScenarioControls
-from bif_lib.ui.editors import CapacityEditor
-from bif_lib.ui.layout import ChartView, Guard, TableView, german_readout, replace_options
-from bif_lib.ui.loading import RAISE_ENV, Status
+from bif_lib.apps.views import ViewTable
+from bif_lib.apps.widgets.controls import ScenarioControls
+from bif_lib.apps.widgets.editors import CapacityEditor
+from bif_lib.apps.widgets.layout import ChartView, Guard, TableView, german_readout, replace_options
+from bif_lib.apps.widgets.loading import RAISE_ENV, Status
 
 
 @pytest.fixture(autouse=True)
@@ -136,7 +136,7 @@ def test_downloads_follow_once_the_planner_pauses():
     for the last table and chart only; a quick second change cancels the first build."""
     import asyncio
 
-    from bif_lib.ui.layout import DOWNLOAD_DELAY_S
+    from bif_lib.apps.widgets.layout import DOWNLOAD_DELAY_S
 
     def table(name: str) -> ViewTable:
         return ViewTable(pd.DataFrame({"Wert": [1.0]}), {"Wert": "dec1"}, name, filename=name)

@@ -1,0 +1,171 @@
+/*
+ * BIF's front end for published apps: the Jupyter widget manager on the app's
+ * (preheated) kernel, and nothing else.
+ *
+ * Why not Voilà's own front end: Voilà 0.5 starts a JupyterLab application in
+ * every page (plugin system, ~60 script chunks, module federation for each
+ * installed widget extension) before it renders one widget. On a warm browser
+ * that is most of the time a planner waits for an app. An app page only needs
+ * the widget manager, the widget classes the app uses and the renderers for
+ * its outputs, bundled into one file that the browser compiles once and keeps
+ * in its code cache. The pieces are the ones Voilà itself uses
+ * (KernelWidgetManager and WidgetRenderer of @jupyter-widgets/jupyterlab-manager,
+ * JupyterLab's rendermime and services); this module only wires them to the
+ * page Voilà renders. Apps that need anything else (formulas, markdown or other
+ * outputs without a standard renderer here, other widget libraries) are served
+ * with Voilà's front end: see bif_lib/apps/serving/frontend.py.
+ */
+import * as base from '@jupyter-widgets/base';
+import * as controls from '@jupyter-widgets/controls';
+import { KernelWidgetManager } from '@jupyter-widgets/jupyterlab-manager/lib/manager';
+import * as output from '@jupyter-widgets/jupyterlab-manager/lib/output';
+import { WidgetRenderer } from '@jupyter-widgets/jupyterlab-manager/lib/renderer';
+import { PageConfig } from '@jupyterlab/coreutils';
+import { RenderMimeRegistry, standardRendererFactories } from '@jupyterlab/rendermime';
+import { KernelAPI, ServerConnection } from '@jupyterlab/services';
+import { KernelConnection } from '@jupyterlab/services/lib/kernel/default';
+import { Widget } from '@lumino/widgets';
+import * as leaflet from 'jupyter-leaflet';
+
+import '@jupyter-widgets/base/css/index.css';
+import '@jupyter-widgets/controls/css/widgets-base.css';
+import 'jupyter-leaflet/css/jupyter-leaflet.css';
+
+const WIDGET_VIEW = 'application/vnd.jupyter.widget-view+json';
+const CELL_OUTPUT = 'script[type="application/vnd.voila.cell-output+json"]';
+
+function registerWidgetModules(manager) {
+  // as @jupyter-widgets/jupyterlab-manager's plugins and jupyter-leaflet's do in JupyterLab
+  manager.register({
+    name: '@jupyter-widgets/base',
+    version: base.JUPYTER_WIDGETS_VERSION,
+    exports: {
+      WidgetModel: base.WidgetModel,
+      WidgetView: base.WidgetView,
+      DOMWidgetView: base.DOMWidgetView,
+      DOMWidgetModel: base.DOMWidgetModel,
+      LayoutModel: base.LayoutModel,
+      LayoutView: base.LayoutView,
+      StyleModel: base.StyleModel,
+      StyleView: base.StyleView,
+      ErrorWidgetView: base.ErrorWidgetView
+    }
+  });
+  manager.register({ name: '@jupyter-widgets/controls', version: controls.JUPYTER_CONTROLS_VERSION, exports: controls });
+  manager.register({ name: '@jupyter-widgets/output', version: output.OUTPUT_WIDGET_VERSION, exports: output });
+  manager.register({ name: 'jupyter-leaflet', version: leaflet.version, exports: leaflet });
+}
+
+function renderOutput(rendermime, script, withWidgets) {
+  const model = JSON.parse(script.textContent);
+  if (!withWidgets && WIDGET_VIEW in (model.data || {})) {
+    script.remove(); // a widget cannot work without its kernel
+    return;
+  }
+  const mimeType = rendermime.preferredMimeType(model.data, 'any');
+  if (!mimeType) {
+    return;
+  }
+  const renderer = rendermime.createRenderer(mimeType);
+  renderer.renderModel(model).catch(error => showOutputProblem(renderer.node, error));
+  renderer.addClass('jp-OutputArea-output');
+  const container = script.parentElement;
+  container.removeChild(script);
+  Widget.attach(renderer, container);
+}
+
+function renderOutputs(rendermime, withWidgets) {
+  // one output that cannot be shown must not keep the others from the page
+  for (const script of document.body.querySelectorAll(CELL_OUTPUT)) {
+    try {
+      renderOutput(rendermime, script, withWidgets);
+    } catch (error) {
+      const box = document.createElement('div');
+      script.replaceWith(box);
+      showOutputProblem(box, error);
+    }
+  }
+}
+
+function showOutputProblem(node, error) {
+  console.error(error);
+  const pre = document.createElement('pre');
+  pre.textContent = `Fehler bei der Anzeige: ${error.message}`;
+  pre.className = 'lm-Widget jp-RenderedText';
+  pre.setAttribute('data-mime-type', 'application/vnd.jupyter.stderr');
+  node.appendChild(pre);
+}
+
+function showCells() {
+  // the template's voila_finish() waits for the theme, which is in the page's CSS already
+  window.themeLoaded = true;
+  if (window.cellLoaded) {
+    window.voila_finish();
+  }
+}
+
+function shutdownOnLeave(baseUrl, kernel) {
+  // as Voilà's front end does: the kernel of a closed app page is shut down at once
+  window.addEventListener('beforeunload', () => {
+    const data = new FormData();
+    const xsrf = (document.cookie.match('\\b_xsrf=([^;]*)\\b') || [])[1] || '';
+    data.append('_xsrf', xsrf);
+    window.navigator.sendBeacon(`${baseUrl}voila/api/shutdown/${kernel.id}`, data);
+    kernel.dispose();
+  });
+}
+
+async function connectWidgets(rendermime) {
+  const baseUrl = PageConfig.getBaseUrl();
+  const kernelId = PageConfig.getOption('kernelId');
+  const serverSettings = ServerConnection.makeSettings({ baseUrl });
+  const model = await KernelAPI.getKernelModel(kernelId, serverSettings);
+  if (!model) {
+    throw new Error(`Der Kernel ${kernelId} dieser App läuft nicht mehr.`);
+  }
+  const kernel = new KernelConnection({ model, serverSettings });
+  const manager = new KernelWidgetManager(kernel, rendermime);
+  registerWidgetModules(manager);
+  rendermime.removeMimeType(WIDGET_VIEW);
+  rendermime.addFactory(
+    { safe: false, mimeTypes: [WIDGET_VIEW], createRenderer: options => new WidgetRenderer(options, manager) },
+    -10
+  );
+  shutdownOnLeave(baseUrl, kernel);
+}
+
+async function main() {
+  const rendermime = new RenderMimeRegistry({ initialFactories: standardRendererFactories });
+  let withWidgets = true;
+  try {
+    await connectWidgets(rendermime);
+  } catch (error) {
+    // without their kernel the widgets cannot work: show everything else
+    showProblem(error);
+    withWidgets = false;
+  }
+  renderOutputs(rendermime, withWidgets);
+  showCells();
+}
+
+function showProblem(error) {
+  // the planner sees what happened and what to do; the details go to the console
+  console.error(error);
+  const notice = document.createElement('div');
+  notice.className = 'bif-app-problem';
+  notice.setAttribute('role', 'alert');
+  notice.textContent =
+    'Die App konnte keine Verbindung zu ihrem Rechenkern aufbauen. ' +
+    'Bitte laden Sie die Seite neu; besteht das Problem weiter, wenden Sie sich an das BIF-Team.';
+  const appbar = document.querySelector('.bif-appbar');
+  if (appbar) {
+    appbar.after(notice);
+  } else {
+    document.body.prepend(notice);
+  }
+}
+
+main().catch(error => {
+  console.error(error);
+  showCells();
+});

@@ -1,0 +1,117 @@
+"""The gallery page: which apps a person may open, rendered in German.
+
+Read from the registry on every request (a directory listing and one small JSON file per
+app), so a publication or rollback shows up at the next page load without restarting
+anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from bif_lib.i18n import CLASSIFICATION_LABELS
+
+from bif_lib.apps.access import can_open
+from bif_lib.apps.publishing.checks import GROUP_LABELS
+from bif_lib.apps.registry import AppVersion, Registry
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+LOCAL_TZ = ZoneInfo("Europe/Berlin")
+_SORT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+
+
+@dataclass(frozen=True)
+class DatasetLine:
+    name: str
+    title: str
+    version: int | None
+    snapshot: str          # "31.12.2024" or "–"
+    classification: str    # German label
+    synthetic: bool
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    app_id: str
+    version: int
+    title: str
+    description: str
+    owner: str
+    published: str         # "12.03.2025, 14:05 Uhr"
+    published_iso: str
+    audience: str
+    datasets: tuple[DatasetLine, ...]
+    synthetic: bool
+    url: str
+    thumbnail_url: str
+
+
+def german_date(value: str | None) -> str:
+    dt = _parse(value)
+    return dt.strftime("%d.%m.%Y") if dt else "–"
+
+
+def german_datetime(value: str | None) -> str:
+    dt = _parse(value)
+    return dt.strftime("%d.%m.%Y, %H:%M Uhr") if dt else "–"
+
+
+def _parse(value) -> datetime | None:
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(LOCAL_TZ)
+    return dt
+
+
+def item_for(app: AppVersion, prefix: str) -> GalleryItem:
+    meta = app.meta
+    datasets = tuple(
+        DatasetLine(
+            name=d["dataset"], title=d.get("title") or d["dataset"], version=d.get("version"),
+            snapshot=german_date(d.get("created_at")),
+            classification=CLASSIFICATION_LABELS.get(d.get("classification"), d.get("classification") or "?"),
+            synthetic=bool(d.get("synthetic")),
+        )
+        for d in meta.get("datasets", [])
+    )
+    return GalleryItem(
+        app_id=app.app_id, version=app.version, title=meta.get("title", app.app_id),
+        description=meta.get("description", ""), owner=meta.get("owner") or "–",
+        published=german_datetime(meta.get("published_at")), published_iso=meta.get("published_at", ""),
+        audience=", ".join(GROUP_LABELS.get(g, g) for g in meta.get("audience", [])),
+        datasets=datasets, synthetic=bool(meta.get("synthetic")),
+        url=f"{prefix}app/{app.app_id}/",
+        thumbnail_url=f"{prefix}thumbnails/{app.app_id}/{app.version}.png",
+    )
+
+
+def items_for_user(registry: Registry, user: dict, prefix: str) -> list[GalleryItem]:
+    items = [item_for(app, prefix) for app in registry.list_current() if can_open(user, app.meta)]
+    return sorted(items, key=lambda i: i.title.lower().translate(_SORT))
+
+
+class Pages:
+    """Jinja2 rendering of the service's own pages (gallery and messages)."""
+
+    def __init__(self, prefix: str, hub_prefix: str, platform_name: str):
+        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                                      autoescape=True, trim_blocks=True, lstrip_blocks=True)
+        self.common = {"prefix": prefix, "hub_prefix": hub_prefix, "platform_name": platform_name}
+
+    def gallery(self, user: dict, items: list[GalleryItem], *, lab_link: bool) -> str:
+        return self.env.get_template("gallery.html").render(
+            **self.common, user=user, items=items, lab_link=lab_link)
+
+    def message(self, title: str, text: str, *, user: dict | None = None, status: int = 200) -> str:
+        return self.env.get_template("message.html").render(
+            **self.common, user=user, title=title, text=text, status=status)

@@ -1,0 +1,413 @@
+"""Forwarding app traffic to Voilà: HTTP, the kernel WebSocket and page rewriting.
+
+URL space below the service prefix (``/services/bif-apps/``):
+
+``app/<app_id>/``                      the app page (Voilà ``/voila/render/<app_id>.ipynb``)
+``app/<app_id>/api/kernels/<id>/...``  the page's kernel (WebSocket ``channels``, REST)
+``app/<app_id>/voila/api/shutdown/<id>``  sent by the page when it is closed
+``assets/<key>/voila/...``             Voilà's JavaScript/CSS, shared by all apps
+
+Rules:
+
+* every ``app/<app_id>/`` request needs a hub login and membership in the app's audience;
+* a kernel may only be used by the person whose page request created it, through the
+  app it belongs to (kernel ids are recorded when the page passes through here);
+* nothing else of Voilà is reachable (no tree, no contents API, no other notebook);
+* Voilà is called with its own token and without the person's cookies or tokens;
+* kernel WebSockets must speak ``v1.kernel.websocket.jupyter.org`` (binary frames), within
+  ``apps.ws_max_message_size`` and ``apps.ws_max_connections_per_kernel``; anything else is
+  closed with a close code before it reaches Voilà (``KernelSocketProxy``);
+* ``KernelBindings`` also count each person's kernels (``apps.max_kernels_per_user``) and
+  each kernel's WebSockets, to find kernels whose page went away (``orphans``).
+
+Voilà renders pages for the placeholder prefix ``app/__BIF_APP__/``; ``rewrite_page``
+turns it into this app's prefix and points static files at the shared, versioned
+``assets/<key>/`` prefix, which the browser may cache for good (the key changes when
+Voilà or the widget extensions change).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tornado import httpclient, web, websocket
+
+from bif_lib.apps.config import AppsConfig
+
+log = logging.getLogger("bif.apps.proxy")
+
+KERNEL_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+KERNEL_ID_IN_PAGE = re.compile(rb'"kernelId":\s*"(' + KERNEL_ID.encode() + rb')"')
+STATIC_PATH = re.compile(r"^voila/(static|templates|labextensions|api/themes)/[^\0]*$")
+KERNEL_REST_PATH = re.compile(rf"^(?:api/kernels|voila/api/shutdown)/({KERNEL_ID})$")
+HASHED_NAME = re.compile(r"[.-][0-9a-f]{16,}\.(js|css|woff2?|svg|png)$")
+
+# response headers worth passing on to the browser
+_PASS_HEADERS = ("Content-Type", "ETag", "Last-Modified", "Content-Disposition")
+
+# The only kernel WebSocket protocol relayed: both front ends (BIF's app front end and Voilà's,
+# @jupyterlab/services 7) request it and always send binary frames with it.
+KERNEL_WS_PROTOCOL = "v1.kernel.websocket.jupyter.org"
+# close codes (RFC 6455) and reasons (≤ 123 bytes) for kernel WebSockets the gateway refuses
+CLOSE_PROTOCOL = (1002, "Nur das Kernel-Protokoll v1.kernel.websocket.jupyter.org wird unterstützt.")
+CLOSE_TEXT = (1003, "Kernel-Nachrichten müssen binär sein (v1.kernel.websocket.jupyter.org).")
+CLOSE_BUSY = (1008, "Zu viele Verbindungen zu diesem Kernel.")
+CLOSE_TOO_BIG = 1009
+
+
+def asset_key() -> str:
+    """Changes whenever the front-end files Voilà serves may change."""
+    import voila
+
+    h = hashlib.sha256(voila.__version__.encode())
+    try:
+        from jupyter_core.paths import jupyter_path
+
+        for root in jupyter_path("labextensions"):
+            for pkg in sorted(Path(root).glob("**/package.json")):
+                if pkg.parent.parent.name != "node_modules" and "static" not in pkg.parts:
+                    h.update(pkg.read_bytes())
+    except OSError:
+        pass
+    template = Path(__file__).resolve().parent / "share" / "voila" / "templates"
+    for path in sorted(template.rglob("*")):
+        if path.is_file():
+            h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+@dataclass
+class KernelBinding:
+    app_id: str
+    user: str
+    created: float  # time.time(): bindings older than max_age are forgotten
+    bound: float = 0.0  # monotonic clock: when the page was delivered
+    seen: float = 0.0  # monotonic clock: when bound, or when its last WebSocket closed
+    sockets: int = 0  # open kernel WebSockets through the gateway
+
+
+class KernelBindings:
+    """Which person opened which kernel through which app, and whether its page is still there.
+
+    Kept in memory by the gateway. Besides access control (``allowed``) it counts the kernels
+    a person holds (``held``, for ``apps.max_kernels_per_user``; page requests still being
+    rendered are counted through ``reserve``/``release``) and the kernel WebSockets of each
+    kernel (``opened``/``closed``), so that kernels whose page went away can be found
+    (``orphans``).
+    """
+
+    def __init__(self, max_age: float = 7 * 24 * 3600, clock=time.monotonic):
+        self._bindings: dict[str, KernelBinding] = {}
+        self._pending: dict[str, int] = {}
+        self.max_age = max_age
+        self.clock = clock
+
+    def bind(self, kernel_id: str, app_id: str, user: str) -> None:
+        self._purge()
+        now = self.clock()
+        self._bindings[kernel_id] = KernelBinding(app_id, user, time.time(), now, now)
+
+    def allowed(self, kernel_id: str, app_id: str, user: str) -> bool:
+        b = self._bindings.get(kernel_id)
+        return b is not None and b.app_id == app_id and b.user == user
+
+    def get(self, kernel_id: str) -> KernelBinding | None:
+        return self._bindings.get(kernel_id)
+
+    def unbind(self, kernel_id: str) -> KernelBinding | None:
+        return self._bindings.pop(kernel_id, None)
+
+    def clear(self) -> None:
+        """Forget every kernel (Voilà was restarted: they are all gone)."""
+        self._bindings.clear()
+
+    # --- per-person limit ----------------------------------------------------------------
+    def held(self, user: str) -> int:
+        """Kernels ``user`` holds, including pages being rendered for them right now."""
+        return sum(1 for b in self._bindings.values() if b.user == user) + self._pending.get(user, 0)
+
+    def reserve(self, user: str, limit: int) -> bool:
+        """Count a page request of ``user`` against ``limit`` (0: no limit); False if full."""
+        if limit > 0 and self.held(user) >= limit:
+            return False
+        self._pending[user] = self._pending.get(user, 0) + 1
+        return True
+
+    def release(self, user: str) -> None:
+        left = self._pending.get(user, 0) - 1
+        if left > 0:
+            self._pending[user] = left
+        else:
+            self._pending.pop(user, None)
+
+    # --- connections and orphans -----------------------------------------------------------
+    def sockets(self, kernel_id: str) -> int:
+        b = self._bindings.get(kernel_id)
+        return b.sockets if b else 0
+
+    def opened(self, kernel_id: str) -> bool:
+        b = self._bindings.get(kernel_id)
+        if b is None:
+            return False
+        b.sockets += 1
+        return True
+
+    def closed(self, kernel_id: str) -> None:
+        b = self._bindings.get(kernel_id)
+        if b is not None:
+            b.sockets = max(0, b.sockets - 1)
+            if b.sockets == 0:
+                b.seen = self.clock()
+
+    def orphans(self, timeout: float) -> list[str]:
+        """Kernels without a WebSocket for ``timeout`` seconds: since their page was delivered
+        (it never connected, e.g. the tab was closed while loading) or since the last
+        WebSocket closed (a crashed tab, a lost network; a page reconnects well within that)."""
+        now = self.clock()
+        return [k for k, b in self._bindings.items() if b.sockets == 0 and now - b.seen >= timeout]
+
+    def retain(self, alive: set[str], listed_at: float) -> list[str]:
+        """Forget kernels that Voilà no longer has (culled, crashed). Only bindings made before
+        Voilà's list was asked for (``listed_at``, monotonic) can be judged by it."""
+        gone = [k for k, b in self._bindings.items() if k not in alive and b.bound < listed_at]
+        for k in gone:
+            del self._bindings[k]
+        return gone
+
+    def _purge(self) -> None:
+        limit = time.time() - self.max_age
+        for kid in [k for k, b in self._bindings.items() if b.created < limit]:
+            del self._bindings[kid]
+
+    def __len__(self) -> int:
+        return len(self._bindings)
+
+
+class PageRewriter:
+    def __init__(self, cfg: AppsConfig, key: str):
+        self.placeholder = cfg.voila_base_url.encode()
+        self.assets = f"{cfg.service_prefix}assets/{key}/".encode()
+        self.app_prefix = f"{cfg.service_prefix}app/"
+
+    def rewrite(self, body: bytes, app_id: str) -> bytes:
+        for part in (b"voila/static", b"voila/labextensions", b"voila/templates"):
+            body = body.replace(self.placeholder + part, self.assets + part)
+        return body.replace(self.placeholder, f"{self.app_prefix}{app_id}/".encode())
+
+
+def voila_headers(token: str, request_headers=None) -> dict:
+    """Headers for Voilà: its token, and only harmless headers of the browser's request."""
+    headers = {"Authorization": f"token {token}"}
+    for name in ("Accept", "Accept-Language", "If-None-Match", "If-Modified-Since", "Content-Type",
+                 "User-Agent"):
+        if request_headers is not None and name in request_headers:
+            headers[name] = request_headers[name]
+    return headers
+
+
+async def fetch_voila(cfg: AppsConfig, token: str, method: str, path: str, *, query: str = "",
+                      body: bytes | None = None, request_headers=None,
+                      timeout: float = 300) -> httpclient.HTTPResponse:
+    url = f"{cfg.voila_url}/{path}" + (f"?{query}" if query else "")
+    req = httpclient.HTTPRequest(
+        url, method=method, headers=voila_headers(token, request_headers),
+        body=body if method in ("POST", "PUT", "PATCH") else None,
+        allow_nonstandard_methods=True, follow_redirects=False,
+        request_timeout=timeout, connect_timeout=10, decompress_response=True,
+    )
+    try:
+        return await httpclient.AsyncHTTPClient().fetch(req, raise_error=False)
+    except (OSError, httpclient.HTTPClientError) as e:  # refused / reset: Voilà (re)starting
+        log.info("Voilà not reachable for %s: %s", path, e)
+        raise web.HTTPError(502) from None
+
+
+async def voila_kernels(cfg: AppsConfig, token: str, timeout: float = 10) -> dict[str, dict] | None:
+    """Voilà's kernels (``voila_server.KernelListHandler``) by id; None if Voilà does not answer."""
+    req = httpclient.HTTPRequest(f"{cfg.voila_url}/bif/kernels", headers=voila_headers(token),
+                                 request_timeout=timeout, connect_timeout=min(timeout, 5))
+    try:
+        resp = await _control_client().fetch(req, raise_error=False)
+    except (OSError, httpclient.HTTPClientError):
+        return None
+    if resp.code != 200:
+        return None
+    return {k["id"]: k for k in json.loads(resp.body)["kernels"]}
+
+
+async def shutdown_voila_kernel(cfg: AppsConfig, token: str, kernel_id: str, timeout: float = 30) -> bool:
+    """Shut one kernel down in Voilà; True if it is gone (also if it was gone already)."""
+    req = httpclient.HTTPRequest(f"{cfg.voila_url}/api/kernels/{kernel_id}", method="DELETE",
+                                 headers=voila_headers(token), request_timeout=timeout, connect_timeout=5)
+    try:
+        resp = await _control_client().fetch(req, raise_error=False)
+    except (OSError, httpclient.HTTPClientError):
+        return False
+    return resp.code in (200, 204, 404)
+
+
+_CONTROL_CLIENT: httpclient.AsyncHTTPClient | None = None
+
+
+def _control_client() -> httpclient.AsyncHTTPClient:
+    """The gateway's own requests to Voilà (kernel list, shutdowns) do not queue behind
+    people's page requests in the shared client."""
+    global _CONTROL_CLIENT
+    if _CONTROL_CLIENT is None:
+        _CONTROL_CLIENT = httpclient.AsyncHTTPClient(force_instance=True, max_clients=4)
+    return _CONTROL_CLIENT
+
+
+def copy_response(handler: web.RequestHandler, resp: httpclient.HTTPResponse, body: bytes | None = None,
+                  cache: str | None = None) -> None:
+    if resp.code == 599:
+        raise web.HTTPError(502, "Voilà nicht erreichbar")
+    handler.set_status(resp.code)
+    for name in _PASS_HEADERS:
+        if name in resp.headers:
+            handler.set_header(name, resp.headers[name])
+    if cache:
+        handler.set_header("Cache-Control", cache)
+    elif "Cache-Control" in resp.headers:
+        handler.set_header("Cache-Control", resp.headers["Cache-Control"])
+    if resp.code in (204, 304):
+        handler.finish()
+        return
+    handler.finish(resp.body if body is None else body)
+
+
+def strip_query_token(query: str) -> str:
+    """Drop ``token=...`` from a query string (it must never reach Voilà)."""
+    return "&".join(p for p in query.split("&") if p and not p.startswith("token="))
+
+
+class AssetHandler(web.RequestHandler):
+    """Voilà's front-end files, shared by all apps; public (no data) and cacheable forever."""
+
+    def initialize(self, cfg: AppsConfig, token: str, key: str):
+        self.cfg, self.token, self.key = cfg, token, key
+
+    async def get(self, key: str, path: str) -> None:
+        if not STATIC_PATH.match(path):
+            raise web.HTTPError(404)
+        resp = await fetch_voila(self.cfg, self.token, "GET", path, query=strip_query_token(self.request.query),
+                                 request_headers=self.request.headers)
+        # the key in the URL changes with any change of these files: cache for good
+        cache = "public, max-age=31536000, immutable" if key == self.key and resp.code == 200 else "no-cache"
+        copy_response(self, resp, cache=cache)
+
+    head = get
+
+
+class KernelSocketProxy(websocket.WebSocketHandler):
+    """Relays one kernel WebSocket between the browser and Voilà, message by message.
+
+    Only the kernel protocol both front ends speak (``v1.kernel.websocket.jupyter.org``,
+    binary frames) is relayed. Anything else is closed with a close code and a German
+    reason before it reaches Voilà: Voilà 0.5.13's ``write_message`` misreads the first
+    binary message of a connection in the legacy protocol (no subprotocol) and loops
+    forever, which freezes every app (see docs/apps.md, "Robustness and limits").
+    """
+
+    upstream: websocket.WebSocketClientConnection | None = None
+
+    def initialize(self, cfg: AppsConfig, token: str):
+        self.cfg, self.token = cfg, token
+        self.upstream = None
+        self._closed = False
+        self._refusal: tuple[int, str] | None = None
+
+    # --- what the browser asked for ----------------------------------------------------------
+    def requested_protocols(self) -> list[str]:
+        return [p.strip() for p in self.request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+
+    def speaks_kernel_protocol(self) -> bool:
+        return KERNEL_WS_PROTOCOL in self.requested_protocols()
+
+    def refuse(self, code: int, reason: str) -> None:
+        """Complete the handshake without Voilà, then close at once with ``code``/``reason``
+        (a WebSocket client sees these; a refused handshake would only show 1006)."""
+        self._refusal = (code, reason)
+
+    @property
+    def max_message_size(self) -> int:
+        return self.cfg.ws_max_message_size
+
+    @property
+    def ping_interval(self) -> float | None:
+        return self.cfg.ws_ping_interval or None
+
+    async def connect_upstream(self, kernel_id: str) -> None:
+        query = strip_query_token(self.request.query)
+        url = f"ws://127.0.0.1:{self.cfg.voila_port}/api/kernels/{kernel_id}/channels"
+        req = httpclient.HTTPRequest(url + (f"?{query}" if query else ""),
+                                     headers=voila_headers(self.token), connect_timeout=10)
+        self.upstream = await websocket.websocket_connect(
+            req, subprotocols=[KERNEL_WS_PROTOCOL], max_message_size=self.cfg.ws_max_message_size,
+            ping_interval=self.cfg.ws_ping_interval or None)
+        chosen = self.upstream.selected_subprotocol
+        if chosen != KERNEL_WS_PROTOCOL:
+            self.upstream.close()
+            self.upstream = None
+            raise RuntimeError(f"Voilà chose kernel protocol {chosen!r}")
+        # kernel messages are small and come in bursts: relay each at once (Nagle's algorithm
+        # would hold all but the first until the other side's delayed ACK, ~40 ms)
+        self.upstream.protocol.set_nodelay(True)
+
+    def select_subprotocol(self, subprotocols):
+        # also when refusing: a browser that asked for the protocol and does not get it
+        # drops the connection without reading the close frame with the reason
+        return KERNEL_WS_PROTOCOL if KERNEL_WS_PROTOCOL in subprotocols else None
+
+    def open(self, *args, **kwargs) -> None:
+        from tornado.ioloop import IOLoop
+
+        if self._refusal is not None:
+            log.warning("kernel websocket refused (%s %s): %s", self._refusal[0], self._refusal[1],
+                        self.request.path)
+            self.close(*self._refusal)
+            return
+        self.set_nodelay(True)
+        IOLoop.current().spawn_callback(self._pump)
+
+    async def _pump(self) -> None:
+        while True:
+            msg = await self.upstream.read_message()
+            if msg is None:
+                break
+            try:
+                await self.write_message(msg, binary=isinstance(msg, bytes))
+            except websocket.WebSocketClosedError:
+                break
+        if not self._closed:
+            code = self.upstream.close_code
+            self.close(CLOSE_TOO_BIG if code == CLOSE_TOO_BIG else None)
+
+    async def on_message(self, message) -> None:
+        if self.upstream is None:
+            return
+        if isinstance(message, str):
+            # the kernel protocol sends binary frames only; text would be read by Voilà as
+            # the legacy protocol
+            self.close(*CLOSE_TEXT)
+            return
+        try:
+            await self.upstream.write_message(message, binary=True)
+        except websocket.WebSocketClosedError:
+            self.close()  # Voilà closed the kernel connection (kernel shut down or culled)
+
+    def on_close(self) -> None:
+        self._closed = True
+        if self.upstream is not None:
+            self.upstream.close()
+
+    def check_origin(self, origin: str) -> bool:
+        # same-origin only (tornado's default): a foreign page must not drive a kernel
+        # with the visitor's cookie
+        return super().check_origin(origin)

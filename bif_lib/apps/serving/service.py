@@ -1,0 +1,626 @@
+"""``bif-apps``: the external JupyterHub service with the app gallery and the Voilà gateway.
+
+One tornado process (the *gateway*), reachable through the hub's proxy at
+``/services/bif-apps/``; it starts and supervises one standalone Voilà process
+(``voila_server.py``) on ``127.0.0.1:<apps.voila_port>`` under the app service account.
+
+==============================================  ==========================================
+``/services/bif-apps/``                         gallery (German), hub login via OAuth
+``/services/bif-apps/app/<app_id>/...``         the app, proxied to Voilà (audience only)
+``/services/bif-apps/thumbnails/<id>/<v>.png``  gallery thumbnails (audience only)
+``/services/bif-apps/assets/<key>/voila/...``   Voilà's front-end files (public, cached)
+``/services/bif-apps/static/...``               gallery CSS and JavaScript, app bar CSS
+``/services/bif-apps/api/apps``                 JSON list of the apps the caller may open
+``/services/bif-apps/api/publish``              POST a notebook (scope custom:bif-apps:publish)
+``/services/bif-apps/api/apps/<id>/rollback``   POST (same scope)
+``/services/bif-apps/health``                   liveness of gateway and Voilà (no login)
+==============================================  ==========================================
+
+The launcher calls ``start(settings)``, ``stop(settings)`` and ``status(settings)``;
+``python -m bif_lib.apps.serving.service`` runs the gateway in the foreground.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated, UserNotAllowed
+from tornado import web
+from tornado.ioloop import IOLoop, PeriodicCallback
+
+from bif_lib.apps.serving import daemon
+from bif_lib.apps.access import can_open, can_publish, user_groups
+from bif_lib.apps.account import RunAs, service_account
+from bif_lib.apps.config import PUBLISH_SCOPE, SERVICE_NAME, AppsConfig
+from bif_lib.apps.serving.gallery import Pages, items_for_user
+from bif_lib.apps.serving.gateway import (CLOSE_BUSY, CLOSE_PROTOCOL, KERNEL_ID, KERNEL_ID_IN_PAGE, KERNEL_REST_PATH, STATIC_PATH,
+                    AssetHandler, KernelBindings, KernelSocketProxy, PageRewriter, asset_key, copy_response,
+                    fetch_voila, shutdown_voila_kernel, strip_query_token, voila_kernels)
+from bif_lib.apps.publishing.publish import PublishError, publish_notebook, rollback
+from bif_lib.apps.registry import APP_ID_RE, Registry, secure_root
+from bif_lib.apps.serving.supervisor import VoilaSupervisor, read_pid, write_private
+
+log = logging.getLogger("bif.apps.service")
+
+HERE = Path(__file__).resolve().parent
+LAB_GROUPS = {"analysts", "trainers", "statistikstelle", "admins"}
+# at the per-person kernel limit, a page request waits this long for a kernel to be freed
+# (a reloaded page's old kernel is shut down by its beacon, which may arrive just after)
+LIMIT_GRACE = 2.0
+# concurrent requests of the gateway to Voilà (tornado's default of 10 would make people's
+# page requests queue behind each other while kernels start)
+VOILA_MAX_CLIENTS = 100
+
+# the launcher's entry points (implemented in daemon.py)
+start = daemon.start
+stop = daemon.stop
+status = daemon.status
+
+
+@dataclass
+class Context:
+    cfg: AppsConfig
+    registry: Registry
+    hub_auth: HubOAuth
+    voila_token: str
+    pages: Pages
+    rewriter: PageRewriter
+    asset_key: str
+    run_as: RunAs
+    bindings: KernelBindings = field(default_factory=KernelBindings)
+    supervisor: VoilaSupervisor | None = None
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, "bif-publish"))
+    syncing: asyncio.Future | None = None  # sync_bindings in progress (shared by its callers)
+
+
+# --- authentication ----------------------------------------------------------------------
+
+class HubUserMixin(HubOAuthenticated):
+    """Resolve the hub user once per request, asynchronously.
+
+    ``HubAuthenticated.get_current_user`` is synchronous and would block the event loop on
+    a cache miss while it asks the hub; ``prepare`` does the same lookup with ``sync=False``
+    and leaves the result where ``get_current_user`` finds it.
+    """
+
+    ctx: Context
+    not_allowed = False
+
+    def init_ctx(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.hub_auth = ctx.hub_auth
+
+    async def resolve_user(self) -> dict | None:
+        model = await self.hub_auth.get_user(self, sync=False)
+        user = None
+        if model:
+            try:
+                user = self.check_hub_user(model)
+            except UserNotAllowed:
+                self.not_allowed = True
+        self._hub_auth_user_cache = user
+        return user
+
+
+class BaseHandler(HubUserMixin, web.RequestHandler):
+    def initialize(self, ctx: Context) -> None:
+        self.init_ctx(ctx)
+
+    async def prepare(self) -> None:
+        await self.resolve_user()
+        if self.not_allowed:
+            self.page(403, "Kein Zugang",
+                      "Ihr Konto ist für die App-Übersicht nicht freigeschaltet. Bitte wenden Sie sich an "
+                      "die IT-Abteilung.")
+
+    def page(self, status: int, title: str, text: str) -> None:
+        self.set_status(status)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(self.ctx.pages.message(title, text, user=self.current_user, status=status))
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        texts = {403: ("Kein Zugang", "Sie haben keine Berechtigung für diese Seite."),
+                 404: ("Nicht gefunden", "Diese Seite gibt es nicht (mehr)."),
+                 502: ("App-Dienst nicht erreichbar",
+                       "Die Apps werden gerade neu gestartet. Bitte versuchen Sie es in einer Minute erneut.")}
+        title, text = texts.get(status_code, ("Fehler", "Es ist ein Fehler aufgetreten. Bitte versuchen Sie es "
+                                              "später erneut."))
+        self.finish(self.ctx.pages.message(title, text, user=self._hub_auth_user_cache
+                                           if hasattr(self, "_hub_auth_user_cache") else None,
+                                           status=status_code))
+
+
+class ApiHandler(BaseHandler):
+    """JSON in, JSON out; 403 instead of a login redirect."""
+
+    async def prepare(self) -> None:
+        await self.resolve_user()
+
+    def get_login_url(self) -> str:
+        raise web.HTTPError(403)
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        exc = kwargs.get("exc_info", (None, None))[1]
+        message = getattr(exc, "log_message", None) or self._reason
+        self.finish({"error": message, "status": status_code})
+
+    def json_body(self) -> dict:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except json.JSONDecodeError:
+            raise web.HTTPError(400, "Anfrage ist kein gültiges JSON") from None
+        if not isinstance(data, dict):
+            raise web.HTTPError(400, "JSON-Objekt erwartet")
+        return data
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+class GalleryHandler(BaseHandler):
+    @web.authenticated
+    def get(self) -> None:
+        user = self.current_user
+        items = items_for_user(self.ctx.registry, user, self.ctx.cfg.service_prefix)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(self.ctx.pages.gallery(user, items, lab_link=bool(user_groups(user) & LAB_GROUPS)))
+
+
+class ThumbnailHandler(BaseHandler):
+    @web.authenticated
+    def get(self, app_id: str, version: str) -> None:
+        try:
+            app = self.ctx.registry.get(app_id, int(version))
+        except Exception:  # noqa: BLE001 - unknown app or version
+            raise web.HTTPError(404) from None
+        if not can_open(self.current_user, app.meta):
+            raise web.HTTPError(403)
+        path = app.thumbnail or (HERE / "static" / "placeholder.png")
+        self.set_header("Content-Type", "image/png")
+        # a version's thumbnail never changes
+        self.set_header("Cache-Control", "private, max-age=31536000, immutable")
+        self.finish(path.read_bytes())
+
+
+class AppHandler(BaseHandler):
+    """``app/<app_id>/<rest>``: the app page and the page's requests to its kernel."""
+
+    def check_xsrf_cookie(self) -> None:
+        # The page's "shutdown my kernel" beacon on close is a same-origin form POST whose
+        # _xsrf may not match the hub's xsrf scheme. It is safe without: it only acts on a
+        # kernel the same person opened through this app (checked in post()).
+        if self.request.method == "POST" and KERNEL_REST_PATH.match(self.path_kwargs.get("rest", "")) \
+                and self.request.headers.get("Sec-Fetch-Site", "same-origin") == "same-origin":
+            return
+        super().check_xsrf_cookie()
+
+    def _app_meta(self, app_id: str) -> dict:
+        app = self.ctx.registry.current(app_id) if APP_ID_RE.match(app_id) else None
+        if app is None:
+            raise web.HTTPError(404)
+        if not can_open(self.current_user, app.meta):
+            self.page(403, "Kein Zugang zu dieser App",
+                      f"Die App „{app.meta.get('title', app_id)}“ ist für Ihre Gruppe nicht freigegeben. "
+                      "Wenn Sie sie für Ihre Arbeit brauchen, wenden Sie sich an die verantwortliche Stelle "
+                      f"({app.meta.get('owner') or 'unbekannt'}).")
+            return {}
+        return app.meta
+
+    @web.authenticated
+    async def get(self, app_id: str, rest: str) -> None:
+        meta = self._app_meta(app_id)
+        if not meta:
+            return
+        if rest == "":
+            await self._render(app_id)
+        elif STATIC_PATH.match(rest):
+            resp = await fetch_voila(self.ctx.cfg, self.ctx.voila_token, "GET", rest,
+                                     query=strip_query_token(self.request.query), request_headers=self.request.headers)
+            copy_response(self, resp)
+        elif (m := KERNEL_REST_PATH.match(rest)) and rest.startswith("api/kernels/"):
+            await self._kernel_request(app_id, m.group(1), rest)
+        else:
+            raise web.HTTPError(404)
+
+    async def post(self, app_id: str, rest: str) -> None:
+        await self._kernel_call(app_id, rest)
+
+    async def delete(self, app_id: str, rest: str) -> None:
+        await self._kernel_call(app_id, rest)
+
+    async def _kernel_call(self, app_id: str, rest: str) -> None:
+        if not self.current_user:
+            raise web.HTTPError(403)
+        m = KERNEL_REST_PATH.match(rest)
+        if not m or not self._app_meta(app_id):
+            if not self._finished:
+                raise web.HTTPError(404)
+            return
+        await self._kernel_request(app_id, m.group(1), rest)
+
+    async def _kernel_request(self, app_id: str, kernel_id: str, rest: str) -> None:
+        if not self.ctx.bindings.allowed(kernel_id, app_id, self.current_user["name"]):
+            raise web.HTTPError(403)
+        resp = await fetch_voila(self.ctx.cfg, self.ctx.voila_token, self.request.method, rest,
+                                 body=self.request.body or b"", request_headers=self.request.headers)
+        if self.request.method in ("POST", "DELETE") and resp.code in (200, 204, 404):
+            self.ctx.bindings.unbind(kernel_id)  # the page shut its kernel down (tab closed)
+        copy_response(self, resp, cache="no-store")
+
+    async def _render(self, app_id: str) -> None:
+        user = self.current_user["name"]
+        if not await self._reserve_kernel(user):
+            limit = self.ctx.cfg.max_kernels_per_user
+            log.warning("%s already holds %d kernel(s): app %s refused", user, limit, app_id)
+            apps = "eine App" if limit == 1 else f"{limit} Apps"
+            freed = self.ctx.cfg.orphan_timeout + self.ctx.cfg.orphan_check_interval
+            when = "spätestens einer Minute" if freed <= 60 else f"spätestens {-(-freed // 60)} Minuten"
+            self.page(429, "Zu viele geöffnete Apps",
+                      f"Sie haben bereits {apps} geöffnet. Bitte schließen Sie eine davon (den Browser-Tab "
+                      "der App), bevor Sie eine weitere öffnen. Apps in Tabs, die abgestürzt sind oder noch "
+                      f"beim Laden geschlossen wurden, werden nach {when} freigegeben.")
+            return
+        try:
+            await self._render_reserved(app_id)
+        finally:
+            self.ctx.bindings.release(user)
+
+    async def _reserve_kernel(self, user: str) -> bool:
+        """Count this page against the person's kernel limit (``apps.max_kernels_per_user``)."""
+        bindings, limit = self.ctx.bindings, self.ctx.cfg.max_kernels_per_user
+        if bindings.reserve(user, limit):
+            return True
+        # maybe some of them are gone already (culled, Voilà restarted), or a reloaded page's
+        # beacon is on its way
+        await sync_bindings(self.ctx)
+        deadline = IOLoop.current().time() + LIMIT_GRACE
+        while not bindings.reserve(user, limit):
+            if IOLoop.current().time() > deadline:
+                return False
+            await asyncio.sleep(0.2)
+        return True
+
+    async def _render_reserved(self, app_id: str) -> None:
+        # While Voilà restarts (after a crash) people wait a little instead of seeing an error.
+        deadline = IOLoop.current().time() + 30
+        while True:
+            try:
+                resp = await fetch_voila(self.ctx.cfg, self.ctx.voila_token, "GET", f"voila/render/{app_id}.ipynb",
+                                         query=strip_query_token(self.request.query),
+                                         request_headers=self.request.headers)
+                break
+            except web.HTTPError:
+                sup = self.ctx.supervisor
+                if sup is None or sup.gave_up or IOLoop.current().time() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+        if resp.code == 599:
+            raise web.HTTPError(502)
+        if resp.code != 200:
+            log.error("Voilà answered %s for %s: %s", resp.code, app_id, (resp.body or b"")[:300])
+            self.page(502, "App konnte nicht gestartet werden",
+                      "Die App ließ sich gerade nicht starten. Bitte versuchen Sie es gleich noch einmal; "
+                      "bleibt der Fehler, informieren Sie die verantwortliche Stelle.")
+            return
+        body = self.ctx.rewriter.rewrite(resp.body, app_id)
+        m = KERNEL_ID_IN_PAGE.search(body)
+        if m:
+            self.ctx.bindings.bind(m.group(1).decode(), app_id, self.current_user["name"])
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(body)
+
+
+class AppRedirectHandler(BaseHandler):
+    def get(self, app_id: str) -> None:
+        self.redirect(f"{self.ctx.cfg.service_prefix}app/{app_id}/", permanent=False)
+
+
+class KernelSocketHandler(HubUserMixin, KernelSocketProxy):
+    """``app/<app_id>/api/kernels/<kernel_id>/channels`` (WebSocket).
+
+    Order of the checks: login, audience and kernel binding (HTTP 403 before the
+    handshake); then the kernel protocol and the connections per kernel (handshake, then
+    closed at once with a close code: nothing reaches Voilà); then Voilà.
+    """
+
+    def initialize(self, ctx: Context) -> None:
+        self.init_ctx(ctx)
+        super().initialize(ctx.cfg, ctx.voila_token)
+        self._kernel_id: str | None = None  # counted in the bindings while set
+
+    async def get(self, app_id: str, kernel_id: str) -> None:
+        user = await self.resolve_user()
+        app = self.ctx.registry.current(app_id)
+        if not user or app is None or not can_open(user, app.meta) \
+                or not self.ctx.bindings.allowed(kernel_id, app_id, user["name"]):
+            self.set_status(403)
+            self.finish("Kein Zugang")
+            return
+        if not self.speaks_kernel_protocol():
+            self.refuse(*CLOSE_PROTOCOL)
+        elif self.ctx.bindings.sockets(kernel_id) >= self.ctx.cfg.ws_max_connections_per_kernel:
+            self.refuse(*CLOSE_BUSY)
+        else:
+            if self.ctx.bindings.opened(kernel_id):
+                self._kernel_id = kernel_id
+            try:
+                await self.connect_upstream(kernel_id)
+            except Exception as e:  # noqa: BLE001 - kernel gone (culled, Voilà restarted)
+                self._release()
+                log.info("kernel websocket %s not available: %s", kernel_id, e)
+                self.set_status(404)
+                self.finish("Kernel nicht mehr vorhanden")
+                return
+        try:
+            # returns when the connection has ended (or its handshake failed)
+            await super().get(app_id, kernel_id)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._kernel_id is not None:
+            self.ctx.bindings.closed(self._kernel_id)
+            self._kernel_id = None
+
+    def on_close(self) -> None:
+        self._release()
+        super().on_close()
+
+
+# --- API -----------------------------------------------------------------------------------------
+
+class AppsApiHandler(ApiHandler):
+    @web.authenticated
+    def get(self) -> None:
+        items = items_for_user(self.ctx.registry, self.current_user, self.ctx.cfg.service_prefix)
+        self.finish({"apps": [{"app_id": i.app_id, "version": i.version, "title": i.title, "url": i.url,
+                               "published_at": i.published_iso} for i in items]})
+
+
+class PublisherApiHandler(ApiHandler):
+    """Needs the hub scope custom:bif-apps:publish on the caller's token (analysts, admins…)."""
+
+    hub_scopes = {PUBLISH_SCOPE}
+
+    async def prepare(self) -> None:
+        await self.resolve_user()
+        if self.not_allowed or (self.current_user and not can_publish(self.current_user)):
+            raise web.HTTPError(403, f"Es fehlt die Berechtigung {PUBLISH_SCOPE} (Rolle bif-apps-publisher).")
+
+
+class PublishApiHandler(PublisherApiHandler):
+    """POST ``{"notebook": {...}, "filename": "x.ipynb", "app_id": optional}``."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        data = self.json_body()
+        if not isinstance(data.get("notebook"), dict):
+            raise web.HTTPError(400, "Feld 'notebook' (das Notebook als JSON) fehlt.")
+        user = self.current_user["name"]
+        job = partial(publish_notebook, data["notebook"], published_by=user, app_id=data.get("app_id"),
+                      filename=data.get("filename"), cfg=self.ctx.cfg, registry=self.ctx.registry,
+                      run_as=self.ctx.run_as)
+        try:
+            result = await IOLoop.current().run_in_executor(self.ctx.executor, job)
+        except PublishError as e:
+            log.info("publication by %s refused: %s", user, e)
+            self.set_status(422)
+            self.finish({"published": False, "app_id": e.app_id, "reasons": e.reasons, "message": e.german()})
+            return
+        self.set_status(201)
+        self.finish({"published": True, "app_id": result.app_id, "version": result.version,
+                     "url": f"{self.ctx.cfg.service_prefix}app/{result.app_id}/", "notes": result.notes})
+
+
+class RollbackApiHandler(PublisherApiHandler):
+
+    @web.authenticated
+    async def post(self, app_id: str) -> None:
+        to = self.json_body().get("to")
+        job = partial(rollback, app_id, int(to) if to is not None else None, by=self.current_user["name"],
+                      cfg=self.ctx.cfg, registry=self.ctx.registry)
+        try:
+            result = await IOLoop.current().run_in_executor(self.ctx.executor, job)
+        except PublishError as e:
+            self.set_status(422)
+            self.finish({"rolled_back": False, "reasons": e.reasons, "message": e.german()})
+            return
+        self.finish({"rolled_back": True, "app_id": app_id, "version": result.version})
+
+
+class HealthHandler(web.RequestHandler):
+    def initialize(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def get(self) -> None:
+        sup = self.ctx.supervisor
+        self.set_header("Cache-Control", "no-store")
+        self.finish({"status": "ok", "voila": bool(sup and sup.running and sup.ready),
+                     "apps": len(self.ctx.registry.app_ids())})
+
+
+class OAuthCallbackHandler(HubOAuthCallbackHandler):
+    def initialize(self, ctx: Context) -> None:
+        self.hub_auth = ctx.hub_auth
+
+
+# --- assembly ---------------------------------------------------------------------------------
+
+def make_hub_auth(cfg: AppsConfig, api_token: str) -> HubOAuth:
+    prefix = cfg.service_prefix
+    return HubOAuth(
+        api_token=api_token, api_url=cfg.hub_api_url, base_url=prefix, hub_prefix=cfg.hub_prefix,
+        oauth_client_id=f"service-{SERVICE_NAME}", oauth_redirect_uri=f"{prefix}oauth_callback",
+        access_scopes={f"access:services!service={SERVICE_NAME}"},
+        # group changes on the hub apply within a minute
+        cache_max_age=60,
+    )
+
+
+def make_app(ctx: Context, cookie_secret: bytes) -> web.Application:
+    p = ctx.cfg.service_prefix
+    app_id = r"([a-z0-9][a-z0-9-]{0,62})"
+    kw = {"ctx": ctx}
+    handlers = [
+        (rf"{p}", GalleryHandler, kw),
+        (rf"{p}oauth_callback", OAuthCallbackHandler, kw),
+        (rf"{p}health", HealthHandler, kw),
+        (rf"{p}api/apps", AppsApiHandler, kw),
+        (rf"{p}api/publish", PublishApiHandler, kw),
+        (rf"{p}api/apps/{app_id}/rollback", RollbackApiHandler, kw),
+        (rf"{p}thumbnails/{app_id}/([0-9]+)\.png", ThumbnailHandler, kw),
+        (rf"{p}assets/([0-9a-f]+)/(.*)", AssetHandler,
+         {"cfg": ctx.cfg, "token": ctx.voila_token, "key": ctx.asset_key}),
+        (rf"{p}static/(.*)", web.StaticFileHandler, {"path": str(HERE / "static")}),
+        (rf"{p}app/{app_id}/api/kernels/({KERNEL_ID})/channels", KernelSocketHandler, kw),
+        (rf"{p}app/(?P<app_id>[a-z0-9][a-z0-9-]{{0,62}})/(?P<rest>.*)", AppHandler, kw),
+        (rf"{p}app/{app_id}", AppRedirectHandler, kw),
+        (r"/", web.RedirectHandler, {"url": p}),
+    ]
+    return web.Application(
+        handlers, cookie_secret=cookie_secret, login_url=ctx.hub_auth.login_url, xsrf_cookies=False,
+        log_function=_log_request,
+        websocket_ping_interval=ctx.cfg.ws_ping_interval, websocket_max_message_size=ctx.cfg.ws_max_message_size,
+        compress_response=True,
+    )
+
+
+# --- kernels whose page went away ------------------------------------------------------------------
+
+async def sync_bindings(ctx: Context) -> None:
+    """Forget kernels Voilà no longer has (culled after idling, crashed). Callers that come
+    while a sync is under way share it (50 refused requests cost Voilà one question)."""
+    if ctx.syncing is None or ctx.syncing.done():
+        ctx.syncing = asyncio.ensure_future(_sync_bindings(ctx))
+    await asyncio.shield(ctx.syncing)
+
+
+async def _sync_bindings(ctx: Context) -> None:
+    listed_at = ctx.bindings.clock()
+    kernels = await voila_kernels(ctx.cfg, ctx.voila_token)
+    if kernels is not None:
+        for kid in ctx.bindings.retain(set(kernels), listed_at):
+            log.info("kernel %s is gone from Voilà", kid)
+
+
+async def reap_orphans(ctx: Context) -> None:
+    """Shut down kernels whose page went away: never connected within ``apps.orphan_timeout``
+    (a tab closed while loading sends no shutdown) or without a WebSocket for that long."""
+    if not len(ctx.bindings) or (ctx.supervisor is not None and not ctx.supervisor.ready):
+        return
+    await sync_bindings(ctx)
+
+    async def reap(kid: str) -> None:
+        binding = ctx.bindings.get(kid)
+        if binding is None or binding.sockets:
+            return  # reconnected meanwhile
+        if await shutdown_voila_kernel(ctx.cfg, ctx.voila_token, kid):
+            if ctx.bindings.get(kid) is binding:
+                ctx.bindings.unbind(kid)
+            log.info("kernel %s of %s (app %s) shut down: its page has had no connection for %s s",
+                     kid, binding.user, binding.app_id, ctx.cfg.orphan_timeout)
+
+    # at once: a kernel takes a second or two to shut down
+    await asyncio.gather(*(reap(kid) for kid in ctx.bindings.orphans(ctx.cfg.orphan_timeout)))
+
+
+def _log_request(handler: web.RequestHandler) -> None:
+    """Access log; health checks (every few seconds from monitoring) only at debug level."""
+    status = handler.get_status()
+    level = logging.DEBUG if isinstance(handler, HealthHandler) and status == 200 else \
+        logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    access = logging.getLogger("tornado.access")
+    if access.isEnabledFor(level):
+        access.log(level, "%d %s %.1fms", status, handler._request_summary(),
+                   1000.0 * handler.request.request_time())
+
+
+def _cookie_secret(cfg: AppsConfig) -> bytes:
+    # persistent, so people stay logged in across restarts of the service
+    path = cfg.cookie_secret_file
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        secret = secrets.token_hex(32)
+        write_private(path, secret)
+        return bytes.fromhex(secret)
+
+
+def _prepare_dirs(cfg: AppsConfig) -> None:
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(cfg.run_dir, 0o700)
+    cfg.logs_dir.mkdir(parents=True, exist_ok=True)
+    secure_root(cfg.apps_dir)
+
+
+async def serve(cfg: AppsConfig) -> None:
+    from tornado.httpclient import AsyncHTTPClient
+
+    AsyncHTTPClient.configure(None, max_clients=VOILA_MAX_CLIENTS)
+    api_token = os.environ.get("JUPYTERHUB_API_TOKEN") or os.environ.get("BIF_APPS_API_TOKEN", "")
+    if not api_token:
+        raise SystemExit("JUPYTERHUB_API_TOKEN / BIF_APPS_API_TOKEN fehlt: der Dienst kann die Hub-Anmeldung "
+                         "nicht prüfen.")
+    _prepare_dirs(cfg)
+    cfg.gateway_pid_file.write_text(f"{os.getpid()}\n")
+    run_as = service_account(cfg)
+    secure_root(cfg.apps_dir)  # after the account exists (it may own the folder)
+    registry = Registry(cfg.apps_dir)
+    voila_token = secrets.token_urlsafe(32)
+    write_private(cfg.voila_token_file, voila_token)  # for `bif publish` to refresh pools
+    key = asset_key()
+    hub_auth = make_hub_auth(cfg, api_token)
+    ctx = Context(cfg=cfg, registry=registry, hub_auth=hub_auth, voila_token=voila_token,
+                  pages=Pages(cfg.service_prefix, cfg.hub_prefix, cfg.platform_name),
+                  rewriter=PageRewriter(cfg, key), asset_key=key, run_as=run_as)
+    # a restarted Voilà has none of the old kernels
+    ctx.supervisor = VoilaSupervisor(cfg, run_as, voila_token, registry, on_restart=ctx.bindings.clear)
+    ctx.supervisor.start()
+    app = make_app(ctx, _cookie_secret(cfg))
+    server = app.listen(cfg.port, cfg.ip, xheaders=True)
+    await ctx.supervisor.probe()
+    watcher = PeriodicCallback(ctx.supervisor.watch, 1000)
+    watcher.start()
+    reaper = PeriodicCallback(partial(reap_orphans, ctx), 1000 * max(1, cfg.orphan_check_interval))
+    reaper.start()
+    log.info("bif-apps listening on %s:%s%s (Voilà on 127.0.0.1:%s, kernels as %s)",
+             cfg.ip, cfg.port, cfg.service_prefix, cfg.voila_port, run_as.name)
+
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopped.set)
+    await stopped.wait()
+    log.info("stopping bif-apps")
+    watcher.stop()
+    reaper.stop()
+    server.stop()
+    await loop.run_in_executor(None, ctx.supervisor.stop)
+    ctx.executor.shutdown(wait=False, cancel_futures=True)
+    for path in (cfg.voila_token_file, cfg.gateway_pid_file):
+        if path == cfg.gateway_pid_file and read_pid(path) != os.getpid():
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        stream=sys.stdout)
+    asyncio.run(serve(AppsConfig.current()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""The standalone Voilà that renders published apps, with preheated kernel pools.
+
+Started by the gateway (``supervisor.py``) as ``python .../voila_server.py``
+under the app service account, listening on 127.0.0.1 only. Its configuration arrives as
+JSON in ``$BIF_VOILA_CONFIG``; its access token through an inherited pipe
+(``$BIF_VOILA_TOKEN_FD``), never in an environment variable: app kernels run under the same
+account and could read ``/proc/<voila>/environ``. The process also makes itself
+non-dumpable (``PR_SET_DUMPABLE``), so kernels can neither read its environment nor its
+memory (``/proc/<pid>/mem``, ptrace), and kernels start with a filtered environment
+(``kernel_env``) and the read-only IPython directory prepared by the supervisor.
+
+Why a subclass of Voilà instead of the ``voila`` command:
+
+* Voilà builds kernel pools only for the notebooks it finds at start-up, and a pooled
+  kernel has already executed the notebook as it was then. ``PoolHandler``
+  (``/bif/pools/<app_id>``) replaces an app's pool after publish/rollback, so people get
+  the new version without restarting Voilà (which would end everybody's sessions).
+* Pages are rendered for a placeholder base URL (``/services/bif-apps/app/__BIF_APP__/``)
+  that the gateway swaps for the app's own prefix; the routes themselves are served at
+  ``/`` (``Voila.server_url``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import importlib.util
+import json
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if __name__ == "__main__":
+    # Started by path (not -m, which would import all of bif_lib first): keep this folder
+    # off sys.path so its module names cannot shadow top-level ones.
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+from jupyter_server.base.handlers import APIHandler  # noqa: E402
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager  # noqa: E402
+from tornado import web  # noqa: E402
+from traitlets.config import Config  # noqa: E402
+from voila.app import Voila  # noqa: E402
+from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler  # noqa: E402
+
+if __package__:
+    from bif_lib.apps.serving.frontend import page_config_hook
+else:  # the sibling module, without importing the bif_lib package
+    _spec = importlib.util.spec_from_file_location("bif_apps_frontend", HERE / "frontend.py")
+    _frontend = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_frontend)
+    page_config_hook = _frontend.page_config_hook
+
+TEMPLATE_ROOT = HERE / "share"
+TEMPLATE = "bif"
+KERNEL_WS_PROTOCOL = "v1.kernel.websocket.jupyter.org"
+log = logging.getLogger("bif.apps.voila")
+
+# environment variables never passed to an app kernel (besides any holding Voilà's token)
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|PRIVATE|API_?KEY|COOKIE", re.IGNORECASE)
+_DROPPED_PREFIXES = ("JUPYTERHUB_", "BIF_VOILA_", "CONFIGPROXY_", "JPY_API_TOKEN")
+
+
+def kernel_env(env: dict, secrets: tuple[str, ...] = ()) -> dict:
+    """The environment of an app kernel: ``env`` without hub variables, without anything
+    named like a secret and without any value containing one of ``secrets``."""
+    return {k: v for k, v in env.items()
+            if not k.startswith(_DROPPED_PREFIXES) and not _SECRET_NAME.search(k)
+            and not any(secret and secret in str(v) for secret in secrets)}
+
+
+def read_token_fd(fd: int) -> str:
+    """Read Voilà's token from the pipe the supervisor passed (and close it)."""
+    with os.fdopen(fd, "r", encoding="ascii", closefd=True) as pipe:
+        token = pipe.read().strip()
+    if not token:
+        raise SystemExit("bif-voila: kein Token erhalten")
+    return token
+
+
+def make_undumpable() -> bool:
+    """``prctl(PR_SET_DUMPABLE, 0)``: processes of the same account (the app kernels) can no
+    longer read this process's ``/proc/<pid>/environ`` or memory or ptrace it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(4, 0, 0, 0, 0) == 0  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        return False
+
+
+class BifKernelManager(AsyncMappingKernelManager):
+    """Starts app kernels with a filtered environment (``kernel_env``) and with the read-only
+    IPython directory given on the command line as well: IPython falls back to a fresh
+    temporary directory when ``$IPYTHONDIR`` is not writable, but it takes ``--ipython-dir``
+    as it is, so startup files and configuration come from the root-owned directory only."""
+
+    secrets: tuple[str, ...] = ()
+
+    async def start_kernel(self, *args, **kwargs):
+        env = kernel_env(dict(kwargs.get("env") or os.environ), self.secrets)
+        kwargs["env"] = env
+        if env.get("IPYTHONDIR"):
+            kwargs["extra_arguments"] = [*(kwargs.get("extra_arguments") or []),
+                                         f"--ipython-dir={env['IPYTHONDIR']}"]
+        return await super().start_kernel(*args, **kwargs)
+
+
+class PoolHandler(APIHandler):
+    """Inspect (GET), rebuild (POST) or drop (DELETE) one app's preheated kernel pool."""
+
+    @property
+    def _km(self):
+        return self.settings["kernel_manager"]
+
+    def _notebook(self, app_id: str) -> str:
+        return f"{app_id}.ipynb"
+
+    @web.authenticated
+    def get(self, app_id: str) -> None:
+        nb = self._notebook(app_id)
+        pool = getattr(self._km, "_pools", {}).get(nb, [])
+        started = [t.result() for t in pool if _succeeded(t)]
+        configured = self._km.kernel_pools_config.get(nb, self._km.kernel_pools_config.get("default", {}))
+        # ready: the kernel runs; rendered: it has also executed the notebook, so the next
+        # request gets its page at once
+        self.finish({"app_id": app_id, "pool_size": configured.get("pool_size"), "queued": len(pool),
+                     "ready": len(started), "rendered": sum(1 for c in started if _succeeded(c["task"]))})
+
+    @web.authenticated
+    async def post(self, app_id: str) -> None:
+        nb = self._notebook(app_id)
+        if not (Path(self._km.root_dir) / nb).exists():
+            raise web.HTTPError(404, f"no served notebook {nb}")
+        body = json.loads(self.request.body or b"{}")
+        km = self._km
+        if "pool_size" in body and body["pool_size"] is not None:
+            km.kernel_pools_config[nb] = {"pool_size": max(0, int(body["pool_size"]))}
+        # Swap in a fresh pool first (synchronously, so no request can take an old kernel
+        # after this point), then shut the old kernels down in the background.
+        old = km._pools.pop(nb, [])
+        km.fill_if_needed(delay=0, notebook_name=nb)
+        asyncio.ensure_future(_discard(km, old))
+        log.info("pool of %s rebuilt (%d old kernel(s) discarded)", nb, len(old))
+        self.finish({"app_id": app_id, "discarded": len(old), "queued": len(km._pools.get(nb, []))})
+
+    @web.authenticated
+    async def delete(self, app_id: str) -> None:
+        nb = self._notebook(app_id)
+        km = self._km
+        old = km._pools.pop(nb, [])
+        km.kernel_pools_config.pop(nb, None)
+        await _discard(km, old)
+        self.finish({"app_id": app_id, "discarded": len(old)})
+
+
+def _succeeded(task) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None
+
+
+async def _discard(km, tasks) -> None:
+    for task in tasks:
+        try:
+            content = await task
+        except Exception:  # noqa: BLE001 - a kernel that failed to start needs no shutdown
+            continue
+        content["task"].cancel()
+        try:
+            await km.shutdown_kernel(content["kernel_id"], now=True)
+        except Exception as e:  # noqa: BLE001
+            log.warning("could not shut down pooled kernel %s: %s", content["kernel_id"], e)
+
+
+class KernelListHandler(APIHandler):
+    """``GET /bif/kernels``: every kernel with its connections and whether it waits in a pool
+    (the gateway forgets kernels that are gone, e.g. culled)."""
+
+    @web.authenticated
+    def get(self) -> None:
+        km = self.settings["kernel_manager"]
+        pooled = {t.result()["kernel_id"] for pool in getattr(km, "_pools", {}).values() for t in pool
+                  if _succeeded(t)}
+        connections = getattr(km, "_kernel_connections", {})  # jupyter_server's count per kernel
+        kernels = []
+        for kid in km.list_kernel_ids():
+            kernel = km.get_kernel(kid)
+            kernels.append({"id": kid, "connections": connections.get(kid, 0), "pooled": kid in pooled,
+                            "execution_state": getattr(kernel, "execution_state", None)})
+        self.finish({"kernels": kernels})
+
+
+class KernelSocketNoDelay(VoilaKernelWebsocketHandler):
+    """Voilà's kernel WebSocket with Nagle's algorithm off, for the v1 kernel protocol only.
+
+    A kernel answers with several small messages in a row (status, reply, comm
+    messages). With Nagle on, each one after the first waits for the gateway's delayed
+    ACK, about 40 ms on Linux. Three such waits were a third of opening a small app.
+
+    Without the ``v1.kernel.websocket.jupyter.org`` subprotocol, Voilà 0.5.13's
+    ``write_message`` reads the first binary message of the legacy protocol as if it were
+    v1 and loops forever (100 % CPU, memory growing by gigabytes, every app frozen). The
+    gateway never asks for anything else; this refusal is the second line of defence.
+    """
+
+    async def get(self, kernel_id):
+        protocols = [p.strip() for p in self.request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        if KERNEL_WS_PROTOCOL not in protocols:
+            raise web.HTTPError(400, f"only {KERNEL_WS_PROTOCOL}")
+        return await super().get(kernel_id)
+
+    async def open(self, kernel_id):
+        self.set_nodelay(True)
+        return await super().open(kernel_id)
+
+
+class BifVoila(Voila):
+    name = "bif-voila"
+
+    def init_handlers(self):
+        handlers = [(pattern, KernelSocketNoDelay if handler is VoilaKernelWebsocketHandler else handler, *rest)
+                    for pattern, handler, *rest in super().init_handlers()]
+        handlers.insert(0, (r"/bif/pools/([a-z0-9][a-z0-9-]*)", PoolHandler))
+        handlers.insert(0, (r"/bif/kernels", KernelListHandler))
+        return handlers
+
+
+def build_config(conf: dict, token: str) -> Config:
+    """Traitlets config for ``BifVoila`` from the gateway's JSON description."""
+    c = Config()
+    c.Voila.ip = "127.0.0.1"
+    c.Voila.port = int(conf["port"])
+    c.Voila.port_retries = 0
+    c.Voila.open_browser = False
+    c.Voila.root_dir = conf["root_dir"]
+    c.Voila.base_url = conf["base_url"]
+    c.Voila.server_url = "/"
+    c.Voila.token = token
+    c.VoilaConfiguration.template = TEMPLATE
+    c.VoilaConfiguration.show_tracebacks = False
+    c.VoilaConfiguration.show_margins = True  # centred page, like the gallery
+    # ?template=/?theme= would bypass the preheated pages (and the BIF template)
+    c.VoilaConfiguration.allow_template_override = "NO"
+    c.VoilaConfiguration.allow_theme_override = "NO"
+    c.VoilaConfiguration.preheat_kernel = True
+    # app kernels: filtered environment, read-only IPython directory (BifKernelManager)
+    c.VoilaConfiguration.multi_kernel_manager_class = BifKernelManager
+    # no request header becomes a kernel environment variable (the gateway's Authorization
+    # header carries Voilà's token)
+    c.VoilaConfiguration.http_header_envs = []
+    # JUPYTER_DATA_DIR is read-only: the notebook trust database and its secret live in memory
+    # (apps are trusted by publication, not by signatures)
+    c.NotebookNotary.db_file = ":memory:"
+    c.NotebookNotary.secret = os.urandom(32)
+    c.VoilaConfiguration.default_pool_size = int(conf["pool_size"])
+    # progressive rendering and prelaunch hooks cannot be combined with preheating
+    c.VoilaConfiguration.progressive_rendering = False
+    # serve no files from the app directory (apps show data through widgets only)
+    c.VoilaConfiguration.file_allowlist = []
+    # apps show no code: the syntax-highlighting theme is dead weight on every page
+    c.VoilaConfiguration.extension_denylist = ["jupyterlab_pygments"]
+    # per app, leave out front-end extensions it does not use (see frontend.py)
+    c.VoilaConfiguration.page_config_hook = page_config_hook(conf["apps_dir"])
+    pools = {"default": {"pool_size": int(conf["pool_size"])}}
+    for app_id, size in (conf.get("pool_sizes") or {}).items():
+        pools[f"{app_id}.ipynb"] = {"pool_size": int(size)}
+    c.VoilaKernelManager.kernel_pools_config = pools
+    c.VoilaKernelManager.fill_delay = float(conf.get("fill_delay", 0.5))
+    # A page request that never opens its kernel's websocket (a script, a crashed tab)
+    # leaves the kernel running: cull idle kernels that nobody is connected to.
+    # Pooled kernels are exempt (Voilà's cull_kernel_if_idle skips them).
+    c.MappingKernelManager.cull_idle_timeout = int(conf.get("cull_idle_timeout", 900))
+    c.MappingKernelManager.cull_interval = int(conf.get("cull_interval", 60))
+    c.MappingKernelManager.cull_connected = False
+    c.MappingKernelManager.cull_busy = False
+    return c
+
+
+def main() -> None:
+    undumpable = make_undumpable()
+    conf = json.loads(os.environ.pop("BIF_VOILA_CONFIG"))
+    token = read_token_fd(int(os.environ.pop("BIF_VOILA_TOKEN_FD")))
+    for name in [k for k in os.environ if kernel_env({k: os.environ[k]}, (token,)) == {}]:
+        del os.environ[name]  # nothing secret for the kernels to inherit
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not undumpable:
+        log.warning("PR_SET_DUMPABLE failed: app kernels could read this process's memory")
+    BifKernelManager.secrets = (token,)
+    app = BifVoila(config=build_config(conf, token))
+    app.initialize([])
+    app.start()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

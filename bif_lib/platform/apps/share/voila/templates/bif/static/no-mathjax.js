@@ -1,3 +1,0 @@
-// Stands in for MathJax in apps without formulas (bif_lib/platform/apps/frontend.py):
-// Voilà's MathJax 2 typesetter configures it and queues typesetting, which does nothing.
-window.MathJax = {Hub: {Config() {}, Configured() {}, Queue() {}, Register: {StartupHook() {}}}};
