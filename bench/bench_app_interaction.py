@@ -15,7 +15,7 @@ Changes measured:
 * ``kita_stadtteil``: another Stadtteil (chart, gap table, key figures).
 
 The same changes are also timed inside one Python process without browser or Voilà
-(``kernel_*``: the app notebook's code executed in-process, CPU and wall time of the widget
+(``kernel_*``: the app notebook's app object built in-process, CPU and wall time of the widget
 callback): that part is the kernel's share and barely depends on other load on the machine.
 The callbacks run in an asyncio event loop as in the Voilà kernel, so what the apps defer
 until the planner pauses (Excel/CSV files, the PNG download link: ``bif_lib.apps.widgets.layout.Later``)
@@ -97,13 +97,13 @@ SCENARIOS = [
 
 
 KERNEL_ACTIONS = {
-    # scenario: (app, python action on the notebook's namespace for change i)
-    "bevoelkerung_stadtteil": ("bevoelkerung", lambda ns, i: setattr(ns["district"], "value", 1 + i % 13)),
-    "schulbedarf_schule": ("schulbedarf", lambda ns, i: setattr(ns["school"], "value",
-                                                                 ns["schools"]["school_id"].iloc[i % len(ns["schools"])])),
-    "schulbedarf_szenario": ("schulbedarf", lambda ns, i: setattr(ns["scenario"].scenario, "value",
-                                                                   ("low", "high", "medium")[i % 3])),
-    "kita_stadtteil": ("kita", lambda ns, i: setattr(ns["district"], "value", 1 + i % 13)),
+    # scenario: (app, python action on the app object for change i)
+    "bevoelkerung_stadtteil": ("bevoelkerung", lambda app, i: setattr(app.district, "value", 1 + i % 13)),
+    "schulbedarf_schule": ("schulbedarf", lambda app, i: setattr(app.school, "value",
+                                                                  app.schools["school_id"].iloc[i % len(app.schools)])),
+    "schulbedarf_szenario": ("schulbedarf", lambda app, i: setattr(app.scenario.scenario, "value",
+                                                                    ("low", "high", "medium")[i % 3])),
+    "kita_stadtteil": ("kita", lambda app, i: setattr(app.district, "value", 1 + i % 13)),
 }
 
 
@@ -118,26 +118,22 @@ def kernel_timings(changes: int, warmup: int) -> dict:
 
 
 async def _kernel_timings(changes: int, warmup: int) -> dict:
-    import nbformat
+    from bif_lib.apps.views import bevoelkerung, kita, schulbedarf
 
-    namespaces: dict = {}
+    app_classes = {"bevoelkerung": bevoelkerung.BevoelkerungApp, "kita": kita.KitaApp,
+                   "schulbedarf": schulbedarf.SchulbedarfApp}
+    apps: dict = {}
     out = {}
     os.environ["BIF_UI_RAISE"] = "1"  # a failing callback must fail the benchmark, not be timed
     for name, (app, action) in KERNEL_ACTIONS.items():
-        if app not in namespaces:
-            nb = nbformat.read(ROOT / "notebooks" / "apps" / f"{app}.ipynb", as_version=4)
-            ns: dict = {}
-            for cell in nb.cells:
-                if cell.cell_type == "code":
-                    exec(cell.source.replace("from IPython.display import display",  # noqa: S102
-                                             "display = lambda *a, **k: None"), ns)
-            namespaces[app] = ns
-        ns = namespaces[app]
+        if app not in apps:
+            apps[app] = app_classes[app]()  # what the app notebook's show() builds, not displayed
+        instance = apps[app]
         cpu, wall = [], []
         for i in range(warmup + changes):
             await asyncio.sleep(PAUSE_S)  # the browser's share of a change; deferred work runs here
             c0, w0 = time.process_time(), time.perf_counter()
-            action(ns, i)
+            action(instance, i)
             if i >= warmup:
                 cpu.append((time.process_time() - c0) * 1000)
                 wall.append((time.perf_counter() - w0) * 1000)

@@ -325,9 +325,7 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from bif_lib.apps.serving.pools import drop_pool
-    from bif_lib.apps.publishing.publish import publish_notebook
-    from bif_lib.apps.registry import Registry
+    from bif_lib.apps.publishing.publish import publish_notebook, withdraw
 
     work = Path(tempfile.mkdtemp(prefix="bif-bench-apps-"))
     os.chmod(work, 0o755)  # the app service account works below it
@@ -369,8 +367,7 @@ def main() -> None:
             for name, case in cases.items():
                 if name not in app_ids:
                     for previous in list(app_ids.values()):
-                        Registry(cfg.apps_dir).remove_app(previous)
-                        drop_pool(cfg, previous)
+                        withdraw(previous, by="bench", cfg=cfg)  # its pooled kernels go too
                     app_ids = {name: publish_notebook(case.notebook, published_by="bench", cfg=cfg).app_id}
                 # plain Voilà for this notebook only now: its idle server must not share the machine
                 # with the other cases

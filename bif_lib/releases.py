@@ -15,7 +15,7 @@ contract together with its certificate; the store admits it only when the certif
       parameters: {}                            # passed on to protect() (e.g. min_frequency)
 
 Record keys for the Cell Key Method are created once, when microdata with a ``record_id`` enter
-the office (:func:`ensure_record_keys`, called by the ingest), and kept in the confidential area.
+the office (``store.record_keys``, called by the ingest), and kept in the confidential area.
 """
 
 from __future__ import annotations
@@ -26,53 +26,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from bif_lib import config
 from bif_lib.contracts import Contract, load_contract
 from bif_lib.disclosure import Certificate, DisclosureError, protect
 from bif_lib.store import Store
-
-KEYS_FILE = "record_keys.parquet"
-
+from bif_lib.store.record_keys import RecordKeysMissing, ensure_record_keys, record_keys_for  # noqa: F401 (ingest, until it imports the store module)
 
 class ReleaseError(RuntimeError):
     """A release could not be made (message in German)."""
-
-
-def record_keys_path(store: Store, dataset: str) -> Path:
-    return store.area("confidential") / dataset / KEYS_FILE
-
-
-def ensure_record_keys(store: Store, contract: Contract, frame: pd.DataFrame) -> int:
-    """Give every statistical unit of confidential microdata its fixed record key (new units get new
-    keys; known ones keep theirs). Returns the number of units. Runs where the store is written."""
-    from bif_lib.disclosure import RecordKeys
-
-    column = contract.raw.get("record_id")
-    if contract.classification != "confidential" or not column or column not in frame.columns:
-        return 0
-    path = record_keys_path(store, contract.id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ids = pd.Series(frame[column].dropna().unique())
-    RecordKeys(path).keys_for(ids)
-    return len(ids)
-
-
-def record_keys_for(store: Store, dataset: str, ids: pd.Series) -> np.ndarray:
-    """The stored keys of ``ids`` (read only: the office's members cannot and need not write them)."""
-    path = record_keys_path(store, dataset)
-    if not path.exists():
-        raise ReleaseError(f"Für „{dataset}“ gibt es keine Record-Keys ({path}); sie entstehen beim Einspielen der "
-                           "Einzeldaten (bif ingest). Bitte den Datensatz erneut einspielen.")
-    table = pq.read_table(path)
-    stored = pd.Series(table.column("record_key").to_numpy(), index=pd.Index(table.column("id").to_numpy()))
-    position = stored.index.get_indexer(pd.Series(ids).to_numpy())
-    missing = int((position < 0).sum())
-    if missing:
-        raise ReleaseError(f"{missing} Datensätze von „{dataset}“ haben keinen Record-Key; die Einzeldaten wurden "
-                           "nicht über BIF eingespielt. Bitte erneut einspielen (bif ingest).")
-    return stored.to_numpy()[position]
 
 
 def release_table(contract: Contract, records: pd.DataFrame, keys: np.ndarray | None, *,
@@ -144,7 +106,10 @@ def release(contract: Contract | Path | str, *, purpose: str, store: Store | Non
         if not record_id:
             raise ReleaseError(f"Der Vertrag von „{spec['source']}“ nennt kein record_id-Feld; ohne Record-Keys ist "
                                "keine Cell-Key-Freigabe möglich.")
-        keys = record_keys_for(store, spec["source"], records[record_id])
+        try:
+            keys = record_keys_for(store, spec["source"], records[record_id])
+        except RecordKeysMissing as missing:
+            raise ReleaseError(str(missing)) from None
     say("Schütze die Tabelle …")
     table, certificate = release_table(contract, records, keys, released_by=user or config.current_user(),
                                        sources=[{"dataset": spec["source"], "version": meta["version"]}],
@@ -181,4 +146,4 @@ def certificate_of(entry) -> Certificate | None:
     return Certificate.from_dict(data) if data else None
 
 
-__all__ = ["ReleaseError", "certificate_of", "ensure_record_keys", "record_keys_for", "release", "release_table"]
+__all__ = ["ReleaseError", "certificate_of", "release", "release_table"]

@@ -278,15 +278,11 @@ def _log_traceback(exc: BaseException, argv: list[str] | None) -> Path | None:
         if not _private_dir(path.parent, shared_parent=index == len(candidates) - 1):
             continue
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            from bif_lib.fsutil import write_private
+
+            write_private(path, record, append=True, durable=False)
         except OSError:
             continue
-        try:
-            os.write(fd, record)
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
         return path
     return None
 

@@ -75,7 +75,7 @@ def _verify(args) -> int:
 def _prune(args) -> int:
     from bif_lib.platform.settings import load_settings
 
-    years = (load_settings().get("audit") or {}).get("retention_years", audit.RETENTION_YEARS)
+    years = load_settings()["audit"]["retention_years"]
     try:
         dropped = audit.prune(args.before, retention_years=years)
     except ValueError as exc:

@@ -1,4 +1,4 @@
-"""``bif platform start|stop|status|restart-hub|z2jh-values``: run the JupyterHub platform."""
+"""``bif platform start|stop|status|restart-hub|settings|z2jh-values``: run the JupyterHub platform."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ def register(subparsers) -> None:
     sub.add_parser("status", help="zeigen, was läuft").set_defaults(handler=_status)
     sub.add_parser("restart-hub", help="nur den Hub neu starten; Server und Apps laufen weiter"
                    ).set_defaults(handler=_restart_hub)
+    sub.add_parser("settings", help="die geltenden Einstellungen zeigen (settings.yaml, Umgebung und "
+                   "Standardwerte)").set_defaults(handler=_settings)
     z2jh = sub.add_parser("z2jh-values", help="Helm-Werte für Zero to JupyterHub aus settings.yaml erzeugen")
     z2jh.add_argument("--output", "-o", help="Datei (Standard: Ausgabe auf stdout)")
     z2jh.set_defaults(handler=_z2jh)
@@ -57,6 +59,24 @@ def _restart_hub(args) -> int:
     from bif_lib.platform import launcher
 
     return _run(launcher.restart_hub)
+
+
+def _settings(args) -> int:
+    import json
+
+    import yaml
+
+    from bif_lib.platform.settings import load_settings
+
+    def action():
+        settings = load_settings()
+        sys.stdout.write(f"# Geltende BIF-Einstellungen: {settings.source_file}, Umgebungsvariablen und "
+                         "Standardwerte (bif_lib/platform/settings_schema.yaml)\n")
+        plain = json.loads(json.dumps(settings))  # Settings -> plain dicts for the YAML dump
+        sys.stdout.write(yaml.safe_dump(plain, allow_unicode=True, sort_keys=False))
+        return 0
+
+    return _run(action)
 
 
 def _z2jh(args) -> int:

@@ -86,4 +86,4 @@ def _end(args) -> int:
 
 
 def _templates_folder(settings) -> str:
-    return settings.get("notebooks", {}).get("target", "Vorlagen")
+    return settings["notebooks"]["target"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from bif_lib import config
+from bif_lib.i18n import format_number
 from bif_lib.ingest import IngestOutcome, default_store, ingest
 from bif_lib.store import Store
 from bif_lib import releases
@@ -45,7 +46,7 @@ class BootstrapResult:
             entry = outcome.entry
             lines.append(f"  {dataset:<42} {status_labels[outcome.status]:<12} "
                          f"{entry.version if entry else '–':>7} "
-                         f"{format(entry.rows, ',').replace(',', '.') if entry else '–':>9} "
+                         f"{format_number(entry.rows) if entry else '–':>9} "
                          f"{outcome.report.warnings:>9}")
         for dataset, reason in self.skipped.items():
             lines.append(f"  {dataset:<42} {'ausgelassen':<12} – {reason}")

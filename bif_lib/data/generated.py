@@ -95,7 +95,7 @@ def _life_table(destination: Path) -> Path:
 
 def _synthetic_register(spec: dict, store: Store, destination: Path,
                         progress: Callable[[str], None]) -> dict[str, Path]:
-    from bif_lib.planning.release import release_parameters_checked
+    from bif_lib.loaders import release_parameters_checked
     from bif_lib.synthetic import PublishedTotals, generate_register
 
     totals = PublishedTotals.from_sozialatlas_dir(destination / "sozialatlas_2022", _bezirke(store))

@@ -1,4 +1,4 @@
-"""Planning models for city administrations: pure functions on DataFrames, no widgets.
+"""Planning models for city administrations: pure functions on DataFrames, no widgets, no I/O.
 
 * :func:`project_population` - cohort-component projection per Stadtteil x sex x age x year,
   with scenarios (:data:`SCENARIOS`, :class:`Assumptions`), new housing areas and alignment;
@@ -9,6 +9,10 @@
 
 Every result carries ``.assumptions`` and ``.inputs`` ({dataset_id: version}) so that each number
 can be traced. Method and sources: docs/planning-models.md.
+
+Inputs in, results out: no module here reads or writes files, the store or the network, nor
+imports anything that does (``tests/planning/test_purity.py``). Loading the inputs from the
+store is :mod:`bif_lib.loaders`; the apps that show the results are in :mod:`bif_lib.apps.views`.
 """
 
 from bif_lib.planning.daycare import (

@@ -13,7 +13,6 @@ from bif_lib.i18n import format_number
 SEXES: tuple[str, str] = ("m", "w")
 MAX_AGE = 100  # open age class: 100 = 100 and older
 DISTRICT_IDS: tuple[int, ...] = tuple(range(1, 14))
-SEX_LABELS_DE = {"m": "männlich", "w": "weiblich"}
 
 
 def check_range(label_de: str, value: float, low: float, high: float) -> float:

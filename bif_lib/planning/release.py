@@ -1,4 +1,5 @@
-"""What the statistics office releases from the register for the planning apps.
+"""What the statistics office releases from the register for the planning apps: the table
+formats and their conversions (pure; reading and certifying are in :mod:`bif_lib.loaders`).
 
 The register microdata are confidential: only the statistics office reads them. The
 planning apps (and their planners) get two internal aggregates instead:
@@ -7,12 +8,14 @@ planning apps (and their planners) get two internal aggregates instead:
     residents per year × Stadtteil × sex × single year of age, protected with the Cell Key
     Method by ``bif release`` from its contract's ``release:`` block (``bif_lib.releases``).
 ``projektionsparameter``
-    the estimated projection parameters as one long table. They are smoothed rates
-    pooled over the base period and, for the age pattern, over the whole city
-    (docs/planning-models.md), released after an output check
-    (:func:`release_parameters_checked`, run where the microdata are).
+    the estimated projection parameters as one long table (:func:`release_parameters`). They
+    are smoothed rates pooled over the base period and, for the age pattern, over the whole
+    city (docs/planning-models.md), released after an output check
+    (:func:`parameter_output_checks`; the certificate: ``bif_lib.loaders.release_parameters_checked``,
+    run where the microdata are).
 
-``load_projection_inputs`` rebuilds the projection's inputs from the two datasets.
+:func:`projection_inputs_from_release` rebuilds the projection's inputs from the two datasets
+(``bif_lib.loaders.load_projection_inputs`` loads them).
 """
 
 from __future__ import annotations
@@ -21,12 +24,11 @@ import numpy as np
 import pandas as pd
 
 from bif_lib.planning._common import SEXES, label_frame
-from bif_lib.planning.parameters import ProjectionInputs, ProjectionParameters, projection_inputs_from_register
+from bif_lib.planning.parameters import ProjectionInputs, ProjectionParameters
 
 POPULATION_DATASET = "bevoelkerung_einzelalter"
 PARAMETERS_DATASET = "projektionsparameter"
 LONG_COLUMNS = ["component", "district_id", "to_district_id", "sex", "age", "value"]
-SCALARS = ("share_boys", "in_volume")
 
 
 def release_parameters(parameters: ProjectionParameters) -> pd.DataFrame:
@@ -97,52 +99,39 @@ def parameters_from_release(table: pd.DataFrame, *, synthetic: bool = False,
 
 
 MIN_PERSONS_PER_GROUP = 100  # output-check rule of thumb: every rate rests on at least this many persons
+RELEASED_COMPONENTS = frozenset({"out_rate", "internal_rate", "in_profile", "fertility", "mortality_factor",
+                                 "destination", "survival", "share_boys", "in_volume", "base_period_start",
+                                 "base_period_end"})
 
 
-def release_parameters_checked(persons: pd.DataFrame, events: pd.DataFrame, base_period: tuple[int, int], *,
-                               dataset: str, released_by: str | None = None, sources: list[dict] | None = None,
-                               min_persons: int = MIN_PERSONS_PER_GROUP):
-    """The projection parameters with an output-check certificate (``method="output_check"``).
+def parameter_output_checks(persons: pd.DataFrame, table: pd.DataFrame, base_period: tuple[int, int], *,
+                            min_persons: int = MIN_PERSONS_PER_GROUP) -> list[dict]:
+    """The output checks of a parameter table (:func:`release_parameters`) before its release.
 
     The parameters are rates and shares, smoothed and pooled (docs/planning-models.md); they are
     released after the checks research data centres apply to model output: no counts of persons
     among them, and every Stadtteil × sex group they are estimated from holds at least
-    ``min_persons`` persons in each year of the base period.
+    ``min_persons`` persons in each year of the base period (``persons``: the register extracts).
+    Returns the checks as the certificate lists them (name, passed, German detail).
     """
-    import getpass
-
-    from bif_lib.disclosure import Certificate, content_digest
-    from bif_lib.disclosure.certificate import utc_now
-
-    inputs = projection_inputs_from_register(persons, events, base_period=base_period)
-    table = release_parameters(inputs.parameters)
     first, last = base_period
     in_period = persons[persons["extract_year"].between(first, last)]
     group_sizes = in_period.groupby(["extract_year", "district_id", "sex"]).size()
     smallest = int(group_sizes.min()) if len(group_sizes) else 0
-    allowed = {"out_rate", "internal_rate", "in_profile", "fertility", "mortality_factor", "destination",
-               "survival", "share_boys", "in_volume", "base_period_start", "base_period_end"}
-    unknown = sorted(set(table["component"]) - allowed)
-    checks = [
+    unknown = sorted(set(table["component"]) - RELEASED_COMPONENTS)
+    return [
         {"name": "Nur Raten, Anteile und Modellgrößen", "passed": not unknown,
          "detail": "keine Fallzahlen von Personen" if not unknown else "unbekannte Größen: " + ", ".join(unknown)},
         {"name": f"Mindestbesetzung {min_persons} Personen", "passed": smallest >= min_persons,
          "detail": f"kleinste Gruppe (Jahr × Stadtteil × Geschlecht) im Basiszeitraum: {smallest} Personen"},
     ]
-    certificate = Certificate(
-        dataset=dataset, method="output_check",
-        parameters={"base_period": list(base_period), "min_persons": min_persons, "rows": len(table)},
-        checks=checks, released_by=released_by or getpass.getuser(), released_at=utc_now(),
-        content_sha256=content_digest(table), sources=sources or [], synthetic=True)
-    return table, certificate
 
 
-def load_projection_inputs(*, base_year: int | None = None, store=None) -> ProjectionInputs:
-    """Projection inputs for apps and analysts, from the two internal released datasets."""
-    from bif_lib.api import load
-
-    population = load(POPULATION_DATASET, store=store)
-    table = load(PARAMETERS_DATASET, store=store)
+def projection_inputs_from_release(population: pd.DataFrame, table: pd.DataFrame, *,
+                                   base_year: int | None = None) -> ProjectionInputs:
+    """The projection's inputs from the two released datasets as loaded (``attrs["bif"]`` gives
+    their versions and synthetic label): base population of ``base_year`` (default: the latest
+    year) and the parameters (:func:`parameters_from_release`)."""
     synthetic = bool(population.attrs["bif"]["synthetic"] or table.attrs["bif"]["synthetic"])
     inputs = {meta["dataset"]: meta["version"] for meta in (population.attrs["bif"], table.attrs["bif"])}
     parameters = parameters_from_release(table, synthetic=synthetic, inputs=inputs)

@@ -142,7 +142,7 @@ class UserStore:
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> "UserStore":
         settings = settings or load_settings()
-        return cls(settings.users_file, settings["auth"]["local"].get("min_password_length", 12))
+        return cls(settings.users_file, settings["auth"]["local"]["min_password_length"])
 
     # -- file handling
     def _read(self) -> dict:

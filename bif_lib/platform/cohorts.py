@@ -11,11 +11,12 @@ ordinary local accounts that carry a ``cohort`` attribute in the user store.
 from __future__ import annotations
 
 import csv
-import os
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from bif_lib.fsutil import write_private
 from bif_lib.platform.auth import UserStore, UserStoreError, check_username, generate_password
 
 DEFAULT_GROUPS = ("analysts",)
@@ -71,8 +72,8 @@ def remove_cohort(store: UserStore, cohort: str) -> list[str]:
 def write_handout(path: Path, accounts: list[CohortAccount], url: str) -> None:
     """Semicolon CSV with BOM, so that Excel opens it with the German umlauts intact.
     Readable by its owner only: it holds passwords."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(descriptor, "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh, delimiter=";")
-        writer.writerow(["Konto", "Passwort", "Adresse"])
-        writer.writerows([a.name, a.password, url] for a in accounts)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, delimiter=";")
+    writer.writerow(["Konto", "Passwort", "Adresse"])
+    writer.writerows([a.name, a.password, url] for a in accounts)
+    write_private(path, text.getvalue().encode("utf-8-sig"))

@@ -44,6 +44,8 @@ from bif_lib.platform.settings import (
 PLATFORM_SERVICE = "bif-platform"
 CULLER_SERVICE = "idle-culler"
 TEMPLATES_DIR = config.PROJECT_ROOT / "hub_config" / "templates"
+# JupyterLab's settings for every user's server: German (overrides.json), no news (page_config.json)
+LAB_SETTINGS_DIR = config.PROJECT_ROOT / "hub_config" / "lab"
 SINGLEUSER = str(Path(sys.prefix) / "bin" / "jupyterhub-singleuser")
 
 # scopes of the services (not configurable: they follow from what the services do)
@@ -89,7 +91,7 @@ def load_roles(settings: Settings) -> list[dict]:
         roles.append(role)
     roles.append(copy.deepcopy(ADMIN_ROLE))
     for service, spec in SERVICE_ROLES.items():
-        if service == CULLER_SERVICE and not settings["culler"].get("enabled", True):
+        if service == CULLER_SERVICE and not settings["culler"]["enabled"]:
             continue
         roles.append({"name": f"{service}-service", "description": spec["description"],
                       "scopes": list(spec["scopes"]), "services": [service]})
@@ -152,7 +154,7 @@ def services(settings: Settings, with_tokens: bool = True) -> list[dict]:
         apps["api_token"] = apps_api_token(settings)
         platform["api_token"] = platform_api_token(settings)
     result = [apps, platform]
-    if settings["culler"].get("enabled", True):
+    if settings["culler"]["enabled"]:
         result.append({"name": CULLER_SERVICE, "command": culler_command(settings)})
     return result
 
@@ -196,7 +198,7 @@ class BIFSpawner(LocalProcessSpawner):
             account = accounts.Account(me.pw_name, me.pw_uid, me.pw_gid, home, me.pw_shell or "/bin/bash")
         templates = {label: (config.PROJECT_ROOT / path) for label, path in
                      (settings.get("notebooks", {}).get("templates") or {}).items()}
-        accounts.prepare_home(account, templates, settings.get("notebooks", {}).get("target", "Vorlagen"))
+        accounts.prepare_home(account, templates, settings["notebooks"]["target"])
         private_tmp = account.home / ".tmp"
         private_tmp.mkdir(mode=0o700, exist_ok=True)
         os.chmod(private_tmp, 0o700)
@@ -291,8 +293,8 @@ def authenticator_config(settings: Settings) -> dict[str, dict[str, Any]]:
         "client_id": oidc["client_id"],
         "client_secret": os.environ.get("BIF_OIDC_CLIENT_SECRET", ""),
         "oauth_callback_url": oidc.get("callback_url") or f"{settings.public_url}hub/oauth_callback",
-        "username_claim": oidc.get("username_claim", "preferred_username"),
-        "groups_claim": oidc.get("groups_claim", "groups"),
+        "username_claim": oidc["username_claim"],
+        "groups_claim": oidc["groups_claim"],
         "scope": list(oidc.get("scope") or ["openid", "profile", "email"]),
         "login_service": oidc.get("login_service", "Stadt-Konto"),
         "group_mapping": dict(oidc.get("group_mapping") or {}),
@@ -349,10 +351,12 @@ def configure(c, settings: Settings | None = None) -> Settings:
     c.Spawner.default_url = "/lab"
     # the server's own token may also publish apps (publish_from_lab), besides JupyterHub's defaults
     c.Spawner.server_token_scopes = ["access:servers!server", "users:activity!user", "custom:bif-apps:publish"]
-    # city intranets: no news feed or update checks from the internet
+    # city intranets: no news feed or update checks from the internet; German JupyterLab and no
+    # news pop-up through the settings in hub_config/lab (docs/platform.md, "German pages")
     c.Spawner.args = ["--LabApp.news_url=None",
-                      "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    c.Spawner.start_timeout = int(hub.get("start_timeout", 120))
+                      "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                      f"--LabApp.app_settings_dir={LAB_SETTINGS_DIR}"]
+    c.Spawner.start_timeout = int(hub["start_timeout"])
     c.Spawner.http_timeout = 60
     c.JupyterHub.allow_named_servers = False
 
@@ -435,7 +439,7 @@ def z2jh_values(settings: Settings) -> dict:
                          "BIF_APPS_URL": "http://proxy-public/services/bif-apps/"},
         },
         "cull": {
-            "enabled": bool(culler.get("enabled", True)),
+            "enabled": bool(culler["enabled"]),
             "users": False,
             "timeout": int(culler["timeout"]),
             "every": int(culler["every"]),

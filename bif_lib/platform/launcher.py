@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from bif_lib import config
+from bif_lib.fsutil import write_private
 from bif_lib.platform import accounts
 from bif_lib.platform.settings import (
     Settings,
@@ -39,6 +40,7 @@ from bif_lib.platform.settings import (
     platform_api_token,
     proxy_auth_token,
 )
+from bif_lib.processes import PidFile, alive, spawn, terminate
 
 HUB_CONFIG = config.PROJECT_ROOT / "hub_config" / "jupyterhub_config.py"
 CHP_BIN = config.PROJECT_ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -66,28 +68,21 @@ class Daemon:
     name: str
     marker: str  # part of /proc/<pid>/cmdline that identifies the process
 
-    def pidfile(self, settings: Settings) -> Path:
-        return settings.run_dir / f"{self.name}.pid"
+    def pidfile(self, settings: Settings) -> PidFile:
+        return PidFile(settings.run_dir / f"{self.name}.pid", self.marker)
 
     def logfile(self, settings: Settings) -> Path:
         return settings.logs_dir / f"{self.name}.log"
 
     def pid(self, settings: Settings) -> int | None:
         """The pid if the process from the pid file is still running, else None."""
-        try:
-            pid = int(self.pidfile(settings).read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            return None
-        return pid if self.marker in cmdline else None
+        return self.pidfile(settings).running()
 
 
 PROXY = Daemon("proxy", "configurable-http-proxy")
 HUB = Daemon("hub", "jupyterhub_config.py")
 AUDIT = Daemon("audit", "bif_lib.cli audit serve")
+SINGLEUSER_MARKER = "jupyterhub-singleuser"  # the users' JupyterLab servers (started by the hub)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -141,34 +136,9 @@ def _log_tail(log: Path | None, lines: int = 25) -> str:
     return f"\n--- {log} ---\n" + "\n".join(tail)
 
 
-def _spawn(daemon: Daemon, cmd: list[str], settings: Settings, env: dict, cwd: Path) -> subprocess.Popen:
-    log = open(daemon.logfile(settings), "ab", buffering=0)
-    log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(map(str, cmd))}\n".encode())
-    proc = subprocess.Popen(
-        [str(c) for c in cmd], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        cwd=cwd, env=env, start_new_session=True,  # daemonised: survives the calling shell
-    )
-    log.close()
-    daemon.pidfile(settings).write_text(f"{proc.pid}\n")
-    return proc
-
-
-def _terminate(pid: int, timeout: float = 20.0) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        # reap it if it is our child (foreground mode, tests)
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+def _spawn(daemon: Daemon, cmd: list, settings: Settings, env: dict, cwd: Path) -> subprocess.Popen:
+    """Start ``daemon`` in the background (a session of its own: it survives the calling shell)."""
+    return spawn(cmd, env=env, cwd=cwd, log=daemon.logfile(settings), pidfile=daemon.pidfile(settings))
 
 
 def base_env(settings: Settings) -> dict[str, str]:
@@ -261,11 +231,8 @@ def ensure_demo_users(settings: Settings) -> dict[str, str]:
             store.set_password(name, password)
             store.set_groups(name, [group])
         creds[name] = password
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("# BIF Demo-Zugänge (nur zum Ausprobieren, keine echten Daten)\n")
-        for name, password in creds.items():
-            f.write(f"{name}  {DEMO_USERS[name]}  {password}\n")
+    write_private(path, "# BIF Demo-Zugänge (nur zum Ausprobieren, keine echten Daten)\n"
+                  + "".join(f"{name}  {DEMO_USERS[name]}  {password}\n" for name, password in creds.items()))
     return creds
 
 
@@ -326,9 +293,8 @@ def _start_audit(settings: Settings, out: Out) -> None:
 def _start_hub(settings: Settings, out: Out, foreground: bool = False) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
     env = base_env(settings)
-    if foreground:
-        proc = subprocess.Popen(cmd, cwd=settings.hub_dir, env=env, stdin=subprocess.DEVNULL)
-        HUB.pidfile(settings).write_text(f"{proc.pid}\n")
+    if foreground:  # logs on the terminal; Ctrl-C reaches the hub too
+        proc = spawn(cmd, env=env, cwd=settings.hub_dir, log=None, pidfile=HUB.pidfile(settings), session=False)
     else:
         proc = _spawn(HUB, cmd, settings, env, settings.hub_dir)
     _wait(lambda: _http_ok(health_url(settings)), 90, "JupyterHub", proc,
@@ -372,8 +338,7 @@ def start(settings: Settings | None = None, demo: bool = False, foreground: bool
     else:
         out(accounts.single_mode_message())
     creds = ensure_demo_users(settings) if demo else {}
-    if HUB.pid(settings) is not None:  # a hub that does not answer: replace it
-        _terminate(HUB.pid(settings))
+    HUB.pidfile(settings).stop()  # a hub that does not answer: replace it
     if _port_open(settings["hub"]["internal_port"]):
         raise PlatformError(f"Port {settings['hub']['internal_port']} ist belegt / in use (hub.internal_port)")
     if accounts.can_separate_accounts(settings):
@@ -454,9 +419,8 @@ def stop_orphaned_servers(settings: Settings, out: Out = print) -> list[int]:
     for (state,) in rows:
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             pid = int(json.loads(state).get("pid") or 0)
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if pid and Path(f"/proc/{pid}").exists() else b""
-            if b"jupyterhub-singleuser" in cmdline:
-                _terminate(pid)
+            if alive(pid, SINGLEUSER_MARKER):
+                terminate(pid, marker=SINGLEUSER_MARKER)
                 stopped.append(pid)
     if stopped:
         out(f"Verwaiste JupyterLab-Server gestoppt / orphaned servers stopped: {stopped}")
@@ -464,14 +428,10 @@ def stop_orphaned_servers(settings: Settings, out: Out = print) -> list[int]:
 
 
 def _stop_daemon(daemon: Daemon, settings: Settings, out: Out) -> bool:
-    pid = daemon.pid(settings)
-    if pid is None:
-        daemon.pidfile(settings).unlink(missing_ok=True)
-        return False
-    _terminate(pid)
-    daemon.pidfile(settings).unlink(missing_ok=True)
-    out(f"{daemon.name} gestoppt / stopped (pid {pid})")
-    return True
+    pid = daemon.pidfile(settings).stop()
+    if pid is not None:
+        out(f"{daemon.name} gestoppt / stopped (pid {pid})")
+    return pid is not None
 
 
 def stop(settings: Settings | None = None, out: Out = print) -> int:
@@ -512,31 +472,6 @@ def restart_hub(settings: Settings | None = None, out: Out = print) -> int:
 
 # --- status ---------------------------------------------------------------------------------
 
-def _own_process(daemon: Daemon, settings: Settings, cwd: Path) -> tuple[int | None, str]:
-    """(pid, "") if ``daemon`` of *this* installation runs: its pid file in ``$BIF_HOME/run`` names
-    a live process whose command line is the daemon's and whose working directory is the one this
-    installation starts it in; else (None, German reason)."""
-    try:
-        pid = int(daemon.pidfile(settings).read_text().strip())
-    except FileNotFoundError:
-        return None, "keine pid-Datei"
-    except PermissionError:
-        return None, f"pid-Datei {daemon.pidfile(settings)} nicht lesbar (als Betreiberkonto/root aufrufen)"
-    except ValueError:
-        return None, f"pid-Datei {daemon.pidfile(settings)} ist unlesbar"
-    if daemon.pid(settings) is None:
-        return None, f"pid {pid} aus der pid-Datei läuft nicht (mehr) oder ist kein {daemon.name}-Prozess"
-    try:
-        actual = Path(f"/proc/{pid}/cwd").resolve(strict=True)
-    except (FileNotFoundError, ProcessLookupError):
-        return None, f"pid {pid} läuft nicht mehr"
-    except PermissionError:
-        return None, f"pid {pid} nicht prüfbar (keine Rechte; als Betreiberkonto/root aufrufen)"
-    if actual != cwd.resolve():
-        return None, f"pid {pid} gehört zu einer anderen Installation (Arbeitsverzeichnis {actual})"
-    return pid, ""
-
-
 def _hub_is_ours(settings: Settings) -> bool:
     """The hub answering on the configured port accepts this installation's service token."""
     try:
@@ -556,9 +491,10 @@ def status(settings: Settings | None = None, out: Out = print) -> dict:
     another program) is reported as such, never as "running".
     """
     settings = settings or load_settings()
-    proxy, proxy_reason = _own_process(PROXY, settings, settings.run_dir)
-    hub, hub_reason = _own_process(HUB, settings, settings.hub_dir)
-    audit, audit_reason = _own_process(AUDIT, settings, settings.run_dir)
+    # this installation's: pid file, alive, the right program, started in this installation's directory
+    proxy, proxy_reason = PROXY.pidfile(settings).check(settings.run_dir)
+    hub, hub_reason = HUB.pidfile(settings).check(settings.hub_dir)
+    audit, audit_reason = AUDIT.pidfile(settings).check(settings.run_dir)
     answers = _http_ok(health_url(settings))
     ours = hub is not None and answers and _hub_is_ours(settings)
     result: dict = {
@@ -595,7 +531,7 @@ def status(settings: Settings | None = None, out: Out = print) -> dict:
             f"(hub.port in settings.yaml). Diese BIF-Plattform läuft nicht.")
     elif hub is not None and not answers:
         out(f"WARNUNG: Der Hub-Prozess läuft, antwortet aber nicht auf {health_url(settings)}.")
-    if audit is not None or AUDIT.pidfile(settings).exists() or result["separate_accounts"]:
+    if audit is not None or AUDIT.pidfile(settings).path.exists() or result["separate_accounts"]:
         out(f"Protokolldienst / audit: {fmt(audit, audit_reason)}")
     if service is None:
         out("Apps:       nicht installiert / not installed")

@@ -1,15 +1,22 @@
-"""The platform's settings: ``hub_config/settings.yaml`` merged with environment variables.
+"""The platform's settings: schema defaults, ``hub_config/settings.yaml`` and environment variables.
 
-One readable YAML file configures the hub, the apps service and the launcher. A few
-values that differ per machine (addresses, ports, the authentication backend) can be
-overridden with environment variables, so the same file serves a developer laptop,
-CI and a city's server::
+One readable YAML file configures the hub, the apps service and the launcher. Every key, its
+type and its default live in one place, the JSON Schema ``settings_schema.yaml`` beside this
+module: the file holds only what an installation sets differently, and the schema fills in
+the rest (a key left out or set to null gets its default). A few values that differ per
+machine (addresses, ports, the authentication backend) can be overridden with environment
+variables (``x-env`` in the schema), so the same file serves a developer laptop, CI and a
+city's server::
 
     from bif_lib.platform.settings import load_settings
     settings = load_settings()
     settings.hub.port          # attribute access ...
     settings["apps"]["port"]   # ... or item access, the object is a dict
     settings.run_dir           # $BIF_HOME/run (derived paths are properties)
+
+Mistakes are reported in German, naming the key (``SettingsError``): the schema's checks
+(types, allowed values, unknown keys) and, in ``policy_problems``, the rules a schema cannot
+express (roles that must exist, the statistics office's seal).
 
 Secrets are never part of the file: tokens are generated on first use and kept in
 ``$BIF_HOME/run`` (mode 0600), passwords for directories come from environment variables.
@@ -18,6 +25,7 @@ Secrets are never part of the file: tokens are generated on first use and kept i
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import re
 import secrets
@@ -27,14 +35,12 @@ from typing import Any
 import yaml
 
 from bif_lib import config
+from bif_lib.fsutil import write_private
 
 SETTINGS_ENV = "BIF_HUB_SETTINGS"
 DEFAULT_SETTINGS_FILE = config.PROJECT_ROOT / "hub_config" / "settings.yaml"
+SCHEMA_FILE = Path(__file__).resolve().with_name("settings_schema.yaml")
 
-BIF_GROUPS = ("analysts", "planners", "trainers", "statistikstelle", "admins")
-AUTH_BACKENDS = ("local", "ldap", "oidc")
-ACCOUNT_MODES = ("auto", "separate", "single")
-DATA_AREAS = ("internal", "confidential")
 APPS_SERVICE = "bif-apps"
 PUBLISH_SCOPE = "custom:bif-apps:publish"
 # The sealed statistics office: the only group with the confidential data area. Nobody else
@@ -46,32 +52,66 @@ BUILTIN_ADMIN_ROLE = "admin"  # JupyterHub's built-in role: bound to nobody in B
 # keys of auth.ldap / auth.oidc that would make people hub admins through the directory
 ADMIN_AUTH_KEYS = ("admin_users", "admin_groups")
 
-# environment variable -> (section, key, type)
-ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
-    "BIF_HUB_IP": ("hub", "ip", str),
-    "BIF_HUB_PORT": ("hub", "port", int),
-    "BIF_HUB_INTERNAL_PORT": ("hub", "internal_port", int),
-    "BIF_PROXY_API_PORT": ("hub", "proxy_api_port", int),
-    "BIF_HUB_BASE_URL": ("hub", "base_url", str),
-    "BIF_HUB_PUBLIC_URL": ("hub", "public_url", str),
-    "BIF_ACCOUNT_MODE": ("accounts", "mode", str),
-    "BIF_ACCOUNT_PREFIX": ("accounts", "user_prefix", str),
-    "BIF_HOME_ROOT": ("accounts", "home_root", str),
-    "BIF_AUTH_BACKEND": ("auth", "backend", str),
-    "BIF_CULL_TIMEOUT": ("culler", "timeout", int),
-    "BIF_APPS_PORT": ("apps", "port", int),
-    "BIF_VOILA_PORT": ("apps", "voila_port", int),
-    "BIF_APPS_OS_USER": ("apps", "os_user", str),
-}
 
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+@functools.cache
+def schema() -> dict:
+    """The settings schema (JSON Schema, draft 2020-12)."""
+    with open(SCHEMA_FILE, encoding="utf-8") as f:
+        return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def _resolve(node: dict) -> dict:
+    """``node`` with a local ``$ref`` (``#/$defs/...``) merged in."""
+    ref = node.get("$ref")
+    if not ref:
+        return node
+    return {**schema()["$defs"][ref.rsplit("/", 1)[1]], **node}
+
+
+_PROPERTIES = schema()["properties"]
+BIF_GROUPS: tuple[str, ...] = tuple(_PROPERTIES["groups"]["required"])
+AUTH_BACKENDS: tuple[str, ...] = tuple(_PROPERTIES["auth"]["properties"]["backend"]["enum"])
+ACCOUNT_MODES: tuple[str, ...] = tuple(_PROPERTIES["accounts"]["properties"]["mode"]["enum"])
+DATA_AREAS: tuple[str, ...] = tuple(schema()["$defs"]["group"]["properties"]["data_areas"]["items"]["enum"])
+_PYTHON_TYPES = {"integer": int, "number": float, "string": str}
+
+# environment variable -> (section, key, type), from ``x-env`` in the schema
+ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
+    prop["x-env"]: (section, key, _PYTHON_TYPES[_resolve(prop).get("type", "string")])
+    for section, spec in _PROPERTIES.items()
+    for key, prop in spec.get("properties", {}).items() if "x-env" in prop
+}
 
 
 class SettingsError(ValueError):
     """The settings file is missing, unreadable or inconsistent (message in German)."""
 
 
-class Settings(dict):
+def local_host(ip: str) -> str:
+    """Where a service listening on ``ip`` is reached on this machine."""
+    return "127.0.0.1" if ip in ("", "0.0.0.0", "::") else ip
+
+
+class Layout:
+    """What the platform's ``Settings`` and the apps service's ``AppsConfig`` derive alike
+    from ``home`` (``BIF_HOME``) and ``base_url``."""
+
+    @property
+    def run_dir(self) -> Path:
+        """Pid files and generated tokens (mode 0700)."""
+        return Path(self.home) / "run"
+
+    @property
+    def logs_dir(self) -> Path:
+        return Path(self.home) / "logs"
+
+    @property
+    def gallery_path(self) -> str:
+        """The apps service's path below the hub's proxy (``/services/bif-apps/``)."""
+        return f"{self.base_url}services/{APPS_SERVICE}/"
+
+
+class Settings(Layout, dict):
     """A dict with attribute access (like ``traitlets.config.Config``) and derived paths."""
 
     def __getattr__(self, name: str) -> Any:
@@ -94,15 +134,6 @@ class Settings(dict):
     def hub_dir(self) -> Path:
         """Hub state: database, cookie secret, local user store (mode 0700)."""
         return self.home / "hub"
-
-    @property
-    def run_dir(self) -> Path:
-        """Pid files and generated tokens (mode 0700)."""
-        return self.home / "run"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.home / "logs"
 
     @property
     def store_dir(self) -> Path:
@@ -131,9 +162,7 @@ class Settings(dict):
     @property
     def local_url(self) -> str:
         """The proxy's URL on this machine (health checks, tests)."""
-        ip = self["hub"]["ip"]
-        host = "127.0.0.1" if ip in ("", "0.0.0.0", "::") else ip
-        return f"http://{host}:{self['hub']['port']}{self.base_url}"
+        return f"http://{local_host(self['hub']['ip'])}:{self['hub']['port']}{self.base_url}"
 
     @property
     def public_url(self) -> str:
@@ -154,11 +183,7 @@ class Settings(dict):
     @property
     def apps_url(self) -> str:
         """Where the apps service listens (the hub proxies ``/services/bif-apps/`` to it)."""
-        return f"http://127.0.0.1:{self['apps']['port']}"
-
-    @property
-    def gallery_path(self) -> str:
-        return f"{self.base_url}services/{APPS_SERVICE}/"
+        return f"http://{local_host(self['apps']['ip'])}:{self['apps']['port']}"
 
 
 def _wrap(value: Any) -> Any:
@@ -207,95 +232,149 @@ def apply_env(data: dict, environ: dict[str, str] | os._Environ = os.environ) ->
         try:
             value = typ(raw)
         except ValueError:
-            raise SettingsError(f"Umgebungsvariable {var}={raw!r}: erwartet {typ.__name__}") from None
-        data.setdefault(section, {})[key] = value
+            expected = next(_TYPE_NAMES[k] for k, v in _PYTHON_TYPES.items() if v is typ)
+            raise SettingsError(f"Umgebungsvariable {var}={raw!r}: erwartet {expected}") from None
+        section_data = data.get(section)
+        if not isinstance(section_data, dict):
+            section_data = data[section] = {}
+        section_data[key] = value
     return data
 
 
+# --- the schema: defaults and German messages ----------------------------------------------
+
+def fill_defaults(data: Any, node: dict | None = None) -> Any:
+    """Put the schema's ``default`` into every key of ``data`` that is missing or null, at
+    every level (in place; the keys the schema knows in its order); returns ``data``."""
+    node = _resolve(schema() if node is None else node)
+    if not isinstance(data, dict):
+        return data
+    known = node.get("properties", {})
+    given = dict(data)
+    data.clear()
+    for name, sub in known.items():
+        sub = _resolve(sub)
+        if given.get(name) is None and "default" in sub:
+            given[name] = copy.deepcopy(sub["default"])
+        if name in given:
+            data[name] = fill_defaults(given.pop(name), sub)
+    data.update(given)
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        for name, value in data.items():
+            if name not in known:
+                fill_defaults(value, extra)
+    return data
+
+
+def defaults() -> Settings:
+    """The settings as the schema's defaults make them (no paths: they come with loading)."""
+    return _wrap(fill_defaults({}))
+
+
+def with_defaults(data: dict) -> dict:
+    """A copy of the settings ``data`` with the schema's defaults filled in (unchecked)."""
+    return fill_defaults(copy.deepcopy(data))
+
+
+_TYPE_NAMES = {"integer": "eine ganze Zahl", "number": "eine Zahl", "string": "ein Text",
+               "boolean": "true oder false", "array": "eine Liste", "object": "eine Zuordnung (mapping)",
+               "null": "nichts"}
+_MESSAGES = {  # per JSON Schema keyword; a schema's x-error takes precedence
+    "type": "{path}: erwartet {expected}, nicht {value}",
+    "enum": "{path}={value}: erlaubt sind {allowed}",
+    "required": "{path}: es fehlt {names}",
+    "additionalProperties": "{path}: unbekannte Schlüssel {names}",
+    "minimum": "{path}={value}: mindestens {limit}",
+    "exclusiveMinimum": "{path}={value}: muss größer als {limit} sein",
+    "maximum": "{path}={value}: höchstens {limit}",
+    "maxLength": "{path}={value}: höchstens {limit} Zeichen",
+    "pattern": "{path}={value}: ungültig",
+}
+_SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _where(path) -> str:
+    """``hub.port``, ``auth.ldap.group_mapping['cn=x,dc=y']``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _SIMPLE_KEY.match(part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{part!r}]"
+    return text or "Einstellungen"
+
+
+def _problem(error) -> str:
+    """One German sentence for a ``jsonschema.ValidationError``, naming the key path."""
+    keyword, expected, instance = error.validator, error.validator_value, error.instance
+    custom = error.schema.get("x-error", {}) if isinstance(error.schema, dict) else {}
+    template = custom if isinstance(custom, str) else custom.get(keyword) or _MESSAGES.get(keyword)
+    names: list[str] = []
+    if keyword == "required":
+        names = [n for n in expected if n not in instance]
+    elif keyword == "additionalProperties":
+        names = sorted(set(instance) - set(error.schema.get("properties", {})))
+    types = expected if isinstance(expected, list) else [expected]
+    return (template or "{path}={value}: ungültig ({keyword})").format(
+        path=_where(error.absolute_path), value=repr(instance), names=", ".join(names), keyword=keyword,
+        allowed=", ".join(map(str, expected)) if keyword == "enum" else "", limit=expected,
+        expected=" oder ".join(_TYPE_NAMES.get(t, str(t)) for t in types) if keyword == "type" else "")
+
+
+def schema_problems(data: dict) -> list[str]:
+    """What in ``data`` (defaults filled in) the schema refuses, in German."""
+    import jsonschema  # imported here: it costs about a second, and bif_lib.apps imports this module
+
+    problems = [_problem(e) for e in jsonschema.Draft202012Validator(schema()).iter_errors(data)]
+    return list(dict.fromkeys(problems))  # one line for several missing groups
+
+
 def validate(data: dict) -> None:
-    """Check the settings for mistakes a city's IT could make; raise ``SettingsError``."""
-    problems: list[str] = []
-    for section in ("hub", "accounts", "auth", "groups", "roles", "apps"):
-        if not isinstance(data.get(section), dict):
-            problems.append(f"Abschnitt '{section}' fehlt")
-    if problems:
-        raise SettingsError("; ".join(problems))
-
-    hub = data["hub"]
-    for key in ("port", "internal_port", "proxy_api_port"):
-        if not isinstance(hub.get(key), int) or not 0 < hub[key] < 65536:
-            problems.append(f"hub.{key} muss eine Portnummer sein")
-    for key in ("port", "voila_port"):
-        if not isinstance(data["apps"].get(key), int):
-            problems.append(f"apps.{key} muss eine Portnummer sein")
-
-    mode = data["accounts"].get("mode")
-    if mode not in ACCOUNT_MODES:
-        problems.append(f"accounts.mode={mode!r}: erlaubt sind {', '.join(ACCOUNT_MODES)}")
-    prefix = data["accounts"].get("user_prefix") or ""
-    if prefix and not re.match(r"^[a-z][a-z0-9_-]*$", prefix):
-        problems.append(f"accounts.user_prefix={prefix!r}: nur Kleinbuchstaben, Ziffern, - und _")
-
-    backend = data["auth"].get("backend")
-    if backend not in AUTH_BACKENDS:
-        problems.append(f"auth.backend={backend!r}: erlaubt sind {', '.join(AUTH_BACKENDS)}")
-
-    groups = data["groups"]
-    roles = data["roles"]
-    unknown = sorted(set(groups) - set(BIF_GROUPS))
-    missing = sorted(set(BIF_GROUPS) - set(groups))
-    if unknown:
-        problems.append(f"unbekannte Gruppen: {', '.join(unknown)}")
-    if missing:
-        problems.append(f"fehlende Gruppen: {', '.join(missing)}")
-    for name, spec in groups.items():
-        for role in spec.get("roles", []):
-            if role == BUILTIN_ADMIN_ROLE:
-                if name == OPERATOR_GROUP:
-                    problems.append(
-                        "admins dürfen nicht an JupyterHubs eingebaute Rolle 'admin' gebunden sein: sie "
-                        "umfasst Zugang zu allen Servern, Tokens und Gruppen, also auch zur Statistikstelle; "
-                        f"der Betrieb erhält die Rolle '{OPERATOR_ROLE}'")
-                else:
-                    problems.append(
-                        f"Gruppe {name}: JupyterHubs eingebaute Rolle 'admin' ist nicht erlaubt (Zugang zu "
-                        "allen Servern, Tokens und Gruppen, auch zur Statistikstelle)")
-            elif role not in roles:
-                problems.append(f"Gruppe {name}: Rolle {role!r} ist nicht definiert")
-        for area in spec.get("data_areas", []):
-            if area not in DATA_AREAS:
-                problems.append(f"Gruppe {name}: Datenbereich {area!r} unbekannt")
-        if "confidential" in spec.get("data_areas", []) and name != OFFICE_GROUP:
-            problems.append(f"Gruppe {name}: den vertraulichen Datenbereich hat nur die Statistikstelle "
-                            "(Statistikgeheimnis)")
-    for name, spec in roles.items():
-        if not _NAME_RE.match(name):
-            problems.append(f"Rollenname {name!r} ungültig")
-        if name == BUILTIN_ADMIN_ROLE:
-            problems.append("Rolle 'admin' darf in 'roles' nicht definiert werden: das ist JupyterHubs "
-                            "eingebaute Admin-Rolle, die in BIF niemand erhält")
-        if not isinstance(spec.get("scopes"), list):
-            problems.append(f"Rolle {name}: 'scopes' muss eine Liste sein")
-    if not problems:
-        problems.extend(role_problems(groups, roles))
-    if "planners" in groups and groups["planners"].get("data_areas"):
-        problems.append("planners haben keinen eigenen Server und daher keine Datenbereiche")
-
-    for backend_name in ("ldap", "oidc"):
-        section = data["auth"].get(backend_name) or {}
-        mapping = section.get("group_mapping") or {}
-        for source, target in mapping.items():
-            if target not in BIF_GROUPS:
-                problems.append(
-                    f"auth.{backend_name}.group_mapping: {source!r} -> {target!r} ist keine BIF-Gruppe"
-                )
-        for key in ADMIN_AUTH_KEYS:
-            if section.get(key):
-                problems.append(
-                    f"auth.{backend_name}.{key}: in BIF wird niemand Hub-Admin, auch nicht über das "
-                    f"Verzeichnis; der Betrieb erhält über die Gruppe {OPERATOR_GROUP} die Rolle {OPERATOR_ROLE}")
+    """Fill in the defaults (in place) and check the settings for mistakes a city's IT could
+    make: first against the schema, then the policy; raise ``SettingsError`` (German)."""
+    fill_defaults(data)
+    problems = schema_problems(data) or policy_problems(data)
     if problems:
         raise SettingsError("Fehler in den Plattform-Einstellungen: " + "; ".join(problems))
+
+
+def policy_problems(data: dict) -> list[str]:
+    """What the schema cannot check: every role a group holds is defined, nobody holds
+    JupyterHub's ``admin`` role, nobody but the office has the confidential data area or a
+    role that opens it (``role_problems``), and nobody becomes hub admin through the directory."""
+    problems: list[str] = []
+    groups, roles = data["groups"], data["roles"]
+    for name, spec in groups.items():
+        for role in spec["roles"]:
+            if role == BUILTIN_ADMIN_ROLE and name == OPERATOR_GROUP:
+                problems.append(
+                    "admins dürfen nicht an JupyterHubs eingebaute Rolle 'admin' gebunden sein: sie "
+                    "umfasst Zugang zu allen Servern, Tokens und Gruppen, also auch zur Statistikstelle; "
+                    f"der Betrieb erhält die Rolle '{OPERATOR_ROLE}'")
+            elif role == BUILTIN_ADMIN_ROLE:
+                problems.append(
+                    f"Gruppe {name}: JupyterHubs eingebaute Rolle 'admin' ist nicht erlaubt (Zugang zu "
+                    "allen Servern, Tokens und Gruppen, auch zur Statistikstelle)")
+            elif role not in roles:
+                problems.append(f"Gruppe {name}: Rolle {role!r} ist nicht definiert")
+        if "confidential" in spec["data_areas"] and name != OFFICE_GROUP:
+            problems.append(f"Gruppe {name}: den vertraulichen Datenbereich hat nur die Statistikstelle "
+                            "(Statistikgeheimnis)")
+    if BUILTIN_ADMIN_ROLE in roles:
+        problems.append("Rolle 'admin' darf in 'roles' nicht definiert werden: das ist JupyterHubs "
+                        "eingebaute Admin-Rolle, die in BIF niemand erhält")
+    if groups["planners"]["data_areas"]:
+        problems.append("planners haben keinen eigenen Server und daher keine Datenbereiche")
+    for backend in ("ldap", "oidc"):
+        for key in ADMIN_AUTH_KEYS:
+            if data["auth"][backend].get(key):
+                problems.append(
+                    f"auth.{backend}.{key}: in BIF wird niemand Hub-Admin, auch nicht über das "
+                    f"Verzeichnis; der Betrieb erhält über die Gruppe {OPERATOR_GROUP} die Rolle {OPERATOR_ROLE}")
+    return problems or role_problems(groups, roles)
 
 
 # --- the sealed office in the role definitions ----------------------------------------------
@@ -379,7 +458,8 @@ def load_settings(
     overrides: dict | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
-    """Read the settings file, apply ``overrides`` and environment variables, validate.
+    """Read the settings file, apply ``overrides`` and environment variables, fill in the
+    schema's defaults, validate.
 
     ``path`` defaults to ``$BIF_HUB_SETTINGS`` or ``hub_config/settings.yaml``.
     Environment variables win over the file and over ``overrides``.
@@ -418,9 +498,7 @@ def ensure_secret(settings: Settings, name: str, env: str | None = None, nbytes:
     except FileNotFoundError:
         pass
     value = secrets.token_hex(nbytes)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")
+    write_private(path, value + "\n")
     return value
 
 

@@ -6,6 +6,8 @@ import copy
 import getpass
 import json
 import os
+import urllib.error
+import urllib.request
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -55,11 +57,29 @@ def with_bif(nb: dict, **bif) -> dict:
     return nb
 
 
+def call(platform, path: str, token: str | None = None, body: dict | None = None,
+         method: str | None = None) -> tuple[int, bytes]:
+    """A request to the apps service through the hub's proxy (``path`` below its prefix),
+    with a hub token; (status, body)."""
+    headers = {"Content-Type": "application/json", **({"Authorization": f"token {token}"} if token else {})}
+    req = urllib.request.Request(f"{platform.gallery_url}{path}", method=method or ("GET" if body is None else "POST"),
+                                 data=None if body is None else json.dumps(body).encode(), headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def api(platform, path: str, token: str | None = None, body: dict | None = None,
+        method: str | None = None) -> tuple[int, dict]:
+    """``call`` for the service's JSON API."""
+    status, raw = call(platform, path, token, body, method)
+    return status, json.loads(raw or b"{}")
+
+
 def voila_kernel_exists(platform, kid: str) -> bool:
     """Does Voilà still hold kernel ``kid`` (asked with its own token, past the gateway)?"""
-    import urllib.error
-    import urllib.request
-
     cfg = platform.cfg()
     req = urllib.request.Request(f"{cfg.voila_url}/api/kernels/{kid}",
                                  headers={"Authorization": f"token {cfg.voila_token_file.read_text().strip()}"})

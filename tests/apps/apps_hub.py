@@ -20,6 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -262,6 +263,30 @@ class TestPlatform:
             self.stop_hub()
             self.stop_proxy()
             self.restore_env()
+
+
+def running_platform(apps: dict | None = None, prepare=None):
+    """For a module-scoped fixture (``yield from running_platform(...)``): hub, proxy and apps
+    service, started side by side (as independent as in production); ``prepare(platform)``
+    runs before the apps service starts (e.g. publishing an app). Skips the tests without the
+    prerequisites; afterwards everything is stopped and removed (``BIF_TEST_KEEP_LOGS=1`` keeps it)."""
+    import pytest
+
+    missing = missing_prerequisites()
+    if missing:
+        pytest.skip("needs " + ", ".join(missing))
+    platform = TestPlatform(apps=apps)
+    platform.activate_env()
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            service = pool.submit(lambda: (prepare and prepare(platform), platform.start_apps()))
+            platform.start_hub()
+            service.result()
+        yield platform
+    finally:
+        platform.shutdown()
+        if not os.environ.get("BIF_TEST_KEEP_LOGS"):
+            shutil.rmtree(platform.root, ignore_errors=True)
 
 
 def environment_access():

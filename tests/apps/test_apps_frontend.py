@@ -49,10 +49,39 @@ def test_page_config_drops_only_unneeded_optional_extensions():
 def test_hook_reads_the_current_meta(registry):
     registry.add_version("karte", "{}", {"title": "Karte", "audience": ["planners"],
                                          "frontend_extensions": []}, None)
-    hook = page_config_hook(str(registry.root))
+    hook = page_config_hook(registry)
     page = hook(json.loads(json.dumps(PAGE)), notebook_path="karte.ipynb")
     assert "jupyterlab-plotly" not in names(page) and "jupyter-leaflet" not in names(page)
-    assert names(hook(json.loads(json.dumps(PAGE)), notebook_path="unbekannt.ipynb")) == names(PAGE)
+    for unknown in ("unbekannt.ipynb", "../karte.ipynb/x", "Karte.ipynb", "karte", None):
+        assert names(hook(json.loads(json.dumps(PAGE)), notebook_path=unknown)) == names(PAGE), unknown
+    registry.withdraw("karte")  # a withdrawn app has no current meta: everything stays
+    assert names(hook(json.loads(json.dumps(PAGE)), notebook_path="karte.ipynb")) == names(PAGE)
+
+
+def test_voila_process_reads_the_registry_without_the_bif_lib_package(registry):
+    """Voilà runs ``voila_server.py`` by its path: the hook reads the app's meta through the
+    registry module loaded by path, and the process never imports bif_lib (pandas, pyarrow…)."""
+    import subprocess
+    import sys
+
+    from bif_lib.apps.serving import voila_server
+
+    registry.add_version("karte", "{}", {"title": "Karte", "audience": ["planners"], "frontend_extensions": []},
+                         None)
+    code = f"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("bif_voila_server", {voila_server.__file__!r})
+server = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(server)
+hook = server.page_config_hook(server.Registry({str(registry.root)!r}))
+page = hook(json.loads({json.dumps(PAGE)!r}), notebook_path="karte.ipynb")
+print(json.dumps({{"names": [e["name"] for e in page["federated_extensions"]],
+                  "loaded": sorted(m for m in ("bif_lib", "pandas", "pyarrow") if m in sys.modules)}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "jupyterlab-plotly" not in answer["names"] and "jupyter-leaflet" not in answer["names"]
+    assert answer["loaded"] == []
 
 
 def _markdown(text):

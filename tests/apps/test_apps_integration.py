@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from apps_helpers import SLIDER_APP, slider_notebook, voila_kernel_exists
-from apps_hub import TestPlatform, login, missing_prerequisites
+from apps_helpers import SLIDER_APP, api, slider_notebook, voila_kernel_exists
+from apps_hub import login, running_platform
 
 pytestmark = pytest.mark.timeout(300)  # a hung browser or hub must not stall CI
 
@@ -28,25 +26,9 @@ RESULT = ".bif-result"
 
 @pytest.fixture(scope="module")
 def platform(environment_access):
-    missing = missing_prerequisites()
-    if missing:
-        pytest.skip("needs " + ", ".join(missing))
     from bif_lib.apps.publishing.publish import publish_notebook
 
-    p = TestPlatform()
-    p.activate_env()
-    try:
-        # hub and apps service start side by side (as independent as in production)
-        with ThreadPoolExecutor(1) as pool:
-            apps = pool.submit(lambda: (publish_notebook(SLIDER_APP, published_by="analyst", cfg=p.cfg()),
-                                        p.start_apps()))
-            p.start_hub()
-            apps.result()
-        yield p
-    finally:
-        p.shutdown()
-        if not os.environ.get("BIF_TEST_KEEP_LOGS"):
-            shutil.rmtree(p.root, ignore_errors=True)
+    yield from running_platform(prepare=lambda p: publish_notebook(SLIDER_APP, published_by="analyst", cfg=p.cfg()))
 
 
 def new_context(browser):
@@ -86,17 +68,6 @@ def move_slider(page, expected: str, timeout: float = 15_000) -> None:
 
 def kernel_id(page) -> str:
     return page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
-
-
-def api(platform, path: str, token: str, body: dict | None = None) -> tuple[int, dict]:
-    req = urllib.request.Request(f"{platform.gallery_url}{path}", method="POST" if body is not None else "GET",
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
 
 
 # --- tests, in order ----------------------------------------------------------------------
@@ -321,7 +292,6 @@ def test_app_with_a_formula_gets_voilas_front_end(platform, planner):
         move_slider(page, "Ergebnis: 8")
         page.close(run_before_unload=True)
     finally:
-        from bif_lib.apps.serving.pools import drop_pool
+        from bif_lib.apps.publishing.publish import withdraw
 
-        Registry(cfg.apps_dir).remove_app(result.app_id)
-        drop_pool(cfg, result.app_id)
+        withdraw(result.app_id, by="analyst", cfg=cfg)

@@ -144,3 +144,20 @@ def test_unchanged_app_is_live_unless_published_before_its_front_end_was_recorde
     del meta["frontend"]
     meta_file.write_text(json.dumps(meta), encoding="utf-8")
     assert not is_live(SLIDER_APP, cfg=cfg, registry=registry)
+
+
+def test_app_is_published_again_after_a_code_update(cfg, registry):
+    """A bundled app's notebook only calls its module in bif_lib.apps.views: a version records the
+    bif_lib it was checked with, and a different one makes ``--bundled`` check and publish again."""
+    import json
+
+    from bif_lib.apps.publishing.publish import bif_lib_digest, is_live
+
+    publish(SLIDER_APP, cfg, registry)
+    meta_file = registry.current("slider-app").path / "meta.json"
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    assert meta["bif_lib_digest"] == bif_lib_digest()
+    assert is_live(SLIDER_APP, cfg=cfg, registry=registry)
+    meta["bif_lib_digest"] = "0" * 64  # checked with another bif_lib
+    meta_file.write_text(json.dumps(meta), encoding="utf-8")
+    assert not is_live(SLIDER_APP, cfg=cfg, registry=registry)

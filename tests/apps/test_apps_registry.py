@@ -123,13 +123,74 @@ def test_switch_replaces_symlink_with_rename(registry, monkeypatch):
     assert any(dst.endswith("/current") for _, dst in calls)
 
 
-def test_withdraw_keeps_versions_but_leaves_gallery(registry):
-    publish(registry)
-    registry.remove_app("schulbedarf")
-    assert registry.app_ids() == []
+def test_withdraw_keeps_versions_and_rollback_brings_the_app_back(registry):
+    publish(registry, title="v1")
+    publish(registry, title="v2")
+    assert registry.withdraw("schulbedarf", by="tester").version == 2  # the version that was live
+    assert registry.app_ids() == [] and registry.list_current() == []
+    assert registry.current("schulbedarf") is None and registry.current_meta("schulbedarf") is None
     assert not registry.served_notebook("schulbedarf").exists()
-    kept = [p for p in registry.root.iterdir() if p.name.startswith(".schulbedarf.withdrawn-")]
-    assert len(kept) == 1 and (kept[0] / "1" / "meta.json").exists()
+    assert registry.withdrawn("schulbedarf") and registry.app_ids(withdrawn=True) == ["schulbedarf"]
+    assert registry.versions("schulbedarf") == [1, 2]
+    assert registry.withdrawal("schulbedarf")["version"] == 2
+    with pytest.raises(RegistryError, match="bereits zurückgezogen"):
+        registry.withdraw("schulbedarf")
+    with pytest.raises(RegistryError, match="nicht veröffentlicht"):
+        registry.withdraw("gibt-es-nicht")
+
+    # back: the version that was withdrawn, with Voilà's link
+    assert registry.rollback("schulbedarf", by="tester").version == 2
+    assert registry.current("schulbedarf").meta["title"] == "v2" and registry.served_notebook("schulbedarf").exists()
+    assert not registry.withdrawn("schulbedarf") and registry.withdrawal("schulbedarf") is None
+    registry.withdraw("schulbedarf")
+    assert registry.rollback("schulbedarf", to=1).version == 1
+    actions = [(h["action"], h["version"]) for h in registry.history("schulbedarf")]
+    assert actions[2:] == [("withdraw", 2), ("rollback", 2), ("withdraw", 2), ("rollback", 1)]
+    # publishing again after a withdrawal goes on counting (thumbnail URLs stay unique)
+    registry.withdraw("schulbedarf")
+    assert publish(registry, title="v3").version == 3 and registry.exists("schulbedarf")
+
+
+def test_readers_follow_no_symlink_inside_the_registry(registry, tmp_path):
+    """An app that could write the registry (single-account mode) cannot make the gateway or
+    Voilà read a file elsewhere through it."""
+    publish(registry, title="echt")
+    elsewhere = tmp_path / "fremd"
+    (elsewhere / "1").mkdir(parents=True)
+    (elsewhere / "1" / "meta.json").write_text(json.dumps({"title": "fremd", "audience": ["planners"]}))
+    app_dir = registry.app_dir("schulbedarf")
+
+    os.rename(app_dir / "1", app_dir / "1-echt")
+    os.symlink(elsewhere / "1", app_dir / "1")  # the version directory is a link
+    assert registry.current_meta("schulbedarf") is None
+    os.unlink(app_dir / "1")
+    os.rename(app_dir / "1-echt", app_dir / "1")
+    os.rename(app_dir / "1" / "meta.json", app_dir / "1" / "meta.echt")
+    os.symlink(elsewhere / "1" / "meta.json", app_dir / "1" / "meta.json")  # the file is a link
+    assert registry.current_meta("schulbedarf") is None
+    with pytest.raises(RegistryError):
+        registry.get("schulbedarf", 1)
+    os.unlink(app_dir / "1" / "meta.json")
+    os.rename(app_dir / "1" / "meta.echt", app_dir / "1" / "meta.json")
+    assert registry.current_meta("schulbedarf")["title"] == "echt"
+
+    for target in (str(elsewhere / "1"), "../../fremd/1", "1/../1"):  # current may only name a version
+        os.unlink(app_dir / "current")
+        os.symlink(target, app_dir / "current")
+        assert registry.current_version("schulbedarf") is None and registry.current_meta("schulbedarf") is None
+    assert registry.current_meta("../schulbedarf") is None and registry.current_meta(None) is None
+
+
+def test_served_names_are_the_apps_voila_knows():
+    from bif_lib.apps.registry import app_id_of_served, served_name
+
+    assert served_name("schulbedarf") == "schulbedarf.ipynb"
+    assert app_id_of_served("schulbedarf.ipynb") == "schulbedarf"
+    assert app_id_of_served("/srv/apps/_voila/schulbedarf.ipynb") == "schulbedarf"
+    for other in ("Schulbedarf.ipynb", "schulbedarf", "_voila.ipynb", "", None):
+        assert app_id_of_served(other) is None
+    with pytest.raises(RegistryError):
+        served_name("../x")
 
 
 @pytest.mark.parametrize("name, slug", [

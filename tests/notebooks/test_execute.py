@@ -118,7 +118,13 @@ def test_app_metadata_complete(executed, path):
 
 
 def test_apps_use_no_confidential_or_register_data():
+    """Neither an app notebook nor the app module it calls (with the shared view modules) names
+    the register datasets or estimates from the register."""
+    views = REPO / "bif_lib" / "apps" / "views"
+    shared = [(views / f"{name}.py").read_text(encoding="utf-8") for name in ("common", "atlas")]
     for path in APPS:
-        source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+        source = "\n".join([c.source for c in nbformat.read(path, as_version=4).cells]
+                           + [(views / f"{path.stem}.py").read_text(encoding="utf-8"), *shared])
+        assert f"from bif_lib.apps.views import {path.stem}" in source
         assert "melderegister" not in source and "generate_register" not in source
         assert "projection_inputs_from_register" not in source

@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+import yaml
 
 from bif_lib.cli import platform as platform_cli
 from bif_lib.cli import training as training_cli
@@ -66,6 +67,14 @@ def test_start_explains_a_missing_proxy(bif, monkeypatch, tmp_path):
     monkeypatch.setenv("BIF_CHP", str(tmp_path / "nicht-da"))
     code, _, err = bif("platform", "start")
     assert code == 1 and "configurable-http-proxy fehlt" in err and "npm install" in err
+
+
+def test_settings_command_shows_file_and_defaults(bif):
+    code, out, _ = bif("platform", "settings")
+    shown = yaml.safe_load(out)
+    assert code == 0 and out.startswith("# Geltende BIF-Einstellungen")
+    assert shown["platform"]["name"] == "BIF – Business Intelligence Flensburg"  # from settings.yaml
+    assert shown["hub"]["port"] == 8000 and shown["apps"]["watchdog_failures"] == 3  # defaults
 
 
 def test_z2jh_values_command(bif, tmp_path):

@@ -169,7 +169,9 @@ def run_first_cell(page, timeout: float = 90) -> None:
     cell = page.locator(".jp-Notebook .jp-Cell").first
     prompt = cell.locator(".jp-InputPrompt")
     cell.locator(".cm-content").wait_for()
-    page.locator(".jp-StatusBar-TextItem", has_text="Idle").first.wait_for(timeout=timeout * 1000)
+    # the kernel's status in the status bar: "Leerlauf" (German JupyterLab), "Idle" (English)
+    page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\b(Leerlauf|Idle)\b")).first.wait_for(
+        timeout=timeout * 1000)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         dialog = page.locator(".jp-Dialog .jp-mod-accept")

@@ -91,7 +91,8 @@ def test_operators_get_bif_operator_and_nobody_gets_admin(settings):
 
 
 def test_scope_reasoning_holds_for_the_installed_jupyterhub():
-    """The comment in settings.yaml reasons with JupyterHub's hierarchy; if it changes, this fails."""
+    """The comment at the default roles (settings_schema.yaml) reasons with JupyterHub's hierarchy;
+    if it changes, this fails."""
     from jupyterhub.scopes import _expand_scope
 
     assert {"tokens", "groups", "admin:groups", "access:servers"}.isdisjoint(_expand_scope("admin:users"))
@@ -134,7 +135,7 @@ def write_settings(tmp_path, data: dict) -> Path:
     (lambda d: d["auth"]["oidc"].update(admin_groups=["bif-admins"]), "auth.oidc.admin_groups"),
 ])
 def test_settings_that_open_the_office_are_refused(tmp_path, change, message):
-    data = yaml.safe_load(settings_mod.DEFAULT_SETTINGS_FILE.read_text(encoding="utf-8"))
+    data = settings_mod.with_defaults(settings_mod.read_yaml(settings_mod.DEFAULT_SETTINGS_FILE))
     load_settings(write_settings(tmp_path, data), environ={})  # the shipped file is fine
     broken = copy.deepcopy(data)
     change(broken)
@@ -143,7 +144,7 @@ def test_settings_that_open_the_office_are_refused(tmp_path, change, message):
 
 
 def test_allowed_filters_pass(tmp_path):
-    data = yaml.safe_load(settings_mod.DEFAULT_SETTINGS_FILE.read_text(encoding="utf-8"))
+    data = settings_mod.with_defaults(settings_mod.read_yaml(settings_mod.DEFAULT_SETTINGS_FILE))
     data["roles"]["bif-operator"]["scopes"] += ["groups!group=admins", "admin:groups!group=planners"]
     data["roles"]["bif-lab"]["scopes"] += ["self"]
     load_settings(write_settings(tmp_path, data), environ={})

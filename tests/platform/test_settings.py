@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -12,7 +13,8 @@ from bif_lib.platform import settings as s
 
 @pytest.fixture
 def raw() -> dict:
-    return yaml.safe_load(s.DEFAULT_SETTINGS_FILE.read_text(encoding="utf-8"))
+    """The shipped settings with the schema's defaults filled in: every key written out."""
+    return s.with_defaults(s.read_yaml(s.DEFAULT_SETTINGS_FILE))
 
 
 def write(tmp_path, data: dict):
@@ -90,3 +92,67 @@ def test_secrets_are_generated_once_and_private(tmp_path, monkeypatch):
     assert s.platform_api_token(settings) != token
     monkeypatch.setenv("BIF_APPS_API_TOKEN", "from-kubernetes")
     assert s.apps_api_token(settings) == "from-kubernetes"
+
+
+# --- the schema: defaults in one place ------------------------------------------------------
+
+def leaves(data: dict, prefix: str = ""):
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            yield from leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def test_the_shipped_file_holds_only_what_differs_from_the_defaults():
+    """Defaults live in the schema; hub_config/settings.yaml repeats none of them."""
+    defaults = dict(leaves(s.defaults()))
+    repeated = [key for key, value in leaves(s.read_yaml(s.DEFAULT_SETTINGS_FILE)) if defaults.get(key) == value]
+    assert not repeated, f"in settings.yaml and as default in settings_schema.yaml: {repeated}"
+
+
+def test_an_empty_file_gives_the_defaults(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text("hub:\napps: {port: ~}\n", encoding="utf-8")  # nothing / null: the default
+    settings = s.load_settings(path, environ={})
+    assert settings.hub.port == 8000 and settings.apps.port == 8010 and settings.culler.timeout == 3600
+    assert set(settings.groups) == set(s.BIF_GROUPS) and "bif-operator" in settings.roles
+    assert settings.platform.name == "BIF – Business Intelligence"
+    assert settings.groups.planners.data_areas == [] and settings.auth.ldap.group_mapping == {}
+
+
+def test_apps_config_takes_its_defaults_from_the_schema():
+    from dataclasses import fields
+
+    from bif_lib.apps.config import AppsConfig
+
+    cfg, defaults = AppsConfig(home="/x"), s.defaults()
+    for f in fields(AppsConfig):
+        if "setting" in f.metadata:
+            section, name = f.metadata["setting"].split(".")
+            assert getattr(cfg, f.name) == defaults[section][name], f.name
+    assert cfg.hub_api_url == defaults.hub_api_url and cfg.base_url == defaults.base_url
+
+
+def test_environment_variables_come_from_the_schema():
+    assert s.ENV_OVERRIDES["BIF_HUB_PORT"] == ("hub", "port", int)
+    assert s.ENV_OVERRIDES["BIF_APPS_OS_USER"] == ("apps", "os_user", str)
+    assert len(s.ENV_OVERRIDES) == 14
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(culer={"timeout": 5}), "unbekannte Abschnitte: culer"),
+    (lambda d: d["apps"].update(watchdog_intervall=3), "apps: unbekannte Schlüssel watchdog_intervall"),
+    (lambda d: d.update(hub=5), "hub: erwartet eine Zuordnung"),
+    (lambda d: d["hub"].update(port=70000), "hub.port muss eine Portnummer sein"),
+    (lambda d: d["apps"].update(pool_size="zwei"), "apps.pool_size: erwartet eine ganze Zahl, nicht 'zwei'"),
+    (lambda d: d["groups"]["analysts"]["data_areas"].append("geheim"), "groups.analysts.data_areas[1]='geheim'"),
+    (lambda d: d["roles"].update({"Chef Rolle": {"scopes": []}}), "Rollenname 'Chef Rolle' ungültig"),
+    (lambda d: d["roles"]["bif-lab"].pop("scopes"), "roles.bif-lab: es fehlt scopes"),
+    (lambda d: d["accounts"].update(user_prefix="BIF"), "accounts.user_prefix='BIF': nur Kleinbuchstaben"),
+    (lambda d: d["groups"].pop("admins") and d["groups"].pop("trainers"), "fehlende Gruppen: trainers, admins"),
+])
+def test_schema_mistakes_name_the_key_in_german(tmp_path, raw, change, message):
+    change(raw)
+    with pytest.raises(s.SettingsError, match=re.escape(message)):
+        s.load_settings(write(tmp_path, raw), environ={})

@@ -14,13 +14,19 @@ the app that is already published exactly as it was):
    clearance, and the "synthetisch" label when synthetic data is used,
 4. thumbnail, notebook without outputs and ``meta.json`` into a new registry version,
    switched to current atomically,
-5. Voilà's preheated kernels for the app are replaced (best effort: if the service is
-   not running, it builds fresh pools when it starts).
+5. Voilà's preheated kernels for the app are replaced: the apps service is asked to do it
+   (``pools.py``; best effort: if the service is not running, it builds fresh pools when it
+   starts). Inside the service (``refresh=False``) its handlers do this themselves.
+
+``rollback`` and ``withdraw`` move the registry's ``current`` pointer (back, or away) and
+refresh or drop the pool the same way.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,20 +47,22 @@ from bif_lib.apps.publishing.thumbnail import thumbnail_for
 log = logging.getLogger("bif.apps.publish")
 
 DEFAULT_KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+SERVICE_UNREACHABLE = ("Der App-Dienst war nicht erreichbar; die jetzt aktive Version ist spätestens nach seinem "
+                       "nächsten Start sichtbar.")
 
 
 class PublishError(Exception):
     """The publication was refused; ``reasons`` are German sentences for the publisher."""
 
-    def __init__(self, reasons: list[str] | str, app_id: str | None = None):
+    def __init__(self, reasons: list[str] | str, app_id: str | None = None, *, action: str = "veröffentlicht"):
         self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
         self.app_id = app_id
+        self.action = action  # what did not happen: "veröffentlicht", "zurückgerollt", "zurückgezogen"
         super().__init__("; ".join(self.reasons))
 
     def german(self) -> str:
-        head = f"Die App {self.app_id!r} wurde nicht veröffentlicht:" if self.app_id else \
-            "Die App wurde nicht veröffentlicht:"
-        return "\n".join([head, *(f"  – {r}" for r in self.reasons)])
+        app = f"Die App {self.app_id!r}" if self.app_id else "Die App"
+        return "\n".join([f"{app} wurde nicht {self.action}:", *(f"  – {r}" for r in self.reasons)])
 
 
 @dataclass
@@ -161,16 +169,13 @@ def publish_notebook(source: str | Path | dict, *, published_by: str, app_id: st
         "kernel": stored.metadata.kernelspec.get("name", "python3"),
         "frontend_extensions": needed_extensions(run.notebook, run.modules, requested),
         "mathjax": needs_mathjax(run.notebook, requested),
+        "bif_lib_digest": bif_lib_digest(),
     }
     record["frontend"] = frontend_for(run.notebook, record["frontend_extensions"], record["mathjax"], run.modules,
                                       requested)
     app = registry.add_version(app_id, nbformat.writes(stored), record, thumb, by=published_by)
     log.info("published %s version %s", app_id, app.version)
-    refreshed = pools.refresh_pool(cfg, app_id, meta.pool_size) if refresh else False
-    if refresh and not refreshed:
-        notes.append("Der App-Dienst war nicht erreichbar; die neue Version ist spätestens nach seinem nächsten "
-                     "Start sichtbar.")
-    return PublishResult(app, refreshed, notes)
+    return _live(app, cfg, refresh, notes)
 
 
 def check_run(nb: nbformat.NotebookNode, cfg: AppsConfig, classification: str, *, run_as: RunAs | None = None,
@@ -194,6 +199,22 @@ def check_run(nb: nbformat.NotebookNode, cfg: AppsConfig, classification: str, *
                             timeout=cfg.publish_timeout, total_timeout=total_timeout)
 
 
+@functools.lru_cache(maxsize=1)
+def bif_lib_digest() -> str:
+    """SHA-256 over the Python sources of the installed bif_lib (paths and contents).
+
+    The bundled apps' notebooks only call their module in ``bif_lib.apps.views``: what a planner
+    sees changes with the code, not the notebook, so a version records the code it was checked
+    with and ``is_live`` is false after an update."""
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        if "node_modules" in path.parts or "__pycache__" in path.parts:
+            continue
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def is_live(source: str | Path, *, cfg: AppsConfig | None = None, registry: Registry | None = None) -> bool:
     """True if the app's live version holds this notebook (same cells and metadata) and was
     checked against the datasets' current versions — publishing it again would change nothing."""
@@ -212,6 +233,8 @@ def is_live(source: str | Path, *, cfg: AppsConfig | None = None, registry: Regi
         return False
     if "frontend" not in live.meta:
         return False  # published before the front end was recorded: publishing again lets it choose
+    if live.meta.get("bif_lib_digest") != bif_lib_digest():
+        return False  # a bundled app is a few lines calling bif_lib.apps.views: new code, new check and thumbnail
     from bif_lib.store import Store
 
     catalog = Store(cfg.store or Path(cfg.home) / "store").catalog
@@ -244,11 +267,34 @@ def _with_titles(datasets, store_path: str) -> list[dict]:
 
 def rollback(app_id: str, to: int | None = None, *, by: str, cfg: AppsConfig | None = None,
              registry: Registry | None = None, refresh: bool = True) -> PublishResult:
+    """Make an earlier version live again (``to``, else the one before the current version;
+    for a withdrawn app the version that was withdrawn) and replace the app's pooled kernels."""
     cfg = cfg or AppsConfig.current()
-    registry = registry or Registry(cfg.apps_dir)
+    app = _change(app_id, "zurückgerollt", (registry or Registry(cfg.apps_dir)).rollback, to, by=by)
+    return _live(app, cfg, refresh)
+
+
+def withdraw(app_id: str, *, by: str, cfg: AppsConfig | None = None, registry: Registry | None = None,
+             refresh: bool = True) -> PublishResult:
+    """Take the app off the gallery: nobody can open it any more; its versions are kept, so
+    ``rollback`` brings it back. Its pooled kernels are shut down. ``result.app`` is the
+    version that was live."""
+    cfg = cfg or AppsConfig.current()
+    app = _change(app_id, "zurückgezogen", (registry or Registry(cfg.apps_dir)).withdraw, by=by)
+    return PublishResult(app, refresh and pools.drop_pool(cfg, app_id))
+
+
+def _live(app: AppVersion, cfg: AppsConfig, refresh: bool, notes: list[str] | None = None) -> PublishResult:
+    """``app`` has just gone live: the service is asked to replace its pooled kernels (unless
+    the caller does that itself, ``refresh=False``); the notes say if it could not be asked."""
+    refreshed = refresh and pools.refresh_pool(cfg, app.app_id, app.meta.get("pool_size"))
+    notes = [*(notes or []), *([SERVICE_UNREACHABLE] if refresh and not refreshed else [])]
+    return PublishResult(app, refreshed, notes)
+
+
+def _change(app_id: str, action: str, change, *args, **kwargs) -> AppVersion:
+    """A registry change (rollback, withdraw); its refusal as ``PublishError``."""
     try:
-        app = registry.rollback(app_id, to, by=by)
+        return change(app_id, *args, **kwargs)
     except RegistryError as e:
-        raise PublishError(str(e), app_id) from None
-    refreshed = pools.refresh_pool(cfg, app_id, app.meta.get("pool_size")) if refresh else False
-    return PublishResult(app, refreshed)
+        raise PublishError(str(e), app_id, action=action) from None

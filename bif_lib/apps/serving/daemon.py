@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -19,11 +17,16 @@ import urllib.request
 from typing import Any
 
 from bif_lib import config as bif_config
-
 from bif_lib.apps.config import CONFIG_ENV, SERVICE_NAME, AppsConfig
-from bif_lib.apps.serving.supervisor import VoilaSupervisor, pid_alive, read_pid, stop_leftover_voila
+from bif_lib.apps.serving.supervisor import stop_leftover_voila, voila_pidfile
+from bif_lib.platform.settings import Settings, apps_api_token
+from bif_lib.processes import PidFile, spawn
 
 GATEWAY_MARKER = "bif_lib.apps.serving.service"
+
+
+def gateway_pidfile(cfg: AppsConfig) -> PidFile:
+    return PidFile(cfg.gateway_pid_file, GATEWAY_MARKER)
 
 
 class ServiceError(RuntimeError):
@@ -33,11 +36,7 @@ class ServiceError(RuntimeError):
 def _api_token(settings: Any) -> str:
     if os.environ.get("BIF_APPS_API_TOKEN"):
         return os.environ["BIF_APPS_API_TOKEN"]
-    try:
-        from bif_lib.platform.settings import Settings, apps_api_token
-    except ImportError:
-        Settings = None  # noqa: N806
-    if Settings is not None and isinstance(settings, Settings):
+    if isinstance(settings, Settings):
         return apps_api_token(settings)
     raise ServiceError("Das API-Token des Dienstes bif-apps fehlt (Umgebungsvariable BIF_APPS_API_TOKEN).")
 
@@ -52,13 +51,12 @@ def health(cfg: AppsConfig, timeout: float = 2.0) -> dict | None:
 
 def status(settings: Any = None) -> dict:
     cfg = AppsConfig.current(settings)
-    pid = read_pid(cfg.gateway_pid_file)
-    voila_pid = read_pid(cfg.voila_pid_file)
-    running = pid_alive(pid, GATEWAY_MARKER)
+    pid = gateway_pidfile(cfg).running()
+    running = pid is not None
     state = health(cfg) if running else None
     return {
-        "service": SERVICE_NAME, "running": running, "pid": pid if running else None,
-        "voila_pid": voila_pid if pid_alive(voila_pid, VoilaSupervisor.MARKER) else None,
+        "service": SERVICE_NAME, "running": running, "pid": pid,
+        "voila_pid": voila_pidfile(cfg).running(),
         "voila_running": bool(state and state.get("voila")), "healthy": bool(state and state.get("voila")),
         "apps": state.get("apps") if state else None,
         "url": f"{cfg.local_url}{cfg.service_prefix}", "log": str(cfg.gateway_log),
@@ -87,11 +85,8 @@ def start(settings: Any = None, *, wait: bool = True, timeout: float = 60.0) -> 
         "JUPYTERHUB_BASE_URL": cfg.base_url,
     }
     env.pop("BIF_APPS_API_TOKEN", None)
-    with open(cfg.gateway_log, "ab", buffering=0) as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", GATEWAY_MARKER], env=env, cwd=str(bif_config.PROJECT_ROOT),
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    cfg.gateway_pid_file.write_text(f"{proc.pid}\n")
+    proc = spawn([sys.executable, "-m", GATEWAY_MARKER], env=env, cwd=bif_config.PROJECT_ROOT,
+                 log=cfg.gateway_log, pidfile=gateway_pidfile(cfg))
     if not wait:
         return status(cfg)
     deadline = time.monotonic() + timeout
@@ -110,21 +105,11 @@ def start(settings: Any = None, *, wait: bool = True, timeout: float = 60.0) -> 
 def stop(settings: Any = None, *, timeout: float = 30.0) -> dict:
     """Stop the gateway (which stops Voilà and its kernels); clean up leftovers."""
     cfg = AppsConfig.current(settings)
-    pid = read_pid(cfg.gateway_pid_file)
-    if pid_alive(pid, GATEWAY_MARKER):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while pid_alive(pid, GATEWAY_MARKER) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if pid_alive(pid, GATEWAY_MARKER):
-            os.kill(pid, signal.SIGKILL)
+    gateway_pidfile(cfg).stop(timeout)
     # the gateway may have been killed hard: don't leave Voilà and its kernels behind
     stop_leftover_voila(cfg)
-    for path in (cfg.gateway_pid_file, cfg.voila_pid_file, cfg.voila_token_file):
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
+    voila_pidfile(cfg).remove()
+    cfg.voila_token_file.unlink(missing_ok=True)
     return status(cfg)
 
 

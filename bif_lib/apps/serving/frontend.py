@@ -30,7 +30,6 @@ e.g. plotly only after a click, or shows a formula only after a click: ``"mathja
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -181,17 +180,13 @@ def filter_page_config(page_config: dict, meta: dict | None) -> dict:
     return page_config
 
 
-def page_config_hook(apps_dir: str):
-    """A ``VoilaConfiguration.page_config_hook`` that reads the app's meta.json per render."""
-    root = Path(apps_dir)
+def page_config_hook(registry):
+    """A ``VoilaConfiguration.page_config_hook`` that looks up the app's current ``meta.json``
+    in the app registry on every render (``Registry.served_meta``). The registry is passed in
+    rather than imported: Voilà loads this module by its path, without the ``bif_lib`` package."""
 
     def hook(page_config, base_url=None, settings=None, log=None, voila_configuration=None,
              notebook_path=None, **_):
-        app_id = Path(str(notebook_path or "")).stem
-        try:
-            meta = json.loads((root / app_id / "current" / "meta.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            meta = None
-        return filter_page_config(page_config, meta)
+        return filter_page_config(page_config, registry.served_meta(notebook_path))
 
     return hook

@@ -40,13 +40,12 @@ from tornado import httpclient, web, websocket
 
 from bif_lib.apps.config import AppsConfig
 
-log = logging.getLogger("bif.apps.proxy")
+log = logging.getLogger("bif.apps.gateway")
 
 KERNEL_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 KERNEL_ID_IN_PAGE = re.compile(rb'"kernelId":\s*"(' + KERNEL_ID.encode() + rb')"')
 STATIC_PATH = re.compile(r"^voila/(static|templates|labextensions|api/themes)/[^\0]*$")
 KERNEL_REST_PATH = re.compile(rf"^(?:api/kernels|voila/api/shutdown)/({KERNEL_ID})$")
-HASHED_NAME = re.compile(r"[.-][0-9a-f]{16,}\.(js|css|woff2?|svg|png)$")
 
 # response headers worth passing on to the browser
 _PASS_HEADERS = ("Content-Type", "ETag", "Last-Modified", "Content-Disposition")
@@ -228,35 +227,57 @@ async def fetch_voila(cfg: AppsConfig, token: str, method: str, path: str, *, qu
         raise web.HTTPError(502) from None
 
 
-async def voila_kernels(cfg: AppsConfig, token: str, timeout: float = 10) -> dict[str, dict] | None:
-    """Voilà's kernels (``voila_server.KernelListHandler``) by id; None if Voilà does not answer."""
-    req = httpclient.HTTPRequest(f"{cfg.voila_url}/bif/kernels", headers=voila_headers(token),
-                                 request_timeout=timeout, connect_timeout=min(timeout, 5))
+async def _control(cfg: AppsConfig, token: str, method: str, path: str, *, body: dict | None = None,
+                   timeout: float = 30) -> httpclient.HTTPResponse | None:
+    """One of the gateway's own requests to Voilà (not on a person's behalf); None if Voilà
+    does not answer."""
+    req = httpclient.HTTPRequest(f"{cfg.voila_url}/{path}", method=method, headers=voila_headers(token),
+                                 body=None if body is None else json.dumps(body), request_timeout=timeout,
+                                 connect_timeout=min(timeout, 5))
     try:
-        resp = await _control_client().fetch(req, raise_error=False)
+        return await _control_client().fetch(req, raise_error=False)
     except (OSError, httpclient.HTTPClientError):
         return None
-    if resp.code != 200:
+
+
+async def voila_kernels(cfg: AppsConfig, token: str, timeout: float = 10) -> dict[str, dict] | None:
+    """Voilà's kernels (``voila_server.KernelListHandler``) by id; None if Voilà does not answer."""
+    resp = await _control(cfg, token, "GET", "bif/kernels", timeout=timeout)
+    if resp is None or resp.code != 200:
         return None
     return {k["id"]: k for k in json.loads(resp.body)["kernels"]}
 
 
 async def shutdown_voila_kernel(cfg: AppsConfig, token: str, kernel_id: str, timeout: float = 30) -> bool:
     """Shut one kernel down in Voilà; True if it is gone (also if it was gone already)."""
-    req = httpclient.HTTPRequest(f"{cfg.voila_url}/api/kernels/{kernel_id}", method="DELETE",
-                                 headers=voila_headers(token), request_timeout=timeout, connect_timeout=5)
+    resp = await _control(cfg, token, "DELETE", f"api/kernels/{kernel_id}", timeout=timeout)
+    return resp is not None and resp.code in (200, 204, 404)
+
+
+async def voila_pool(cfg: AppsConfig, token: str, method: str, app_id: str,
+                     pool_size: int | None = None) -> tuple[int, dict]:
+    """Inspect (GET), rebuild (POST, with ``pool_size`` kernels: the app's own or
+    ``apps.pool_size``) or drop (DELETE) an app's pool of preheated kernels
+    (``voila_server.PoolHandler``). Returns Voilà's status and answer; 502 if it does not answer."""
+    body = {"pool_size": cfg.pool_size if pool_size is None else int(pool_size)} if method == "POST" else None
+    resp = await _control(cfg, token, method, f"bif/pools/{app_id}", body=body)
+    if resp is None or resp.code == 599:
+        log.info("Voilà not reachable for pool %s of %s", method, app_id)
+        return 502, {}
     try:
-        resp = await _control_client().fetch(req, raise_error=False)
-    except (OSError, httpclient.HTTPClientError):
-        return False
-    return resp.code in (200, 204, 404)
+        answer = json.loads(resp.body or b"{}")
+    except ValueError:
+        answer = {}
+    if resp.code >= 400:
+        log.warning("Voilà refused pool %s of %s: HTTP %s", method, app_id, resp.code)
+    return resp.code, answer
 
 
 _CONTROL_CLIENT: httpclient.AsyncHTTPClient | None = None
 
 
 def _control_client() -> httpclient.AsyncHTTPClient:
-    """The gateway's own requests to Voilà (kernel list, shutdowns) do not queue behind
+    """The gateway's own requests to Voilà (kernel list, shutdowns, pools) do not queue behind
     people's page requests in the shared client."""
     global _CONTROL_CLIENT
     if _CONTROL_CLIENT is None:

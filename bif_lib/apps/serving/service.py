@@ -13,6 +13,10 @@ One tornado process (the *gateway*), reachable through the hub's proxy at
 ``/services/bif-apps/api/apps``                 JSON list of the apps the caller may open
 ``/services/bif-apps/api/publish``              POST a notebook (scope custom:bif-apps:publish)
 ``/services/bif-apps/api/apps/<id>/rollback``   POST (same scope)
+``/services/bif-apps/api/apps/<id>/withdraw``   POST (same scope)
+``/services/bif-apps/api/pools/<id>``           GET/POST/DELETE an app's kernel pool: only
+                                                with the service's own API token (``bif
+                                                publish``, see ``pools.py``)
 ``/services/bif-apps/health``                   liveness of gateway and Voilà (no login)
 ==============================================  ==========================================
 
@@ -23,6 +27,7 @@ The launcher calls ``start(settings)``, ``stop(settings)`` and ``status(settings
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -45,10 +50,13 @@ from bif_lib.apps.config import PUBLISH_SCOPE, SERVICE_NAME, AppsConfig
 from bif_lib.apps.serving.gallery import Pages, items_for_user
 from bif_lib.apps.serving.gateway import (CLOSE_BUSY, CLOSE_PROTOCOL, KERNEL_ID, KERNEL_ID_IN_PAGE, KERNEL_REST_PATH, STATIC_PATH,
                     AssetHandler, KernelBindings, KernelSocketProxy, PageRewriter, asset_key, copy_response,
-                    fetch_voila, shutdown_voila_kernel, strip_query_token, voila_kernels)
-from bif_lib.apps.publishing.publish import PublishError, publish_notebook, rollback
-from bif_lib.apps.registry import APP_ID_RE, Registry, secure_root
-from bif_lib.apps.serving.supervisor import VoilaSupervisor, read_pid, write_private
+                    fetch_voila, shutdown_voila_kernel, strip_query_token, voila_kernels, voila_pool)
+from bif_lib.apps.publishing.publish import (SERVICE_UNREACHABLE, PublishError, PublishResult, publish_notebook,
+                                             rollback, withdraw)
+from bif_lib.apps.registry import APP_ID_RE, Registry, secure_root, served_name
+from bif_lib.apps.serving.supervisor import VoilaSupervisor
+from bif_lib.fsutil import write_private
+from bif_lib.processes import read_pid
 
 log = logging.getLogger("bif.apps.service")
 
@@ -72,6 +80,7 @@ class Context:
     cfg: AppsConfig
     registry: Registry
     hub_auth: HubOAuth
+    api_token: str  # the service's own hub API token: the only key to api/pools
     voila_token: str
     pages: Pages
     rewriter: PageRewriter
@@ -205,6 +214,11 @@ class AppHandler(BaseHandler):
 
     def _app_meta(self, app_id: str) -> dict:
         app = self.ctx.registry.current(app_id) if APP_ID_RE.match(app_id) else None
+        if app is None and APP_ID_RE.match(app_id) and self.ctx.registry.withdrawn(app_id):
+            self.page(404, "App zurückgezogen",
+                      "Diese App wurde zurückgezogen und kann nicht mehr geöffnet werden. Die verfügbaren Apps "
+                      "finden Sie in der App-Übersicht.")
+            return {}
         if app is None:
             raise web.HTTPError(404)
         if not can_open(self.current_user, app.meta):
@@ -294,7 +308,7 @@ class AppHandler(BaseHandler):
         deadline = IOLoop.current().time() + 30
         while True:
             try:
-                resp = await fetch_voila(self.ctx.cfg, self.ctx.voila_token, "GET", f"voila/render/{app_id}.ipynb",
+                resp = await fetch_voila(self.ctx.cfg, self.ctx.voila_token, "GET", f"voila/render/{served_name(app_id)}",
                                          query=strip_query_token(self.request.query),
                                          request_headers=self.request.headers)
                 break
@@ -388,14 +402,45 @@ class AppsApiHandler(ApiHandler):
 
 
 class PublisherApiHandler(ApiHandler):
-    """Needs the hub scope custom:bif-apps:publish on the caller's token (analysts, admins…)."""
+    """Needs the hub scope custom:bif-apps:publish on the caller's token (analysts, admins…).
+
+    The job (publish, rollback, withdraw) runs beside the event loop without touching the
+    kernel pool; the handler then refreshes or drops the pool itself, in Voilà."""
 
     hub_scopes = {PUBLISH_SCOPE}
+    done = "published"  # the answer's flag: {"published": true, ...}
+    pool = "pool_refreshed"  # ... and whether Voilà did what the pool needed
 
     async def prepare(self) -> None:
         await self.resolve_user()
         if self.not_allowed or (self.current_user and not can_publish(self.current_user)):
             raise web.HTTPError(403, f"Es fehlt die Berechtigung {PUBLISH_SCOPE} (Rolle bif-apps-publisher).")
+
+    async def run_job(self, job, *args, **kwargs) -> PublishResult | None:
+        """``job(*args, **kwargs)`` with this service's config and registry, leaving the pool
+        to the handler (``refresh=False``); a refusal is answered (422, German reasons) and
+        gives None."""
+        user = self.current_user["name"]
+        call = partial(job, *args, cfg=self.ctx.cfg, registry=self.ctx.registry, refresh=False, **kwargs)
+        try:
+            return await IOLoop.current().run_in_executor(self.ctx.executor, call)
+        except PublishError as e:
+            log.info("%s by %s refused: %s", job.__name__, user, e)
+            self.set_status(422)
+            self.finish({self.done: False, "app_id": e.app_id, "reasons": e.reasons, "message": e.german()})
+            return None
+
+    async def refresh_pool(self, result: PublishResult) -> None:
+        """Replace the app's pooled kernels with ones of the version now live."""
+        status, _ = await voila_pool(self.ctx.cfg, self.ctx.voila_token, "POST", result.app_id,
+                                     result.app.meta.get("pool_size"))
+        result.pool_refreshed = status == 200
+        if not result.pool_refreshed:
+            result.notes.append(SERVICE_UNREACHABLE)
+
+    def answer(self, result: PublishResult, **extra) -> None:
+        self.finish({self.done: True, "app_id": result.app_id, "version": result.version,
+                     self.pool: result.pool_refreshed, **extra})
 
 
 class PublishApiHandler(PublisherApiHandler):
@@ -406,36 +451,87 @@ class PublishApiHandler(PublisherApiHandler):
         data = self.json_body()
         if not isinstance(data.get("notebook"), dict):
             raise web.HTTPError(400, "Feld 'notebook' (das Notebook als JSON) fehlt.")
-        user = self.current_user["name"]
-        job = partial(publish_notebook, data["notebook"], published_by=user, app_id=data.get("app_id"),
-                      filename=data.get("filename"), cfg=self.ctx.cfg, registry=self.ctx.registry,
-                      run_as=self.ctx.run_as)
-        try:
-            result = await IOLoop.current().run_in_executor(self.ctx.executor, job)
-        except PublishError as e:
-            log.info("publication by %s refused: %s", user, e)
-            self.set_status(422)
-            self.finish({"published": False, "app_id": e.app_id, "reasons": e.reasons, "message": e.german()})
+        result = await self.run_job(publish_notebook, data["notebook"], published_by=self.current_user["name"],
+                                    app_id=data.get("app_id"), filename=data.get("filename"), run_as=self.ctx.run_as)
+        if result is None:
             return
+        await self.refresh_pool(result)
         self.set_status(201)
-        self.finish({"published": True, "app_id": result.app_id, "version": result.version,
-                     "url": f"{self.ctx.cfg.service_prefix}app/{result.app_id}/", "notes": result.notes})
+        self.answer(result, url=f"{self.ctx.cfg.service_prefix}app/{result.app_id}/", notes=result.notes)
 
 
 class RollbackApiHandler(PublisherApiHandler):
+    """POST ``{"to": 3}`` or ``{}`` (the version before; for a withdrawn app the one withdrawn)."""
+
+    done = "rolled_back"
 
     @web.authenticated
     async def post(self, app_id: str) -> None:
         to = self.json_body().get("to")
-        job = partial(rollback, app_id, int(to) if to is not None else None, by=self.current_user["name"],
-                      cfg=self.ctx.cfg, registry=self.ctx.registry)
+        result = await self.run_job(rollback, app_id, int(to) if to is not None else None,
+                                    by=self.current_user["name"])
+        if result is not None:
+            await self.refresh_pool(result)
+            self.answer(result)
+
+
+class WithdrawApiHandler(PublisherApiHandler):
+    """POST: the app leaves the gallery; its versions are kept (rollback brings it back)."""
+
+    done = "withdrawn"
+    pool = "pool_dropped"
+
+    @web.authenticated
+    async def post(self, app_id: str) -> None:
+        result = await self.run_job(withdraw, app_id, by=self.current_user["name"])
+        if result is not None:
+            status, _ = await voila_pool(self.ctx.cfg, self.ctx.voila_token, "DELETE", app_id)
+            result.pool_refreshed = status == 200
+            self.answer(result)
+
+
+class PoolApiHandler(web.RequestHandler):
+    """``api/pools/<app_id>``: inspect (GET), rebuild (POST ``{"pool_size": n}``) or drop
+    (DELETE) an app's pool of preheated kernels in Voilà, for publishers outside this process
+    (``bif publish``, ``pools.py``).
+
+    Only the service's own hub API token is accepted (``Authorization: token …``), compared
+    here without asking the hub: whoever holds it runs the platform (root, or the one BIF
+    account). People, also those with the publish scope, never get it; they change apps
+    through the publisher API above, which refreshes the pool itself.
+    """
+
+    def initialize(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def prepare(self) -> None:
+        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() not in ("token", "bearer") or not self.ctx.api_token \
+                or not hmac.compare_digest(token.strip().encode(), self.ctx.api_token.encode()):
+            raise web.HTTPError(403)
+
+    async def get(self, app_id: str) -> None:
+        await self._pool("GET", app_id)
+
+    async def post(self, app_id: str) -> None:
         try:
-            result = await IOLoop.current().run_in_executor(self.ctx.executor, job)
-        except PublishError as e:
-            self.set_status(422)
-            self.finish({"rolled_back": False, "reasons": e.reasons, "message": e.german()})
-            return
-        self.finish({"rolled_back": True, "app_id": app_id, "version": result.version})
+            size = json.loads(self.request.body or b"{}").get("pool_size")
+            size = None if size is None else int(size)
+        except (ValueError, TypeError, AttributeError):
+            raise web.HTTPError(400) from None
+        await self._pool("POST", app_id, size)
+
+    async def delete(self, app_id: str) -> None:
+        await self._pool("DELETE", app_id)
+
+    async def _pool(self, method: str, app_id: str, pool_size: int | None = None) -> None:
+        status, answer = await voila_pool(self.ctx.cfg, self.ctx.voila_token, method, app_id, pool_size)
+        self.set_status(status)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(answer)
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        self.finish({"status": status_code})
 
 
 class HealthHandler(web.RequestHandler):
@@ -478,6 +574,8 @@ def make_app(ctx: Context, cookie_secret: bytes) -> web.Application:
         (rf"{p}api/apps", AppsApiHandler, kw),
         (rf"{p}api/publish", PublishApiHandler, kw),
         (rf"{p}api/apps/{app_id}/rollback", RollbackApiHandler, kw),
+        (rf"{p}api/apps/{app_id}/withdraw", WithdrawApiHandler, kw),
+        (rf"{p}api/pools/{app_id}", PoolApiHandler, kw),
         (rf"{p}thumbnails/{app_id}/([0-9]+)\.png", ThumbnailHandler, kw),
         (rf"{p}assets/([0-9a-f]+)/(.*)", AssetHandler,
          {"cfg": ctx.cfg, "token": ctx.voila_token, "key": ctx.asset_key}),
@@ -572,15 +670,17 @@ async def serve(cfg: AppsConfig) -> None:
         raise SystemExit("JUPYTERHUB_API_TOKEN / BIF_APPS_API_TOKEN fehlt: der Dienst kann die Hub-Anmeldung "
                          "nicht prüfen.")
     _prepare_dirs(cfg)
-    cfg.gateway_pid_file.write_text(f"{os.getpid()}\n")
+    write_private(cfg.gateway_pid_file, f"{os.getpid()}\n")
     run_as = service_account(cfg)
     secure_root(cfg.apps_dir)  # after the account exists (it may own the folder)
     registry = Registry(cfg.apps_dir)
     voila_token = secrets.token_urlsafe(32)
-    write_private(cfg.voila_token_file, voila_token)  # for `bif publish` to refresh pools
+    # for operators (and the robustness tests) who must ask Voilà past the gateway; no BIF
+    # code reads it: publishers ask the gateway (api/pools)
+    write_private(cfg.voila_token_file, voila_token)
     key = asset_key()
     hub_auth = make_hub_auth(cfg, api_token)
-    ctx = Context(cfg=cfg, registry=registry, hub_auth=hub_auth, voila_token=voila_token,
+    ctx = Context(cfg=cfg, registry=registry, hub_auth=hub_auth, api_token=api_token, voila_token=voila_token,
                   pages=Pages(cfg.service_prefix, cfg.hub_prefix, cfg.platform_name),
                   rewriter=PageRewriter(cfg, key), asset_key=key, run_as=run_as)
     # a restarted Voilà has none of the old kernels

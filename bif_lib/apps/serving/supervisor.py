@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -40,12 +39,14 @@ from bif_lib.apps.account import RunAs
 from bif_lib.apps.config import AppsConfig
 from bif_lib.apps.publishing.execute import child_env
 from bif_lib.apps.registry import Registry
+# children: tests/apps and bench/bench_app_open.py import it from here
+from bif_lib.processes import (PidFile, children, cpu_seconds, descendants, kill_all,  # noqa: F401
+                               kill_tree, memory_bytes, spawn, terminate)
 
 log = logging.getLogger("bif.apps.supervisor")
 TEMPLATE_ROOT = Path(__file__).resolve().parent / "share"
 MAX_RESTARTS = 5
 RESTART_WINDOW = 300.0
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # apps-runtime/<name>: read-only for the service account (root, 0755) ...
 READ_ONLY_DIRS = ("home", "ipython", "jupyter-config", "jupyter-data")
@@ -60,69 +61,6 @@ c.HistoryManager.enabled = False
 """
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a secret file readable only by its owner (created 0600 before any byte is written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text + "\n")
-
-
-def pid_alive(pid: int | None, marker: str | None = None) -> bool:
-    """Is ``pid`` running (and, if ``marker`` is given, is it our process)?"""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    if marker:
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            return False
-        if marker not in cmdline:
-            return False  # a recycled pid, not ours
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
-                return False  # zombie: exited, not yet reaped
-        except (OSError, IndexError):
-            pass
-    return True
-
-
-def children(pid: int) -> list[int]:
-    """Direct child processes of ``pid`` (from /proc)."""
-    result = []
-    for status in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = status.read_text().rsplit(") ", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            result.append(int(status.parent.name))
-    return result
-
-
-def descendants(pid: int) -> list[int]:
-    """All processes below ``pid`` (children, grandchildren, ...)."""
-    parents: dict[int, list[int]] = {}
-    for st in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(st.read_text().rsplit(") ", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        parents.setdefault(ppid, []).append(int(st.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def service_kernels(cfg: AppsConfig) -> list[int]:
     """App kernels of this service, also orphaned ones (their connection files live in the
     service's ``TMPDIR``, which is in their command line)."""
@@ -135,43 +73,6 @@ def service_kernels(cfg: AppsConfig) -> list[int]:
         except (OSError, ValueError):
             continue
     return [p for p in found if p != os.getpid()]
-
-
-def kill_all(pids) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of ``pid`` so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def memory_bytes(pids) -> int:
-    """Memory of the processes ``pids``: the sum of their PSS (shared pages counted once
-    over all of them), or of their RSS where PSS cannot be read."""
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) * 1024
-                    break
-            continue
-        except (OSError, ValueError, IndexError):
-            pass
-        try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
 
 
 # --- state directories ------------------------------------------------------------------------
@@ -280,26 +181,20 @@ def _matplotlibrc() -> str | None:
     return str(rc) if rc.is_file() else None
 
 
-def read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
+def voila_pidfile(cfg: AppsConfig) -> PidFile:
+    return PidFile(cfg.voila_pid_file, VoilaSupervisor.MARKER)
 
 
 def stop_leftover_voila(cfg: AppsConfig, timeout: float = 15.0) -> bool:
     """Stop a Voilà whose gateway died without stopping it (it runs in its own session and
-    would hold the port). True if one was found."""
-    pid = read_pid(cfg.voila_pid_file)
-    if not pid_alive(pid, VoilaSupervisor.MARKER):
+    would hold the port), and its kernels. True if one was found."""
+    pid = voila_pidfile(cfg).running()
+    if pid is None:
         kill_all(service_kernels(cfg))  # orphaned kernels of a Voilà that was killed
         return False
     kernels = descendants(pid)
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid, VoilaSupervisor.MARKER) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    kill_all(([pid] if pid_alive(pid, VoilaSupervisor.MARKER) else []) + kernels + service_kernels(cfg))
+    terminate(pid, timeout, VoilaSupervisor.MARKER, tree=True)
+    kill_all(kernels + service_kernels(cfg))
     return True
 
 
@@ -402,16 +297,12 @@ class VoilaSupervisor:
         os.write(token_w, self.token.encode("ascii"))
         os.close(token_w)
         env["BIF_VOILA_TOKEN_FD"] = str(token_r)
-        logfile = open(self.cfg.voila_log, "ab", buffering=0)
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, str(self.SCRIPT)], env=env, cwd=str(self.registry.served_dir),
-                stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT, pass_fds=(token_r,),
-                start_new_session=True, **self.run_as.popen_kwargs())
+            self.proc = spawn([sys.executable, self.SCRIPT], env=env, cwd=self.registry.served_dir,
+                              log=self.cfg.voila_log, pidfile=voila_pidfile(self.cfg), pass_fds=(token_r,),
+                              **self.run_as.popen_kwargs())
         finally:
-            logfile.close()
             os.close(token_r)
-        self.cfg.voila_pid_file.write_text(f"{self.proc.pid}\n")
         self.gave_up = False
         self.ready = False
         self._answered = False
@@ -496,16 +387,12 @@ class VoilaSupervisor:
         log.error("Voilà (pid %s) %s: killing it and its kernels, starting it again", pid, reason)
         self.last_restart_reason = reason
         self.ready = False
-        kernels = descendants(pid)
-        try:
-            os.killpg(pid, signal.SIGKILL)  # first Voilà, so that it cannot start new kernels
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_tree(pid)  # Voilà's whole session first, so that it cannot start new kernels
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             log.error("Voilà (pid %s) did not end after SIGKILL", pid)
-        kill_all(kernels + service_kernels(self.cfg))
+        kill_all(service_kernels(self.cfg))
         self._restart_or_give_up()
 
     def poll(self) -> None:
@@ -534,18 +421,9 @@ class VoilaSupervisor:
     def stop(self, timeout: float = 20.0) -> None:
         self._stopping = True
         if self.proc is not None and self.proc.poll() is None:
-            # SIGTERM lets Voilà shut its kernels down; the whole session goes if it hangs
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("Voilà did not stop within %s s; killing it and its kernels", timeout)
-                kernels = descendants(self.proc.pid)  # kernels run in sessions of their own
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                kill_all(kernels)
-                self.proc.wait(5)
+            # SIGTERM lets Voilà shut its kernels down; the whole session and its kernels go if it hangs
+            if not terminate(self.proc.pid, timeout, tree=True):
+                log.warning("Voilà did not stop within %s s; killed it and its kernels", timeout)
+            self.proc.poll()
         kill_all(service_kernels(self.cfg))
-        try:
-            self.cfg.voila_pid_file.unlink()
-        except FileNotFoundError:
-            pass
+        voila_pidfile(self.cfg).remove()

@@ -13,11 +13,17 @@ Why a subclass of Voilà instead of the ``voila`` command:
 
 * Voilà builds kernel pools only for the notebooks it finds at start-up, and a pooled
   kernel has already executed the notebook as it was then. ``PoolHandler``
-  (``/bif/pools/<app_id>``) replaces an app's pool after publish/rollback, so people get
-  the new version without restarting Voilà (which would end everybody's sessions).
+  (``/bif/pools/<app_id>``) replaces an app's pool after publish/rollback and drops it
+  after a withdrawal, so people get the new version without restarting Voilà (which would
+  end everybody's sessions). Only the gateway calls it, also on behalf of ``bif publish``
+  (the service's ``api/pools/<app_id>``, see ``pools.py``).
 * Pages are rendered for a placeholder base URL (``/services/bif-apps/app/__BIF_APP__/``)
   that the gateway swaps for the app's own prefix; the routes themselves are served at
   ``/`` (``Voila.server_url``).
+
+The page-config hook (``frontend.py``) reads each app's ``meta.json`` through the app
+registry (``registry.py``). Both modules are loaded by their paths when this file is started
+as a script, so that this process does not import the ``bif_lib`` package.
 """
 
 from __future__ import annotations
@@ -45,13 +51,24 @@ from traitlets.config import Config  # noqa: E402
 from voila.app import Voila  # noqa: E402
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler  # noqa: E402
 
+
+def _load_by_path(name: str, path: Path):
+    """A module of bif_lib.apps loaded from its file, without importing the bif_lib package
+    (which would cost this process about 90 MB: pandas, pyarrow, ...)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 if __package__:
+    from bif_lib.apps.registry import Registry, served_name
     from bif_lib.apps.serving.frontend import page_config_hook
-else:  # the sibling module, without importing the bif_lib package
-    _spec = importlib.util.spec_from_file_location("bif_apps_frontend", HERE / "frontend.py")
-    _frontend = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(_frontend)
-    page_config_hook = _frontend.page_config_hook
+else:
+    _registry = _load_by_path("bif_apps_registry", HERE.parent / "registry.py")
+    Registry, served_name = _registry.Registry, _registry.served_name
+    page_config_hook = _load_by_path("bif_apps_frontend", HERE / "frontend.py").page_config_hook
 
 TEMPLATE_ROOT = HERE / "share"
 TEMPLATE = "bif"
@@ -114,12 +131,9 @@ class PoolHandler(APIHandler):
     def _km(self):
         return self.settings["kernel_manager"]
 
-    def _notebook(self, app_id: str) -> str:
-        return f"{app_id}.ipynb"
-
     @web.authenticated
     def get(self, app_id: str) -> None:
-        nb = self._notebook(app_id)
+        nb = served_name(app_id)
         pool = getattr(self._km, "_pools", {}).get(nb, [])
         started = [t.result() for t in pool if _succeeded(t)]
         configured = self._km.kernel_pools_config.get(nb, self._km.kernel_pools_config.get("default", {}))
@@ -130,7 +144,7 @@ class PoolHandler(APIHandler):
 
     @web.authenticated
     async def post(self, app_id: str) -> None:
-        nb = self._notebook(app_id)
+        nb = served_name(app_id)
         if not (Path(self._km.root_dir) / nb).exists():
             raise web.HTTPError(404, f"no served notebook {nb}")
         body = json.loads(self.request.body or b"{}")
@@ -147,7 +161,7 @@ class PoolHandler(APIHandler):
 
     @web.authenticated
     async def delete(self, app_id: str) -> None:
-        nb = self._notebook(app_id)
+        nb = served_name(app_id)
         km = self._km
         old = km._pools.pop(nb, [])
         km.kernel_pools_config.pop(nb, None)
@@ -220,7 +234,7 @@ class BifVoila(Voila):
     def init_handlers(self):
         handlers = [(pattern, KernelSocketNoDelay if handler is VoilaKernelWebsocketHandler else handler, *rest)
                     for pattern, handler, *rest in super().init_handlers()]
-        handlers.insert(0, (r"/bif/pools/([a-z0-9][a-z0-9-]*)", PoolHandler))
+        handlers.insert(0, (r"/bif/pools/([a-z0-9][a-z0-9-]{0,62})", PoolHandler))
         handlers.insert(0, (r"/bif/kernels", KernelListHandler))
         return handlers
 
@@ -260,10 +274,10 @@ def build_config(conf: dict, token: str) -> Config:
     # apps show no code: the syntax-highlighting theme is dead weight on every page
     c.VoilaConfiguration.extension_denylist = ["jupyterlab_pygments"]
     # per app, leave out front-end extensions it does not use (see frontend.py)
-    c.VoilaConfiguration.page_config_hook = page_config_hook(conf["apps_dir"])
+    c.VoilaConfiguration.page_config_hook = page_config_hook(Registry(conf["apps_dir"]))
     pools = {"default": {"pool_size": int(conf["pool_size"])}}
     for app_id, size in (conf.get("pool_sizes") or {}).items():
-        pools[f"{app_id}.ipynb"] = {"pool_size": int(size)}
+        pools[served_name(app_id)] = {"pool_size": int(size)}
     c.VoilaKernelManager.kernel_pools_config = pools
     c.VoilaKernelManager.fill_delay = float(conf.get("fill_delay", 0.5))
     # A page request that never opens its kernel's websocket (a script, a crashed tab)

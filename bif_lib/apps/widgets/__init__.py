@@ -7,7 +7,7 @@
 * :mod:`~bif_lib.apps.widgets.formatting` German HTML tables; :mod:`~bif_lib.apps.widgets.charts` PNG charts
 * :mod:`~bif_lib.apps.widgets.loading` spinner and German error messages; :mod:`~bif_lib.apps.widgets.editors` input tables
 
-The numbers behind every view come from :mod:`bif_lib.apps.views` (no widgets there).
+The numbers behind every view come from the app modules in :mod:`bif_lib.apps.views`.
 """
 
 from bif_lib.apps.widgets.editors import CapacityEditor

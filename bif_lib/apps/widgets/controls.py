@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import ipywidgets as widgets
 
-from bif_lib.apps import views
+from bif_lib.apps.views import common
 from bif_lib.apps.widgets.layout import Guard, german_readout
 
 STEPS = {"fertility_factor": 0.01, "mortality_factor": 0.01, "in_migration_factor": 0.01,
@@ -28,10 +28,10 @@ HELP = {
 
 
 class ScenarioControls(widgets.VBox):
-    def __init__(self, scenario: str = "medium", *, show: tuple[str, ...] = views.ADJUSTABLE):
+    def __init__(self, scenario: str = "medium", *, show: tuple[str, ...] = common.ADJUSTABLE):
         self._guard = Guard()
         self._callbacks: list[Callable[[], None]] = []
-        self.scenario = widgets.ToggleButtons(options=views.SCENARIO_CHOICES, value=scenario,
+        self.scenario = widgets.ToggleButtons(options=common.SCENARIO_CHOICES, value=scenario,
                                               tooltips=["niedrige Geburten und Zuzüge, höhere Sterblichkeit",
                                                         "Raten wie 2018–2022", "höhere Geburten und Zuzüge, "
                                                         "geringere Sterblichkeit"],
@@ -39,8 +39,8 @@ class ScenarioControls(widgets.VBox):
         self.scenario.add_class("bif-scenario")
         self.sliders: dict[str, widgets.FloatSlider] = {}
         rows = []
-        values = views.scenario_values(scenario)
-        for key, (label, low, high) in views.assumption_bounds().items():
+        values = common.scenario_values(scenario)
+        for key, (label, low, high) in common.assumption_bounds().items():
             if key not in show:
                 continue
             slider = widgets.FloatSlider(value=values[key], min=low, max=high, step=STEPS[key], description=label,
@@ -64,14 +64,14 @@ class ScenarioControls(widgets.VBox):
         self._callbacks.append(callback)
 
     def assumptions(self):
-        return views.assumptions_for(self.scenario.value, **{k: s.value for k, s in self.sliders.items()})
+        return common.assumptions_for(self.scenario.value, **{k: s.value for k, s in self.sliders.items()})
 
     def _update_label(self) -> None:
         label = self.assumptions().label_de
         self.label.value = f'<span class="bif-muted">Annahmen: <b>{label}</b></span>'
 
     def _apply_scenario(self) -> None:
-        values = views.scenario_values(self.scenario.value)
+        values = common.scenario_values(self.scenario.value)
         with self._guard:
             for key, slider in self.sliders.items():
                 slider.value = values[key]

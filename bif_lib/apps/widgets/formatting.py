@@ -1,4 +1,4 @@
-"""German tables for the apps: a :class:`~bif_lib.apps.views.ViewTable` as HTML.
+"""German tables for the apps: a :class:`~bif_lib.apps.views.common.ViewTable` as HTML.
 
 Numbers are formatted with ``bif_lib.i18n`` (99.341; 12,5 %), years without a thousands
 separator, missing values as "–". Plain HTML (no pandas Styler): it renders in a few

@@ -72,7 +72,3 @@ class Status(widgets.HTML):
             for w, was_disabled in previous:
                 w.disabled = was_disabled
 
-
-def busy_overlay(text: str = "Daten werden geladen …") -> widgets.HTML:
-    """A spinner line for the first load of an app (replaced by the app once it is ready)."""
-    return widgets.HTML(SPINNER.format(text=html.escape(text)))

@@ -5,7 +5,7 @@ import threading
 import pandas as pd
 import pytest
 
-from bif_lib.apps.views import ViewTable
+from bif_lib.apps.views.common import ViewTable
 from bif_lib.apps.widgets.controls import ScenarioControls
 from bif_lib.apps.widgets.editors import CapacityEditor
 from bif_lib.apps.widgets.layout import ChartView, Guard, TableView, german_readout, replace_options

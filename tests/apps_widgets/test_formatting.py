@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from bif_lib.apps.views import ViewTable
+from bif_lib.apps.views.common import ViewTable
 from bif_lib.apps.widgets.formatting import format_frame, format_value, html_table, key_figures_html
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from bif_lib.apps.views import ViewTable
+from bif_lib.apps.views.common import ViewTable
 from bif_lib.apps.widgets.export import TableDownloads, csv_bytes, data_uri, download_link, xlsx_bytes
 
 

@@ -1,0 +1,253 @@
+"""What several planning apps share: the table people see, district geometry, the projection.
+
+* :class:`ViewTable` — every table a person sees: numbers (not text) under German column
+  headers plus the display format of each column, shown as an HTML table
+  (``bif_lib.apps.widgets.formatting``) and exported to Excel/CSV (``bif_lib.apps.widgets.export``);
+* district names, centroids and point-in-polygon;
+* the population projection with scenario and planner assumptions (:class:`Projector`), its
+  population tables and the assumptions as people read them.
+
+Pure functions (no widgets, no I/O): the app modules beside this one and the analysts'
+notebooks call them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from bif_lib.i18n import format_number
+from bif_lib.planning._common import title_de
+from bif_lib.planning.projection import ProjectionResult, project_population
+from bif_lib.planning.scenarios import BOUNDS, SCENARIO_LABELS_DE, Assumptions, scenario
+
+CITY_LABEL = "Gesamtstadt"
+DISTRICTS_MEAN_LABEL = "Mittelwert der Stadtteile"
+SYNTHETIC_NOTE = ("synthetisch: abgeleitet aus dem synthetischen Melderegister (keine echten Personen); "
+                  "Zahlen zeigen Größenordnungen, keine amtlichen Werte.")
+SUPPRESSED_NOTE = "– = in der Quelle unterdrückt (Datenschutz) oder nicht veröffentlicht"
+
+# Display formats of table columns (see bif_lib.apps.widgets.formatting): numbers stay numbers.
+INT, DEC1, DEC2, PCT, YEAR, TEXT = "int", "dec1", "dec2", "pct", "year", "text"
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+@dataclass
+class ViewTable:
+    """A table as people see it: numeric values under German headers, with display formats.
+
+    ``formats`` maps a column to int | dec1 | dec2 | pct (value in percent points) | year | text.
+    ``highlight`` marks rows to emphasise (e.g. over capacity), ``selected`` the selected
+    district or school. ``notes`` are shown under the table and exported with it. ``units``
+    maps a column to the unit its header shows ("Prozentpunkte", "je 1.000 Frauen 15–45"); a
+    pct column shows "%" without being told (see :meth:`headers`).
+    """
+
+    frame: pd.DataFrame
+    formats: dict[str, str]
+    title: str
+    notes: list[str] = field(default_factory=list)
+    highlight: list[bool] | None = None
+    selected: list[bool] | None = None
+    synthetic: bool = False
+    filename: str = "tabelle"
+    sources: list[str] = field(default_factory=list)
+    units: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.frame)
+        for name in ("highlight", "selected"):
+            flags = getattr(self, name)
+            if flags is not None and len(flags) != n:
+                raise ValueError(f"{name}: {len(flags)} flags for {n} rows")
+
+    def select(self, column: str, value) -> ViewTable:
+        """This table with the rows whose ``column`` equals ``value`` marked as selected (None:
+        no row). Cheap: an app builds a table once and only moves the selection."""
+        flags = [bool(value is not None and not pd.isna(v) and v == value) for v in self.frame[column]]
+        return replace(self, selected=flags)
+
+    def headers(self) -> list[str]:
+        """The column headers people see (page, Excel, CSV): the column with its unit, e.g.
+        "Versorgungsquote (%)", "Veränderung zu 2021 (Prozentpunkte)"; a header that already
+        names its unit ("Veränderung in %") stays as it is."""
+        return [header_with_unit(str(c), self.units.get(c) or ("%" if self.formats.get(c) == PCT else ""))
+                for c in self.frame.columns]
+
+
+def header_with_unit(header: str, unit: str) -> str:
+    """'Versorgungsquote', '%' -> 'Versorgungsquote (%)'; no unit or already named: unchanged."""
+    if not unit or unit in header:
+        return header
+    return f"{header} ({unit})"
+
+
+def round_to_total(values, groups=None) -> np.ndarray:
+    """Whole numbers for display that add up to the rounded total (per group): each value is
+    rounded down, then the values with the largest remainders get one more until the sum is the
+    total rounded half up (largest-remainder rounding). So the districts shown add up to the
+    city shown, and a difference of two shown columns is their shown difference.
+
+    ``values`` must not be negative (counts, places, demand); NaN counts as 0.
+    """
+    values = np.nan_to_num(np.asarray(values, dtype=float))
+    keys = (np.zeros(len(values), dtype=np.int64) if groups is None
+            else np.unique(np.asarray(groups), return_inverse=True, axis=0)[1].reshape(-1))
+    floor = np.floor(values + 1e-9)
+    rest = values - floor
+    target = np.floor(np.bincount(keys, weights=values) + 0.5 + 1e-9)
+    missing = target - np.bincount(keys, weights=floor)
+    order = np.lexsort((-rest, keys))  # per group, largest remainder first (ties: first row)
+    ranked = keys[order]
+    rank = np.arange(len(order)) - np.searchsorted(ranked, ranked, side="left")
+    extra = np.zeros(len(values))
+    extra[order] = rank < missing[ranked]
+    return floor + extra
+
+
+def slug(text: str) -> str:
+    """A file name (without extension) for downloads: lower case ASCII, words joined by ``_``."""
+    text = text.lower()
+    for old, new in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss")):
+        text = text.replace(old, new)
+    return re.sub(r"[^a-z0-9]+", "_", text).strip("_")[:60] or "tabelle"
+
+
+# --- projection -------------------------------------------------------------------------------
+
+ADJUSTABLE = ("fertility_factor", "mortality_factor", "in_migration_factor", "out_migration_factor",
+              "internal_migration_factor")
+SCENARIO_CHOICES = [(label, key) for key, label in SCENARIO_LABELS_DE.items()]  # [("niedrig", "low"), ...]
+
+
+def assumptions_for(scenario_name: str, **values: float) -> Assumptions:
+    """The standard scenario with the planner's values; changed values are validated and the
+    name records the change (e.g. 'mittel (angepasst)')."""
+    base = scenario(scenario_name)
+    changes = {k: float(v) for k, v in values.items()
+               if v is not None and not math.isclose(float(v), float(getattr(base, k)), abs_tol=1e-9)}
+    if not changes:
+        return base
+    return base.adjusted(name=f"{base.label_de} (angepasst)", **changes)
+
+
+def assumption_bounds() -> dict[str, tuple[str, float, float]]:
+    """{assumption: (German label, low, high)} of the planner-adjustable factors."""
+    return {key: (BOUNDS[key].label_de, BOUNDS[key].low, BOUNDS[key].high) for key in ADJUSTABLE}
+
+
+def scenario_values(scenario_name: str) -> dict[str, float]:
+    chosen = scenario(scenario_name)
+    return {key: float(getattr(chosen, key)) for key in ADJUSTABLE}
+
+
+class Projector:
+    """Runs the population projection for the apps and keeps the last few results."""
+
+    def __init__(self, inputs, *, cache_size: int = 8):
+        self.inputs = inputs  # bif_lib.planning.ProjectionInputs
+        self._cache: OrderedDict[tuple, ProjectionResult] = OrderedDict()
+        self._size = cache_size
+
+    @property
+    def base_year(self) -> int:
+        return int(self.inputs.base_year)
+
+    def project(self, assumptions: Assumptions, end_year: int) -> ProjectionResult:
+        years = int(end_year) - self.base_year
+        key = (tuple(sorted(assumptions.to_dict().items(), key=lambda kv: kv[0])), years)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        result = project_population(self.inputs.base_population, self.inputs.parameters,
+                                    base_year=self.base_year, years=years, assumptions=assumptions)
+        self._cache[key] = result
+        while len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        return result
+
+
+def population_table(result: ProjectionResult, ages: Iterable[int] | None = None) -> pd.DataFrame:
+    """The single-scenario population table (year, district_id, sex, age, population).
+
+    ``ages`` restricts it to those ages, built straight from the result's array: the school
+    model needs age 6 only, the day-care model ages 0–6 — a few hundred rows instead of 40 000.
+    """
+    if ages is None:
+        table = result.population.drop(columns=["scenario"], errors="ignore")
+    else:
+        chosen = np.asarray(sorted(set(int(a) for a in ages)))
+        array = result.population_array[..., chosen]  # (year, district, sex, age)
+        n_years, n_districts = array.shape[:2]
+        table = pd.DataFrame({
+            "year": np.repeat(np.asarray(result.years, dtype=int), n_districts * 2 * len(chosen)),
+            "district_id": np.tile(np.repeat(result.district_ids, 2 * len(chosen)), n_years),
+            "sex": np.tile(np.repeat(np.asarray(["m", "w"], dtype=object), len(chosen)), n_years * n_districts),
+            "age": np.tile(chosen, n_years * n_districts * 2),
+            "population": array.reshape(-1),
+        })
+    table.attrs["bif"] = {"synthetic": bool(result.synthetic)}
+    return table
+
+
+def scenario_summary(results: Mapping[str, ProjectionResult], years: Iterable[int] | None = None) -> ViewTable:
+    """City population per scenario and year (for the analysts' scenario comparison)."""
+    columns = {}
+    synthetic = False
+    for name, result in results.items():
+        totals = result.population.groupby("year")["population"].sum()
+        label = SCENARIO_LABELS_DE.get(name, name)
+        columns[label] = totals
+        synthetic |= bool(result.synthetic)
+    frame = pd.DataFrame(columns)
+    if years is not None:
+        frame = frame.loc[[y for y in years if y in frame.index]]
+    frame = frame.rename_axis("Jahr").reset_index()
+    formats = {"Jahr": YEAR, **{c: INT for c in frame.columns if c != "Jahr"}}
+    return ViewTable(frame, formats, title_de("Einwohner der Gesamtstadt nach Szenario", synthetic),
+                     synthetic=synthetic, notes=[SYNTHETIC_NOTE] if synthetic else [],
+                     filename="szenarienvergleich")
+
+
+# --- geometry helpers -------------------------------------------------------------------------
+
+def district_names(frame: pd.DataFrame) -> dict[int, str]:
+    """{district_id: name} from ``stadtteile`` or ``stadtteile_namen``."""
+    return {int(d): str(n) for d, n in sorted(zip(frame["district_id"], frame["name"]))}
+
+
+def district_centroids(districts) -> pd.DataFrame:
+    """district_id, lat, lon of the polygons' centroids (computed in the stored metric CRS)."""
+    centroids = districts.geometry.centroid.to_crs(4326)
+    return pd.DataFrame({"district_id": districts["district_id"].astype(int).to_numpy(),
+                         "lat": centroids.y.to_numpy(), "lon": centroids.x.to_numpy()})
+
+
+def locate_points(lat: Sequence[float], lon: Sequence[float], districts) -> np.ndarray:
+    """district_id (0 = outside every district) of WGS84 points, by point in polygon."""
+    import geopandas as gpd
+
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=4326).to_crs(districts.crs)
+    joined = gpd.sjoin(points, districts[["district_id", "geometry"]], how="left", predicate="within")
+    joined = joined[~joined.index.duplicated()]
+    return joined["district_id"].fillna(0).astype(int).to_numpy()
+
+
+# --- assumptions as people read them -------------------------------------------------------------
+
+def assumptions_text(assumptions: Assumptions, *, base_year: int, end_year: int) -> dict[str, str]:
+    """The projection's scenario and factors as German label → text (for the quality panel)."""
+    out = {"Szenario": assumptions.label_de, "Basisjahr (Bestand 31.12.)": str(base_year),
+           "Vorausberechnung bis": str(end_year)}
+    for key in ADJUSTABLE:
+        out[BOUNDS[key].label_de] = format_number(float(getattr(assumptions, key)), 2)
+    out["Methode"] = ("Kohorten-Komponenten-Modell je Stadtteil, Geschlecht und Alter (docs/planning-models.md); "
+                      "Faktoren wirken auf die geschätzten Raten (1 = wie geschätzt).")
+    return out

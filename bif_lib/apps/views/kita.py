@@ -1,0 +1,360 @@
+"""The app „Kita-Versorgung nach Stadtteilen“ (notebooks/apps/kita.ipynb).
+
+What it loads: the districts and the Kita directory (open), and the projection's inputs
+(internal, released by the statistics office; derived from the synthetic register) through
+:func:`bif_lib.loaders.load_projection_inputs`.
+
+What it shows: children under 3 and from 3 to school entry against Kita places per Stadtteil,
+today and in the projection years, for a scenario and planner-set demand rates: coverage map
+with the Kitas, chart of the chosen Stadtteil, table of the gaps. The view functions below are
+pure and tested; :class:`KitaApp` holds the widgets, :func:`show` is the notebook's call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+from IPython.display import display
+
+from bif_lib.api import load
+from bif_lib.apps.views.common import (
+    CITY_LABEL,
+    INT,
+    PCT,
+    SYNTHETIC_NOTE,
+    TEXT,
+    YEAR,
+    Projector,
+    ViewTable,
+    assumptions_text,
+    district_names,
+    population_table,
+    slug,
+)
+from bif_lib.apps.widgets import ChartView, DataQualityPanel, DistrictMap, Status, TableView, charts
+from bif_lib.apps.widgets import layout as ui
+from bif_lib.apps.widgets.controls import ScenarioControls
+from bif_lib.apps.widgets.formatting import key_figures_html
+from bif_lib.i18n import format_number, format_percent
+from bif_lib.loaders import load_projection_inputs
+from bif_lib.planning._common import title_de
+from bif_lib.planning.daycare import (
+    BAND_LABELS_DE,
+    THREE_TO_SCHOOL,
+    UNDER_3,
+    DaycareResult,
+    DemandRates,
+    PlaceRule,
+    daycare_coverage,
+)
+
+
+# --- view functions (pure) ------------------------------------------------------------------------
+
+BANDS = [(BAND_LABELS_DE[UNDER_3], UNDER_3), (BAND_LABELS_DE[THREE_TO_SCHOOL], THREE_TO_SCHOOL)]
+
+
+def kitas_with_district(kitas, districts) -> pd.DataFrame:
+    """Kitas with district_id (point in polygon in the stored CRS) and lat/lon for the map."""
+    import geopandas as gpd
+
+    points = kitas.to_crs(districts.crs) if kitas.crs != districts.crs else kitas
+    joined = gpd.sjoin(points, districts[["district_id", "geometry"]].rename(columns={"district_id": "_d"}),
+                       how="left", predicate="within")
+    joined = joined[~joined.index.duplicated()]
+    out = pd.DataFrame(kitas.drop(columns="geometry"))
+    out["district_id"] = joined["_d"].reindex(kitas.index).fillna(0).astype(int).to_numpy()
+    wgs = kitas.geometry.to_crs(4326)
+    out["lat"], out["lon"] = wgs.y.to_numpy(), wgs.x.to_numpy()
+    out.attrs["bif"] = dict(kitas.attrs.get("bif", {}))
+    return out
+
+
+def daycare(population: pd.DataFrame, kitas: pd.DataFrame, *, years: Sequence[int],
+            demand: DemandRates = DemandRates(), rule: PlaceRule = PlaceRule(),
+            inputs: Mapping[str, Any] | None = None) -> DaycareResult:
+    located = kitas[kitas["district_id"] > 0]
+    return daycare_coverage(population, located, years=list(years), demand=demand, rule=rule, inputs=inputs)
+
+
+def coverage_frame(result: DaycareResult, band: str, year: int) -> pd.DataFrame:
+    """district_id, children, places, coverage_rate, demand, gap, status for one band and year."""
+    table = result.coverage
+    rows = table[(table["band"] == band) & (table["year"] == year)]
+    return rows[["district_id", "children", "places", "coverage_rate", "demand_rate", "demand", "gap",
+                 "status"]].reset_index(drop=True)
+
+
+def kita_gap_table(result: DaycareResult, band: str, year: int, names: Mapping[int, str],
+                   selected: int | None = None) -> ViewTable:
+    """Per Stadtteil and the city: children, places, coverage, demand, gap (places − demand)."""
+    rows = coverage_frame(result, band, year)
+    city = result.city[(result.city["band"] == band) & (result.city["year"] == year)].iloc[0]
+    frame = pd.DataFrame({
+        "Nr.": pd.array(list(rows["district_id"].astype(int)) + [pd.NA], dtype="Int64"),
+        "Stadtteil": [names.get(int(d), str(d)) for d in rows["district_id"]] + [CITY_LABEL],
+        "Kinder": list(rows["children"]) + [city["children"]],
+        "Plätze": list(rows["places"]) + [city["places"]],
+        "Versorgungsquote": [v * 100 for v in rows["coverage_rate"]] + [city["coverage_rate"] * 100],
+        "Bedarf": list(rows["demand"]) + [city["demand"]],
+        "Saldo (Plätze − Bedarf)": list(rows["gap"]) + [city["gap"]],
+        "Status": list(rows["status"]) + [city["status"]],
+    })
+    formats = {"Nr.": INT, "Stadtteil": TEXT, "Kinder": INT, "Plätze": INT, "Versorgungsquote": PCT,
+               "Bedarf": INT, "Saldo (Plätze − Bedarf)": INT, "Status": TEXT}
+    band_label = BAND_LABELS_DE[band]
+    rate = float(rows["demand_rate"].iloc[0]) if len(rows) else float("nan")
+    notes = [f"Altersgruppe {band_label}; Bedarf = Kinder × Bedarfsquote ({_pct_text(rate)}).",
+             "Versorgungsquote = Plätze ÷ Kinder. Kinder besuchen auch Kitas in anderen Stadtteilen: "
+             "Stadtteilwerte sind Richtwerte, die Gesamtstadt ist exakt.",
+             "Plätze nach Altersgruppe aus den Gruppenarten geschätzt; Kindertagespflege nicht enthalten."]
+    if result.synthetic:
+        notes.append(SYNTHETIC_NOTE)
+    highlight = [gap < 0 for gap in frame["Saldo (Plätze − Bedarf)"]]
+    selected_flags = [bool(selected is not None and nr == selected) for nr in frame["Nr."].fillna(-1)]
+    return ViewTable(frame, formats, title_de(f"Kita-Versorgung {year}, {band_label}", result.synthetic),
+                     notes=notes, highlight=highlight, selected=selected_flags, synthetic=result.synthetic,
+                     filename=slug(f"kita versorgung {year} {band_label}"))
+
+
+def _pct_text(share: float) -> str:
+    return format_percent(share, 0)
+
+
+def kita_chart_data(result: DaycareResult, band: str, district_id: int | None = None) -> pd.DataFrame:
+    """year, children, demand, places for a district (or the city)."""
+    if district_id is None:
+        rows = result.city[result.city["band"] == band]
+    else:
+        rows = result.coverage[(result.coverage["band"] == band) & (result.coverage["district_id"] == district_id)]
+    return rows[["year", "children", "demand", "places"]].sort_values("year").reset_index(drop=True)
+
+
+def kita_years_table(result: DaycareResult, band: str, district_id: int | None, place: str) -> ViewTable:
+    data = kita_chart_data(result, band, district_id)
+    frame = pd.DataFrame({"Jahr": data["year"].astype(int), "Kinder": data["children"], "Bedarf": data["demand"],
+                          "Plätze": data["places"]})
+    frame["Saldo (Plätze − Bedarf)"] = frame["Plätze"] - frame["Bedarf"]
+    formats = {"Jahr": YEAR, "Kinder": INT, "Bedarf": INT, "Plätze": INT, "Saldo (Plätze − Bedarf)": INT}
+    return ViewTable(frame, formats, title_de(f"Kita-Versorgung {place}, {BAND_LABELS_DE[band]}", result.synthetic),
+                     highlight=[g < 0 for g in frame["Saldo (Plätze − Bedarf)"]], synthetic=result.synthetic,
+                     notes=[SYNTHETIC_NOTE] if result.synthetic else [],
+                     filename=slug(f"kita {place} {BAND_LABELS_DE[band]}"))
+
+
+KITA_POINT_LEGEND = {"#ffd92f": "Kita mit Plätzen dieser Altersgruppe", "#bdbdbd": "Kita ohne solche Plätze"}
+
+
+def kita_points(kitas: pd.DataFrame, result: DaycareResult, band: str) -> pd.DataFrame:
+    """Map points of the Kitas: id, lat, lon, label (name, places in the band), color, radius."""
+    column = "places_under_3" if band == UNDER_3 else "places_3_to_school"
+    places = result.kitas.set_index("kita_id")[column]
+    rows = []
+    for kita in kitas.itertuples(index=False):
+        value = places.get(kita.kita_id, np.nan)
+        rows.append({"id": kita.kita_id, "lat": kita.lat, "lon": kita.lon,
+                     "label": f"{kita.facility} ({kita.institution}): {format_number(value)} Plätze "
+                              f"{BAND_LABELS_DE[band]}, {format_number(kita.childcare_places)} insgesamt",
+                     "color": "#ffd92f" if value and value > 0 else "#bdbdbd",
+                     "radius": 4 + min(float(value) if value == value else 0.0, 100.0) / 20})
+    return pd.DataFrame(rows)
+
+
+def kita_key_figures(result: DaycareResult, band: str, year: int, district_id: int | None = None,
+                     place: str = CITY_LABEL) -> dict[str, str]:
+    if district_id:
+        rows = result.coverage[(result.coverage["district_id"] == district_id)]
+    else:
+        rows = result.city
+    row = rows[(rows["band"] == band) & (rows["year"] == year)].iloc[0]
+    return {f"{place} {year}: Kinder": format_number(row["children"]), "Plätze": format_number(row["places"]),
+            "Versorgungsquote": format_number(row["coverage_rate"] * 100, 1) + " %",
+            "Saldo (Plätze − Bedarf)": format_number(row["gap"])}
+
+
+def kita_map_values(result: DaycareResult, band: str, year: int, names: Mapping[int, str],
+                    measure: str = "coverage") -> tuple[dict[int, float], dict[int, str]]:
+    """({district_id: value}, {district_id: hover text}); measure "coverage" (in %) or "gap"."""
+    rows = coverage_frame(result, band, year)
+    values, labels = {}, {}
+    for row in rows.itertuples(index=False):
+        d = int(row.district_id)
+        values[d] = row.coverage_rate * 100 if measure == "coverage" else row.gap
+        labels[d] = (f"{names.get(d, d)}: {format_number(row.children)} Kinder, {format_number(row.places)} Plätze, "
+                     f"Versorgung {format_number(row.coverage_rate * 100, 1)} %, Saldo {format_number(row.gap)}")
+    return values, labels
+
+
+def daycare_assumptions_text(demand: DemandRates, rule: PlaceRule = PlaceRule()) -> dict[str, str]:
+    return {
+        "Bedarfsquote unter 3 Jahre": format_percent(demand.under_3, 0),
+        "Bedarfsquote 3 Jahre bis Schuleintritt": format_percent(demand.three_to_school, 0),
+        "Altersgruppen": f"unter 3 = 0–2 Jahre; 3 bis Schuleintritt = 3–{demand.school_entry_age - 1} Jahre "
+                         "(vollendete Jahre am 31.12.)",
+        "Plätze je Altersgruppe": (f"aus Gruppenarten: Krippe {format_number(rule.krippe_group_size)}, Elementar "
+                                   f"{format_number(rule.elementary_group_size)}, altersgemischt "
+                                   f"{format_number(rule.mixed_group_size)} (davon "
+                                   f"{format_percent(rule.mixed_under3_share, 0)} unter 3), Natur "
+                                   f"{format_number(rule.nature_group_size)}, Hort "
+                                   f"{format_number(rule.hort_group_size)}; auf die Gesamtplätze der Kita skaliert"),
+        "Plätze im Zeitverlauf": "heutiger Bestand, ohne geplante Änderungen",
+    }
+
+
+# --- the app ------------------------------------------------------------------------------------
+
+YEARS_AHEAD = 15  # the slider reaches base year + 15
+QUALITY_NOTES = [
+    "Kita-Plätze: Kita-Verzeichnis (Gesamtplätze je Einrichtung); die Aufteilung auf Altersgruppen ist "
+    "aus den Gruppenarten geschätzt.",
+    "Kindertagespflege (Tagesmütter/-väter) ist nicht enthalten: die Versorgung unter 3 Jahren ist "
+    "daher unterschätzt.",
+    "Kinder besuchen auch Kitas in anderen Stadtteilen: Stadtteilwerte sind Richtwerte."]
+
+
+class KitaApp:
+    """The widgets of the app and their reactions. ``widget`` is the page (shown by :func:`show`)."""
+
+    def __init__(self, *, store=None):
+        self.districts = load("stadtteile", store=store)
+        self.kitas_open = load("kitas", store=store)
+        self.kitas = kitas_with_district(self.kitas_open, self.districts)
+        # internal: single ages + projection parameters (derived from the synthetic register)
+        self.inputs = load_projection_inputs(store=store)
+        self.projector = Projector(self.inputs)
+        self.names = district_names(self.districts)
+        self.last_year = self.projector.base_year + YEARS_AHEAD
+        self.quality = DataQualityPanel([self.districts, self.kitas_open, *self.inputs.parameters.inputs.items()],
+                                        notes=QUALITY_NOTES)
+        self._build_controls()
+        self._connect()
+        self.widget = self._layout()
+
+    # controls ------------------------------------------------------------------------------------
+
+    def _build_controls(self) -> None:
+        base_year = self.projector.base_year
+        self.scenario = ScenarioControls("medium")
+        self.band = w.ToggleButtons(options=BANDS, value=BANDS[0][1], style={"button_width": "auto"})
+        self.year = w.IntSlider(value=base_year, min=base_year, max=self.last_year, description="Jahr",
+                                continuous_update=False, style={"description_width": "60px"},
+                                layout=w.Layout(width="100%"))
+        self.measure = w.ToggleButtons(options=[("Versorgungsquote", "coverage"), ("Saldo", "gap")], value="coverage",
+                                       style={"button_width": "auto"})
+        self.rate_under_3 = w.FloatSlider(value=DemandRates().under_3, min=0, max=1, step=0.01,
+                                          continuous_update=False)
+        self.rate_3_6 = w.FloatSlider(value=DemandRates().three_to_school, min=0, max=1, step=0.01,
+                                      continuous_update=False)
+        self.district = ui.dropdown("Stadtteil", [("– Gesamtstadt –", 0)] + [(n, i) for i, n in self.names.items()])
+        for widget, css in ((self.band, "bif-band"), (self.year, "bif-year"), (self.district, "bif-district-select"),
+                            (self.measure, "bif-measure")):
+            widget.add_class(css)
+        self.status = Status()
+        self.kita_map = DistrictMap(self.districts, height="380px")
+        self.chart = ChartView()
+        self.figures = w.HTML()
+        self.table = TableView(table_id="bif-kitatabelle", export_info=self.quality.export_info)
+        self.result: DaycareResult | None = None
+        self.version = 0  # the chart of a district is redrawn only for a new result
+        self.gap_table: ViewTable | None = None
+
+    # reactions -----------------------------------------------------------------------------------
+
+    def compute(self) -> None:
+        assumptions = self.scenario.assumptions()
+        demand = DemandRates(under_3=self.rate_under_3.value, three_to_school=self.rate_3_6.value)
+        base_year = self.projector.base_year
+        population = population_table(self.projector.project(assumptions, self.last_year), ages=range(0, 7))
+        self.version += 1
+        self.result = daycare(population, self.kitas, years=range(base_year, self.last_year + 1), demand=demand,
+                              inputs=self.inputs.parameters.inputs)
+        self.quality.set_assumptions({**assumptions_text(assumptions, base_year=base_year, end_year=self.last_year),
+                                      **daycare_assumptions_text(demand)})
+
+    def show_overview(self) -> None:
+        """Map and table of all Stadtteile: independent of the chosen Stadtteil."""
+        result, band, year, measure = self.result, self.band.value, self.year.value, self.measure.value
+        band_label = dict((b, label) for label, b in BANDS)[band]
+        values, labels = kita_map_values(result, band, year, self.names, measure)
+        self.kita_map.set_values(values, labels=labels, diverging=measure == "gap", decimals=0,
+                                 suffix=" %" if measure == "coverage" else "",
+                                 title=(f"Versorgungsquote {band_label} {year}" if measure == "coverage"
+                                        else f"Saldo Plätze − Bedarf {band_label} {year}"), missing_label=None,
+                                 points=KITA_POINT_LEGEND)
+        self.kita_map.set_points(kita_points(self.kitas[self.kitas["district_id"] > 0], result, band), name="Kitas")
+        self.gap_table = kita_gap_table(result, band, year, self.names)
+
+    def show_selection(self) -> None:
+        """What depends on the chosen Stadtteil: the marked row, the chart (all years), key figures."""
+        result, chosen, band = self.result, self.district.value or None, self.band.value
+        place = self.names[chosen] if chosen else "Gesamtstadt"
+        band_label = dict((b, label) for label, b in BANDS)[band]
+        self.table.show(self.gap_table.select("Nr.", chosen))
+        chart = self.chart
+        chart.update(
+            (self.version, band, chosen),
+            lambda: charts.coverage_png(kita_chart_data(result, band, chosen), synthetic=True,
+                                        title=f"{place}, {band_label}: Kinder, Bedarf und Plätze",
+                                        source="Kinder: synthetisch abgeleitet; Plätze: Kita-Verzeichnis",
+                                        canvas=chart.canvas),
+            f"kita_{place}_{band}")
+        self.figures.value = key_figures_html(kita_key_figures(result, band, self.year.value, chosen, place))
+        self.table.update_downloads()
+
+    def refresh(self, change=None, recompute: bool = True, overview: bool = True) -> None:
+        with self.status.working():
+            if recompute:
+                self.compute()
+            if recompute or overview:
+                self.show_overview()
+            self.show_selection()
+
+    def _on_district(self, change) -> None:
+        if self.kita_map.selected != (self.district.value or None):
+            self.kita_map.selected = self.district.value or None
+        self.refresh(recompute=False, overview=False)
+
+    def _on_map_click(self, change) -> None:
+        self.district.value = change["new"] or 0
+
+    def _connect(self) -> None:
+        self.scenario.on_change(self.refresh)
+        for widget in (self.rate_under_3, self.rate_3_6):
+            widget.observe(self.refresh, "value")
+        for widget in (self.band, self.year, self.measure):
+            widget.observe(lambda change: self.refresh(recompute=False), "value")
+        self.district.observe(self._on_district, "value")
+        self.kita_map.observe(self._on_map_click, "selected")
+        self.refresh()
+
+    # layout --------------------------------------------------------------------------------------
+
+    def _layout(self) -> w.VBox:
+        demand_box = w.Accordion(children=[w.VBox([
+            ui.german_readout(self.rate_under_3, 2, label="Bedarfsquote unter 3 Jahre"),
+            ui.german_readout(self.rate_3_6, 2, label="Bedarfsquote 3 Jahre bis Schuleintritt"),
+            ui.help_text("Anteil der Kinder, die einen Platz brauchen (Planungsziel).")])],
+            selected_index=None)
+        demand_box.set_title(0, "Bedarfsquoten anpassen")
+        controls = w.VBox([ui.section_title("Altersgruppe"), self.band, ui.section_title("Jahr"), self.year,
+                           ui.section_title("Szenario der Kinderzahlen"), self.scenario, demand_box,
+                           ui.section_title("Stadtteil"), self.district, ui.help_text("oder in der Karte anklicken"),
+                           ui.section_title("Karte zeigt"), self.measure, self.status])
+        controls.add_class("bif-controls")
+        return ui.app(
+            ui.header("Kita-Versorgung nach Stadtteilen",
+                      "Kinder gegen Kita-Plätze je Stadtteil, heute und in den Prognosejahren. "
+                      "Die Kinderzahlen beruhen auf synthetisch abgeleiteten Daten.", synthetic=True),
+            ui.two_columns(controls, w.VBox([self.figures, self.kita_map])),
+            w.HBox([w.VBox([ui.section_title("Entwicklung"), self.chart], layout=w.Layout(width="50%")),
+                    w.VBox([ui.section_title("Lücken je Stadtteil"), self.table], layout=w.Layout(width="50%"))]),
+            self.quality)
+
+
+def show(*, store=None) -> None:
+    """Build the app and display it: the whole code of notebooks/apps/kita.ipynb."""
+    display(KitaApp(store=store).widget)

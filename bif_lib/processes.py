@@ -1,0 +1,270 @@
+"""Background processes of one BIF installation: start, find, check and stop them.
+
+Used by the launcher (proxy, hub, audit service), the apps service's daemon (its gateway)
+and the gateway's supervisor (Voilà and its kernels); like ``fsutil`` it sits below both
+``apps`` and ``platform``. A background process runs in a session
+of its own (it outlives the command that started it), appends to its log and is recorded in
+a pid file in ``$BIF_HOME/run``. A pid file outlives its process and pids are reused, so a
+process is only taken for ours while it is alive (not a zombie) and its command line
+contains a marker (``PidFile.running``); ``bif platform status`` also checks its working
+directory, to tell this installation's processes from another one's (``PidFile.check``).
+
+Stopping is SIGTERM, a wait, then SIGKILL (``terminate``); with ``tree`` the SIGKILL also
+takes the process's descendants, listed before the kill: Voilà's kernels run in sessions of
+their own and would otherwise run on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from bif_lib.fsutil import write_private
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+KILL_WAIT = 5.0  # how long to wait for a process to vanish after SIGKILL
+
+
+# --- /proc ------------------------------------------------------------------------------------
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name: state, ppid, ..."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def cmdline(pid: int) -> str | None:
+    """The command line of ``pid`` (arguments joined by blanks), None if it cannot be read."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+
+
+def alive(pid: int | None, marker: str | None = None) -> bool:
+    """Is ``pid`` running (a zombie is not) and, with ``marker``, is it in its command line?"""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another account's process: it exists
+    fields = _stat(pid)
+    if fields is not None and fields[0] == "Z":
+        return False  # exited, not yet reaped
+    if marker is None:
+        return True
+    line = cmdline(pid)
+    return line is not None and marker in line  # else a recycled pid, not ours
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of ``pid``."""
+    return _children_map().get(pid, [])
+
+
+def descendants(pid: int) -> list[int]:
+    """All processes below ``pid`` (children, grandchildren, ...)."""
+    tree = _children_map()
+    found, todo = [], [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _children_map() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _stat(int(entry.name))
+        with contextlib.suppress(TypeError, IndexError, ValueError):
+            tree.setdefault(int(fields[1]), []).append(int(entry.name))
+    return tree
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of ``pid`` so far."""
+    fields = _stat(pid)
+    try:
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    except (TypeError, IndexError, ValueError):
+        return None
+
+
+def memory_bytes(pids: Iterable[int]) -> int:
+    """Memory of the processes ``pids``: the sum of their PSS (shared pages counted once
+    over all of them), or of their RSS where PSS cannot be read."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+            continue
+        except (OSError, ValueError, IndexError):
+            pass
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+# --- signals ----------------------------------------------------------------------------------
+
+def kill_all(pids: Iterable[int]) -> None:
+    """SIGKILL each of ``pids`` that still exists and may be signalled."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` (its whole process group if it leads one, so that it cannot start
+    anything new) and every process below it (listed before the kill)."""
+    below = descendants(pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    kill_all(below)
+
+
+def _gone(pid: int, marker: str | None) -> bool:
+    with contextlib.suppress(ChildProcessError):  # reap it if it is our child
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    return not alive(pid, marker)
+
+
+def _wait_gone(pid: int, timeout: float, marker: str | None) -> bool:
+    deadline = time.monotonic() + timeout
+    while not _gone(pid, marker):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def terminate(pid: int, timeout: float = 20.0, marker: str | None = None, *, tree: bool = False) -> bool:
+    """Stop ``pid``: SIGTERM, wait up to ``timeout`` seconds (reaping it if it is our child),
+    then SIGKILL — with ``tree`` also its process group and descendants (``kill_tree``).
+    With ``marker``, a process whose command line lacks it counts as gone (a reused pid is
+    never killed). True if it ended on SIGTERM. Not allowed to signal it: ``PermissionError``."""
+    if pid <= 0:
+        raise ValueError(f"keine Prozessnummer: {pid}")  # kill(-1) would signal every process
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if _wait_gone(pid, timeout, marker):
+        return True
+    if tree:
+        kill_tree(pid)
+    else:
+        kill_all([pid])
+    _wait_gone(pid, KILL_WAIT, marker)
+    return False
+
+
+# --- pid files and starting ---------------------------------------------------------------------
+
+def read_pid(path: Path) -> int | None:
+    """The pid recorded in ``path`` (None: no file or no pid in it; ``PermissionError`` propagates)."""
+    try:
+        pid = int(Path(path).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if pid > 0 else None
+
+
+@dataclass(frozen=True)
+class PidFile:
+    """The pid file of a background process and the marker that identifies the process."""
+
+    path: Path
+    marker: str  # part of /proc/<pid>/cmdline
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def read(self) -> int | None:
+        return read_pid(self.path)
+
+    def write(self, pid: int) -> None:
+        write_private(self.path, f"{pid}\n", durable=False)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def running(self) -> int | None:
+        """The recorded pid if that process is alive and ours, else None."""
+        pid = self.read()
+        return pid if alive(pid, self.marker) else None
+
+    def stop(self, timeout: float = 20.0, *, tree: bool = False) -> int | None:
+        """Terminate the process if it runs (see ``terminate``) and remove the pid file;
+        returns the pid that was stopped."""
+        pid = self.running()
+        if pid is not None:
+            terminate(pid, timeout, self.marker, tree=tree)
+        self.remove()
+        return pid
+
+    def check(self, cwd: Path) -> tuple[int | None, str]:
+        """(pid, "") if the recorded process runs, is ours and works in ``cwd`` — the
+        directory this installation starts it in; else (None, the reason in German)."""
+        try:
+            pid = int(self.path.read_text().strip())
+        except FileNotFoundError:
+            return None, "keine pid-Datei"
+        except PermissionError:
+            return None, f"pid-Datei {self.path} nicht lesbar (als Betreiberkonto/root aufrufen)"
+        except ValueError:
+            return None, f"pid-Datei {self.path} ist unlesbar"
+        if not alive(pid, self.marker):
+            return None, f"pid {pid} aus der pid-Datei läuft nicht (mehr) oder ist kein {self.name}-Prozess"
+        try:
+            actual = Path(f"/proc/{pid}/cwd").resolve(strict=True)
+        except (FileNotFoundError, ProcessLookupError):
+            return None, f"pid {pid} läuft nicht mehr"
+        except PermissionError:
+            return None, f"pid {pid} nicht prüfbar (keine Rechte; als Betreiberkonto/root aufrufen)"
+        if actual != Path(cwd).resolve():
+            return None, f"pid {pid} gehört zu einer anderen Installation (Arbeitsverzeichnis {actual})"
+        return pid, ""
+
+
+def spawn(cmd: list, *, env: dict, cwd: Path | str, log: Path | None, pidfile: PidFile | None = None,
+          session: bool = True, **popen) -> subprocess.Popen:
+    """Start ``cmd`` with stdin from /dev/null; stdout and stderr appended to ``log`` (after a
+    line with the time and the command) or, without a log, the caller's. ``session``: in a
+    session of its own, so it outlives the caller and its terminal. Records the pid in
+    ``pidfile``. ``popen``: more arguments for ``subprocess.Popen`` (``pass_fds``, ``user``)."""
+    cmd = [str(c) for c in cmd]
+    out = None
+    if log is not None:
+        out = open(log, "ab", buffering=0)
+        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT if out is not None else None,
+                                cwd=cwd, env=env, start_new_session=session, **popen)
+    finally:
+        if out is not None:
+            out.close()
+    if pidfile is not None:
+        pidfile.write(proc.pid)
+    return proc

@@ -1,0 +1,123 @@
+"""The process helper (pid files, "is it ours", stopping) and private file writes."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bif_lib.fsutil import write_private
+from bif_lib import processes
+from bif_lib.processes import PidFile
+
+SLEEPER = "import time; time.sleep(60)  # bif-test-sleeper"
+STUBBORN = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "import subprocess, sys; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+            "time.sleep(60)  # bif-test-stubborn")
+
+
+@pytest.fixture
+def started():
+    procs: list[subprocess.Popen] = []
+
+    def start(code: str, tmp_path, name: str = "sleeper") -> tuple[subprocess.Popen, PidFile]:
+        pidfile = PidFile(tmp_path / f"{name}.pid", "bif-test-")
+        proc = processes.spawn([sys.executable, "-c", code], env=dict(os.environ), cwd=tmp_path,
+                               log=tmp_path / f"{name}.log", pidfile=pidfile)
+        procs.append(proc)
+        return proc, pidfile
+
+    yield start
+    for proc in procs:
+        processes.kill_tree(proc.pid)
+        proc.wait(10)
+
+
+def test_pid_file_finds_its_own_process_only(started, tmp_path):
+    proc, pidfile = started(SLEEPER, tmp_path)
+    assert pidfile.read() == proc.pid and pidfile.running() == proc.pid
+    assert stat.S_IMODE(pidfile.path.stat().st_mode) == 0o600
+    assert "=== " in (tmp_path / "sleeper.log").read_text()  # the log starts with the command
+    assert PidFile(pidfile.path, "configurable-http-proxy").running() is None  # another program
+    assert pidfile.check(tmp_path) == (proc.pid, "")
+    pid, reason = pidfile.check(tmp_path / "elsewhere")
+    assert pid is None and "anderen Installation" in reason
+
+
+@pytest.mark.parametrize("content, reason", [(None, "keine pid-Datei"), ("kaputt", "unlesbar"),
+                                             ("-1", "läuft nicht"), ("999999999", "läuft nicht")])
+def test_pid_files_that_name_no_process(tmp_path, content, reason):
+    pidfile = PidFile(tmp_path / "hub.pid", "jupyterhub")
+    if content is not None:
+        pidfile.path.write_text(content)
+    assert pidfile.running() is None and pidfile.stop() is None and not pidfile.path.exists()
+    if content is not None:
+        pidfile.path.write_text(content)
+    assert pidfile.check(tmp_path)[0] is None and reason in pidfile.check(tmp_path)[1]
+
+
+def test_stop_terminates_and_removes_the_pid_file(started, tmp_path):
+    proc, pidfile = started(SLEEPER, tmp_path)
+    assert pidfile.stop() == proc.pid  # reaped: our child
+    assert not processes.alive(proc.pid) and not pidfile.path.exists()
+
+
+def test_terminate_kills_what_ignores_sigterm_with_its_descendants(started, tmp_path):
+    proc, _ = started(STUBBORN, tmp_path)
+    deadline = time.monotonic() + 10
+    while not processes.descendants(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (child,) = processes.descendants(proc.pid)
+    time.sleep(0.3)  # the SIGTERM handler is installed
+    assert processes.terminate(proc.pid, timeout=0.5, tree=True) is False
+    assert not processes.alive(proc.pid)
+    deadline = time.monotonic() + 5
+    while processes.alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not processes.alive(child)
+
+
+def test_no_signal_to_every_process():
+    with pytest.raises(ValueError):
+        processes.terminate(-1)
+    assert not processes.alive(-1) and not processes.alive(0) and not processes.alive(None)
+
+
+def test_measurements_of_this_process():
+    assert processes.cpu_seconds(os.getpid()) > 0
+    assert processes.memory_bytes([os.getpid()]) > 10 * 2**20
+    assert os.getpid() in processes.children(os.getppid())
+
+
+def test_write_private_replaces_atomically_and_privately(tmp_path):
+    target = tmp_path / "geheim.txt"
+    target.write_text("alt")
+    os.chmod(target, 0o644)
+    write_private(target, "neu\n")
+    assert target.read_text() == "neu\n" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["geheim.txt"]  # no temporary file left
+
+
+def test_write_private_never_writes_through_a_symlink(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("unverändert")
+    link = tmp_path / "link"
+    link.symlink_to(victim)
+    write_private(link, b"token")
+    assert victim.read_text() == "unverändert" and not link.is_symlink() and link.read_bytes() == b"token"
+    log = tmp_path / "log"
+    log.symlink_to(victim)
+    with pytest.raises(OSError):  # appending (a log): O_NOFOLLOW
+        write_private(log, "x", append=True)
+    assert victim.read_text() == "unverändert"
+
+
+def test_write_private_appends(tmp_path):
+    log = tmp_path / "bif-cli.log"
+    write_private(log, "eins\n", append=True)
+    write_private(log, "zwei\n", append=True, durable=False)
+    assert log.read_text() == "eins\nzwei\n" and stat.S_IMODE(log.stat().st_mode) == 0o600
