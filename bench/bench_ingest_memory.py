@@ -15,15 +15,16 @@ not tracemalloc: most of the memory is Arrow's and numpy's, which tracemalloc do
                       all text, as BIF reads (for information)
 * ``bif_read``        ``bif_lib.readers.read_source`` — BIF's reading as the contract says
                       (decoding check, field counts, footer, NFC, shaping)
-* ``bif_ingest``      ``bif_lib.ingest.ingest`` — reading, validation, Parquet snapshot and
-                      Arrow read copy, catalog entry (peak taken when ``ingest`` returns, before
-                      the result is loaded to measure the final frame)
+* ``bif_ingest``      ``bif_lib.ingest.ingest`` — reading and validation in chunks, Parquet
+                      snapshot and Arrow read copy, catalog entry (peak taken when ``ingest``
+                      returns, before the result is loaded to measure the final frame)
 
 Reported per workload: CSV size, peak extra RSS of each operation in MB and as a multiple of
-the CSV size, the typed frame's size (``memory_usage(deep=True)``), and ``bif_read`` /
-``bif_ingest`` relative to ``read_csv`` measured in the same run. Targets: reading ≤ 3× the
-CSV size; the ingest's multiple is what ``bif_lib.readers.INGEST_MEMORY_FACTOR`` must cover
-(the estimate an ingest is refused with when memory is short). Reports, never asserts.
+the CSV size, the typed frame's size (``memory_usage(deep=True)``), the operation's wall time
+(for information: one run, not a timing benchmark), and ``bif_read`` / ``bif_ingest`` relative
+to ``read_csv`` measured in the same run. Targets: reading and the whole ingest ≤ 3× the CSV
+size; the ingest's multiple is what ``bif_lib.readers.INGEST_MEMORY_FACTOR`` must cover (the
+estimate an ingest is refused with when memory is short). Reports, never asserts.
 
     .venv/bin/python -m bench.bench_ingest_memory            # from the repository root
     .venv/bin/python -m bench.bench_ingest_memory --rows 200000 --no-record
@@ -57,6 +58,7 @@ def _status(field: str) -> int:
 def child(operation: str, workload: str, csv: str, root: str) -> dict:
     """Runs in the fresh process: one operation, its peak extra RSS."""
     import gc
+    import time
 
     import pandas as pd
 
@@ -75,6 +77,7 @@ def child(operation: str, workload: str, csv: str, root: str) -> dict:
     gc.collect()
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS (VmHWM) to the current RSS
     before = _status("VmRSS")
+    started = time.perf_counter()
     frame_bytes = None
     if operation == "read_csv":
         frame = pd.read_csv(csv, sep=";")
@@ -88,11 +91,13 @@ def child(operation: str, workload: str, csv: str, root: str) -> dict:
         outcome = ingest(contract, csv, store=store)
         assert outcome.status == "created", outcome.report.to_text()
         peak = _status("VmHWM")  # the ingest's own peak: loading the result afterwards is not part of it
+        seconds = time.perf_counter() - started
         frame = store.read(outcome.entry)
         frame_bytes = int(frame.memory_usage(deep=True).sum())
     if operation != "bif_ingest":
         peak = _status("VmHWM")
-    return {"peak_extra_bytes": peak - before, "rows": len(frame),
+        seconds = time.perf_counter() - started
+    return {"peak_extra_bytes": peak - before, "rows": len(frame), "seconds": seconds,
             "frame_bytes": frame_bytes if frame_bytes is not None else int(frame.memory_usage(deep=True).sum())}
 
 
@@ -117,10 +122,11 @@ def measure(rows: int) -> dict:
                 data = json.loads(out.stdout.strip().splitlines()[-1])
                 entry[operation] = {"peak_extra_mb": round(data["peak_extra_bytes"] / 1e6, 1),
                                     "multiple_of_csv": round(data["peak_extra_bytes"] / size, 2),
-                                    "frame_mb": round(data["frame_bytes"] / 1e6, 1)}
+                                    "frame_mb": round(data["frame_bytes"] / 1e6, 1),
+                                    "seconds": round(data["seconds"], 2)}
                 print(f"{workload:<9} {operation:<14} peak +{data['peak_extra_bytes'] / 1e6:8.1f} MB "
                       f"= {data['peak_extra_bytes'] / size:5.2f}× CSV ({size / 1e6:.1f} MB); "
-                      f"frame {data['frame_bytes'] / 1e6:.1f} MB", flush=True)
+                      f"frame {data['frame_bytes'] / 1e6:.1f} MB; {data['seconds']:.2f} s", flush=True)
             peer = entry["read_csv"]["peak_extra_mb"]
             entry["bif_read_vs_read_csv"] = round(entry["bif_read"]["peak_extra_mb"] / peer, 2)
             entry["bif_ingest_vs_read_csv"] = round(entry["bif_ingest"]["peak_extra_mb"] / peer, 2)
@@ -141,7 +147,9 @@ def main() -> None:
     if not args.no_record:
         from bench._results import record
         record("ingest_memory", {"rows": args.rows, "statistic": "peak extra RSS (VmHWM after reset) of one run "
-                                 "in a fresh process", "workloads": results})
+                                 "in a fresh process; seconds: wall time of that run (information only)",
+                                 "load_average_1_5_15_min_at_end": [round(x, 2) for x in os.getloadavg()],
+                                 "workloads": results})
 
 
 if __name__ == "__main__":

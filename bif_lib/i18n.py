@@ -7,6 +7,8 @@ generated (often only C.UTF-8 on servers), and the rules needed here are small a
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -78,3 +80,52 @@ def format_datetime(value) -> str:
 
 
 CLASSIFICATION_LABELS = {"open": "offen", "internal": "intern", "confidential": "vertraulich"}
+
+
+# --- the data's reference date („Stand“), from a contract's temporal_coverage ------------
+
+_ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?!\d)")
+_DAY_MONTH = re.compile(r"^\s*(\d{1,2})\.(\d{1,2})\.(?!\d)")
+_GERMAN_DATE = re.compile(r"^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})")
+_YEAR = re.compile(r"^\d{4}$")
+
+
+def reference_date(coverage: Mapping | None) -> str:
+    """The data's reference date („Stand“) from the contract's ``temporal_coverage``, German.
+
+    ``reference_date`` as a date ("2023-12-31 (…)" → 31.12.2023); as a day of the year with the
+    last year covered ("31.12. des Jahres", end 2022 → 31.12.2022); otherwise the last year
+    covered (``end``: "2022", "2022/23"); otherwise the reference text itself without its remark
+    ("Gliederung 2018"). "" when the contract says nothing.
+    """
+    coverage = coverage or {}
+    text = str(coverage.get("reference_date") or "").strip()
+    end = str(coverage.get("end") if coverage.get("end") is not None else "").strip()
+    if match := _ISO_DATE.match(text):
+        year, month, day = match.groups()
+        return f"{day}.{month}.{year}"
+    if match := _GERMAN_DATE.match(text):
+        day, month, year = match.groups()
+        return f"{int(day):02d}.{int(month):02d}.{year}"
+    if (match := _DAY_MONTH.match(text)) and _YEAR.match(end):
+        day, month = match.groups()
+        return f"{int(day):02d}.{int(month):02d}.{end}"
+    if end:
+        return end
+    return text.split(" (")[0].strip()
+
+
+def reference_detail(coverage: Mapping | None) -> str:
+    """What the contract says about the period and reference date, for the detail view."""
+    coverage = coverage or {}
+    start, end = coverage.get("start"), coverage.get("end")
+    if start is not None and end is not None:
+        period = f"Zeitraum {start}–{end}" if str(start) != str(end) else f"Zeitraum {end}"
+    else:
+        period = f"ab {start}" if start is not None else f"bis {end}" if end is not None else ""
+    parts = []
+    if coverage.get("reference_date"):
+        parts.append(f"Stichtag: {coverage['reference_date']}")
+    if period:
+        parts.append(period)
+    return "; ".join(parts)

@@ -3,6 +3,13 @@
 Reading and validation touch nothing in the store; only data that passes its
 contract is written (see ``store.snapshots`` for why a crash at any moment leaves the
 store consistent). A rejected file leaves the store byte-for-byte unchanged.
+
+A CSV file is read and validated in chunks of rows (``readers.CsvChunks``,
+``validation.chunked``): its text is never held whole, each typed column is filled chunk by
+chunk into one buffer for the whole file. Report and snapshot are exactly those of reading the
+whole file; where chunks could not give exactly that (a file the reader refuses or reports on,
+an unusual column), the file is read whole instead (``readers.NotStreamable``). Peak memory:
+``bench/bench_ingest_memory.py``.
 """
 
 from __future__ import annotations
@@ -13,14 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import config
-from .contracts import Contract, load_contract
-from .readers import read_source
-from .store import DatasetNotFound, Store, VersionEntry, sha256_file
-from .store import admission
-from .store.admission import AdmissionRefused
-from .validation import ValidationReport, compile_contract
-from .validation.report import Failure
+from bif_lib import config
+from bif_lib.contracts import Contract, load_contract
+from bif_lib.i18n import format_number
+from bif_lib.readers import CsvChunks, NotStreamable, read_source
+from bif_lib.store import DatasetNotFound, Store, VersionEntry, sha256_file
+from bif_lib.store import admission
+from bif_lib.store.admission import AdmissionRefused
+from bif_lib.validation import ValidationReport, compile_contract
+from bif_lib.validation.report import Failure
 
 Progress = Callable[[str], None]
 
@@ -40,13 +48,15 @@ class IngestOutcome:
         if self.remote_summary:
             return self.remote_summary
         if self.status == "rejected":
-            return f"„{self.report.dataset}“ abgelehnt: {self.report.errors} Fehler – nichts wurde gespeichert."
+            return (f"„{self.report.dataset}“ abgelehnt: {format_number(self.report.errors)} Fehler – nichts wurde "
+                    f"gespeichert.")
         e = self.entry
         if self.status == "unchanged":
             return (f"„{e.dataset_id}“ unverändert: die Daten entsprechen Version {e.version} "
                     f"(sha256 {e.sha256[:12]}…) – nichts zu tun.")
-        return (f"„{e.dataset_id}“ Version {e.version} gespeichert: {e.rows} Zeilen, sha256 {e.sha256[:12]}…"
-                + (f", {self.report.warnings} Warnung(en)" if self.report.warnings else ""))
+        return (f"„{e.dataset_id}“ Version {e.version} gespeichert: {format_number(e.rows)} Zeilen, "
+                f"sha256 {e.sha256[:12]}…"
+                + (f", {format_number(self.report.warnings)} Warnung(en)" if self.report.warnings else ""))
 
 
 def default_store() -> Store:
@@ -71,9 +81,38 @@ def store_references(store: Store, used: dict[str, int] | None = None):
 def validate_file(contract: Contract, source: Path, store: Store | None = None,
                   progress: Progress | None = None):
     """Read and validate without writing anything. Returns (typed frame or None, report, references used)."""
+    return _validate(contract, Path(source), store or default_store(), progress)
+
+
+def _validate(contract: Contract, source: Path, store: Store, progress: Progress | None):
+    """(typed frame or None, report, references used): a CSV file in chunks, other files (and CSV
+    files that cannot be read in chunks exactly) whole."""
     say = progress or (lambda message: None)
-    store = store or default_store()
     say(f"Lese {source.name} ({contract.source['format']}) …")
+    try:
+        return _validate_in_chunks(contract, source, store, say)
+    except NotStreamable:
+        pass  # (read whole outside the handler: its traceback would keep the chunks' buffers alive)
+    return _validate_whole(contract, source, store, say)
+
+
+def _validate_in_chunks(contract: Contract, source: Path, store: Store, say: Progress):
+    used: dict[str, int] = {}
+    validator = compile_contract(contract, store_references(store, used))
+    found = ValidationReport(contract.id, str(source), contract.version)
+    with CsvChunks(contract, source) as chunks:
+        say(f"Prüfe {source.name} abschnittsweise gegen Vertrag {contract.id} {contract.version} …")
+        typed, found = validator.validate(chunks, source_file=str(source), report=found)
+    report = ValidationReport(contract.id, str(source), contract.version)
+    report.notes.extend(chunks.notes)
+    for failure in chunks.failures:
+        report.add(failure)
+    report.extend(found)
+    say(f"{format_number(report.rows_checked)} Zeilen geprüft.")
+    return typed, report, used
+
+
+def _validate_whole(contract: Contract, source: Path, store: Store, say: Progress):
     read = read_source(contract, source)
     report = ValidationReport(contract.id, str(source), contract.version)
     report.notes.extend(read.notes)
@@ -82,7 +121,7 @@ def validate_file(contract: Contract, source: Path, store: Store | None = None,
     if not read.readable:
         return None, report, {}
     used: dict[str, int] = {}
-    say(f"Prüfe {len(read.frame):,} Zeilen gegen Vertrag {contract.id} {contract.version} …".replace(",", "."))
+    say(f"Prüfe {format_number(len(read.frame))} Zeilen gegen Vertrag {contract.id} {contract.version} …")
     text, read.frame = read.frame, None  # handed over: validation frees each text column once it is typed
     return (*compile_contract(contract, store_references(store, used)).validate(
         text, source_file=str(source), report=report, consume=True), used)
@@ -105,7 +144,7 @@ def ingest(contract: Contract | Path | str, source: Path | str, *, store: Store 
     source = Path(source)
     say = progress or (lambda message: None)
     source_sha = sha256_file(source) if source.is_file() else ""
-    frame, report, used = validate_file(contract, source, store, progress)
+    frame, report, used = _validate(contract, source, store, progress)
     if frame is None or not report.ok:
         return IngestOutcome("rejected", report)
     say("Schreibe Snapshot …")
@@ -117,17 +156,20 @@ def ingest(contract: Contract | Path | str, source: Path | str, *, store: Store 
         "references": used,
         "transformations": report.notes,
     }
+    record_id = contract.raw.get("record_id")
+    # the column the record keys need, kept beside the frame that the store takes over (pandas shares it)
+    ids = frame[[record_id]] if record_id and record_id in frame.columns else frame
     try:
         result = store.write(frame, contract, source_file=source.name, source_sha256=source_sha,
                              ingested_by=user or config.current_user(), report=report, lineage=lineage,
-                             certificate=certificate)
+                             certificate=certificate, consume=True)
     except AdmissionRefused as refused:
         report.add(Failure("release", str(refused)))
         return IngestOutcome("rejected", report)
-    if contract.raw.get("record_id"):
-        from .releases import ensure_record_keys
+    if record_id:
+        from bif_lib.store.record_keys import ensure_record_keys
 
-        ensure_record_keys(store, contract, frame)  # the Cell Key Method's keys, fixed on entry
+        ensure_record_keys(store, contract, ids)  # the Cell Key Method's keys, fixed on entry
     return IngestOutcome("created" if result.created else "unchanged", report, result.entry)
 
 
@@ -140,7 +182,7 @@ def through_gate(store: Store) -> bool:
 
 
 def _ingest_through_gate(contract: Contract, source: Path, certificate) -> IngestOutcome:
-    from .gate import submit
+    from bif_lib.gate import submit
 
     if contract.path is None:
         raise ValueError("Über die Statistikstelle wird nur ein Vertrag aus einer Datei eingespielt.")

@@ -17,9 +17,11 @@ zip with several layers when the contract names none. Text in decomposed Unicode
 
 CSV files are streamed: one pass over the bytes checks the encoding, counts the fields of
 every line and finds the footer; the parser then reads the data in chunks of about
-``CHUNK_BYTES`` and keeps the text as Arrow strings, so reading needs about 2.3–3.7× the file's
-size (``bench/bench_ingest_memory.py``). A file whose ingest would need more memory than
-is available (``available_memory``, ``BIF_MAX_MEMORY``) is refused before it is read.
+``CHUNK_BYTES`` and keeps the text as Arrow strings. ``read_source`` returns the whole file's
+text (2.2–3.4× the file's size); the ingest reads a CSV file in chunks of rows instead
+(``CsvChunks``: each chunk exactly as ``read_source`` would return those rows), so that it never
+holds the whole text (``bench/bench_ingest_memory.py``). A file whose ingest would need more
+memory than is available (``available_memory``, ``BIF_MAX_MEMORY``) is refused before it is read.
 """
 
 from __future__ import annotations
@@ -41,9 +43,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .contracts import Contract
-from .i18n import format_number
-from .validation.report import ROW, Failure
+from bif_lib.contracts import Contract
+from bif_lib.i18n import format_number
+from bif_lib.validation.report import ROW, Failure
 
 GEO_FORMATS = ("geojson", "shapefile_zip", "gpkg")
 
@@ -104,15 +106,128 @@ def _read_parquet(path: Path) -> ReadResult:
     return ReadResult(frame)
 
 
+# --- reading in chunks ------------------------------------------------------------
+
+class NotStreamable(Exception):
+    """The file is read whole (``read_source``) instead: it is no CSV file, reading it would fail or
+    be refused, or reading it in chunks could not give exactly what reading it whole gives. Raised
+    before any result of the file is kept."""
+
+
+STREAM_BLOCK_BYTES = 1 << 20  # CSV bytes per chunk of rows handed on when a file is read in chunks
+
+
+class CsvChunks:
+    """A CSV file's rows in chunks of about ``STREAM_BLOCK_BYTES``, each exactly as ``read_source``
+    would return those rows (text columns, ``_bif_row``, the contract's shaping applied), so that
+    the ingest never holds the whole file's text. Only the ordinary case is read like this:
+    anything ``read_source`` refuses or reports while reading (encoding, structure, no data rows,
+    too little memory …) raises ``NotStreamable`` instead, before or during the iteration.
+
+    ``failures`` (field counts) and ``notes`` are complete once the iteration has ended::
+
+        with CsvChunks(contract, path) as chunks:
+            for frame in chunks:
+                ...
+    """
+
+    def __init__(self, contract: Contract, path: Path | str):
+        self.contract, self.path = contract, Path(path)
+        self.failures: list[Failure] = []
+        self.notes: list[str] = []
+        self.rows = 0
+        self.rows_hint = 0  # at most this many rows (lines after the header), unless reshaped to long
+        self._opened = None
+
+    def __enter__(self) -> CsvChunks:
+        src, path = self.contract.source, self.path
+        if src["format"] != "csv" or not path.is_file():
+            raise NotStreamable(src["format"])
+        try:
+            if path.stat().st_size == 0 or _memory_failure(path, "csv") is not None:
+                raise NotStreamable("empty or too large")
+            self._opened = _open_csv(path, src)
+            opened = self._opened.__enter__()
+            if isinstance(opened, ReadResult):
+                raise NotStreamable("encoding")
+            self._fh, self._size, self._codec, codec_name = opened
+            scan = _prepare_csv(self._fh, self._size, src, self._codec, codec_name)
+            if isinstance(scan, ReadResult):
+                raise NotStreamable("refused")
+            self._scan = scan
+            self.rows_hint = max(scan.lines_in_window - src.get("header_row", 1), 0)
+            release_memory()  # the checking pass's arrays: not kept beside the chunks to come
+        except (MemoryError, PermissionError, UnicodeDecodeError) as exc:
+            self.__exit__(None, None, None)
+            raise NotStreamable(type(exc).__name__) from exc
+        except NotStreamable:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._opened is not None:
+            opened, self._opened = self._opened, None
+            opened.__exit__(None, None, None)
+
+    def __iter__(self):
+        src, scan = self.contract.source, self._scan
+        pieces = _Pieces(self._fh, scan, src, self._codec, self._size)
+        block_rows = pieces.rows_per_chunk * max(1, STREAM_BLOCK_BYTES // CHUNK_BYTES)
+        dropped = _Dropped(src)
+        parts: dict[str, list[pa.Array]] = {}
+        numbers: list[np.ndarray] = []
+        counts = None
+        changed = 0
+        try:
+            for arrays, rows, blank in pieces:
+                if counts is None:
+                    if len(self.contract.field_names) > 1 and _delimiter_failure(pieces.names, src) is not None:
+                        raise NotStreamable("delimiter")
+                    counts = _FieldCounts(scan, src, len(pieces.names))
+                    scan.counts = None  # only the odd lines are kept
+                counts.add(blank)
+                numbers.append(rows)
+                for n, array in arrays.items():
+                    parts.setdefault(n, []).append(array)
+                if sum(len(r) for r in numbers) >= block_rows:
+                    frame, changed = self._block(pieces.names, parts, numbers, dropped, changed)
+                    parts, numbers = {}, []
+                    if len(frame):
+                        yield frame
+            if numbers:
+                frame, changed = self._block(pieces.names, parts, numbers, dropped, changed)
+                parts, numbers = {}, []
+                if len(frame):
+                    yield frame
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, MemoryError) as exc:
+            raise NotStreamable(type(exc).__name__) from exc
+        if self.rows == 0:
+            raise NotStreamable("no rows")
+        self.notes = ([_nfc_note(changed)] if changed else []) + dropped.notes()
+        self.failures = dropped.kept(counts.failures())
+
+    def _block(self, names, parts, numbers, dropped, changed) -> tuple[pd.DataFrame, int]:
+        frame = _text_frame(names, {n: parts.get(n, []) for n in names}, numbers)
+        if self._scan.not_nfc:
+            changed += _normalize_nfc(frame)
+        frame = _shape_frame(frame, self.contract.source, dropped)
+        self.rows += len(frame)
+        release_memory()  # the parser's Python strings of these rows: not kept beside the typed columns
+        return frame, changed
+
+
 # --- memory -----------------------------------------------------------------
 
 # Peak memory of an ingest (reading, validation, snapshot) as a multiple of the CSV's size,
 # measured by bench/bench_ingest_memory.py (see bench/README.md); an ingest that would need
 # more than the memory available is refused before anything is read.
-# CSV: 3.1–5.1× measured (short integer cells are the worst case), 7 leaves a margin. The
-# other formats are not measured: openpyxl holds every cell of a workbook as a Python object
-# (xlsx is zipped XML), Parquet and geodata decompress; the factors are generous guesses.
-INGEST_MEMORY_FACTOR = {"csv": 7.0, "xlsx": 60.0, "parquet": 15.0, "geo": 20.0}
+# CSV (read in chunks): 2.0–2.94× measured for 1,000,000 rows (short integer cells are the worst
+# case); 4.5 leaves a margin, and covers the few files read whole instead (up to 4.5–5.1× measured
+# for those: the typed frame and the text it is typed from). Small files need more than their multiple (fixed costs of some 50 MB), but little
+# memory. The other formats are not measured: openpyxl holds every cell of a workbook as a Python
+# object (xlsx is zipped XML), Parquet and geodata decompress; the factors are generous guesses.
+INGEST_MEMORY_FACTOR = {"csv": 4.5, "xlsx": 60.0, "parquet": 15.0, "geo": 20.0}
 
 
 def parse_size(text: str) -> int:
@@ -232,37 +347,71 @@ class _Window(io.RawIOBase):
 
 
 def _read_csv(path: Path, src: dict) -> ReadResult:
+    with _open_csv(path, src) as opened:
+        if isinstance(opened, ReadResult):
+            return opened
+        return _read_csv_stream(*opened, src)
+
+
+@contextlib.contextmanager
+def _open_csv(path: Path, src: dict):
+    """(binary stream, its size, codec, codec name) of a CSV file, or the ReadResult refusing it."""
     encoding = src.get("encoding", "utf-8")
     try:
         name = codecs.lookup(encoding).name
     except LookupError:
-        return ReadResult(None, [Failure("encoding", f"Unbekannte Zeichenkodierung „{encoding}“ in source.encoding des "
-                                                     f"Vertrags (z. B. utf-8, windows-1252, iso-8859-1).",
-                                         value=encoding)])
+        yield ReadResult(None, [Failure("encoding", f"Unbekannte Zeichenkodierung „{encoding}“ in source.encoding des "
+                                                    f"Vertrags (z. B. utf-8, windows-1252, iso-8859-1).",
+                                        value=encoding)])
+        return
     # A BOM is what Excel writes for "CSV UTF-8"; accept the file with or without it.
     codec = "utf-8-sig" if name == "utf-8" else encoding
     with open(path, "rb") as fh:
         start = fh.read(4)
     if name not in ("utf-16", "utf-32") and any(start.startswith(bom) for bom in _UTF16_BOMS):
         kind = "UTF-32" if start[:4] in _UTF16_BOMS[2:] else "UTF-16"
-        return ReadResult(None, [Failure("encoding", f"Die Datei ist {kind}-kodiert (Excel: „Unicode-Text“), der "
-                                                     f"Vertrag erwartet {encoding}. Bitte als „CSV UTF-8“ speichern "
-                                                     f"oder source.encoding anpassen.", row=1)])
+        yield ReadResult(None, [Failure("encoding", f"Die Datei ist {kind}-kodiert (Excel: „Unicode-Text“), der "
+                                                    f"Vertrag erwartet {encoding}. Bitte als „CSV UTF-8“ speichern "
+                                                    f"oder source.encoding anpassen.", row=1)])
+        return
     if _BYTE_SAFE.fullmatch(name):
         with open(path, "rb") as fh:
-            return _read_csv_stream(fh, path.stat().st_size, path.name, src, codec, name)
+            yield fh, path.stat().st_size, codec, name
+        return
     # multi-byte codecs (UTF-16, Shift-JIS …): transcode to UTF-8 in memory first (rare, small files)
     raw = path.read_bytes()
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        return ReadResult(None, [_decode_failure(raw, exc, encoding, raw[:exc.start].count(b"\n") + 1)])
+        yield ReadResult(None, [_decode_failure(raw, exc, encoding, raw[:exc.start].count(b"\n") + 1)])
+        return
     data = text.encode("utf-8")
-    return _read_csv_stream(io.BytesIO(data), len(data), path.name, src, "utf-8", "utf-8")
+    yield io.BytesIO(data), len(data), "utf-8", "utf-8"
 
 
-def _read_csv_stream(fh, size: int, name: str, src: dict, codec: str, codec_name: str) -> ReadResult:
+def _read_csv_stream(fh, size: int, codec: str, codec_name: str, src: dict) -> ReadResult:
     encoding = src.get("encoding", "utf-8")
+    scan = _prepare_csv(fh, size, src, codec, codec_name)
+    if isinstance(scan, ReadResult):
+        return scan
+    notes: list[str] = []
+    try:
+        frame, blank = _parse_chunks(fh, scan, src, codec, size)
+    except pd.errors.EmptyDataError:
+        return ReadResult(None, [Failure("empty_file", "Die Datei enthält keine Kopfzeile.")])
+    except pd.errors.ParserError as exc:
+        return ReadResult(None, [_parse_failure(str(exc))])
+    except UnicodeDecodeError as exc:  # checked above; a file that changed while being read
+        return ReadResult(None, [Failure("encoding", f"Die Datei ist nicht in {encoding} kodiert ({exc.reason}).")])
+    if scan.not_nfc:
+        changed = _normalize_nfc(frame)
+        if changed:
+            notes.append(_nfc_note(changed))
+    return ReadResult(frame, _field_count_failures(scan, src, blank, len(frame.columns) - 1), notes)
+
+
+def _prepare_csv(fh, size: int, src: dict, codec: str, codec_name: str) -> _Scan | ReadResult:
+    """The checking pass and the header's checks; the stream is left at its start for the parser."""
     header_row = src.get("header_row", 1)
     sep, quotechar = src.get("delimiter", ","), src.get("quotechar", '"')
     scan = _scan_csv(fh, size, src, codec, codec_name)
@@ -284,34 +433,55 @@ def _read_csv_stream(fh, size: int, name: str, src: dict, codec: str, codec_name
         fh.seek(0)
         scan.counts = _quoted_field_counts(fh, scan.end, codec, sep, quotechar)
     fh.seek(0)
-    notes: list[str] = []
-    try:
-        frame, blank = _parse_chunks(fh, scan, src, codec, size)
-    except pd.errors.EmptyDataError:
-        return ReadResult(None, [Failure("empty_file", "Die Datei enthält keine Kopfzeile.")])
-    except pd.errors.ParserError as exc:
-        return ReadResult(None, [_parse_failure(str(exc))])
-    except UnicodeDecodeError as exc:  # checked above; a file that changed while being read
-        return ReadResult(None, [Failure("encoding", f"Die Datei ist nicht in {encoding} kodiert ({exc.reason}).")])
-    if scan.not_nfc:
-        changed = _normalize_nfc(frame)
-        if changed:
-            notes.append(f"{format_number(changed)} Wert(e) in die Unicode-Normalform NFC gebracht (zerlegte "
-                         f"Zeichen wie „u“ + „¨“ zu „ü“ zusammengesetzt; Inhalt unverändert)")
-    data_columns = len(frame.columns) - 1
-    failures = []
-    counts = scan.counts[header_row:] if scan.counts is not None else None
-    if counts is None or len(counts) != len(blank):
-        counts = None
-    if counts is not None:
-        short, long = (counts < data_columns) & ~blank, counts > data_columns
-        rows = np.arange(header_row + 1, header_row + 1 + len(blank))
+    return scan
+
+
+def _nfc_note(changed: int) -> str:
+    return (f"{format_number(changed)} Wert(e) in die Unicode-Normalform NFC gebracht (zerlegte Zeichen wie „u“ + "
+            f"„¨“ zu „ü“ zusammengesetzt; Inhalt unverändert)")
+
+
+def _field_count_failures(scan: _Scan, src: dict, blank: np.ndarray, data_columns: int) -> list[Failure]:
+    """Lines with fewer or more fields than the header (at most 200 of each), from the checking pass's
+    counts and the parser's blank lines (``blank``: one flag per line after the header)."""
+    counts = _FieldCounts(scan, src, data_columns)
+    counts.add(blank)
+    return counts.failures()
+
+
+class _FieldCounts:
+    """The field-count check, fed the parser's blank-line flags piece by piece: only the lines whose
+    field count differs from the header's are remembered (the checking pass's counts are let go)."""
+
+    def __init__(self, scan: _Scan, src: dict, data_columns: int):
+        self.header_row, self.data_columns = src.get("header_row", 1), data_columns
+        counts = scan.counts[self.header_row:] if scan.counts is not None else None
+        self.lines = len(counts) if counts is not None else None
+        self.odd = np.flatnonzero(counts != data_columns) if counts is not None else None
+        self.odd_counts = counts[self.odd] if counts is not None else None
+        self.odd_blank = np.zeros(len(self.odd), dtype=bool) if counts is not None else None
+        self.seen = 0
+
+    def add(self, blank: np.ndarray) -> None:
+        if self.odd is not None and len(self.odd):
+            lo, hi = np.searchsorted(self.odd, [self.seen, self.seen + len(blank)])
+            self.odd_blank[lo:hi] = blank[self.odd[lo:hi] - self.seen]
+        self.seen += len(blank)
+
+    def failures(self) -> list[Failure]:
+        if self.odd is None or self.lines != self.seen:
+            return []
+        failures = []
+        data_columns = self.data_columns
+        short = (self.odd_counts < data_columns) & ~self.odd_blank
+        long = self.odd_counts > data_columns
+        rows = self.odd + self.header_row + 1
         for mask, hint in ((short, "Datei abgeschnitten, Fußnote (source.skip_footer_rows) oder Trennzeichen falsch?"),
                            (long, "Trennzeichen im Wert ohne Anführungszeichen oder am Zeilenende?")):
-            found_rows, found = rows[mask][:200], counts[mask][:200]
+            found_rows, found = rows[mask][:200], self.odd_counts[mask][:200]
             failures += [Failure("field_count", f"Zeile hat {n} statt {data_columns} Felder wie die Kopfzeile – {hint}",
                                  row=int(r), value=int(n)) for r, n in zip(found_rows, found)]
-    return ReadResult(frame, failures, notes)
+        return failures
 
 
 def _scan_csv(fh, size: int, src: dict, codec: str, codec_name: str) -> _Scan:
@@ -426,51 +596,75 @@ def _quoted_field_counts(fh, end: int, codec: str, sep: str, quotechar: str) -> 
         stream.detach()
 
 
+class _Pieces:
+    """The data window parsed chunk by chunk: each piece is (column arrays as Arrow strings with 32-bit
+    offsets, row numbers, blank-line flags of the piece's lines); blank lines are dropped from the
+    arrays. ``names`` are the header's column names (also when there are no data lines)."""
+
+    def __init__(self, fh, scan: _Scan, src: dict, codec: str, size: int):
+        self.fh, self.scan, self.src, self.codec, self.size = fh, scan, src, codec, size
+        per_line = max(size / max(scan.lines_in_window, 1), 1.0)
+        self.rows_per_chunk = int(min(max(CHUNK_BYTES / per_line, 1_000), 200_000))
+        self.names: list[str] = []
+
+    def __iter__(self):
+        src = self.src
+        header_row = src.get("header_row", 1)
+        sep, quotechar = src.get("delimiter", ","), src.get("quotechar", '"')
+        stream = io.BufferedReader(_Window(self.fh, self.scan.end), buffer_size=1 << 20)
+        first = header_row + 1
+        started = False
+        with warnings.catch_warnings():
+            # index_col=False: a line with more fields than the header must not silently turn
+            # the first column into the index (shifting every value one column to the left);
+            # such lines are reported from the field counts.
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            reader = pd.read_csv(stream, encoding=self.codec, sep=sep, quotechar=quotechar, skiprows=header_row - 1,
+                                 header=0, dtype=str, keep_default_na=False, skip_blank_lines=False, engine="c",
+                                 index_col=False, chunksize=self.rows_per_chunk)
+            with reader:
+                for chunk in reader:
+                    if not started:
+                        self.names = [c.strip() if isinstance(c, str) else c for c in chunk.columns]
+                        started = True
+                    chunk.columns = self.names
+                    blank = (chunk.isna() | (chunk == "")).all(axis=1).to_numpy(bool)
+                    rows = np.arange(first, first + len(chunk), dtype=np.int64)
+                    first += len(chunk)
+                    if blank.any():
+                        chunk, rows = chunk.loc[~blank], rows[~blank]
+                    arrays = {n: _arrow_text(chunk[n]) for n in self.names}
+                    del chunk
+                    yield arrays, rows, blank
+                if not started:  # header only
+                    self.names = [(c.strip() if isinstance(c, str) else c) for c in reader._engine.names]
+
+
+def _text_frame(names: list[str], parts: dict[str, list[pa.Array]], numbers: list[np.ndarray]) -> pd.DataFrame:
+    """Text columns (Arrow strings, one chunk per piece) and ``_bif_row``, as the readers return them."""
+    data = {ROW: np.concatenate(numbers) if numbers else np.array([], dtype=np.int64)}
+    for n in names:
+        data[n] = pd.arrays.ArrowExtensionArray(pa.chunked_array(parts[n], pa.string()))
+    return pd.DataFrame(data, copy=False)
+
+
 def _parse_chunks(fh, scan: _Scan, src: dict, codec: str, size: int) -> tuple[pd.DataFrame, np.ndarray]:
     """Parse the data window chunk by chunk; keep the text as Arrow strings (32-bit offsets), drop
     blank lines per chunk. Returns the frame (with ``_bif_row``) and the blank-line mask of all rows."""
-    header_row = src.get("header_row", 1)
-    sep, quotechar = src.get("delimiter", ","), src.get("quotechar", '"')
-    per_line = max(size / max(scan.lines_in_window, 1), 1.0)
-    rows_per_chunk = int(min(max(CHUNK_BYTES / per_line, 1_000), 200_000))
-    stream = io.BufferedReader(_Window(fh, scan.end), buffer_size=1 << 20)
-    columns: dict[str, list[pa.Array]] | None = None
+    pieces = _Pieces(fh, scan, src, codec, size)
+    parts: dict[str, list[pa.Array]] = {}
     numbers: list[np.ndarray] = []
     blanks: list[np.ndarray] = []
-    first = header_row + 1
-    with warnings.catch_warnings():
-        # index_col=False: a line with more fields than the header must not silently turn
-        # the first column into the index (shifting every value one column to the left);
-        # such lines are reported from the field counts.
-        warnings.simplefilter("ignore", pd.errors.ParserWarning)
-        reader = pd.read_csv(stream, encoding=codec, sep=sep, quotechar=quotechar, skiprows=header_row - 1,
-                             header=0, dtype=str, keep_default_na=False, skip_blank_lines=False, engine="c",
-                             index_col=False, chunksize=rows_per_chunk)
-        with reader:
-            names: list[str] = []
-            for chunk in reader:
-                if columns is None:
-                    names = [c.strip() if isinstance(c, str) else c for c in chunk.columns]
-                    columns = {n: [] for n in names}
-                chunk.columns = names
-                blank = (chunk.isna() | (chunk == "")).all(axis=1).to_numpy(bool)
-                rows = np.arange(first, first + len(chunk), dtype=np.int64)
-                first += len(chunk)
-                blanks.append(blank)
-                if blank.any():
-                    chunk, rows = chunk.loc[~blank], rows[~blank]
-                numbers.append(rows)
-                for n in names:
-                    columns[n].append(_arrow_text(chunk[n]))
-                del chunk
-            if columns is None:  # header only
-                columns = {(c.strip() if isinstance(c, str) else c): [] for c in reader._engine.names}
-    data = {ROW: np.concatenate(numbers) if numbers else np.array([], dtype=np.int64)}
-    for n, parts in columns.items():
-        data[n] = pd.arrays.ArrowExtensionArray(pa.chunked_array(parts, pa.string()))
+    for arrays, rows, blank in pieces:
+        for n, array in arrays.items():
+            parts.setdefault(n, []).append(array)
+        numbers.append(rows)
+        blanks.append(blank)
+    parts = {n: parts.get(n, []) for n in pieces.names}
     blank = np.concatenate(blanks) if blanks else np.array([], dtype=bool)
+    frame = _text_frame(pieces.names, parts, numbers)
     pa.default_memory_pool().release_unused()  # the chunks' buffers: back to the system, not kept for later
-    return pd.DataFrame(data, copy=False), blank
+    return frame, blank
 
 
 def release_memory() -> None:
@@ -552,18 +746,23 @@ _DELIMITER_NAMES = {";": "Semikolon „;“", ",": "Komma „,“", "\t": "Tabul
 
 def _check_delimiter(result: ReadResult, src: dict) -> None:
     """A header that is one single column but contains another common delimiter: wrong delimiter."""
-    columns = [c for c in result.frame.columns if c != ROW]
+    failure = _delimiter_failure([c for c in result.frame.columns if c != ROW], src)
+    if failure is not None:
+        result.failures.append(failure)
+        result.frame = None
+
+
+def _delimiter_failure(columns: list, src: dict) -> Failure | None:
     sep = src.get("delimiter", ",")
     if len(columns) != 1:
-        return
+        return None
     found = [d for d in _DELIMITER_NAMES if d != sep and d in str(columns[0])]
-    if found:
-        name = lambda d: _DELIMITER_NAMES.get(d, f"„{d}“")  # noqa: E731
-        result.failures.append(Failure(
-            "delimiter", f"Die Kopfzeile ist mit {name(found[0])} getrennt, der Vertrag erwartet {name(sep)} "
-                         f"(source.delimiter). Bitte die Datei mit {name(sep)} exportieren oder den Vertrag anpassen.",
-            row=src.get("header_row", 1), value=found[0]))
-        result.frame = None
+    if not found:
+        return None
+    name = lambda d: _DELIMITER_NAMES.get(d, f"„{d}“")  # noqa: E731
+    return Failure("delimiter", f"Die Kopfzeile ist mit {name(found[0])} getrennt, der Vertrag erwartet {name(sep)} "
+                                f"(source.delimiter). Bitte die Datei mit {name(sep)} exportieren oder den Vertrag "
+                                f"anpassen.", row=src.get("header_row", 1), value=found[0])
 
 
 def _parse_failure(message: str) -> Failure:
@@ -708,21 +907,49 @@ def _layers(path: Path, fmt: str) -> list[str]:
 def _shape(result: ReadResult, contract: Contract) -> None:
     """Apply the contract's column options: footer rows, dropped rows, renames, derivations, reshape."""
     src = contract.source
-    frame = result.frame
+    dropped = _Dropped(src)
+    result.frame = _shape_frame(result.frame, src, dropped)
+    result.notes.extend(dropped.notes())
+    result.failures = dropped.kept(result.failures)
+
+
+class _Dropped:
+    """Rows left out by ``source.drop_rows``, per rule (for the notes and the field counts)."""
+
+    def __init__(self, src: dict):
+        self.rules = list(src.get("drop_rows") or [])
+        self.rows: list[list[np.ndarray]] = [[] for _ in self.rules]
+
+    def notes(self) -> list[str]:
+        notes = []
+        for rule, parts in zip(self.rules, self.rows):
+            rows = np.concatenate(parts).tolist() if parts else []
+            if rows:
+                listed = ", ".join(map(str, rows[:20])) + (f" und {len(rows) - 20} weitere" if len(rows) > 20 else "")
+                notes.append(f"{len(rows)} Zeile(n) ausgelassen, weil „{rule['column']}“ dem Muster "
+                             f"„{rule['pattern']}“ entspricht (Zeile {listed})")
+        return notes
+
+    def kept(self, failures: list[Failure]) -> list[Failure]:
+        """``failures`` without the field counts of dropped lines (a dropped footnote is not judged)."""
+        parts = [part for rule_parts in self.rows for part in rule_parts]
+        if not parts:
+            return failures
+        dropped = set(np.concatenate(parts).tolist())
+        return [f for f in failures if not (f.rule == "field_count" and f.row in dropped)]
+
+
+def _shape_frame(frame: pd.DataFrame, src: dict, dropped: _Dropped) -> pd.DataFrame:
+    """The column options applied to ``frame`` (the whole file or a chunk of its rows: each row is
+    shaped on its own, a reshaped row stays in place)."""
     if src.get("skip_footer_rows") and src["format"] != "csv":  # CSV: cut before parsing
         frame = frame.iloc[: max(len(frame) - src["skip_footer_rows"], 0)]
-    for rule in src.get("drop_rows") or []:
+    for i, rule in enumerate(dropped.rules):
         column = rule["column"]
         if column in frame.columns:
             hit = frame[column].astype(str).str.contains(rule["pattern"], regex=True, na=False)
             if hit.any():
-                rows = frame.loc[hit, ROW].tolist()
-                listed = ", ".join(map(str, rows[:20])) + (f" und {len(rows) - 20} weitere" if len(rows) > 20 else "")
-                result.notes.append(f"{len(rows)} Zeile(n) ausgelassen, weil „{column}“ dem Muster "
-                                    f"„{rule['pattern']}“ entspricht (Zeile {listed})")
-                # a dropped line (footnote) is not judged, not even its field count
-                dropped = set(frame.loc[hit, ROW].tolist())
-                result.failures = [f for f in result.failures if not (f.rule == "field_count" and f.row in dropped)]
+                dropped.rows[i].append(frame.loc[hit, ROW].to_numpy())
                 frame = frame.loc[~hit]
     rename = src.get("rename") or {}
     frame = frame.rename(columns=rename)
@@ -731,8 +958,8 @@ def _shape(result: ReadResult, contract: Contract) -> None:
         if origin in frame.columns:
             frame[name] = frame[origin].astype(str).str.extract(spec["pattern"], expand=False)
     # dropped after deriving, so that a column can be derived from and then left out
-    dropped = {rename.get(c, c) for c in src.get("drop_columns") or []}
-    frame = frame.drop(columns=[c for c in frame.columns if c in dropped])
+    drop = {rename.get(c, c) for c in src.get("drop_columns") or []}
+    frame = frame.drop(columns=[c for c in frame.columns if c in drop])
     for name, value in (src.get("constants") or {}).items():
         frame[name] = value
     reshape = src.get("wide_to_long")
@@ -743,4 +970,4 @@ def _shape(result: ReadResult, contract: Contract) -> None:
         frame = frame.melt(id_vars=[ROW, *reshape["id_columns"]], value_vars=value_columns,
                            var_name=reshape["names_to"], value_name=reshape["values_to"])
         frame = frame.sort_values([ROW, reshape["names_to"]], kind="stable")
-    result.frame = frame.reset_index(drop=True)
+    return frame.reset_index(drop=True)

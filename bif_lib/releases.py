@@ -31,7 +31,7 @@ from bif_lib import config
 from bif_lib.contracts import Contract, load_contract
 from bif_lib.disclosure import Certificate, DisclosureError, protect
 from bif_lib.store import Store
-from bif_lib.store.record_keys import RecordKeysMissing, ensure_record_keys, record_keys_for  # noqa: F401 (ingest, until it imports the store module)
+from bif_lib.store.record_keys import RecordKeysMissing, record_keys_for
 
 class ReleaseError(RuntimeError):
     """A release could not be made (message in German)."""

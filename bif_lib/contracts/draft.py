@@ -17,8 +17,6 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..readers import GEO_FORMATS
-
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".geojson": "geojson", ".json": "geojson",
            ".zip": "shapefile_zip", ".gpkg": "gpkg"}
 GERMAN_DATE = re.compile(r"^\d{1,2}\.\d{1,2}\.\d{4}$")
@@ -31,6 +29,7 @@ def draft_contract(path: Path | str, dataset_id: str | None = None) -> str:
     if fmt is None:
         raise ValueError(f"Dateityp {path.suffix} wird nicht unterstützt (csv, xlsx, geojson, zip, gpkg)")
     source: dict = {"format": fmt, "path": path.name}
+    geo = False  # read with geopandas: the frame has a geometry column
     if fmt == "csv":
         raw = path.read_bytes()
         encoding = _guess_encoding(raw)
@@ -46,13 +45,14 @@ def draft_contract(path: Path | str, dataset_id: str | None = None) -> str:
     else:
         import geopandas as gpd
         frame = gpd.read_file(path)
+        geo = True
         decimal, thousands = ".", None
         if frame.crs is not None:
             source["crs"] = frame.crs.to_string()
 
     fields, date_format = [], None
     for column in frame.columns:
-        if fmt in GEO_FORMATS and column == frame.geometry.name:
+        if geo and column == frame.geometry.name:
             types = sorted(set(frame.geometry.geom_type.dropna()))
             fields.append({"name": "geometry", "type": "geometry", "title": "Geometrie",
                            "geometry_type": types, "crs": "EPSG:25832", "constraints": {"required": True}})

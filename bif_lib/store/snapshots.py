@@ -67,12 +67,12 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import xxhash
 
-from ..contracts import CLASSIFICATIONS, Contract
-from ..fsutil import fsync_dir, write_atomic
-from ..validation import ValidationReport
-from ..validation.report import Failure
-from . import admission
-from .catalog import (REBUILD_HINT, Catalog, CatalogDamaged, CatalogError, CatalogOutOfSync, SQLiteCatalog,
+from bif_lib.contracts import CLASSIFICATIONS, Contract
+from bif_lib.fsutil import fsync_dir, write_atomic
+from bif_lib.validation import ValidationReport
+from bif_lib.validation.report import Failure
+from bif_lib.store import admission
+from bif_lib.store.catalog import (REBUILD_HINT, Catalog, CatalogDamaged, CatalogError, CatalogOutOfSync, SQLiteCatalog,
                       VersionEntry, shorten)
 
 
@@ -446,8 +446,12 @@ class Store:
 
     def write(self, frame: pd.DataFrame, contract: Contract, *, source_file: str, source_sha256: str,
               ingested_by: str, report: ValidationReport, lineage: dict,
-              certificate=None) -> WriteResult:
+              certificate=None, consume: bool = False) -> WriteResult:
         """Write a validated frame as the dataset's next version (or recognise it is unchanged).
+
+        ``consume=True`` hands the frame over (the ingest's peak memory): its columns are deleted
+        from it once the read copy is written, and the Parquet snapshot is written from the read copy
+        on disk, not from memory (``_write_parquet_from_copy``). The files are the same.
 
         Refused with ``AdmissionRefused`` when the write would carry confidential data out of
         the statistics office without a matching release certificate (``admission``); with
@@ -477,11 +481,22 @@ class Store:
                 staging.mkdir(parents=True, exist_ok=True)
                 # one Arrow table for both files (converting the frame twice held two copies at once)
                 table = _arrow_table(frame)
-                _write_parquet(frame, tmp, table)
+                rows, columns = len(frame), [str(c) for c in frame.columns]
+                from_copy = consume and table is not None and contract.geometry_field is None and not frame.attrs
+                if from_copy:
+                    _write_read_copy(frame, tmp_copy, table, sync=False)
+                    table = None
+                    for column in list(frame.columns):  # handed over: the data lives on in the read copy only
+                        del frame[column]
+                    _release_memory()
+                    _write_parquet_from_copy(tmp_copy, tmp)
+                else:
+                    _write_parquet(frame, tmp, table)
                 digest = sha256_file(tmp)
                 latest = self.catalog.latest(contract.id)
                 if latest and latest.sha256 == digest and latest.contract_sha256 == contract.sha256:
                     tmp.unlink()
+                    tmp_copy.unlink(missing_ok=True)
                     return WriteResult(latest, created=False, quarantined=recovery.quarantined)
                 version = (latest.version + 1) if latest else 1
                 final = area / contract.id / f"v{version:04d}-{digest[:12]}.parquet"
@@ -495,7 +510,11 @@ class Store:
                     full_report = json.dumps(details, ensure_ascii=False, default=str).encode()
                     details, lineage = redact_report(details), redact_lineage(lineage)
                 read_copy, read_copy_xxh3 = "", ""
-                if contract.geometry_field is None:
+                if from_copy:
+                    _fsync(tmp_copy)
+                    read_copy_xxh3 = _xxh3_streamed(tmp_copy)
+                    read_copy = self._rel(final.with_suffix(".arrow"))
+                elif contract.geometry_field is None:
                     _write_read_copy(frame, tmp_copy, table)
                     read_copy_xxh3 = _xxh3_streamed(tmp_copy)
                     read_copy = self._rel(final.with_suffix(".arrow"))
@@ -504,8 +523,8 @@ class Store:
                 entry = VersionEntry(
                     dataset_id=contract.id, version=version, classification=contract.classification,
                     title=contract.title, description=contract.description,
-                    path=self._rel(final), sha256=digest, rows=len(frame),
-                    columns=[str(c) for c in frame.columns], contract_version=contract.version,
+                    path=self._rel(final), sha256=digest, rows=rows,
+                    columns=columns, contract_version=contract.version,
                     contract_sha256=contract.sha256, contract=contract.raw, source_file=source_file,
                     source_sha256=source_sha256, ingested_by=ingested_by, ingested_at=ingested_at,
                     synthetic=contract.synthetic, report=details, lineage=lineage,
@@ -933,7 +952,7 @@ def _xxh3_streamed(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_read_copy(frame: pd.DataFrame, path: Path, table: pa.Table | None = None) -> None:
+def _write_read_copy(frame: pd.DataFrame, path: Path, table: pa.Table | None = None, sync: bool = True) -> None:
     # One record batch (no chunks to stitch together on load), uncompressed (nothing to decode);
     # the pandas metadata in the schema brings back the exact dtypes.
     # (text columns read through Arrow arrive in 64k-row chunks: combine them first)
@@ -941,13 +960,58 @@ def _write_read_copy(frame: pd.DataFrame, path: Path, table: pa.Table | None = N
         table = _arrow_table(frame)
     table = table.combine_chunks()
     feather.write_feather(table, path, compression="uncompressed", chunksize=max(len(frame), 1))
+    if sync:
+        _fsync(path)
+
+
+def _fsync(path: Path) -> None:
     with open(path, "rb+") as fh:
         os.fsync(fh.fileno())
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path, table: pa.Table | None = None) -> None:
+def _write_parquet_from_copy(copy: Path, path: Path) -> None:
+    """The Parquet snapshot written from the read copy just written (the same table, so the same
+    bytes as from the frame), memory-mapped: the frame's memory is free by then, and the pages the
+    writer has read are dropped from the process every few milliseconds (``MADV_DONTNEED``: the
+    mapping is the file's, so they stay in the page cache and are mapped again if touched again, at
+    no risk to the data). The ingest's peak memory is then the typed frame or the Parquet writer's
+    own buffers, not both (``bench_ingest_memory``)."""
+    import threading
+
+    with open(copy, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        done = threading.Event()
+
+        def drop_pages():
+            while not done.wait(0.005):
+                mapped.madvise(mmap.MADV_DONTNEED)  # (Linux, macOS; elsewhere the pages simply stay)
+
+        dropper = Thread(target=drop_pages, name="bif-pages", daemon=True)
+        buffer = pa.py_buffer(mapped)
+        try:
+            table = pa.ipc.open_file(pa.BufferReader(buffer)).read_all()
+            if hasattr(mmap, "MADV_DONTNEED"):
+                dropper.start()
+            _write_parquet(None, path, table)
+        finally:
+            done.set()
+            if dropper.is_alive():
+                dropper.join()
+            table = buffer = None  # every view of the mapping released before it is closed
+
+
+def _release_memory() -> None:
+    from bif_lib.readers import release_memory
+
+    release_memory()
+
+
+def _write_parquet(frame: pd.DataFrame | None, path: Path, table: pa.Table | None = None) -> None:
     # No timestamps or hostnames inside the file: identical data gives identical bytes,
     # which is how a repeated ingest is recognised as unchanged.
+    if frame is None:  # a table converted from a frame without attrs (``_write_parquet_from_copy``)
+        pq.write_table(table, str(path), compression="zstd")
+        _fsync(path)
+        return
     frame = frame.reset_index(drop=True)
     if hasattr(frame, "geometry") and getattr(frame, "_geometry_column_name", None) in frame.columns:
         frame.to_parquet(path, index=False, compression="zstd", write_covering_bbox=False)

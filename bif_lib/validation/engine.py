@@ -9,6 +9,12 @@ completeness, year-over-year, geodata) have no declarative pandera equivalent.
 The benchmark compares throughput on the same 8+ rules with pandera and with
 hand-written pandas checks in the same run.
 
+A validation runs four named phases over one ``_Run`` (the frame, its row numbers, the typed
+columns, the report): ``_check_columns`` (missing and unknown columns, no rows),
+``_type_fields`` (each field typed and its constraints checked, column by column),
+``_check_keys`` (primary and foreign keys) and ``_check_rules`` (the contract's plausibility
+rules, built once per contract from its rule dicts, see ``rules``).
+
 Speed comes from doing no more work than a hand-written check would: each check is one
 mask over a column and materialises rows, values and messages only when it found
 something; typed columns are passed through without copies (pandas 3 copies arrays
@@ -19,19 +25,38 @@ are checked for duplicates by order or counting instead of hashing (``fields``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from ..contracts import Contract
-from . import fields as F
-from .report import ROW, Failure, ValidationReport
-from .rules import RULES, References
+from bif_lib.contracts import Contract
+from bif_lib.validation import fields as F
+from bif_lib.validation.report import ROW, Failure, FailureBatch, ValidationReport
+from bif_lib.validation.rules import References, Rule, build_rules
 
 
 def _no_references(dataset: str):
     return None
+
+
+@dataclass
+class _Run:
+    """One validation in progress: what the phases read and write.
+
+    Failures go to the report through ``add(batch, slot)``; ``slot`` says where a whole-frame
+    validation reports the batch (phase, field or rule, position), which lets a validation in
+    chunks (``chunked``) report the same batches in the same order at its end."""
+
+    report: ValidationReport
+    frame: pd.DataFrame                 # the frame as read (text); consumed column by column if asked to
+    rows: np.ndarray                    # each row's number in the source file
+    consume: bool = False
+    typed: dict = field(default_factory=dict)    # field name -> typed column (phase 2)
+    result: pd.DataFrame | None = None           # the typed frame (phase 2 on)
+
+    def add(self, batch: FailureBatch, slot: tuple) -> None:
+        self.report.add_batch(batch)
 
 
 @dataclass
@@ -40,26 +65,49 @@ class Validator:
 
     contract: Contract
     references: References = _no_references
+    rules: list[Rule] = field(init=False)
 
-    def validate(self, frame: pd.DataFrame, *, source_file: str = "", report: ValidationReport | None = None,
+    def __post_init__(self):
+        self.rules = build_rules(self.contract.rules)
+
+    def validate(self, frame, *, source_file: str = "", report: ValidationReport | None = None,
                  consume: bool = False) -> tuple[pd.DataFrame | None, ValidationReport]:
         """Return the typed frame (in contract field order) and the report of all failures.
 
         ``consume=True`` hands the frame over: each text column is removed from it as soon as it is
         typed, so the source text and the typed columns are not held in full at the same time
-        (the ingest's peak memory; the caller must hold no other reference to the frame)."""
+        (the ingest's peak memory; the caller must hold no other reference to the frame).
+
+        ``frame`` may also be the file's rows in chunks (an iterable of text frames in file order,
+        e.g. ``readers.CsvChunks``): typed frame and report are then exactly the whole frame's,
+        without the whole text ever being held (``chunked``); ``readers.NotStreamable`` is raised
+        where they could differ."""
         contract = self.contract
         report = report or ValidationReport(contract.id, source_file, contract.version)
+        if not isinstance(frame, pd.DataFrame):
+            from bif_lib.validation.chunked import validate_chunks
+
+            return validate_chunks(self, frame, report), report
         report.rows_checked = len(frame)
         rows = frame[ROW].to_numpy() if ROW in frame.columns else np.arange(1, len(frame) + 1)
-        geometry_field = contract.geometry_field
+        run = _Run(report, frame, rows, consume)
+        if not self._check_columns(run):
+            return None, report
+        self._type_fields(run)
+        self._check_keys(run)
+        self._check_rules(run)
+        return run.result.reset_index(drop=True), report
 
-        # 1. columns
-        available = [c for c in frame.columns if c != ROW]
+    # --- 1. columns ---------------------------------------------------------------------------
+
+    def _check_columns(self, run: _Run) -> bool:
+        """Missing and unknown columns; False when there is nothing to check (no rows)."""
+        report, geometry_field = run.report, self.contract.geometry_field
+        available = [c for c in run.frame.columns if c != ROW]
         if geometry_field is not None and "geometry" in available and geometry_field.name != "geometry":
-            frame = frame.rename_geometry(geometry_field.name)
+            run.frame = run.frame.rename_geometry(geometry_field.name)
             available = [geometry_field.name if c == "geometry" else c for c in available]
-        expected = contract.field_names
+        expected = self.contract.field_names
         missing_cols = [c for c in expected if c not in available]
         extra_cols = [c for c in available if c not in expected]
         report.checked("missing_column")
@@ -69,104 +117,158 @@ class Validator:
             report.add(Failure("missing_column", f"Spalte „{name}“ fehlt{hint}", column=name))
         for name in extra_cols:
             report.add(Failure("extra_column", f"Spalte „{name}“ ist im Vertrag nicht beschrieben "
-                                               f"(im Vertrag ergänzen oder unter source.drop_columns aufführen)", column=name))
+                                               f"(im Vertrag ergänzen oder unter source.drop_columns aufführen)",
+                               column=name))
         report.checked("no_rows")
-        if len(frame) == 0:
+        if len(run.frame) == 0:
             report.add(Failure("no_rows", "Die Datei enthält keine Datenzeilen (nur die Kopfzeile)."))
-            return None, report
+            return False
+        return True
 
-        # 2. types and field constraints, column by column
-        typed = {}
-        missing_values = contract.missing_values
-        for field in contract.fields:
-            if field.name not in frame.columns:
-                continue
-            column = frame[field.name]
-            if field.type == "geometry":
-                for rule in ("required", "geometry_type", "valid_geometry"):
-                    report.checked(rule)
-                for batch in F.geometry_batches(column.to_numpy(), field, rows):
-                    report.add_batch(batch)
-                typed[field.name] = column
-                continue
-            missing = F.missing_mask(column, missing_values)
-            values, type_bad, type_batch = F.coerce(column, field, contract.source, rows, missing)
-            report.checked("type")
-            if type_batch is not None:
-                report.add_batch(type_batch)
-            for key in field.constraints:
-                report.checked(key)
-            for batch in F.constraint_batches(values, field, rows, missing, type_bad):
-                report.add_batch(batch)
-            typed[field.name] = values
-            if field.missing_means == "suppressed":
-                typed[f"{field.name}_suppressed"] = pd.Series(missing, index=frame.index, dtype="boolean")
-            if consume and pd.api.types.is_extension_array_dtype(column.dtype):
-                # the text column is no longer needed: free it now (Arrow-backed columns are blocks of
-                # their own, so this copies nothing), and give its pages back to the system
-                del column, values, missing, type_bad, type_batch
-                del frame[field.name]
+    # --- 2. types and field constraints -------------------------------------------------------
+
+    def _type_fields(self, run: _Run, unique: bool = True) -> dict:
+        """Each field typed and checked against its constraints, column by column. ``unique=False``
+        (a chunk of the file) leaves ``unique`` out and returns, per field that has it, which rows'
+        values are present (not missing, not refused)."""
+        present = {}
+        for index, spec in enumerate(self.contract.fields):
+            if spec.name in run.frame.columns:
+                if spec.type == "geometry":
+                    self._check_geometry(run, spec, index)
+                else:
+                    present[spec.name] = self._type_field(run, spec, index, unique)
+        run.result = pd.DataFrame(run.typed, index=run.frame.index, copy=False)
+        return {name: mask for name, mask in present.items() if mask is not None}
+
+    def _check_geometry(self, run: _Run, spec, index: int) -> None:
+        for rule in ("required", "geometry_type", "valid_geometry"):
+            run.report.checked(rule)
+        column = run.frame[spec.name]
+        for batch in F.geometry_batches(column.to_numpy(), spec, run.rows):
+            run.add(batch, field_slot(index, batch.rule))
+        run.typed[spec.name] = column
+
+    def _type_field(self, run: _Run, spec, index: int, unique: bool = True) -> np.ndarray | None:
+        report, frame = run.report, run.frame
+        column = frame[spec.name]
+        missing = F.missing_mask(column, self.contract.missing_values)
+        values, type_bad, type_batch = F.coerce(column, spec, self.contract.source, run.rows, missing)
+        report.checked("type")
+        if type_batch is not None:
+            run.add(type_batch, field_slot(index, "type"))
+        for key in spec.constraints:
+            report.checked(key)
+        for batch in F.constraint_batches(values, spec, run.rows, missing, type_bad, unique=unique):
+            run.add(batch, field_slot(index, batch.rule))
+        present = ~missing & ~type_bad if spec.constraints.get("unique") and not unique else None
+        run.typed[spec.name] = values
+        if spec.missing_means == "suppressed":
+            run.typed[f"{spec.name}_suppressed"] = pd.Series(missing, index=frame.index, dtype="boolean")
+        if run.consume and pd.api.types.is_extension_array_dtype(column.dtype):
+            # the text column is no longer needed: free it now (Arrow-backed columns are blocks of
+            # their own, so this copies nothing), and give its pages back to the system
+            del column, values, missing, type_bad, type_batch
+            del frame[spec.name]
+            _release_memory()
+            if spec.type == "string":  # one contiguous array now, not while writing the whole frame
+                run.typed[spec.name] = F.single_chunk(run.typed[spec.name])
                 _release_memory()
-                if field.type == "string":  # one contiguous array now, not while writing the whole frame
-                    typed[field.name] = F.single_chunk(typed[field.name])
-                    _release_memory()
-        result = pd.DataFrame(typed, index=frame.index, copy=False)
+        return present
 
-        # 3. keys
+    # --- 3. keys --------------------------------------------------------------------------------
+
+    def _check_keys(self, run: _Run, done: dict | None = None) -> None:
+        """Primary key and foreign keys (on the typed frame); a GeoDataFrame from here on. ``done``
+        holds the foreign keys already checked chunk by chunk (index -> their batches)."""
+        contract, report, result = self.contract, run.report, run.result
         pk = contract.primary_key
         if pk and all(k in result.columns for k in pk):
             report.checked("primary_key")
-            batch = F.primary_key_batch(result, pk, rows)
+            batch = F.primary_key_batch(result, pk, run.rows)
             if batch is not None:
-                report.add_batch(batch)
-        for fk in contract.foreign_keys:
+                run.add(batch, (KEYS, 0, 0))
+        for index, fk in enumerate(contract.foreign_keys, 1):
+            if done is not None and index in done:
+                report.checked("foreign_key")
+                for batch in done[index]:
+                    run.add(batch, (KEYS, index, 0))
+                continue
             if not all(f in result.columns for f in fk.fields):
                 continue
             report.checked("foreign_key")
             reference = result if fk.resource == contract.id else self.references(fk.resource)
-            batch = F.foreign_key_batch(result, fk.fields, reference, fk.reference_fields, fk.resource, rows)
+            batch = F.foreign_key_batch(result, fk.fields, reference, fk.reference_fields, fk.resource, run.rows)
             if batch is not None:
-                report.add_batch(batch)
-
+                run.add(batch, (KEYS, index, 0))
+        geometry_field = contract.geometry_field
         if geometry_field is not None and geometry_field.name in result.columns:
             import geopandas as gpd
-            result = gpd.GeoDataFrame(result, geometry=geometry_field.name, crs=frame.crs)
+            run.result = gpd.GeoDataFrame(result, geometry=geometry_field.name, crs=run.frame.crs)
 
-        # 4. plausibility rules (on rows whose columns could be typed)
-        for rule in contract.rules:
-            report.checked(rule["type"])
-            needed = _columns_of(rule)
-            if any(c not in result.columns for c in needed):
+    def _row_wise_keys(self, frame: pd.DataFrame) -> dict:
+        """The foreign keys that judge each row on its own (the reference is another dataset, in the
+        store), with the reference and its keys: index -> (foreign key, reference, prepared keys)."""
+        keys = {}
+        for index, fk in enumerate(self.contract.foreign_keys, 1):
+            if fk.resource == self.contract.id or not all(f in frame.columns for f in fk.fields):
                 continue
-            try:
-                for batch in RULES[rule["type"]](result, rows, rule, self._references_for_rules):
-                    report.add_batch(batch)
-            except Exception as exc:  # a rule that cannot run is a failure, not a crash
-                report.add(Failure(rule["type"], f"Regel konnte nicht geprüft werden: {type(exc).__name__}: {exc}",
-                                   severity=rule.get("severity", "error"),
-                                   rule_id=f"{rule['type']}:{rule['id']}" if rule.get("id") else None))
-        return result.reset_index(drop=True), report
+            reference = self.references(fk.resource)
+            if reference is not None:
+                keys[index] = (fk, reference, F.reference_keys(frame, fk.fields, reference, fk.reference_fields))
+        return keys
 
-    def _references_for_rules(self, dataset: str):
-        return self.references(dataset)
+    # --- 4. plausibility rules ------------------------------------------------------------------
+
+    def _check_rules(self, run: _Run, done: dict | None = None) -> None:
+        """The contract's rules, on the rows whose columns could be typed. ``done`` holds the rules
+        already checked chunk by chunk (rule index -> its batches or the exception it raised)."""
+        for index, rule in enumerate(self.rules):
+            run.report.checked(rule.type)
+            if done is not None and index in done:
+                outcome = done[index]
+            elif not self._judged(rule, run.result):
+                continue
+            else:
+                outcome = self._apply(rule, run.result, run.rows)
+            if isinstance(outcome, Exception):  # a rule that cannot run is a failure, not a crash
+                run.add(FailureBatch.of(Failure(
+                    rule.type, f"Regel konnte nicht geprüft werden: {type(outcome).__name__}: {outcome}",
+                    severity=rule.severity, rule_id=rule.rule_id if rule.id else None)), (RULES, index, 0))
+            else:
+                for position, batch in enumerate(outcome):
+                    run.add(batch, (RULES, index, position))
+
+    def _apply(self, rule: Rule, frame: pd.DataFrame, rows: np.ndarray) -> list[FailureBatch] | Exception:
+        """The rule's failure batches, or the exception it raised."""
+        try:
+            return list(rule.check(frame, rows, self.references))
+        except Exception as exc:  # noqa: BLE001 - reported as the rule's failure
+            return exc
+
+    def _judged(self, rule: Rule, frame: pd.DataFrame) -> bool:
+        """A rule is not judged when the file lacks a column of the contract it reads (the report
+        names the missing column already). A name the contract does not declare (e.g. in a
+        filter) is left to the rule: that it cannot run is then reported."""
+        declared = self.contract.field_names
+        return not any(c not in frame.columns and c in declared for c in rule.columns)
+
+
+# report order of a whole-frame validation: (phase, field/key/rule index, position)
+FIELDS, KEYS, RULES = 1, 2, 3
+_FIELD_ORDER = ("type", "required", "geometry_type", "valid_geometry", *F.CONSTRAINT_ORDER[1:])
+
+
+def field_slot(index: int, rule: str) -> tuple:
+    return (FIELDS, index, _FIELD_ORDER.index(rule) if rule in _FIELD_ORDER else len(_FIELD_ORDER))
 
 
 def _release_memory() -> None:
     """Freed text back to the system: numpy's typed columns come from another allocator than
     Arrow's text and could not reuse it (``readers.release_memory``)."""
-    from ..readers import release_memory
+    from bif_lib.readers import release_memory
 
     release_memory()
-
-
-def _columns_of(rule: dict) -> list[str]:
-    """Columns of this dataset a rule reads; a rule whose columns are missing is not run."""
-    names = list(rule.get("keys") or {})  # complete_keys: {column: spec}
-    for key in ("columns", "group_by", "key", "total", "value", "column", "order_by"):
-        value = rule.get(key)
-        names += [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)] \
-            if isinstance(value, list) else []
-    return names
 
 
 def compile_contract(contract: Contract, references: References | None = None) -> Validator:

@@ -16,8 +16,8 @@ from datetime import time as dt_time
 import numpy as np
 import pandas as pd
 
-from ..contracts import Field
-from .report import FailureBatch
+from bif_lib.contracts import Field
+from bif_lib.validation.report import FailureBatch
 
 TRUE_WORDS = {"true", "1", "ja", "j", "wahr", "x", "yes", "y"}
 FALSE_WORDS = {"false", "0", "nein", "n", "falsch", "no"}
@@ -229,6 +229,12 @@ class ExplainedBatch(FailureBatch):
             if reason:
                 failure.message = f"{failure.message}: {reason}"
         return listed
+
+    def _like(self, rows, values, parts: list[FailureBatch]) -> FailureBatch:
+        # each part explains its first MAX_EXPLAINED values: the first MAX_EXPLAINED of all are among them
+        reasons = [reason for part in parts for reason in getattr(part, "reasons", [])][:MAX_EXPLAINED]
+        return ExplainedBatch(self.rule, self.column, rows, values, self.message, self.severity, self.rule_id,
+                              reasons=reasons)
 
 
 def _explained_batch(rule, column, frame_rows, mask, values, message, explain) -> FailureBatch:
@@ -490,8 +496,14 @@ def _text_to_float(text: pd.Series) -> np.ndarray:
 
 # --- constraints ---------------------------------------------------------------
 
+# the order in which ``constraint_batches`` reports a field's constraints (after its ``type`` failures)
+CONSTRAINT_ORDER = ("required", "unique", "minimum", "maximum", "minLength", "maxLength", "pattern", "enum")
+
+
 def constraint_batches(column: pd.Series, field: Field, rows: np.ndarray, missing: np.ndarray,
-                       type_bad: np.ndarray) -> list[FailureBatch]:
+                       type_bad: np.ndarray, unique: bool = True) -> list[FailureBatch]:
+    """Failures of the field's constraints, in ``CONSTRAINT_ORDER``. ``unique=False`` leaves out
+    ``unique``, the one constraint that compares rows (for checking a file chunk by chunk)."""
     c = field.constraints
     values = column  # offending values are taken from it only when a check fails
     present = ~missing & ~type_bad
@@ -499,10 +511,10 @@ def constraint_batches(column: pd.Series, field: Field, rows: np.ndarray, missin
     out = []
     if c.get("required") and missing.any():
         out.append(_batch("required", field.name, rows, missing, values, "Pflichtwert fehlt"))
-    if c.get("unique"):
-        dup = _duplicated(column) & present
-        if dup.any():
-            out.append(_batch("unique", field.name, rows, dup, values, "Wert „{value}“ kommt mehrfach vor"))
+    if c.get("unique") and unique:
+        batch = unique_batch(column, field, rows, present)
+        if batch is not None:
+            out.append(batch)
     if field.type in ("integer", "year", "number", "date", "datetime"):
         for key, op, word in (("minimum", np.less, "kleiner als das Minimum"), ("maximum", np.greater, "größer als das Maximum")):
             if key in c:
@@ -545,6 +557,14 @@ def constraint_batches(column: pd.Series, field: Field, rows: np.ndarray, missin
             shown = _literal(", ".join(map(str, allowed[:15])) + (" …" if len(allowed) > 15 else ""))
             out.append(_batch("enum", field.name, rows, bad, values, f"Wert „{{value}}“ ist nicht erlaubt (erlaubt: {shown})"))
     return out
+
+
+def unique_batch(column: pd.Series, field: Field, rows: np.ndarray, present: np.ndarray) -> FailureBatch | None:
+    """Values of a ``unique`` field that occur more than once (among the present ones)."""
+    dup = _duplicated(column) & present
+    if not dup.any():
+        return None
+    return _batch("unique", field.name, rows, dup, column, "Wert „{value}“ kommt mehrfach vor")
 
 
 def _per_distinct(text: pd.Series, check) -> np.ndarray:
@@ -597,7 +617,7 @@ def _duplicated(column: pd.Series) -> np.ndarray:
     (the usual record number) are counted with ``np.bincount`` and ascending ones need no
     counting at all, both several times faster than hashing 1M values."""
     if pd.api.types.is_signed_integer_dtype(column.dtype) and not column.hasnans and len(column) > 1:
-        values = column.to_numpy(dtype="int64")
+        values = column.to_numpy(dtype="int64", copy=False)  # read only
         if (values[1:] > values[:-1]).all():
             return np.zeros(len(values), bool)
         low, high = int(values.min()), int(values.max())
@@ -617,7 +637,7 @@ def _combined_integer_key(frame: pd.DataFrame, key: list[str]) -> np.ndarray | N
         column = frame[name]
         if not _is_int(column) or column.hasnans:
             return None
-        values = column.to_numpy(dtype="int64")
+        values = column.to_numpy(dtype="int64", copy=False)  # read only
         low, high = int(values.min()), int(values.max())
         width = high - low + 1
         if span * width >= 2 ** 62:
@@ -648,25 +668,24 @@ def primary_key_batch(frame: pd.DataFrame, key: list[str], rows: np.ndarray) -> 
 
 
 def foreign_key_batch(frame: pd.DataFrame, fields: tuple[str, ...], reference: pd.DataFrame | None,
-                      ref_fields: tuple[str, ...], resource: str, rows: np.ndarray) -> FailureBatch | None:
+                      ref_fields: tuple[str, ...], resource: str, rows: np.ndarray,
+                      known=None) -> FailureBatch | None:
+    """Rows whose key is missing from the reference. Each row is judged on its own, so a file can be
+    checked chunk by chunk with ``known``, the reference's keys as ``reference_keys`` prepares them."""
     local = frame[list(fields)]
     present = local.notna().all(axis=1).to_numpy(bool)
     if reference is None:
         return FailureBatch("foreign_key", ", ".join(fields), np.array([None], dtype=object), [resource],
                             f"Referenzdatensatz „{resource}“ ist nicht im Datenbestand – bitte zuerst einspielen")
+    if known is None:
+        known = reference_keys(frame, fields, reference, ref_fields)
     if len(fields) == 1:
-        column, ref_column = local.iloc[:, 0], reference[ref_fields[0]]
-        if _is_int(column) and _is_int(ref_column):
-            # integers on both sides: equal as text exactly when equal as numbers (no 1M str() calls)
-            ok = column.isin(ref_column.dropna().unique()).to_numpy(bool)
-        else:
-            known = pd.Index(ref_column.dropna().astype(str).unique())
-            ok = column.astype(str).isin(known).to_numpy(bool)
+        column = local.iloc[:, 0]
+        # integers on both sides: equal as text exactly when equal as numbers (no 1M str() calls)
+        ok = (column if known[0] == "int" else column.astype(str)).isin(known[1]).to_numpy(bool)
         shown = column
     else:
-        ref = reference[list(ref_fields)].dropna().astype(str).drop_duplicates()
-        ref.columns = list(fields)
-        merged = local.astype(str).merge(ref.assign(_hit=True), how="left", on=list(fields))
+        merged = local.astype(str).merge(known[1], how="left", on=list(fields))
         ok = merged["_hit"].notna().to_numpy(bool)
         shown = None
     bad = ~ok & present
@@ -678,6 +697,20 @@ def foreign_key_batch(frame: pd.DataFrame, fields: tuple[str, ...], reference: p
         shown[idx] = _labels(local.iloc[idx])
     return _batch("foreign_key", ", ".join(fields), rows, bad, shown,
                   f"Wert „{{value}}“ ist im Datensatz „{resource}“ ({', '.join(ref_fields)}) nicht vorhanden")
+
+
+def reference_keys(frame: pd.DataFrame, fields: tuple[str, ...], reference: pd.DataFrame,
+                   ref_fields: tuple[str, ...]) -> tuple:
+    """The reference's keys as ``foreign_key_batch`` compares ``frame``'s with them (depends on the
+    dtypes of ``frame``'s key columns only)."""
+    if len(fields) == 1:
+        column, ref_column = frame[fields[0]], reference[ref_fields[0]]
+        if _is_int(column) and _is_int(ref_column):
+            return "int", ref_column.dropna().unique()
+        return "str", pd.Index(ref_column.dropna().astype(str).unique())
+    ref = reference[list(ref_fields)].dropna().astype(str).drop_duplicates()
+    ref.columns = list(fields)
+    return "rows", ref.assign(_hit=True)
 
 
 def _is_int(series: pd.Series) -> bool:

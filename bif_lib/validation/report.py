@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..i18n import format_number
+from bif_lib.i18n import format_number
 
 MAX_LISTED_PER_RULE = 200
 
@@ -91,8 +91,28 @@ class FailureBatch:
     severity: str = "error"
     rule_id: str | None = None
 
+    @classmethod
+    def of(cls, failure: Failure) -> FailureBatch:
+        """A batch of one failure (its message taken literally)."""
+        return cls(failure.rule, failure.column, np.array([failure.row], dtype=object), [failure.value],
+                   failure.message.replace("{", "{{").replace("}", "}}"), failure.severity, failure.rule_id)
+
     def __len__(self) -> int:
         return len(self.rows)
+
+    def merged(self, others: list[FailureBatch]) -> FailureBatch:
+        """This batch followed by ``others`` of the same rule, column and message (the failures of one
+        check over consecutive chunks of rows) as one batch."""
+        parts = [self, *others]
+        rows = np.concatenate([np.asarray(b.rows) for b in parts])
+        if isinstance(self.values, list):
+            values = [v for b in parts for v in b.values]
+        else:
+            values = np.concatenate([np.asarray(b.values, dtype=object) for b in parts])
+        return self._like(rows, values, parts)
+
+    def _like(self, rows, values, parts: list[FailureBatch]) -> FailureBatch:
+        return FailureBatch(self.rule, self.column, rows, values, self.message, self.severity, self.rule_id)
 
     def failures(self, limit: int | None = None) -> list[Failure]:
         n = len(self.rows) if limit is None else min(limit, len(self.rows))
@@ -114,10 +134,7 @@ class ValidationReport:
 
     # --- collecting --------------------------------------------------------
     def add(self, failure: Failure) -> None:
-        self.batches.append(FailureBatch(failure.rule, failure.column,
-                                         np.array([failure.row], dtype=object), [failure.value],
-                                         failure.message.replace("{", "{{").replace("}", "}}"),
-                                         failure.severity, failure.rule_id))
+        self.batches.append(FailureBatch.of(failure))
 
     def add_batch(self, batch: FailureBatch) -> None:
         if len(batch):
@@ -126,6 +143,14 @@ class ValidationReport:
     def checked(self, rule: str) -> None:
         if rule not in self.rules_checked:
             self.rules_checked.append(rule)
+
+    def extend(self, other: ValidationReport) -> None:
+        """Append what ``other`` found (its checks, failures, notes; its row count replaces ours)."""
+        self.rows_checked = other.rows_checked
+        for rule in other.rules_checked:
+            self.checked(rule)
+        self.batches.extend(other.batches)
+        self.notes.extend(other.notes)
 
     # --- reading -----------------------------------------------------------
     @property

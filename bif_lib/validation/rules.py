@@ -15,6 +15,13 @@ rule ``type``                  checks
 ``dissolves_into``             sub-areas dissolve into their parent areas (Bezirke → Stadtteile)
 =============================  ==============================================================
 
+Each kind is a small class registered under its ``type`` (``@register_rule``, as pandera
+registers its built-in checks); ``build_rule`` turns a contract's rule dict into one, once per
+contract (the contract's JSON Schema has already refused unknown types and missing keys). A rule
+declares the columns of its dataset it reads (``columns``; a rule is not judged when the file
+lacks one of them) and its check, ``check(frame, rows, references) -> list[FailureBatch]``.
+``row_wise`` rules judge each row on its own, so a file can be checked chunk by chunk.
+
 Each rule returns failure batches; ``severity: warning`` makes a rule report without
 rejecting the data. Rows whose inputs are missing (e.g. suppressed cells) are not judged.
 """
@@ -22,24 +29,84 @@ rejecting the data. Rows whose inputs are missing (e.g. suppressed cells) are no
 from __future__ import annotations
 
 import itertools
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from ..i18n import format_number
-from .report import FailureBatch
+from bif_lib.i18n import format_number
+from bif_lib.validation.report import FailureBatch
 
 References = Callable[[str], "pd.DataFrame | None"]
 
-
-def _rule_id(rule: dict) -> str:
-    return f"{rule['type']}:{rule['id']}" if rule.get("id") else rule["type"]
+RULE_TYPES: dict[str, type[Rule]] = {}
 
 
-def _batch(rule: dict, column, rows, values, message) -> FailureBatch:
-    return FailureBatch(rule["type"], column, np.asarray(rows, dtype=object), list(values), message,
-                        rule.get("severity", "error"), _rule_id(rule))
+def register_rule(name: str):
+    """Class decorator: the rule class for a contract's rules of ``type: name``."""
+
+    def register(cls: type[Rule]) -> type[Rule]:
+        cls.type = name
+        RULE_TYPES[name] = cls
+        return cls
+
+    return register
+
+
+def build_rule(spec: dict) -> Rule:
+    """The rule object for one rule dict of a contract."""
+    return RULE_TYPES[spec["type"]].from_spec(spec)
+
+
+def build_rules(specs: list[dict]) -> list[Rule]:
+    return [build_rule(spec) for spec in specs]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    """One plausibility rule of a contract. Subclasses add their parameters and ``check``."""
+
+    type: ClassVar[str] = ""
+    row_wise: ClassVar[bool] = False        # each row is judged on its own (chunks can be checked apart)
+    reads_geometry: ClassVar[bool] = False  # reads the frame's geometry besides ``columns``
+
+    id: str | None = None
+    severity: str = "error"
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> Rule:
+        raise NotImplementedError
+
+    @staticmethod
+    def common(spec: dict) -> dict:
+        """The keys every rule has (``id``, ``severity``), as constructor arguments."""
+        return {"id": spec.get("id"), "severity": spec.get("severity", "error")}
+
+    @property
+    def rule_id(self) -> str:
+        """How the report names the rule: ``type:id``, or the type for a rule without id."""
+        return f"{self.type}:{self.id}" if self.id else self.type
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns of this dataset the rule reads."""
+        return ()
+
+    def check(self, frame: pd.DataFrame, rows: np.ndarray, references: References) -> list[FailureBatch]:
+        raise NotImplementedError
+
+    def batch(self, column, rows, values, message: str) -> FailureBatch:
+        return FailureBatch(self.type, column, np.asarray(rows, dtype=object), list(values), message,
+                            self.severity, self.rule_id)
+
+    def missing_reference(self, dataset: str) -> list[FailureBatch]:
+        return [self.batch(None, [None], [dataset],
+                           f"Referenzdatensatz „{dataset}“ ist nicht im Datenbestand – Regel nicht prüfbar")]
+
+
+def _unique(names) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
 
 
 def _select(frame: pd.DataFrame, where: dict | None) -> pd.Series:
@@ -57,11 +124,6 @@ def _select(frame: pd.DataFrame, where: dict | None) -> pd.Series:
     return mask.fillna(False)
 
 
-def _missing_reference(rule: dict, dataset: str) -> list[FailureBatch]:
-    return [_batch(rule, None, [None], [dataset],
-                   f"Referenzdatensatz „{dataset}“ ist nicht im Datenbestand – Regel nicht prüfbar")]
-
-
 # --- table rules ------------------------------------------------------------------
 
 def _slack(total):
@@ -77,201 +139,338 @@ def _key(value):
     return str(value)
 
 
-def sum_equals(frame, rows, rule, references) -> list[FailureBatch]:
-    # plain numpy: this runs on every row of large files
-    total = frame[rule["total"]].to_numpy(dtype="float64", na_value=np.nan)
-    sums = np.zeros(len(total))
-    for column in rule["columns"]:
-        sums += frame[column].to_numpy(dtype="float64", na_value=np.nan)
-    judged = ~np.isnan(sums) & ~np.isnan(total)  # NaN in any part makes the sum NaN
-    with np.errstate(invalid="ignore"):
-        bad = (np.abs(sums - total) > rule.get("tolerance", 0) + _slack(total)) & judged
-    if not bad.any():
-        return []
-    shown = [f"{format_number(float(s), None)} ≠ {format_number(float(t), None)}" for s, t in zip(sums[bad], total[bad])]
-    return [_batch(rule, rule["total"], rows[bad], shown,
-                   f"Summe von {' + '.join(rule['columns'])} ergibt nicht „{rule['total']}“: {{value}}")]
+@register_rule("sum_equals")
+@dataclass(frozen=True, kw_only=True)
+class SumEquals(Rule):
+    """Parts add up to a total in every row (contract keys ``columns``, ``total``, ``tolerance``)."""
+
+    row_wise: ClassVar[bool] = True
+
+    parts: tuple[str, ...]
+    total: str
+    tolerance: float = 0
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> SumEquals:
+        return cls(**cls.common(spec), parts=tuple(spec["columns"]), total=spec["total"],
+                   tolerance=spec.get("tolerance", 0))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return _unique([*self.parts, self.total])
+
+    def check(self, frame, rows, references) -> list[FailureBatch]:
+        # plain numpy: this runs on every row of large files
+        total = frame[self.total].to_numpy(dtype="float64", na_value=np.nan)
+        sums = np.zeros(len(total))
+        for column in self.parts:
+            sums += frame[column].to_numpy(dtype="float64", na_value=np.nan)
+        judged = ~np.isnan(sums) & ~np.isnan(total)  # NaN in any part makes the sum NaN
+        with np.errstate(invalid="ignore"):
+            bad = (np.abs(sums - total) > self.tolerance + _slack(total)) & judged
+        if not bad.any():
+            return []
+        shown = [f"{format_number(float(s), None)} ≠ {format_number(float(t), None)}"
+                 for s, t in zip(sums[bad], total[bad])]
+        return [self.batch(self.total, rows[bad], shown,
+                           f"Summe von {' + '.join(self.parts)} ergibt nicht „{self.total}“: {{value}}")]
 
 
-def aggregate_equals(frame, rows, rule, references) -> list[FailureBatch]:
-    group_by, value = rule["group_by"], rule["value"]
-    parts = frame[_select(frame, rule.get("parts"))]
-    part_sums = parts.groupby(group_by, dropna=False)[value].sum(min_count=1)
-    total_spec = rule["total"]
-    if "rows" in total_spec:
-        totals_frame = frame[_select(frame, total_spec["rows"])]
-        total_value = value
-    else:
-        totals_frame = references(total_spec["dataset"])
-        if totals_frame is None:
-            return _missing_reference(rule, total_spec["dataset"])
-        totals_frame = totals_frame[_select(totals_frame, total_spec.get("where"))]
-        total_value = total_spec.get("value", value)
-    totals = totals_frame.groupby(group_by, dropna=False)[total_value].sum(min_count=1)
-    both = pd.concat([part_sums.rename("parts"), totals.rename("total")], axis=1, join="outer")
-    def label(key) -> str:
-        return ", ".join(f"{k}={v}" for k, v in zip(group_by, key if isinstance(key, tuple) else (key,)))
+@register_rule("aggregate_equals")
+@dataclass(frozen=True, kw_only=True)
+class AggregateEquals(Rule):
+    """The sum of the parts per group equals a total: ``total: {rows: filter}`` from total rows of
+    the same file, or ``total: {dataset, value?, where?}`` from another dataset."""
 
-    batches = []
-    if rule.get("require_total"):
-        # Groups keyed on a missing value ("nicht zuordenbar") have no counterpart by nature.
-        fully_keyed = both.index.to_frame().notna().all(axis=1).to_numpy()
-        no_total = both[both["parts"].notna().to_numpy() & both["total"].isna().to_numpy() & fully_keyed]
-        if not no_total.empty:
-            batches.append(_batch(rule, value, [None] * len(no_total), [label(k) for k in no_total.index],
-                                  "kein Gesamtwert für die Gruppe vorhanden, Summe der Teile nicht prüfbar: {value}"))
-    both = both.dropna()
-    diff = (both["parts"] - both["total"]).abs()
-    bad = both[diff > rule.get("tolerance", 0) + _slack(both["total"].to_numpy(dtype="float64"))]
-    if not bad.empty:
-        shown = [f"{label(key)}: Summe {format_number(p, None)}, Gesamtwert {format_number(t, None)}"
-                 for key, p, t in zip(bad.index, bad["parts"], bad["total"])]
-        batches.append(_batch(rule, value, [None] * len(bad), shown,
-                              f"Summe der Teile von „{value}“ weicht vom Gesamtwert ab (Toleranz "
-                              f"{format_number(rule.get('tolerance', 0), None)}): {{value}}"))
-    return batches
+    value: str
+    group_by: tuple[str, ...]
+    total: dict
+    parts: dict | None = None
+    tolerance: float = 0
+    require_total: bool = False
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> AggregateEquals:
+        return cls(**cls.common(spec), value=spec["value"], group_by=tuple(spec["group_by"]), total=spec["total"],
+                   parts=spec.get("parts"), tolerance=spec.get("tolerance", 0),
+                   require_total=bool(spec.get("require_total")))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        filters = [*(self.parts or {}), *(self.total.get("rows") or {})]
+        return _unique([*self.group_by, self.value, *filters])
+
+    def check(self, frame, rows, references) -> list[FailureBatch]:
+        group_by, value = list(self.group_by), self.value
+        parts = frame[_select(frame, self.parts)]
+        part_sums = parts.groupby(group_by, dropna=False)[value].sum(min_count=1)
+        if "rows" in self.total:
+            totals_frame = frame[_select(frame, self.total["rows"])]
+            total_value = value
+        else:
+            totals_frame = references(self.total["dataset"])
+            if totals_frame is None:
+                return self.missing_reference(self.total["dataset"])
+            totals_frame = totals_frame[_select(totals_frame, self.total.get("where"))]
+            total_value = self.total.get("value", value)
+        totals = totals_frame.groupby(group_by, dropna=False)[total_value].sum(min_count=1)
+        both = pd.concat([part_sums.rename("parts"), totals.rename("total")], axis=1, join="outer")
+
+        def label(key) -> str:
+            return ", ".join(f"{k}={v}" for k, v in zip(group_by, key if isinstance(key, tuple) else (key,)))
+
+        batches = []
+        if self.require_total:
+            # Groups keyed on a missing value ("nicht zuordenbar") have no counterpart by nature.
+            fully_keyed = both.index.to_frame().notna().all(axis=1).to_numpy()
+            no_total = both[both["parts"].notna().to_numpy() & both["total"].isna().to_numpy() & fully_keyed]
+            if not no_total.empty:
+                batches.append(self.batch(value, [None] * len(no_total), [label(k) for k in no_total.index],
+                                          "kein Gesamtwert für die Gruppe vorhanden, Summe der Teile nicht prüfbar: "
+                                          "{value}"))
+        both = both.dropna()
+        diff = (both["parts"] - both["total"]).abs()
+        bad = both[diff > self.tolerance + _slack(both["total"].to_numpy(dtype="float64"))]
+        if not bad.empty:
+            shown = [f"{label(key)}: Summe {format_number(p, None)}, Gesamtwert {format_number(t, None)}"
+                     for key, p, t in zip(bad.index, bad["parts"], bad["total"])]
+            batches.append(self.batch(value, [None] * len(bad), shown,
+                                      f"Summe der Teile von „{value}“ weicht vom Gesamtwert ab (Toleranz "
+                                      f"{format_number(self.tolerance, None)}): {{value}}"))
+        return batches
 
 
-def complete_keys(frame, rows, rule, references) -> list[FailureBatch]:
-    expected_values = {}
-    for column, spec in rule["keys"].items():
-        if "values" in spec:
-            values = spec["values"]
-        elif "dataset" in spec:
-            ref = references(spec["dataset"])
-            if ref is None:
-                return _missing_reference(rule, spec["dataset"])
-            values = ref[spec.get("column", column)].dropna().unique().tolist()
-        else:  # from_data
-            values = frame[column].dropna().unique().tolist()
-        expected_values[column] = sorted(values, key=str)
-    columns = list(expected_values)
-    present = {tuple(map(_key, row)) for row in frame[columns].dropna().drop_duplicates().itertuples(index=False)}
-    missing = [combo for combo in itertools.product(*expected_values.values())
-               if tuple(map(_key, combo)) not in present]
-    if not missing:
-        return []
-    shown = [", ".join(f"{c}={v}" for c, v in zip(columns, combo)) for combo in missing]
-    return [_batch(rule, ", ".join(columns), [None] * len(missing), shown, "Schlüssel fehlt: {value}")]
+@register_rule("complete_keys")
+@dataclass(frozen=True, kw_only=True)
+class CompleteKeys(Rule):
+    """Every expected combination of key values is present. ``keys: {column: spec}``, where spec
+    is ``{values: [...]}``, ``{dataset, column?}`` or ``{from_data: true}``."""
+
+    keys: dict
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> CompleteKeys:
+        return cls(**cls.common(spec), keys=spec["keys"])
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.keys)
+
+    def check(self, frame, rows, references) -> list[FailureBatch]:
+        expected_values = {}
+        for column, spec in self.keys.items():
+            if "values" in spec:
+                values = spec["values"]
+            elif "dataset" in spec:
+                ref = references(spec["dataset"])
+                if ref is None:
+                    return self.missing_reference(spec["dataset"])
+                values = ref[spec.get("column", column)].dropna().unique().tolist()
+            else:  # from_data
+                values = frame[column].dropna().unique().tolist()
+            expected_values[column] = sorted(values, key=str)
+        columns = list(expected_values)
+        present = {tuple(map(_key, row)) for row in frame[columns].dropna().drop_duplicates().itertuples(index=False)}
+        missing = [combo for combo in itertools.product(*expected_values.values())
+                   if tuple(map(_key, combo)) not in present]
+        if not missing:
+            return []
+        shown = [", ".join(f"{c}={v}" for c, v in zip(columns, combo)) for combo in missing]
+        return [self.batch(", ".join(columns), [None] * len(missing), shown, "Schlüssel fehlt: {value}")]
 
 
-def change_bounds(frame, rows, rule, references) -> list[FailureBatch]:
-    key, order, column = rule["key"], rule["order_by"], rule["column"]
-    data = pd.DataFrame({"_row": rows, "_pos": np.arange(len(frame))})
-    data = pd.concat([data, frame[[*key, order, column]].reset_index(drop=True)], axis=1)
-    data = data.dropna(subset=[order, column]).sort_values([*key, order], kind="stable")
-    grouped = data.groupby(key, dropna=False)
-    previous = grouped[column].shift(1).astype("float64")
-    prev_order = grouped[order].shift(1)
-    current = data[column].astype("float64")
-    judged = previous.notna() & (previous.abs() >= rule.get("min_base", 1))
-    if rule.get("consecutive_only", True):
-        judged &= (data[order] - prev_order) == 1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        change = (current - previous) / previous.abs()
-    bad = judged & (change.abs() > rule["max_relative_change"])
-    if not bad.any():
-        return []
-    shown = [f"{format_number(p, None)} → {format_number(c, None)} ({'+' if ch > 0 else ''}{format_number(ch * 100, 1)} %)"
-             for p, c, ch in zip(previous[bad], current[bad], change[bad])]
-    return [_batch(rule, column, data.loc[bad, "_row"].to_numpy(), shown,
-                   f"Veränderung von „{column}“ gegenüber der Vorperiode über "
-                   f"{format_number(rule['max_relative_change'] * 100, 0)} %: {{value}}")]
+@register_rule("change_bounds")
+@dataclass(frozen=True, kw_only=True)
+class ChangeBounds(Rule):
+    """The relative change of ``column`` against the previous period (``order_by``) of the same
+    ``key`` stays within ``max_relative_change``."""
+
+    column: str
+    key: tuple[str, ...]
+    order_by: str
+    max_relative_change: float
+    min_base: float = 1
+    consecutive_only: bool = True
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> ChangeBounds:
+        return cls(**cls.common(spec), column=spec["column"], key=tuple(spec["key"]), order_by=spec["order_by"],
+                   max_relative_change=spec["max_relative_change"], min_base=spec.get("min_base", 1),
+                   consecutive_only=spec.get("consecutive_only", True))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return _unique([*self.key, self.column, self.order_by])
+
+    def check(self, frame, rows, references) -> list[FailureBatch]:
+        key, order, column = list(self.key), self.order_by, self.column
+        data = pd.DataFrame({"_row": rows, "_pos": np.arange(len(frame))})
+        data = pd.concat([data, frame[[*key, order, column]].reset_index(drop=True)], axis=1)
+        data = data.dropna(subset=[order, column]).sort_values([*key, order], kind="stable")
+        grouped = data.groupby(key, dropna=False)
+        previous = grouped[column].shift(1).astype("float64")
+        prev_order = grouped[order].shift(1)
+        current = data[column].astype("float64")
+        judged = previous.notna() & (previous.abs() >= self.min_base)
+        if self.consecutive_only:
+            judged &= (data[order] - prev_order) == 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            change = (current - previous) / previous.abs()
+        bad = judged & (change.abs() > self.max_relative_change)
+        if not bad.any():
+            return []
+        shown = [f"{format_number(p, None)} → {format_number(c, None)} ({'+' if ch > 0 else ''}"
+                 f"{format_number(ch * 100, 1)} %)" for p, c, ch in zip(previous[bad], current[bad], change[bad])]
+        return [self.batch(column, data.loc[bad, "_row"].to_numpy(), shown,
+                           f"Veränderung von „{column}“ gegenüber der Vorperiode über "
+                           f"{format_number(self.max_relative_change * 100, 0)} %: {{value}}")]
 
 
 # --- geodata rules ------------------------------------------------------------------
 
-def valid_geometry(frame, rows, rule, references) -> list[FailureBatch]:
-    # Checked for every geometry field by the engine; the rule exists so a contract can say so.
-    return []
+@register_rule("valid_geometry")
+@dataclass(frozen=True, kw_only=True)
+class ValidGeometry(Rule):
+    """Checked for every geometry field by the engine; the rule exists so a contract can say so."""
 
+    @classmethod
+    def from_spec(cls, spec: dict) -> ValidGeometry:
+        return cls(**cls.common(spec))
 
-def _crs_mismatch(rule: dict, frame, ref) -> list[FailureBatch]:
-    """Coordinates in different reference systems cannot be compared: one failure that says
-    so, rather than every feature reported as lying outside."""
-    if (frame.crs is None and ref.crs is None) or (frame.crs is not None and frame.crs.equals(ref.crs)):
+    def check(self, frame, rows, references) -> list[FailureBatch]:
         return []
-    stated = frame.crs.to_string() if frame.crs is not None else "keines"
-    return [_batch(rule, frame.geometry.name, [None], [stated],
-                   f"Regel nicht prüfbar: Koordinatenreferenzsystem der Datei ({stated}) passt nicht zu "
-                   f"„{rule['dataset']}“ ({ref.crs.to_string() if ref.crs is not None else 'keines'})")]
 
 
-def within_boundary(frame, rows, rule, references) -> list[FailureBatch]:
-    ref = references(rule["dataset"])
-    if ref is None:
-        return _missing_reference(rule, rule["dataset"])
-    if mismatch := _crs_mismatch(rule, frame, ref):
-        return mismatch
-    boundary = ref.geometry.union_all().buffer(rule.get("tolerance_m", 0))
-    geoms = frame.geometry
-    outside = (~geoms.within(boundary) & geoms.notna()).to_numpy(bool)
-    if not outside.any():
-        return []
-    return [_batch(rule, frame.geometry.name, rows[outside], ["außerhalb"] * int(outside.sum()),
-                   f"Geometrie liegt außerhalb der Gebietsgrenze aus „{rule['dataset']}“")]
+@dataclass(frozen=True, kw_only=True)
+class _ReferenceAreaRule(Rule):
+    """A geodata rule against the areas of another dataset (``dataset``)."""
+
+    reads_geometry: ClassVar[bool] = True
+
+    dataset: str
+
+    def crs_mismatch(self, frame, ref) -> list[FailureBatch]:
+        """Coordinates in different reference systems cannot be compared: one failure that says
+        so, rather than every feature reported as lying outside."""
+        if (frame.crs is None and ref.crs is None) or (frame.crs is not None and frame.crs.equals(ref.crs)):
+            return []
+        stated = frame.crs.to_string() if frame.crs is not None else "keines"
+        return [self.batch(frame.geometry.name, [None], [stated],
+                           f"Regel nicht prüfbar: Koordinatenreferenzsystem der Datei ({stated}) passt nicht zu "
+                           f"„{self.dataset}“ ({ref.crs.to_string() if ref.crs is not None else 'keines'})")]
 
 
-def point_in_polygon_attribute(frame, rows, rule, references) -> list[FailureBatch]:
-    import geopandas as gpd
+@register_rule("within_boundary")
+@dataclass(frozen=True, kw_only=True)
+class WithinBoundary(_ReferenceAreaRule):
+    """Geometries lie inside the boundary of ``dataset`` (widened by ``tolerance_m``)."""
 
-    ref = references(rule["dataset"])
-    if ref is None:
-        return _missing_reference(rule, rule["dataset"])
-    if mismatch := _crs_mismatch(rule, frame, ref):
-        return mismatch
-    column, ref_column = rule["column"], rule["dataset_column"]
-    points = gpd.GeoDataFrame({"_pos": np.arange(len(frame)), "stated": frame[column].to_numpy()},
-                              geometry=frame.geometry.to_numpy(), crs=frame.crs)
-    areas = ref[[ref_column, ref.geometry.name]].rename(columns={ref_column: "actual"})
-    if rule.get("tolerance_m"):
-        areas = areas.set_geometry(areas.geometry.buffer(rule["tolerance_m"]))
-    joined = gpd.sjoin(points, areas, how="left", predicate="within")
-    hits = joined.groupby("_pos").apply(
-        lambda g: (_key(g["stated"].iloc[0]) in set(map(_key, g["actual"].dropna())),
-                   ", ".join(sorted(g["actual"].dropna().astype(str))) or "keinem Gebiet"),
-        include_groups=False)
-    # a point without geometry or without stated area is not judged (``required`` reports it)
-    located = frame.geometry.notna().to_numpy() & ~frame.geometry.is_empty.to_numpy()
-    bad_pos = [pos for pos, (ok, _) in hits.items() if not ok and pd.notna(frame[column].iloc[pos]) and located[pos]]
-    if not bad_pos:
-        return []
-    shown = [f"angegeben „{frame[column].iloc[p]}“, liegt in {hits[p][1]}" for p in bad_pos]
-    return [_batch(rule, column, rows[bad_pos], shown,
-                   f"Punkt liegt nicht im angegebenen Gebiet aus „{rule['dataset']}“: {{value}}")]
+    tolerance_m: float = 0
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> WithinBoundary:
+        return cls(**cls.common(spec), dataset=spec["dataset"], tolerance_m=spec.get("tolerance_m", 0))
+
+    def check(self, frame, rows, references) -> list[FailureBatch]:
+        ref = references(self.dataset)
+        if ref is None:
+            return self.missing_reference(self.dataset)
+        if mismatch := self.crs_mismatch(frame, ref):
+            return mismatch
+        boundary = ref.geometry.union_all().buffer(self.tolerance_m)
+        geoms = frame.geometry
+        outside = (~geoms.within(boundary) & geoms.notna()).to_numpy(bool)
+        if not outside.any():
+            return []
+        return [self.batch(frame.geometry.name, rows[outside], ["außerhalb"] * int(outside.sum()),
+                           f"Geometrie liegt außerhalb der Gebietsgrenze aus „{self.dataset}“")]
 
 
-def dissolves_into(frame, rows, rule, references) -> list[FailureBatch]:
-    ref = references(rule["dataset"])
-    if ref is None:
-        return _missing_reference(rule, rule["dataset"])
-    key, ref_key = rule["key"], rule["dataset_key"]
-    dissolved = frame[[key, frame.geometry.name]].dissolve(by=key)
-    parents = ref.set_index(ref_key)
-    limit = rule.get("max_mismatch_share", 0.001)
-    shown = []
-    for parent_id in sorted(set(parents.index.astype(str)) | set(dissolved.index.astype(str))):
-        part = dissolved.geometry[dissolved.index.astype(str) == parent_id]
-        whole = parents.geometry[parents.index.astype(str) == parent_id]
-        if part.empty or whole.empty:
-            shown.append(f"{key}={parent_id}: {'keine Teilgebiete' if part.empty else 'kein übergeordnetes Gebiet'}")
-            continue
-        mismatch = part.iloc[0].symmetric_difference(whole.iloc[0]).area / whole.iloc[0].area
-        if mismatch > limit:
-            shown.append(f"{key}={parent_id}: Abweichung {format_number(mismatch * 100, 2)} % der Fläche")
-    if not shown:
-        return []
-    return [_batch(rule, key, [None] * len(shown), shown,
-                   f"Teilgebiete ergeben nicht die Gebiete aus „{rule['dataset']}“: {{value}}")]
+@register_rule("point_in_polygon_attribute")
+@dataclass(frozen=True, kw_only=True)
+class PointInPolygonAttribute(_ReferenceAreaRule):
+    """A point lies in the area of ``dataset`` whose ``dataset_column`` its ``column`` names."""
+
+    column: str
+    dataset_column: str
+    tolerance_m: float | None = None
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> PointInPolygonAttribute:
+        return cls(**cls.common(spec), dataset=spec["dataset"], column=spec["column"],
+                   dataset_column=spec["dataset_column"], tolerance_m=spec.get("tolerance_m"))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+    def check(self, frame, rows, references) -> list[FailureBatch]:
+        import geopandas as gpd
+
+        ref = references(self.dataset)
+        if ref is None:
+            return self.missing_reference(self.dataset)
+        if mismatch := self.crs_mismatch(frame, ref):
+            return mismatch
+        column, ref_column = self.column, self.dataset_column
+        points = gpd.GeoDataFrame({"_pos": np.arange(len(frame)), "stated": frame[column].to_numpy()},
+                                  geometry=frame.geometry.to_numpy(), crs=frame.crs)
+        areas = ref[[ref_column, ref.geometry.name]].rename(columns={ref_column: "actual"})
+        if self.tolerance_m:
+            areas = areas.set_geometry(areas.geometry.buffer(self.tolerance_m))
+        joined = gpd.sjoin(points, areas, how="left", predicate="within")
+        hits = joined.groupby("_pos").apply(
+            lambda g: (_key(g["stated"].iloc[0]) in set(map(_key, g["actual"].dropna())),
+                       ", ".join(sorted(g["actual"].dropna().astype(str))) or "keinem Gebiet"),
+            include_groups=False)
+        # a point without geometry or without stated area is not judged (``required`` reports it)
+        located = frame.geometry.notna().to_numpy() & ~frame.geometry.is_empty.to_numpy()
+        bad_pos = [pos for pos, (ok, _) in hits.items()
+                   if not ok and pd.notna(frame[column].iloc[pos]) and located[pos]]
+        if not bad_pos:
+            return []
+        shown = [f"angegeben „{frame[column].iloc[p]}“, liegt in {hits[p][1]}" for p in bad_pos]
+        return [self.batch(column, rows[bad_pos], shown,
+                           f"Punkt liegt nicht im angegebenen Gebiet aus „{self.dataset}“: {{value}}")]
 
 
-RULES = {
-    "sum_equals": sum_equals,
-    "aggregate_equals": aggregate_equals,
-    "complete_keys": complete_keys,
-    "change_bounds": change_bounds,
-    "valid_geometry": valid_geometry,
-    "within_boundary": within_boundary,
-    "point_in_polygon_attribute": point_in_polygon_attribute,
-    "dissolves_into": dissolves_into,
-}
+@register_rule("dissolves_into")
+@dataclass(frozen=True, kw_only=True)
+class DissolvesInto(_ReferenceAreaRule):
+    """The areas dissolved by ``key`` match the areas of ``dataset`` (by ``dataset_key``) up to
+    ``max_mismatch_share`` of their area."""
+
+    key: str
+    dataset_key: str
+    max_mismatch_share: float = 0.001
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> DissolvesInto:
+        return cls(**cls.common(spec), dataset=spec["dataset"], key=spec["key"], dataset_key=spec["dataset_key"],
+                   max_mismatch_share=spec.get("max_mismatch_share", 0.001))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.key,)
+
+    def check(self, frame, rows, references) -> list[FailureBatch]:
+        ref = references(self.dataset)
+        if ref is None:
+            return self.missing_reference(self.dataset)
+        key, ref_key = self.key, self.dataset_key
+        dissolved = frame[[key, frame.geometry.name]].dissolve(by=key)
+        parents = ref.set_index(ref_key)
+        shown = []
+        for parent_id in sorted(set(parents.index.astype(str)) | set(dissolved.index.astype(str))):
+            part = dissolved.geometry[dissolved.index.astype(str) == parent_id]
+            whole = parents.geometry[parents.index.astype(str) == parent_id]
+            if part.empty or whole.empty:
+                shown.append(f"{key}={parent_id}: {'keine Teilgebiete' if part.empty else 'kein übergeordnetes Gebiet'}")
+                continue
+            mismatch = part.iloc[0].symmetric_difference(whole.iloc[0]).area / whole.iloc[0].area
+            if mismatch > self.max_mismatch_share:
+                shown.append(f"{key}={parent_id}: Abweichung {format_number(mismatch * 100, 2)} % der Fläche")
+        if not shown:
+            return []
+        return [self.batch(key, [None] * len(shown), shown,
+                           f"Teilgebiete ergeben nicht die Gebiete aus „{self.dataset}“: {{value}}")]

@@ -22,7 +22,6 @@ import json
 import os
 import pwd
 import re
-import shutil
 import signal
 import stat
 import time
@@ -33,7 +32,7 @@ import uuid
 import pytest
 
 from apps_helpers import SLIDER_APP, notebook, voila_kernel_exists
-from apps_hub import TestPlatform, login, missing_prerequisites
+from apps_hub import login, running_platform
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -129,24 +128,12 @@ def install(platform, app_id: str, nb: dict, pool_size: int = 1) -> None:
 
 @pytest.fixture(scope="module")
 def platform(environment_access):
-    missing = missing_prerequisites()
-    if missing:
-        pytest.skip("needs " + ", ".join(missing))
-    p = TestPlatform(apps=SETTINGS)
-    p.activate_env()
-    try:
+    def prepare(p):
         install(p, SLIDER, json.loads(SLIDER_APP.read_text(encoding="utf-8")), pool_size=2)
         install(p, IMAGE, notebook(IMAGE_CELL, title="Test-App Bild", audience=["planners"]))
         install(p, CHECKS, notebook(CHECK_CELL, title="Test-App Prüfung", audience=["planners"]))
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            apps = pool.submit(p.start_apps)
-            p.start_hub()
-            apps.result()
-        yield p
-    finally:
-        p.shutdown()
-        if not os.environ.get("BIF_TEST_KEEP_LOGS"):
-            shutil.rmtree(p.root, ignore_errors=True)
+
+    yield from running_platform(apps=SETTINGS, prepare=prepare)
 
 
 def browser_for(platform, browser, user: str, group: str = "planners"):

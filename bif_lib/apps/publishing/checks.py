@@ -45,7 +45,7 @@ class AppMetadata:
     title: str
     description: str
     audience: tuple[str, ...]
-    owner: str | None = None
+    owner: str | None = None  # optional: the publication records the publishing account instead
     app_id: str | None = None
     pool_size: int | None = None
     classification: str | None = None  # bif.classification as declared (None: see app_classification)
@@ -77,12 +77,14 @@ class MetadataResult:
 
 
 def check_metadata(notebook: dict) -> MetadataResult:
-    """Validate ``metadata.bif``: title, description, audience (known groups), owner."""
+    """Validate ``metadata.bif``: title, description, audience (known groups); the optional keys
+    owner (default: the publishing account, see ``publish.py``), id, pool_size, classification."""
     raw = (notebook.get("metadata") or {}).get("bif")
     if not isinstance(raw, dict):
         return MetadataResult(None, [
             "Dem Notebook fehlen die App-Angaben: In den Notebook-Metadaten muss unter \"bif\" "
-            "stehen: title, description, audience (Liste der Gruppen) und owner."
+            "stehen: title, description, audience (Liste der Gruppen). Freiwillig ist owner (wer Fragen "
+            "zur App beantwortet; ohne owner gilt das veröffentlichende Konto)."
         ])
     problems: list[str] = []
     title = raw.get("title")
@@ -107,7 +109,8 @@ def check_metadata(notebook: dict) -> MetadataResult:
                         f"(erlaubt: {', '.join(GROUPS)}).")
     owner = raw.get("owner")
     if owner is not None and (not isinstance(owner, str) or not owner.strip()):
-        problems.append("Verantwortliche Person (bif.owner) ist leer.")
+        problems.append("Verantwortliche Person (bif.owner) ist leer: weglassen (dann gilt das "
+                        "veröffentlichende Konto) oder ausfüllen.")
     pool_size = raw.get("pool_size")
     if pool_size is not None and (not isinstance(pool_size, int) or not 0 <= pool_size <= POOL_SIZE_MAX):
         problems.append(f"bif.pool_size muss eine ganze Zahl von 0 bis {POOL_SIZE_MAX} sein.")

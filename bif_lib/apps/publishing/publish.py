@@ -41,6 +41,7 @@ from bif_lib.apps.publishing.checks import app_classification, check_classificat
 from bif_lib.apps.config import AppsConfig
 from bif_lib.apps.publishing.execute import ExecutionResult, execute_notebook
 from bif_lib.apps.serving.frontend import frontend_for, needed_extensions, needs_mathjax
+from bif_lib.i18n import reference_date
 from bif_lib.apps.registry import AppVersion, Registry, RegistryError, secure_root, slugify, validate_app_id
 from bif_lib.apps.publishing.thumbnail import thumbnail_for
 
@@ -246,7 +247,8 @@ def is_live(source: str | Path, *, cfg: AppsConfig | None = None, registry: Regi
 
 
 def _with_titles(datasets, store_path: str) -> list[dict]:
-    """Dataset records for meta.json, with the catalog's human title where available."""
+    """Dataset records for meta.json, with the catalog's human title and the data's reference date
+    where available."""
     records = [d.as_dict() for d in datasets]
     catalog_file = Path(store_path) / "catalog.sqlite"
     if not records or not catalog_file.exists():
@@ -257,7 +259,10 @@ def _with_titles(datasets, store_path: str) -> list[dict]:
         store = Store(store_path)
         for record in records:
             try:
-                record["title"] = store.catalog.get(record["dataset"], version=record["version"]).title
+                entry = store.catalog.get(record["dataset"], version=record["version"])
+                record["title"] = entry.title
+                # the data's „Stand“ for the gallery card (the contract's temporal_coverage)
+                record["reference"] = reference_date((entry.contract or {}).get("temporal_coverage"))
             except Exception:  # noqa: BLE001 - a title is nice to have, never a reason to refuse
                 pass
     except Exception:  # noqa: BLE001

@@ -22,6 +22,7 @@ from bif_lib.apps.registry import AppVersion, Registry
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LOCAL_TZ = ZoneInfo("Europe/Berlin")
+MAIN_DATASETS = 3  # a card names this many datasets; the others under „+ N weitere“
 _SORT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
 
@@ -30,9 +31,16 @@ class DatasetLine:
     name: str
     title: str
     version: int | None
-    snapshot: str          # "31.12.2024" or "–"
+    snapshot: str          # import date "05.12.2026" or "–"
     classification: str    # German label
     synthetic: bool
+    reference: str = ""    # the data's reference date ("31.12.2022"), if the publication recorded it
+
+    @property
+    def meta(self) -> str:
+        """'Stand 31.12.2022, synthetisch' — the reference date, else when it was read in."""
+        when = f"Stand {self.reference}" if self.reference else f"eingelesen {self.snapshot}"
+        return when + (", synthetisch" if self.synthetic else "")
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,22 @@ class GalleryItem:
     synthetic: bool
     url: str
     thumbnail_url: str
+
+    @property
+    def main_datasets(self) -> tuple[DatasetLine, ...]:
+        """The datasets a card names: synthetic ones first (people must know), then internal,
+        then open ones, each in the recorded order; at most :data:`MAIN_DATASETS`."""
+        return _by_importance(self.datasets)[:MAIN_DATASETS]
+
+    @property
+    def more_datasets(self) -> tuple[DatasetLine, ...]:
+        """The others, behind „+ N weitere“."""
+        return _by_importance(self.datasets)[MAIN_DATASETS:]
+
+
+def _by_importance(datasets: tuple[DatasetLine, ...]) -> tuple[DatasetLine, ...]:
+    internal = CLASSIFICATION_LABELS.get("internal")
+    return tuple(sorted(datasets, key=lambda d: (not d.synthetic, d.classification != internal)))
 
 
 def german_date(value: str | None) -> str:
@@ -80,7 +104,7 @@ def item_for(app: AppVersion, prefix: str) -> GalleryItem:
             name=d["dataset"], title=d.get("title") or d["dataset"], version=d.get("version"),
             snapshot=german_date(d.get("created_at")),
             classification=CLASSIFICATION_LABELS.get(d.get("classification"), d.get("classification") or "?"),
-            synthetic=bool(d.get("synthetic")),
+            synthetic=bool(d.get("synthetic")), reference=str(d.get("reference") or ""),
         )
         for d in meta.get("datasets", [])
     )

@@ -91,6 +91,20 @@ def is_rate_unit(unit: str | None) -> bool:
     return any(word in text for word in _RATE_WORDS)
 
 
+def header_unit(unit: str | None) -> str:
+    """A unit for a column header: "Prozent …" → "% …" ("Prozent der Arbeitslosen" → "% der Arbeitslosen")."""
+    text = (unit or "").strip()
+    if text.lower().startswith("prozent") and not text.lower().startswith("prozentpunkt"):
+        return "%" + text[len("prozent"):]
+    return text
+
+
+def change_unit(unit: str | None) -> str:
+    """The unit of a difference of two values: percent → "Prozentpunkte", else the unit itself."""
+    text = header_unit(unit)
+    return "Prozentpunkte" if text.startswith("%") else text
+
+
 def _decimals(values: pd.Series, rate: bool) -> int:
     numbers = pd.to_numeric(values, errors="coerce").dropna().to_numpy(float)
     if len(numbers) == 0:
@@ -256,15 +270,19 @@ def time_series_table(series: pd.DataFrame, indicator: Indicator, district_name:
     frame[indicator.city_label] = series["city"]
     formats[indicator.city_label] = value_format if indicator.additive else DEC1
     title = f"{indicator.label} – Zeitreihe" + (f" {district_name}" if district_name else "")
+    units = {} if indicator.additive else {c: header_unit(indicator.unit) for c in frame.columns if c != "Jahr"}
     return ViewTable(frame, formats, title, notes=[f"Einheit: {indicator.unit}" if indicator.unit else "",
                                                    SUPPRESSED_NOTE],
-                     filename=slug(f"zeitreihe {indicator.label} {district_name or ''}"))
+                     filename=slug(f"zeitreihe {indicator.label} {district_name or ''}"), units=units)
 
 
 def comparison_table(values: pd.DataFrame, indicator: Indicator, year: int, names: Mapping[int, str],
                      selected: int | None = None) -> ViewTable:
     """One row per district (and the city): value of ``year``, change to the previous
-    available year (absolute; for counts also in percent), rank (1 = highest value)."""
+    available year (absolute; for counts also in percent), rank (1 = highest value).
+
+    The headers of a rate carry its unit: "Wert 2022 (%)", and a change of a percentage is in
+    "Prozentpunkte" (never "%", which the change of a count is)."""
     current = district_frame(values, year, names)
     earlier = [y for y in indicator.years if y < year]
     previous_year = max(earlier) if earlier else None
@@ -273,14 +291,19 @@ def comparison_table(values: pd.DataFrame, indicator: Indicator, year: int, name
     frame = pd.DataFrame({"Nr.": current["district_id"].astype(int), "Stadtteil": current["name"],
                           value_col: current["value"]})
     formats = {"Nr.": INT, "Stadtteil": TEXT, value_col: value_format}
+    units = {} if indicator.additive else {value_col: header_unit(indicator.unit)}
     city = city_values(values, indicator)
     city_row = {"Nr.": pd.NA, "Stadtteil": indicator.city_label, value_col: city.get(year, np.nan)}
     if previous_year is not None:
-        before = district_frame(values, previous_year, names)["value"].to_numpy(float)
+        digits = {INT: 0, DEC1: 1, DEC2: 2}[value_format]  # changes from the values as shown
+        before = np.round(district_frame(values, previous_year, names)["value"].to_numpy(float), digits)
         change_col = f"Veränderung zu {previous_year}"
-        frame[change_col] = frame[value_col].to_numpy(float) - before
+        frame[change_col] = np.round(frame[value_col].to_numpy(float), digits) - before
         formats[change_col] = value_format
-        city_row[change_col] = city.get(year, np.nan) - city.get(previous_year, np.nan)
+        if not indicator.additive:
+            units[change_col] = change_unit(indicator.unit)
+        city_row[change_col] = (np.round(city.get(year, np.nan), digits)
+                                - np.round(city.get(previous_year, np.nan), digits))
         if indicator.additive:
             pct_col = "Veränderung in %"
             frame[pct_col] = np.where(before > 0, frame[change_col] / np.where(before > 0, before, 1) * 100, np.nan)
@@ -301,7 +324,7 @@ def comparison_table(values: pd.DataFrame, indicator: Indicator, year: int, name
     selected_flags = [bool(selected is not None and nr == selected) for nr in frame["Nr."].fillna(-1)]
     return ViewTable(frame, formats, f"{indicator.label} {year} nach Stadtteilen", notes=notes,
                      selected=selected_flags, filename=slug(f"{indicator.label} {year}"),
-                     sources=[indicator.dataset])
+                     sources=[indicator.dataset], units=units)
 
 
 def indicator_map_values(values: pd.DataFrame, indicator: Indicator, year: int,

@@ -27,9 +27,10 @@ from bif_lib.apps.views.atlas import (
     load_atlas,
     topics,
 )
-from bif_lib.apps.views.common import INT, SYNTHETIC_NOTE, ViewTable, slug
+from bif_lib.apps.views.common import CITY_LABEL, INT, SYNTHETIC_NOTE, ViewTable, model_version, slug
 from bif_lib.apps.widgets import ChartView, DataQualityPanel, DistrictMap, Status, TableView, charts
 from bif_lib.apps.widgets import layout as ui
+from bif_lib.apps.widgets.export import ExportInfo, export_filename
 from bif_lib.apps.widgets.formatting import key_figures_html
 from bif_lib.i18n import format_number
 from bif_lib.planning._common import title_de
@@ -116,6 +117,9 @@ def load_single_ages(*, store=None) -> pd.DataFrame:
 
 # --- the app ------------------------------------------------------------------------------------
 
+APP_ID, APP_TITLE = "bevoelkerung", "Bevölkerung nach Stadtteilen"
+MODEL = model_version("Sozialatlas-Kennzahlen wie veröffentlicht (Gesamtstadt: Summe, bei Quoten ungewichteter "
+                      "Mittelwert der Stadtteile); Altersaufbau aus den freigegebenen Einzelaltersangaben")
 QUALITY_NOTES = [
     "Zahlen des Sozialatlas 2022 (Stadt Flensburg), veröffentlichte Werte; unterdrückte Werte bleiben leer.",
     "Der Altersaufbau nach Einzelaltern ist aus dem synthetischen Melderegister abgeleitet (synthetisch)."]
@@ -153,13 +157,19 @@ class BevoelkerungApp:
         self.district_map = DistrictMap(atlas.districts, height="390px")
         self.series_chart, self.pyramid_chart = ChartView(), ChartView(size=charts.PYRAMID_SIZE)
         self.pyramid_figures = w.HTML()
-        self.table = TableView(table_id="bif-vergleich", export_info=self.quality.export_info)
+        self.table = TableView(table_id="bif-vergleich", export_info=self.export_info)
         self.quiet = ui.Guard()
 
     # reactions -----------------------------------------------------------------------------------
 
     def chosen_district(self) -> int | None:
         return self.district.value or None
+
+    def export_info(self) -> ExportInfo:
+        """What a download says about itself: app, Stadtteil, the data with reference dates, model."""
+        chosen = self.chosen_district()
+        return self.quality.export_info(app=APP_TITLE, app_id=APP_ID,
+                                        selection=self.atlas.names[chosen] if chosen else CITY_LABEL, model=MODEL)
 
     def fill_choices(self, key=None) -> None:
         """The indicators of the topic and the years of the indicator (without computing in between)."""
@@ -192,7 +202,7 @@ class BevoelkerungApp:
                                            district_name=name, city_label=ind.city_label, additive=ind.additive,
                                            mode=mode, decimals=ind.decimals, canvas=series_chart.canvas,
                                            source="Quelle: Stadt Flensburg, Sozialatlas 2022"),
-            f"zeitreihe_{ind.key.split('|')[-1]}_{name or 'gesamtstadt'}")
+            export_filename(APP_ID, "zeitreihe", ind.label, name or CITY_LABEL, "index" if mode == "index" else ""))
         shown_year = self.year.value if self.year.value in self.pyramid_years else self.pyramid_years[-1]
         pyramid = age_pyramid(self.single_ages, shown_year, chosen)
         place = name or "Gesamtstadt"
@@ -203,7 +213,7 @@ class BevoelkerungApp:
                                        compare_label="Gesamtstadt, auf den Stadtteil skaliert" if chosen else None,
                                        synthetic=True, source="Quelle: synthetisches Melderegister (abgeleitet)",
                                        canvas=pyramid_chart.canvas),
-            f"altersaufbau_{place}_{shown_year}")
+            export_filename(APP_ID, "altersaufbau", place, str(shown_year)))
         self.pyramid_figures.value = key_figures_html(pyramid_key_figures(pyramid))
         self.table.update_downloads()
 
@@ -243,18 +253,18 @@ class BevoelkerungApp:
     # layout --------------------------------------------------------------------------------------
 
     def _layout(self) -> w.VBox:
-        controls = w.VBox([ui.section_title("Kennzahl"), self.topic, self.indicator, self.year,
-                           ui.section_title("Stadtteil"), self.district,
+        controls = w.VBox([self.district,
                            ui.help_text("oder in der Karte anklicken (nochmals klicken hebt die Auswahl auf)"),
                            ui.section_title("Zeitreihe"), self.mode, self.status])
         controls.add_class("bif-controls")
-        charts_row = w.HBox([w.VBox([ui.section_title("Zeitreihe"), self.series_chart], layout=w.Layout(width="50%")),
-                             w.VBox([ui.section_title("Altersaufbau (Einzelalter, synthetisch)"), self.pyramid_figures,
-                                     self.pyramid_chart], layout=w.Layout(width="50%"))])
+        charts_row = ui.side_by_side(w.VBox([ui.section_title("Zeitreihe"), self.series_chart]),
+                                     w.VBox([ui.section_title("Altersaufbau (Einzelalter, synthetisch)"),
+                                             self.pyramid_figures, self.pyramid_chart]))
         return ui.app(
             ui.header("Bevölkerung nach Stadtteilen",
                       "Kennzahlen des Sozialatlas für die 13 Stadtteile Flensburgs: Karte, Entwicklung und Vergleich. "
                       "Der Altersaufbau ist aus synthetischen Daten abgeleitet.", synthetic=True),
+            ui.choice_bar(self.topic, self.indicator, self.year),  # topic names are too long for the column
             ui.two_columns(controls, self.district_map),
             charts_row,
             ui.section_title("Vergleich der Stadtteile"), self.table,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from bif_lib import __version__
 from bif_lib.i18n import format_number
 from bif_lib.planning._common import title_de
 from bif_lib.planning.projection import ProjectionResult, project_population
@@ -95,11 +96,11 @@ def round_to_total(values, groups=None) -> np.ndarray:
     total rounded half up (largest-remainder rounding). So the districts shown add up to the
     city shown, and a difference of two shown columns is their shown difference.
 
-    ``values`` must not be negative (counts, places, demand); NaN counts as 0.
+    ``groups``: one key per value (e.g. ``frame.groupby(["year", "band"]).ngroup()``). ``values``
+    must not be negative (counts, places, demand); NaN counts as 0.
     """
     values = np.nan_to_num(np.asarray(values, dtype=float))
-    keys = (np.zeros(len(values), dtype=np.int64) if groups is None
-            else np.unique(np.asarray(groups), return_inverse=True, axis=0)[1].reshape(-1))
+    keys = np.zeros(len(values), dtype=np.int64) if groups is None else pd.factorize(np.asarray(groups))[0]
     floor = np.floor(values + 1e-9)
     rest = values - floor
     target = np.floor(np.bincount(keys, weights=values) + 0.5 + 1e-9)
@@ -241,6 +242,14 @@ def locate_points(lat: Sequence[float], lon: Sequence[float], districts) -> np.n
 
 
 # --- assumptions as people read them -------------------------------------------------------------
+
+PROJECTION_MODEL = "Bevölkerungsvorausberechnung (Kohorten-Komponenten-Modell je Stadtteil, Geschlecht und Alter)"
+
+
+def model_version(*models: str) -> str:
+    """The model version an export names: BIF's version and the models the app ran."""
+    return f"BIF {__version__}" + (": " + "; ".join(models) if models else "")
+
 
 def assumptions_text(assumptions: Assumptions, *, base_year: int, end_year: int) -> dict[str, str]:
     """The projection's scenario and factors as German label → text (for the quality panel)."""

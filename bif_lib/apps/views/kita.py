@@ -12,6 +12,7 @@ pure and tested; :class:`KitaApp` holds the widgets, :func:`show` is the noteboo
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from bif_lib.apps.views.common import (
     CITY_LABEL,
     INT,
     PCT,
+    PROJECTION_MODEL,
     SYNTHETIC_NOTE,
     TEXT,
     YEAR,
@@ -32,18 +34,23 @@ from bif_lib.apps.views.common import (
     ViewTable,
     assumptions_text,
     district_names,
+    model_version,
     population_table,
+    round_to_total,
     slug,
 )
 from bif_lib.apps.widgets import ChartView, DataQualityPanel, DistrictMap, Status, TableView, charts
 from bif_lib.apps.widgets import layout as ui
 from bif_lib.apps.widgets.controls import ScenarioControls
+from bif_lib.apps.widgets.export import ExportInfo, export_filename
 from bif_lib.apps.widgets.formatting import key_figures_html
 from bif_lib.i18n import format_number, format_percent
 from bif_lib.loaders import load_projection_inputs
 from bif_lib.planning._common import title_de
 from bif_lib.planning.daycare import (
     BAND_LABELS_DE,
+    STATUS_COVERED,
+    STATUS_GAP,
     THREE_TO_SCHOOL,
     UNDER_3,
     DaycareResult,
@@ -89,11 +96,57 @@ def coverage_frame(result: DaycareResult, band: str, year: int) -> pd.DataFrame:
                  "status"]].reset_index(drop=True)
 
 
+_SHOWN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+CITY_ID = 0  # the city's rows in :func:`shown_coverage`
+
+
+def shown_coverage(result: DaycareResult) -> pd.DataFrame:
+    """year, band, district_id (0 = Gesamtstadt), children, places, demand, demand_rate, gap,
+    coverage_rate, status — as people see them.
+
+    Children, places and demand are whole numbers, rounded per band and year so that the
+    districts add up to the city's rounded total (:func:`~bif_lib.apps.views.common.round_to_total`);
+    gap (Saldo), coverage rate and status are computed from these rounded numbers. So in every
+    row and in the Gesamtstadt Saldo = Plätze − Bedarf as shown, and table, key figures and map
+    agree. Built once per result.
+    """
+    if result in _SHOWN:
+        return _SHOWN[result]
+    rows = result.coverage[["year", "band", "district_id", "children", "places", "demand", "demand_rate"]].copy()
+    groups = rows.groupby(["year", "band"]).ngroup().to_numpy()
+    for column in ("children", "places", "demand"):
+        rows[column] = round_to_total(rows[column].to_numpy(float), groups)
+    city = rows.groupby(["year", "band"], as_index=False).agg(
+        children=("children", "sum"), places=("places", "sum"), demand=("demand", "sum"),
+        demand_rate=("demand_rate", "first"))
+    city["district_id"] = CITY_ID
+    shown = pd.concat([rows, city[rows.columns]], ignore_index=True)
+    shown["gap"] = shown["places"] - shown["demand"]
+    shown["coverage_rate"] = shown["places"] / shown["children"].where(shown["children"] > 0)
+    shown["status"] = np.where(shown["gap"] < 0, STATUS_GAP, STATUS_COVERED)
+    shown = shown.sort_values(["year", "band", "district_id"], ignore_index=True)
+    _SHOWN[result] = shown
+    return shown
+
+
+def _shown_rows(result: DaycareResult, band: str, year: int | None = None,
+                district_id: int | None = None) -> pd.DataFrame:
+    shown = shown_coverage(result)
+    mask = shown["band"] == band
+    if year is not None:
+        mask &= shown["year"] == year
+    if district_id is not None:
+        mask &= shown["district_id"] == district_id
+    return shown[mask]
+
+
 def kita_gap_table(result: DaycareResult, band: str, year: int, names: Mapping[int, str],
                    selected: int | None = None) -> ViewTable:
-    """Per Stadtteil and the city: children, places, coverage, demand, gap (places − demand)."""
-    rows = coverage_frame(result, band, year)
-    city = result.city[(result.city["band"] == band) & (result.city["year"] == year)].iloc[0]
+    """Per Stadtteil and the city: children, places, coverage, demand, gap (places − demand),
+    as whole numbers that add up (:func:`shown_coverage`)."""
+    shown = _shown_rows(result, band, year)
+    rows = shown[shown["district_id"] != CITY_ID]
+    city = shown[shown["district_id"] == CITY_ID].iloc[0]
     frame = pd.DataFrame({
         "Nr.": pd.array(list(rows["district_id"].astype(int)) + [pd.NA], dtype="Int64"),
         "Stadtteil": [names.get(int(d), str(d)) for d in rows["district_id"]] + [CITY_LABEL],
@@ -109,6 +162,8 @@ def kita_gap_table(result: DaycareResult, band: str, year: int, names: Mapping[i
     band_label = BAND_LABELS_DE[band]
     rate = float(rows["demand_rate"].iloc[0]) if len(rows) else float("nan")
     notes = [f"Altersgruppe {band_label}; Bedarf = Kinder × Bedarfsquote ({_pct_text(rate)}).",
+             "Ganze Zahlen, so gerundet, dass die Stadtteile die Gesamtstadt ergeben; Saldo und "
+             "Versorgungsquote aus den gezeigten Zahlen.",
              "Versorgungsquote = Plätze ÷ Kinder. Kinder besuchen auch Kitas in anderen Stadtteilen: "
              "Stadtteilwerte sind Richtwerte, die Gesamtstadt ist exakt.",
              "Plätze nach Altersgruppe aus den Gruppenarten geschätzt; Kindertagespflege nicht enthalten."]
@@ -135,9 +190,10 @@ def kita_chart_data(result: DaycareResult, band: str, district_id: int | None = 
 
 
 def kita_years_table(result: DaycareResult, band: str, district_id: int | None, place: str) -> ViewTable:
-    data = kita_chart_data(result, band, district_id)
-    frame = pd.DataFrame({"Jahr": data["year"].astype(int), "Kinder": data["children"], "Bedarf": data["demand"],
-                          "Plätze": data["places"]})
+    """Year by year for a district (or the city), with the numbers of :func:`kita_gap_table`."""
+    data = _shown_rows(result, band, district_id=district_id or CITY_ID).sort_values("year")
+    frame = pd.DataFrame({"Jahr": data["year"].astype(int).to_numpy(), "Kinder": data["children"].to_numpy(),
+                          "Bedarf": data["demand"].to_numpy(), "Plätze": data["places"].to_numpy()})
     frame["Saldo (Plätze − Bedarf)"] = frame["Plätze"] - frame["Bedarf"]
     formats = {"Jahr": YEAR, "Kinder": INT, "Bedarf": INT, "Plätze": INT, "Saldo (Plätze − Bedarf)": INT}
     return ViewTable(frame, formats, title_de(f"Kita-Versorgung {place}, {BAND_LABELS_DE[band]}", result.synthetic),
@@ -166,11 +222,7 @@ def kita_points(kitas: pd.DataFrame, result: DaycareResult, band: str) -> pd.Dat
 
 def kita_key_figures(result: DaycareResult, band: str, year: int, district_id: int | None = None,
                      place: str = CITY_LABEL) -> dict[str, str]:
-    if district_id:
-        rows = result.coverage[(result.coverage["district_id"] == district_id)]
-    else:
-        rows = result.city
-    row = rows[(rows["band"] == band) & (rows["year"] == year)].iloc[0]
+    row = _shown_rows(result, band, year, district_id or CITY_ID).iloc[0]  # the numbers of the table
     return {f"{place} {year}: Kinder": format_number(row["children"]), "Plätze": format_number(row["places"]),
             "Versorgungsquote": format_number(row["coverage_rate"] * 100, 1) + " %",
             "Saldo (Plätze − Bedarf)": format_number(row["gap"])}
@@ -178,8 +230,10 @@ def kita_key_figures(result: DaycareResult, band: str, year: int, district_id: i
 
 def kita_map_values(result: DaycareResult, band: str, year: int, names: Mapping[int, str],
                     measure: str = "coverage") -> tuple[dict[int, float], dict[int, str]]:
-    """({district_id: value}, {district_id: hover text}); measure "coverage" (in %) or "gap"."""
-    rows = coverage_frame(result, band, year)
+    """({district_id: value}, {district_id: hover text}); measure "coverage" (in %) or "gap"
+    (the numbers of the table, :func:`shown_coverage`)."""
+    rows = _shown_rows(result, band, year)
+    rows = rows[rows["district_id"] != CITY_ID]
     values, labels = {}, {}
     for row in rows.itertuples(index=False):
         d = int(row.district_id)
@@ -208,6 +262,9 @@ def daycare_assumptions_text(demand: DemandRates, rule: PlaceRule = PlaceRule())
 # --- the app ------------------------------------------------------------------------------------
 
 YEARS_AHEAD = 15  # the slider reaches base year + 15
+APP_ID, APP_TITLE = "kita", "Kita-Versorgung nach Stadtteilen"
+MODEL = model_version(PROJECTION_MODEL, "Kita-Versorgung (Bedarf = Kinder × Bedarfsquote, Plätze je Altersgruppe "
+                                        "aus den Gruppenarten; docs/planning-models.md)")
 QUALITY_NOTES = [
     "Kita-Plätze: Kita-Verzeichnis (Gesamtplätze je Einrichtung); die Aufteilung auf Altersgruppen ist "
     "aus den Gruppenarten geschätzt.",
@@ -257,12 +314,22 @@ class KitaApp:
         self.kita_map = DistrictMap(self.districts, height="380px")
         self.chart = ChartView()
         self.figures = w.HTML()
-        self.table = TableView(table_id="bif-kitatabelle", export_info=self.quality.export_info)
+        self.table = TableView(table_id="bif-kitatabelle", export_info=self.export_info)
         self.result: DaycareResult | None = None
         self.version = 0  # the chart of a district is redrawn only for a new result
         self.gap_table: ViewTable | None = None
 
     # reactions -----------------------------------------------------------------------------------
+
+    def place(self) -> str:
+        """The chosen Stadtteil's name, or „Gesamtstadt“."""
+        chosen = self.district.value or None
+        return self.names[chosen] if chosen else CITY_LABEL
+
+    def export_info(self) -> ExportInfo:
+        """What a download says about itself: app, Stadtteil, scenario, every assumption, data, model."""
+        return self.quality.export_info(app=APP_TITLE, app_id=APP_ID, selection=self.place(),
+                                        scenario=self.scenario.assumptions().label_de, model=MODEL)
 
     def compute(self) -> None:
         assumptions = self.scenario.assumptions()
@@ -301,7 +368,7 @@ class KitaApp:
                                         title=f"{place}, {band_label}: Kinder, Bedarf und Plätze",
                                         source="Kinder: synthetisch abgeleitet; Plätze: Kita-Verzeichnis",
                                         canvas=chart.canvas),
-            f"kita_{place}_{band}")
+            export_filename(APP_ID, "entwicklung", band_label, place, self.scenario.assumptions().label_de))
         self.figures.value = key_figures_html(kita_key_figures(result, band, self.year.value, chosen, place))
         self.table.update_downloads()
 
@@ -342,7 +409,7 @@ class KitaApp:
         demand_box.set_title(0, "Bedarfsquoten anpassen")
         controls = w.VBox([ui.section_title("Altersgruppe"), self.band, ui.section_title("Jahr"), self.year,
                            ui.section_title("Szenario der Kinderzahlen"), self.scenario, demand_box,
-                           ui.section_title("Stadtteil"), self.district, ui.help_text("oder in der Karte anklicken"),
+                           self.district, ui.help_text("oder in der Karte anklicken"),
                            ui.section_title("Karte zeigt"), self.measure, self.status])
         controls.add_class("bif-controls")
         return ui.app(
@@ -350,8 +417,8 @@ class KitaApp:
                       "Kinder gegen Kita-Plätze je Stadtteil, heute und in den Prognosejahren. "
                       "Die Kinderzahlen beruhen auf synthetisch abgeleiteten Daten.", synthetic=True),
             ui.two_columns(controls, w.VBox([self.figures, self.kita_map])),
-            w.HBox([w.VBox([ui.section_title("Entwicklung"), self.chart], layout=w.Layout(width="50%")),
-                    w.VBox([ui.section_title("Lücken je Stadtteil"), self.table], layout=w.Layout(width="50%"))]),
+            ui.side_by_side(w.VBox([ui.section_title("Entwicklung"), self.chart]),
+                            w.VBox([ui.section_title("Lücken je Stadtteil"), self.table]), basis=("420px", "560px")),
             self.quality)
 
 

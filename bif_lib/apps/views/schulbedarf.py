@@ -14,6 +14,7 @@ notebook's call.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,8 +25,10 @@ from IPython.display import display
 
 from bif_lib.api import load
 from bif_lib.apps.views.common import (
+    CITY_LABEL,
     INT,
     PCT,
+    PROJECTION_MODEL,
     SYNTHETIC_NOTE,
     TEXT,
     YEAR,
@@ -35,12 +38,15 @@ from bif_lib.apps.views.common import (
     district_centroids,
     district_names,
     locate_points,
+    model_version,
     population_table,
+    round_to_total,
     slug,
 )
 from bif_lib.apps.widgets import CapacityEditor, ChartView, DataQualityPanel, DistrictMap, Status, TableView, charts
 from bif_lib.apps.widgets import layout as ui
 from bif_lib.apps.widgets.controls import ScenarioControls
+from bif_lib.apps.widgets.export import ExportInfo, export_filename
 from bif_lib.apps.widgets.formatting import key_figures_html
 from bif_lib.i18n import format_number, format_percent
 from bif_lib.loaders import load_projection_inputs
@@ -131,6 +137,23 @@ def gravity_assignment(schools: pd.DataFrame, districts) -> pd.DataFrame:
     return table
 
 
+_SHOWN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def shown_schools(result: SchoolDemandResult) -> pd.DataFrame:
+    """``result.schools`` with ``pupils`` as the whole numbers people see: rounded per year so
+    that the schools add up to the rounded total of all schools
+    (:func:`~bif_lib.apps.views.common.round_to_total`); ``pupils_exact`` keeps the model's
+    value (utilisation and status stay the model's). Built once per result."""
+    if result in _SHOWN:
+        return _SHOWN[result]
+    table = result.schools.copy()
+    table["pupils_exact"] = table["pupils"]
+    table["pupils"] = round_to_total(table["pupils"].to_numpy(float), table["year"].to_numpy())
+    _SHOWN[result] = table
+    return table
+
+
 def _first_over(table: pd.DataFrame) -> pd.Series:
     over = table[table["over_capacity"].fillna(False).astype(bool)]
     return over.groupby("school_id")["year"].min()
@@ -140,8 +163,9 @@ def school_overview(result: SchoolDemandResult, schools: pd.DataFrame, names: Ma
                     year: int, school_ids: Sequence[str] | None = None,
                     selected: str | None = None) -> ViewTable:
     """One row per school: pupils in the base and the chosen year, classes, capacity,
-    utilisation, first year over capacity, capacity source ('Schätzung' / 'Eingabe')."""
-    table = result.schools
+    utilisation, first year over capacity, capacity source ('Schätzung' / 'Eingabe').
+    Pupils as shown: whole numbers that add up over the schools (:func:`shown_schools`)."""
+    table = shown_schools(result)
     base_year = int(table["year"].min())
     horizon = int(table["year"].max())
     ids = list(schools["school_id"] if school_ids is None else school_ids)
@@ -188,9 +212,12 @@ def school_overview(result: SchoolDemandResult, schools: pd.DataFrame, names: Ma
 
 
 def school_years(result: SchoolDemandResult, school_ids: Sequence[str], label: str) -> ViewTable:
-    """Year by year for one school or the sum of several: pupils, classes, capacity."""
-    table = result.schools[result.schools["school_id"].isin(list(school_ids))]
-    grouped = table.groupby("year").agg(pupils=("pupils", "sum"), classes=("classes", "sum"),
+    """Year by year for one school or the sum of several: pupils (as in :func:`school_overview`),
+    classes, capacity; utilisation from the model's pupils (as the status)."""
+    shown = shown_schools(result)
+    table = shown[shown["school_id"].isin(list(school_ids))]
+    grouped = table.groupby("year").agg(pupils=("pupils", "sum"), pupils_exact=("pupils_exact", "sum"),
+                                        classes=("classes", "sum"),
                                         capacity_classes=("capacity_classes", lambda s: s.sum(min_count=len(s))),
                                         capacity_places=("capacity_places", lambda s: s.sum(min_count=len(s))))
     over = table.groupby("year")["over_capacity"].apply(lambda s: bool(s.fillna(False).any()))
@@ -201,7 +228,8 @@ def school_years(result: SchoolDemandResult, school_ids: Sequence[str], label: s
         "Klassenräume": grouped["capacity_classes"].to_numpy(float),
         "Plätze": grouped["capacity_places"].to_numpy(float),
     })
-    frame["Auslastung"] = frame["Schüler"] / frame["Plätze"].where(frame["Plätze"] > 0) * 100
+    places = frame["Plätze"].where(frame["Plätze"] > 0).to_numpy(float)
+    frame["Auslastung"] = grouped["pupils_exact"].to_numpy(float) / places * 100
     frame["über Kapazität"] = np.where(over.reindex(grouped.index).to_numpy(), "ja", "nein")
     formats = {"Jahr": YEAR, "Schüler": INT, "Klassen": INT, "Klassenräume": INT, "Plätze": INT,
                "Auslastung": PCT, "über Kapazität": TEXT}
@@ -226,7 +254,7 @@ def school_assumptions_text(result: SchoolDemandResult, capacities: pd.DataFrame
     rates = sorted(set(result.assumptions["entry_rate"].values()))
     estimated = int((capacities["capacity_source"] == SOURCE_ESTIMATE).sum())
     entered = int((capacities["capacity_source"] == SOURCE_INPUT).sum())
-    return {
+    out = {
         "Einschulungsquote": ", ".join(format_percent(r, 1) for r in rates)
                              + f" ({result.assumptions['entry_rate_source']})",
         "Einschulungsjahrgang": result.assumptions["children_at_entry_age"],
@@ -235,13 +263,18 @@ def school_assumptions_text(result: SchoolDemandResult, capacities: pd.DataFrame
         "Schüler im Basisjahr": result.assumptions["base_pupils"],
         "Kapazitäten": f"{estimated} geschätzt („Schätzung“), {entered} eingegeben („Eingabe“)",
     }
+    for row in capacities[capacities["capacity_source"] == SOURCE_INPUT].itertuples(index=False):
+        out[f"Kapazität {row.name}"] = (f"{format_number(float(row.streams), None)} Züge × "
+                                        f"{format_number(float(row.class_size), None)} Kinder je Klasse (Eingabe)")
+    return out
 
 
 def school_points(result: SchoolDemandResult, schools: pd.DataFrame, year: int,
                   selected: str | None = None) -> pd.DataFrame:
     """Map points: id, lat, lon, label (German), over (over capacity in any year until ``year``),
     radius (selected school larger)."""
-    table = result.schools[result.schools["year"] <= year]
+    shown = shown_schools(result)
+    table = shown[shown["year"] <= year]
     now = table[table["year"] == year].set_index("school_id")
     first = _first_over(table)
     rows = []
@@ -259,7 +292,7 @@ def school_points(result: SchoolDemandResult, schools: pd.DataFrame, year: int,
 
 
 def school_key_figures(result: SchoolDemandResult, year: int) -> dict[str, str]:
-    table = result.schools
+    table = shown_schools(result)  # totals = sums of the rows people see
     base_year = int(table["year"].min())
     over = _first_over(table[table["year"] <= year])
     return {f"Schüler {base_year}": format_number(table.loc[table["year"] == base_year, "pupils"].sum()),
@@ -289,6 +322,9 @@ QUALITY_NOTES = [
     "Kapazitäten sind nicht veröffentlicht: „Schätzung“ aus heutigen Schülerzahlen, bitte durch die "
     "tatsächliche Zügigkeit ersetzen (Tabelle „Kapazitäten“)."]
 MAP_LEGEND = {True: "über Kapazität", False: "ausreichend", None: "Kapazität unbekannt"}
+APP_ID, APP_TITLE = "schulbedarf", "Schulbedarfsprognose Grundschulen"
+MODEL = model_version(PROJECTION_MODEL, "Schulbedarf (Einschulung, Jahrgänge, Klassen und Kapazität je Grundschule; "
+                                        "docs/planning-models.md)")
 
 
 class SchulbedarfApp:
@@ -328,12 +364,24 @@ class SchulbedarfApp:
         self.school_map = DistrictMap(self.districts, height="360px")
         self.chart = ChartView()
         self.figures = w.HTML()
-        self.table = TableView(table_id="bif-schultabelle", export_info=self.quality.export_info)
+        self.table = TableView(table_id="bif-schultabelle", export_info=self.export_info)
         self.quiet = ui.Guard()
         self.result: SchoolDemandResult | None = None
         self.version = 0  # charts of a selection are redrawn only for a new result
 
     # reactions -----------------------------------------------------------------------------------
+
+    def selection(self) -> str:
+        """The chosen school's name, else the chosen Stadtteil's, else „Gesamtstadt“."""
+        if self.school.value:
+            return str(self.schools.set_index("school_id").loc[self.school.value, "name"])
+        return self.names[self.district.value] if self.district.value else CITY_LABEL
+
+    def export_info(self) -> ExportInfo:
+        """What a download says about itself: app, school or Stadtteil, scenario, every assumption,
+        data, model."""
+        return self.quality.export_info(app=APP_TITLE, app_id=APP_ID, selection=self.selection(),
+                                        scenario=self.scenario.assumptions().label_de, model=MODEL)
 
     def selected_schools(self) -> list[str]:
         if self.school.value:
@@ -374,7 +422,7 @@ class SchulbedarfApp:
                                         f"{label}: keine städtische Grundschule im Stadtteil",
                                         source="Bevölkerung: synthetisch abgeleitet; Schulen: Schulverzeichnis",
                                         canvas=chart.canvas),
-            f"schulbedarf_{label}_{horizon}")
+            export_filename(APP_ID, label, f"bis {horizon}", self.scenario.assumptions().label_de))
         self.school_map.set_points(school_points(result, self.schools, horizon, school), name="Grundschulen")
         self.table.update_downloads()
 
@@ -425,7 +473,7 @@ class SchulbedarfApp:
 
     def _layout(self) -> w.VBox:
         controls = w.VBox([ui.section_title("Szenario"), self.scenario, ui.section_title("Zeitraum"), self.horizon,
-                           ui.section_title("Auswahl"), self.district, self.school,
+                           self.district, self.school,
                            ui.help_text("Schule oder Stadtteil auch in der Karte anklicken."), self.status])
         controls.add_class("bif-controls")
         return ui.app(
@@ -434,10 +482,10 @@ class SchulbedarfApp:
                       "Zieljahr. Die Bevölkerungsvorausberechnung beruht auf synthetisch abgeleiteten Daten.",
                       synthetic=True),
             ui.two_columns(controls, w.VBox([self.figures, self.school_map])),
-            w.HBox([w.VBox([ui.section_title("Schüler und Kapazität"), self.chart], layout=w.Layout(width="56%")),
-                    w.VBox([ui.section_title("Kapazitäten (bearbeitbar)"),
-                            ui.help_text("Züge und Klassengröße je Schule; Änderungen werden sofort berechnet."),
-                            self.capacities], layout=w.Layout(width="44%"))]),
+            ui.side_by_side(w.VBox([ui.section_title("Schüler und Kapazität"), self.chart]),
+                            w.VBox([ui.section_title("Kapazitäten (bearbeitbar)"),
+                                    ui.help_text("Züge und Klassengröße je Schule; Änderungen werden sofort berechnet."),
+                                    self.capacities]), basis=("440px", "480px")),
             ui.section_title("Tabelle"), self.table,
             self.quality)
 

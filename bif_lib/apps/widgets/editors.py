@@ -18,6 +18,8 @@ from bif_lib.planning.schools import SOURCE_ESTIMATE, SOURCE_INPUT
 
 STREAMS_BOUNDS = (0, 10)
 CLASS_SIZE_BOUNDS = (10, 35)
+# column widths: header and rows use the same ones, so the heads stand above their inputs
+NAME_WIDTH, STREAMS_WIDTH, SIZE_WIDTH, SOURCE_WIDTH = "190px", "70px", "104px", "90px"
 
 
 def source_badge(source: str) -> str:
@@ -35,20 +37,22 @@ class CapacityEditor(widgets.VBox):
         self.table = self.original.copy()
         self._callbacks: list[Callable[[pd.DataFrame], None]] = []
         self._rows = {}
-        header = widgets.HTML('<div class="bif-cap-head" style="display:flex;font-weight:600;font-size:12px">'
-                              '<span style="width:190px">Schule</span><span style="width:78px">Züge</span>'
-                              '<span style="width:88px">Klassengröße</span><span>Quelle</span></div>')
+        header = widgets.HBox([
+            widgets.HTML(f'<span class="bif-cap-col">{text}</span>', layout=widgets.Layout(width=width))
+            for text, width in (("Schule", NAME_WIDTH), ("Züge", STREAMS_WIDTH), ("Klassengröße", SIZE_WIDTH),
+                                ("Quelle", SOURCE_WIDTH))])
+        header.add_class("bif-cap-head")
         rows = [header]
         for row in self.table.itertuples(index=False):
             streams = widgets.BoundedIntText(value=int(row.streams), min=STREAMS_BOUNDS[0], max=STREAMS_BOUNDS[1],
-                                             layout=widgets.Layout(width="70px"),
+                                             layout=widgets.Layout(width=STREAMS_WIDTH),
                                              tooltip=f"Züge der Schule {row.name} (0–10)")
             size = widgets.BoundedIntText(value=int(row.class_size), min=CLASS_SIZE_BOUNDS[0],
-                                          max=CLASS_SIZE_BOUNDS[1], layout=widgets.Layout(width="80px"),
+                                          max=CLASS_SIZE_BOUNDS[1], layout=widgets.Layout(width=SIZE_WIDTH),
                                           tooltip=f"Klassengröße (Klassenteiler) der Schule {row.name} (10–35)")
-            badge = widgets.HTML(source_badge(row.capacity_source))
+            badge = widgets.HTML(source_badge(row.capacity_source), layout=widgets.Layout(width=SOURCE_WIDTH))
             name = widgets.HTML(f'<span title="{html.escape(row.school_id)}">{html.escape(row.name)}</span>',
-                                layout=widgets.Layout(width="190px"))
+                                layout=widgets.Layout(width=NAME_WIDTH))
             for widget in (streams, size):
                 widget.observe(lambda change, sid=row.school_id: self._edited(sid), "value")
             box = widgets.HBox([name, streams, size, badge], layout=widgets.Layout(align_items="center"))

@@ -56,14 +56,20 @@ def format_frame(frame: pd.DataFrame, formats: Mapping[str, str] | None = None) 
 NUMERIC_KINDS = ("int", "dec1", "dec2", "pct", "year")
 
 
+def table_headers(table) -> list[str]:
+    """The headers people see: with their units (``ViewTable.headers``), else the columns."""
+    headers = getattr(table, "headers", None)
+    return list(headers()) if callable(headers) else [str(c) for c in table.frame.columns]
+
+
 def html_table(table, *, max_height: str | None = None, table_id: str | None = None,
                show_title: bool = True, show_notes: bool = True) -> str:
     """HTML for a ViewTable: caption, header, rows (highlighted / selected rows marked by class)."""
     frame, formats = table.frame, table.formats
     columns = list(frame.columns)
     head = "".join(
-        f'<th class="{"num" if formats.get(c) in NUMERIC_KINDS else "txt"}" scope="col">{html.escape(str(c))}</th>'
-        for c in columns)
+        f'<th class="{"num" if formats.get(c) in NUMERIC_KINDS else "txt"}" scope="col">{html.escape(label)}</th>'
+        for c, label in zip(columns, table_headers(table)))
     body = []
     for i, row in enumerate(frame.itertuples(index=False, name=None)):
         classes = []

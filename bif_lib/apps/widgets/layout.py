@@ -1,7 +1,13 @@
 """Page layout of the planning apps: style sheet, header, table and chart views, controls.
 
-Sized for 1366 × 768 (the usual office laptop): controls in a left column of 300 px, the
-views right of it; tables scroll inside their box instead of stretching the page.
+Laid out for windows 1280–1920 px wide (office laptops 1366 × 768 to full-HD screens):
+controls in a left column of 300 px, the views right of it; below, boxes side by side that
+wrap below each other when the window is narrow (:func:`side_by_side`). Tables show all
+their rows and every column: headers wrap, a table never scrolls inside a box of its own.
+Dropdowns carry their label above them and are as wide as their column (in the choice bar,
+:func:`choice_bar`: as wide as their longest option). ``tests/planning_apps/test_layout.py``
+checks this at 1280, 1366, 1400 and 1920 px; ``test_visual_regression.py`` compares
+screenshots with references (docs/apps.md, *Layout and screenshots*).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ APP_CSS = """
 .bif-app .widget-html > .widget-html-content { align-self: auto; }
 .bif-header h2 { margin: 0 0 2px 0; font-size: 20px; color: #003b6f; }
 .bif-header p { margin: 0 0 6px 0; color: #444; font-size: 13px; max-width: 70em; }
+.bif-header .bif-badge { margin-right: 4px; }
 .bif-badge { display: inline-block; padding: 1px 7px; border-radius: 9px; font-size: 11px; font-weight: 600;
              vertical-align: middle; }
 .bif-badge-synthetic { background: #fde2e4; color: #8a1020; border: 1px solid #c8102e; }
@@ -39,14 +46,26 @@ APP_CSS = """
 .bif-synthetic-note { background: #fff5f5; border-left: 4px solid #c8102e; padding: 6px 10px; margin: 6px 0; }
 .bif-controls { padding-right: 10px; }
 .bif-controls .widget-inline-hbox .widget-label { min-width: 0; }
+/* dropdowns: label above, the list as wide as the column (or, in the choice bar, as its longest option) */
+.bif-app .widget-dropdown.bif-dropdown { flex-direction: column; align-items: stretch; height: auto; }
+.bif-app .bif-dropdown > .widget-label { width: auto !important; text-align: left; margin: 8px 0 2px 0;
+  line-height: 18px; height: auto; font-weight: 600; color: #003b6f; }
+.bif-app .bif-dropdown > select { flex: 0 0 auto; height: var(--jp-widgets-inline-height); width: 100%; }
+.bif-choice-bar { flex-wrap: wrap; align-items: flex-end; gap: 0 20px; overflow: visible !important; margin: 0 0 6px 0; }
+.bif-choice-bar > .bif-dropdown { width: auto !important; max-width: 100%; flex: 0 1 auto; }
+.bif-choice-bar > .bif-dropdown > select { width: auto; max-width: 100%; }
+/* boxes side by side that wrap below each other when the window is narrow (side_by_side) */
+.bif-side-by-side { flex-wrap: wrap; align-items: flex-start; gap: 8px 28px; overflow: visible !important; }
+.bif-side-by-side > * { min-width: min-content; overflow: visible !important; }
 .bif-section-title { font-weight: 600; color: #003b6f; margin: 8px 0 2px 0; font-size: 13px; }
 .bif-table { margin: 4px 0 8px 0; }
 .bif-table-title { font-weight: 600; margin: 2px 0 4px 0; font-size: 13px; }
-.bif-table-scroll { overflow: auto; max-height: 330px; border: 1px solid #d0d7de; }
+.bif-table-scroll { overflow-x: auto; border: 1px solid #d0d7de; }
 .bif-table table { border-collapse: collapse; font-size: 12.5px; width: 100%; }
-.bif-table th { position: sticky; top: 0; background: #eef3f8; border-bottom: 1px solid #c3ccd5; padding: 4px 6px;
-                font-weight: 600; text-align: left; vertical-align: bottom; }
-.bif-table th.num, .bif-table td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.bif-table th { background: #eef3f8; border-bottom: 1px solid #c3ccd5; padding: 4px 6px; font-weight: 600;
+                text-align: left; vertical-align: bottom; white-space: normal; overflow-wrap: normal; }
+.bif-table th.num, .bif-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.bif-table td.num { white-space: nowrap; }
 .bif-table td { padding: 3px 6px; border-bottom: 1px solid #eceff2; }
 .bif-table tbody tr:nth-child(even) { background: #fafbfc; }
 .bif-table tr.bif-warn td { background: #fde2e4; }
@@ -82,6 +101,7 @@ APP_CSS = """
 .bif-meta td { padding: 2px 0; }
 .bif-meta ul { margin: 0; padding-left: 16px; }
 .bif-capacity-row .widget-label { min-width: 0; }
+.bif-cap-head .bif-cap-col { font-weight: 600; font-size: 12px; white-space: nowrap; }
 .bif-help { font-size: 12px; color: #555; }
 .bif-slider-label { font-size: 12.5px; color: #333; margin: 4px 0 -4px 4px; }
 .bif-labelled-slider .widget-slider { margin-left: 0; }
@@ -95,10 +115,16 @@ def style() -> widgets.HTML:
 
 
 def header(title: str, description: str, *, synthetic: bool = False) -> widgets.HTML:
-    badge = (' <span class="bif-badge bif-badge-synthetic" title="enthält synthetische Daten">synthetisch</span>'
+    """Title, „synthetisch“ badge and description of an app.
+
+    On an app page the app bar names the app already: the page's style sheet
+    (``serving/static/app.css``) hides this title there, so it appears once. In JupyterLab it
+    is shown. The badge stands before the description, where it is seen in both.
+    """
+    badge = ('<span class="bif-badge bif-badge-synthetic" title="enthält synthetische Daten">synthetisch</span> '
              if synthetic else "")
-    return widgets.HTML(f'<div class="bif-header"><h2>{html.escape(title)}{badge}</h2>'
-                        f"<p>{html.escape(description)}</p></div>")
+    return widgets.HTML(f'<div class="bif-header"><h2 class="bif-header-title">{html.escape(title)}</h2>'
+                        f"<p>{badge}{html.escape(description)}</p></div>")
 
 
 def section_title(text: str) -> widgets.HTML:
@@ -151,9 +177,13 @@ class Later:
 
 
 class TableView(widgets.VBox):
-    """A ViewTable as German HTML table plus Excel/CSV links for exactly that table."""
+    """A ViewTable as German HTML table plus Excel/CSV links for exactly that table.
 
-    def __init__(self, *, max_height: str = "330px", table_id: str | None = None, export_info=None):
+    The table shows all its rows (a total row at the end stays in sight); ``max_height``
+    would put it into a box that scrolls, for long tables only.
+    """
+
+    def __init__(self, *, max_height: str | None = None, table_id: str | None = None, export_info=None):
         self.html = widgets.HTML("")
         self.html.add_class("bif-table-html")
         self.downloads = TableDownloads()
@@ -267,10 +297,41 @@ def german_readout(widget, decimals: int = 2, suffix: str = "", label: str | Non
 
 def dropdown(label: str, options: Sequence | Mapping, value=None, *, description_width: str = "80px",
              width: str = "100%") -> widgets.Dropdown:
+    """A dropdown with its label above it (class ``bif-dropdown``): the list gets the whole
+    width of its column, so long names (schools, indicators) are not cut off."""
     opts = list(options.items()) if isinstance(options, Mapping) else list(options)
     kwargs = {} if value is None else {"value": value}
-    return widgets.Dropdown(options=opts, description=label, style={"description_width": description_width},
-                            layout=widgets.Layout(width=width), **kwargs)
+    widget = widgets.Dropdown(options=opts, description=label, style={"description_width": description_width},
+                              layout=widgets.Layout(width=width), **kwargs)
+    widget.add_class("bif-dropdown")
+    return widget
+
+
+def choice_bar(*dropdowns: widgets.Dropdown) -> widgets.HBox:
+    """Dropdowns in a row across the page, each as wide as its longest option (long German
+    topic names do not fit into the controls column); they wrap into a second row when the
+    window is too narrow."""
+    for widget in dropdowns:
+        widget.layout.width = "auto"
+    box = widgets.HBox(list(dropdowns), layout=widgets.Layout(width="100%"))
+    box.add_class("bif-choice-bar")
+    return box
+
+
+def side_by_side(*boxes: widgets.Widget, basis: Sequence[str] | None = None) -> widgets.HBox:
+    """Boxes next to each other that wrap below each other when the window is too narrow.
+
+    Each box grows from its ``basis`` width (default: equal shares) and never becomes
+    narrower than its content allows: a table keeps all its columns (its headers wrap first),
+    a chart shrinks with the window.
+    """
+    basis = list(basis or [f"{100 // len(boxes) - 5}%"] * len(boxes))
+    for box, width in zip(boxes, basis):
+        box.layout.flex = f"1 1 {width}"
+        box.layout.width = "auto"
+    row = widgets.HBox(list(boxes), layout=widgets.Layout(width="100%"))
+    row.add_class("bif-side-by-side")
+    return row
 
 
 def two_columns(left: widgets.Widget, right: widgets.Widget, left_width: str = "300px") -> widgets.HBox:

@@ -13,17 +13,18 @@ from collections.abc import Iterable, Mapping, Sequence
 import ipywidgets as widgets
 import pandas as pd
 
-from bif_lib.i18n import CLASSIFICATION_LABELS, format_datetime, format_number
+from bif_lib.apps.widgets.export import ExportDataset, ExportInfo
+from bif_lib.i18n import (CLASSIFICATION_LABELS, format_local_datetime, format_number, reference_date,
+                          reference_detail)
 from bif_lib.validation.report import RULE_TITLES
 
 SYNTHETIC_BADGE = '<span class="bif-badge bif-badge-synthetic">synthetisch</span>'
+NO_REFERENCE = "nicht angegeben"
 
 
 def _local_time(value) -> str:
-    stamp = pd.Timestamp(value)
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("Europe/Berlin")
-    return format_datetime(stamp)
+    """An instant as people read it: Europe/Berlin, 05.12.2026 10:39."""
+    return format_local_datetime(value) if value else "–"
 
 
 def dataset_summary(description) -> dict:
@@ -39,6 +40,8 @@ def dataset_summary(description) -> dict:
         "title": entry.title,
         "version": entry.version,
         "versions": len(description.versions),
+        "reference": reference_date(contract.get("temporal_coverage")),
+        "reference_detail": reference_detail(contract.get("temporal_coverage")),
         "ingested_at": _local_time(entry.ingested_at),
         "rows": format_number(entry.rows),
         "classification": CLASSIFICATION_LABELS.get(entry.classification, entry.classification),
@@ -91,9 +94,14 @@ def dataset_html(summary: Mapping) -> str:
     result = ("bestanden" if summary["ok"] else "nicht bestanden")
     if summary["warnings"]:
         result += f", {format_number(summary['warnings'])} Warnung(en)"
+    reference = summary.get("reference") or NO_REFERENCE
+    detail = summary.get("reference_detail") or ""
     rows = [
         _row("Datensatz", f"<code>{html.escape(summary['dataset'])}</code>"),
-        _row("Version", f"{summary['version']} von {summary['versions']} – Stand {html.escape(summary['ingested_at'])}"),
+        _row("Version", f"{summary['version']} von {summary['versions']}"),
+        _row("Stand der Daten", html.escape(reference) + (f" <span class=\"bif-muted\">({html.escape(detail)})</span>"
+                                                          if detail else "")),
+        _row("Eingelesen", html.escape(summary["ingested_at"])),
         _row("Einstufung", html.escape(summary["classification"])),
         _row("Zeilen", html.escape(summary["rows"])),
         _row("Quelle", html.escape(summary["source"])),
@@ -111,8 +119,9 @@ def dataset_html(summary: Mapping) -> str:
         rows.append(_row("Geheimhaltung", html.escape(summary["protection"])))
     rows.append(_row("Prüfsumme", f"<code title=\"sha256\">{html.escape(summary['sha256'][:16])}…</code>"))
     return (f'<details class="bif-dataset"><summary><b>{html.escape(summary["title"])}</b> {badge} '
-            f'<span class="bif-muted">Version {summary["version"]}, Stand {html.escape(summary["ingested_at"])}'
-            f"</span></summary><table class=\"bif-meta\">{''.join(rows)}</table></details>")
+            f'<span class="bif-muted">Version {summary["version"]}, Stand {html.escape(reference)}, '
+            f'eingelesen {html.escape(summary["ingested_at"])}</span></summary>'
+            f"<table class=\"bif-meta\">{''.join(rows)}</table></details>")
 
 
 def quality_html(summaries: Sequence[Mapping], *, notes: Iterable[str] = (),
@@ -126,7 +135,8 @@ def quality_html(summaries: Sequence[Mapping], *, notes: Iterable[str] = (),
                      ". Sie sind aus einem synthetischen Melderegister abgeleitet (keine echten Personen) "
                      "und zeigen Größenordnungen, keine amtlichen Werte.</div>")
     parts.append("<p>Alle Daten sind geprüft: Jede Version hat beim Einlesen alle Regeln ihres Datenvertrags "
-                 "bestanden. Angezeigt wird die jeweils geladene Version.</p>")
+                 "bestanden. Angezeigt wird die jeweils geladene Version. „Stand“ ist der Stichtag der Daten, "
+                 "„eingelesen“ der Zeitpunkt, zu dem diese Version in BIF übernommen wurde.</p>")
     parts.extend(dataset_html(s) for s in summaries)
     attributions = list(dict.fromkeys(s["attribution"] for s in summaries if s["attribution"]))
     if attributions:
@@ -172,6 +182,7 @@ class DataQualityPanel(widgets.Accordion):
                  title: str = "Daten & Qualität"):
         self.summaries = [dataset_summary(d) for d in describe_loaded(frames, store=store)]
         self.notes = list(notes)
+        self.assumptions: dict[str, str] = dict(assumptions or {})
         self.html = widgets.HTML(quality_html(self.summaries, notes=self.notes, assumptions=assumptions))
         super().__init__(children=[self.html], selected_index=None)
         self.set_title(0, title + (" – enthält synthetische Daten" if self.synthetic else ""))
@@ -182,16 +193,32 @@ class DataQualityPanel(widgets.Accordion):
         return any(s["synthetic"] for s in self.summaries)
 
     def set_assumptions(self, assumptions: Mapping[str, str] | None) -> None:
+        """Show the model's current assumptions (and remember them for exports)."""
+        self.assumptions = dict(assumptions or {})
         self.html.value = quality_html(self.summaries, notes=self.notes, assumptions=assumptions)
 
-    def export_info(self) -> dict[str, str]:
-        """Sources and licences for the „Hinweise“ sheet of Excel exports."""
+    def export_datasets(self) -> list[ExportDataset]:
+        return [ExportDataset(title=s["title"], dataset=s["dataset"], version=s["version"],
+                              reference=s.get("reference", ""), reference_detail=s.get("reference_detail", ""),
+                              imported=s["ingested_at"], classification=s["classification"],
+                              synthetic=s["synthetic"], protection=s.get("protection", ""))
+                for s in self.summaries]
+
+    def export_sources(self) -> dict[str, str]:
+        """Quellenvermerke and licences of the datasets, numbered."""
         info = {}
-        for i, s in enumerate(self.summaries, start=1):
-            label = " (synthetisch)" if s["synthetic"] else ""
-            info[f"Datensatz {i}"] = f"{s['title']}{label} – {s['dataset']}, Version {s['version']}, Stand {s['ingested_at']}"
         for j, attribution in enumerate(dict.fromkeys(s["attribution"] for s in self.summaries if s["attribution"]), 1):
             info[f"Quellenvermerk {j}"] = attribution
         for j, licence in enumerate(dict.fromkeys(s["licence"] for s in self.summaries if s["licence"]), 1):
             info[f"Lizenz {j}"] = licence
         return info
+
+    def export_info(self, *, app: str = "", app_id: str = "", selection: str = "", scenario: str = "",
+                    model: str = "", created=None) -> ExportInfo:
+        """What an export of this app says about itself (the sheet „Hinweise“, the file name):
+        the app's part (app, selection, scenario, model version) plus what the panel knows —
+        every current assumption, the datasets with version, reference date and import date,
+        their synthetic and protection notes, sources and licences."""
+        return ExportInfo(app=app, app_id=app_id, selection=selection, scenario=scenario,
+                          assumptions=dict(self.assumptions), datasets=self.export_datasets(), model=model,
+                          notes=list(self.notes), sources=self.export_sources(), created=created)

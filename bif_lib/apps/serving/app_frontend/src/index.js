@@ -104,6 +104,169 @@ function showCells() {
   }
 }
 
+// --- a lost kernel -------------------------------------------------------------------------
+//
+// Without its kernel an app is dead: widgets accept input and nothing updates. The kernel is
+// gone when it died or was restarted (the server restarts a crashed kernel, but the fresh one
+// has not run the app: its widgets do not exist there), or when the page cannot reach it for a
+// while. Then the page says so, disables the app and reloads itself: a fresh page gets a fresh
+// kernel from the app's pool. A short interruption (network, proxy) only greys the app out
+// until the connection is back.
+
+const LOST_TEXT = 'Verbindung zur App unterbrochen – die Seite wird neu geladen';
+const RECONNECTING_TEXT = 'Verbindung zur App unterbrochen – sie wird wiederhergestellt …';
+const GAVE_UP_TEXT =
+  'Verbindung zur App unterbrochen. Die App ließ sich mehrmals nicht neu starten – ' +
+  'bitte laden Sie die Seite später neu; besteht das Problem weiter, wenden Sie sich an das BIF-Team.';
+const OFFLINE_NOTICE_MS = 2000; // a blip shorter than this is not worth a notice
+const RECONNECT_GRACE_MS = 30000; // not connected again within this: lost (the gateway drops a kernel after 45 s)
+const DISCONNECTED_GRACE_MS = 3000; // the connection gave up (or closed on purpose) and did not come back
+const ANSWER_AFTER_RECONNECT_MS = 10000; // a reconnected kernel that does not answer is lost too
+const RELOAD_DELAY_MS = 3000;
+const RELOADS_KEY = 'bif-app-reloads';
+const RELOAD_WINDOW_MS = 5 * 60 * 1000;
+const MAX_RELOADS = 3; // automatic reloads of one page within RELOAD_WINDOW_MS; then the planner decides
+const CONTROLS = 'input, select, textarea, button';
+
+function showConnectionNotice(text, { alert, reloadButton = false }) {
+  let notice = document.querySelector('.bif-connection-notice');
+  if (!notice) {
+    notice = document.createElement('div');
+    notice.className = 'bif-connection-notice';
+    document.body.appendChild(notice);
+  }
+  notice.setAttribute('role', alert ? 'alert' : 'status');
+  notice.classList.toggle('bif-reconnecting', !alert);
+  notice.textContent = text;
+  if (reloadButton) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = 'Seite neu laden';
+    button.addEventListener('click', () => window.location.reload());
+    notice.appendChild(button);
+  }
+}
+
+function setAppEnabled(enabled) {
+  // the notice lies outside the app; everything the planner could change inside it is disabled
+  document.body.classList.toggle('bif-kernel-offline', !enabled);
+  const app = document.getElementById('rendered_cells') || document.body;
+  if (!enabled) {
+    for (const control of app.querySelectorAll(CONTROLS)) {
+      if (!control.disabled) {
+        control.disabled = true;
+        control.dataset.bifOffline = '1';
+      }
+    }
+  } else {
+    for (const control of app.querySelectorAll('[data-bif-offline]')) {
+      control.disabled = false;
+      delete control.dataset.bifOffline;
+    }
+    const notice = document.querySelector('.bif-connection-notice');
+    if (notice) {
+      notice.remove();
+    }
+  }
+}
+
+function recentReloads() {
+  try {
+    const now = Date.now();
+    return JSON.parse(window.sessionStorage.getItem(RELOADS_KEY) || '[]').filter(t => now - t < RELOAD_WINDOW_MS);
+  } catch (error) {
+    return [];
+  }
+}
+
+function reloadPage() {
+  const reloads = recentReloads();
+  if (reloads.length >= MAX_RELOADS) {
+    // the app loses its kernel again and again: no reload loop, the planner decides
+    showConnectionNotice(GAVE_UP_TEXT, { alert: true, reloadButton: true });
+    return;
+  }
+  showConnectionNotice(LOST_TEXT, { alert: true });
+  try {
+    window.sessionStorage.setItem(RELOADS_KEY, JSON.stringify([...reloads, Date.now()]));
+  } catch (error) {
+    // without sessionStorage there is no loop guard, and still a reload
+  }
+  window.setTimeout(() => window.location.reload(), RELOAD_DELAY_MS);
+}
+
+function watchKernel(kernel) {
+  let leaving = false;
+  let lost = false;
+  let armed = false; // only after the first connection: a slow first connect is not a loss
+  let offlineTimer = null;
+  let lostTimer = null;
+  const clearTimers = () => {
+    window.clearTimeout(offlineTimer);
+    window.clearTimeout(lostTimer);
+    offlineTimer = lostTimer = null;
+  };
+  const lose = reason => {
+    if (leaving || lost) {
+      return;
+    }
+    lost = true;
+    clearTimers();
+    console.warn(`BIF: the app's kernel is lost (${reason}); reloading the page`);
+    setAppEnabled(false);
+    reloadPage();
+  };
+  window.addEventListener('beforeunload', () => {
+    leaving = true;
+    clearTimers();
+  });
+  kernel.statusChanged.connect((_, status) => {
+    if (status === 'dead' || status === 'restarting' || status === 'autorestarting') {
+      lose(`kernel ${status}`);
+    }
+  });
+  kernel.connectionStatusChanged.connect((_, status) => {
+    if (leaving || lost) {
+      return;
+    }
+    if (status === 'connected') {
+      const reconnected = armed && (offlineTimer !== null || lostTimer !== null);
+      armed = true;
+      clearTimers();
+      if (reconnected) {
+        // the kernel must answer on the new connection (a server that still routes its
+        // replies to the old one leaves an app that accepts input and never updates)
+        let answered = false;
+        kernel.requestKernelInfo().then(() => {
+          answered = true;
+          if (!lost) {
+            setAppEnabled(true);
+          }
+        }, () => {});
+        lostTimer = window.setTimeout(() => answered || lose('no answer after reconnecting'), ANSWER_AFTER_RECONNECT_MS);
+      }
+      return;
+    }
+    if (!armed) {
+      return;
+    }
+    if (offlineTimer === null && !document.body.classList.contains('bif-kernel-offline')) {
+      offlineTimer = window.setTimeout(() => {
+        setAppEnabled(false);
+        showConnectionNotice(RECONNECTING_TEXT, { alert: false });
+      }, OFFLINE_NOTICE_MS);
+    }
+    window.clearTimeout(lostTimer);
+    lostTimer = window.setTimeout(
+      () => lose(`connection ${kernel.connectionStatus}`),
+      status === 'disconnected' ? DISCONNECTED_GRACE_MS : RECONNECT_GRACE_MS
+    );
+  });
+  if (kernel.connectionStatus === 'connected') {
+    armed = true;
+  }
+}
+
 function shutdownOnLeave(baseUrl, kernel) {
   // as Voilà's front end does: the kernel of a closed app page is shut down at once
   window.addEventListener('beforeunload', () => {
@@ -124,6 +287,7 @@ async function connectWidgets(rendermime) {
     throw new Error(`Der Kernel ${kernelId} dieser App läuft nicht mehr.`);
   }
   const kernel = new KernelConnection({ model, serverSettings });
+  watchKernel(kernel);
   const manager = new KernelWidgetManager(kernel, rendermime);
   registerWidgetModules(manager);
   rendermime.removeMimeType(WIDGET_VIEW);
@@ -135,6 +299,7 @@ async function connectWidgets(rendermime) {
 }
 
 async function main() {
+  document.body.classList.add('bif-frontend'); // app.css: BIF's own notices instead of jupyter-widgets' icons
   const rendermime = new RenderMimeRegistry({ initialFactories: standardRendererFactories });
   let withWidgets = true;
   try {

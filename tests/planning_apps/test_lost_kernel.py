@@ -1,0 +1,113 @@
+"""An app page whose kernel is lost, in a real Chromium through the platform (hub, gateway,
+Voilà, BIF's app front end, bif_lib/apps/serving/app_frontend/src/index.js):
+
+* the kernel process is killed: the page says so in German (role="alert"), disables every
+  control, shows no broken-link icons, reloads itself and works again with a fresh kernel;
+* the connection breaks for a few seconds while the kernel lives: the page greys the app out
+  with a German notice, reconnects by itself and goes on with the same kernel (no reload).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+
+import pytest
+
+from app_server import wait_ready
+from bif_lib import processes
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+LOST = "Verbindung zur App unterbrochen – die Seite wird neu geladen"
+RECONNECTING = "Verbindung zur App unterbrochen – sie wird wiederhergestellt"
+TABLE = "#bif-kitatabelle"
+
+JS_KERNEL_ID = "() => JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId"
+JS_CONTROLS = """() => [...document.querySelectorAll('.bif-app input, .bif-app select, .bif-app button')]
+                      .map(c => ({name: c.outerHTML.slice(0, 60), disabled: c.disabled}))"""
+JS_OFFLINE_STYLE = """() => ({
+  offline: document.body.classList.contains('bif-kernel-offline'),
+  clickable: getComputedStyle(document.querySelector('.bif-app')).pointerEvents !== 'none',
+  icons: [...document.querySelectorAll('.jupyter-widgets-disconnected')]
+           .filter(e => !['none', 'normal', ''].includes(getComputedStyle(e, '::before').content)).length,
+})"""
+
+
+def kernel_pid(app_server, kernel_id: str) -> int:
+    """The process of the page's kernel: a child of the platform's Voilà started with the
+    kernel's connection file (the test runs as root; the kernel as the app account)."""
+    voila = int(app_server.platform.cfg().voila_pid_file.read_text())
+    found = [pid for pid in processes.descendants(voila)
+             if f"kernel-{kernel_id}.json" in (processes.cmdline(pid) or "")]
+    assert len(found) == 1, f"kernel {kernel_id}: processes {found}"
+    return found[0]
+
+
+def choose_district(page, name: str) -> None:
+    """A widget change goes through the kernel and back: the table marks the district."""
+    page.locator(".bif-district-select select").select_option(label=name)
+    page.wait_for_function(
+        "name => [...document.querySelectorAll('#bif-kitatabelle tr.bif-selected')].some(r => r.innerText.includes(name))",
+        arg=name, timeout=30_000)
+
+
+def test_killed_kernel_reloads_the_page(app_server, page):
+    page.goto(app_server.app_url("kita"))
+    wait_ready(page, TABLE)
+    old_kernel = page.evaluate(JS_KERNEL_ID)
+    pid = kernel_pid(app_server, old_kernel)
+    assert page.evaluate(JS_OFFLINE_STYLE) == {"offline": False, "clickable": True, "icons": 0}
+
+    with page.expect_navigation(timeout=60_000):
+        os.kill(pid, signal.SIGKILL)
+        notice = page.get_by_role("alert").filter(has_text="Verbindung zur App unterbrochen")
+        notice.wait_for(timeout=20_000)  # the server restarts the kernel within seconds: a fresh kernel is no use
+        assert notice.inner_text().strip() == LOST
+        controls = page.evaluate(JS_CONTROLS)
+        assert controls and not [c["name"] for c in controls if not c["disabled"]]
+        assert page.evaluate(JS_OFFLINE_STYLE) == {"offline": True, "clickable": False, "icons": 0}
+
+    # a fresh page with a fresh kernel, working
+    wait_ready(page, TABLE)
+    assert page.evaluate(JS_KERNEL_ID) != old_kernel
+    assert page.locator(".bif-connection-notice").count() == 0
+    assert page.evaluate(JS_OFFLINE_STYLE) == {"offline": False, "clickable": True, "icons": 0}
+    choose_district(page, "Mürwik")
+
+
+def test_short_interruption_reconnects_without_reload(app_server, page):
+    # the page's kernel WebSocket runs through Playwright, which can cut it and refuse new ones
+    state = {"online": True, "sockets": []}
+
+    def route(ws):
+        if not state["online"]:
+            ws.close(code=4000, reason="offline")
+            return
+        state["sockets"].append((ws, ws.connect_to_server()))
+
+    page.route_web_socket(re.compile(r".*/api/kernels/[^/]+/channels.*"), route)
+    page.goto(app_server.app_url("kita"))
+    wait_ready(page, TABLE)
+    kernel = page.evaluate(JS_KERNEL_ID)
+    page.evaluate("() => { window.bifSamePage = true; }")
+    choose_district(page, "Mürwik")
+
+    state["online"] = False
+    for ws, server in state["sockets"]:  # both ends see the connection close
+        server.close()
+        ws.close(code=4000, reason="interrupted")
+    state["sockets"].clear()
+    notice = page.get_by_role("status").filter(has_text=RECONNECTING)
+    notice.wait_for(timeout=10_000)
+    assert not [c["name"] for c in page.evaluate(JS_CONTROLS) if not c["disabled"]]
+    assert page.evaluate(JS_OFFLINE_STYLE)["offline"]
+
+    state["online"] = True  # the next attempt (within seconds) gets through
+    page.wait_for_function("() => !document.body.classList.contains('bif-kernel-offline')", timeout=30_000)
+    assert page.evaluate("() => window.bifSamePage === true") and page.evaluate(JS_KERNEL_ID) == kernel
+    assert page.locator(".bif-connection-notice").count() == 0
+    assert page.evaluate("() => document.querySelectorAll('[data-bif-offline]').length") == 0
+    assert not page.locator(".bif-district-select select").is_disabled()
+    choose_district(page, "Tarup")

@@ -1,0 +1,83 @@
+"""Screenshots of the three planning apps at 1366 and 1920 px, compared with committed
+references (``references/<app>-<width>.png``, half size) with a tolerance (screenshots.py):
+font antialiasing passes, a missing column, a moved box or a cut-off table fails.
+
+On a failure the screenshot, the reference and a diff image (differences red) are written to
+``tests/_artifacts/screenshots/``. After an intended change of the layout, or on a machine
+with other fonts, refresh the references and commit them:
+
+    BIF_UPDATE_REFERENCES=1 .venv/bin/python -m pytest tests/planning_apps/test_visual_regression.py
+
+The layout rules themselves (no cut columns, all rows, wide enough dropdowns, one title) are
+checked at four widths in test_layout.py.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from app_server import wait_ready
+from screenshots import compare, diff_image, reduce, save_reference
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+HERE = Path(__file__).resolve().parent
+REFERENCES = HERE / "references"
+ARTIFACTS = HERE.parent / "_artifacts" / "screenshots"
+UPDATE = bool(os.environ.get("BIF_UPDATE_REFERENCES"))
+TABLES = {"bevoelkerung": "#bif-vergleich", "kita": "#bif-kitatabelle", "schulbedarf": "#bif-schultabelle"}
+SIZES = {1366: 768, 1920: 1080}
+
+# everything the page loads after the first table: charts, map, download links, fonts; no spinner
+JS_SETTLED = """() => document.fonts.status === 'loaded'
+  && [...document.querySelectorAll('.bif-chart img')].every(i => i.src && i.complete && i.naturalWidth > 0)
+  && document.querySelectorAll('.bif-district-map path.leaflet-interactive').length > 0
+  && document.querySelectorAll('.bif-downloads a').length >= 2
+  && [...document.querySelectorAll('.bif-chart')].every(c => c.querySelector('a[download]'))
+  && !document.querySelector('.bif-busy, .bif-spinner')"""
+
+
+def settle(page, app: str) -> None:
+    wait_ready(page, TABLES[app])
+    page.wait_for_function(JS_SETTLED, timeout=60_000)
+    page.mouse.move(0, 0)  # no hover effects
+    page.wait_for_timeout(500)  # leaflet's last redraw after the layout settled
+
+
+def screenshot(page) -> Image.Image:
+    """The whole page, animations stopped, caret hidden; the status line masked (it may show
+    a duration or a message of the moment)."""
+    png = page.screenshot(full_page=True, animations="disabled", caret="hide",
+                          mask=[page.locator(".bif-status-line")], mask_color="#ffffff")
+    return reduce(png)
+
+
+@pytest.mark.parametrize("width", list(SIZES))
+@pytest.mark.parametrize("app", list(TABLES))
+def test_app_looks_as_the_reference(app_server, page, app, width):
+    page.set_viewport_size({"width": width, "height": SIZES[width]})
+    page.goto(app_server.app_url(app))
+    settle(page, app)
+    actual = screenshot(page)
+    reference_path = REFERENCES / f"{app}-{width}.png"
+    if UPDATE:
+        save_reference(actual, reference_path)
+        pytest.skip(f"reference written: {reference_path.relative_to(HERE.parent.parent)}")
+    if not reference_path.exists():
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        actual.save(ARTIFACTS / f"{app}-{width}-actual.png")
+        pytest.fail(f"no reference {reference_path.name}: run with BIF_UPDATE_REFERENCES=1 and commit it")
+    reference = Image.open(reference_path).convert("RGB")
+    result = compare(actual, reference)
+    if not result.ok:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        actual.save(ARTIFACTS / f"{app}-{width}-actual.png")
+        reference.save(ARTIFACTS / f"{app}-{width}-reference.png")
+        diff_image(reference, result).save(ARTIFACTS / f"{app}-{width}-diff.png")
+    assert result.ok, (f"{app} at {width} px looks different from its reference: {result.summary()}; "
+                       f"see tests/_artifacts/screenshots/{app}-{width}-diff.png (intended? "
+                       "BIF_UPDATE_REFERENCES=1, see docs/apps.md)")
