@@ -4,7 +4,7 @@ Measured in one run, for each notebook, served both ways:
 
 * ``bif``: the real path — hub login, gallery, click "App öffnen", the bif-apps gateway,
   standalone Voilà with preheated kernels (pool size 2), and BIF's app front end
-  (app_frontend/) for the apps that need nothing else (all of these);
+  (bif_lib/apps/serving/app_frontend/) for the apps that need nothing else (all of these);
 * ``plain``: plain Voilà (``voila notebook.ipynb``) without preheated kernels and with its
   own front end, opened directly by URL (no hub, no gateway).
 
@@ -166,7 +166,7 @@ def measure_open(page, go, case: Case) -> tuple[float, float]:
 
 
 def kernel_memory(voila_pid: int) -> list[dict]:
-    from bif_lib.apps.serving.supervisor import children
+    from bif_lib.processes import children
 
     result = []
     for pid in children(voila_pid):

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from bif_lib.i18n import CLASSIFICATION_LABELS, format_datetime, format_number
+from bif_lib.i18n import CLASSIFICATION_LABELS, format_local_datetime, format_number
 from bif_lib.ingest import default_store
 from bif_lib.store import DatasetNotFound, Store, VersionEntry
 
@@ -157,7 +157,7 @@ class DatasetDescription:
                  f"  Einstufung: {CLASSIFICATION_LABELS[e.classification]}   Eigentümer: {c.get('owner')}",
                  f"  Datenpflege: {c['steward']['name']} <{c['steward']['email']}>   Quelle: {c.get('source_system')}",
                  f"  Lizenz: {c['licence']['name']}", f"  Namensnennung: {c['licence']['attribution']}",
-                 f"  Stand: {format_datetime(pd.Timestamp(e.ingested_at).tz_convert('Europe/Berlin'))} durch {e.ingested_by}; "
+                 f"  Stand: {format_local_datetime(e.ingested_at)} durch {e.ingested_by}; "
                  f"{format_number(e.rows)} Zeilen; sha256 {e.sha256}",
                  f"  Quelldatei: {e.source_file} (sha256 {e.source_sha256[:12]}…); Vertrag {e.contract_version}",
                  f"  Prüfung: {len(e.report.get('rules_checked', []))} Regeln, {e.report.get('warnings', 0)} Warnung(en)"]

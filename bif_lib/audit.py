@@ -32,12 +32,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bif_lib import config
-from bif_lib.fsutil import write_atomic
+from bif_lib.fsutil import write_private
 
 RETENTION_YEARS = 5
 GENESIS = "0" * 64
 SOCKET_NAME = "audit.sock"
 MAX_REQUEST = 64 * 1024
+LOG_MODE = 0o640  # log, head and anchor: root writes them, the office's group (the folder's) reads them
 
 
 class AuditUnavailable(PermissionError):
@@ -94,13 +95,9 @@ def append(event: str, *, who: dict, dataset: str | None = None, version: int | 
                  "purpose": purpose, "details": details or {}, "prev": head["hash"]}
         entry["hash"] = _digest(entry)
         path = directory / f"audit-{now.year}.jsonl"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        write_atomic(directory / "head.json", json.dumps({"seq": entry["seq"], "hash": entry["hash"]}).encode())
-        os.chmod(directory / "head.json", 0o640)
+        write_private(path, json.dumps(entry, ensure_ascii=False) + "\n", mode=LOG_MODE, append=True)
+        write_private(directory / "head.json", json.dumps({"seq": entry["seq"], "hash": entry["hash"]}),
+                      mode=LOG_MODE)
         if os.geteuid() == 0:  # readable by the folder's group (the office), whoever wrote the entry
             gid = directory.stat().st_gid
             for written in (path, directory / "head.json"):
@@ -288,9 +285,8 @@ def prune(before_year: int, *, now: datetime | None = None, directory: Path | No
     if not dropped:
         return []
     last = [json.loads(line) for line in dropped[-1].read_text(encoding="utf-8").splitlines() if line.strip()][-1]
-    write_atomic(directory / "anchor.json", json.dumps({"seq": last["seq"], "hash": last["hash"],
-                                                       "pruned_before": before_year}).encode())
-    os.chmod(directory / "anchor.json", 0o640)
+    write_private(directory / "anchor.json", json.dumps({"seq": last["seq"], "hash": last["hash"],
+                                                        "pruned_before": before_year}), mode=LOG_MODE)
     for path in dropped:
         path.unlink()
     return dropped

@@ -59,26 +59,6 @@ def format_local_datetime(value=None) -> str:
     return local_time(value).strftime("%d.%m.%Y %H:%M")
 
 
-def format_date(value) -> str:
-    """German date: 31.12.2022. A plain date (also as '2022-12-31') as it is; an instant
-    (datetime, Timestamp, ISO text with a time) as its day in Europe/Berlin."""
-    if value is None or value is pd.NaT or (isinstance(value, str) and not value.strip()):
-        return "–"
-    if isinstance(value, str) and len(value.strip()) == 10:
-        return date.fromisoformat(value.strip()).strftime("%d.%m.%Y")
-    if isinstance(value, (str, datetime)):
-        return local_time(value).strftime("%d.%m.%Y")
-    return value.strftime("%d.%m.%Y")
-
-
-def format_datetime(value) -> str:
-    if value is None or value is pd.NaT:
-        return "–"
-    if isinstance(value, str):
-        value = pd.Timestamp(value)
-    return value.strftime("%d.%m.%Y %H:%M")
-
-
 CLASSIFICATION_LABELS = {"open": "offen", "internal": "intern", "confidential": "vertraulich"}
 
 

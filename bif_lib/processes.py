@@ -9,6 +9,9 @@ process is only taken for ours while it is alive (not a zombie) and its command 
 contains a marker (``PidFile.running``); ``bif platform status`` also checks its working
 directory, to tell this installation's processes from another one's (``PidFile.check``).
 
+Processes without a pid file (orphaned app kernels, leftovers of the publish sandbox's
+account) are found by command line and uid with ``matching`` and killed with ``kill_all``.
+
 Stopping is SIGTERM, a wait, then SIGKILL (``terminate``); with ``tree`` the SIGKILL also
 takes the process's descendants, listed before the kill: Voilà's kernels run in sessions of
 their own and would otherwise run on.
@@ -91,6 +94,38 @@ def _children_map() -> dict[int, list[int]]:
         with contextlib.suppress(TypeError, IndexError, ValueError):
             tree.setdefault(int(fields[1]), []).append(int(entry.name))
     return tree
+
+
+def _uids(pid: int) -> set[int]:
+    """Real, effective, saved and filesystem uid of ``pid`` (empty if it cannot be read)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text(errors="replace").splitlines():
+            if line.startswith("Uid:"):
+                return {int(u) for u in line.split()[1:]}
+    except (OSError, ValueError):
+        pass
+    return set()
+
+
+def matching(*, uid: int | None = None, cmdline_contains: str | None = None) -> list[tuple[int, str]]:
+    """(pid, command line) of the live processes (not zombies) that have ``uid`` as real,
+    effective, saved or filesystem uid and whose command line contains ``cmdline_contains``
+    (arguments joined by blanks); the calling process is never among them."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid == os.getpid():
+            continue
+        line = cmdline(pid)
+        if line is None or (cmdline_contains is not None and cmdline_contains not in line):
+            continue
+        if uid is not None and uid not in _uids(pid):
+            continue
+        fields = _stat(pid)
+        if fields is None or fields[0] == "Z":
+            continue  # gone meanwhile, or exited and not yet reaped
+        found.append((pid, line.strip()))
+    return found
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -227,13 +262,12 @@ class PidFile:
         """(pid, "") if the recorded process runs, is ours and works in ``cwd`` — the
         directory this installation starts it in; else (None, the reason in German)."""
         try:
-            pid = int(self.path.read_text().strip())
-        except FileNotFoundError:
-            return None, "keine pid-Datei"
+            pid = self.read()
         except PermissionError:
             return None, f"pid-Datei {self.path} nicht lesbar (als Betreiberkonto/root aufrufen)"
-        except ValueError:
-            return None, f"pid-Datei {self.path} ist unlesbar"
+        if pid is None:
+            return None, (f"pid-Datei {self.path} ist unlesbar (keine gültige pid)" if self.path.exists()
+                          else "keine pid-Datei")
         if not alive(pid, self.marker):
             return None, f"pid {pid} aus der pid-Datei läuft nicht (mehr) oder ist kein {self.name}-Prozess"
         try:

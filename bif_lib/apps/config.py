@@ -119,13 +119,8 @@ class AppsConfig(Layout):
 
     @property
     def apps_dir(self) -> Path:
-        """The app registry: ``<app_id>/<version>/`` plus ``<app_id>/current``."""
+        """The app registry's folder (its layout: ``bif_lib.apps.registry``)."""
         return self.home_dir / "apps"
-
-    @property
-    def served_dir(self) -> Path:
-        """Voilà's root: one symlink ``<app_id>.ipynb`` per published app."""
-        return self.apps_dir / "_voila"
 
     @property
     def voila_state_dir(self) -> Path:

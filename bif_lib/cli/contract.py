@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from bif_lib.contracts import ContractError, load_contract
-from bif_lib.contracts.draft import draft_contract
+from bif_lib.validation.draft import draft_contract
 
 
 def register(subparsers) -> None:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import yaml
+
+from bif_lib.i18n import format_number
 
 SCHEMA_PATH = Path(__file__).with_name("contract.schema.json")
 CLASSIFICATIONS = ("open", "internal", "confidential")
@@ -163,22 +166,6 @@ class Contract:
         return list(self.source.get("missing_values") or self.raw["schema"].get("missingValues") or [""])
 
     @property
-    def referenced_datasets(self) -> set[str]:
-        """Datasets this contract's checks need from the store."""
-        refs = {fk.resource for fk in self.foreign_keys}
-        for rule in self.rules:
-            if "dataset" in rule:
-                refs.add(rule["dataset"])
-            total = rule.get("total")
-            if isinstance(total, dict) and "dataset" in total:
-                refs.add(total["dataset"])
-            for key in (rule.get("keys") or {}).values():
-                if isinstance(key, dict) and "dataset" in key:
-                    refs.add(key["dataset"])
-        refs.discard(self.id)
-        return refs
-
-    @property
     def sha256(self) -> str:
         """Fingerprint of the contract's content (not its formatting)."""
         canonical = json.dumps(self.raw, sort_keys=True, ensure_ascii=False, default=str)
@@ -200,9 +187,9 @@ def load_contract(path: Path | str) -> Contract:
     try:
         size = path.stat().st_size
         if size > MAX_CONTRACT_BYTES:
-            limit = f"{MAX_CONTRACT_BYTES:,}".replace(",", ".")
-            raise ContractError(path, [("", None, f"Datei ist {size:,} Byte groß; ein Vertrag darf höchstens "
-                                                  f"{limit} Byte haben (falsche Datei gewählt?)".replace(",", "."))])
+            message = (f"Datei ist {format_number(size)} Byte groß; ein Vertrag darf höchstens "
+                       f"{format_number(MAX_CONTRACT_BYTES)} Byte haben (falsche Datei gewählt?)")
+            raise ContractError(path, [("", None, message)])
         with open(path, "rb") as fh:
             data = fh.read(MAX_CONTRACT_BYTES + 1)
         text = data.decode("utf-8")
@@ -225,14 +212,14 @@ def _shown(value, limit: int = MAX_SHOWN) -> str:
 def _plain(text, limit: int = MAX_SHOWN) -> str:
     """``text`` for a message, cut after ``limit`` characters."""
     text = str(text)
-    return text if len(text) <= limit else f"{text[:limit]}… (gekürzt, {len(text):,} Zeichen)".replace(",", ".")
+    return text if len(text) <= limit else f"{text[:limit]}… (gekürzt, {format_number(len(text))} Zeichen)"
 
 
 def _read_yaml(text: str) -> tuple[object, yaml.Node | None]:
     """(data, root node) of one YAML document, within the limits above; raises ContractError
     problems as ``_YamlLimit`` (line, message) or ``yaml.YAMLError``."""
     if len(text.encode("utf-8", errors="surrogatepass")) > MAX_CONTRACT_BYTES:
-        raise _YamlLimit(None, f"Text ist größer als {MAX_CONTRACT_BYTES:,} Byte".replace(",", "."))
+        raise _YamlLimit(None, f"Text ist größer als {format_number(MAX_CONTRACT_BYTES)} Byte")
     # 1. events, without building anything: nesting depth and number of aliases
     depth = aliases = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
@@ -285,8 +272,8 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
         total += _expanded_size(child, sizes)
         if total > MAX_NODES:
             raise _YamlLimit(node.start_mark.line + 1,
-                             f"Anker und Verweise (*Alias) würden den Vertrag auf mehr als {MAX_NODES:,} Einträge "
-                             f"aufblähen".replace(",", "."))
+                             f"Anker und Verweise (*Alias) würden den Vertrag auf mehr als {format_number(MAX_NODES)} "
+                             f"Einträge aufblähen")
     sizes[key] = total
     return total
 
@@ -360,6 +347,20 @@ def load_contracts(directory: Path | str) -> dict[str, Contract]:
     return contracts
 
 
+# Checks of a contract that need a floor above this one (the typed rules of
+# ``bif_lib.validation.rules`` register theirs: a rule's columns and whether it reads geometry are
+# the rule class's to say). Each takes the raw contract, valid against the JSON Schema, and returns
+# (YAML path, German message) problems.
+_SEMANTIC_CHECKS: list[Callable[[dict], list[tuple[str, str]]]] = []
+
+
+def register_semantic_check(check: Callable[[dict], list[tuple[str, str]]]):
+    """Run ``check`` on every contract loaded from now on (see ``_SEMANTIC_CHECKS``)."""
+    if check not in _SEMANTIC_CHECKS:
+        _SEMANTIC_CHECKS.append(check)
+    return check
+
+
 def _semantic_problems(raw: dict) -> list[tuple[str, str]]:
     """Checks JSON Schema cannot express: names used in keys and rules must exist."""
     names = [f["name"] for f in raw["schema"]["fields"]]
@@ -389,21 +390,8 @@ def _semantic_problems(raw: dict) -> list[tuple[str, str]]:
                              "Geodaten werden in EPSG:25832 gespeichert"))
     if geometry and raw["source"]["format"] in ("csv", "xlsx"):
         problems.append(("source.format", "ein Geometriefeld braucht ein Geodatenformat (geojson, shapefile_zip, gpkg)"))
-    for i, rule in enumerate(raw.get("rules") or []):
-        for key in ("columns", "group_by", "key"):
-            # change_bounds names its key as a list, dissolves_into as one string
-            for name in _as_tuple(rule.get(key) or ()):
-                if name not in seen:
-                    problems.append((f"rules[{i}].{key}", f"Regel nennt unbekanntes Feld „{name}“"))
-        for key in ("total", "value", "column", "order_by"):
-            name = rule.get(key)
-            if isinstance(name, str) and name not in seen:
-                problems.append((f"rules[{i}].{key}", f"Regel nennt unbekanntes Feld „{name}“"))
-        for name in (rule.get("keys") or {}):
-            if name not in seen:
-                problems.append((f"rules[{i}].keys", f"Regel nennt unbekanntes Feld „{name}“"))
-        if rule["type"] in ("valid_geometry", "within_boundary", "point_in_polygon_attribute", "dissolves_into") and not geometry:
-            problems.append((f"rules[{i}].type", f"Regel „{rule['type']}“ braucht ein Geometriefeld"))
+    for check in _SEMANTIC_CHECKS:
+        problems += check(raw)
     source = raw.get("source") or {}
     decimal, thousands = source.get("decimal", "."), source.get("thousands")
     if thousands is not None and thousands == decimal:

@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from bif_lib.fsutil import write_atomic
+from bif_lib.fsutil import write_private
 from bif_lib.data.profile import CityProfile, SourceFile
 from bif_lib.data.sqldump import extract_table
 
@@ -84,7 +84,7 @@ def fetch_sources(profile: CityProfile, destination: Path, mirror: str | Path | 
         except (OSError, requests.RequestException, ValueError) as exc:
             report.refused.append(f"{source.path} konnte nicht geholt werden: {exc}")
             continue
-        write_atomic(target, data)
+        write_private(target, data)
         report.fetched.append(source.path)
     return report
 

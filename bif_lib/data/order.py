@@ -1,7 +1,7 @@
 """The order in which a city's contracts must be ingested.
 
 A contract's checks read other datasets from the store (foreign keys, reference
-boundaries, totals from another table — see ``Contract.referenced_datasets``), so every
+boundaries, totals from another table — see ``validation.referenced_datasets``), so every
 referenced dataset has to be ingested before the datasets that reference it.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 
 from bif_lib.contracts import Contract
+from bif_lib.validation import referenced_datasets
 
 
 class DependencyCycle(ValueError):
@@ -23,13 +24,13 @@ class DependencyCycle(ValueError):
 def ingest_order(contracts: dict[str, Contract]) -> list[str]:
     """Dataset ids in an order where each dataset comes after every dataset it references.
 
-    Topological sort (Kahn) by ``Contract.referenced_datasets``; among datasets that are
+    Topological sort (Kahn) by ``referenced_datasets``; among datasets that are
     ready at the same time the alphabetically first comes first, so the order is
     deterministic. References to datasets that are not among ``contracts`` (already in
     the store, or missing – the ingest then reports it) do not constrain the order.
     Raises :class:`DependencyCycle` if the references form a cycle.
     """
-    depends_on = {dataset: {ref for ref in contract.referenced_datasets if ref in contracts and ref != dataset}
+    depends_on = {dataset: {ref for ref in referenced_datasets(contract) if ref in contracts and ref != dataset}
                   for dataset, contract in contracts.items()}
     dependents: dict[str, set[str]] = {dataset: set() for dataset in contracts}
     for dataset, refs in depends_on.items():

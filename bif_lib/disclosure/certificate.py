@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from bif_lib.i18n import format_datetime, format_number
+from bif_lib.i18n import format_local_datetime, format_number
 
 METHOD_LABELS = {"cellkey": "Cell-Key-Methode (stochastische Überlagerung wie im Zensus 2022)",
                  "suppression": "Zellsperrung (primäre und sekundäre Sperrung)"}
@@ -151,7 +151,7 @@ class Certificate:
         for check in self.checks:
             mark = "bestanden" if check["passed"] else "NICHT BESTANDEN"
             lines.append(f"  – {check['name']}: {mark} ({check['detail']})")
-        released = format_datetime(pd.Timestamp(self.released_at).tz_convert("Europe/Berlin"))
+        released = format_local_datetime(self.released_at)
         lines.append(f"Freigegeben von: {self.released_by} am {released} Uhr")
         for source in self.sources:
             version = f", Version {source['version']}" if source.get("version") is not None else ""

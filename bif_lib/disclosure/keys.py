@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bif_lib.fsutil import fsync_dir
+from bif_lib.fsutil import fsync_dir, write_private
 
 KEY_BITS = 52
 KEY_SCALE = float(2 ** KEY_BITS)
@@ -117,18 +116,10 @@ class RecordKeys:
         ids = keys.index.to_numpy()
         table = pa.table({"id": pa.array(ids, type=pa.int64() if ids.dtype.kind == "i" else pa.string()),
                           "record_key": pa.array(keys.to_numpy(), type=pa.float64())})
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            os.fchmod(fd, FILE_MODE)
-            with os.fdopen(fd, "wb") as fh:
-                pq.write_table(table, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-            fsync_dir(self.path.parent)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        write_private(self.path, sink.getvalue().to_pybytes(), mode=FILE_MODE)
+        fsync_dir(self.path.parent)
 
     @contextmanager
     def _lock(self):

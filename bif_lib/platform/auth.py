@@ -42,11 +42,10 @@ import string
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from bif_lib.fsutil import write_atomic
+from bif_lib.fsutil import write_private
 from bif_lib.platform.settings import BIF_GROUPS, Settings, load_settings
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
-ADMIN_GROUP = "admins"
 
 # --- password hashing ------------------------------------------------------------------
 
@@ -165,7 +164,7 @@ class UserStore:
             data = self._read()
             yield data
             text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-            write_atomic(self.path, text.encode("utf-8"))  # 0600: password hashes
+            write_private(self.path, text.encode("utf-8"))  # 0600: password hashes
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)

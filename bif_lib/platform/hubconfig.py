@@ -197,7 +197,7 @@ class BIFSpawner(LocalProcessSpawner):
             home.mkdir(parents=True, exist_ok=True, mode=0o700)
             account = accounts.Account(me.pw_name, me.pw_uid, me.pw_gid, home, me.pw_shell or "/bin/bash")
         templates = {label: (config.PROJECT_ROOT / path) for label, path in
-                     (settings.get("notebooks", {}).get("templates") or {}).items()}
+                     (settings["notebooks"]["templates"] or {}).items()}
         accounts.prepare_home(account, templates, settings["notebooks"]["target"])
         private_tmp = account.home / ".tmp"
         private_tmp.mkdir(mode=0o700, exist_ok=True)
@@ -285,7 +285,7 @@ def authenticator_config(settings: Settings) -> dict[str, dict[str, Any]]:
         if os.environ.get("BIF_LDAP_BIND_PASSWORD"):
             section["lookup_dn_search_password"] = os.environ["BIF_LDAP_BIND_PASSWORD"]
         if section.get("lookup_dn") and not section.get("lookup_dn_user_dn_attribute"):
-            section["lookup_dn_user_dn_attribute"] = section.get("user_attribute", "uid")
+            section["lookup_dn_user_dn_attribute"] = section["user_attribute"]
         section["admin_users"] = []
         return {"BIFLDAPAuthenticator": section}
     oidc = dict(settings["auth"]["oidc"])
@@ -295,8 +295,8 @@ def authenticator_config(settings: Settings) -> dict[str, dict[str, Any]]:
         "oauth_callback_url": oidc.get("callback_url") or f"{settings.public_url}hub/oauth_callback",
         "username_claim": oidc["username_claim"],
         "groups_claim": oidc["groups_claim"],
-        "scope": list(oidc.get("scope") or ["openid", "profile", "email"]),
-        "login_service": oidc.get("login_service", "Stadt-Konto"),
+        "scope": list(oidc["scope"]),
+        "login_service": oidc["login_service"],
         "group_mapping": dict(oidc.get("group_mapping") or {}),
         "admin_users": [],
         "admin_groups": [],
@@ -366,7 +366,7 @@ def configure(c, settings: Settings | None = None) -> Settings:
     c.JupyterHub.template_paths = [str(TEMPLATES_DIR)]
     c.JupyterHub.template_vars = {
         "bif_platform_name": settings["platform"]["name"],
-        "bif_login_hint": settings["platform"].get("login_hint", ""),
+        "bif_login_hint": settings["platform"]["login_hint"],
         "bif_gallery_url": settings.gallery_path,
     }
     c.JupyterHub.log_datefmt = "%Y-%m-%d %H:%M:%S"

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from bif_lib import audit, config
-from bif_lib.fsutil import write_atomic
+from bif_lib.fsutil import write_private
 from bif_lib.platform import accounts
 from bif_lib.platform.auth import UserStore, UserStoreError, normalize_username
 from bif_lib.platform.settings import OFFICE_GROUP, Settings
@@ -111,7 +111,7 @@ def _locked(settings: Settings) -> Iterator[dict]:
         state = load_state(settings)
         yield state  # not written when the block raises
         text = json.dumps(state, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        write_atomic(path, text.encode("utf-8"))  # 0600, root
+        write_private(path, text.encode("utf-8"))  # 0600, root
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

@@ -70,9 +70,6 @@ def _resolve(node: dict) -> dict:
 
 _PROPERTIES = schema()["properties"]
 BIF_GROUPS: tuple[str, ...] = tuple(_PROPERTIES["groups"]["required"])
-AUTH_BACKENDS: tuple[str, ...] = tuple(_PROPERTIES["auth"]["properties"]["backend"]["enum"])
-ACCOUNT_MODES: tuple[str, ...] = tuple(_PROPERTIES["accounts"]["properties"]["mode"]["enum"])
-DATA_AREAS: tuple[str, ...] = tuple(schema()["$defs"]["group"]["properties"]["data_areas"]["items"]["enum"])
 _PYTHON_TYPES = {"integer": int, "number": float, "string": str}
 
 # environment variable -> (section, key, type), from ``x-env`` in the schema

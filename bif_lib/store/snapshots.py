@@ -68,7 +68,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from bif_lib.contracts import CLASSIFICATIONS, Contract
-from bif_lib.fsutil import fsync_dir, write_atomic
+from bif_lib.fsutil import fsync_dir, write_private
 from bif_lib.validation import ValidationReport
 from bif_lib.validation.report import Failure
 from bif_lib.store import admission
@@ -105,7 +105,7 @@ QUARANTINE = ".quarantine"
 
 # every file a version consists of: v0001-<sha12>.parquet/.arrow/.meta.json/.report.json
 _VERSION_FILE = re.compile(r"v(\d{4,})-([0-9a-f]{12})(\.parquet|\.arrow|\.meta\.json|\.report\.json)")
-# temporaries of a killed writer: write_atomic's beside a sidecar/report, staging files, pending records
+# temporaries of a killed writer: write_private's beside a sidecar/report, staging files, pending records
 _ATOMIC_TEMP = re.compile(r"\.v\d{4,}-[0-9a-f]{12}\.(meta|report)\.json\.[A-Za-z0-9_]+")
 _STAGING_TEMP = re.compile(r"[a-z][a-z0-9_]*-[0-9a-f]{32}\.(parquet|arrow)|\.[0-9a-f]{32}\.pending\.json\.[A-Za-z0-9_]+")
 _PENDING = re.compile(r"[0-9a-f]{32}\.pending\.json")
@@ -327,8 +327,7 @@ class Store:
             if entry.path in disk.sidecars or not snapshot.exists() or not os.access(snapshot.parent, os.W_OK):
                 continue
             target = sidecar_of(snapshot)
-            write_atomic(target, sidecar_bytes(entry))
-            os.chmod(target, stat.S_IMODE(snapshot.stat().st_mode))
+            write_private(target, sidecar_bytes(entry), mode=stat.S_IMODE(snapshot.stat().st_mode))
             written.append(self._rel(target))
         return written
 
@@ -538,21 +537,19 @@ class Store:
                 if full_report is not None:
                     files[self._rel(report_file)] = ("sha256", _sha256(full_report))
                 # the pending record first: from here on, recover() can tell these files apart
-                write_atomic(pending_path, json.dumps({"format": PENDING_FORMAT, "entry": entry.to_json_dict(),
+                write_private(pending_path, json.dumps({"format": PENDING_FORMAT, "entry": entry.to_json_dict(),
                                                        "files": files}, ensure_ascii=False).encode())
                 fsync_dir(staging)
                 if full_report is not None:
                     placed.append(report_file)
-                    write_atomic(report_file, full_report)
-                    os.chmod(report_file, 0o640)  # the office's group reads it
+                    write_private(report_file, full_report, mode=0o640)  # the office's group reads it
                 if read_copy:
                     placed.append(self.root / read_copy)
                     os.replace(tmp_copy, self.root / read_copy)
                 placed.append(final)
                 os.replace(tmp, final)
                 placed.append(sidecar)
-                write_atomic(sidecar, metadata)
-                os.chmod(sidecar, stat.S_IMODE(final.stat().st_mode))
+                write_private(sidecar, metadata, mode=stat.S_IMODE(final.stat().st_mode))
                 fsync_dir(final.parent)
             except BaseException as exc:
                 tmp.unlink(missing_ok=True)
@@ -623,7 +620,7 @@ class Store:
                 if problem and snapshot in old_paths:
                     # the old catalog still knows this version: its row repairs the sidecar
                     entry = old_paths[snapshot]
-                    write_atomic(sidecar, sidecar_bytes(entry))
+                    write_private(sidecar, sidecar_bytes(entry))
                     result.problems.append(f"{problem} Aus dem bisherigen Katalog neu geschrieben.")
                 elif problem:
                     # unreadable and unknown: the version's files go to quarantine together (not deleted)

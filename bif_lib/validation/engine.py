@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bif_lib.contracts import Contract
+from bif_lib.contracts import Contract, ContractError
 from bif_lib.validation import fields as F
 from bif_lib.validation.report import ROW, Failure, FailureBatch, ValidationReport
-from bif_lib.validation.rules import References, Rule, build_rules
+from bif_lib.validation.rules import References, Rule, build_rules, rule_problems
 
 
 def _no_references(dataset: str):
@@ -68,6 +68,12 @@ class Validator:
     rules: list[Rule] = field(init=False)
 
     def __post_init__(self):
+        # the loader runs the same check once bif_lib.validation is imported; a contract loaded
+        # before that (e.g. a script that only imported bif_lib.contracts) is checked here
+        problems = rule_problems(self.contract.raw)
+        if problems:
+            raise ContractError(self.contract.path or self.contract.id,
+                                [(where, None, message) for where, message in problems])
         self.rules = build_rules(self.contract.rules)
 
     def validate(self, frame, *, source_file: str = "", report: ValidationReport | None = None,

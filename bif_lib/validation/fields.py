@@ -388,6 +388,16 @@ def _to_number(series: pd.Series, source: dict, missing: np.ndarray | None = Non
     return _parse_text_numbers(series.astype("string"), source)
 
 
+def parse_numbers(series: pd.Series, source: dict) -> np.ndarray:
+    """Float64 values of a text column read as a number field under the contract's ``source``
+    (decimal mark, thousands separator) exactly as ``coerce`` reads them; NaN for a cell that is no
+    such number (also infinities). ``bif contract draft`` types columns with it, so that a draft
+    calls a column a number exactly when the ingest reads it as one."""
+    typed = _to_number(series, source)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(typed), typed, np.nan)
+
+
 def number_pattern(source: dict) -> str:
     """The regular expression (RE2 and Python) of a number as the contract declares it."""
     decimal, thousands = source.get("decimal", "."), source.get("thousands")

@@ -28,6 +28,7 @@ rejecting the data. Rows whose inputs are missing (e.g. suppressed cells) are no
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from typing import Callable, ClassVar
@@ -35,6 +36,8 @@ from typing import Callable, ClassVar
 import numpy as np
 import pandas as pd
 
+from bif_lib.contracts import Contract
+from bif_lib.contracts.model import register_semantic_check
 from bif_lib.i18n import format_number
 from bif_lib.validation.report import FailureBatch
 
@@ -63,6 +66,48 @@ def build_rules(specs: list[dict]) -> list[Rule]:
     return [build_rule(spec) for spec in specs]
 
 
+def rule_problems(raw: dict) -> list[tuple[str, str]]:
+    """(YAML path, German message) for every rule of a contract (its raw dict, valid against the
+    JSON Schema) that names a column the contract lacks or needs a geometry field it has not.
+    ``contracts.parse_contract`` runs this while loading (registered below): a rule whose column
+    is missing would otherwise never be judged."""
+    names = {f["name"] for f in raw["schema"]["fields"]}
+    has_geometry = any(f["type"] == "geometry" for f in raw["schema"]["fields"])
+    problems = []
+    for i, spec in enumerate(raw.get("rules") or []):
+        rule = build_rule(spec)
+        for name in rule.columns:
+            if name not in names:
+                problems.append((f"rules[{i}]{_key_naming(spec, name)}", f"Regel nennt unbekanntes Feld „{name}“"))
+        if rule.reads_geometry and not has_geometry:
+            problems.append((f"rules[{i}].type", f"Regel „{rule.type}“ braucht ein Geometriefeld"))
+    return problems
+
+
+def _key_naming(spec: dict, name: str) -> str:
+    """``.key`` of the rule dict's key whose value names ``name`` (as text, in a list or as a
+    mapping's key, also one level down), for the message's YAML path; "" if none does."""
+    def names(value, depth: int = 0) -> bool:
+        if isinstance(value, str):
+            return value == name
+        if isinstance(value, (list, tuple)):
+            return name in value
+        if isinstance(value, dict):
+            return name in value or (depth == 0 and any(names(v, 1) for v in value.values() if isinstance(v, dict)))
+        return False
+
+    return next((f".{key}" for key, value in spec.items() if key not in ("type", "id") and names(value)), "")
+
+
+def referenced_datasets(contract: Contract) -> set[str]:
+    """Datasets a contract's checks read from the store (foreign keys and rules), without itself."""
+    refs = {fk.resource for fk in contract.foreign_keys}
+    for rule in build_rules(contract.rules):
+        refs.update(rule.datasets)
+    refs.discard(contract.id)
+    return refs
+
+
 @dataclass(frozen=True, kw_only=True)
 class Rule:
     """One plausibility rule of a contract. Subclasses add their parameters and ``check``."""
@@ -74,14 +119,23 @@ class Rule:
     id: str | None = None
     severity: str = "error"
 
+    # a parameter read from a contract key of another name (parameter -> contract key)
+    spec_keys: ClassVar[dict[str, str]] = {}
+
     @classmethod
     def from_spec(cls, spec: dict) -> Rule:
-        raise NotImplementedError
-
-    @staticmethod
-    def common(spec: dict) -> dict:
-        """The keys every rule has (``id``, ``severity``), as constructor arguments."""
-        return {"id": spec.get("id"), "severity": spec.get("severity", "error")}
+        """The rule for a contract's rule dict: each dataclass field from its contract key (see
+        ``spec_keys``), a list for a tuple field as a tuple (one name alone as a 1-tuple); a key the
+        contract leaves out takes the field's default."""
+        params = {}
+        for f in dataclasses.fields(cls):
+            key = cls.spec_keys.get(f.name, f.name)
+            if key in spec:
+                value = spec[key]
+                if _is_tuple(f.type):
+                    value = (value,) if isinstance(value, str) else tuple(value)
+                params[f.name] = value
+        return cls(**params)
 
     @property
     def rule_id(self) -> str:
@@ -91,6 +145,11 @@ class Rule:
     @property
     def columns(self) -> tuple[str, ...]:
         """The columns of this dataset the rule reads."""
+        return ()
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The other datasets the rule reads from the store."""
         return ()
 
     def check(self, frame: pd.DataFrame, rows: np.ndarray, references: References) -> list[FailureBatch]:
@@ -103,6 +162,13 @@ class Rule:
     def missing_reference(self, dataset: str) -> list[FailureBatch]:
         return [self.batch(None, [None], [dataset],
                            f"Referenzdatensatz „{dataset}“ ist nicht im Datenbestand – Regel nicht prüfbar")]
+
+
+def _is_tuple(annotation) -> bool:
+    """Whether a dataclass field's annotation (text under ``from __future__ import annotations``)
+    is a tuple."""
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    return text.startswith("tuple")
 
 
 def _unique(names) -> tuple[str, ...]:
@@ -145,15 +211,12 @@ class SumEquals(Rule):
     """Parts add up to a total in every row (contract keys ``columns``, ``total``, ``tolerance``)."""
 
     row_wise: ClassVar[bool] = True
+    spec_keys: ClassVar[dict[str, str]] = {"parts": "columns"}
 
     parts: tuple[str, ...]
     total: str
     tolerance: float = 0
 
-    @classmethod
-    def from_spec(cls, spec: dict) -> SumEquals:
-        return cls(**cls.common(spec), parts=tuple(spec["columns"]), total=spec["total"],
-                   tolerance=spec.get("tolerance", 0))
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -189,16 +252,15 @@ class AggregateEquals(Rule):
     tolerance: float = 0
     require_total: bool = False
 
-    @classmethod
-    def from_spec(cls, spec: dict) -> AggregateEquals:
-        return cls(**cls.common(spec), value=spec["value"], group_by=tuple(spec["group_by"]), total=spec["total"],
-                   parts=spec.get("parts"), tolerance=spec.get("tolerance", 0),
-                   require_total=bool(spec.get("require_total")))
 
     @property
     def columns(self) -> tuple[str, ...]:
         filters = [*(self.parts or {}), *(self.total.get("rows") or {})]
         return _unique([*self.group_by, self.value, *filters])
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return (self.total["dataset"],) if "dataset" in self.total else ()
 
     def check(self, frame, rows, references) -> list[FailureBatch]:
         group_by, value = list(self.group_by), self.value
@@ -248,13 +310,14 @@ class CompleteKeys(Rule):
 
     keys: dict
 
-    @classmethod
-    def from_spec(cls, spec: dict) -> CompleteKeys:
-        return cls(**cls.common(spec), keys=spec["keys"])
 
     @property
     def columns(self) -> tuple[str, ...]:
         return tuple(self.keys)
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return _unique(spec["dataset"] for spec in self.keys.values() if "dataset" in spec)
 
     def check(self, frame, rows, references) -> list[FailureBatch]:
         expected_values = {}
@@ -292,11 +355,6 @@ class ChangeBounds(Rule):
     min_base: float = 1
     consecutive_only: bool = True
 
-    @classmethod
-    def from_spec(cls, spec: dict) -> ChangeBounds:
-        return cls(**cls.common(spec), column=spec["column"], key=tuple(spec["key"]), order_by=spec["order_by"],
-                   max_relative_change=spec["max_relative_change"], min_base=spec.get("min_base", 1),
-                   consecutive_only=spec.get("consecutive_only", True))
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -333,9 +391,8 @@ class ChangeBounds(Rule):
 class ValidGeometry(Rule):
     """Checked for every geometry field by the engine; the rule exists so a contract can say so."""
 
-    @classmethod
-    def from_spec(cls, spec: dict) -> ValidGeometry:
-        return cls(**cls.common(spec))
+    reads_geometry: ClassVar[bool] = True
+
 
     def check(self, frame, rows, references) -> list[FailureBatch]:
         return []
@@ -348,6 +405,10 @@ class _ReferenceAreaRule(Rule):
     reads_geometry: ClassVar[bool] = True
 
     dataset: str
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return (self.dataset,)
 
     def crs_mismatch(self, frame, ref) -> list[FailureBatch]:
         """Coordinates in different reference systems cannot be compared: one failure that says
@@ -367,9 +428,6 @@ class WithinBoundary(_ReferenceAreaRule):
 
     tolerance_m: float = 0
 
-    @classmethod
-    def from_spec(cls, spec: dict) -> WithinBoundary:
-        return cls(**cls.common(spec), dataset=spec["dataset"], tolerance_m=spec.get("tolerance_m", 0))
 
     def check(self, frame, rows, references) -> list[FailureBatch]:
         ref = references(self.dataset)
@@ -395,10 +453,6 @@ class PointInPolygonAttribute(_ReferenceAreaRule):
     dataset_column: str
     tolerance_m: float | None = None
 
-    @classmethod
-    def from_spec(cls, spec: dict) -> PointInPolygonAttribute:
-        return cls(**cls.common(spec), dataset=spec["dataset"], column=spec["column"],
-                   dataset_column=spec["dataset_column"], tolerance_m=spec.get("tolerance_m"))
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -444,10 +498,6 @@ class DissolvesInto(_ReferenceAreaRule):
     dataset_key: str
     max_mismatch_share: float = 0.001
 
-    @classmethod
-    def from_spec(cls, spec: dict) -> DissolvesInto:
-        return cls(**cls.common(spec), dataset=spec["dataset"], key=spec["key"], dataset_key=spec["dataset_key"],
-                   max_mismatch_share=spec.get("max_mismatch_share", 0.001))
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -474,3 +524,6 @@ class DissolvesInto(_ReferenceAreaRule):
             return []
         return [self.batch(key, [None] * len(shown), shown,
                            f"Teilgebiete ergeben nicht die Gebiete aus „{self.dataset}“: {{value}}")]
+
+
+register_semantic_check(rule_problems)

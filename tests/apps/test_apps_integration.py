@@ -116,7 +116,7 @@ def test_planner_opens_app_and_widget_updates_output(platform, planner):
     # the kernel runs under the app service account
     kid = kernel_id(page)
     voila_pid = int(platform.cfg().voila_pid_file.read_text())
-    from bif_lib.apps.serving.supervisor import children
+    from bif_lib.processes import children
 
     owners = {pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name for pid in children(voila_pid)}
     expected = "bif-apps" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name

@@ -516,7 +516,7 @@ def test_login_hashing_leaves_the_event_loop_free(tmp_path, monkeypatch):
 
 def test_watchdog_replaces_a_hanging_voila(platform, planner):
     from bif_lib.apps.serving.daemon import health
-    from bif_lib.apps.serving.supervisor import descendants
+    from bif_lib.processes import descendants
 
     cfg = platform.cfg()
     old = voila_pid(platform)
@@ -664,7 +664,7 @@ def test_watchdog_measures_processes():
     import subprocess
     import sys
 
-    from bif_lib.apps.serving.supervisor import cpu_seconds, descendants, memory_bytes
+    from bif_lib.processes import cpu_seconds, descendants, memory_bytes
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:

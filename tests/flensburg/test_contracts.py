@@ -22,6 +22,7 @@ from bif_lib.contracts.model import contract_json_schema
 from bif_lib.data.order import DependencyCycle, ingest_order
 from bif_lib.ingest import ingest
 from bif_lib.store import Store
+from bif_lib.validation import referenced_datasets
 
 PROFILE = Path(__file__).resolve().parents[2] / "data_contracts" / "flensburg"
 
@@ -180,7 +181,7 @@ def test_ingest_order_puts_every_reference_first(contracts):
     assert sorted(order) == sorted(contracts)
     position = {dataset: i for i, dataset in enumerate(order)}
     for dataset, contract in contracts.items():
-        for reference in contract.referenced_datasets:
+        for reference in referenced_datasets(contract):
             assert position[reference] < position[dataset], f"{reference} must come before {dataset}"
 
 

@@ -8,8 +8,8 @@ import yaml
 
 from bif_lib.cli import main
 from bif_lib.contracts import load_contract
-from bif_lib.contracts.draft import draft_contract
 from bif_lib.ingest import validate_file
+from bif_lib.validation.draft import draft_contract
 
 GERMAN_CSV = """Stadtteil;Jahr;Einwohner;Anteil Ältere;Stichtag;Grünfläche
 Altstadt;2022;3.907;12,5;31.12.2022;ja
@@ -119,3 +119,21 @@ def test_draft_via_cli_is_checked_by_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "bestanden" in out
     assert yaml.safe_load(target.read_text(encoding="utf-8"))["source"]["encoding"] == "windows-1252"
+
+
+def test_draft_types_numbers_as_the_ingest_reads_them(tmp_path, store):
+    """NBSP as thousands separator and a leading decimal comma: the draft's number rule is the ingest's."""
+    from bif_lib.validation.fields import parse_numbers
+
+    path = tmp_path / "flaechen.csv"
+    path.write_text("gebiet;flaeche;anteil\nA;1\u00a0234,5;,5\nB;12\u00a0345,25;0,75\nC;987,5;,125\n", encoding="utf-8")
+    contract, frame, report = draft_and_validate(path, tmp_path, store)
+    assert report.ok, report.to_text()
+    assert (contract.source["decimal"], contract.source["thousands"]) == (",", " ")
+    assert {f.name: f.type for f in contract.fields}["flaeche"] == "number"
+    assert {f.name: f.type for f in contract.fields}["anteil"] == "number"
+    assert frame["flaeche"].tolist() == [1234.5, 12345.25, 987.5]
+    assert frame["anteil"].tolist() == [0.5, 0.75, 0.125]
+    raw = pd.Series(["1\u00a0234,5", ",5"])
+    assert parse_numbers(raw, contract.source).tolist() == [1234.5, 0.5]
+    assert contract.field("anteil").constraints["minimum"] == 0.125

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from bif_lib.contracts import ContractError, load_contract, load_contracts, parse_contract
+from bif_lib.validation import referenced_datasets  # also registers the rule checks with the contract loader
 
 # Line numbers below refer to this text (line 1 = "id: ...").
 VALID = """\
@@ -271,7 +272,7 @@ rules:
   - {type: dissolves_into, dataset: stadtteile, key: district_id, dataset_key: district_id}
 """
     contract = parse_contract(text)
-    assert contract.is_geo and contract.referenced_datasets == {"stadtteile"}
+    assert contract.is_geo and referenced_datasets(contract) == {"stadtteile"}
     with pytest.raises(ContractError) as info:
         parse_contract(text.replace("key: district_id, dataset_key", "key: stadtteil, dataset_key"))
     assert "stadtteil" in problem(info.value, "rules[0].key")[2]
@@ -299,4 +300,4 @@ def test_referenced_datasets():
     text = VALID + ("  - type: aggregate_equals\n    value: residents\n    group_by: [year]\n"
                     "    total: {dataset: einwohner_gesamt, value: residents}\n"
                     "  - type: complete_keys\n    keys: {district_id: {dataset: stadtteile}, year: {values: [2020]}}\n")
-    assert parse_contract(text).referenced_datasets == {"einwohner_gesamt", "stadtteile"}
+    assert referenced_datasets(parse_contract(text)) == {"einwohner_gesamt", "stadtteile"}

@@ -78,3 +78,8 @@ def test_messages_never_echo_unbounded_values(make_contract):
         parse_contract(yaml.safe_dump(raw, sort_keys=False))
     message = str(raised.value)
     assert "gekürzt" in message and len(message) < 2000
+
+
+def test_shortened_text_keeps_its_commas_and_gets_german_thousands():
+    shortened = model._plain("a, b" * 1000, limit=10)
+    assert shortened == "a, ba, ba,… (gekürzt, 4.000 Zeichen)"

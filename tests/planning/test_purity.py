@@ -7,9 +7,8 @@ ingest, readers, audit or gate, anything above planning, widgets, or the standar
 file, process and network modules; none may call ``open`` or a read/write method of pandas,
 numpy or pathlib.
 
-Not covered: ``bif_lib/__init__.py``, which re-exports the analysts' API and so imports
-``bif_lib.api`` and ``bif_lib.store`` whenever any ``bif_lib`` module is imported. It is the
-package, not a planning module (``tests/test_layers.py`` leaves it unfloored too).
+``bif_lib/__init__.py`` re-exports the analysts' API lazily (PEP 562); a fresh interpreter
+checks at run time that importing the planning models loads none of the data core.
 """
 
 from __future__ import annotations
@@ -174,3 +173,18 @@ def test_the_check_finds_lazy_relative_and_indirect_io():
     assert "bif_lib.planning.fake -> bif_lib.planning.helper: line 4 calls .read_parquet(...)" in text
     assert "helper: line 7 calls open(...)" in text and "calls np.load(...)" in text
     assert len(problems) == 6
+
+
+def test_importing_the_models_loads_no_data_core():
+    """At run time too: a fresh interpreter imports every planning module and nothing of the
+    store, the API, ingest, readers or widgets comes with them."""
+    import subprocess
+    import sys
+
+    probe = ("import importlib, pkgutil, sys, bif_lib.planning as p\n"
+             "for m in pkgutil.iter_modules(p.__path__): importlib.import_module('bif_lib.planning.' + m.name)\n"
+             "bad = ('bif_lib.api', 'bif_lib.store', 'bif_lib.ingest', 'bif_lib.readers', 'bif_lib.audit',\n"
+             "       'bif_lib.gate', 'bif_lib.loaders', 'bif_lib.apps', 'ipywidgets')\n"
+             "print(sorted(n for n in sys.modules if n.startswith(bad)))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

@@ -7,7 +7,12 @@ no pixel of the other image within ``SHIFT`` of its position matches it within `
 move by a pixel do not count, a column, a row or a chart that is missing or moved does. A
 screenshot fails when more than ``MAX_SHARE`` of its pixels differ, or more than
 ``MAX_TILE_SHARE`` of one ``TILE`` × ``TILE`` tile (one missing column of a table is a small
-share of the page but most of its tiles). Different sizes count as differing pixels.
+share of the page but much of some tiles). Different sizes count as differing pixels.
+
+Calibrated on the bundled apps: a screenshot taken twice differs in no pixel; blurring a
+reference (Gaussian, 0.6 px at half size, stronger than antialiasing differs between font
+renderers) leaves at most 0.005 % differing pixels; one narrow table column hidden by CSS
+(„Rang“, „Plätze“) makes 0.38–0.52 %.
 
 Refresh the references after an intended change of the layout:
 ``BIF_UPDATE_REFERENCES=1 .venv/bin/python -m pytest tests/planning_apps/test_visual_regression.py``
@@ -24,11 +29,11 @@ import numpy as np
 from PIL import Image
 
 SCALE = 2
-THRESHOLD = 48
+THRESHOLD = 80
 SHIFT = 1
-MAX_SHARE = 0.002
+MAX_SHARE = 0.001
 TILE = 32
-MAX_TILE_SHARE = 0.15
+MAX_TILE_SHARE = 0.25
 PADDING = (255, 0, 255)  # where one image is larger than the other
 
 
@@ -40,8 +45,11 @@ def reduce(png: bytes | Image.Image) -> Image.Image:
 
 
 def save_reference(image: Image.Image, path: Path) -> None:
+    """A reference as PNG with a palette of 256 colours: about 40 KB, and no pixel of it
+    differs from the screenshot by the measure of :func:`compare`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="PNG", optimize=True)
+    palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    palette.save(path, format="PNG", optimize=True)
 
 
 @dataclass

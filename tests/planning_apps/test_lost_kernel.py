@@ -35,6 +35,12 @@ JS_OFFLINE_STYLE = """() => ({
 })"""
 
 
+@pytest.fixture
+def app_page(page):
+    yield page
+    page.goto("about:blank")  # the app's beforeunload beacon ends its kernel (a person holds at most 5)
+
+
 def kernel_pid(app_server, kernel_id: str) -> int:
     """The process of the page's kernel: a child of the platform's Voilà started with the
     kernel's connection file (the test runs as root; the kernel as the app account)."""
@@ -53,7 +59,8 @@ def choose_district(page, name: str) -> None:
         arg=name, timeout=30_000)
 
 
-def test_killed_kernel_reloads_the_page(app_server, page):
+def test_killed_kernel_reloads_the_page(app_server, app_page):
+    page = app_page
     page.goto(app_server.app_url("kita"))
     wait_ready(page, TABLE)
     old_kernel = page.evaluate(JS_KERNEL_ID)
@@ -77,7 +84,8 @@ def test_killed_kernel_reloads_the_page(app_server, page):
     choose_district(page, "Mürwik")
 
 
-def test_short_interruption_reconnects_without_reload(app_server, page):
+def test_short_interruption_reconnects_without_reload(app_server, app_page):
+    page = app_page
     # the page's kernel WebSocket runs through Playwright, which can cut it and refuse new ones
     state = {"online": True, "sockets": []}
 

@@ -49,7 +49,7 @@ def test_pid_file_finds_its_own_process_only(started, tmp_path):
 
 
 @pytest.mark.parametrize("content, reason", [(None, "keine pid-Datei"), ("kaputt", "unlesbar"),
-                                             ("-1", "läuft nicht"), ("999999999", "läuft nicht")])
+                                             ("-1", "unlesbar"), ("999999999", "läuft nicht")])
 def test_pid_files_that_name_no_process(tmp_path, content, reason):
     pidfile = PidFile(tmp_path / "hub.pid", "jupyterhub")
     if content is not None:
@@ -121,3 +121,34 @@ def test_write_private_appends(tmp_path):
     write_private(log, "eins\n", append=True)
     write_private(log, "zwei\n", append=True, durable=False)
     assert log.read_text() == "eins\nzwei\n" and stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_write_private_with_a_group_readable_mode(tmp_path):
+    # the audit trail: 0640 from the start, whatever the umask, for a replaced and an appended file
+    old = os.umask(0o077)
+    try:
+        head = tmp_path / "head.json"
+        write_private(head, "{}", mode=0o640)
+        log = tmp_path / "audit.jsonl"
+        write_private(log, "eins\n", mode=0o640, append=True)
+        write_private(log, "zwei\n", mode=0o640, append=True)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(head.stat().st_mode) == 0o640 and head.read_text() == "{}"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o640 and log.read_text() == "eins\nzwei\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.jsonl", "head.json"]
+
+
+def test_matching_finds_processes_by_command_line_and_uid(started, tmp_path):
+    proc, _ = started(SLEEPER, tmp_path)
+    deadline = time.monotonic() + 5  # a process just started may show an empty command line for a moment
+    while "bif-test-sleeper" not in (processes.cmdline(proc.pid) or "") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    found = dict(processes.matching(cmdline_contains="bif-test-sleeper"))
+    assert proc.pid in found and "bif-test-sleeper" in found[proc.pid]
+    assert proc.pid in dict(processes.matching(uid=os.getuid(), cmdline_contains="bif-test-sleeper"))
+    assert processes.matching(uid=os.getuid() + 12345, cmdline_contains="bif-test-sleeper") == []
+    assert os.getpid() not in dict(processes.matching(uid=os.getuid()))  # never the caller
+    proc.kill()
+    proc.wait()
+    assert proc.pid not in dict(processes.matching(cmdline_contains="bif-test-sleeper"))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import nbformat
 
 from bif_lib import config as bif_config
 from bif_lib.i18n import CLASSIFICATION_LABELS
+from bif_lib.processes import kill_tree
 
 from bif_lib.apps.publishing import sandbox as sandboxing
 from bif_lib.apps.account import RunAs
@@ -198,10 +198,10 @@ def _run(cmd: list[str], env: dict, cwd, total: float, popen_kwargs: dict) -> tu
         timed_out = True
         # the group: unshare and the launcher (whose end ends the sandbox's PID namespace),
         # or without sandbox the runner and its kernel
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc.pid)
         proc.wait()
     except BaseException:  # e.g. Ctrl-C on `bif publish`: the run must not go on without us
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc.pid)
         proc.wait()
         raise
     reader.join(timeout=5)

@@ -201,39 +201,18 @@ def exclusive(box: Sandbox):
         os.close(fd)
 
 
-def processes_of(uid: int) -> list[tuple[int, str]]:
-    """(pid, command) of live processes with ``uid`` as real, effective, saved or fs uid."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/status", encoding="utf-8", errors="replace") as fh:
-                status = dict(line.split(":", 1) for line in fh if ":" in line)
-            if status.get("State", "").strip().startswith("Z"):
-                continue
-            if uid not in {int(u) for u in status.get("Uid", "").split()}:
-                continue
-            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
-                command = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            continue
-        found.append((int(entry.name), command[:120]))
-    return found
-
-
 def end_leftovers(uid: int, grace: float = 5.0) -> list[tuple[int, str]]:
-    """Processes of ``uid`` still alive ``grace`` seconds after a run (they should not exist:
-    the PID namespace is gone). They are killed; the list says what was found."""
+    """Processes of ``uid`` (pid, command) still alive ``grace`` seconds after a run (they
+    should not exist: the PID namespace is gone). They are killed; the list says what was found."""
+    from bif_lib import processes  # not at the top: run by path as the launcher, stdlib only
+
     deadline = time.monotonic() + grace
-    found = processes_of(uid)
+    found = processes.matching(uid=uid)
     while found and time.monotonic() < deadline:
         time.sleep(0.05)
-        found = processes_of(uid)
-    for pid, _ in found:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    return found
+        found = processes.matching(uid=uid)
+    processes.kill_all(pid for pid, _ in found)
+    return [(pid, command[:120]) for pid, command in found]
 
 
 def setup_failure(stderr: str) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any
 from bif_lib import config as bif_config
 from bif_lib.apps.config import CONFIG_ENV, SERVICE_NAME, AppsConfig
 from bif_lib.apps.serving.supervisor import stop_leftover_voila, voila_pidfile
-from bif_lib.platform.settings import Settings, apps_api_token
+from bif_lib.platform.settings import Settings, apps_api_token, load_settings
 from bif_lib.processes import PidFile, spawn
 
 GATEWAY_MARKER = "bif_lib.apps.serving.service"
@@ -31,14 +31,6 @@ def gateway_pidfile(cfg: AppsConfig) -> PidFile:
 
 class ServiceError(RuntimeError):
     """The service could not be started or stopped (message in German)."""
-
-
-def _api_token(settings: Any) -> str:
-    if os.environ.get("BIF_APPS_API_TOKEN"):
-        return os.environ["BIF_APPS_API_TOKEN"]
-    if isinstance(settings, Settings):
-        return apps_api_token(settings)
-    raise ServiceError("Das API-Token des Dienstes bif-apps fehlt (Umgebungsvariable BIF_APPS_API_TOKEN).")
 
 
 def health(cfg: AppsConfig, timeout: float = 2.0) -> dict | None:
@@ -69,7 +61,7 @@ def start(settings: Any = None, *, wait: bool = True, timeout: float = 60.0) -> 
     current = status(cfg)
     if current["running"]:
         return current
-    token = _api_token(settings)
+    token = apps_api_token(settings if isinstance(settings, Settings) else load_settings())
     for path in (cfg.run_dir, cfg.logs_dir):
         path.mkdir(parents=True, exist_ok=True)
     os.chmod(cfg.run_dir, 0o700)

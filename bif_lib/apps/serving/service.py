@@ -46,7 +46,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from bif_lib.apps.serving import daemon
 from bif_lib.apps.access import can_open, can_publish, user_groups
 from bif_lib.apps.account import RunAs, service_account
-from bif_lib.apps.config import PUBLISH_SCOPE, SERVICE_NAME, AppsConfig
+from bif_lib.apps.config import CONFIG_ENV, PUBLISH_SCOPE, SERVICE_NAME, AppsConfig
 from bif_lib.apps.serving.gallery import Pages, items_for_user
 from bif_lib.apps.serving.gateway import (CLOSE_BUSY, CLOSE_PROTOCOL, KERNEL_ID, KERNEL_ID_IN_PAGE, KERNEL_REST_PATH, STATIC_PATH,
                     AssetHandler, KernelBindings, KernelSocketProxy, PageRewriter, asset_key, copy_response,
@@ -56,7 +56,6 @@ from bif_lib.apps.publishing.publish import (SERVICE_UNREACHABLE, PublishError, 
 from bif_lib.apps.registry import APP_ID_RE, Registry, secure_root, served_name
 from bif_lib.apps.serving.supervisor import VoilaSupervisor
 from bif_lib.fsutil import write_private
-from bif_lib.processes import read_pid
 
 log = logging.getLogger("bif.apps.service")
 
@@ -670,7 +669,11 @@ async def serve(cfg: AppsConfig) -> None:
         raise SystemExit("JUPYTERHUB_API_TOKEN / BIF_APPS_API_TOKEN fehlt: der Dienst kann die Hub-Anmeldung "
                          "nicht prüfen.")
     _prepare_dirs(cfg)
-    write_private(cfg.gateway_pid_file, f"{os.getpid()}\n")
+    # started by daemon.start (which has recorded it in the pid file and removes that on
+    # stop), or in the foreground (`python -m bif_lib.apps.serving.service`): then it is ours
+    foreground = not os.environ.get(CONFIG_ENV)
+    if foreground:
+        daemon.gateway_pidfile(cfg).write(os.getpid())
     run_as = service_account(cfg)
     secure_root(cfg.apps_dir)  # after the account exists (it may own the folder)
     registry = Registry(cfg.apps_dir)
@@ -707,13 +710,9 @@ async def serve(cfg: AppsConfig) -> None:
     server.stop()
     await loop.run_in_executor(None, ctx.supervisor.stop)
     ctx.executor.shutdown(wait=False, cancel_futures=True)
-    for path in (cfg.voila_token_file, cfg.gateway_pid_file):
-        if path == cfg.gateway_pid_file and read_pid(path) != os.getpid():
-            continue
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
+    cfg.voila_token_file.unlink(missing_ok=True)
+    if foreground:
+        daemon.gateway_pidfile(cfg).remove()
 
 
 def main() -> None:

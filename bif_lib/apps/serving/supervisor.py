@@ -39,9 +39,8 @@ from bif_lib.apps.account import RunAs
 from bif_lib.apps.config import AppsConfig
 from bif_lib.apps.publishing.execute import child_env
 from bif_lib.apps.registry import Registry
-# children: tests/apps and bench/bench_app_open.py import it from here
-from bif_lib.processes import (PidFile, children, cpu_seconds, descendants, kill_all,  # noqa: F401
-                               kill_tree, memory_bytes, spawn, terminate)
+from bif_lib.processes import (PidFile, cpu_seconds, descendants, kill_all, kill_tree, matching, memory_bytes,
+                               spawn, terminate)
 
 log = logging.getLogger("bif.apps.supervisor")
 TEMPLATE_ROOT = Path(__file__).resolve().parent / "share"
@@ -64,15 +63,7 @@ c.HistoryManager.enabled = False
 def service_kernels(cfg: AppsConfig) -> list[int]:
     """App kernels of this service, also orphaned ones (their connection files live in the
     service's ``TMPDIR``, which is in their command line)."""
-    marker = str(cfg.voila_state_dir / "tmp").encode() + b"/"
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if any(arg.startswith(marker) for arg in cmdline.read_bytes().split(b"\0")):
-                found.append(int(cmdline.parent.name))
-        except (OSError, ValueError):
-            continue
-    return [p for p in found if p != os.getpid()]
+    return [pid for pid, _ in matching(cmdline_contains=f"{cfg.voila_state_dir / 'tmp'}/")]
 
 
 # --- state directories ------------------------------------------------------------------------

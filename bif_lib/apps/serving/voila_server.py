@@ -71,6 +71,9 @@ else:
     page_config_hook = _load_by_path("bif_apps_frontend", HERE / "frontend.py").page_config_hook
 
 TEMPLATE_ROOT = HERE / "share"
+# seconds between starting two kernels of a pool (Voilà's default 0.5: a pool refills without
+# starving the kernels in use of CPU)
+POOL_FILL_DELAY = 0.5
 TEMPLATE = "bif"
 KERNEL_WS_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 log = logging.getLogger("bif.apps.voila")
@@ -279,12 +282,12 @@ def build_config(conf: dict, token: str) -> Config:
     for app_id, size in (conf.get("pool_sizes") or {}).items():
         pools[served_name(app_id)] = {"pool_size": int(size)}
     c.VoilaKernelManager.kernel_pools_config = pools
-    c.VoilaKernelManager.fill_delay = float(conf.get("fill_delay", 0.5))
+    c.VoilaKernelManager.fill_delay = POOL_FILL_DELAY
     # A page request that never opens its kernel's websocket (a script, a crashed tab)
     # leaves the kernel running: cull idle kernels that nobody is connected to.
     # Pooled kernels are exempt (Voilà's cull_kernel_if_idle skips them).
-    c.MappingKernelManager.cull_idle_timeout = int(conf.get("cull_idle_timeout", 900))
-    c.MappingKernelManager.cull_interval = int(conf.get("cull_interval", 60))
+    c.MappingKernelManager.cull_idle_timeout = int(conf["cull_idle_timeout"])
+    c.MappingKernelManager.cull_interval = int(conf["cull_interval"])
     c.MappingKernelManager.cull_connected = False
     c.MappingKernelManager.cull_busy = False
     return c

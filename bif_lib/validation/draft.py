@@ -4,6 +4,9 @@ The draft guesses the read options (delimiter, encoding, decimal comma), field t
 value ranges, required fields and candidate primary keys. Metadata that cannot be
 inferred is marked ``TODO`` so that the draft is visibly unfinished but already a valid
 contract (``bif contract check`` accepts it and ``bif validate`` can run with it).
+
+It lives in ``validation`` because it types a column with the ingest's own reading of numbers
+(``fields.parse_numbers``): a draft calls a column a number exactly when the ingest reads it as one.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+
+from bif_lib.validation.fields import parse_numbers
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".geojson": "geojson", ".json": "geojson",
            ".zip": "shapefile_zip", ".gpkg": "gpkg"}
@@ -106,13 +111,24 @@ def _guess_delimiter(text: str) -> str:
         return ";" if sample.count(";") > sample.count(",") else ","
 
 
+# (decimal, thousands) a draft can declare, in the order a tie is decided (no German format
+# unless a cell needs one: "1,234" stays English, as before)
+NUMBER_FORMATS = ((".", ","), (".", " "), (",", "."), (",", " "), (",", None))
+
+
 def _guess_number_format(frame: pd.DataFrame) -> tuple[str, str | None]:
-    values = pd.Series(frame.to_numpy().ravel()).astype(str)
-    german = values.str.fullmatch(r"-?\d{1,3}(\.\d{3})+(,\d+)?|-?\d+,\d+").sum()
-    english = values.str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?|-?\d+\.\d+").sum()
-    if german > english:
-        return ",", "."
-    return ".", None
+    """The format under which most cells are numbers that are none in plain notation (decimal
+    point, no thousands separator); plain notation if no cell needs another."""
+    values = pd.Series(frame.to_numpy().ravel()).astype(str).str.strip()
+    values = values[values != ""]
+    plain = ~np.isnan(parse_numbers(values, {"decimal": "."}))
+    best, best_count = (".", None), 0
+    for decimal, thousands in NUMBER_FORMATS:
+        numbers = parse_numbers(values, {"decimal": decimal, "thousands": thousands})
+        count = int((~np.isnan(numbers) & ~plain).sum())
+        if count > best_count:
+            best, best_count = (decimal, thousands), count
+    return best
 
 
 def _identifier(text: str) -> str:
@@ -131,17 +147,9 @@ def _infer_field(name: str, series: pd.Series, decimal: str, thousands: str | No
     date_format = None
     if len(present) and len(present) == len(values):
         constraints["required"] = True
-    text = present
-    if thousands:
-        text = text.str.replace(thousands, "", regex=False)
-    if decimal == ",":
-        text = text.str.replace(",", ".", regex=False)
-    numbers = pd.to_numeric(text, errors="coerce")
-    if thousands:
-        # the reader's rule: separators only between groups of three digits, so that a
-        # German date such as 31.12.2022 is not taken for the number 31122022
-        grouped = present.str.fullmatch(rf"[+-]?\d{{1,3}}(\{thousands}\d{{3}})*(\{decimal}\d+)?|[+-]?\d+(\{decimal}\d+)?")
-        numbers = numbers.where(grouped, np.nan)
+    # the ingest's reading: separators only between groups of three digits, so that a German
+    # date such as 31.12.2022 is not taken for the number 31122022
+    numbers = pd.Series(parse_numbers(present, {"decimal": decimal, "thousands": thousands}), index=present.index)
     # Codes with leading zeros (school numbers, postcodes) stay text.
     leading_zero = present.str.match(r"^0\d").any()
     if len(present) and numbers.notna().all() and not leading_zero:
