@@ -48,7 +48,6 @@ from bench._results import record  # noqa: E402
 from bif_lib.contracts import parse_contract  # noqa: E402
 from bif_lib.readers import read_source  # noqa: E402
 from bif_lib.validation import compile_contract  # noqa: E402
-from bif_lib.validation.report import ROW  # noqa: E402
 
 ROWS = 1_000_000
 DISTRICTS = pd.DataFrame({"district_id": np.arange(1, 14, dtype="int64")})

@@ -24,8 +24,7 @@ from bif_lib import config
 from bif_lib.contracts import Contract, load_contract
 from bif_lib.i18n import format_number
 from bif_lib.readers import CsvChunks, NotStreamable, read_source
-from bif_lib.store import DatasetNotFound, Store, VersionEntry, sha256_file
-from bif_lib.store import admission
+from bif_lib.store import DatasetNotFound, Store, VersionEntry, admission, sha256_file
 from bif_lib.store.admission import AdmissionRefused
 from bif_lib.validation import ValidationReport, compile_contract
 from bif_lib.validation.report import Failure

@@ -33,6 +33,7 @@ from bif_lib.disclosure import Certificate, DisclosureError, protect
 from bif_lib.store import Store
 from bif_lib.store.record_keys import RecordKeysMissing, record_keys_for
 
+
 class ReleaseError(RuntimeError):
     """A release could not be made (message in German)."""
 

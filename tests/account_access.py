@@ -16,7 +16,6 @@ import stat
 import tempfile
 from pathlib import Path
 
-
 ACCESS_STATE = Path(tempfile.gettempdir()) / "bif-test-environment-access.json"
 
 

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from account_access import shared_environment_access
 
 REPO = Path(__file__).resolve().parent.parent

@@ -2,10 +2,9 @@
 
 import re
 import tomllib
+from pathlib import Path
 
 import yaml
-
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 

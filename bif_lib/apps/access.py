@@ -9,7 +9,7 @@ not see either (Statistikgeheimnis).
 
 from __future__ import annotations
 
-from bif_lib.apps.config import PUBLISH_SCOPE
+from bif_lib.platform.settings import PUBLISH_SCOPE
 
 
 def user_groups(user: dict | None) -> set[str]:

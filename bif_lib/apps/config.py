@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-# SERVICE_NAME and PUBLISH_SCOPE: the apps wing imports them from here
-from bif_lib.platform.settings import APPS_SERVICE as SERVICE_NAME, PUBLISH_SCOPE  # noqa: F401
+# the hub service's name, as the apps wing calls it
+from bif_lib.platform.settings import APPS_SERVICE as SERVICE_NAME  # noqa: F401
 from bif_lib.platform.settings import Layout, Settings, defaults, load_settings, local_host
 
 CONFIG_ENV = "BIF_APPS_CONFIG"

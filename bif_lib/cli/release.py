@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from bif_lib.cli import progress
 from bif_lib.contracts import ContractError, load_contract
 from bif_lib.releases import ReleaseError, release
-from bif_lib.cli import progress
 
 
 def register(subparsers) -> None:

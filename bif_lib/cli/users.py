@@ -175,9 +175,7 @@ def _passwd(args) -> int:
 
 def _remove(args) -> int:
     def action():
-        from bif_lib.platform import accounts
-
-        from bif_lib.platform import office
+        from bif_lib.platform import accounts, office
 
         settings, store = user_store()
         name = args.name.lower()

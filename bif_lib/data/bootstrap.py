@@ -12,15 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from bif_lib import config
-from bif_lib.i18n import format_number
-from bif_lib.ingest import IngestOutcome, default_store, ingest
-from bif_lib.store import Store
-from bif_lib import releases
+from bif_lib import config, releases
 from bif_lib.data import generated
 from bif_lib.data.fetch import FetchReport, fetch_sources
 from bif_lib.data.order import ingest_order
 from bif_lib.data.profile import CityProfile, load_profile
+from bif_lib.i18n import format_number
+from bif_lib.ingest import IngestOutcome, default_store, ingest
+from bif_lib.store import Store
 
 
 class BootstrapError(RuntimeError):

@@ -23,9 +23,9 @@ from urllib.parse import urljoin
 
 import requests
 
-from bif_lib.fsutil import write_private
 from bif_lib.data.profile import CityProfile, SourceFile
 from bif_lib.data.sqldump import extract_table
+from bif_lib.fsutil import write_private
 
 TIMEOUT = 60
 

@@ -21,8 +21,8 @@ from typing import Callable
 import pandas as pd
 
 from bif_lib.contracts import Contract
-from bif_lib.store import Store
 from bif_lib.data.profile import CityProfile
+from bif_lib.store import Store
 
 
 def contract_ids(profile: CityProfile) -> set[str]:

@@ -55,10 +55,10 @@ import re
 import stat
 import uuid
 from concurrent.futures import Future
-from threading import Thread
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from threading import Thread
 
 import numpy as np
 import pandas as pd
@@ -69,11 +69,19 @@ import xxhash
 
 from bif_lib.contracts import CLASSIFICATIONS, Contract
 from bif_lib.fsutil import fsync_dir, write_private
+from bif_lib.store import admission
+from bif_lib.store.catalog import (
+    REBUILD_HINT,
+    Catalog,
+    CatalogDamaged,
+    CatalogError,
+    CatalogOutOfSync,
+    SQLiteCatalog,
+    VersionEntry,
+    shorten,
+)
 from bif_lib.validation import ValidationReport
 from bif_lib.validation.report import Failure
-from bif_lib.store import admission
-from bif_lib.store.catalog import (REBUILD_HINT, Catalog, CatalogDamaged, CatalogError, CatalogOutOfSync, SQLiteCatalog,
-                      VersionEntry, shorten)
 
 
 class SnapshotCorrupted(RuntimeError):

@@ -10,9 +10,8 @@ import urllib.error
 import urllib.request
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
 from apps_hub import FIXTURES
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 SLIDER_APP = FIXTURES / "slider_app.ipynb"
 

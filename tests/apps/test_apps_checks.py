@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from apps_helpers import notebook
-from bif_lib.apps.publishing.checks import (AppMetadata, DatasetUse, allowed_classifications, check_classifications,
-                                          check_metadata, check_synthetic_label, read_load_trace)
+
+from bif_lib.apps.publishing.checks import (
+    AppMetadata,
+    DatasetUse,
+    allowed_classifications,
+    check_classifications,
+    check_metadata,
+    check_synthetic_label,
+    read_load_trace,
+)
 
 
 def test_complete_metadata_passes():

@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 import pytest
-
 from apps_helpers import SLIDER_APP, api, call, notebook
 from apps_hub import PROJECT_ROOT, running_platform
+
 from bif_lib.apps.registry import Registry
 from bif_lib.cli import main
 from bif_lib.cli.publish import modern_args

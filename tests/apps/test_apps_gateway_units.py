@@ -6,8 +6,14 @@ import pytest
 
 from bif_lib.apps.access import can_open, can_publish
 from bif_lib.apps.config import AppsConfig
-from bif_lib.apps.serving.gateway import (KERNEL_ID_IN_PAGE, KERNEL_REST_PATH, STATIC_PATH, KernelBindings,
-                                         PageRewriter, strip_query_token)
+from bif_lib.apps.serving.gateway import (
+    KERNEL_ID_IN_PAGE,
+    KERNEL_REST_PATH,
+    STATIC_PATH,
+    KernelBindings,
+    PageRewriter,
+    strip_query_token,
+)
 
 KID = "7f84e22e-7139-4d25-b11c-c11931ec63b6"
 

@@ -14,7 +14,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from apps_helpers import SLIDER_APP, api, slider_notebook, voila_kernel_exists
 from apps_hub import login, running_platform
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import io
+
 import nbformat
 import pytest
+from apps_helpers import SLIDER_APP, notebook, service_user, slider_notebook, trace_cell
 from PIL import Image
 
-from apps_helpers import SLIDER_APP, notebook, service_user, slider_notebook, trace_cell
 from bif_lib.apps.publishing.publish import PublishError, publish_notebook, rollback
 
 

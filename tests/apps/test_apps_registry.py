@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from bif_lib.apps.registry import (Registry, RegistryError, slugify, validate_app_id)
+from bif_lib.apps.registry import Registry, RegistryError, slugify, validate_app_id
 
 NB = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
 

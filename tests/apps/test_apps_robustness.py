@@ -30,7 +30,6 @@ import urllib.request
 import uuid
 
 import pytest
-
 from apps_helpers import SLIDER_APP, notebook, voila_kernel_exists
 from apps_hub import login, running_platform
 

@@ -33,8 +33,8 @@ import nbformat
 import pandas as pd
 import pytest
 import yaml
-
 from apps_helpers import SLIDER_APP, notebook
+
 from bif_lib import config as bif_config
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: real OS accounts, groups and namespaces")
@@ -88,10 +88,10 @@ def contract(dataset: str, classification: str) -> str:
 def env():
     """Test accounts and groups, a BIF_HOME with a store holding an open, an internal and a
     confidential dataset, with the platform's store permissions."""
+    from bif_lib.apps.config import AppsConfig
     from bif_lib.contracts import parse_contract
     from bif_lib.ingest import ingest
     from bif_lib.platform import accounts
-    from bif_lib.apps.config import AppsConfig
     from bif_lib.store import Store
 
     prefix = f"bs{secrets.token_hex(2)}"
@@ -431,8 +431,8 @@ def test_result_files_replaced_by_links_are_not_read_as_root(env):
 
 def test_store_below_tmp_stays_visible_read_only_with_its_permissions(env):
     """A store below /tmp (as in development) is bound into the sandbox's private /tmp."""
-    from bif_lib.platform import accounts
     from bif_lib.apps.config import AppsConfig
+    from bif_lib.platform import accounts
 
     home = Path(tempfile.mkdtemp(prefix="bif-sandbox-tmp-", dir="/tmp"))
     try:

@@ -15,8 +15,16 @@ import pytest
 from openpyxl import load_workbook
 
 from bif_lib.apps.views.common import ViewTable
-from bif_lib.apps.widgets.export import (ExportDataset, ExportInfo, TableDownloads, csv_bytes, data_uri,
-                                         download_link, export_filename, xlsx_bytes)
+from bif_lib.apps.widgets.export import (
+    ExportDataset,
+    ExportInfo,
+    TableDownloads,
+    csv_bytes,
+    data_uri,
+    download_link,
+    export_filename,
+    xlsx_bytes,
+)
 from bif_lib.apps.widgets.formatting import html_table
 from bif_lib.i18n import format_local_datetime
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from contract_metadata import METADATA
 
 from bif_lib.contracts import parse_contract
-from contract_metadata import METADATA
 from bif_lib.store import Store
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,8 +10,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from bif_lib.contracts import ContractError, load_contract, parse_contract
-from bif_lib.contracts import model
+from bif_lib.contracts import ContractError, load_contract, model, parse_contract
 
 
 def _valid_text(make_contract) -> str:

@@ -2,8 +2,8 @@
 Qualität" panel says how they were protected."""
 
 import bif_lib as bif
-from bif_lib.releases import certificate_of
 from bif_lib.apps.widgets.panels import dataset_html, dataset_summary
+from bif_lib.releases import certificate_of
 
 
 def test_released_population_is_protected_with_the_cell_key_method(flensburg_store):

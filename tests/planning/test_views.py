@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bif_lib.planning import ProjectionInputs
 from bif_lib.apps.views import atlas, bevoelkerung, common, kita, schulbedarf
+from bif_lib.planning import ProjectionInputs
 from bif_lib.planning.daycare import THREE_TO_SCHOOL, UNDER_3, DemandRates
 
 NAMES = {1: "Altstadt", 2: "Neustadt", 3: "Nordstadt"}

@@ -1,6 +1,8 @@
 """Screenshots of the three planning apps at 1366 and 1920 px, compared with committed
 references (``references/<app>-<width>.png``, half size) with a tolerance (screenshots.py):
-font antialiasing passes, a missing column, a moved box or a cut-off table fails.
+font antialiasing passes, a missing column, a moved box or a cut-off table fails. It is a test
+of the layout: what the data decide (numbers, charts, map colours) is frozen or masked first
+(``JS_FREEZE``), so new numbers do not need new references.
 
 On a failure the screenshot, the reference and a diff image (differences red) are written to
 ``tests/_artifacts/screenshots/``. After an intended change of the layout, or on a machine
@@ -54,11 +56,36 @@ def settle(page, app: str) -> None:
     page.wait_for_timeout(500)  # leaflet's last redraw after the layout settled
 
 
+# What the data decide is frozen, the layout stays: the numbers of the synthetic register
+# differ from one bootstrap to the next (the Cell Key Method draws new record keys), and the
+# apps' computations may change without a change of layout. Numbers become „1.234“, columns of
+# a few repeated words (Status) „Kategorie“, key figures „1.234“, and marked rows unmarked;
+# charts, maps and the status line are masked (grey boxes of their size).
+JS_FREEZE = """() => {
+  for (const table of document.querySelectorAll('.bif-table table')) {
+    const rows = [...table.tBodies[0].rows];
+    const columns = table.tHead.rows[0].cells.length;
+    for (let c = 0; c < columns; c++) {
+      const cells = rows.map(r => r.cells[c]).filter(Boolean);
+      const values = new Set(cells.map(td => td.textContent));
+      const category = cells.length >= 5 && values.size <= 3;
+      for (const td of cells) {
+        if (td.classList.contains('num')) td.textContent = '1.234';
+        else if (category) td.textContent = 'Kategorie';
+      }
+    }
+    rows.forEach(r => r.classList.remove('bif-warn'));
+  }
+  document.querySelectorAll('.bif-kf-value').forEach(v => { v.textContent = '1.234'; });
+}"""
+VOLATILE = (".bif-chart img", ".bif-district-map", ".bif-status-line")
+
+
 def screenshot(page) -> Image.Image:
-    """The whole page, animations stopped, caret hidden; the status line masked (it may show
-    a duration or a message of the moment)."""
+    """The whole page with what the data decide frozen, animations stopped, caret hidden."""
+    page.evaluate(JS_FREEZE)
     png = page.screenshot(full_page=True, animations="disabled", caret="hide",
-                          mask=[page.locator(".bif-status-line")], mask_color="#ffffff")
+                          mask=[page.locator(css) for css in VOLATILE], mask_color="#b0b8c0")
     return reduce(png)
 
 

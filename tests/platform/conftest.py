@@ -34,7 +34,7 @@ import yaml
 
 from bif_lib.platform import accounts, launcher
 from bif_lib.platform.auth import UserStore
-from bif_lib.platform.settings import ENV_OVERRIDES, DEFAULT_SETTINGS_FILE, Settings, load_settings
+from bif_lib.platform.settings import DEFAULT_SETTINGS_FILE, ENV_OVERRIDES, Settings, load_settings
 
 LDAP_SUFFIX = "dc=bif,dc=test"
 LDAP_ADMIN = f"cn=admin,{LDAP_SUFFIX}"

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from bif_lib.fsutil import write_private
 from bif_lib import processes
+from bif_lib.fsutil import write_private
 from bif_lib.processes import PidFile
 
 SLEEPER = "import time; time.sleep(60)  # bif-test-sleeper"

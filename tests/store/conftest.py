@@ -12,7 +12,6 @@ import sys
 
 import pytest
 import yaml
-
 from store_helpers import REPO
 
 

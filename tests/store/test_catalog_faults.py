@@ -13,11 +13,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from store_helpers import contract_dict, delivery, file_digests
 
 import bif_lib
 from bif_lib.store import CatalogDamaged, CatalogError, CatalogOutOfSync, DatasetNotFound, Store
-
-from store_helpers import contract_dict, delivery, file_digests
 
 REGISTER = contract_dict(id="register_test", title="Register (synthetisch)", classification="confidential",
                          synthetic=True, description="synthetische Testdaten (vertraulich)")

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from store_helpers import REPO, contract_dict, delivery, file_digests
 
 GERMAN = ("Bitte", "bitte", "nicht", "Datei", "Katalog", "Speicher", "gespeichert", "Vertrag", " ist ")

@@ -13,12 +13,11 @@ import subprocess
 import sys
 
 import pytest
+from store_helpers import REPO, contract_dict, delivery, file_digests
 
 import bif_lib
 from bif_lib.store import Store
 from bif_lib.store.snapshots import sidecar_of
-
-from store_helpers import REPO, contract_dict, delivery, file_digests
 
 SECRET = contract_dict(id="register_test", title="Register (synthetisch)", classification="confidential",
                        synthetic=True, description="synthetische Testdaten (vertraulich)")

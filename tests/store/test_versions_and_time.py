@@ -13,12 +13,10 @@ from datetime import date, datetime, timezone
 
 import pandas as pd
 import pytest
+from store_helpers import contract_dict, delivery
 
 import bif_lib
-from bif_lib.store import DatasetNotFound, InvalidAsOf, VersionEntry, moment_of
-from bif_lib.store import snapshots
-
-from store_helpers import contract_dict, delivery
+from bif_lib.store import DatasetNotFound, InvalidAsOf, VersionEntry, moment_of, snapshots
 
 
 def test_clock_set_back_never_stamps_a_version_before_its_predecessor(put, store, monkeypatch):

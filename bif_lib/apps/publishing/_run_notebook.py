@@ -16,7 +16,6 @@ import sys
 
 import nbformat
 
-
 MARKER = "__BIF_MODULES__"
 PROBE = ("import sys as _bif_sys, json as _bif_json\n"
          f"print({MARKER!r} + _bif_json.dumps(sorted({{m.split('.')[0] for m in _bif_sys.modules}})))")

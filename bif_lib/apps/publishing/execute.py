@@ -28,12 +28,11 @@ from pathlib import Path
 import nbformat
 
 from bif_lib import config as bif_config
+from bif_lib.apps.account import RunAs
+from bif_lib.apps.publishing import sandbox as sandboxing
+from bif_lib.apps.publishing.checks import DatasetUse, parse_load_trace
 from bif_lib.i18n import CLASSIFICATION_LABELS
 from bif_lib.processes import kill_tree
-
-from bif_lib.apps.publishing import sandbox as sandboxing
-from bif_lib.apps.account import RunAs
-from bif_lib.apps.publishing.checks import DatasetUse, parse_load_trace
 
 CHILD = Path(__file__).resolve().with_name("_run_notebook.py")
 # environment passed to the notebook run; everything else (tokens!) is dropped

@@ -34,16 +34,21 @@ from typing import Any
 
 import nbformat
 
-from bif_lib.apps.serving import pools
-from bif_lib.apps.publishing import sandbox as sandboxing
 from bif_lib.apps.account import AccountProblem, RunAs, service_account
-from bif_lib.apps.publishing.checks import app_classification, check_classifications, check_metadata, check_synthetic_label
 from bif_lib.apps.config import AppsConfig
+from bif_lib.apps.publishing import sandbox as sandboxing
+from bif_lib.apps.publishing.checks import (
+    app_classification,
+    check_classifications,
+    check_metadata,
+    check_synthetic_label,
+)
 from bif_lib.apps.publishing.execute import ExecutionResult, execute_notebook
+from bif_lib.apps.publishing.thumbnail import thumbnail_for
+from bif_lib.apps.registry import AppVersion, Registry, RegistryError, secure_root, slugify, validate_app_id
+from bif_lib.apps.serving import pools
 from bif_lib.apps.serving.frontend import frontend_for, needed_extensions, needs_mathjax
 from bif_lib.i18n import reference_date
-from bif_lib.apps.registry import AppVersion, Registry, RegistryError, secure_root, slugify, validate_app_id
-from bif_lib.apps.publishing.thumbnail import thumbnail_for
 
 log = logging.getLogger("bif.apps.publish")
 

@@ -124,9 +124,8 @@ def sandbox_for(cfg: "AppsConfig", classification: str, *, create: bool = True) 
         raise SandboxError("Die abgeschottete Prüfumgebung braucht Linux und Root-Rechte.")
     if not (shutil.which("unshare") or os.path.exists("/usr/bin/unshare")):
         raise SandboxError("Die abgeschottete Prüfumgebung braucht das Programm unshare (util-linux).")
-    from bif_lib.platform import accounts
-
     from bif_lib.apps.account import _SettingsShim
+    from bif_lib.platform import accounts
 
     settings = _SettingsShim({"apps": {"os_user": cfg.os_user},
                               "accounts": {"internal_group": cfg.internal_group,

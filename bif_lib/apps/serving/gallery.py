@@ -14,11 +14,10 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from bif_lib.i18n import CLASSIFICATION_LABELS
-
 from bif_lib.apps.access import can_open
 from bif_lib.apps.publishing.checks import GROUP_LABELS
 from bif_lib.apps.registry import AppVersion, Registry
+from bif_lib.i18n import CLASSIFICATION_LABELS
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LOCAL_TZ = ZoneInfo("Europe/Berlin")

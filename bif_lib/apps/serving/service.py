@@ -43,19 +43,42 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuth
 from tornado import web
 from tornado.ioloop import IOLoop, PeriodicCallback
 
-from bif_lib.apps.serving import daemon
 from bif_lib.apps.access import can_open, can_publish, user_groups
 from bif_lib.apps.account import RunAs, service_account
-from bif_lib.apps.config import CONFIG_ENV, PUBLISH_SCOPE, SERVICE_NAME, AppsConfig
-from bif_lib.apps.serving.gallery import Pages, items_for_user
-from bif_lib.apps.serving.gateway import (CLOSE_BUSY, CLOSE_PROTOCOL, KERNEL_ID, KERNEL_ID_IN_PAGE, KERNEL_REST_PATH, STATIC_PATH,
-                    AssetHandler, KernelBindings, KernelSocketProxy, PageRewriter, asset_key, copy_response,
-                    fetch_voila, shutdown_voila_kernel, strip_query_token, voila_kernels, voila_pool)
-from bif_lib.apps.publishing.publish import (SERVICE_UNREACHABLE, PublishError, PublishResult, publish_notebook,
-                                             rollback, withdraw)
+from bif_lib.apps.config import CONFIG_ENV, SERVICE_NAME, AppsConfig
+from bif_lib.apps.publishing.publish import (
+    SERVICE_UNREACHABLE,
+    PublishError,
+    PublishResult,
+    publish_notebook,
+    rollback,
+    withdraw,
+)
 from bif_lib.apps.registry import APP_ID_RE, Registry, secure_root, served_name
+from bif_lib.apps.serving import daemon
+from bif_lib.apps.serving.gallery import Pages, items_for_user
+from bif_lib.apps.serving.gateway import (
+    CLOSE_BUSY,
+    CLOSE_PROTOCOL,
+    KERNEL_ID,
+    KERNEL_ID_IN_PAGE,
+    KERNEL_REST_PATH,
+    STATIC_PATH,
+    AssetHandler,
+    KernelBindings,
+    KernelSocketProxy,
+    PageRewriter,
+    asset_key,
+    copy_response,
+    fetch_voila,
+    shutdown_voila_kernel,
+    strip_query_token,
+    voila_kernels,
+    voila_pool,
+)
 from bif_lib.apps.serving.supervisor import VoilaSupervisor
 from bif_lib.fsutil import write_private
+from bif_lib.platform.settings import PUBLISH_SCOPE
 
 log = logging.getLogger("bif.apps.service")
 

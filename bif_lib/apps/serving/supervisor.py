@@ -39,8 +39,17 @@ from bif_lib.apps.account import RunAs
 from bif_lib.apps.config import AppsConfig
 from bif_lib.apps.publishing.execute import child_env
 from bif_lib.apps.registry import Registry
-from bif_lib.processes import (PidFile, cpu_seconds, descendants, kill_all, kill_tree, matching, memory_bytes,
-                               spawn, terminate)
+from bif_lib.processes import (
+    PidFile,
+    cpu_seconds,
+    descendants,
+    kill_all,
+    kill_tree,
+    matching,
+    memory_bytes,
+    spawn,
+    terminate,
+)
 
 log = logging.getLogger("bif.apps.supervisor")
 TEMPLATE_ROOT = Path(__file__).resolve().parent / "share"
