@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -81,3 +82,37 @@ def population_by_district_age(
         )
     frame = population if years is None else population[population["year"].isin(list(years))]
     return frame.groupby(["year", "district_id", "age"], as_index=False)["population"].sum()
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class PlanningResult:
+    """What every model result carries besides its tables: the assumptions it was computed with,
+    the versions of its inputs, and whether anything synthetic went in (then every table is
+    labelled). Subclasses declare their tables as DataFrame fields, ``table`` (the main one,
+    with a ``year`` column) and ``TITLE``."""
+
+    assumptions: dict[str, Any]
+    inputs: dict[str, Any]
+    synthetic: bool
+
+    TITLE: ClassVar[str] = ""
+
+    @classmethod
+    def labelled(cls, *, assumptions: dict[str, Any], inputs: Mapping[str, Any] | None, synthetic: bool,
+                 **tables: pd.DataFrame):
+        """The result with every table stamped with the synthetic label and the inputs merged."""
+        return cls(**{name: label_frame(frame, synthetic) for name, frame in tables.items()},
+                   assumptions=assumptions, inputs=merge_inputs(inputs), synthetic=synthetic)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        own = [f.name for f in fields(self) if f.name not in _RESULT_FIELDS]
+        return getattr(self, own[0])  # a subclass's first own field is its main table
+
+    @property
+    def title(self) -> str:
+        years = self.table["year"]
+        return title_de(f"{self.TITLE} {years.min()}–{years.max()}", self.synthetic)
+
+
+_RESULT_FIELDS = {f.name for f in fields(PlanningResult)}

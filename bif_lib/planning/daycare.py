@@ -30,13 +30,11 @@ import numpy as np
 import pandas as pd
 
 from bif_lib.planning._common import (
+    PlanningResult,
     check_columns,
     check_range,
     is_synthetic,
-    label_frame,
-    merge_inputs,
     population_by_district_age,
-    title_de,
 )
 
 UNDER_3 = "unter_3"
@@ -133,7 +131,7 @@ def places_by_band(kitas: pd.DataFrame, rule: PlaceRule = PlaceRule()) -> pd.Dat
 
 
 @dataclass(frozen=True, eq=False)
-class DaycareResult:
+class DaycareResult(PlanningResult):
     """Tables:
     coverage  year, district_id, band, band_label, children, places, coverage_rate,
               demand_rate, demand, gap, status ('Unterdeckung' | 'gedeckt')
@@ -144,18 +142,8 @@ class DaycareResult:
     coverage: pd.DataFrame
     city: pd.DataFrame
     kitas: pd.DataFrame
-    assumptions: dict[str, Any]
-    inputs: dict[str, Any]
-    synthetic: bool
 
-    @property
-    def table(self) -> pd.DataFrame:
-        return self.coverage
-
-    @property
-    def title(self) -> str:
-        years = self.coverage["year"]
-        return title_de(f"Kita-Versorgung {years.min()}–{years.max()}", self.synthetic)
+    TITLE = "Kita-Versorgung"
 
 
 def _places_per_district_year(kita_places, place_changes, district_ids, years) -> pd.DataFrame:
@@ -250,11 +238,5 @@ def daycare_coverage(
         "note": "Kinder besuchen auch Kitas in anderen Stadtteilen; Stadtteilwerte sind Richtwerte. "
                 "Kindertagespflege ist in den Kita-Plätzen nicht enthalten.",
     }
-    return DaycareResult(
-        coverage=label_frame(coverage, synthetic),
-        city=label_frame(city, synthetic),
-        kitas=label_frame(kita_places, synthetic),
-        assumptions=recorded,
-        inputs=merge_inputs(inputs),
-        synthetic=synthetic,
-    )
+    return DaycareResult.labelled(coverage=coverage, city=city, kitas=kita_places, assumptions=recorded,
+                                  inputs=inputs, synthetic=synthetic)

@@ -29,13 +29,11 @@ import pandas as pd
 
 from bif_lib.planning._common import (
     DISTRICT_IDS,
+    PlanningResult,
     check_columns,
     check_range,
     is_synthetic,
-    label_frame,
-    merge_inputs,
     population_by_district_age,
-    title_de,
 )
 
 GRADES = (1, 2, 3, 4)
@@ -229,7 +227,7 @@ def _capacity_table(capacities: pd.DataFrame | None, schools: pd.DataFrame,
 # --- projection -------------------------------------------------------------------------------
 
 @dataclass(frozen=True, eq=False)
-class SchoolDemandResult:
+class SchoolDemandResult(PlanningResult):
     """Tables:
     schools  year, school_id, name, pupils, classes, streams, capacity_classes, capacity_places,
              capacity_source ('Eingabe' | 'Schätzung' | NaN), utilisation, over_capacity
@@ -242,23 +240,13 @@ class SchoolDemandResult:
     schools: pd.DataFrame
     grades: pd.DataFrame
     entrants: pd.DataFrame
-    assumptions: dict[str, Any]
-    inputs: dict[str, Any]
-    synthetic: bool
 
-    @property
-    def table(self) -> pd.DataFrame:
-        return self.schools
+    TITLE = "Grundschulbedarf"
 
     @property
     def over_capacity(self) -> pd.DataFrame:
         """Rows of schools over capacity (known capacities only)."""
         return self.schools[self.schools["over_capacity"].fillna(False).astype(bool)]
-
-    @property
-    def title(self) -> str:
-        years = self.schools["year"]
-        return title_de(f"Grundschulbedarf {years.min()}–{years.max()}", self.synthetic)
 
 
 def _entry_rates(entry_rate, district_ids, calibrated: float) -> tuple[np.ndarray, str]:
@@ -380,14 +368,8 @@ def project_school_demand(
         "capacities_estimated": capacity.loc[estimated, "school_id"].tolist(),
         "capacities_unknown": capacity.loc[capacity["capacity_places"].isna(), "school_id"].tolist(),
     }
-    return SchoolDemandResult(
-        schools=label_frame(schools_table, synthetic),
-        grades=label_frame(grades_table, synthetic),
-        entrants=label_frame(entrants_table, synthetic),
-        assumptions=recorded,
-        inputs=merge_inputs(inputs),
-        synthetic=synthetic,
-    )
+    return SchoolDemandResult.labelled(schools=schools_table, grades=grades_table, entrants=entrants_table,
+                                       assumptions=recorded, inputs=inputs, synthetic=synthetic)
 
 
 def _school_status(years, schools, capacity, pupils, classes) -> pd.DataFrame:

@@ -36,7 +36,6 @@ from bif_lib.i18n import format_number
 from bif_lib.planning._common import title_de
 from bif_lib.planning.release import POPULATION_DATASET
 
-
 # --- view functions (pure) ------------------------------------------------------------------------
 
 def pyramid_years(population: pd.DataFrame) -> list[int]:

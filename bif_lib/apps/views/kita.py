@@ -30,22 +30,20 @@ from bif_lib.apps.views.common import (
     SYNTHETIC_NOTE,
     TEXT,
     YEAR,
-    Projector,
     ViewTable,
     assumptions_text,
-    district_names,
     model_version,
     population_table,
     round_to_total,
     slug,
 )
-from bif_lib.apps.widgets import ChartView, DataQualityPanel, DistrictMap, Status, TableView, charts
+from bif_lib.apps.views.projection_app import ProjectionApp
+from bif_lib.apps.widgets import ChartView, DistrictMap, Status, TableView, charts
 from bif_lib.apps.widgets import layout as ui
 from bif_lib.apps.widgets.controls import ScenarioControls
-from bif_lib.apps.widgets.export import ExportInfo, export_filename
+from bif_lib.apps.widgets.export import export_filename
 from bif_lib.apps.widgets.formatting import key_figures_html
 from bif_lib.i18n import format_number, format_percent
-from bif_lib.loaders import load_projection_inputs
 from bif_lib.planning._common import title_de
 from bif_lib.planning.daycare import (
     BAND_LABELS_DE,
@@ -58,7 +56,6 @@ from bif_lib.planning.daycare import (
     PlaceRule,
     daycare_coverage,
 )
-
 
 # --- view functions (pure) ------------------------------------------------------------------------
 
@@ -273,23 +270,19 @@ QUALITY_NOTES = [
     "Kinder besuchen auch Kitas in anderen Stadtteilen: Stadtteilwerte sind Richtwerte."]
 
 
-class KitaApp:
+class KitaApp(ProjectionApp):
     """The widgets of the app and their reactions. ``widget`` is the page (shown by :func:`show`)."""
 
-    def __init__(self, *, store=None):
-        self.districts = load("stadtteile", store=store)
+    APP_ID, APP_TITLE, MODEL, QUALITY_NOTES = APP_ID, APP_TITLE, MODEL, QUALITY_NOTES
+
+    def load_own(self, store) -> list:
         self.kitas_open = load("kitas", store=store)
         self.kitas = kitas_with_district(self.kitas_open, self.districts)
-        # internal: single ages + projection parameters (derived from the synthetic register)
-        self.inputs = load_projection_inputs(store=store)
-        self.projector = Projector(self.inputs)
-        self.names = district_names(self.districts)
-        self.last_year = self.projector.base_year + YEARS_AHEAD
-        self.quality = DataQualityPanel([self.districts, self.kitas_open, *self.inputs.parameters.inputs.items()],
-                                        notes=QUALITY_NOTES)
-        self._build_controls()
-        self._connect()
-        self.widget = self._layout()
+        return [self.kitas_open]
+
+    @property
+    def last_year(self) -> int:
+        return self.projector.base_year + YEARS_AHEAD
 
     # controls ------------------------------------------------------------------------------------
 
@@ -321,15 +314,10 @@ class KitaApp:
 
     # reactions -----------------------------------------------------------------------------------
 
-    def place(self) -> str:
+    def selection(self) -> str:
         """The chosen Stadtteil's name, or „Gesamtstadt“."""
         chosen = self.district.value or None
         return self.names[chosen] if chosen else CITY_LABEL
-
-    def export_info(self) -> ExportInfo:
-        """What a download says about itself: app, Stadtteil, scenario, every assumption, data, model."""
-        return self.quality.export_info(app=APP_TITLE, app_id=APP_ID, selection=self.place(),
-                                        scenario=self.scenario.assumptions().label_de, model=MODEL)
 
     def compute(self) -> None:
         assumptions = self.scenario.assumptions()

@@ -32,24 +32,22 @@ from bif_lib.apps.views.common import (
     SYNTHETIC_NOTE,
     TEXT,
     YEAR,
-    Projector,
     ViewTable,
     assumptions_text,
     district_centroids,
-    district_names,
     locate_points,
     model_version,
     population_table,
     round_to_total,
     slug,
 )
-from bif_lib.apps.widgets import CapacityEditor, ChartView, DataQualityPanel, DistrictMap, Status, TableView, charts
+from bif_lib.apps.views.projection_app import ProjectionApp
+from bif_lib.apps.widgets import CapacityEditor, ChartView, DistrictMap, Status, TableView, charts
 from bif_lib.apps.widgets import layout as ui
 from bif_lib.apps.widgets.controls import ScenarioControls
-from bif_lib.apps.widgets.export import ExportInfo, export_filename
+from bif_lib.apps.widgets.export import export_filename
 from bif_lib.apps.widgets.formatting import key_figures_html
 from bif_lib.i18n import format_number, format_percent
-from bif_lib.loaders import load_projection_inputs
 from bif_lib.planning._common import title_de
 from bif_lib.planning.schools import (
     SOURCE_ESTIMATE,
@@ -61,7 +59,6 @@ from bif_lib.planning.schools import (
     estimate_capacities,
     project_school_demand,
 )
-
 
 # --- view functions (pure) ------------------------------------------------------------------------
 
@@ -327,23 +324,16 @@ MODEL = model_version(PROJECTION_MODEL, "Schulbedarf (Einschulung, Jahrgänge, K
                                         "docs/planning-models.md)")
 
 
-class SchulbedarfApp:
+class SchulbedarfApp(ProjectionApp):
     """The widgets of the app and their reactions. ``widget`` is the page (shown by :func:`show`)."""
 
-    def __init__(self, *, store=None):
-        self.districts = load("stadtteile", store=store)
+    APP_ID, APP_TITLE, MODEL, QUALITY_NOTES = APP_ID, APP_TITLE, MODEL, QUALITY_NOTES
+
+    def load_own(self, store) -> list:
         self.schools_open = load("schulen", store=store)
         self.schools = primary_schools(self.schools_open, self.districts)
-        # internal: single ages + projection parameters (derived from the synthetic register)
-        self.inputs = load_projection_inputs(store=store)
-        self.projector = Projector(self.inputs)
         self.assignment = gravity_assignment(self.schools, self.districts)
-        self.names = district_names(self.districts)
-        self.quality = DataQualityPanel([self.districts, self.schools_open, *self.inputs.parameters.inputs.items()],
-                                        notes=QUALITY_NOTES)
-        self._build_controls()
-        self._connect()
-        self.widget = self._layout()
+        return [self.schools_open]
 
     # controls ------------------------------------------------------------------------------------
 
@@ -376,12 +366,6 @@ class SchulbedarfApp:
         if self.school.value:
             return str(self.schools.set_index("school_id").loc[self.school.value, "name"])
         return self.names[self.district.value] if self.district.value else CITY_LABEL
-
-    def export_info(self) -> ExportInfo:
-        """What a download says about itself: app, school or Stadtteil, scenario, every assumption,
-        data, model."""
-        return self.quality.export_info(app=APP_TITLE, app_id=APP_ID, selection=self.selection(),
-                                        scenario=self.scenario.assumptions().label_de, model=MODEL)
 
     def selected_schools(self) -> list[str]:
         if self.school.value:
