@@ -182,7 +182,13 @@ def _gone(pid: int, marker: str | None) -> bool:
     with contextlib.suppress(ChildProcessError):  # reap it if it is our child
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return True
-    return not alive(pid, marker)
+    if not alive(pid):
+        return True
+    if marker is None:
+        return False
+    line = cmdline(pid)
+    # an exiting process loses its command line before it is a zombie: not gone yet
+    return bool(line) and marker not in line  # a recycled pid: ours is gone
 
 
 def _wait_gone(pid: int, timeout: float, marker: str | None) -> bool:

@@ -133,7 +133,7 @@ def test_voila_configuration():
 
     c = build_config({"port": 8011, "root_dir": "/srv/apps/_voila", "apps_dir": "/srv/apps",
                       "base_url": "/services/bif-apps/app/__BIF_APP__/", "pool_size": 2,
-                      "pool_sizes": {"schulbedarf": 4}, "cull_idle_timeout": 600}, "geheim")
+                      "pool_sizes": {"schulbedarf": 4}, "cull_idle_timeout": 600, "cull_interval": 60}, "geheim")
     assert c.Voila.ip == "127.0.0.1" and c.Voila.token == "geheim" and c.Voila.server_url == "/"
     assert c.VoilaConfiguration.preheat_kernel is True and c.VoilaConfiguration.default_pool_size == 2
     assert c.VoilaConfiguration.progressive_rendering is False  # incompatible with preheating

@@ -49,8 +49,8 @@ def shown_table(html: str) -> tuple[list[str], list[list[str]]]:
 
 
 def downloads(view) -> dict[str, bytes]:
-    """{file name: bytes} of a TableView's download links (built at once without an event loop)."""
-    view.update_downloads()
+    """{file name: bytes} of a TableView's download links (built at once)."""
+    view.update_downloads(now=True)
     return {name: base64.b64decode(data) for name, data in
             re.findall(r'download="([^"]+)" href="data:[^;]+(?:;charset=utf-8)?;base64,([^"]+)"', view.downloads.value)}
 

@@ -205,10 +205,15 @@ class TableView(widgets.VBox):
         self.html.value = html_table(table, max_height=self.max_height, table_id=self.table_id)
         self.downloads.value = PREPARING
 
-    def update_downloads(self) -> None:
-        """Build the Excel/CSV files of the table shown, once the planner pauses (see :class:`Later`)."""
+    def update_downloads(self, *, now: bool = False) -> None:
+        """Build the Excel/CSV files of the table shown, once the planner pauses (see :class:`Later`);
+        ``now``: at once (scripts and tests, where an event loop may run that nobody turns)."""
         if self.table is not None and self.downloads.table is not self.table:
-            self._later(self._build)
+            if now:
+                self._later.cancel()
+                self._build()
+            else:
+                self._later(self._build)
 
     def _build(self) -> None:
         try:
