@@ -155,3 +155,20 @@ def test_downloads_follow_once_the_planner_pauses():
         assert 'download="zweites.png"' in chart.link.value
 
     in_own_thread(lambda: asyncio.run(changes()))
+
+
+def test_a_waiting_download_link_can_be_finished_at_once():
+    """Where a loop runs that nobody turns (a script, a test beside a browser), ``finish`` builds
+    the chart's link now instead of when the planner pauses."""
+    import asyncio
+
+    from bif_lib.apps.widgets.layout import PNG_PREPARING, ChartView
+
+    async def inside_a_loop():
+        chart = ChartView()
+        chart.show(b"\x89PNG fake", "diagramm")
+        assert chart.link.value == PNG_PREPARING
+        chart.finish()
+        assert 'download="diagramm.png"' in chart.link.value
+
+    asyncio.run(inside_a_loop())

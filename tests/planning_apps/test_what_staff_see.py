@@ -164,6 +164,7 @@ def test_kita_export_of_scenario_hoch_for_a_stadtteil(flensburg_store):
     assert labels["Synthetische Daten"].startswith("synthetisch:")
     assert any(r[0] == "Geheimhaltung" and "Cell-Key-Verfahren" in r[1] for r in rows)
     # the chart's PNG: app, age group, Stadtteil, scenario, date
+    app.chart.finish()  # the link follows once the planner pauses
     assert f'download="kita_entwicklung_unter_3_jahre_muerwik_hoch_{today()}.png"' in app.chart.link.value
 
 
@@ -187,6 +188,7 @@ def test_schulbedarf_export_names_school_and_scenario_and_rates_carry_percent(fl
     assert "Auslastung (%)" in list(load_workbook(io.BytesIO(data)).active.values)[0]
     assert {r[0]: r[1] for r in load_workbook(io.BytesIO(data))["Hinweise"].values if r[0]}["Auswahl"] == \
         "Schule Ramsharde"
+    app.chart.finish()  # the link follows once the planner pauses
     assert f'download="schulbedarf_schule_ramsharde_bis_{horizon}_niedrig_{today()}.png"' in app.chart.link.value
 
 
@@ -210,6 +212,7 @@ def test_bevoelkerung_rate_headers_and_german_file_names(flensburg_store):
     assert name == f"bevoelkerung_beschaeftigungsquote_2022_muerwik_{today()}.xlsx"
     assert list(load_workbook(io.BytesIO(data)).active.values)[0][2:4] == ("Wert 2022 (%)",
                                                                            "Veränderung zu 2021 (Prozentpunkte)")
+    app.series_chart.finish()  # the link follows once the planner pauses
     link = app.series_chart.link.value
     assert f'download="bevoelkerung_zeitreihe_beschaeftigungsquote_muerwik_{today()}.png"' in link
     assert "employment_rate" not in link.split('href=')[0]
