@@ -14,7 +14,6 @@ Screenshots compared with committed references: ``test_visual_regression.py``.
 from __future__ import annotations
 
 import pytest
-
 from app_server import wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

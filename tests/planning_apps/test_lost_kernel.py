@@ -14,8 +14,8 @@ import re
 import signal
 
 import pytest
-
 from app_server import wait_ready
+
 from bif_lib import processes
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

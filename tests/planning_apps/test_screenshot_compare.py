@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
-
 from screenshots import compare, diff_image, reduce, save_reference
 
 COLUMNS = ["Nr.", "Stadtteil", "Kinder", "Plätze", "Quote", "Bedarf", "Saldo", "Status"]

@@ -20,9 +20,8 @@ import os
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from app_server import wait_ready
+from PIL import Image
 from screenshots import compare, diff_image, reduce, save_reference
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

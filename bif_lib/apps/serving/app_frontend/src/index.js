@@ -121,7 +121,7 @@ const GAVE_UP_TEXT =
 const OFFLINE_NOTICE_MS = 2000; // a blip shorter than this is not worth a notice
 const RECONNECT_GRACE_MS = 30000; // not connected again within this: lost (the gateway drops a kernel after 45 s)
 const DISCONNECTED_GRACE_MS = 3000; // the connection gave up (or closed on purpose) and did not come back
-const ANSWER_AFTER_RECONNECT_MS = 10000; // a reconnected kernel that does not answer is lost too
+const RESTORE_AFTER_RECONNECT_MS = 15000; // the widgets must be restored from the kernel by then
 const RELOAD_DELAY_MS = 3000;
 const RELOADS_KEY = 'bif-app-reloads';
 const RELOAD_WINDOW_MS = 5 * 60 * 1000;
@@ -195,7 +195,7 @@ function reloadPage() {
   window.setTimeout(() => window.location.reload(), RELOAD_DELAY_MS);
 }
 
-function watchKernel(kernel) {
+function watchKernel(kernel, manager) {
   let leaving = false;
   let lost = false;
   let armed = false; // only after the first connection: a slow first connect is not a loss
@@ -234,16 +234,23 @@ function watchKernel(kernel) {
       armed = true;
       clearTimers();
       if (reconnected) {
-        // the kernel must answer on the new connection (a server that still routes its
-        // replies to the old one leaves an app that accepts input and never updates)
-        let answered = false;
-        kernel.requestKernelInfo().then(() => {
-          answered = true;
-          if (!lost) {
+        // the widget manager reloads every widget's state from the kernel after a reconnect;
+        // a change made before that is done would be overwritten by the old state. The app
+        // comes back when the kernel has answered with its widgets, or the page is reloaded.
+        setAppEnabled(false); // also after a blip too short for the notice
+        const restoredOnce = () => {
+          manager.restored.disconnect(restoredOnce);
+          window.clearTimeout(lostTimer);
+          lostTimer = null;
+          if (!lost && kernel.connectionStatus === 'connected') {
             setAppEnabled(true);
           }
-        }, () => {});
-        lostTimer = window.setTimeout(() => answered || lose('no answer after reconnecting'), ANSWER_AFTER_RECONNECT_MS);
+        };
+        manager.restored.connect(restoredOnce);
+        lostTimer = window.setTimeout(() => {
+          manager.restored.disconnect(restoredOnce);
+          lose('widgets not restored after reconnecting');
+        }, RESTORE_AFTER_RECONNECT_MS);
       }
       return;
     }
@@ -287,8 +294,8 @@ async function connectWidgets(rendermime) {
     throw new Error(`Der Kernel ${kernelId} dieser App läuft nicht mehr.`);
   }
   const kernel = new KernelConnection({ model, serverSettings });
-  watchKernel(kernel);
   const manager = new KernelWidgetManager(kernel, rendermime);
+  watchKernel(kernel, manager);
   registerWidgetModules(manager);
   rendermime.removeMimeType(WIDGET_VIEW);
   rendermime.addFactory(
