@@ -420,6 +420,16 @@ class _ReferenceAreaRule(Rule):
                            f"Regel nicht prüfbar: Koordinatenreferenzsystem der Datei ({stated}) passt nicht zu "
                            f"„{self.dataset}“ ({ref.crs.to_string() if ref.crs is not None else 'keines'})")]
 
+    def check(self, frame, rows, references) -> list[FailureBatch]:
+        """The reference areas must exist and share the file's coordinate system; then ``compare``."""
+        ref = references(self.dataset)
+        if ref is None:
+            return self.missing_reference(self.dataset)
+        return self.crs_mismatch(frame, ref) or self.compare(frame, rows, ref)
+
+    def compare(self, frame, rows, ref) -> list[FailureBatch]:
+        raise NotImplementedError
+
 
 @register_rule("within_boundary")
 @dataclass(frozen=True, kw_only=True)
@@ -428,13 +438,7 @@ class WithinBoundary(_ReferenceAreaRule):
 
     tolerance_m: float = 0
 
-
-    def check(self, frame, rows, references) -> list[FailureBatch]:
-        ref = references(self.dataset)
-        if ref is None:
-            return self.missing_reference(self.dataset)
-        if mismatch := self.crs_mismatch(frame, ref):
-            return mismatch
+    def compare(self, frame, rows, ref) -> list[FailureBatch]:
         boundary = ref.geometry.union_all().buffer(self.tolerance_m)
         geoms = frame.geometry
         outside = (~geoms.within(boundary) & geoms.notna()).to_numpy(bool)
@@ -453,19 +457,13 @@ class PointInPolygonAttribute(_ReferenceAreaRule):
     dataset_column: str
     tolerance_m: float | None = None
 
-
     @property
     def columns(self) -> tuple[str, ...]:
         return (self.column,)
 
-    def check(self, frame, rows, references) -> list[FailureBatch]:
+    def compare(self, frame, rows, ref) -> list[FailureBatch]:
         import geopandas as gpd
 
-        ref = references(self.dataset)
-        if ref is None:
-            return self.missing_reference(self.dataset)
-        if mismatch := self.crs_mismatch(frame, ref):
-            return mismatch
         column, ref_column = self.column, self.dataset_column
         points = gpd.GeoDataFrame({"_pos": np.arange(len(frame)), "stated": frame[column].to_numpy()},
                                   geometry=frame.geometry.to_numpy(), crs=frame.crs)
@@ -498,15 +496,11 @@ class DissolvesInto(_ReferenceAreaRule):
     dataset_key: str
     max_mismatch_share: float = 0.001
 
-
     @property
     def columns(self) -> tuple[str, ...]:
         return (self.key,)
 
-    def check(self, frame, rows, references) -> list[FailureBatch]:
-        ref = references(self.dataset)
-        if ref is None:
-            return self.missing_reference(self.dataset)
+    def compare(self, frame, rows, ref) -> list[FailureBatch]:
         key, ref_key = self.key, self.dataset_key
         dissolved = frame[[key, frame.geometry.name]].dissolve(by=key)
         parents = ref.set_index(ref_key)

@@ -77,3 +77,21 @@ def test_a_rule_naming_an_unknown_column_is_refused_by_the_validator_too(make_co
     contract.raw["rules"][0]["columns"] = ["a", "gibt_es_nicht"]
     with pytest.raises(ContractError, match="gibt_es_nicht"):
         compile_contract(contract)
+
+
+def test_every_reference_area_rule_refuses_another_coordinate_system():
+    """Areas in another CRS cannot be compared: one failure that says so — for every rule against
+    reference areas, dissolves_into included (it compared them before)."""
+    import geopandas as gpd
+    import numpy as np
+    from shapely.geometry import Point, box
+
+    from bif_lib.validation.rules import DissolvesInto, PointInPolygonAttribute, WithinBoundary
+
+    ref = gpd.GeoDataFrame({"id": [1]}, geometry=[box(0, 0, 10, 10)], crs="EPSG:25832")
+    frame = gpd.GeoDataFrame({"id": [1]}, geometry=[Point(5, 5).buffer(1)], crs="EPSG:4326")
+    rules = [WithinBoundary(dataset="stadt"), DissolvesInto(dataset="stadt", key="id", dataset_key="id"),
+             PointInPolygonAttribute(dataset="stadt", column="id", dataset_column="id")]
+    for rule in rules:
+        [batch] = rule.check(frame, np.array([2]), lambda name: ref)
+        assert "Koordinatenreferenzsystem" in batch.message, rule
