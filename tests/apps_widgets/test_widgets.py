@@ -161,6 +161,7 @@ def test_a_waiting_download_link_can_be_finished_at_once():
     """Where a loop runs that nobody turns (a script, a test beside a browser), ``finish`` builds
     the chart's link now instead of when the planner pauses."""
     import asyncio
+    import threading
 
     from bif_lib.apps.widgets.layout import PNG_PREPARING, ChartView
 
@@ -171,4 +172,18 @@ def test_a_waiting_download_link_can_be_finished_at_once():
         chart.finish()
         assert 'download="diagramm.png"' in chart.link.value
 
-    asyncio.run(inside_a_loop())
+    # in a thread of its own: a browser test before this one may leave the main thread's loop running
+    failures = []
+
+    def run() -> None:
+        try:
+            asyncio.run(inside_a_loop())
+        except BaseException as error:  # handed to the test's thread
+            failures.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    if failures:
+        raise failures[0]

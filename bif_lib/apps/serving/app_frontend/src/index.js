@@ -122,6 +122,8 @@ const OFFLINE_NOTICE_MS = 2000; // a blip shorter than this is not worth a notic
 const RECONNECT_GRACE_MS = 30000; // not connected again within this: lost (the gateway drops a kernel after 45 s)
 const DISCONNECTED_GRACE_MS = 3000; // the connection gave up (or closed on purpose) and did not come back
 const RESTORE_AFTER_RECONNECT_MS = 15000; // the widgets must be restored from the kernel by then
+const IOPUB_CHECK_MS = 5000; // after a reconnect, the kernel's answer must arrive over iopub by then
+const MAX_SILENT_RECONNECTS = 2; // reconnects without answers over iopub before the page reloads
 const RELOAD_DELAY_MS = 3000;
 const RELOADS_KEY = 'bif-app-reloads';
 const RELOAD_WINDOW_MS = 5 * 60 * 1000;
@@ -195,12 +197,26 @@ function reloadPage() {
   window.setTimeout(() => window.location.reload(), RELOAD_DELAY_MS);
 }
 
+async function answersOverIopub(kernel) {
+  // a kernel_info request is done when its reply and the kernel's "idle" on iopub have arrived
+  let timer;
+  const late = new Promise(resolve => {
+    timer = window.setTimeout(() => resolve(false), IOPUB_CHECK_MS);
+  });
+  try {
+    return await Promise.race([kernel.requestKernelInfo().then(() => true, () => false), late]);
+  } finally {
+    window.clearTimeout(timer);
+  }
+}
+
 function watchKernel(kernel, manager) {
   let leaving = false;
   let lost = false;
   let armed = false; // only after the first connection: a slow first connect is not a loss
   let offlineTimer = null;
   let lostTimer = null;
+  let silentReconnects = 0;
   const clearTimers = () => {
     window.clearTimeout(offlineTimer);
     window.clearTimeout(lostTimer);
@@ -238,8 +254,21 @@ function watchKernel(kernel, manager) {
         // a change made before that is done would be overwritten by the old state. The app
         // comes back when the kernel has answered with its widgets, or the page is reloaded.
         setAppEnabled(false); // also after a blip too short for the notice
-        const restoredOnce = () => {
+        const restoredOnce = async () => {
           manager.restored.disconnect(restoredOnce);
+          // The manager also calls itself restored when the kernel's widget states did not come
+          // back (it then asks over the shell channel only). Updates reach the page over iopub:
+          // the app comes back only when a request's answer arrived there too.
+          if (!(await answersOverIopub(kernel))) {
+            if (++silentReconnects > MAX_SILENT_RECONNECTS) {
+              lose('no messages from the kernel after reconnecting');
+            } else {
+              console.warn('BIF: no messages from the kernel after reconnecting; connecting again');
+              kernel.reconnect().catch(() => lose('reconnecting failed'));
+            }
+            return;
+          }
+          silentReconnects = 0;
           window.clearTimeout(lostTimer);
           lostTimer = null;
           if (!lost && kernel.connectionStatus === 'connected') {
