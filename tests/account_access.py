@@ -33,19 +33,26 @@ def shared_environment_access():
     if os.geteuid() != 0:
         yield []
         return
-    fd = os.open(ACCESS_STATE.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    # Two locks: "setup" (exclusive, held only while modes are changed or restored) and "in
+    # use" (shared, held for the whole session). A new session never waits for a running one.
+    setup = os.open(ACCESS_STATE.with_suffix(".setup.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    in_use = os.open(ACCESS_STATE.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        state = json.loads(ACCESS_STATE.read_text()) if ACCESS_STATE.exists() else {}
-        for path in accounts.blocked_directories(accounts.environment_paths()):
-            state.setdefault(str(path), stat.S_IMODE(path.stat().st_mode))
-            os.chmod(path, stat.S_IMODE(path.stat().st_mode) | stat.S_IXOTH)
-        ACCESS_STATE.write_text(json.dumps(state))
-        fcntl.flock(fd, fcntl.LOCK_SH)
+        fcntl.flock(setup, fcntl.LOCK_EX)
+        try:
+            state = json.loads(ACCESS_STATE.read_text()) if ACCESS_STATE.exists() else {}
+            for path in accounts.blocked_directories(accounts.environment_paths()):
+                state.setdefault(str(path), stat.S_IMODE(path.stat().st_mode))
+                os.chmod(path, stat.S_IMODE(path.stat().st_mode) | stat.S_IXOTH)
+            ACCESS_STATE.write_text(json.dumps(state))
+            fcntl.flock(in_use, fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(setup, fcntl.LOCK_UN)
         yield sorted(state)
     finally:
+        fcntl.flock(setup, fcntl.LOCK_EX)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(in_use, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pass  # another session still needs the access; it restores the modes
         else:
@@ -54,4 +61,5 @@ def shared_environment_access():
                     with contextlib.suppress(FileNotFoundError):
                         os.chmod(path, mode)
                 ACCESS_STATE.unlink()
-        os.close(fd)
+        os.close(in_use)
+        os.close(setup)

@@ -27,13 +27,16 @@ CONFIG_ENV = "BIF_APPS_CONFIG"
 # app's own prefix (/services/bif-apps/app/<app_id>/) so each request names its app.
 VOILA_BASE_PLACEHOLDER = "__BIF_APP__"
 _DEFAULTS = defaults()
-_CASTS = {"int": int, "float": float, "str": str}
+_CASTS = {"int": int, "float": float, "str": str, "tuple[str, ...]": tuple}
 
 
 def _setting(key: str) -> Any:
     """A field filled from the settings key ``key`` (``section.name``), with its default."""
     section, name = key.split(".")
-    return field(default=_DEFAULTS[section][name], metadata={"setting": key})
+    default = _DEFAULTS[section][name]
+    if isinstance(default, list):  # a frozen config holds tuples
+        default = tuple(default)
+    return field(default=default, metadata={"setting": key})
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class AppsConfig(Layout):
     ip: str = _setting("apps.ip")
     voila_port: int = _setting("apps.voila_port")
     pool_size: int = _setting("apps.pool_size")
+    concurrent_starts: int = _setting("apps.concurrent_starts")
+    queue_timeout: int = _setting("apps.queue_timeout")
+    kernel_start: str = _setting("apps.kernel_start")
+    kernel_preload: tuple[str, ...] = _setting("apps.kernel_preload")
     os_user: str = _setting("apps.os_user")
     cull_idle_timeout: int = _setting("apps.cull_idle_timeout")
     cull_interval: int = _setting("apps.cull_interval")
@@ -82,6 +89,16 @@ class AppsConfig(Layout):
                    hub_api_url=os.environ.get("JUPYTERHUB_API_URL") or settings.hub_api_url, **values)
 
     @property
+    def start_slots(self) -> int:
+        """``concurrent_starts``, with 0 meaning the CPUs this process may use."""
+        if self.concurrent_starts > 0:
+            return self.concurrent_starts
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except (AttributeError, OSError):
+            return max(1, os.cpu_count() or 1)
+
+    @property
     def memory_limit_bytes(self) -> int | None:
         """``watchdog_memory_mb`` in bytes; None when there is no limit."""
         if self.watchdog_memory_mb < 0:
@@ -101,7 +118,7 @@ class AppsConfig(Layout):
     def from_json(cls, text: str) -> "AppsConfig":
         data = json.loads(text)
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
 
     @classmethod
     def current(cls, settings: Any = None) -> "AppsConfig":

@@ -38,10 +38,20 @@ pytestmark = pytest.mark.timeout(300)
 SLIDER = "slider-app"
 IMAGE = "bild-app"
 CHECKS = "pruef-app"
+SLOW = "lang-app"
+SLOW_CELL = """\
+import time
+import ipywidgets as widgets
+from IPython.display import display
+
+time.sleep(2)  # a notebook that takes its time: its page holds the only slot meanwhile
+display(widgets.HTML("<span class='bif-result'>Fertig</span>"))
+"""
 RESULT = ".bif-result"
 PROTOCOL = "v1.kernel.websocket.jupyter.org"
 ORPHAN_TIMEOUT = 10
 SETTINGS = {
+    "concurrent_starts": 1,  # one page prepared at a time: the line is seen with few people
     "max_kernels_per_user": 3,
     "orphan_timeout": ORPHAN_TIMEOUT, "orphan_check_interval": 1,
     "ws_max_message_size": 2 * 1024 * 1024, "ws_max_connections_per_kernel": 3,
@@ -104,13 +114,32 @@ for var in ("TMPDIR", "JUPYTER_RUNTIME_DIR"):
     probe.write_text("x")
     probe.unlink()
     found.setdefault("needed_writable", []).append(var)
-voila = os.getppid()
-found["parent_cmdline"] = Path(f"/proc/{voila}/cmdline").read_bytes().decode(errors="replace")
-for name in ("environ", "maps"):
+def ppid(pid):
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+def cmdline(pid):
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+
+# the kernel's parent: the kernel fork server, whose parent is Voilà (or Voilà itself)
+parent = os.getppid()
+found["parent_cmdline"] = cmdline(parent)
+voila = ppid(parent) if "kernel_forks" in found["parent_cmdline"] else parent
+found["voila_cmdline"] = cmdline(voila)
+for who, pid in (("voila", voila), ("parent", parent)):
+    for name in ("environ", "maps"):
+        try:
+            found[who + "_" + name] = Path(f"/proc/{pid}/{name}").read_bytes().decode(errors="replace")
+        except OSError as e:
+            found[who + "_" + name + "_error"] = type(e).__name__
+# another app kernel (a sibling forked by the same server) keeps its memory to itself too
+siblings = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()
+            and Path(f"/proc/{p}/stat").exists() and ppid(int(p)) == parent and "ipykernel" in cmdline(int(p))]
+found["siblings"] = len(siblings)
+for pid in siblings[:1]:
     try:
-        found["voila_" + name] = Path(f"/proc/{voila}/{name}").read_bytes().decode(errors="replace")
+        Path(f"/proc/{pid}/environ").read_bytes()
     except OSError as e:
-        found["voila_" + name + "_error"] = type(e).__name__
+        found["sibling_environ_error"] = type(e).__name__
 print("BIFCHECK:" + base64.b64encode(json.dumps(found).encode()).decode() + ":END")
 '''
 
@@ -131,6 +160,7 @@ def platform(environment_access):
         install(p, SLIDER, json.loads(SLIDER_APP.read_text(encoding="utf-8")), pool_size=2)
         install(p, IMAGE, notebook(IMAGE_CELL, title="Test-App Bild", audience=["planners"]))
         install(p, CHECKS, notebook(CHECK_CELL, title="Test-App Prüfung", audience=["planners"]))
+        install(p, SLOW, notebook(SLOW_CELL, title="Test-App Langsam", audience=["planners"]), pool_size=0)
 
     yield from running_platform(apps=SETTINGS, prepare=prepare)
 
@@ -385,6 +415,53 @@ def test_eight_simultaneous_opens_all_succeed(platform, browser):
     assert voila_pid(platform) == before  # the watchdog saw nothing wrong meanwhile
 
 
+def test_opens_beyond_the_free_slots_wait_in_line_and_see_their_position(platform, browser):
+    """With one slot and an app without preheated kernels, three people opening at once are
+    served one after another in arrival order; those waiting see their position, which moves
+    up, and whoever closes the waiting tab leaves the line."""
+    contexts = [browser_for(platform, browser, f"schlange-{i}") for i in range(4)]
+    pages = [ctx.new_page() for ctx in contexts]
+    seen: dict[int, list[str]] = {i: [] for i in range(4)}
+    for i, page in enumerate(pages):
+        page.expose_function("bifSeen", lambda text, i=i: seen[i].append(text))
+        page.add_init_script("""new MutationObserver(() => {
+            const p = document.getElementById('bif-queue-position');
+            if (p) window.bifSeen(p.textContent);
+            if (!window.bifDoneAt && document.querySelector('.bif-result')) window.bifDoneAt = Date.now();
+          }).observe(document, {subtree: true, childList: true, characterData: true});""")
+    for i, page in enumerate(pages):
+        page.evaluate(f"window.location.href = {app_url(platform, SLOW)!r}")
+        if i < 3:
+            page.wait_for_timeout(300)  # a definite order of arrival
+    # the last one to arrive closes its tab while it waits (position 3)
+    status = pages[3].get_by_role("status")
+    status.wait_for(timeout=20_000)
+    assert "Sie sind an Position" in status.inner_text()
+    assert pages[3].evaluate("document.documentElement.lang") == "de"
+    pages[3].close()
+    done_at = []
+    for page in pages[:3]:
+        page.wait_for_selector(RESULT, timeout=120_000)
+        page.wait_for_function("() => window.bifDoneAt")
+        done_at.append(page.evaluate("window.bifDoneAt"))
+    assert done_at == sorted(done_at), done_at  # served in the order they came
+    positions = {i: [int(x) for x in seen[i] if x.isdigit()] for i in range(3)}
+    assert positions[0] == [], positions  # the first had the slot at once
+    assert positions[1] and positions[1][-1] == 1, positions
+    assert positions[2] and positions[2][0] >= 2 and positions[2][-1] == 1, positions
+    assert positions[2] == sorted(positions[2], reverse=True), positions  # only ever moves up
+    assert "bif_seite=" in pages[2].url  # the prepared page, fetched after waiting
+    for page in pages[:3]:
+        page.close(run_before_unload=True)
+    for ctx in contexts:
+        ctx.close()
+
+
+def test_a_prepared_page_is_only_for_the_person_who_waited(platform, planner):
+    response = planner.request.get(f"{app_url(platform, SLIDER)}?bif_seite=erfunden", max_redirects=0)
+    assert response.status == 302 and response.headers["location"].endswith(f"/app/{SLIDER}/")
+
+
 def test_kernel_limit_per_person(platform, browser):
     ctx = browser_for(platform, browser, "planer-limit")
     kernels = [open_html_only(ctx, platform, SLIDER) for _ in range(3)]
@@ -458,10 +535,15 @@ def test_app_kernels_cannot_plant_code_and_see_no_token(platform, planner):
     dump = json.dumps(found)
     assert token not in dump and platform.spec["apps_token"] not in dump
 
-    # (c) its parent, Voilà, does not show its environment (nor memory map) to the kernel,
-    # and the token is not in it anyway
-    assert "voila_server" in found["parent_cmdline"]
+    # (c) Voilà does not show its environment (nor memory map) to the kernel, and the token is
+    # not in it anyway; the kernel fork server (the kernel's parent) and the other app kernels
+    # forked from it (the pool's) do not either
+    assert "voila_server" in found["voila_cmdline"]
     assert "voila_environ_error" in found and "voila_maps_error" in found
+    if platform.cfg().kernel_start == "fork":
+        assert "kernel_forks" in found["parent_cmdline"]
+        assert "parent_environ_error" in found and "parent_maps_error" in found
+        assert found["siblings"] >= 1 and "sibling_environ_error" in found
     voila_environ = open(f"/proc/{voila_pid(platform)}/environ", "rb").read()  # as root
     assert token.encode() not in voila_environ and b"BIF_VOILA_TOKEN=" not in voila_environ
 

@@ -89,6 +89,9 @@ def test_short_interruption_reconnects_without_reload(app_server, app_page):
     # the page's kernel WebSocket runs through Playwright, which can cut it and refuse new ones
     state = {"online": True, "sockets": []}
 
+    console: list[str] = []  # for the failure message (this test failed once in CI, see below)
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+
     def route(ws):
         if not state["online"]:
             ws.close(code=4000, reason="offline")
@@ -118,4 +121,12 @@ def test_short_interruption_reconnects_without_reload(app_server, app_page):
     assert page.locator(".bif-connection-notice").count() == 0
     assert page.evaluate("() => document.querySelectorAll('[data-bif-offline]').length") == 0
     assert not page.locator(".bif-district-select select").is_disabled()
-    choose_district(page, "Tarup")
+    try:
+        choose_district(page, "Tarup")
+    except AssertionError:
+        raise
+    except Exception as error:
+        # Seen once in a CI run of the whole suite, not reproduced since (also not under CPU
+        # load): reconnected and re-enabled, but the change got no answer. Keep what the page saw.
+        raise AssertionError("no answer to a change after reconnecting; browser console:\n"
+                             + "\n".join(console[-40:])) from error

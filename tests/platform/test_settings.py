@@ -130,7 +130,8 @@ def test_apps_config_takes_its_defaults_from_the_schema():
     for f in fields(AppsConfig):
         if "setting" in f.metadata:
             section, name = f.metadata["setting"].split(".")
-            assert getattr(cfg, f.name) == defaults[section][name], f.name
+            default = defaults[section][name]
+            assert getattr(cfg, f.name) == (tuple(default) if isinstance(default, list) else default), f.name
     assert cfg.hub_api_url == defaults.hub_api_url and cfg.base_url == defaults.base_url
 
 

@@ -135,6 +135,10 @@ class Pages:
         return self.env.get_template("gallery.html").render(
             **self.common, user=user, items=items, lab_link=lab_link)
 
+    def waiting(self, position: int, *, user: dict | None = None) -> str:
+        """The page of somebody waiting in line for an app (streamed; see service.py)."""
+        return self.env.get_template("waiting.html").render(**self.common, user=user, position=position)
+
     def message(self, title: str, text: str, *, user: dict | None = None, status: int = 200) -> str:
         return self.env.get_template("message.html").render(
             **self.common, user=user, title=title, text=text, status=status)

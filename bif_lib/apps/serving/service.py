@@ -42,6 +42,7 @@ from pathlib import Path
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated, UserNotAllowed
 from tornado import web
 from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.iostream import StreamClosedError
 
 from bif_lib.apps.access import can_open, can_publish, user_groups
 from bif_lib.apps.account import RunAs, service_account
@@ -76,6 +77,7 @@ from bif_lib.apps.serving.gateway import (
     voila_kernels,
     voila_pool,
 )
+from bif_lib.apps.serving.start_queue import StartQueue
 from bif_lib.apps.serving.supervisor import VoilaSupervisor
 from bif_lib.fsutil import write_private
 from bif_lib.platform.settings import PUBLISH_SCOPE
@@ -87,6 +89,17 @@ LAB_GROUPS = {"analysts", "trainers", "statistikstelle", "admins"}
 # at the per-person kernel limit, a page request waits this long for a kernel to be freed
 # (a reloaded page's old kernel is shut down by its beacon, which may arrive just after)
 LIMIT_GRACE = 2.0
+# waiting in line for a page (start_queue.py): the query argument of a prepared page, how long
+# it is kept for its browser, and how often a waiting browser hears from the gateway
+PREPARED_ARG = "bif_seite"
+PREPARED_TTL = 60.0
+QUEUE_HEARTBEAT = 10.0
+QUEUE_TIMEOUT_TEXT = ("Sehr viele Apps werden gerade geöffnet",
+                      ("Ihre App konnte in der Wartezeit nicht vorbereitet werden. Bitte versuchen Sie es in "
+                       "ein paar Minuten noch einmal."))
+VOILA_UNREACHABLE_TEXT = ("App-Dienst nicht erreichbar",
+                          "Die Apps werden gerade neu gestartet. Bitte versuchen Sie es in einer Minute erneut.")
+STREAM_MARK = "<!--bif-stream-->"
 # concurrent requests of the gateway to Voilà (tornado's default of 10 would make people's
 # page requests queue behind each other while kernels start)
 VOILA_MAX_CLIENTS = 100
@@ -112,6 +125,21 @@ class Context:
     supervisor: VoilaSupervisor | None = None
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, "bif-publish"))
     syncing: asyncio.Future | None = None  # sync_bindings in progress (shared by its callers)
+    start_queue: StartQueue | None = None  # first come, first served (start_queue.py)
+    # pages prepared for someone who waited in line, until their browser fetches them
+    prepared: dict[str, PreparedPage] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.start_queue is None:
+            self.start_queue = StartQueue(self.cfg.start_slots)
+
+
+@dataclass
+class PreparedPage:
+    user: str
+    app_id: str
+    body: bytes
+    expires: float
 
 
 # --- authentication ----------------------------------------------------------------------
@@ -294,6 +322,10 @@ class AppHandler(BaseHandler):
 
     async def _render(self, app_id: str) -> None:
         user = self.current_user["name"]
+        ticket = self.get_query_argument(PREPARED_ARG, "")
+        if ticket:
+            self._send_prepared(ticket, app_id, user)
+            return
         if not await self._reserve_kernel(user):
             limit = self.ctx.cfg.max_kernels_per_user
             log.warning("%s already holds %d kernel(s): app %s refused", user, limit, app_id)
@@ -306,7 +338,7 @@ class AppHandler(BaseHandler):
                       f"beim Laden geschlossen wurden, werden nach {when} freigegeben.")
             return
         try:
-            await self._render_reserved(app_id)
+            await self._render_in_turn(app_id)
         finally:
             self.ctx.bindings.release(user)
 
@@ -325,7 +357,95 @@ class AppHandler(BaseHandler):
             await asyncio.sleep(0.2)
         return True
 
-    async def _render_reserved(self, app_id: str) -> None:
+    async def _render_in_turn(self, app_id: str) -> None:
+        """Prepare the page when it is this request's turn (start_queue.py). A browser that has
+        to wait gets a page with its position at once and is sent on to the prepared page."""
+        queue = self.ctx.start_queue
+        place = queue.join()
+        try:
+            if not place.granted.done() and self.request.headers.get("Sec-Fetch-Mode") == "navigate":
+                await self._wait_in_browser(app_id, place)
+                return
+            if not await queue.wait(place, self.ctx.cfg.queue_timeout):
+                log.warning("app %s: no turn within %d s (%d waiting)", app_id, self.ctx.cfg.queue_timeout,
+                            len(queue))
+                self.page(503, *QUEUE_TIMEOUT_TEXT)
+                return
+            body, problem = await self._prepare_page(app_id)
+            if problem:
+                self.page(*problem)
+                return
+            self.set_header("Content-Type", "text/html; charset=UTF-8")
+            self.set_header("Cache-Control", "no-store")
+            self.finish(body)
+        finally:
+            queue.leave(place)
+
+    def on_connection_close(self) -> None:
+        self._gone = True
+        place = getattr(self, "_place", None)
+        if place is not None:
+            place.moved.set()  # wake the waiting loop: it leaves the line
+        super().on_connection_close()
+
+    async def _wait_in_browser(self, app_id: str, place) -> None:
+        queue, loop = self.ctx.start_queue, IOLoop.current()
+        self._place, self._gone = place, False
+        deadline = loop.time() + self.ctx.cfg.queue_timeout
+        head, tail = self.ctx.pages.waiting(queue.position(place), user=self.current_user).split(STREAM_MARK)
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Accel-Buffering", "no")
+        shown = queue.position(place)
+        try:
+            self.write(head)
+            await self.flush()
+            while not place.granted.done():
+                if loop.time() > deadline:
+                    log.warning("app %s: no turn within %d s (%d waiting)", app_id,
+                                self.ctx.cfg.queue_timeout, len(queue))
+                    self.write(f"<script>bifQueueFailed({json.dumps(QUEUE_TIMEOUT_TEXT[1])})</script>")
+                    self.finish(tail)
+                    return
+                await queue.moved_or_granted(place, timeout=QUEUE_HEARTBEAT)
+                if self._gone:
+                    return
+                position = queue.position(place)
+                # a position, or a heartbeat: a closed tab shows up as a failed write
+                self.write(f"<script>bifQueuePosition({position})</script>\n" if position and position != shown
+                           else "\n")
+                shown = position or shown
+                await self.flush()
+        except StreamClosedError:
+            return
+        body, problem = await self._prepare_page(app_id)
+        if problem:
+            self.write(f"<script>bifQueueFailed({json.dumps(problem[2])})</script>")
+            self.finish(tail)
+            return
+        now = loop.time()
+        for ticket in [t for t, p in self.ctx.prepared.items() if p.expires < now]:
+            del self.ctx.prepared[ticket]  # never fetched: the orphan check ends their kernels
+        ticket = secrets.token_urlsafe(18)
+        self.ctx.prepared[ticket] = PreparedPage(self.current_user["name"], app_id, body, now + PREPARED_TTL)
+        url = f"{self.request.path}?{PREPARED_ARG}={ticket}"
+        self.write(f"<script>location.replace({json.dumps(url)})</script>")
+        self.finish(tail)
+
+    def _send_prepared(self, ticket: str, app_id: str, user: str) -> None:
+        page = self.ctx.prepared.pop(ticket, None)
+        if page is None or page.user != user or page.app_id != app_id or page.expires < IOLoop.current().time():
+            if page is not None and page.user != user:
+                self.ctx.prepared[ticket] = page  # not theirs: it stays for its owner
+            self.redirect(self.request.path)  # open the app afresh
+            return
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(page.body)
+
+    async def _prepare_page(self, app_id: str) -> tuple[bytes | None, tuple[int, str, str] | None]:
+        """The app page from Voilà, rewritten for the gateway, its kernel bound to this person;
+        or (None, (status, title, text)) of a German error page."""
         # While Voilà restarts (after a crash) people wait a little instead of seeing an error.
         deadline = IOLoop.current().time() + 30
         while True:
@@ -337,23 +457,20 @@ class AppHandler(BaseHandler):
             except web.HTTPError:
                 sup = self.ctx.supervisor
                 if sup is None or sup.gave_up or IOLoop.current().time() > deadline:
-                    raise
+                    return None, (502, *VOILA_UNREACHABLE_TEXT)
                 await asyncio.sleep(0.5)
         if resp.code == 599:
-            raise web.HTTPError(502)
+            return None, (502, *VOILA_UNREACHABLE_TEXT)
         if resp.code != 200:
             log.error("Voilà answered %s for %s: %s", resp.code, app_id, (resp.body or b"")[:300])
-            self.page(502, "App konnte nicht gestartet werden",
-                      "Die App ließ sich gerade nicht starten. Bitte versuchen Sie es gleich noch einmal; "
-                      "bleibt der Fehler, informieren Sie die verantwortliche Stelle.")
-            return
+            return None, (502, "App konnte nicht gestartet werden",
+                          ("Die App ließ sich gerade nicht starten. Bitte versuchen Sie es gleich noch einmal; "
+                           "bleibt der Fehler, informieren Sie die verantwortliche Stelle."))
         body = self.ctx.rewriter.rewrite(resp.body, app_id)
         m = KERNEL_ID_IN_PAGE.search(body)
         if m:
             self.ctx.bindings.bind(m.group(1).decode(), app_id, self.current_user["name"])
-        self.set_header("Content-Type", "text/html; charset=UTF-8")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(body)
+        return body, None
 
 
 class AppRedirectHandler(BaseHandler):

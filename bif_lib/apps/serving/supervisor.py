@@ -265,6 +265,7 @@ class VoilaSupervisor:
             "apps_dir": str(self.registry.root),
             "base_url": self.cfg.voila_base_url, "pool_size": self.cfg.pool_size, "pool_sizes": pool_sizes,
             "cull_idle_timeout": self.cfg.cull_idle_timeout, "cull_interval": self.cfg.cull_interval,
+            "kernel_start": self.cfg.kernel_start, "kernel_preload": list(self.cfg.kernel_preload),
         }
 
     def env(self, fresh: bool = True) -> dict:

@@ -36,6 +36,7 @@ import logging
 import os
 import re
 import sys
+import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -45,8 +46,12 @@ if __name__ == "__main__":
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 from jupyter_server.base.handlers import APIHandler  # noqa: E402
-from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager  # noqa: E402
+from jupyter_server.services.kernels.kernelmanager import (  # noqa: E402
+    AsyncMappingKernelManager,
+    ServerKernelManager,
+)
 from tornado import web  # noqa: E402
+from traitlets import default  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 from voila.app import Voila  # noqa: E402
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler  # noqa: E402
@@ -64,11 +69,13 @@ def _load_by_path(name: str, path: Path):
 
 if __package__:
     from bif_lib.apps.registry import Registry, served_name
+    from bif_lib.apps.serving import kernel_forks
     from bif_lib.apps.serving.frontend import page_config_hook
 else:
     _registry = _load_by_path("bif_apps_registry", HERE.parent / "registry.py")
     Registry, served_name = _registry.Registry, _registry.served_name
     page_config_hook = _load_by_path("bif_apps_frontend", HERE / "frontend.py").page_config_hook
+    kernel_forks = _load_by_path("bif_apps_kernel_forks", HERE / "kernel_forks.py")
 
 TEMPLATE_ROOT = HERE / "share"
 # seconds between starting two kernels of a pool (Voilà's default 0.5: a pool refills without
@@ -110,6 +117,20 @@ def make_undumpable() -> bool:
         return False
 
 
+class ForkingKernelManager(ServerKernelManager):
+    """One app kernel's manager: started by the kernel fork server when there is one
+    (``kernel_forks.py``; ``apps.kernel_start: fork``), otherwise as usual."""
+
+    provisioner_class = None  # kernel_forks' provisioner, set by main() when forking is on
+
+    async def _async_pre_start_kernel(self, **kw):
+        cls = type(self).provisioner_class
+        if self.provisioner is None and cls is not None:
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
+            self.provisioner = cls(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
+        return await super()._async_pre_start_kernel(**kw)
+
+
 class BifKernelManager(AsyncMappingKernelManager):
     """Starts app kernels with a filtered environment (``kernel_env``) and with the read-only
     IPython directory given on the command line as well: IPython falls back to a fresh
@@ -117,6 +138,10 @@ class BifKernelManager(AsyncMappingKernelManager):
     as it is, so startup files and configuration come from the root-owned directory only."""
 
     secrets: tuple[str, ...] = ()
+
+    @default("kernel_manager_class")
+    def _default_kernel_manager_class(self):
+        return f"{__name__}.ForkingKernelManager"
 
     async def start_kernel(self, *args, **kwargs):
         env = kernel_env(dict(kwargs.get("env") or os.environ), self.secrets)
@@ -303,9 +328,28 @@ def main() -> None:
     if not undumpable:
         log.warning("PR_SET_DUMPABLE failed: app kernels could read this process's memory")
     BifKernelManager.secrets = (token,)
+    forks = start_fork_server(conf, token)
     app = BifVoila(config=build_config(conf, token))
     app.initialize([])
-    app.start()
+    try:
+        app.start()
+    finally:
+        if forks is not None:
+            forks.stop()
+
+
+def start_fork_server(conf: dict, token: str):
+    """The kernel fork server (``kernel_forks.py``) when ``kernel_start`` is "fork": started now
+    so that its imports are done before the first pool fills; None otherwise."""
+    if conf.get("kernel_start", "fork") != "fork":
+        return None
+    directory = Path(os.environ.get("TMPDIR") or "/tmp") / f"bif-kernel-forks-{os.getpid()}"
+    server = kernel_forks.ForkServer(conf.get("kernel_preload") or [], directory, log)
+    server.start(kernel_env(dict(os.environ), (token,)))
+    provisioner = kernel_forks.provisioner_class()
+    provisioner.fork_server = server
+    ForkingKernelManager.provisioner_class = provisioner
+    return server
 
 
 if __name__ == "__main__":

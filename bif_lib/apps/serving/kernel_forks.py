@@ -1,0 +1,393 @@
+"""App kernels forked from a warm process instead of started from scratch.
+
+Starting an app kernel costs about 1.3 CPU-seconds, and about 1 s of that is importing the
+same modules every time (ipykernel, pandas, matplotlib, geopandas, bif_lib's app views).
+When many planners open apps at once, those imports are what everybody waits for. The
+*kernel fork server* imports them once; each kernel is then a ``fork()`` of it that starts
+ipykernel with its connection file, so only the notebook's own work remains (and the
+imported modules' memory is shared copy-on-write between all kernels).
+
+Two parts, one file (this module is loaded by path in Voilà's process, see voila_server.py,
+and started as a script for the server; it never imports bif_lib at module level):
+
+* ``serve()`` — the fork server, run as the app account with the kernels' filtered
+  environment (``python kernel_forks.py SOCKET MODULE ...``). It preloads the modules,
+  listens on a Unix socket in a private (0700) directory and answers each request
+  (``{"argv", "env", "cwd"}``, one JSON line) with a pidfd of the forked kernel, passed over
+  the socket (SCM_RIGHTS), so the caller holds a handle that cannot point to a reused pid.
+  The server dies with its parent (``PR_SET_PDEATHSIG``) and reaps its children.
+* ``ForkedKernelProvisioner`` — jupyter_client's ``LocalProvisioner`` whose ``process`` is a
+  ``ForkedProcess`` (poll, wait, signals through the pidfd) instead of a ``Popen``. A command
+  that is not ``<python> -m ipykernel_launcher ...`` of the server's own interpreter, or a
+  server that does not answer, falls back to the ordinary start: forking is an optimisation,
+  never a condition.
+
+Why not an existing package: jupyter_client has no fork-based provisioner, and the known
+projects (e.g. ``jupyter-forkserver``) are unmaintained and start kernels as children of the
+notebook server's own process, which here would copy Voilà (and its token) into every kernel.
+
+What a fork must not inherit, and how it is avoided: the server never creates a ZeroMQ
+context or a thread before forking (checked at start; BLAS thread pools are limited to one
+thread), each child starts a new session (``setsid``), closes the server's sockets, restores
+default signal handlers, takes the request's environment and working directory, and reseeds
+``random`` and numpy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+KERNEL_MODULE = "ipykernel_launcher"
+REQUEST_TIMEOUT = 10.0  # seconds to wait for a forked kernel's pidfd; then the ordinary start
+READY_WAIT = 20.0  # seconds a kernel start waits for a fork server that is still importing
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+
+
+# --- the server ----------------------------------------------------------------------------
+
+def _prctl(option: int, value: int) -> bool:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _reap(*_args) -> None:
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _expand(modules: list[str]) -> list[str]:
+    """``package.*`` stands for the package's modules (found without importing them)."""
+    import importlib.util
+    import pkgutil
+
+    names = []
+    for name in modules:
+        if not name.endswith(".*"):
+            names.append(name)
+            continue
+        package = name[:-2]
+        spec = importlib.util.find_spec(package)
+        names.append(package)
+        if spec is not None and spec.submodule_search_locations:
+            names += [f"{package}.{m.name}" for m in pkgutil.iter_modules(spec.submodule_search_locations)]
+    return names
+
+
+def _preload(modules: list[str]) -> list[str]:
+    """Import ``modules``; the names that failed (an app that lacks one still starts)."""
+    import importlib
+
+    failed = []
+    for name in _expand(modules):
+        try:
+            importlib.import_module(name)
+        except Exception as error:  # noqa: BLE001 - a module that fails is not preloaded, that is all
+            print(f"bif-kernel-forks: {name} nicht vorab geladen: {error}", file=sys.stderr, flush=True)
+            failed.append(name)
+    return failed
+
+
+def _fork_safe() -> str | None:
+    """Why forking would be unsafe now (a second thread, a ZeroMQ context), or None."""
+    import threading
+
+    if threading.active_count() > 1:
+        return f"{threading.active_count()} Python-Threads"
+    zmq = sys.modules.get("zmq")
+    if zmq is not None and getattr(zmq.Context, "_instance", None) is not None:
+        return "ein ZeroMQ-Kontext"
+    return None
+
+
+def _run_kernel(listener: socket.socket, conn: socket.socket, request: dict, titled: int) -> None:
+    """In the forked child: become the kernel of ``request``; never returns."""
+    code = 1
+    try:
+        try:
+            # /proc/<pid>/cmdline as if started normally: tools (and the apps service's
+            # leftover search) find a kernel by its connection file there. The server answers
+            # only when this is done (``titled``).
+            import setproctitle
+
+            setproctitle.setproctitle(" ".join(request["argv"]))
+        except ImportError:
+            pass
+        os.write(titled, b"1")
+        os.close(titled)
+        os.setsid()
+        listener.close()
+        conn.close()
+        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(signum, signal.SIG_DFL)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        env = dict(request["env"])
+        env["JPY_PARENT_PID"] = str(os.getppid())
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(request.get("cwd") or "/")
+        import random
+
+        random.seed()
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed()
+        # after "<python> -m ipykernel_launcher"; ipykernel read $JPY_PARENT_PID when the server
+        # imported it, so the parent is given again: the kernel ends itself when the server goes
+        args = [*list(request["argv"])[3:], f"--IPKernelApp.parent_handle={os.getppid()}"]
+        sys.argv = [KERNEL_MODULE, *args]
+        from ipykernel import kernelapp
+
+        kernelapp.launch_new_instance(argv=args)
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException:  # noqa: BLE001 - the kernel's own failure, reported like a crashed process
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _answer(listener: socket.socket, conn: socket.socket) -> None:
+    with conn:
+        conn.settimeout(REQUEST_TIMEOUT)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        request = json.loads(data)
+        titled_r, titled_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(titled_r)
+            _run_kernel(listener, conn, request, titled_w)
+        os.close(titled_w)
+        try:
+            ready, _, _ = select.select([titled_r], [], [], 5)
+            if ready:
+                os.read(titled_r, 1)
+        finally:
+            os.close(titled_r)
+        pidfd = os.pidfd_open(pid)
+        try:
+            socket.send_fds(conn, [json.dumps({"pid": pid}).encode() + b"\n"], [pidfd])
+        finally:
+            os.close(pidfd)
+
+
+def serve(socket_path: str, modules: list[str]) -> int:
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    # Kernels inherit this across fork (an exec would reset it): one planner's kernel cannot
+    # read another's memory or environment (/proc/<pid>/mem, environ; ptrace), although all
+    # run under the app account.
+    if not _prctl(_PR_SET_DUMPABLE, 0):
+        print("bif-kernel-forks: PR_SET_DUMPABLE fehlgeschlagen", file=sys.stderr, flush=True)
+    # numeric libraries start thread pools on import; a fork keeps only the calling thread
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    # what ipykernel sets before the kernel imports matplotlib; here matplotlib is imported first
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    started = time.monotonic()
+    failed = _preload(["ipykernel.kernelapp", "setproctitle", *modules])
+    unsafe = _fork_safe()
+    if unsafe:
+        print(f"bif-kernel-forks: nach dem Vorladen läuft {unsafe}; Kernel werden normal gestartet",
+              file=sys.stderr, flush=True)
+        return 3
+    signal.signal(signal.SIGCHLD, _reap)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(64)
+    print(f"bif-kernel-forks: bereit in {time.monotonic() - started:.2f} s "
+          f"({len(failed)} Module nicht geladen)", file=sys.stderr, flush=True)
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except InterruptedError:
+            continue
+        try:
+            _answer(listener, conn)
+        except (OSError, ValueError, KeyError) as error:
+            print(f"bif-kernel-forks: Anfrage abgelehnt: {error}", file=sys.stderr, flush=True)
+
+
+# --- Voilà's side --------------------------------------------------------------------------
+
+class ForkedProcess:
+    """What jupyter_client's ``LocalProvisioner`` uses of a ``Popen``, for a forked kernel that
+    is not a child of this process: its pidfd answers whether it runs and takes signals."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int, pidfd: int):
+        self.pid = pid
+        self._pidfd = pidfd
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            poller = select.poll()
+            poller.register(self._pidfd, select.POLLIN)
+            if poller.poll(0):  # readable: the process has ended (its exit code is its parent's)
+                self.returncode = -1
+                self._close()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                import subprocess
+
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            time.sleep(0.05)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is not None:
+            return
+        try:
+            signal.pidfd_send_signal(self._pidfd, signum)
+        except ProcessLookupError:
+            pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def _close(self) -> None:
+        if self._pidfd >= 0:
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+    def __del__(self):
+        self._close()
+
+
+class ForkServer:
+    """Starts the fork server (lazily, once per Voilà) and asks it for kernels."""
+
+    def __init__(self, modules: list[str], directory: Path, log=None):
+        self.modules = list(modules)
+        self.directory = Path(directory)
+        self.socket_path = self.directory / "forks.sock"
+        self.log = log
+        self.process = None
+        self._failed_at = 0.0
+
+    def start(self, env: dict) -> None:
+        import subprocess
+
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+        self.socket_path.unlink(missing_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), str(self.socket_path), *self.modules],
+            env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def ready(self) -> bool:
+        return self.running() and self.socket_path.exists()
+
+    async def ensure(self, env: dict, wait: float = READY_WAIT) -> bool:
+        """Start the server if it is not running (at most every 30 s after a failure); True
+        if it answers. A server that is still importing is waited for up to ``wait`` seconds:
+        the first kernels of the pools start at the same time, and waiting for the imports
+        once is cheaper than doing them in every kernel."""
+        if not self.running() and time.monotonic() - self._failed_at > 30:
+            if self.process is not None and self.log:
+                self.log.warning("kernel fork server ended (%s); starting it again", self.process.returncode)
+            self._failed_at = time.monotonic()
+            self.start(env)
+        deadline = time.monotonic() + wait
+        while self.running() and not self.ready() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return self.ready()
+
+    async def fork(self, argv: list[str], env: dict, cwd: str | None) -> ForkedProcess:
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(loop.run_in_executor(None, self._fork, argv, env, cwd), REQUEST_TIMEOUT)
+
+    def _fork(self, argv: list[str], env: dict, cwd: str | None) -> ForkedProcess:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(REQUEST_TIMEOUT)
+            conn.connect(str(self.socket_path))
+            conn.sendall(json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode() + b"\n")
+            message, fds, _flags, _addr = socket.recv_fds(conn, 4096, 1)
+            if not fds:
+                raise OSError("der Fork-Server hat keinen Kernel gestartet")
+            return ForkedProcess(json.loads(message)["pid"], fds[0])
+
+    def stop(self) -> None:
+        if self.running():
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except Exception:  # noqa: BLE001 - it is killed then
+                self.process.kill()
+        self.socket_path.unlink(missing_ok=True)
+
+
+def forkable(argv: list[str]) -> bool:
+    """A kernel command the fork server can run: this interpreter, ``-m ipykernel_launcher``."""
+    return (len(argv) >= 3 and argv[1:3] == ["-m", KERNEL_MODULE]
+            and os.path.realpath(argv[0]) == os.path.realpath(sys.executable))
+
+
+def provisioner_class():
+    """``ForkedKernelProvisioner``, defined on first use (jupyter_client is imported then)."""
+    from jupyter_client.provisioning import LocalProvisioner
+
+    class ForkedKernelProvisioner(LocalProvisioner):
+        fork_server: ForkServer | None = None  # set by Voilà's kernel manager
+
+        async def launch_kernel(self, cmd, **kwargs):
+            server = type(self).fork_server
+            env = kwargs.get("env") or dict(os.environ)
+            if server is not None and forkable(cmd) and await server.ensure(env):
+                try:
+                    self.process = await server.fork(cmd, env, kwargs.get("cwd"))
+                except (OSError, ValueError, KeyError, TimeoutError) as error:
+                    self.log.warning("kernel fork failed (%s); starting the kernel normally", error)
+                else:
+                    self.pid = self.pgid = self.process.pid  # the child leads its own session
+                    self.cwd = kwargs.get("cwd")
+                    return self.connection_info
+            return await super().launch_kernel(cmd, **kwargs)
+
+    return ForkedKernelProvisioner
+
+
+if __name__ == "__main__":
+    # started by path: keep this folder off sys.path (its module names could shadow others)
+    here = str(Path(__file__).resolve().parent)
+    sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != here]
+    sys.exit(serve(sys.argv[1], sys.argv[2:]))

@@ -1,0 +1,92 @@
+"""First come, first served: how many app pages are prepared at once, and who is next.
+
+Preparing an app page means a kernel that has run the notebook. When many planners open apps
+at the same moment (a training room, Monday morning), starting all their kernels together
+makes everybody wait until the last one is done: the machine's CPUs are shared by all. The
+gateway therefore lets ``slots`` page preparations run at once (``apps.concurrent_starts``;
+default: the number of CPUs) and queues the others in arrival order. A person who waits in a
+browser sees a German page with their position (``service.AppHandler``); the first in line
+gets the next free slot, and whoever closes the tab leaves the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass(eq=False)
+class Place:
+    """One page request's place: waiting (``position`` ≥ 1) or holding a slot (``granted``)."""
+
+    granted: asyncio.Future
+    moved: asyncio.Event = field(default_factory=asyncio.Event)  # set when the position changed
+    released: bool = False
+
+
+class StartQueue:
+    def __init__(self, slots: int):
+        if slots < 1:
+            raise ValueError("slots must be at least 1")
+        self.slots = slots
+        self.active = 0
+        self.waiting: deque[Place] = deque()
+
+    def join(self) -> Place:
+        """A place for a new request: a slot at once when one is free and nobody waits."""
+        place = Place(asyncio.get_running_loop().create_future())
+        if self.active < self.slots and not self.waiting:
+            self.active += 1
+            place.granted.set_result(True)
+        else:
+            self.waiting.append(place)
+        return place
+
+    def position(self, place: Place) -> int:
+        """1 for the first in line; 0 when the place holds a slot (or has left)."""
+        try:
+            return self.waiting.index(place) + 1
+        except ValueError:
+            return 0
+
+    async def wait(self, place: Place, timeout: float) -> bool:
+        """Until the place has a slot (True), or ``timeout`` seconds passed (False, still queued)."""
+        try:
+            await asyncio.wait_for(asyncio.shield(place.granted), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def moved_or_granted(self, place: Place, timeout: float) -> None:
+        """Until the position changes, the slot is granted, or ``timeout`` seconds passed."""
+        place.moved.clear()
+        moved = asyncio.ensure_future(place.moved.wait())
+        try:
+            await asyncio.wait([moved, place.granted], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            moved.cancel()
+
+    def leave(self, place: Place) -> None:
+        """The request is done (its slot is free again) or gave up waiting (it leaves the line)."""
+        if place in self.waiting:
+            self.waiting.remove(place)
+            self._moved()
+        elif place.granted.done() and not place.released:
+            place.released = True
+            self.active -= 1
+            self._grant()
+
+    def _grant(self) -> None:
+        while self.active < self.slots and self.waiting:
+            place = self.waiting.popleft()
+            self.active += 1
+            place.granted.set_result(True)
+        self._moved()
+
+    def _moved(self) -> None:
+        for place in self.waiting:
+            place.moved.set()
+
+    def __len__(self) -> int:
+        return len(self.waiting)

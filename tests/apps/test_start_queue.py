@@ -1,0 +1,89 @@
+"""The line for app pages (bif_lib/apps/serving/start_queue.py): first come, first served,
+positions that move, people who leave."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bif_lib.apps.serving.start_queue import StartQueue
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_free_slots_are_taken_at_once_then_people_queue_in_order():
+    async def scenario():
+        queue = StartQueue(2)
+        a, b, c, d = (queue.join() for _ in range(4))
+        assert a.granted.done() and b.granted.done()
+        assert [queue.position(p) for p in (a, b, c, d)] == [0, 0, 1, 2]
+        queue.leave(a)  # a's page is ready: the first in line gets the slot
+        assert c.granted.done() and not d.granted.done()
+        assert queue.position(d) == 1 and len(queue) == 1
+        queue.leave(b)
+        assert d.granted.done() and len(queue) == 0
+        for p in (c, d):
+            queue.leave(p)
+        assert queue.active == 0
+        assert queue.join().granted.done()
+    run(scenario())
+
+
+def test_somebody_who_leaves_the_line_moves_the_others_up_and_frees_nothing():
+    async def scenario():
+        queue = StartQueue(1)
+        first, second, third = queue.join(), queue.join(), queue.join()
+        third.moved.clear()
+        queue.leave(second)  # closed the tab while waiting
+        assert queue.position(third) == 1 and third.moved.is_set()
+        assert queue.active == 1 and not third.granted.done()
+        queue.leave(second)  # leaving twice changes nothing
+        queue.leave(first)
+        assert third.granted.done()
+        queue.leave(third)
+        queue.leave(third)  # a slot is given back once only
+        assert queue.active == 0
+    run(scenario())
+
+
+def test_waiting_returns_when_granted_or_after_the_timeout():
+    async def scenario():
+        queue = StartQueue(1)
+        holder, waiter = queue.join(), queue.join()
+        assert await queue.wait(waiter, 0.05) is False
+        assert queue.position(waiter) == 1  # still in line after a timeout
+        asyncio.get_running_loop().call_later(0.05, queue.leave, holder)
+        assert await queue.wait(waiter, 5) is True
+        # moved_or_granted wakes on a position change and on the slot
+        late = queue.join()
+        asyncio.get_running_loop().call_later(0.05, queue.leave, waiter)
+        await asyncio.wait_for(queue.moved_or_granted(late, 5), 2)
+        assert late.granted.done()
+    run(scenario())
+
+
+def test_arrival_order_is_kept_under_load():
+    async def scenario():
+        queue = StartQueue(2)
+        served: list[int] = []
+
+        async def person(i: int):
+            place = queue.join()
+            try:
+                await queue.wait(place, 10)
+                served.append(i)
+                await asyncio.sleep(0.01)
+            finally:
+                queue.leave(place)
+
+        await asyncio.gather(*(person(i) for i in range(30)))
+        assert served == list(range(30)) and queue.active == 0
+    run(scenario())
+
+
+def test_at_least_one_slot():
+    with pytest.raises(ValueError):
+        StartQueue(0)
