@@ -52,6 +52,8 @@ class AppsConfig(Layout):
     ip: str = _setting("apps.ip")
     voila_port: int = _setting("apps.voila_port")
     pool_size: int = _setting("apps.pool_size")
+    pool_max: int = _setting("apps.pool_max")
+    pool_demand_window: int = _setting("apps.pool_demand_window")
     concurrent_starts: int = _setting("apps.concurrent_starts")
     queue_timeout: int = _setting("apps.queue_timeout")
     kernel_start: str = _setting("apps.kernel_start")

@@ -52,6 +52,7 @@ PROTOCOL = "v1.kernel.websocket.jupyter.org"
 ORPHAN_TIMEOUT = 10
 SETTINGS = {
     "concurrent_starts": 1,  # one page prepared at a time: the line is seen with few people
+    "pool_max": 3, "pool_demand_window": 20,  # pools grow with demand, and soon shrink back
     "max_kernels_per_user": 3,
     "orphan_timeout": ORPHAN_TIMEOUT, "orphan_check_interval": 1,
     "ws_max_message_size": 2 * 1024 * 1024, "ws_max_connections_per_kernel": 3,
@@ -460,6 +461,31 @@ def test_opens_beyond_the_free_slots_wait_in_line_and_see_their_position(platfor
 def test_a_prepared_page_is_only_for_the_person_who_waited(platform, planner):
     response = planner.request.get(f"{app_url(platform, SLIDER)}?bif_seite=erfunden", max_redirects=0)
     assert response.status == 302 and response.headers["location"].endswith(f"/app/{SLIDER}/")
+
+
+def pool_size_in_voila(platform, app_id: str) -> int:
+    from bif_lib.apps.serving.gateway import voila_pool
+
+    status, answer = run_async(voila_pool(platform.cfg(), voila_token(platform), "GET", app_id))
+    assert status == 200, answer
+    return answer["pool_size"]
+
+
+def test_a_pool_grows_with_demand_and_shrinks_back(platform, browser):
+    """IMAGE has a pool of 1; three opens within the window raise it to pool_max (3), without
+    replacing the kernels in it; when the opens have aged out it returns to 1."""
+    ctx = browser_for(platform, browser, "planer-andrang")
+    assert wait_until(lambda: pool_size_in_voila(platform, IMAGE) == 1, 30)
+    kernels = [open_html_only(ctx, platform, IMAGE) for _ in range(3)]
+    assert wait_until(lambda: pool_size_in_voila(platform, IMAGE) == 3, 15)
+    # the grown pool fills: the next opens get preheated kernels
+    from bif_lib.apps.serving.gateway import voila_pool
+    assert wait_until(lambda: run_async(voila_pool(platform.cfg(), voila_token(platform), "GET", IMAGE))[1]
+                      .get("rendered") == 3, 60)
+    for kid in kernels:
+        ctx.request.post(f"{app_url(platform, IMAGE)}voila/api/shutdown/{kid}", headers={"Sec-Fetch-Site": "same-origin"})
+    assert wait_until(lambda: pool_size_in_voila(platform, IMAGE) == 1, 20 + 15)
+    ctx.close()
 
 
 def test_kernel_limit_per_person(platform, browser):

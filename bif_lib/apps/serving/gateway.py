@@ -257,9 +257,10 @@ async def shutdown_voila_kernel(cfg: AppsConfig, token: str, kernel_id: str, tim
 async def voila_pool(cfg: AppsConfig, token: str, method: str, app_id: str,
                      pool_size: int | None = None) -> tuple[int, dict]:
     """Inspect (GET), rebuild (POST, with ``pool_size`` kernels: the app's own or
-    ``apps.pool_size``) or drop (DELETE) an app's pool of preheated kernels
+    ``apps.pool_size``), resize (PATCH) or drop (DELETE) an app's pool of preheated kernels
     (``voila_server.PoolHandler``). Returns Voilà's status and answer; 502 if it does not answer."""
-    body = {"pool_size": cfg.pool_size if pool_size is None else int(pool_size)} if method == "POST" else None
+    body = {"pool_size": cfg.pool_size if pool_size is None else int(pool_size)} if method in ("POST", "PATCH") \
+        else None
     resp = await _control(cfg, token, method, f"bif/pools/{app_id}", body=body)
     if resp is None or resp.code == 599:
         log.info("Voilà not reachable for pool %s of %s", method, app_id)

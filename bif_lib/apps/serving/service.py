@@ -77,6 +77,7 @@ from bif_lib.apps.serving.gateway import (
     voila_kernels,
     voila_pool,
 )
+from bif_lib.apps.serving.pool_demand import PoolDemand
 from bif_lib.apps.serving.start_queue import StartQueue
 from bif_lib.apps.serving.supervisor import VoilaSupervisor
 from bif_lib.fsutil import write_private
@@ -100,6 +101,7 @@ QUEUE_TIMEOUT_TEXT = ("Sehr viele Apps werden gerade geöffnet",
 VOILA_UNREACHABLE_TEXT = ("App-Dienst nicht erreichbar",
                           "Die Apps werden gerade neu gestartet. Bitte versuchen Sie es in einer Minute erneut.")
 STREAM_MARK = "<!--bif-stream-->"
+POOL_RESIZE_INTERVAL = 2  # seconds between two looks at the demand for each app's pool
 # concurrent requests of the gateway to Voilà (tornado's default of 10 would make people's
 # page requests queue behind each other while kernels start)
 VOILA_MAX_CLIENTS = 100
@@ -126,12 +128,15 @@ class Context:
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, "bif-publish"))
     syncing: asyncio.Future | None = None  # sync_bindings in progress (shared by its callers)
     start_queue: StartQueue | None = None  # first come, first served (start_queue.py)
+    pool_demand: PoolDemand | None = None  # pools that grow with demand (pool_demand.py)
     # pages prepared for someone who waited in line, until their browser fetches them
     prepared: dict[str, PreparedPage] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.start_queue is None:
             self.start_queue = StartQueue(self.cfg.start_slots)
+        if self.pool_demand is None:
+            self.pool_demand = PoolDemand(self.cfg.pool_demand_window, self.cfg.pool_max)
 
 
 @dataclass
@@ -337,6 +342,7 @@ class AppHandler(BaseHandler):
                       "der App), bevor Sie eine weitere öffnen. Apps in Tabs, die abgestürzt sind oder noch "
                       f"beim Laden geschlossen wurden, werden nach {when} freigegeben.")
             return
+        self.ctx.pool_demand.opened(app_id)
         try:
             await self._render_in_turn(app_id)
         finally:
@@ -573,6 +579,7 @@ class PublisherApiHandler(ApiHandler):
         """Replace the app's pooled kernels with ones of the version now live."""
         status, _ = await voila_pool(self.ctx.cfg, self.ctx.voila_token, "POST", result.app_id,
                                      result.app.meta.get("pool_size"))
+        self.ctx.pool_demand.forget(result.app_id)  # rebuilt at its own size
         result.pool_refreshed = status == 200
         if not result.pool_refreshed:
             result.notes.append(SERVICE_UNREACHABLE)
@@ -625,6 +632,7 @@ class WithdrawApiHandler(PublisherApiHandler):
         result = await self.run_job(withdraw, app_id, by=self.current_user["name"])
         if result is not None:
             status, _ = await voila_pool(self.ctx.cfg, self.ctx.voila_token, "DELETE", app_id)
+            self.ctx.pool_demand.forget(app_id)
             result.pool_refreshed = status == 200
             self.answer(result)
 
@@ -665,6 +673,8 @@ class PoolApiHandler(web.RequestHandler):
 
     async def _pool(self, method: str, app_id: str, pool_size: int | None = None) -> None:
         status, answer = await voila_pool(self.ctx.cfg, self.ctx.voila_token, method, app_id, pool_size)
+        if method != "GET":
+            self.ctx.pool_demand.forget(app_id)
         self.set_status(status)
         self.set_header("Cache-Control", "no-store")
         self.finish(answer)
@@ -750,6 +760,26 @@ async def _sync_bindings(ctx: Context) -> None:
             log.info("kernel %s is gone from Voilà", kid)
 
 
+def restarted_voila(ctx: Context) -> None:
+    """A restarted Voilà has none of the old kernels, and every pool at its own size."""
+    ctx.bindings.clear()
+    ctx.pool_demand = PoolDemand(ctx.cfg.pool_demand_window, ctx.cfg.pool_max)
+
+
+async def resize_pools(ctx: Context) -> None:
+    """Give apps in demand larger pools, and the others their own size back (pool_demand.py)."""
+    if ctx.supervisor is not None and not ctx.supervisor.ready:
+        return
+    own = {app.app_id: int(app.meta["pool_size"]) if app.meta.get("pool_size") is not None else ctx.cfg.pool_size
+           for app in ctx.registry.list_current()}
+    for app_id, size in ctx.pool_demand.changes(own).items():
+        status, _ = await voila_pool(ctx.cfg, ctx.voila_token, "PATCH", app_id, size)
+        if status == 200:
+            ctx.pool_demand.applied(app_id, size)
+            log.info("pool of %s: %d kernel(s) (%d opens in the last %d s)", app_id, size,
+                     ctx.pool_demand.recent(app_id), ctx.cfg.pool_demand_window)
+
+
 async def reap_orphans(ctx: Context) -> None:
     """Shut down kernels whose page went away: never connected within ``apps.orphan_timeout``
     (a tab closed while loading sends no shutdown) or without a WebSocket for that long."""
@@ -827,7 +857,7 @@ async def serve(cfg: AppsConfig) -> None:
                   pages=Pages(cfg.service_prefix, cfg.hub_prefix, cfg.platform_name),
                   rewriter=PageRewriter(cfg, key), asset_key=key, run_as=run_as)
     # a restarted Voilà has none of the old kernels
-    ctx.supervisor = VoilaSupervisor(cfg, run_as, voila_token, registry, on_restart=ctx.bindings.clear)
+    ctx.supervisor = VoilaSupervisor(cfg, run_as, voila_token, registry, on_restart=partial(restarted_voila, ctx))
     ctx.supervisor.start()
     app = make_app(ctx, _cookie_secret(cfg))
     server = app.listen(cfg.port, cfg.ip, xheaders=True)
@@ -836,6 +866,8 @@ async def serve(cfg: AppsConfig) -> None:
     watcher.start()
     reaper = PeriodicCallback(partial(reap_orphans, ctx), 1000 * max(1, cfg.orphan_check_interval))
     reaper.start()
+    resizer = PeriodicCallback(partial(resize_pools, ctx), 1000 * POOL_RESIZE_INTERVAL)
+    resizer.start()
     log.info("bif-apps listening on %s:%s%s (Voilà on 127.0.0.1:%s, kernels as %s)",
              cfg.ip, cfg.port, cfg.service_prefix, cfg.voila_port, run_as.name)
 

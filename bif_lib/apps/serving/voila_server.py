@@ -188,6 +188,26 @@ class PoolHandler(APIHandler):
         self.finish({"app_id": app_id, "discarded": len(old), "queued": len(km._pools.get(nb, []))})
 
     @web.authenticated
+    async def patch(self, app_id: str) -> None:
+        """Resize the pool to ``pool_size`` without replacing its kernels (pool_demand.py):
+        more are started, or the surplus (the youngest) is shut down."""
+        nb = served_name(app_id)
+        if not (Path(self._km.root_dir) / nb).exists():
+            raise web.HTTPError(404, f"no served notebook {nb}")
+        size = max(0, int(json.loads(self.request.body or b"{}")["pool_size"]))
+        km = self._km
+        km.kernel_pools_config[nb] = {"pool_size": size}
+        pool = km._pools.setdefault(nb, [])
+        surplus = [pool.pop() for _ in range(max(0, len(pool) - size))]
+        if len(pool) < size:
+            km.fill_if_needed(delay=0, notebook_name=nb)
+        if surplus:
+            asyncio.ensure_future(_discard(km, surplus))
+        log.info("pool of %s resized to %d (%d discarded)", nb, size, len(surplus))
+        self.finish({"app_id": app_id, "pool_size": size, "discarded": len(surplus),
+                     "queued": len(km._pools.get(nb, []))})
+
+    @web.authenticated
     async def delete(self, app_id: str) -> None:
         nb = served_name(app_id)
         km = self._km

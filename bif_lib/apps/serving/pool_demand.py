@@ -1,0 +1,62 @@
+"""Pools that grow with demand: an app opened often gets more preheated kernels for a while.
+
+A pool of ``pool_size`` kernels covers a few opens; a training room or a department meeting
+opens the same app many times within minutes. The gateway counts the opens of each app over
+the last ``apps.pool_demand_window`` seconds; while they exceed the app's own pool size, the
+app's pool is raised to that count, at most ``apps.pool_max``, and it returns to its own size
+when the opens have aged out. Voilà resizes a pool without touching the kernels already
+in it (``voila_server.PoolHandler.patch``). An app published with ``pool_size: 0`` (no
+preheating, on purpose) never grows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+
+class PoolDemand:
+    def __init__(self, window: float, maximum: int, clock=time.monotonic):
+        self.window = window
+        self.maximum = maximum
+        self.clock = clock
+        self._opens: dict[str, deque[float]] = {}
+        self._applied: dict[str, int] = {}  # the size last set in Voilà, per app
+
+    def opened(self, app_id: str) -> None:
+        self._opens.setdefault(app_id, deque()).append(self.clock())
+
+    def recent(self, app_id: str) -> int:
+        opens = self._opens.get(app_id)
+        if not opens:
+            return 0
+        horizon = self.clock() - self.window
+        while opens and opens[0] < horizon:
+            opens.popleft()
+        return len(opens)
+
+    def target(self, app_id: str, own: int) -> int:
+        """The pool size ``app_id`` should have now; ``own`` is its configured size."""
+        if own <= 0:
+            return own
+        return max(own, min(self.maximum, self.recent(app_id)))
+
+    def changes(self, own_sizes: dict[str, int]) -> dict[str, int]:
+        """Apps whose pool must be resized now, with their new size. An app seen for the first
+        time counts as being at its own size."""
+        changed = {}
+        for app_id, own in own_sizes.items():
+            size = self.target(app_id, own)
+            if size != self._applied.get(app_id, own):
+                changed[app_id] = size
+        for app_id in set(self._opens) - set(own_sizes):  # withdrawn meanwhile
+            self._opens.pop(app_id, None)
+            self._applied.pop(app_id, None)
+        return changed
+
+    def applied(self, app_id: str, size: int) -> None:
+        self._applied[app_id] = size
+
+    def forget(self, app_id: str) -> None:
+        """The app's pool was rebuilt at its own size (publish, rollback) or dropped."""
+        self._applied.pop(app_id, None)
