@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from jupyter_client.manager import AsyncKernelManager  # noqa: E402
 
 from bench._results import record  # noqa: E402
+from bif_lib.apps.config import AppsConfig  # noqa: E402
 from bif_lib.apps.serving import kernel_forks  # noqa: E402
 
 CELL = """\
@@ -44,7 +45,7 @@ import pandas as pd
 frame = pd.DataFrame({"bezirk": [i % 13 for i in range(10_000)], "wert": range(10_000)})
 print(int(frame.groupby("bezirk")["wert"].sum().sum()))
 """
-PRELOAD = ["ipywidgets", "pandas", "geopandas", "matplotlib", "bif_lib.apps.views.*"]
+PRELOAD = list(AppsConfig(home="/nonexistent").kernel_preload)  # the default of apps.kernel_preload
 TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -193,3 +193,13 @@ def test_the_child_gets_default_signal_handlers(fork_server):
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(scenario(Path(tmp)))
     assert signal.getsignal(signal.SIGCHLD) in (signal.SIG_DFL, None)
+
+
+def test_a_preloaded_module_that_starts_a_thread_stops_the_server(tmp_path):
+    # forking a process with a second thread could copy a lock that thread holds: no forks then
+    (tmp_path / "starts_a_thread.py").write_text(
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n")
+    server = kernel_forks.ForkServer(["starts_a_thread"], tmp_path / "forks")
+    server.start({**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert server.process.wait(60) == 3
+    assert not server.ready()

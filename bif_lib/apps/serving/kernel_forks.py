@@ -27,8 +27,8 @@ projects (e.g. ``jupyter-forkserver``) are unmaintained and start kernels as chi
 notebook server's own process, which here would copy Voilà (and its token) into every kernel.
 
 What a fork must not inherit, and how it is avoided: the server never creates a ZeroMQ
-context or a thread before forking (checked at start; BLAS thread pools are limited to one
-thread), each child starts a new session (``setsid``), closes the server's sockets, restores
+context or a thread before forking (checked at start, OS threads included; BLAS thread pools
+are limited to one thread, pyarrow's jemalloc runs without its background thread), each child starts a new session (``setsid``), closes the server's sockets, restores
 default signal handlers, takes the request's environment and working directory, and reseeds
 ``random`` and numpy.
 """
@@ -105,11 +105,16 @@ def _preload(modules: list[str]) -> list[str]:
 
 
 def _fork_safe() -> str | None:
-    """Why forking would be unsafe now (a second thread, a ZeroMQ context), or None."""
-    import threading
+    """Why forking would be unsafe now (a second thread, also one started by a C library, or
+    a ZeroMQ context), or None."""
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
 
-    if threading.active_count() > 1:
-        return f"{threading.active_count()} Python-Threads"
+        threads = threading.active_count()
+    if threads > 1:
+        return f"{threads} Threads"
     zmq = sys.modules.get("zmq")
     if zmq is not None and getattr(zmq.Context, "_instance", None) is not None:
         return "ein ZeroMQ-Kontext"
@@ -205,9 +210,11 @@ def serve(socket_path: str, modules: list[str]) -> int:
     # run under the app account.
     if not _prctl(_PR_SET_DUMPABLE, 0):
         print("bif-kernel-forks: PR_SET_DUMPABLE fehlgeschlagen", file=sys.stderr, flush=True)
-    # numeric libraries start thread pools on import; a fork keeps only the calling thread
+    # libraries that start threads on import (a fork keeps only the calling thread): the BLAS
+    # thread pools, and the background thread of pyarrow's jemalloc
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
+    os.environ.setdefault("JE_ARROW_MALLOC_CONF", "background_thread:false")
     # what ipykernel sets before the kernel imports matplotlib; here matplotlib is imported first
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     started = time.monotonic()
