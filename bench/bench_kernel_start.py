@@ -45,8 +45,15 @@ import pandas as pd
 frame = pd.DataFrame({"bezirk": [i % 13 for i in range(10_000)], "wert": range(10_000)})
 print(int(frame.groupby("bezirk")["wert"].sum().sum()))
 """
+# with --app-home: what the notebook of the app really runs, on a store with its data
+APP_CELL = """\
+from bif_lib.apps.views import {app}
+
+{app}.show()
+"""
 PRELOAD = list(AppsConfig(home="/nonexistent").kernel_preload)  # the default of apps.kernel_preload
 TICKS = os.sysconf("SC_CLK_TCK")
+CODE = CELL
 
 
 class BenchKernelManager(AsyncKernelManager):
@@ -83,7 +90,7 @@ async def start_and_run(directory: Path, name: str) -> tuple[BenchKernelManager,
     client.start_channels()
     try:
         await client.wait_for_ready(timeout=120)
-        reply = await client.execute_interactive(CELL, timeout=120, output_hook=lambda _: None)
+        reply = await client.execute_interactive(CODE, timeout=120, output_hook=lambda _: None)
         assert reply["content"]["status"] == "ok", reply["content"]
     finally:
         client.stop_channels()
@@ -149,8 +156,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--wave", type=int, default=8)
+    parser.add_argument("--app-home", help="a BIF_HOME with a bootstrapped store: each kernel runs the "
+                                           "app's notebook (bif_lib.apps.views.<--app>.show()) instead")
+    parser.add_argument("--app", default="bevoelkerung")
     args = parser.parse_args()
+    global CODE
+    if args.app_home:
+        os.environ["BIF_HOME"] = args.app_home
+        CODE = APP_CELL.format(app=args.app)
     result = asyncio.run(main_async(args.repeat, args.wave))
+    result["cell"] = CODE
     e, f = result["exec"], result["fork"]
     print(f"{'':28} {'exec':>10} {'fork':>10} {'exec/fork':>10}")
     for key, label in [("one_p50_s", "one kernel, wall (p50, s)"), ("one_cpu_s", "one kernel, CPU (s)"),
