@@ -48,6 +48,7 @@ from pathlib import Path
 
 KERNEL_MODULE = "ipykernel_launcher"
 REQUEST_TIMEOUT = 10.0  # seconds to wait for a forked kernel's pidfd; then the ordinary start
+MAX_REQUEST = 1 << 20  # bytes of one request (a kernel's environment and command line)
 READY_WAIT = 20.0  # seconds a kernel start waits for a fork server that is still importing
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
@@ -177,12 +178,10 @@ def _run_kernel(listener: socket.socket, conn: socket.socket, request: dict, tit
 def _answer(listener: socket.socket, conn: socket.socket) -> None:
     with conn:
         conn.settimeout(REQUEST_TIMEOUT)
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = conn.recv(65536)
-            if not chunk:
-                return
-            data += chunk
+        with conn.makefile("rb") as lines:
+            data = lines.readline(MAX_REQUEST)
+        if not data.endswith(b"\n"):
+            return  # the caller gave up, or sent more than a request may hold
         request = json.loads(data)
         titled_r, titled_w = os.pipe()
         pid = os.fork()
