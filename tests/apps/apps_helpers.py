@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import copy
 import getpass
 import json
@@ -88,3 +90,10 @@ def voila_kernel_exists(platform, kid: str) -> bool:
     except urllib.error.HTTPError as e:
         assert e.code == 404
         return False
+
+
+def run_async(coroutine):
+    """asyncio.run in a worker thread: Playwright's sync API, used by browser tests earlier in
+    the session, leaves an event loop running on the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

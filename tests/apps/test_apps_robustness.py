@@ -30,7 +30,7 @@ import urllib.request
 import uuid
 
 import pytest
-from apps_helpers import SLIDER_APP, notebook, voila_kernel_exists
+from apps_helpers import SLIDER_APP, notebook, run_async, voila_kernel_exists
 from apps_hub import login, running_platform
 
 pytestmark = pytest.mark.timeout(300)
@@ -228,12 +228,6 @@ def wait_until(condition, timeout: float, step: float = 0.5) -> bool:
             return True
         time.sleep(step)
     return condition()
-
-
-def run_async(coroutine):
-    """asyncio.run in a worker thread (Playwright's sync API runs an event loop on this one)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 def ws_url(platform, app_id: str, kid: str) -> str:

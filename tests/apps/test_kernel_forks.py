@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from apps_helpers import run_async
 from jupyter_client.manager import AsyncKernelManager
 
 from bif_lib.apps.serving import kernel_forks
@@ -111,7 +112,7 @@ def test_a_forked_kernel_runs_code_with_its_own_environment(fork_server, tmp_pat
             await asyncio.sleep(0.05)  # the fork server reaps it: no zombie left
         assert not Path(f"/proc/{last.pid}").exists()
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_kernels_die_with_the_fork_server_and_never_share_random_state(fork_server, tmp_path):
@@ -139,7 +140,7 @@ def test_kernels_die_with_the_fork_server_and_never_share_random_state(fork_serv
                 if km.has_kernel:
                     await km.shutdown_kernel(now=True)
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_without_a_server_or_for_another_command_kernels_start_normally(tmp_path):
@@ -164,7 +165,7 @@ def test_without_a_server_or_for_another_command_kernels_start_normally(tmp_path
         finally:
             await km.shutdown_kernel(now=True)
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_package_star_means_its_modules():
@@ -191,7 +192,7 @@ def test_the_child_gets_default_signal_handlers(fork_server):
 
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(scenario(Path(tmp)))
+        run_async(scenario(Path(tmp)))
     assert signal.getsignal(signal.SIGCHLD) in (signal.SIG_DFL, None)
 
 

@@ -6,12 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from apps_helpers import run_async
 
 from bif_lib.apps.serving.start_queue import StartQueue
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 def test_free_slots_are_taken_at_once_then_people_queue_in_order():
@@ -29,7 +26,7 @@ def test_free_slots_are_taken_at_once_then_people_queue_in_order():
             queue.leave(p)
         assert queue.active == 0
         assert queue.join().granted.done()
-    run(scenario())
+    run_async(scenario())
 
 
 def test_somebody_who_leaves_the_line_moves_the_others_up_and_frees_nothing():
@@ -46,7 +43,7 @@ def test_somebody_who_leaves_the_line_moves_the_others_up_and_frees_nothing():
         queue.leave(third)
         queue.leave(third)  # a slot is given back once only
         assert queue.active == 0
-    run(scenario())
+    run_async(scenario())
 
 
 def test_waiting_returns_when_granted_or_after_the_timeout():
@@ -62,7 +59,7 @@ def test_waiting_returns_when_granted_or_after_the_timeout():
         asyncio.get_running_loop().call_later(0.05, queue.leave, waiter)
         await asyncio.wait_for(queue.moved_or_granted(late, 5), 2)
         assert late.granted.done()
-    run(scenario())
+    run_async(scenario())
 
 
 def test_arrival_order_is_kept_under_load():
@@ -81,7 +78,7 @@ def test_arrival_order_is_kept_under_load():
 
         await asyncio.gather(*(person(i) for i in range(30)))
         assert served == list(range(30)) and queue.active == 0
-    run(scenario())
+    run_async(scenario())
 
 
 def test_at_least_one_slot():
