@@ -22,7 +22,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture
 def fork_server(tmp_path):
-    server = kernel_forks.ForkServer(["pandas"], tmp_path / "forks")
+    server = kernel_forks.ForkServer(["pandas", "ipywidgets"], tmp_path / "forks")
     server.start({**os.environ, "BIF_FORK_TEST": "server"})
     deadline = time.monotonic() + 60
     while not server.ready():
@@ -88,6 +88,10 @@ def test_a_forked_kernel_runs_code_with_its_own_environment(fork_server, tmp_pat
             name, cwd, parent, preloaded, _ = result["out"].split()
             assert name == "kernel" and cwd == str(workdir)
             assert int(parent) == fork_server.process.pid and preloaded == "True"
+
+            # ipywidgets, imported before there was a kernel, is registered with this one
+            result = await run_code(km, "import comm\nprint(sorted(comm.get_comm_manager().targets))")
+            assert "'jupyter.widget'" in result["out"] and "'jupyter.widget.control'" in result["out"], result
 
             # interrupt (SIGINT to the kernel's process group) ends a running cell
             async def interrupt_later():

@@ -25,6 +25,11 @@ def test_opens_within_the_window_raise_the_pool_up_to_the_maximum():
     for _ in range(10):
         demand.opened("kita")
     assert demand.target("kita", 2) == 5  # never beyond the maximum
+    assert demand.changes({"kita": 2}) == {"kita": 4}  # one kernel more per look
+    demand.applied("kita", 4)
+    assert demand.changes({"kita": 2}) == {"kita": 5}
+    demand.applied("kita", 5)
+    assert demand.changes({"kita": 2}) == {}
 
 
 def test_the_pool_returns_to_its_own_size_when_the_opens_age_out():
@@ -57,4 +62,6 @@ def test_a_rebuilt_pool_counts_as_being_at_its_own_size():
         demand.opened("kita")
     demand.applied("kita", 4)
     demand.forget("kita")  # published anew: Voilà rebuilt it with 2
+    assert demand.changes({"kita": 2}) == {"kita": 3}  # and it grows again, one at a time
+    demand.applied("kita", 3)
     assert demand.changes({"kita": 2}) == {"kita": 4}

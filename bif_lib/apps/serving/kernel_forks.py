@@ -159,9 +159,12 @@ def _run_kernel(listener: socket.socket, conn: socket.socket, request: dict, tit
         # imported it, so the parent is given again: the kernel ends itself when the server goes
         args = [*list(request["argv"])[3:], f"--IPKernelApp.parent_handle={os.getppid()}"]
         sys.argv = [KERNEL_MODULE, *args]
-        from ipykernel import kernelapp
+        from ipykernel.kernelapp import IPKernelApp
 
-        kernelapp.launch_new_instance(argv=args)
+        app = IPKernelApp.instance()
+        app.initialize(args)
+        _register_with_the_kernel()
+        app.start()
         code = 0
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
@@ -173,6 +176,15 @@ def _run_kernel(listener: socket.socket, conn: socket.socket, request: dict, tit
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _register_with_the_kernel() -> None:
+    """What preloaded modules do when they are imported inside a kernel, done now that there
+    is one: ipywidgets registers its comm targets (``jupyter.widget``, and
+    ``jupyter.widget.control``, over which a page gets all widget states in one message)."""
+    widgets = sys.modules.get("ipywidgets")
+    if widgets is not None:
+        widgets.register_comm_target()
 
 
 def _answer(listener: socket.socket, conn: socket.socket) -> None:

@@ -3,7 +3,8 @@
 A pool of ``pool_size`` kernels covers a few opens; a training room or a department meeting
 opens the same app many times within minutes. The gateway counts the opens of each app over
 the last ``apps.pool_demand_window`` seconds; while they exceed the app's own pool size, the
-app's pool is raised to that count, at most ``apps.pool_max``, and it returns to its own size
+app's pool is raised towards that count, one kernel per look (every few seconds), at most
+``apps.pool_max``, and it returns to its own size
 when the opens have aged out. Voilà resizes a pool without touching the kernels already
 in it (``voila_server.PoolHandler.patch``). An app published with ``pool_size: 0`` (no
 preheating, on purpose) never grows.
@@ -46,8 +47,12 @@ class PoolDemand:
         time counts as being at its own size."""
         changed = {}
         for app_id, own in own_sizes.items():
-            size = self.target(app_id, own)
-            if size != self._applied.get(app_id, own):
+            size, now = self.target(app_id, own), self._applied.get(app_id, own)
+            if size > now:
+                # one kernel more at a time: a pool that grows in one step starts all its
+                # kernels at once, just when the opens that caused it need the CPUs
+                changed[app_id] = now + 1
+            elif size < now:
                 changed[app_id] = size
         for app_id in set(self._opens) - set(own_sizes):  # withdrawn meanwhile
             self._opens.pop(app_id, None)

@@ -81,6 +81,7 @@ TEMPLATE_ROOT = HERE / "share"
 # seconds between starting two kernels of a pool (Voilà's default 0.5: a pool refills without
 # starving the kernels in use of CPU)
 POOL_FILL_DELAY = 0.5
+IOPUB_TIMEOUT = 60  # seconds (see build_config)
 TEMPLATE = "bif"
 KERNEL_WS_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 log = logging.getLogger("bif.apps.voila")
@@ -315,6 +316,11 @@ def build_config(conf: dict, token: str) -> Config:
     c.NotebookNotary.db_file = ":memory:"
     c.NotebookNotary.secret = os.urandom(32)
     c.VoilaConfiguration.default_pool_size = int(conf["pool_size"])
+    # A cell's outputs may arrive after its execution reply, much later under load (many
+    # kernels starting): wait for them, and never hand out a page that lost them (nbclient's
+    # default: 4 s, then the page is rendered without its outputs).
+    c.VoilaExecutor.iopub_timeout = IOPUB_TIMEOUT
+    c.VoilaExecutor.raise_on_iopub_timeout = True
     # progressive rendering and prelaunch hooks cannot be combined with preheating
     c.VoilaConfiguration.progressive_rendering = False
     # serve no files from the app directory (apps show data through widgets only)

@@ -1,0 +1,1197 @@
+"""Many planners at once: N planners open the Bevölkerung app at the same moment (issue #18).
+
+A throw-away platform on 127.0.0.1 with its own ports and ``BIF_HOME`` (``TestPlatform``
+of tests/apps/apps_hub.py: hub + proxy + bif-apps gateway + preheated Voilà, pool size 2 as
+in the default settings), the Flensburg store bootstrapped from the mirror and the bundled
+``bevoelkerung`` app published. Logins go through BIF's own local accounts
+(``BIFLocalAuthenticator``, real scrypt hashes in ``users.json``), not the dummy
+authenticator of the tests: login times are the ones planners see.
+
+For each N (default 5, 10, 30, 100), one round, each on a freshly started apps service
+(pool at its own size, no memory of earlier opens: a pool grown by the last round's opens
+would favour the next one):
+
+1. **Login wave.** All N planners log in at the same moment: hub login form (with its
+   ``_xsrf``), the hub's redirect to the gallery, the gateway's OAuth round trip
+   (authorize → ``oauth_callback``) until the gallery answers 200. Login time = from the
+   request for the login form until the gallery page has arrived.
+2. **Everyone opens the app at the same moment (T0)** and changes the Stadtteil
+   ``--changes`` times (default 5), then closes the page.
+
+   * Up to ``--browsers`` (default 5) planners are real Chromium pages (Playwright, one fresh
+     context each: cold cache, as on a planner's first open). *Interactive* = the app's first
+     table, its chart images and the district dropdown are on the page (bench_app_open's
+     ``APP_READY``, polled in the page) **and** one Stadtteil change has come back: the
+     charts and the table show the new Stadtteil (bench_app_interaction's ``MEASURE_JS``).
+     Time to interactive = (page's navigation start − T0) + time in the page until ready +
+     duration of that first change: all taken in the page, so the benchmark's own event
+     loop cannot inflate it. A page whose code cells came without output (no app on it)
+     fails at once instead of waiting for the cap. Widget change = ``MEASURE_JS`` (change event until charts and
+     table are redrawn in the browser). Closing = ``page.close(run_before_unload=True)``:
+     the page sends its shutdown beacon.
+   * The others are lightweight asyncio clients (tornado) doing what the page does:
+     GET the app page as a navigation (``Sec-Fetch-Mode: navigate``: when the gateway's
+     first-come-first-served line is full it answers with its streamed waiting page, which
+     ends by sending the browser on to the prepared page; the client follows it); a page
+     without the app's widget output counts as not interactive (a browser would show no
+     app); fetch every script and style sheet it references (6 at a time, gzip,
+     cold cache: each client fetches all of them); GET ``api/kernels/<id>`` (the front end's
+     ``KernelAPI.getKernelModel``); open the kernel WebSocket
+     ``…/api/kernels/<id>/channels?session_id=…`` with the subprotocol
+     ``v1.kernel.websocket.jupyter.org`` (binary frames, jupyter_server's v1 framing);
+     ``kernel_info_request`` (as ``KernelConnection`` does on connecting); open the
+     ``jupyter.widget.control`` comm and send ``request_states`` (as ipywidgets'
+     ``_loadFromKernel``) until the kernel's ``update_states`` arrives, or, when the kernel
+     closes that comm (no such comm target), ``comm_info_request`` and one ``request_state``
+     per widget comm as ipywidgets' ``_loadFromKernelModels`` falls back to; find the Dropdown
+     model with the CSS class ``bif-district-select`` in those states. Each change is a
+     ``comm_msg`` to that model, ``{"method": "update", "state": {"index": k}}``, as the
+     browser's Dropdown view sends it; **a change ends when the kernel reports
+     ``status: idle`` on iopub for that ``comm_msg``** (its parent), i.e. when every update
+     the kernel sent in reaction (echo, table, charts, map) is on the client. *Interactive* =
+     page received + widget states received + the first change ended, counted from T0.
+     Closing: the shutdown beacon the page sends (multipart ``POST
+     voila/api/shutdown/<id>`` with ``Sec-Fetch-Site: same-origin``), then the WebSocket
+     is closed. What the client does not do: run JavaScript, render, load fonts/images
+     referenced inside the CSS, send what widget views send on their own after rendering
+     (e.g. the Leaflet map's bounds).
+
+   Bounds: planners count as interactive only within ``--interactive-limit`` (30 s) of T0;
+   whatever is not finished at T0 + ``--cap`` (default 60 s + 2 s per planner) is stopped
+   (its WebSocket closed, its beacon sent, the browser page closed), and so is everything
+   at once if the machine's available memory falls below ``--min-free-mb`` (the machine is
+   shared). Failed or stopped planners count as "not interactive" (∞ in the percentiles).
+3. **After everyone left**: Voilà's kernels that are not in its pool are counted 5 s and
+   ``--settle`` (60) s after the last planner closed (the gateway's orphan reaper has
+   ``apps.orphan_timeout`` = 45 s); then leftovers are shut down, the hub users of the round
+   are deleted.
+
+Memory, sampled every second during the round (PSS from ``/proc/<pid>/smaps_rollup``, so
+pages shared between processes are counted once): the app kernels (the service's ipykernel
+processes, children of Voilà or forks of its kernel server; peak of their sum, peak per
+kernel, peak count) and the whole platform (hub,
+proxy, gateway, Voilà and every kernel). Also recorded: each phase of the lightweight
+clients (waiting line, page, assets, WebSocket, states), pages without the app, errors by
+kind, WARNING/ERROR lines of the gateway's and Voilà's logs, the pool before and after,
+restarts of Voilà by the gateway's watchdog, CPU seconds per kind of process (platform
+services, app kernels, Chromium, this benchmark, everything else on the machine) for the
+login wave and for T0 until all closed, the lag of the benchmark's own event loop, the load
+average, and the commit measured.
+
+Everything the benchmark creates goes at the end, also on Ctrl-C, SIGTERM or an error:
+the users and kernels of each round, the platform, its temporary directory.
+
+Run (as root: the kernels run as the app service account)::
+
+    .venv/bin/python -m bench.bench_many_planners [--n 5 10 30 100] [--browsers 5] [--changes 5]
+
+(about 12 minutes for the default; ``--verbose`` prints one line per planner, ``--keep-logs``
+keeps the platform's directory with the hub's, gateway's and Voilà's logs.)
+
+Results: bench/results.json, section ``many_planners`` (``--no-record``: print only).
+Nothing is asserted. Needs Chromium at /usr/bin/chromium, configurable-http-proxy and the
+Flensburg mirror (``$BIF_MIRROR`` or ../shared/data/flensburg).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import email.message
+import gzip
+import http.cookiejar
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "apps"))
+
+import apps_hub  # noqa: E402
+from apps_hub import CHROMIUM, CHROMIUM_ARGS, TestPlatform, environment_access  # noqa: E402
+
+from bench._results import record  # noqa: E402
+from bench.bench_app_interaction import MEASURE_JS  # noqa: E402
+from bench.bench_app_open import (  # noqa: E402
+    APP_READY,
+    mirror_dir,
+    percentile,
+    prepare_store,
+    wait_pool_full,
+)
+from bench.bench_logins import make_store  # noqa: E402
+from bif_lib.apps.serving.pools import pool_status  # noqa: E402
+
+APP = "bevoelkerung"
+PROTOCOL = "v1.kernel.websocket.jupyter.org"
+DISTRICT_CLASS = "bif-district-select"
+TARGETS = {30: {"interactive_pct": 100, "tti_p95_s": 2.0, "change_p95_ms": 300},
+           100: {"interactive_pct": 100, "tti_p95_s": 5.0}, "kernels_left": 0}
+LOGIN_TIMEOUT_MS = 180_000
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+EMPTY_PAGE = "the page came without the app's output (no widget): the planner sees no app"
+ASSET_PARALLEL = 6  # connections per host of a browser (HTTP/1.1)
+PAGE_CONFIG = re.compile(r'<script[^>]*id="jupyter-config-data"[^>]*>(.*?)</script>', re.DOTALL)
+QUEUE_NEXT = re.compile(r"location\.replace\((\"[^\"]+\")\)")
+# what a browser sends when it opens a page (the gateway answers a navigation that has to wait
+# with its waiting page)
+NAVIGATE = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Sec-Fetch-Site": "same-origin",
+            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+XSRF_FIELD = re.compile(r'name="_xsrf"\s+value="([^"]+)"')
+# the page polls for the app's first output (bench_app_open.APP_READY) and notes when it was there
+READY_WATCH = """(() => {
+  if (!location.pathname.includes('/app/')) return;
+  const ready = (APP_READY);
+  // a page whose code cells came without any output shows no app: it never gets ready
+  const empty = () => document.readyState === 'complete' && document.querySelector('.jp-CodeCell')
+    && [...document.querySelectorAll('.jp-CodeCell')].every(c => c.classList.contains('jp-mod-noOutputs'));
+  const check = () => {
+    try {
+      if (ready()) { window.__bifReady = performance.now(); return; }
+      if (empty()) { window.__bifEmpty = performance.now(); return; }
+    } catch (e) {}
+    setTimeout(check, 5);
+  };
+  check();
+})();""".replace("APP_READY", APP_READY)
+# BIF's own login (scrypt) instead of the tests' dummy authenticator; no braces: the hub
+# configuration is a format string (apps_hub.HUB_CONFIG)
+BIF_LOGIN_CONFIG = """
+c.JupyterHub.load_groups = dict()  # groups come from BIF's user store (manage_groups)
+c.JupyterHub.authenticator_class = "bif_lib.platform.auth.BIFLocalAuthenticator"
+c.Authenticator.manage_groups = True  # as bif_lib/platform/hubconfig.py sets it
+c.BIFLocalAuthenticator.users_file = %r
+"""
+
+
+# --- small helpers ---------------------------------------------------------------------------------
+
+def stats(values: list[float], total: int | None = None, scale: float = 1.0, digits: int = 3) -> dict:
+    """p50/p95/max of ``values``; with ``total``, the missing ones (failed planners) count as
+    infinitely slow: a p95 that falls on one is reported as None ("not reached")."""
+    vals = sorted(v * scale for v in values)
+    padded = vals + [math.inf] * max(0, (total or len(vals)) - len(vals))
+    if not padded:
+        return {"n": 0}
+
+    def q(p):
+        v = percentile(padded, p) if all(math.isfinite(x) for x in padded) else _inf_percentile(padded, p)
+        return round(v, digits) if math.isfinite(v) else None
+
+    return {"n": len(vals), "of": len(padded), "p50": q(0.5), "p95": q(0.95),
+            "max": round(vals[-1], digits) if vals else None,
+            "mean": round(statistics.fmean(vals), digits) if vals else None}
+
+
+def _inf_percentile(ordered: list[float], q: float) -> float:
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    if not math.isfinite(ordered[hi]):
+        return math.inf if k > lo or not math.isfinite(ordered[lo]) else ordered[lo]
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def mem_available_mb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return math.inf
+
+
+def iso_now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class AssetLinks(HTMLParser):
+    """The scripts and style sheets a page makes the browser load."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "script" and a.get("src"):
+            self.urls.append(a["src"])
+        elif tag == "link" and "stylesheet" in (a.get("rel") or "").split() and a.get("href"):
+            self.urls.append(a["href"])
+
+
+class _CookieResponse:
+    """What ``http.cookiejar`` needs of a response: its Set-Cookie headers."""
+
+    def __init__(self, headers):
+        self._msg = email.message.Message()
+        for value in headers.get_list("Set-Cookie"):
+            self._msg["Set-Cookie"] = value
+
+    def info(self):
+        return self._msg
+
+
+# --- the platform and its memory --------------------------------------------------------------------
+
+class Bench:
+    """The platform, the accounts and the shared HTTP client of one run."""
+
+    def __init__(self, work: Path, args):
+        self.work, self.args = work, args
+        self.platform = TestPlatform(work / "platform")
+        self.cfg = None
+        self.accounts: list[tuple[str, str]] = []
+        self.http = None  # tornado AsyncHTTPClient (created on the loop)
+        self.voila_token = ""
+
+    # setup, in the main thread before the event loop
+    def start(self) -> None:
+        from bif_lib.apps.publishing.publish import publish_notebook
+
+        platform = self.platform
+        platform.activate_env()
+        self.cfg = platform.cfg()
+        mirror = mirror_dir()
+        if mirror is None:
+            raise SystemExit("Flensburg mirror not found ($BIF_MIRROR or ../shared/data/flensburg)")
+        t = time.perf_counter()
+        prepare_store(platform, mirror)
+        print(f"store bootstrapped in {time.perf_counter() - t:.0f} s", flush=True)
+        t = time.perf_counter()
+        publish_notebook(ROOT / "notebooks" / "apps" / f"{APP}.ipynb", published_by="bench", cfg=self.cfg)
+        print(f"{APP} published in {time.perf_counter() - t:.0f} s", flush=True)
+        users_file = platform.settings().users_file
+        users_file.parent.mkdir(parents=True, exist_ok=True)
+        t = time.perf_counter()
+        self.accounts = make_store(users_file, max(self.args.n))
+        print(f"{len(self.accounts)} local accounts (scrypt) in {time.perf_counter() - t:.0f} s", flush=True)
+        original = apps_hub.HUB_CONFIG
+        apps_hub.HUB_CONFIG = original + BIF_LOGIN_CONFIG % str(users_file)
+        try:
+            platform.start_apps()
+            platform.start_hub()
+        finally:
+            apps_hub.HUB_CONFIG = original
+        self.voila_token = self.cfg.voila_token_file.read_text().strip()
+        waited = wait_pool_full(self.cfg, APP, self.cfg.pool_size, timeout=120)
+        print(f"platform up, pool of {self.cfg.pool_size} rendered after {waited:.0f} s", flush=True)
+
+    def restart_apps(self) -> float:
+        """A freshly started apps service (gateway, Voilà, pool at its own size, no memory of
+        earlier opens): each round starts from the same state. Seconds until the pool is full."""
+        self.platform.stop_apps()
+        self.platform.start_apps()
+        self.voila_token = self.cfg.voila_token_file.read_text().strip()
+        return wait_pool_full(self.cfg, APP, self.cfg.pool_size, timeout=120)
+
+    def stop(self) -> None:
+        from bif_lib.platform.auth import UserStore
+
+        try:
+            users = UserStore(self.platform.settings().users_file)
+            users.remove_all([name for name, _ in self.accounts if users.get(name)])
+        except Exception as e:  # noqa: BLE001 - the platform goes anyway
+            print(f"could not remove the accounts: {e}", file=sys.stderr)
+        self.platform.shutdown()
+
+    # --- URLs ---------------------------------------------------------------------------------
+    @property
+    def hub(self) -> str:
+        return self.platform.hub_url
+
+    @property
+    def app_url(self) -> str:
+        return f"{self.platform.gallery_url}app/{APP}/"
+
+    def voila_pid(self) -> int | None:
+        try:
+            return int(self.cfg.voila_pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def platform_pids(self) -> list[int]:
+        from bif_lib.processes import descendants
+
+        roots = [p.pid for p in (self.platform.hub_proc, self.platform.proxy_proc) if p is not None]
+        for pidfile in (self.cfg.gateway_pid_file, self.cfg.voila_pid_file):
+            try:
+                roots.append(int(pidfile.read_text()))
+            except (OSError, ValueError):
+                pass
+        pids = set(roots)
+        for pid in roots:
+            pids.update(descendants(pid))
+        return sorted(pids)
+
+    async def voila_kernels(self) -> dict[str, dict] | None:
+        from bif_lib.apps.serving.gateway import voila_kernels
+
+        return await voila_kernels(self.cfg, self.voila_token)
+
+    async def shutdown_kernel(self, kernel_id: str) -> bool:
+        from bif_lib.apps.serving.gateway import shutdown_voila_kernel
+
+        return await shutdown_voila_kernel(self.cfg, self.voila_token, kernel_id)
+
+    async def hub_api(self, method: str, path: str):
+        return await asyncio.get_running_loop().run_in_executor(None, self.platform.hub_api, method, path, None)
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
+class Sampler(threading.Thread):
+    """Every second: PSS of the app kernels and of the whole platform, the memory left on the
+    machine, Voilà's pid (a watchdog restart changes it), and the CPU time used so far by
+    each process of the platform, of Chromium and of this benchmark."""
+
+    def __init__(self, bench: Bench, interval: float = 1.0):
+        super().__init__(daemon=True, name="bench-sampler")
+        self.bench, self.interval = bench, interval
+        self.stop_event = threading.Event()
+        self.samples: list[dict] = []
+        self.low_memory = threading.Event()
+        self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (kind, CPU seconds when last seen)
+
+    def sample(self) -> dict:
+        from bif_lib.apps.serving.supervisor import service_kernels
+        from bif_lib.processes import cmdline, cpu_seconds, descendants, memory_bytes
+
+        # the app kernels wherever they hang (children of Voilà, or forks of a kernel server)
+        kernel_pids = [pid for pid in service_kernels(self.bench.cfg) if "ipykernel" in (cmdline(pid) or "")]
+        kernels = [memory_bytes([pid]) / 2**20 for pid in kernel_pids]
+        platform_pids = self.bench.platform_pids()
+        platform = memory_bytes(platform_pids)
+        kinds = {pid: "platform services" for pid in platform_pids}
+        kinds.update({pid: "app kernels" for pid in kernel_pids})
+        for pid in descendants(os.getpid()):
+            if pid not in kinds and any(m in (cmdline(pid) or "") for m in ("chrom", "playwright")):
+                kinds[pid] = "chromium"
+        for pid, kind in kinds.items():
+            used = cpu_seconds(pid)
+            if used is not None:
+                self.cpu[pid] = (self.cpu.get(pid, (kind,))[0], used)
+        return {"t": time.monotonic(), "voila_pid": self.bench.voila_pid(), "kernels": len(kernels),
+                "kernels_pss_mb": round(sum(kernels), 1), "max_kernel_pss_mb": round(max(kernels, default=0.0), 1),
+                "platform_pss_mb": round(platform / 2**20, 1), "available_mb": round(mem_available_mb())}
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            started = time.monotonic()
+            try:
+                s = self.sample()
+            except Exception:  # noqa: BLE001 - a process ended while being read
+                s = None
+            if s is not None:
+                self.samples.append(s)
+                if s["available_mb"] < self.bench.args.min_free_mb:
+                    self.low_memory.set()
+            self.stop_event.wait(max(0.05, self.interval - (time.monotonic() - started)))
+
+    def window(self, since: float, until: float | None = None) -> list[dict]:
+        until = until or math.inf
+        return [s for s in list(self.samples) if since <= s["t"] <= until]
+
+    def cpu_mark(self) -> dict:
+        return {"pids": dict(self.cpu), "bench": sum(os.times()[:2]), "machine": machine_cpu(),
+                "t": time.monotonic()}
+
+    def cpu_since(self, mark: dict) -> dict:
+        """CPU seconds used since ``mark`` by kind (processes that ended lose their last second)."""
+        used = Counter()
+        for pid, (kind, seconds) in dict(self.cpu).items():
+            before = mark["pids"].get(pid, (kind, 0.0))[1]
+            used[kind] += max(0.0, seconds - before)
+        used["benchmark (HTTP clients, Playwright calls)"] = sum(os.times()[:2]) - mark["bench"]
+        busy, total = machine_cpu()
+        used["whole machine"] = busy - mark["machine"][0]
+        wall = time.monotonic() - mark["t"]
+        out = {k: round(v, 1) for k, v in used.items()}
+        out["other processes on the machine"] = round(
+            used["whole machine"] - sum(v for k, v in used.items() if k != "whole machine"), 1)
+        out["capacity (CPUs x wall time)"] = round((total - mark["machine"][1]), 1)
+        out["wall_s"] = round(wall, 1)
+        return out
+
+
+# --- a lightweight planner: HTTP + kernel WebSocket -------------------------------------------------
+
+class KernelChannel:
+    """One kernel WebSocket in the v1 protocol: send requests, wait for what they caused."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.session = uuid.uuid4().hex
+        self.waiters: dict[str, dict] = {}
+        self.bytes_in = 0
+        self.trace: list | None = None  # (channel, type, parent's type, content) of every message, for debugging
+        self.reader = asyncio.ensure_future(self._read())
+
+    def _message(self, msg_type: str, content: dict, metadata: dict | None = None) -> tuple[str, list[bytes]]:
+        msg_id = uuid.uuid4().hex
+        header = {"msg_id": msg_id, "msg_type": msg_type, "session": self.session, "username": "",
+                  "date": iso_now(), "version": "5.3"}
+        return msg_id, [json.dumps(part).encode() for part in (header, {}, metadata or {}, content)]
+
+    async def request(self, channel: str, msg_type: str, content: dict, until, metadata: dict | None = None,
+                      timeout: float = 60) -> dict:
+        """Send a message; wait until ``until(waiter, channel, msg_type, content)`` is true for
+        a message whose parent it is. The waiter records count and bytes of those messages."""
+        from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
+
+        msg_id, parts = self._message(msg_type, content, metadata)
+        waiter = {"until": until, "future": asyncio.get_running_loop().create_future(), "messages": 0,
+                  "bytes": 0, "types": Counter(), "widgets": set(), "data": None}
+        self.waiters[msg_id] = waiter
+        try:
+            await self.ws.write_message(serialize_msg_to_ws_v1(parts, channel), binary=True)
+            await asyncio.wait_for(asyncio.shield(waiter["future"]), timeout)
+        finally:
+            self.waiters.pop(msg_id, None)
+        return waiter
+
+    async def send(self, channel: str, msg_type: str, content: dict, metadata: dict | None = None) -> None:
+        from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
+
+        _, parts = self._message(msg_type, content, metadata)
+        await self.ws.write_message(serialize_msg_to_ws_v1(parts, channel), binary=True)
+
+    async def _read(self) -> None:
+        from jupyter_server.services.kernels.connection.base import deserialize_msg_from_ws_v1
+
+        while True:
+            raw = await self.ws.read_message()
+            if raw is None:
+                break
+            if isinstance(raw, str):
+                continue
+            self.bytes_in += len(raw)
+            channel, parts = deserialize_msg_from_ws_v1(raw)
+            parent = json.loads(parts[1])
+            if self.trace is not None:
+                self.trace.append((channel, json.loads(parts[0])["msg_type"], parent.get("msg_type"),
+                                   bytes(parts[3][:120])))
+            waiter = self.waiters.get(parent.get("msg_id"))
+            if waiter is None or waiter["future"].done():
+                continue
+            header, content = json.loads(parts[0]), json.loads(parts[3])
+            waiter["messages"] += 1
+            waiter["bytes"] += len(raw)
+            waiter["types"][header["msg_type"]] += 1
+            if header["msg_type"] == "comm_msg":
+                waiter["widgets"].add(content.get("comm_id"))
+            if waiter["until"](waiter, channel, header["msg_type"], content, parts[4:]):
+                waiter["future"].set_result(None)
+        for waiter in self.waiters.values():
+            if not waiter["future"].done():
+                waiter["future"].set_exception(ConnectionError("kernel WebSocket closed"))
+
+    def close(self) -> None:
+        self.ws.close()
+        self.reader.cancel()
+
+
+def _idle(waiter, channel, msg_type, content, buffers) -> bool:
+    return channel == "iopub" and msg_type == "status" and content.get("execution_state") == "idle"
+
+
+def _shell_reply(waiter, channel, msg_type, content, buffers) -> bool:
+    if channel == "shell" and msg_type.endswith("_reply"):
+        waiter["data"] = content
+        return True
+    return False
+
+
+def _comm_closed(waiter, channel, msg_type, content, buffers) -> bool:
+    return msg_type == "comm_close"
+
+
+def _state_reply(waiter, channel, msg_type, content, buffers) -> bool:
+    data = content.get("data") or {}
+    if msg_type == "comm_msg" and data.get("method") == "update":
+        waiter["data"] = data
+        return True
+    return False
+
+
+def _states(waiter, channel, msg_type, content, buffers) -> bool:
+    data = content.get("data") or {}
+    if msg_type == "comm_msg" and data.get("method") == "update_states":
+        waiter["data"] = data
+        return True
+    return False
+
+
+def district_model(states: dict) -> tuple[str, int]:
+    """(model id, number of options) of the Stadtteil dropdown in the kernel's widget states."""
+    for model_id, model in states.items():
+        state = model.get("state") or {}
+        if model.get("model_name") == "DropdownModel" and DISTRICT_CLASS in (state.get("_dom_classes") or []):
+            return model_id, len(state.get("_options_labels") or [])
+    raise LookupError("Stadtteil-Auswahl nicht in den Widget-Zuständen")
+
+
+class HttpPlanner:
+    """A planner without a browser (see the module docstring for what it does)."""
+
+    kind = "http"
+
+    def __init__(self, bench: Bench, user: str, password: str):
+        self.bench, self.user, self.password = bench, user, password
+        self.jar = http.cookiejar.CookieJar()
+        self.r: dict = {"user": user, "kind": self.kind, "logged_in": False, "errors": []}
+        self.kernel_id: str | None = None
+        self.channel: KernelChannel | None = None
+        self.closed = False
+
+    # --- HTTP with cookies -------------------------------------------------------------------
+    async def fetch(self, url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None,
+                    follow: bool = True, timeout: float = 60, raw: bool = False):
+        """(response, final url). ``raw``: the body as it came (gzip), as a browser caches it."""
+        from tornado.httpclient import HTTPRequest
+
+        for _ in range(12):
+            probe = urllib.request.Request(url)
+            self.jar.add_cookie_header(probe)
+            hdrs = {"Accept-Encoding": "gzip", "User-Agent": "bif-bench-planner", **(headers or {})}
+            if probe.has_header("Cookie"):
+                hdrs["Cookie"] = probe.get_header("Cookie")
+            req = HTTPRequest(url, method=method, body=body, headers=hdrs, follow_redirects=False,
+                              decompress_response=False, request_timeout=max(1.0, timeout),
+                              connect_timeout=max(1.0, min(timeout, 20)), allow_nonstandard_methods=True)
+            resp = await self.bench.http.fetch(req, raise_error=False)
+            if resp.code == 599:
+                raise ConnectionError(f"{method} {urllib.parse.urlsplit(url).path}: {resp.error}")
+            self.jar.extract_cookies(_CookieResponse(resp.headers), probe)
+            if follow and resp.code in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+                url = urllib.parse.urljoin(url, resp.headers["Location"])
+                if resp.code in (301, 302, 303):
+                    method, body = "GET", None
+                continue
+            if not raw and resp.headers.get("Content-Encoding") == "gzip" and resp.body:
+                resp._body = gzip.decompress(resp.body)
+            return resp, url
+        raise ConnectionError(f"too many redirects at {url}")
+
+    def cookie_header(self, url: str) -> str:
+        probe = urllib.request.Request(url)
+        self.jar.add_cookie_header(probe)
+        return probe.get_header("Cookie") or ""
+
+    # --- phases ------------------------------------------------------------------------------
+    async def login(self) -> None:
+        t = time.monotonic()
+        try:
+            resp, url = await self.fetch(f"{self.bench.hub}/hub/login")
+            found = XSRF_FIELD.search(resp.body.decode(errors="replace"))
+            xsrf = found.group(1) if found else next((c.value for c in self.jar if c.name == "_xsrf"), "")
+            form = urllib.parse.urlencode({"username": self.user, "password": self.password, "_xsrf": xsrf})
+            resp, url = await self.fetch(f"{self.bench.hub}/hub/login?next=", "POST", form.encode(),
+                                         {"Content-Type": "application/x-www-form-urlencoded"},
+                                         timeout=LOGIN_TIMEOUT_MS / 1000)
+            if resp.code != 200 or url != self.bench.platform.gallery_url:
+                raise RuntimeError(f"login ended at {urllib.parse.urlsplit(url).path} with HTTP {resp.code}")
+            self.r["logged_in"] = True
+            self.r["login_s"] = time.monotonic() - t
+        except Exception as e:  # noqa: BLE001 - a failed login is a result
+            self.r["errors"].append(f"login: {type(e).__name__}: {e}")
+
+    async def session(self, t0: float, deadline: float, changes: int) -> None:
+        """Open the app at T0, ``changes`` Stadtteil changes, close (also when stopped)."""
+        r = self.r
+        phase = "page"
+        try:
+            resp, url = await self.fetch(self.bench.app_url, headers=NAVIGATE, timeout=deadline - time.monotonic())
+            html = resp.body.decode(errors="replace")
+            while resp.code == 200 and not PAGE_CONFIG.search(html):
+                # the gateway's waiting line (a streamed page with the position): it ends by
+                # sending the browser on to the prepared page
+                r["queued"] = r.get("queued", 0) + 1
+                if "<script>bifQueueFailed(" in html or not QUEUE_NEXT.search(html):
+                    raise RuntimeError("waiting line gave up (bifQueueFailed)")
+                if r["queued"] > 3:
+                    raise RuntimeError("sent back into the waiting line 3 times")
+                r["queue_s"] = time.monotonic() - t0
+                following = urllib.parse.urljoin(url, json.loads(QUEUE_NEXT.search(html).group(1)))
+                resp, url = await self.fetch(following, headers=NAVIGATE, timeout=deadline - time.monotonic())
+                html = resp.body.decode(errors="replace")
+            if resp.code != 200:
+                raise RuntimeError(f"app page HTTP {resp.code}")
+            config = json.loads(PAGE_CONFIG.search(html).group(1))
+            if WIDGET_VIEW not in html:
+                # no widget in the page: a browser shows no app and never gets interactive
+                self.kernel_id = config.get("kernelId")
+                r["empty_page"] = True
+                raise RuntimeError(EMPTY_PAGE)
+            self.kernel_id = config["kernelId"]
+            base = urllib.parse.urljoin(url, config["baseUrl"])
+            r["page_s"] = time.monotonic() - t0
+            r["page_bytes"] = len(resp.body)
+
+            phase = "assets"
+            links = AssetLinks()
+            links.feed(html)
+            own = [urllib.parse.urljoin(url, u) for u in links.urls]
+            own = [u for u in own if urllib.parse.urlsplit(u).netloc == urllib.parse.urlsplit(url).netloc]
+            r["assets"], r["assets_bytes"] = len(own), await self.fetch_assets(own, deadline)
+            r["assets_s"] = time.monotonic() - t0
+
+            phase = "kernel"
+            resp, _ = await self.fetch(f"{base}api/kernels/{self.kernel_id}", timeout=deadline - time.monotonic())
+            if resp.code != 200:
+                raise RuntimeError(f"api/kernels HTTP {resp.code}")
+            await self.connect(base, deadline)
+            r["ws_open_s"] = time.monotonic() - t0
+            await self.channel.request("shell", "kernel_info_request", {}, _shell_reply,
+                                       timeout=deadline - time.monotonic())
+
+            phase = "states"
+            states, r["states_via"], r["states_bytes"] = await self.widget_states(deadline)
+            r["states_s"] = time.monotonic() - t0
+            model_id, options = district_model(states)
+
+            phase = "change"
+            r["changes_ms"], r["change_messages"] = [], []
+            for i in range(changes):
+                index = 1 + i % (options - 1)  # another Stadtteil each time (index 0 is the whole city)
+                started = time.monotonic()
+                w = await self.channel.request(
+                    "shell", "comm_msg", {"comm_id": model_id, "data": {"method": "update", "state": {"index": index},
+                                                                        "buffer_paths": []}},
+                    _idle, timeout=deadline - time.monotonic())
+                r["changes_ms"].append(1000 * (time.monotonic() - started))
+                r["change_messages"].append(w["messages"])
+                if len(w["widgets"] - {model_id}) == 0:
+                    r["errors"].append("change: no other widget changed")
+                if i == 0:
+                    r["interactive_s"] = time.monotonic() - t0
+        except asyncio.CancelledError:
+            r["errors"].append(f"{phase}: stopped at the cap")
+            raise
+        except Exception as e:  # noqa: BLE001 - recorded per planner
+            r["errors"].append(f"{phase}: {type(e).__name__}: {str(e)[:160]}")
+        finally:
+            await asyncio.shield(self.close())
+
+    async def widget_states(self, deadline: float) -> tuple[dict, str, int]:
+        """All widget states, as ipywidgets' ``_loadFromKernel`` gets them: over the
+        ``jupyter.widget.control`` comm; if the kernel closes that comm (no such target), one
+        ``request_state`` per widget comm (``_loadFromKernelModels``). (states, how, bytes)."""
+        channel, comm_id = self.channel, uuid.uuid4().hex
+        # the front end sends the request right after opening the comm, without waiting
+        closed = asyncio.ensure_future(channel.request(
+            "shell", "comm_open", {"comm_id": comm_id, "target_name": "jupyter.widget.control", "data": {}},
+            _comm_closed, metadata={"version": "1.0.0"}, timeout=deadline - time.monotonic()))
+        states = asyncio.ensure_future(channel.request(
+            "shell", "comm_msg", {"comm_id": comm_id, "data": {"method": "request_states"}}, _states,
+            timeout=deadline - time.monotonic()))
+        await asyncio.wait([closed, states], return_when=asyncio.FIRST_COMPLETED)
+        if states.done() and not states.exception():
+            closed.cancel()
+            await channel.send("shell", "comm_close", {"comm_id": comm_id, "data": {}})
+            waiter = states.result()
+            return waiter["data"]["states"], "control comm", waiter["bytes"]
+        states.cancel()
+        if not closed.done() or closed.exception():
+            raise (states.exception() if states.done() else closed.exception()) or RuntimeError("no widget states")
+        # the kernel has no control comm target: one request per widget
+        info = await channel.request("shell", "comm_info_request", {"target_name": "jupyter.widget"}, _shell_reply,
+                                     timeout=deadline - time.monotonic())
+        comms = list((info["data"] or {}).get("comms", {}))
+        replies = await asyncio.gather(*(channel.request(
+            "shell", "comm_msg", {"comm_id": c, "data": {"method": "request_state"}}, _state_reply,
+            timeout=deadline - time.monotonic()) for c in comms))
+        found = {c: {"model_name": w["data"]["state"].get("_model_name"), "state": w["data"]["state"]}
+                 for c, w in zip(comms, replies)}
+        return found, f"request_state per widget ({len(comms)})", info["bytes"] + sum(w["bytes"] for w in replies)
+
+    async def fetch_assets(self, urls: list[str], deadline: float) -> int:
+        limit = asyncio.Semaphore(ASSET_PARALLEL)
+
+        async def one(u):
+            async with limit:
+                resp, _ = await self.fetch(u, timeout=deadline - time.monotonic(), raw=True)
+                if resp.code != 200:
+                    raise RuntimeError(f"asset HTTP {resp.code}: {urllib.parse.urlsplit(u).path[-60:]}")
+                return len(resp.body or b"")
+
+        return sum(await asyncio.gather(*(one(u) for u in urls)))
+
+    async def connect(self, base: str, deadline: float) -> None:
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        ws_url = base.replace("http://", "ws://", 1) + f"api/kernels/{self.kernel_id}/channels?session_id=" \
+            + uuid.uuid4().hex
+        origin = self.bench.hub
+        req = HTTPRequest(ws_url, headers={"Cookie": self.cookie_header(base), "Origin": origin},
+                          connect_timeout=max(1, deadline - time.monotonic()),
+                          request_timeout=max(1, deadline - time.monotonic()))
+        ws = await websocket_connect(req, subprotocols=[PROTOCOL], max_message_size=256 * 2**20)
+        if ws.selected_subprotocol != PROTOCOL:
+            ws.close()
+            raise RuntimeError(f"subprotocol {ws.selected_subprotocol!r}")
+        self.channel = KernelChannel(ws)
+
+    async def close(self) -> None:
+        """As the page does when closed: the shutdown beacon, then the WebSocket goes."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.kernel_id:
+            boundary = "----bifbench" + uuid.uuid4().hex
+            body = (f'--{boundary}\r\nContent-Disposition: form-data; name="_xsrf"\r\n\r\n\r\n'
+                    f"--{boundary}--\r\n").encode()
+            try:
+                resp, _ = await self.fetch(f"{self.bench.app_url}voila/api/shutdown/{self.kernel_id}", "POST", body,
+                                           {"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                            "Sec-Fetch-Site": "same-origin", "Origin": self.bench.hub},
+                                           follow=False, timeout=30)
+                self.r["shutdown_http"] = resp.code
+            except Exception as e:  # noqa: BLE001
+                self.r["errors"].append(f"shutdown: {type(e).__name__}: {e}")
+        if self.channel is not None:
+            self.channel.close()
+
+
+# --- a real browser planner ---------------------------------------------------------------------
+
+class BrowserPlanner:
+    """A planner in Chromium (see the module docstring)."""
+
+    kind = "browser"
+
+    def __init__(self, bench: Bench, browser, user: str, password: str):
+        self.bench, self.browser, self.user, self.password = bench, browser, user, password
+        self.r: dict = {"user": user, "kind": self.kind, "logged_in": False, "errors": []}
+        self.ctx = self.page = None
+
+    async def login(self) -> None:
+        t = time.monotonic()
+        try:
+            self.ctx = await self.browser.new_context(viewport={"width": 1366, "height": 768}, locale="de-DE")
+            # a browser waits minutes for an answer; Playwright's default (30 s) would end a login
+            # that the hub answers late under a login wave
+            self.ctx.set_default_timeout(LOGIN_TIMEOUT_MS)
+            await self.ctx.add_init_script(READY_WATCH)
+            self.page = await self.ctx.new_page()
+            await self.page.goto(f"{self.bench.hub}/hub/login")
+            await self.page.fill("#username_input", self.user)
+            await self.page.fill("#password_input", self.password)
+            await self.page.click("#login_submit")
+            await self.page.wait_for_url(self.bench.platform.gallery_url)
+            self.r["logged_in"] = True
+            self.r["login_s"] = time.monotonic() - t
+        except Exception as e:  # noqa: BLE001
+            self.r["errors"].append(f"login: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
+
+    async def session(self, t0: float, t0_epoch: float, deadline: float, changes: int) -> None:
+        r, page = self.r, self.page
+        phase = "page"
+        try:
+            def left() -> float:
+                return max(1.0, 1000 * (deadline - time.monotonic()))
+
+            await page.goto(self.bench.app_url, wait_until="commit", timeout=left())
+            await page.wait_for_function("() => window.__bifReady !== undefined || window.__bifEmpty !== undefined",
+                                         timeout=left(), polling=50)
+            if await page.evaluate("window.__bifReady === undefined"):
+                r["empty_page"] = True
+                raise RuntimeError(EMPTY_PAGE)
+            ready_epoch_ms = await page.evaluate("performance.timeOrigin + window.__bifReady")
+            r["ready_s"] = ready_epoch_ms / 1000 - t0_epoch
+            phase = "change"
+            r["changes_ms"] = []
+            for i in range(changes):
+                ms = await page.evaluate(MEASURE_JS, [f".{DISTRICT_CLASS}", "select", 1 + i % 13, True])
+                r["changes_ms"].append(ms)
+                if i == 0:
+                    r["interactive_s"] = r["ready_s"] + ms / 1000
+                if time.monotonic() > deadline:
+                    raise TimeoutError("cap reached")
+        except asyncio.CancelledError:
+            r["errors"].append(f"{phase}: stopped at the cap")
+            raise
+        except Exception as e:  # noqa: BLE001
+            r["errors"].append(f"{phase}: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
+        finally:
+            await asyncio.shield(self.close())
+
+    async def close(self) -> None:
+        try:
+            if self.page is not None and not self.page.is_closed():
+                await self.page.close(run_before_unload=True)  # the page's shutdown beacon
+                await asyncio.sleep(0.5)  # let the beacon leave before the context goes
+            if self.ctx is not None:
+                await self.ctx.close()
+        except Exception as e:  # noqa: BLE001
+            self.r["errors"].append(f"close: {type(e).__name__}: {str(e)[:120]}")
+        self.page = self.ctx = None
+
+
+# --- one round ------------------------------------------------------------------------------------------
+
+async def loop_lag(stop: asyncio.Event, lags: list[float]) -> None:
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        due = loop.time() + 0.05
+        await asyncio.sleep(0.05)
+        lags.append(max(0.0, loop.time() - due))
+
+
+async def non_pooled(bench: Bench) -> list[str] | None:
+    kernels = await bench.voila_kernels()
+    return None if kernels is None else [k for k, v in kernels.items() if not v.get("pooled")]
+
+
+def log_offsets(bench: Bench) -> dict[Path, int]:
+    return {p: (p.stat().st_size if p.exists() else 0) for p in (bench.cfg.gateway_log, bench.cfg.voila_log)}
+
+
+def log_problems(offsets: dict[Path, int]) -> dict:
+    """WARNING/ERROR lines written to the gateway's and Voilà's logs since ``offsets``."""
+    found = {}
+    for path, offset in offsets.items():
+        if not path.exists():
+            continue
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            lines = fh.read().decode(errors="replace").splitlines()
+        bad = [line for line in lines if " WARNING " in line or " ERROR " in line or "[W " in line or "[E " in line]
+        kinds = Counter(" ".join(line.split()[2:])[:140] for line in bad)
+        found[path.name] = {"lines": len(bad), "most_common": kinds.most_common(6)}
+    return found
+
+
+async def run_round(bench: Bench, sampler: Sampler, browser, n: int) -> dict:
+    args = bench.args
+    accounts = bench.accounts[:n]
+    n_browsers = min(args.browsers, n) if browser is not None else 0
+    cap = args.cap if args.cap else 60 + 2 * n
+    print(f"\n=== N = {n}: {n_browsers} Chromium + {n - n_browsers} HTTP/WebSocket planners, cap {cap} s ===",
+          flush=True)
+    for name, _ in accounts:  # the planners exist on the hub, as they would
+        try:
+            await bench.hub_api("POST", f"/users/{name}")
+        except urllib.error.HTTPError as e:
+            if e.code != 409:  # 409: exists already
+                raise
+    planners = [BrowserPlanner(bench, browser, u, p) for u, p in accounts[:n_browsers]] + \
+               [HttpPlanner(bench, u, p) for u, p in accounts[n_browsers:]]
+    offsets = log_offsets(bench)
+    load_before = os.getloadavg()
+    lags: list[float] = []
+    stop_lag = asyncio.Event()
+    lag_task = asyncio.ensure_future(loop_lag(stop_lag, lags))
+    round_start = time.monotonic()
+    voila_before = bench.voila_pid()
+    baseline = sampler.window(round_start - 5, round_start)
+    sampler.low_memory.clear()
+    loop = asyncio.get_running_loop()
+    cpu = {}
+    try:
+        # 1. everyone logs in at the same moment
+        mark = sampler.cpu_mark()
+        t = time.monotonic()
+        await asyncio.gather(*(p.login() for p in planners))
+        login_wave = time.monotonic() - t
+        await loop.run_in_executor(None, sampler.sample)
+        cpu["login_wave"] = sampler.cpu_since(mark)
+        print(f"login wave {login_wave:.1f} s, {sum(p.r['logged_in'] for p in planners)}/{n} logged in", flush=True)
+        await asyncio.sleep(1)
+
+        # 2. everyone opens the app at the same moment
+        pool_at_t0 = await loop.run_in_executor(None, pool_status, bench.cfg, APP)
+        mark = sampler.cpu_mark()
+        t0, t0_epoch = time.monotonic(), time.time()
+        deadline = t0 + cap
+        tasks = []
+        for p in planners:
+            if not p.r["logged_in"]:
+                continue
+            if isinstance(p, BrowserPlanner):
+                tasks.append(asyncio.ensure_future(p.session(t0, t0_epoch, deadline, args.changes)))
+            else:
+                tasks.append(asyncio.ensure_future(p.session(t0, deadline, args.changes)))
+        stopped_by = None
+        while tasks and not all(t.done() for t in tasks):
+            if sampler.low_memory.is_set():
+                stopped_by = f"available memory below {args.min_free_mb} MB"
+                break
+            if time.monotonic() > deadline + 5:
+                stopped_by = "cap"
+                break
+            await asyncio.wait(tasks, timeout=0.5)
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        closed_at = time.monotonic()
+        await loop.run_in_executor(None, sampler.sample)
+        cpu["open_to_close"] = sampler.cpu_since(mark)
+        print(f"all closed {closed_at - t0:.1f} s after T0" + (f" (stopped: {stopped_by})" if stopped_by else ""),
+              flush=True)
+
+        # 3. kernels left after everyone left
+        await asyncio.sleep(5)
+        left_5s = await non_pooled(bench)
+        await asyncio.sleep(max(0.0, closed_at + args.settle - time.monotonic()))
+        left_settle = await non_pooled(bench)
+        kernels_now = await bench.voila_kernels() or {}
+        pool_after = await loop.run_in_executor(None, pool_status, bench.cfg, APP)
+        processes = await loop.run_in_executor(None, sampler.sample)
+        left_processes = {"kernel_processes": processes["kernels"],
+                          "of_them_pooled": sum(1 for v in kernels_now.values() if v.get("pooled"))}
+        samples = sampler.window(round_start)
+    finally:
+        stop_lag.set()
+        await lag_task
+        # leave nothing behind for the next round
+        for kid in (await non_pooled(bench)) or []:
+            await bench.shutdown_kernel(kid)
+        for name, _ in accounts:
+            with contextlib.suppress(urllib.error.HTTPError):  # 404: not created
+                await bench.hub_api("DELETE", f"/users/{name}")
+
+    if args.verbose:
+        for p in planners:
+            r = p.r
+            times = " ".join(f"{k}={r[k]:.2f}" for k in ("login_s", "queue_s", "page_s", "assets_s", "states_s",
+                                                          "ready_s", "interactive_s") if k in r)
+            print(f"  {r['user']} {r['kind']:7s} {times} changes_ms={[round(x) for x in r.get('changes_ms', [])]}"
+                  f" {r['errors'] or ''}")
+    return summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, baseline, left_5s, left_settle,
+                     login_wave, stopped_by, lags, load_before, voila_before, offsets) | {"cpu_s": cpu, "after_settle": left_processes,
+                                                                      "pool_at_t0": pool_at_t0, "pool_after_settle": pool_after}
+
+
+def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, baseline, left_5s, left_settle,
+              login_wave, stopped_by, lags, load_before, voila_before, offsets) -> dict:
+    limit = bench.args.interactive_limit
+    results = [p.r for p in planners]
+
+    def block(rs: list[dict]) -> dict:
+        tti = [r["interactive_s"] for r in rs if "interactive_s" in r]
+        changes = [ms for r in rs for ms in r.get("changes_ms", [])]
+        within = sum(1 for v in tti if v <= limit)
+        out = {"planners": len(rs), "interactive_within_limit": within,
+               "interactive_within_limit_pct": round(100 * within / len(rs), 1) if rs else None,
+               "interactive_at_all": len(tti),
+               "time_to_interactive_s": stats(tti, total=len(rs)),
+               "widget_change_ms": stats(changes, scale=1.0, digits=1),
+               "changes_done": len(changes), "changes_planned": len(rs) * bench.args.changes,
+               "login_s": stats([r["login_s"] for r in rs if "login_s" in r], total=len(rs))}
+        return out
+
+    http = [r for r in results if r["kind"] == "http"]
+    browsers = [r for r in results if r["kind"] == "browser"]
+    phases = {}
+    for key in ("queue_s", "page_s", "assets_s", "ws_open_s", "states_s", "ready_s"):
+        vals = [r[key] for r in results if key in r]
+        if vals:
+            phases[key] = stats(vals)
+    errors = Counter(e for r in results for e in r["errors"])
+    kernels_pss = [s["kernels_pss_mb"] for s in samples]
+    platform_pss = [s["platform_pss_mb"] for s in samples]
+    voila_pids = sorted({s["voila_pid"] for s in samples if s["voila_pid"]} | ({voila_before} if voila_before else set()))
+    lags = sorted(lags)
+    return {
+        "n": n, "browsers": n_browsers, "http_clients": n - n_browsers, "cap_s": cap,
+        "interactive_limit_s": limit, "stopped_by": stopped_by,
+        "all": block(results), "http": block(http) if http else None, "chromium": block(browsers) if browsers else None,
+        "phases_from_t0_s": phases,
+        "login_wave_s": round(login_wave, 2),
+        "http_clients_queued": sum(1 for r in http if r.get("queued")),
+        "http_clients_queued_again": sum(1 for r in http if r.get("queued", 0) > 1),
+        "empty_pages": sum(1 for r in results if r.get("empty_page")),
+        "widget_states_via": Counter(r.get("states_via", "").split(" (")[0] for r in http if r.get("states_via")),
+        "kernels_peak": max((s["kernels"] for s in samples), default=0),
+        "kernels_pss_peak_mb": max(kernels_pss, default=None),
+        "kernel_pss_peak_each_mb": max((s["max_kernel_pss_mb"] for s in samples), default=None),
+        "platform_pss_peak_mb": max(platform_pss, default=None),
+        "platform_pss_before_mb": baseline[-1]["platform_pss_mb"] if baseline else None,
+        "available_memory_min_mb": min((s["available_mb"] for s in samples), default=None),
+        "kernels_left_5s": None if left_5s is None else len(left_5s),
+        "kernels_left_after_settle": None if left_settle is None else len(left_settle),
+        "settle_s": bench.args.settle,
+        "closed_after_t0_s": round(closed_at - t0, 1),
+        "voila_restarts": max(0, len(voila_pids) - 1),
+        "errors": errors.most_common(12), "planners_with_errors": sum(1 for r in results if r["errors"]),
+        "shutdown_http": Counter(str(r.get("shutdown_http")) for r in http) if http else {},
+        "log_problems": log_problems(offsets),
+        "bench_loop_lag_ms": {"p99": round(1000 * lags[int(0.99 * (len(lags) - 1))], 1) if lags else None,
+                              "max": round(1000 * lags[-1], 1) if lags else None},
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "planner_details": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()
+                             if k not in ("changes_ms",)} | {"changes_ms": [round(x) for x in r.get("changes_ms", [])]}
+                            for r in results],
+    }
+
+
+# --- main --------------------------------------------------------------------------------------------
+
+async def run_all(bench: Bench, sampler: Sampler) -> list[dict]:
+    from tornado.httpclient import AsyncHTTPClient
+
+    bench.http = AsyncHTTPClient(force_instance=True, max_clients=1000)
+    task = asyncio.current_task()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    rounds = []
+    pw = browser = None
+    try:
+        if bench.args.browsers > 0:
+            from playwright.async_api import async_playwright
+
+            pw = await async_playwright().start()
+            # as in the city's offline intranet: names outside resolve to nothing at once
+            browser = await pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=CHROMIUM_ARGS + ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"])
+        for i, n in enumerate(bench.args.n):
+            if i:
+                # the same start for every round: a pool grown by the last round's opens
+                # (apps.pool_demand_window) would favour the next one
+                waited = await asyncio.get_running_loop().run_in_executor(None, bench.restart_apps)
+                print(f"apps service restarted, pool full after {waited:.0f} s", flush=True)
+            result = await run_round(bench, sampler, browser, n)
+            rounds.append(result)
+            print(table([result]), flush=True)
+    finally:
+        if browser is not None:
+            await browser.close()
+        if pw is not None:
+            await pw.stop()
+        bench.http.close()
+    return rounds
+
+
+def fmt(v, unit: str = "") -> str:
+    return "not reached" if v is None else f"{v}{unit}"
+
+
+def table(rounds: list[dict]) -> str:
+    head = ("| N | interactive ≤ 30 s | time to interactive p50 / p95 | widget change p50 / p95 | "
+            "kernels PSS peak (count) | platform PSS peak | login p50 / p95 | kernels left after 60 s |\n"
+            "|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for r in rounds:
+        a = r["all"]
+        tti, ch, lg = a["time_to_interactive_s"], a["widget_change_ms"], a["login_s"]
+        rows.append(
+            f"| {r['n']} | {a['interactive_within_limit']}/{r['n']} ({a['interactive_within_limit_pct']} %) | "
+            f"{fmt(tti.get('p50'), ' s')} / {fmt(tti.get('p95'), ' s')} | "
+            f"{fmt(ch.get('p50'), ' ms')} / {fmt(ch.get('p95'), ' ms')} | "
+            f"{fmt(r['kernels_pss_peak_mb'], ' MB')} ({r['kernels_peak']}) | {fmt(r['platform_pss_peak_mb'], ' MB')} | "
+            f"{fmt(lg.get('p50'), ' s')} / {fmt(lg.get('p95'), ' s')} | {fmt(r['kernels_left_after_settle'])} |")
+    return head + "\n" + "\n".join(rows)
+
+
+def code_state() -> dict:
+    """Which platform code was measured: the commit, and the files changed on top of it."""
+    import subprocess
+
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "uncommitted": [line[3:] for line in git("status", "--porcelain").splitlines()
+                            if line[3:].startswith(("bif_lib/", "hub_config/"))]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, nargs="+", default=[5, 10, 30, 100], help="planners per round")
+    parser.add_argument("--browsers", type=int, default=5, help="of them in real Chromium pages (at most)")
+    parser.add_argument("--changes", type=int, default=5, help="Stadtteil changes per planner")
+    parser.add_argument("--interactive-limit", type=float, default=30.0, help="seconds after T0")
+    parser.add_argument("--cap", type=float, default=0, help="seconds after T0 until everything still open is "
+                        "stopped (default 60 + 2 per planner)")
+    parser.add_argument("--settle", type=float, default=60.0, help="seconds after the last close until kernels are "
+                        "counted")
+    parser.add_argument("--min-free-mb", type=int, default=2048, help="stop the round below this much available memory")
+    parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="one line per planner")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the platform's directory (logs)")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("note: not root; the app kernels run as this account", file=sys.stderr)
+
+    started = time.monotonic()
+    code_at_start = code_state()
+    work = Path(tempfile.mkdtemp(prefix="bif-bench-planners-", dir="/tmp"))
+    os.chmod(work, 0o755)  # the app service account works below it
+    access = environment_access()
+    access.__enter__()
+    bench = Bench(work, args)
+    sampler = Sampler(bench)
+    rounds: list[dict] = []
+    try:
+        bench.start()
+        sampler.start()
+        rounds = asyncio.run(run_all(bench, sampler))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("stopped; cleaning up", file=sys.stderr)
+    finally:
+        sampler.stop_event.set()
+        try:
+            bench.stop()
+        finally:
+            access.__exit__(None, None, None)
+            if args.keep_logs:
+                print(f"logs kept in {work}", file=sys.stderr)
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+    if not rounds:
+        sys.exit(1)
+    print("\n" + table(rounds))
+    data = {
+        "app": APP, "changes_per_planner": args.changes, "browsers_max": args.browsers,
+        "interactive_limit_s": args.interactive_limit, "pool_size": bench.cfg.pool_size,
+        "targets": {str(k): v for k, v in TARGETS.items()},
+        "method": ("one throw-away platform (TestPlatform: hub + proxy + gateway + preheated Voilà) on 127.0.0.1 with "
+                   "BIF's local accounts (scrypt); per N: all log in at once, then all open the Bevölkerung app at "
+                   "T0, change the Stadtteil, close. Up to --browsers planners are Chromium pages (cold contexts), "
+                   "the rest asyncio HTTP/WebSocket clients doing what the page does (page, assets, kernel "
+                   "WebSocket v1, request_states, Dropdown updates until the kernel's idle). Interactive: browser = "
+                   "APP_READY + first change redrawn (timed in the page); HTTP client = page + widget states + first "
+                   "change's idle. Memory: PSS every second. See the module docstring."),
+        "duration_s": round(time.monotonic() - started),
+        "code": {**code_at_start, "changed_during_run": code_state() != code_at_start},
+        "rounds": rounds,
+    }
+    for r in rounds:
+        a = r["all"]
+        print(f"N={r['n']}: phases {json.dumps(r['phases_from_t0_s'])}; errors {r['errors'][:4]}; "
+              f"Voilà restarts {r['voila_restarts']}; left after 5 s {r['kernels_left_5s']}; "
+              f"min available memory {r['available_memory_min_mb']} MB; loop lag {r['bench_loop_lag_ms']}; "
+              f"changes {a['changes_done']}/{a['changes_planned']}; CPU s {json.dumps(r['cpu_s'])}")
+    if not args.no_record:
+        for r in rounds:  # one record per planner is for --verbose, not for results.json
+            r.pop("planner_details", None)
+        print("written to", record("many_planners", data))
+
+
+if __name__ == "__main__":
+    main()
