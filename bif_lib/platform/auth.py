@@ -287,11 +287,12 @@ def auth_model(name: str, groups: list[str], **extra) -> dict:
 # --- authenticators -------------------------------------------------------------------------
 
 from jupyterhub.auth import Authenticator  # noqa: E402
-from traitlets import Dict, Unicode, default, validate  # noqa: E402
+from traitlets import Dict, HasTraits, Unicode, default, validate  # noqa: E402
 
 
-class _BIFGroupsMixin:
-    """Groups come from the backend; only people in a BIF group may log in."""
+class _BIFGroupsMixin(HasTraits):
+    """Groups come from the backend; only people in a BIF group may log in. (A HasTraits
+    class: traitlets takes ``@default`` only from those.)"""
 
     @default("manage_groups")
     def _default_manage_groups(self):

@@ -181,3 +181,11 @@ def test_oidc_configuration_and_group_claims(monkeypatch):
     assert run(a.check_allowed("mmeier", model))
     outsider = run(a._apply_managed_groups({"name": "k", "admin": None, "auth_state": {"oauth_user": {"groups": ["kantine"]}}}))
     assert not run(a.check_allowed("k", outsider))
+
+
+def test_bif_authenticators_manage_groups_without_being_told():
+    # the hub config sets it too; any other configuration must not get users without groups
+    from bif_lib.platform.auth import BIFLDAPAuthenticator, BIFLocalAuthenticator
+
+    assert BIFLocalAuthenticator().manage_groups is True
+    assert BIFLDAPAuthenticator().manage_groups is True
