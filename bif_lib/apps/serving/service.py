@@ -443,6 +443,8 @@ class AppHandler(BaseHandler):
         if page is None or page.user != user or page.app_id != app_id or page.expires < IOLoop.current().time():
             if page is not None and page.user != user:
                 self.ctx.prepared[ticket] = page  # not theirs: it stays for its owner
+            log.info("prepared page of %s for %s not found (fetched already, expired or not theirs): "
+                     "opening afresh", app_id, user)
             self.redirect(self.request.path)  # open the app afresh
             return
         self.set_header("Content-Type", "text/html; charset=UTF-8")
