@@ -527,20 +527,19 @@ def _comm_closed(waiter, channel, msg_type, content, buffers) -> bool:
     return msg_type == "comm_close"
 
 
-def _state_reply(waiter, channel, msg_type, content, buffers) -> bool:
-    data = content.get("data") or {}
-    if msg_type == "comm_msg" and data.get("method") == "update":
-        waiter["data"] = data
-        return True
-    return False
+def _comm_method(method: str):
+    """A waiter's predicate: a ``comm_msg`` whose data has this ``method`` (kept in the waiter)."""
+    def matches(waiter, channel, msg_type, content, buffers) -> bool:
+        data = content.get("data") or {}
+        if msg_type == "comm_msg" and data.get("method") == method:
+            waiter["data"] = data
+            return True
+        return False
+    return matches
 
 
-def _states(waiter, channel, msg_type, content, buffers) -> bool:
-    data = content.get("data") or {}
-    if msg_type == "comm_msg" and data.get("method") == "update_states":
-        waiter["data"] = data
-        return True
-    return False
+_state_reply = _comm_method("update")  # one widget's state (request_state)
+_states = _comm_method("update_states")  # all widgets' states (the control comm)
 
 
 def district_model(states: dict) -> tuple[str, int]:
