@@ -321,6 +321,8 @@ def main() -> None:
     parser.add_argument("--opens", type=int, default=20)
     parser.add_argument("--burst", type=int, default=4, help="back-to-back opens without waiting for the pool")
     parser.add_argument("--no-bundled", action="store_true", help="leave out the three real planning apps")
+    parser.add_argument("--kernel-start", choices=["fork", "exec"], default="fork",
+                        help="how app kernels start (apps.kernel_start)")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -331,7 +333,7 @@ def main() -> None:
     os.chmod(work, 0o755)  # the app service account works below it
     access = environment_access()
     access.__enter__()
-    platform = TestPlatform(work / "platform")
+    platform = TestPlatform(work / "platform", apps={"kernel_start": args.kernel_start})
     platform.activate_env()
     plains: dict[str, PlainVoila] = {}
     load_before = os.getloadavg()
@@ -401,7 +403,8 @@ def main() -> None:
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         }
-        path = record("app_open", data)
+        data["kernel_start"] = args.kernel_start
+        path = record("app_open" if args.kernel_start == "fork" else f"app_open_{args.kernel_start}", data)
         for name, r in results.items():
             print(summary_line(name, r))
         print(f"load average before/after: {data['load_average_before']} / {data['load_average_after']}")

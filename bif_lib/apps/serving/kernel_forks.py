@@ -235,6 +235,13 @@ def serve(socket_path: str, modules: list[str]) -> int:
         print(f"bif-kernel-forks: nach dem Vorladen läuft {unsafe}; Kernel werden normal gestartet",
               file=sys.stderr, flush=True)
         return 3
+    # Everything imported so far is shared with the kernels until one of them writes to its
+    # page. The garbage collector would write to every object it looks at (copying all of it
+    # into every kernel at its first full collection): keep it away from these objects.
+    import gc
+
+    gc.collect()
+    gc.freeze()
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
