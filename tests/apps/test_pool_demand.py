@@ -16,6 +16,7 @@ class Clock:
 def test_opens_within_the_window_raise_the_pool_up_to_the_maximum():
     clock = Clock()
     demand = PoolDemand(window=600, maximum=5, clock=clock)
+    assert demand.quiet
     assert demand.changes({"kita": 2}) == {}  # nothing opened: its own size
     for _ in range(3):
         demand.opened("kita")
@@ -45,6 +46,10 @@ def test_the_pool_returns_to_its_own_size_when_the_opens_age_out():
     clock.now += 301  # the first four are older than the window now
     assert demand.recent("kita") == 1
     assert demand.changes({"kita": 2}) == {"kita": 2}
+    demand.applied("kita", 2)
+    clock.now += 601
+    assert demand.changes({"kita": 2}) == {}
+    assert demand.quiet  # all aged out and back at its own size: the gateway stops looking
 
 
 def test_apps_without_preheating_never_grow_and_withdrawn_apps_are_forgotten():

@@ -54,10 +54,17 @@ class PoolDemand:
                 changed[app_id] = now + 1
             elif size < now:
                 changed[app_id] = size
+            elif size == own:
+                self._applied.pop(app_id, None)  # back at its own size: nothing to remember
         for app_id in set(self._opens) - set(own_sizes):  # withdrawn meanwhile
             self._opens.pop(app_id, None)
             self._applied.pop(app_id, None)
         return changed
+
+    @property
+    def quiet(self) -> bool:
+        """No opens counted and no pool changed: nothing to look at."""
+        return not any(self._opens.values()) and not self._applied
 
     def applied(self, app_id: str, size: int) -> None:
         self._applied[app_id] = size

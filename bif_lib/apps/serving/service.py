@@ -770,8 +770,8 @@ def restarted_voila(ctx: Context) -> None:
 
 async def resize_pools(ctx: Context) -> None:
     """Give apps in demand larger pools, and the others their own size back (pool_demand.py)."""
-    if ctx.supervisor is not None and not ctx.supervisor.ready:
-        return
+    if ctx.pool_demand.quiet or (ctx.supervisor is not None and not ctx.supervisor.ready):
+        return  # no registry reads every 2 s while nobody opens apps
     own = {app.app_id: int(app.meta["pool_size"]) if app.meta.get("pool_size") is not None else ctx.cfg.pool_size
            for app in ctx.registry.list_current()}
     for app_id, size in ctx.pool_demand.changes(own).items():
