@@ -59,6 +59,11 @@ def format_local_datetime(value=None) -> str:
     return local_time(value).strftime("%d.%m.%Y %H:%M")
 
 
+def format_date(value: date | None) -> str:
+    """date(2026, 12, 19) -> '19.12.2026'; '–' for a missing one."""
+    return value.strftime("%d.%m.%Y") if value else "–"
+
+
 CLASSIFICATION_LABELS = {"open": "offen", "internal": "intern", "confidential": "vertraulich"}
 
 

@@ -27,9 +27,11 @@ FLOORS: list[set[str]] = [
     {"api", "releases"},
     {"loaders"},
     # the machine under the wings: one settings schema and the OS accounts
-    {"platform.settings", "platform.accounts"},
+    {"platform.settings", "platform.accounts", "platform.home_setup"},
     {"apps", "data", "synthetic"},
     {"platform"},
+    # training cohorts and the course: the platform's accounts plus the analysts' API
+    {"training"},
     {"cli"},
 ]
 # bif_lib/__init__.py re-exports the analysts' API; it belongs to no floor

@@ -22,6 +22,7 @@ data (``can_separate_accounts()`` tells it).
 from __future__ import annotations
 
 import grp
+import json
 import logging
 import os
 import pwd
@@ -291,27 +292,25 @@ def bif_accounts(prefix: str | None = None) -> list[str]:
 
 
 def prepare_home(account: Account, templates: dict[str, Path], target: str) -> None:
-    """Copy the notebook templates into ``~/<target>/<label>``, keeping files that exist.
+    """Copy the notebook templates into ``~/<target>/<label>`` (keeping files that exist) and
+    create the private ``~/.tmp``. As root, this runs as the account itself (see
+    ``home_setup.py``: root must not follow links a person planted in their home)."""
+    from bif_lib.platform import home_setup
 
-    Runs in the hub (root): files are chowned to the account afterwards.
-    """
-    base = account.home / target
-    base.mkdir(parents=True, exist_ok=True)
-    for label, source in templates.items():
-        if not source.is_dir():
-            continue
-        for src in sorted(source.rglob("*")):
-            if any(part.startswith(".") for part in src.relative_to(source).parts):
-                continue
-            dest = base / label / src.relative_to(source)
-            if src.is_dir():
-                dest.mkdir(parents=True, exist_ok=True)
-            elif not dest.exists():
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, dest)
-    if os.geteuid() == 0:
-        for path in [base, *base.rglob("*")]:
-            os.lchown(path, account.uid, account.gid)
+    if os.geteuid() != 0 or account.uid == 0:
+        home_setup.set_up_home(account.home, templates, target)
+        return
+    request = {"home": str(account.home), "target": target,
+               "templates": {label: str(path) for label, path in templates.items()}}
+    try:
+        result = subprocess.run([sys.executable, "-I", home_setup.__file__], input=json.dumps(request), text=True,
+                                capture_output=True, timeout=120, user=account.uid, group=account.gid,
+                                extra_groups=[], umask=0o077, cwd="/", env={"PATH": os.defpath, "LANG": "C.UTF-8"})
+    except subprocess.TimeoutExpired:
+        raise AccountError(f"Home-Verzeichnis von {account.name} nicht eingerichtet: Zeitüberschreitung") from None
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["?"])[-1]
+        raise AccountError(f"Home-Verzeichnis von {account.name} nicht eingerichtet: {last}")
 
 
 def blocked_directories(paths: list[Path]) -> list[Path]:

@@ -34,6 +34,7 @@ import functools
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -46,6 +47,7 @@ from bif_lib.fsutil import write_private
 from bif_lib.platform.settings import BIF_GROUPS, Settings, load_settings
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+log = logging.getLogger("bif.platform.auth")
 
 # --- password hashing ------------------------------------------------------------------
 
@@ -191,6 +193,10 @@ class UserStore:
             return None
         if not verify_password(password, entry["password"]):
             return None
+        if account_expired(entry):
+            log.warning("Anmeldung von %s abgelehnt: Zugang abgelaufen am %s / account expired",
+                        name, entry.get("expires"))
+            return None
         return list(entry["groups"])
 
     # -- changes
@@ -221,6 +227,15 @@ class UserStore:
                 data["users"][name] = {"groups": groups, "password": hashed, "created": now, "changed": now,
                                        **attributes}
         return [name for name, _, _ in prepared]
+
+    def update_all(self, names: Iterable[str], **attributes) -> None:
+        """Set ``attributes`` (e.g. ``expires``) of several accounts in one write (all must exist)."""
+        names = [normalize_username(n) for n in names]
+        with self._locked() as data:
+            entries = [self._entry(data, name) for name in names]
+            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            for entry in entries:
+                entry.update(attributes, changed=now)
 
     def remove_all(self, names: Iterable[str]) -> None:
         """Remove several accounts in one write (all must exist)."""
@@ -259,6 +274,26 @@ class UserStore:
             return data["users"][name]
         except KeyError:
             raise UserStoreError(f"Benutzer {name!r} existiert nicht") from None
+
+
+def local_today() -> dt.date:
+    """Today at the city administration (Europe/Berlin): an account valid "until 12.12." can
+    be used all of that day there, whatever the server's time zone."""
+    from zoneinfo import ZoneInfo  # not bif_lib.i18n: the hub should not import pandas for this
+
+    return dt.datetime.now(ZoneInfo("Europe/Berlin")).date()
+
+
+def account_expired(entry: dict, today: dt.date | None = None) -> bool:
+    """Has a local account with an ``expires`` date (training cohorts) run out? Valid through
+    that day; an unreadable date counts as expired (fail closed)."""
+    expires = entry.get("expires")
+    if not expires:
+        return False
+    try:
+        return dt.date.fromisoformat(str(expires)) < (today or local_today())
+    except ValueError:
+        return True
 
 
 @functools.lru_cache(maxsize=1)

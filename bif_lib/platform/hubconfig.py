@@ -33,7 +33,9 @@ from bif_lib.platform.auth import authenticator_for
 from bif_lib.platform.settings import (
     APPS_SERVICE,
     BUILTIN_ADMIN_ROLE,
+    PARTICIPANTS_GROUP,
     PUBLISH_SCOPE,
+    TRAINING_SERVICE,
     Settings,
     apps_api_token,
     load_settings,
@@ -61,6 +63,14 @@ SERVICE_ROLES = {
     CULLER_SERVICE: {
         "description": "Stoppt untätige JupyterLab-Server",
         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+    },
+    # the trainer page: status of participants' servers, and at a cohort's end their hub
+    # sessions; only for members of the group participants (cohort accounts)
+    TRAINING_SERVICE: {
+        "description": "Schulungsdienst: Teilnehmende sehen, ihre Server stoppen und sie am Ende entfernen",
+        "scopes": [f"read:users!group={PARTICIPANTS_GROUP}", f"read:servers!group={PARTICIPANTS_GROUP}",
+                   f"delete:users!group={PARTICIPANTS_GROUP}",
+                   f"delete:servers!group={PARTICIPANTS_GROUP}"],
     },
 }
 APPS_OAUTH_SCOPES = ["read:users:groups!user", PUBLISH_SCOPE]
@@ -153,10 +163,30 @@ def services(settings: Settings, with_tokens: bool = True) -> list[dict]:
     if with_tokens:
         apps["api_token"] = apps_api_token(settings)
         platform["api_token"] = platform_api_token(settings)
-    result = [apps, platform]
+    result = [apps, platform, training_service(settings)]
     if settings["culler"]["enabled"]:
         result.append({"name": CULLER_SERVICE, "command": culler_command(settings)})
     return result
+
+
+def training_service(settings: Settings) -> dict:
+    """The trainer page, managed by the hub: it starts with the hub, as root (it removes
+    participants' OS accounts and homes), and gets its token from the hub."""
+    env = {"BIF_HOME": str(settings.home), "BIF_STORE": str(settings.store_dir),
+           "PYTHONPATH": str(config.PROJECT_ROOT)}
+    if settings.source_file:
+        env["BIF_HUB_SETTINGS"] = str(settings.source_file)
+    return {
+        "name": TRAINING_SERVICE,
+        "url": settings.training_url,
+        "command": [sys.executable, "-m", "bif_lib.training.service"],
+        "environment": env,
+        "cwd": str(settings.home),
+        "oauth_client_allowed_scopes": ["read:users:groups!user"],
+        "oauth_no_confirm": True,
+        "display": False,  # linked from the home page for trainers, not listed for everybody
+        "info": {"description": "Schulungsgruppen anlegen, begleiten und beenden"},
+    }
 
 
 # --- spawner -------------------------------------------------------------------------
@@ -199,11 +229,6 @@ class BIFSpawner(LocalProcessSpawner):
         templates = {label: (config.PROJECT_ROOT / path) for label, path in
                      (settings["notebooks"]["templates"] or {}).items()}
         accounts.prepare_home(account, templates, settings["notebooks"]["target"])
-        private_tmp = account.home / ".tmp"
-        private_tmp.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(private_tmp, 0o700)
-        if os.geteuid() == 0:
-            os.chown(private_tmp, account.uid, account.gid)
         return account
 
     async def start(self):
@@ -254,7 +279,20 @@ class BIFSpawner(LocalProcessSpawner):
         args = super().get_args()
         if os.geteuid() == 0 and not self.separate_accounts:
             args.append("--allow-root")
+        first = course_start(self.bif_settings) if PARTICIPANTS_GROUP in {g.name for g in self.user.groups} else None
+        if first:  # a guided start: participants land in the course's first notebook
+            args.append(f"--ServerApp.default_url=/lab/tree/{first}")
         return args
+
+
+def course_start(settings: Settings) -> str | None:
+    """The course's first notebook, relative to the home (``Vorlagen/Schulung/01_….ipynb``)."""
+    label = settings["training"]["course"]
+    source = (settings["notebooks"]["templates"] or {}).get(label)
+    if not source:
+        return None
+    notebooks = sorted((config.PROJECT_ROOT / source).glob("*.ipynb"))
+    return f"{settings['notebooks']['target']}/{label}/{notebooks[0].name}" if notebooks else None
 
 
 # --- authentication --------------------------------------------------------------------
@@ -350,12 +388,17 @@ def configure(c, settings: Settings | None = None) -> Settings:
     c.BIFSpawner.bif_settings = settings
     c.Spawner.default_url = "/lab"
     # the server's own token may also publish apps (publish_from_lab), besides JupyterHub's defaults
-    c.Spawner.server_token_scopes = ["access:servers!server", "users:activity!user", "custom:bif-apps:publish"]
+    # and trainers can run `bif training` in their terminal (the token gets only what its owner holds)
+    c.Spawner.server_token_scopes = ["access:servers!server", "users:activity!user", "custom:bif-apps:publish",
+                                     f"access:services!service={TRAINING_SERVICE}"]
     # city intranets: no news feed or update checks from the internet; German JupyterLab and no
     # news pop-up through the settings in hub_config/lab (docs/platform.md, "German pages")
     c.Spawner.args = ["--LabApp.news_url=None",
                       "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-                      f"--LabApp.app_settings_dir={LAB_SETTINGS_DIR}"]
+                      f"--LabApp.app_settings_dir={LAB_SETTINGS_DIR}",
+                      # terminals as a non-login shell: a login shell's /etc/profile resets PATH, and
+                      # `bif` (BIF's environment, first in the server's PATH) would be missing
+                      "--ServerApp.terminado_settings=shell_command=['/bin/bash']"]
     c.Spawner.start_timeout = int(hub["start_timeout"])
     c.Spawner.http_timeout = 60
     c.JupyterHub.allow_named_servers = False
@@ -368,6 +411,7 @@ def configure(c, settings: Settings | None = None) -> Settings:
         "bif_platform_name": settings["platform"]["name"],
         "bif_login_hint": settings["platform"]["login_hint"],
         "bif_gallery_url": settings.gallery_path,
+        "bif_training_url": settings.training_path,
     }
     c.JupyterHub.log_datefmt = "%Y-%m-%d %H:%M:%S"
 
@@ -397,7 +441,9 @@ def z2jh_values(settings: Settings) -> dict:
         if "oauth_callback_url" in section:
             section["oauth_callback_url"] = "https://bif.example.org/hub/oauth_callback"
 
-    roles = [r for r in load_roles(settings) if r["name"] != f"{CULLER_SERVICE}-service"]
+    # the chart culls itself; training cohorts are local accounts, which Kubernetes does not have
+    roles = [r for r in load_roles(settings)
+             if r["name"] not in (f"{CULLER_SERVICE}-service", f"{TRAINING_SERVICE}-service")]
     apps_service = next(s for s in services(settings, with_tokens=False) if s["name"] == APPS_SERVICE)
     apps_service = {**apps_service, "url": f"http://bif-apps:{settings['apps']['port']}"}
     culler = settings["culler"]

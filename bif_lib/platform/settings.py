@@ -42,6 +42,8 @@ DEFAULT_SETTINGS_FILE = config.PROJECT_ROOT / "hub_config" / "settings.yaml"
 SCHEMA_FILE = Path(__file__).resolve().with_name("settings_schema.yaml")
 
 APPS_SERVICE = "bif-apps"
+TRAINING_SERVICE = "bif-training"
+PARTICIPANTS_GROUP = "participants"
 PUBLISH_SCOPE = "custom:bif-apps:publish"
 # The sealed statistics office: the only group with the confidential data area. Nobody else
 # may reach it through hub permissions (see :func:`role_problems` and docs/platform.md).
@@ -107,6 +109,11 @@ class Layout:
         """The apps service's path below the hub's proxy (``/services/bif-apps/``)."""
         return f"{self.base_url}services/{APPS_SERVICE}/"
 
+    @property
+    def training_path(self) -> str:
+        """The trainer page's path below the hub's proxy (``/services/bif-training/``)."""
+        return f"{self.base_url}services/{TRAINING_SERVICE}/"
+
 
 class Settings(Layout, dict):
     """A dict with attribute access (like ``traitlets.config.Config``) and derived paths."""
@@ -139,6 +146,11 @@ class Settings(Layout, dict):
     @property
     def users_file(self) -> Path:
         return self.hub_dir / "users.json"
+
+    @property
+    def training_dir(self) -> Path:
+        """Training cohorts: credentials sheets and archives (root only, mode 0700)."""
+        return self.home / "training"
 
     @property
     def single_homes_dir(self) -> Path:
@@ -176,6 +188,11 @@ class Settings(Layout, dict):
     @property
     def proxy_api_url(self) -> str:
         return f"http://127.0.0.1:{self['hub']['proxy_api_port']}"
+
+    @property
+    def training_url(self) -> str:
+        """Where the training service listens (the hub proxies ``/services/bif-training/`` to it)."""
+        return f"http://127.0.0.1:{self['training']['port']}"
 
     @property
     def apps_url(self) -> str:

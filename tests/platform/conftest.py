@@ -248,6 +248,15 @@ def running_hub(environment_access) -> Hub:
         yield hub
 
 
+@pytest.fixture(scope="module")
+def training_hub(environment_access) -> Hub:
+    """A platform of its own for the training tests: its training service looks for cohorts
+    past their end date every 5 s (default: every minute)."""
+    with started_hub("training", {"training": {"sweep_every": 5}}) as hub:
+        hub.dataset = seed_store(hub.settings)
+        yield hub
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(locale="de-DE")

@@ -7,7 +7,9 @@ import logging
 import os
 import pwd
 import secrets
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,17 +21,26 @@ root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (useradd, c
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch):
+def settings(tmp_path, monkeypatch, shared_dir):
     monkeypatch.setenv("BIF_HOME", str(tmp_path / "home"))
     prefix = f"bu{secrets.token_hex(2)}"
     s = load_settings(environ={}, overrides={"accounts": {
-        "user_prefix": f"{prefix}-", "home_root": str(tmp_path / "homes"),
+        "user_prefix": f"{prefix}-", "home_root": str(shared_dir / "homes"),
         "internal_group": f"{prefix}-int", "confidential_group": f"{prefix}-stat"},
         "apps": {"os_user": f"{prefix}-apps"}})
     os.chmod(tmp_path, 0o755)
     yield s
     if os.geteuid() == 0:
         accounts.remove_test_accounts(f"{prefix}-", [f"{prefix}-int", f"{prefix}-stat"])
+
+
+@pytest.fixture
+def shared_dir():
+    """A folder the test's OS accounts can reach (pytest's own temp folders are root's, 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="bif-accounts-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_account_names(settings):
@@ -137,9 +148,9 @@ def test_service_account_is_internal_only(settings):
 
 
 @root_only
-def test_templates_are_copied_once(settings, tmp_path):
+def test_templates_are_copied_once(settings, shared_dir):
     account = accounts.ensure_user_account("tim", ["trainers"], settings)
-    source = tmp_path / "training"
+    source = shared_dir / "training"
     (source / "sub").mkdir(parents=True)
     (source / "01_start.ipynb").write_text("original")
     (source / "sub" / "daten.csv").write_text("a,b")
@@ -152,3 +163,26 @@ def test_templates_are_copied_once(settings, tmp_path):
     (target / "01_start.ipynb").write_text("edited by the trainee")
     accounts.prepare_home(account, {"Schulung": source}, "Vorlagen")
     assert (target / "01_start.ipynb").read_text() == "edited by the trainee"
+
+
+@root_only
+def test_links_planted_in_a_home_lead_nowhere(settings, shared_dir):
+    """The home is set up as its owner, not as root: ~/Vorlagen or ~/.tmp pointing at a
+    folder of root's neither copies files there nor hands it over (chown/chmod)."""
+    account = accounts.ensure_user_account("mallory", ["analysts"], settings)
+    source = shared_dir / "training"
+    source.mkdir()
+    (source / "01_start.ipynb").write_text("{}")
+    targets = {}
+    for link in ("Vorlagen", ".tmp"):
+        target = shared_dir / f"root-{link.strip('.')}"
+        target.mkdir(mode=0o755)
+        os.chmod(target, 0o755)
+        (account.home / link).symlink_to(target)
+        os.lchown(account.home / link, account.uid, account.gid)
+        targets[link] = target
+    with pytest.raises(accounts.AccountError, match="nicht eingerichtet"):
+        accounts.prepare_home(account, {"Schulung": source}, "Vorlagen")
+    for target in targets.values():
+        info = target.stat()
+        assert (info.st_uid, info.st_mode & 0o777) == (0, 0o755) and list(target.iterdir()) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 import yaml
@@ -98,10 +99,11 @@ def test_demo_accounts(tmp_path, monkeypatch):
 
 
 def test_training_cohort_lifecycle(bif, tmp_path):
+    """As root on the server: start, list, extend, sheet, end with archive."""
     bif("users", "add", "trainerin", "-g", "trainers", "--generate")
     handout = tmp_path / "zugang.csv"
     code, out, _ = bif("training", "start", "Grundkurs", "--size", "3", "--handout", str(handout))
-    assert code == 0 and "3 Konten angelegt" in out and "Gruppen: analysts" in out
+    assert code == 0 and "3 Konten angelegt" in out and "gültig bis" in out
     lines = handout.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0] == "Konto;Passwort;Adresse" and len(lines) == 4
     assert oct(handout.stat().st_mode & 0o777) == "0o600"  # it holds passwords
@@ -109,19 +111,27 @@ def test_training_cohort_lifecycle(bif, tmp_path):
     for line in lines[1:]:
         name, password, url = line.split(";")
         assert name in out and password in out and url.startswith("http")
-        assert store.authenticate(name, password) == ["analysts"]
+        assert store.authenticate(name, password) == ["participants"]  # open data only
     assert [line.split(";")[0] for line in lines[1:]] == ["grundkurs-01", "grundkurs-02", "grundkurs-03"]
 
     code, out, _ = bif("training", "list")
-    assert "grundkurs: 3 Konten (grundkurs-01 … grundkurs-03)" in out
+    assert "grundkurs: 3 Konten (grundkurs-01 … grundkurs-03), gültig bis" in out
     code, _, err = bif("training", "start", "grundkurs", "--size", "2")
     assert code == 1 and "gibt es schon" in err
+    code, out, _ = bif("training", "extend", "grundkurs", "--bis", "01.01.2020")
+    assert code == 1
+    sheet = tmp_path / "zugang.html"
+    code, out, _ = bif("training", "sheet", "grundkurs", "-o", str(sheet))
+    text = re.sub(r"<[^>]+>", "", sheet.read_text(encoding="utf-8"))  # the sheet marks digits with <span>
+    assert code == 0 and all(line.split(";")[1] in text for line in lines[1:])
 
     code, out, _ = bif("training", "end", "grundkurs")
-    assert code == 0 and "3 Konten entfernt" in out
+    assert code == 0 and "3 Konten entfernt" in out and "Archiv grundkurs-" in out
     assert set(store.users()) == {"trainerin"}  # other accounts stay
     code, _, err = bif("training", "end", "grundkurs")
     assert code == 1 and "Keine Schulungsgruppe" in err
+    code, out, _ = bif("training", "list")
+    assert "(keine Schulungsgruppen)" in out and "Archive beendeter Gruppen" in out
 
 
 def test_training_cohort_is_created_whole_or_not_at_all(bif, tmp_path):
@@ -131,6 +141,6 @@ def test_training_cohort_is_created_whole_or_not_at_all(bif, tmp_path):
     store = auth.UserStore(tmp_path / "hub" / "users.json")
     assert set(store.users()) == {"kurs-02"} and store.get("kurs-02")["groups"] == ["planners"]
     code, _, err = bif("training", "start", "ein-viel-zu-langer-kursname", "--size", "2")
-    assert code == 1 and "Ungültiger Benutzername" in err
+    assert code == 1 and "Ungültiger Name der Schulungsgruppe" in err
     code, _, err = bif("training", "start", "kurs2", "--size", "0")
     assert code == 1 and "1 bis 99" in err

@@ -65,7 +65,11 @@ def test_lab_groups_get_their_own_server_apps_and_publishing(settings, group):
 def test_roles_are_bound_to_groups_and_services(settings):
     roles = {r["name"]: r for r in hubconfig.load_roles(settings)}
     assert "self" not in roles["user"]["scopes"] and "groups" not in roles["user"]
-    assert roles["bif-apps-viewer"]["groups"] == ["admins", "analysts", "planners", "statistikstelle", "trainers"]
+    assert roles["bif-apps-viewer"]["groups"] == ["admins", "analysts", "participants", "planners", "statistikstelle",
+                                                  "trainers"]
+    assert roles["bif-training-manager"]["groups"] == ["trainers"]
+    # the training service sees and ends only cohort accounts
+    assert all(s.endswith("!group=participants") for s in roles["bif-training-service"]["scopes"])
     assert "planners" not in roles["bif-lab"]["groups"]
     assert roles["admin"]["groups"] == [] and roles["admin"]["users"] == []  # nobody is a hub admin
     assert roles["bif-operator"]["groups"] == ["admins"]
@@ -116,7 +120,7 @@ def test_jupyterhub_config_file_builds_the_configuration(settings):
     assert list(hub.custom_scopes) == [PUBLISH_SCOPE]
     assert str(settings.hub_dir) in hub.db_url
     assert callable(hub.default_url)
-    assert {s["name"] for s in hub.services} == {APPS_SERVICE, "bif-platform", "idle-culler"}
+    assert {s["name"] for s in hub.services} == {APPS_SERVICE, "bif-platform", "idle-culler", "bif-training"}
 
 
 def test_spawner_refuses_to_start_without_an_account(settings):

@@ -138,7 +138,8 @@ def test_apps_config_takes_its_defaults_from_the_schema():
 def test_environment_variables_come_from_the_schema():
     assert s.ENV_OVERRIDES["BIF_HUB_PORT"] == ("hub", "port", int)
     assert s.ENV_OVERRIDES["BIF_APPS_OS_USER"] == ("apps", "os_user", str)
-    assert len(s.ENV_OVERRIDES) == 14
+    assert s.ENV_OVERRIDES["BIF_TRAINING_PORT"] == ("training", "port", int)
+    assert len(s.ENV_OVERRIDES) == 15
 
 
 @pytest.mark.parametrize("change, message", [

@@ -29,7 +29,8 @@ def test_committed_values_are_generated_from_settings(settings):
 
 
 def test_same_roles_scopes_and_groups_as_the_local_hub(settings, values):
-    local = {r["name"]: r for r in hubconfig.load_roles(settings) if r["name"] != "idle-culler-service"}
+    local = {r["name"]: r for r in hubconfig.load_roles(settings)
+             if r["name"] not in ("idle-culler-service", "bif-training-service")}
     remote = values["hub"]["loadRoles"]
     assert set(remote) == set(local)
     for name, role in local.items():
@@ -45,8 +46,9 @@ def test_same_roles_scopes_and_groups_as_the_local_hub(settings, values):
 def test_same_services_and_culler(settings, values):
     local = {s["name"]: s for s in hubconfig.services(settings, with_tokens=False)}
     remote = values["hub"]["services"]
-    # the idle culler is built into the chart (cull:), the rest are the same services
-    assert set(remote) == set(local) - {"idle-culler"}
+    # the idle culler is built into the chart (cull:); training cohorts need local accounts,
+    # which Kubernetes does not have; the rest are the same services
+    assert set(remote) == set(local) - {"idle-culler", "bif-training"}
     assert remote[APPS_SERVICE]["oauth_client_allowed_scopes"] == local[APPS_SERVICE]["oauth_client_allowed_scopes"]
     assert "api_token" not in remote[APPS_SERVICE]  # from a Kubernetes secret, never in values
     cull = values["cull"]

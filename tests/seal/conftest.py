@@ -27,17 +27,7 @@ from contract_metadata import METADATA
 REPO = Path(__file__).resolve().parents[2]
 BASE = {"title": "Testdaten", "description": "Datensatz für die Siegel-Tests", **METADATA}
 
-# role -> data areas (as in hub_config/settings.yaml); "planner" and "nobody" have none
-ROLES = {
-    "analyst": ["internal"],
-    "trainer": ["internal"],
-    "participant": ["internal"],
-    "operator": ["internal"],
-    "apps": ["internal"],
-    "sandbox": [],
-    "nobody": [],
-    "office": ["internal", "confidential"],
-}
+from seal_roles import ROLES  # noqa: E402
 
 
 @dataclass

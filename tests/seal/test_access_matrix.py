@@ -16,8 +16,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-ROLES_WITH_INTERNAL = {"analyst", "trainer", "participant", "operator", "apps", "office"}
+from seal_roles import ROLES_WITH_INTERNAL
 
 
 def classify(home: Path, path: Path) -> str:

@@ -14,10 +14,10 @@ from typing import Iterable
 from bif_lib.i18n import CLASSIFICATION_LABELS
 
 # The BIF groups (agreed with the hub configuration).
-GROUPS = ("analysts", "planners", "trainers", "statistikstelle", "admins")
+GROUPS = ("analysts", "planners", "trainers", "statistikstelle", "admins", "participants")
 GROUP_LABELS = {
     "analysts": "Analyse", "planners": "Planung", "trainers": "Schulung",
-    "statistikstelle": "Statistikstelle", "admins": "Betrieb",
+    "statistikstelle": "Statistikstelle", "admins": "Betrieb", "participants": "Schulungsteilnehmende",
 }
 # What each group may see. Admins are *not* cleared for confidential data
 # (Statistikgeheimnis): an app for admins must stick to open and internal data too.
@@ -27,6 +27,7 @@ GROUP_CLASSIFICATIONS: dict[str, frozenset[str]] = {
     "trainers": frozenset({"open", "internal"}),
     "statistikstelle": frozenset({"open", "internal", "confidential"}),
     "admins": frozenset({"open", "internal"}),
+    "participants": frozenset({"open"}),  # training accounts: open data only
 }
 CLASSIFICATION_ORDER = ("open", "internal", "confidential")
 # What an app itself may be classified as (``bif.classification``): the publication check and

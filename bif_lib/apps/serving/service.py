@@ -86,7 +86,7 @@ from bif_lib.platform.settings import PUBLISH_SCOPE
 log = logging.getLogger("bif.apps.service")
 
 HERE = Path(__file__).resolve().parent
-LAB_GROUPS = {"analysts", "trainers", "statistikstelle", "admins"}
+LAB_GROUPS = {"analysts", "trainers", "statistikstelle", "admins", "participants"}
 # at the per-person kernel limit, a page request waits this long for a kernel to be freed
 # (a reloaded page's old kernel is shut down by its beacon, which may arrive just after)
 LIMIT_GRACE = 2.0
