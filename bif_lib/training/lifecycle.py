@@ -120,6 +120,10 @@ def load_credentials(settings: Settings, cohort: Cohort) -> list[CohortAccount]:
 def start_cohort(settings: Settings, store: UserStore, name: str, size: int, *,
                  expires: dt.date | str | None, trainer: str | None) -> tuple[Cohort, list[CohortAccount]]:
     """Create a cohort (all accounts or none) and keep its credentials for the sheet."""
+    if settings["auth"]["backend"] != "local":
+        raise TrainingError(f"Schulungskonten sind lokale Konten; diese Plattform meldet über "
+                            f"{settings['auth']['backend'].upper()} an (auth.backend). Bitte legen Sie die "
+                            "Schulungskonten im Verzeichnis der Stadt an.")
     training = settings["training"]
     end = cohorts.check_end_date(cohorts.parse_end_date(expires), default_days=training["default_days"],
                                  max_days=training["max_days"])

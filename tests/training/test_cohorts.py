@@ -157,3 +157,10 @@ def test_expired_cohorts_are_ended(settings, store, monkeypatch):
     reports = lifecycle.end_expired(settings, store, hub=None, today=later)
     assert [r.cohort for r in reports] == ["alt"]
     assert set(store.users()) == {"neu-01"}
+
+
+def test_cohorts_need_local_accounts(settings, store):
+    directory = settings.__class__({**settings, "auth": {**settings["auth"], "backend": "ldap"}})
+    with pytest.raises(lifecycle.TrainingError, match="LDAP"):
+        lifecycle.start_cohort(directory, store, "kurs", 2, expires=None, trainer="tina")
+    assert store.users() == {}
