@@ -86,12 +86,17 @@ class HubClient:
 
 # --- credentials ------------------------------------------------------------------------------
 
-def _cohorts_dir(settings: Settings) -> Path:
-    path = settings.training_dir / "cohorts"
+def _private_dir(settings: Settings, name: str) -> Path:
+    """``$BIF_HOME/training/<name>``, root's alone (0700): passwords and participants' work."""
+    path = settings.training_dir / name
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(settings.training_dir, 0o700)
     os.chmod(path, 0o700)
     return path
+
+
+def _cohorts_dir(settings: Settings) -> Path:
+    return _private_dir(settings, "cohorts")
 
 
 def _credentials_file(settings: Settings, cohort: str) -> Path:
@@ -127,6 +132,7 @@ def start_cohort(settings: Settings, store: UserStore, name: str, size: int, *,
     training = settings["training"]
     end = cohorts.check_end_date(cohorts.parse_end_date(expires), default_days=training["default_days"],
                                  max_days=training["max_days"])
+    _refuse_existing_homes(settings, cohorts.account_names(cohorts.check_cohort_name(name), size))
     created = cohorts.create_cohort(store, name, size, expires=end, trainer=trainer)
     cohort = cohorts.get_cohort(store, name)
     try:
@@ -138,6 +144,27 @@ def start_cohort(settings: Settings, store: UserStore, name: str, size: int, *,
     log.info("Schulungsgruppe %s angelegt: %d Konten bis %s (Schulungsleitung: %s)",
              cohort.name, len(created), end, trainer or "root")
     return cohort, created
+
+
+def _refuse_existing_homes(settings: Settings, names: list[str]) -> None:
+    """A participant must start with an empty home. An OS account or home left by an earlier
+    person of the same name (``bif users remove`` keeps them) would hand that person's files
+    to the participant, and the cohort's end would archive and delete them."""
+    taken = [name for name in names
+             if participant_home(settings, name) is not None or _os_account_exists(settings, name)]
+    if taken:
+        raise TrainingError(f"Für {', '.join(taken)} gibt es noch ein Systemkonto oder Home-Verzeichnis eines "
+                            "früheren Kontos; bitte einen anderen Namen für die Schulungsgruppe wählen")
+
+
+def _os_account_exists(settings: Settings, name: str) -> bool:
+    if not accounts.can_separate_accounts(settings):
+        return False
+    try:
+        pwd.getpwnam(accounts.os_account_name(name, settings))
+        return True
+    except KeyError:
+        return False
 
 
 def extend(settings: Settings, store: UserStore, cohort: Cohort, expires: dt.date | str) -> Cohort:
@@ -215,11 +242,7 @@ class EndReport:
 
 
 def archive_dir(settings: Settings) -> Path:
-    path = settings.training_dir / "archive"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(settings.training_dir, 0o700)
-    os.chmod(path, 0o700)
-    return path
+    return _private_dir(settings, "archive")
 
 
 def end_cohort(settings: Settings, store: UserStore, cohort: Cohort, hub: HubClient | None) -> EndReport:

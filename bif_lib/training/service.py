@@ -161,14 +161,7 @@ async def _status(handler: BaseHandler, cohort: Cohort) -> dict:
 class HomeHandler(BaseHandler):
     @web.authenticated
     async def get(self) -> None:
-        mine = await self.ctx.read(cohorts_of, self.ctx.store, self.trainer)
-        archives = await self.ctx.read(lifecycle.archives, self.ctx.settings, self.trainer)
-        training = self.ctx.settings["training"]
-        self.finish(self.render_page("home.html", cohorts=[c.to_json() for c in mine],
-                                     archives=[a.to_json() | {"created_de": format_local_datetime(a.created)}
-                                               for a in archives],
-                                     message=self.get_argument("meldung", ""), error="",
-                                     default_days=training["default_days"], max_days=training["max_days"]))
+        await self.home(message=self.get_argument("meldung", ""))
 
     @web.authenticated
     async def post(self) -> None:
@@ -177,16 +170,20 @@ class HomeHandler(BaseHandler):
             cohort, _ = await _start(self, self.get_body_argument("name", ""), self.get_body_argument("size", ""),
                                      self.get_body_argument("bis", ""))
         except UserStoreError as e:
-            mine = await self.ctx.read(cohorts_of, self.ctx.store, self.trainer)
-            archives = await self.ctx.read(lifecycle.archives, self.ctx.settings, self.trainer)
             self.set_status(400)
-            training = self.ctx.settings["training"]
-            self.finish(self.render_page("home.html", cohorts=[c.to_json() for c in mine],
-                                         archives=[a.to_json() | {"created_de": format_local_datetime(a.created)}
-                                                   for a in archives], message="", error=str(e),
-                                         default_days=training["default_days"], max_days=training["max_days"]))
+            await self.home(error=str(e))
             return
         self.redirect(f"{self.ctx.settings.training_path}gruppen/{cohort.name}?neu=1")
+
+    async def home(self, message: str = "", error: str = "") -> None:
+        mine = await self.ctx.read(cohorts_of, self.ctx.store, self.trainer)
+        archives = await self.ctx.read(lifecycle.archives, self.ctx.settings, self.trainer)
+        training = self.ctx.settings["training"]
+        self.finish(self.render_page("home.html", cohorts=[c.to_json() for c in mine],
+                                     archives=[a.to_json() | {"created_de": format_local_datetime(a.created)}
+                                               for a in archives],
+                                     message=message, error=error,
+                                     default_days=training["default_days"], max_days=training["max_days"]))
 
 
 class CohortHandler(BaseHandler):

@@ -164,3 +164,13 @@ def test_cohorts_need_local_accounts(settings, store):
     with pytest.raises(lifecycle.TrainingError, match="LDAP"):
         lifecycle.start_cohort(directory, store, "kurs", 2, expires=None, trainer="tina")
     assert store.users() == {}
+
+
+def test_a_cohort_never_inherits_an_earlier_home(settings, store):
+    """`bif users remove` keeps a person's home; a cohort account of the same name must not get it."""
+    old_home = settings.single_homes_dir / "kurs-02"
+    (old_home / "Exporte").mkdir(parents=True)
+    (old_home / "Exporte" / "intern.xlsx").write_text("interne Zahlen")
+    with pytest.raises(lifecycle.TrainingError, match="kurs-02"):
+        lifecycle.start_cohort(settings, store, "kurs", 3, expires=None, trainer="tina")
+    assert store.users() == {} and (old_home / "Exporte" / "intern.xlsx").exists()
