@@ -12,8 +12,18 @@ variable            meaning                          default
 ``BIF_CITY``        city profile in data_contracts/  ``flensburg``
 ``BIF_CONTRACTS``   folder with the city profiles    ``<checkout>/data_contracts``
 ``BIF_MIRROR``      local mirror of public sources   (unset: download)
+``BIF_OPENDATA``    open data site (static folder)   ``$BIF_HOME/opendata``
 ``BIF_USER``        who ingests (recorded)           the OS user name
 ==================  ===============================  ==========================
+
+``BIF_STANDARDS_MIRROR`` is a local mirror of the pinned standards open data is validated against
+(SHACL shapes, ``bif_lib.opendata``); default ``../shared/standards`` beside the checkout if it
+exists, otherwise they are downloaded from their pinned URLs.
+
+The catalog of the store ``BIF_STORE`` is ``$BIF_STORE/catalog.sqlite`` unless
+``BIF_CATALOG_URL`` names a PostgreSQL database (``postgresql://server:5432/bif``); then
+``BIF_CATALOG_USER`` and ``BIF_CATALOG_PASSWORD`` are the role and its password (or libpq's
+own ``~/.pgpass``). The launcher sets them from the settings (``catalog:``, docs/store.md).
 """
 
 from __future__ import annotations
@@ -55,5 +65,34 @@ def mirror_dir() -> Path | None:
     return Path(value).expanduser().resolve() if value else None
 
 
+def standards_mirror_dir() -> Path | None:
+    """Local mirror of the pinned standards open data is validated against (``bif_lib.opendata``):
+    ``BIF_STANDARDS_MIRROR``, else ``../shared/standards`` beside the checkout if it exists."""
+    value = os.environ.get("BIF_STANDARDS_MIRROR")
+    if value:
+        return Path(value).expanduser().resolve()
+    beside = PROJECT_ROOT.parent / "shared" / "standards"
+    return beside if beside.is_dir() else None
+
+
+def opendata_dir() -> Path:
+    return _path_from_env("BIF_OPENDATA", bif_home() / "opendata")
+
+
 def current_user() -> str:
     return os.environ.get("BIF_USER") or getpass.getuser()
+
+
+CATALOG_URL_ENV = "BIF_CATALOG_URL"
+CATALOG_USER_ENV = "BIF_CATALOG_USER"
+CATALOG_PASSWORD_ENV = "BIF_CATALOG_PASSWORD"
+
+
+def catalog_connection() -> dict[str, str] | None:
+    """The PostgreSQL catalog of ``store_dir()`` as ``{"url", "user", "password"}`` (user and
+    password may be empty), or None: the catalog is the SQLite file in the store."""
+    url = os.environ.get(CATALOG_URL_ENV, "").strip()
+    if not url:
+        return None
+    return {"url": url, "user": os.environ.get(CATALOG_USER_ENV, "").strip(),
+            "password": os.environ.get(CATALOG_PASSWORD_ENV, "")}

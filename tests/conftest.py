@@ -87,6 +87,19 @@ def browser():
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (Debian package ``postgresql``; tests/pg_server.py)."""
+    from pg_server import PostgresServer, binaries
+
+    if binaries() is None:
+        pytest.fail("PostgreSQL is missing (/usr/lib/postgresql/*/bin): scripts/setup --test installs the Debian "
+                    "package postgresql")
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def environment_access():
     with shared_environment_access() as changed:
         yield changed

@@ -19,7 +19,8 @@ def _name(requirement: str) -> str:
 
 
 def _spec(requirement: str) -> str:
-    return requirement.strip()[len(_name(requirement)):].replace(" ", "")
+    """The version constraint, without pip's extras (``psycopg[binary]``: conda has no extras)."""
+    return re.sub(r"^\[[^\]]*\]", "", requirement.strip()[len(_name(requirement)):].replace(" ", ""))
 
 
 def test_environment_yml_matches_pyproject():

@@ -18,6 +18,8 @@ FLOORS: list[set[str]] = [
     {"config", "i18n", "fsutil", "processes"},
     # pure models: nothing of the data core below them is needed (tests/planning/test_purity.py)
     {"planning"},
+    # a refresh schedule's text → its run times (pure); the contract model checks `refresh:` with it
+    {"schedule.spec"},
     {"contracts"},
     {"readers", "validation.report"},
     {"validation"},
@@ -28,7 +30,10 @@ FLOORS: list[set[str]] = [
     {"loaders"},
     # the machine under the wings: one settings schema and the OS accounts
     {"platform.settings", "platform.accounts", "platform.home_setup"},
-    {"apps", "data", "synthetic"},
+    # opendata: store datasets out as open data; it fetches its pinned standards through data.fetch
+    {"apps", "data", "synthetic", "opendata"},
+    # scheduled refresh: fetch (data), ingest, re-publish (apps); the hub shows its notices
+    {"schedule"},
     {"platform"},
     # training cohorts and the course: the platform's accounts plus the analysts' API
     {"training"},

@@ -21,8 +21,8 @@ import traceback
 from pathlib import Path
 
 # Order = order in ``bif --help``. Modules that are not installed (optional parts) are skipped.
-COMMAND_MODULES = ["contract", "ingest", "catalog", "data", "release", "audit", "office", "publish", "platform", "users",
-                   "training"]
+COMMAND_MODULES = ["contract", "ingest", "catalog", "data", "release", "opendata", "audit", "office", "publish",
+                   "platform", "users", "training", "schedule"]
 
 EXIT_FAILURE = 1     # a failure the message explains (data, permissions, disk, catalog …)
 EXIT_INTERNAL = 70   # an unexpected internal error (EX_SOFTWARE): the log has the details
@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "handler", None):
             parser.print_help()
             return 2
+        from bif_lib.platform.settings import catalog_env_for_shell
+
+        catalog_env_for_shell()  # the catalog settings.yaml chooses (PostgreSQL or the store's SQLite file)
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print("Abgebrochen.", file=sys.stderr)

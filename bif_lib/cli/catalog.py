@@ -1,4 +1,4 @@
-"""``bif catalog list|search|show|history|verify|rebuild``: what the verified store holds."""
+"""``bif catalog list|search|show|history|verify|rebuild|migrate|setup-sql``: what the verified store holds."""
 
 from __future__ import annotations
 
@@ -36,6 +36,20 @@ def register(subparsers) -> None:
     rebuild = sub.add_parser("rebuild", help="Katalog aus den Metadaten neben den Snapshots neu aufbauen "
                                              "(der alte bleibt als Sicherung erhalten)")
     rebuild.set_defaults(handler=_rebuild)
+    migrate = sub.add_parser("migrate", help="Katalog nach PostgreSQL oder SQLite übertragen und prüfen "
+                                             "(die Quelle bleibt unverändert)")
+    migrate.add_argument("--to", required=True, choices=["postgresql", "sqlite"], help="Ziel")
+    migrate.add_argument("--url", help="Ziel PostgreSQL: postgresql://server:5432/datenbank (Rolle und Passwort aus "
+                                       "BIF_CATALOG_USER/BIF_CATALOG_PASSWORD oder ~/.pgpass)")
+    migrate.add_argument("--path", help="Ziel SQLite: Datei (Standard: catalog.sqlite im Datenspeicher)")
+    migrate.add_argument("--force", action="store_true", help="ein Ziel mit Einträgen ersetzen (sie bleiben als "
+                                                              "Sicherung erhalten)")
+    migrate.add_argument("--copy", action="store_true", help="nur kopieren: ein SQLite-Katalog als Quelle bleibt in "
+                                                             "Gebrauch (sonst wird er als umgezogen markiert)")
+    migrate.set_defaults(handler=_migrate)
+    setup = sub.add_parser("setup-sql", help="SQL zum Einrichten der PostgreSQL-Datenbank des Katalogs ausgeben")
+    setup.add_argument("--database", default="bif_catalog")
+    setup.set_defaults(handler=_setup_sql)
 
 
 def _table(frame, columns: dict[str, str]) -> str:
@@ -132,3 +146,54 @@ def _rebuild(args) -> int:
     for problem in result.problems:
         print(f"FEHLER {problem}")
     return 1 if result.problems else 0
+
+
+def _migrate(args) -> int:
+    import os
+    from pathlib import Path
+
+    from bif_lib import config
+    from bif_lib.store.catalog import SQLiteCatalog
+    from bif_lib.store.migrate import migrate
+
+    store = default_store()
+    if args.to == "postgresql":
+        if not args.url or args.path:
+            print("Für --to postgresql bitte --url postgresql://server:5432/datenbank angeben (ohne --path).",
+                  file=sys.stderr)
+            return 2
+        from bif_lib.store.pg_catalog import PostgresCatalog
+
+        target = PostgresCatalog(args.url, user=os.environ.get(config.CATALOG_USER_ENV, ""),
+                                 password=os.environ.get(config.CATALOG_PASSWORD_ENV, ""))
+    else:
+        if args.url:
+            print("Für --to sqlite bitte --path angeben (ohne --url).", file=sys.stderr)
+            return 2
+        path = Path(args.path).expanduser().resolve() if args.path else store.root / "catalog.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        target = SQLiteCatalog(path)
+    result = migrate(store, target, force=args.force, keep_source=args.copy)
+    print(f"Katalog übertragen: {format_number(result.versions)} Version(en) von {format_number(result.datasets)} "
+          f"Datensatz/Datensätzen von {result.source} nach {result.target}; Zeile für Zeile geprüft "
+          f"(Prüfsumme {result.digest[:16]}…).")
+    if result.replaced:
+        print(f"Das Ziel enthielt {format_number(result.replaced)} Version(en); sie bleiben als Sicherung erhalten"
+              + (f": {result.backup}." if result.backup else "."))
+    print(f"Die Quelle {result.source} ist unverändert.")
+    if result.marked:
+        print(f"Sie ist als umgezogen markiert ({result.marked}) und wird nicht mehr gelesen oder geschrieben.")
+    if args.to == "postgresql":
+        print("Nächster Schritt: in den Einstellungen catalog.backend: postgresql und catalog.url setzen und die "
+              "Plattform neu starten (`bif platform stop`, `bif platform start`).")
+    elif result.target == str(store.root / "catalog.sqlite"):
+        print("Nächster Schritt: in den Einstellungen catalog.backend: sqlite setzen (catalog.url leeren) und die "
+              "Plattform neu starten.")
+    return 0
+
+
+def _setup_sql(args) -> int:
+    from bif_lib.store.pg_catalog import setup_sql
+
+    print(setup_sql(args.database), end="")
+    return 0

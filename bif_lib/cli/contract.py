@@ -1,10 +1,12 @@
-"""``bif contract check|draft``: validate contract files, draft a first contract from a sample."""
+"""``bif contract check|draft|export|import``: validate contract files, draft a first contract from a sample,
+export to and import from ODCS and Frictionless Table Schema (``contract_interop``)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from bif_lib.cli import contract_interop
 from bif_lib.contracts import ContractError, load_contract
 from bif_lib.validation.draft import draft_contract
 
@@ -22,6 +24,8 @@ def register(subparsers) -> None:
     draft.add_argument("--id", help="Datensatz-ID (Standard: aus dem Dateinamen)")
     draft.add_argument("-o", "--output", type=Path, help="Vertrag in diese Datei schreiben (Standard: Ausgabe)")
     draft.set_defaults(handler=_draft)
+
+    contract_interop.register(sub)
 
 
 def _check(args) -> int:

@@ -167,8 +167,11 @@ class Contract:
 
     @property
     def sha256(self) -> str:
-        """Fingerprint of the contract's content (not its formatting)."""
-        canonical = json.dumps(self.raw, sort_keys=True, ensure_ascii=False, default=str)
+        """Fingerprint of the contract's content (not its formatting). The refresh schedule
+        (``refresh:``, docs/schedule.md) says when the data are fetched, not what they are: adding or
+        changing it makes no new version of the dataset."""
+        content = {key: value for key, value in self.raw.items() if key != "refresh"}
+        canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def to_json(self) -> str:
@@ -392,6 +395,9 @@ def _semantic_problems(raw: dict) -> list[tuple[str, str]]:
         problems.append(("source.format", "ein Geometriefeld braucht ein Geodatenformat (geojson, shapefile_zip, gpkg)"))
     for check in _SEMANTIC_CHECKS:
         problems += check(raw)
+    from bif_lib.schedule.spec import contract_problems  # the `refresh:` block (docs/schedule.md)
+
+    problems += contract_problems(raw)
     source = raw.get("source") or {}
     decimal, thousands = source.get("decimal", "."), source.get("thousands")
     if thousands is not None and thousands == decimal:

@@ -10,7 +10,9 @@ Three ways, one result (the files under ``$BIF_HOME/sources/<city>/``, each veri
   intranet copy for administrations whose servers have no internet access.
 
 A file whose checksum does not match is refused with a clear message and not saved;
-the bootstrap ingests nothing when any file was refused.
+the bootstrap ingests nothing when any file was refused. A file marked ``pin: false`` in
+city.yaml is meant to change (a "latest" download): it is fetched every time and not compared
+(docs/schedule.md, "Pinned and changing sources").
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Sequence
 from urllib.parse import urljoin
 
 import requests
@@ -69,15 +71,11 @@ def fetch_sources(profile: CityProfile, destination: Path, mirror: str | Path | 
     dumps: dict[str, str] = {}  # upstream SQL dumps, downloaded once per run
     for source in profile.sources:
         target = destination / source.path
-        if target.is_file() and _sha256(target.read_bytes()) == source.sha256:
+        if source.pin and target.is_file() and _sha256(target.read_bytes()) == source.sha256:
             report.unchanged.append(source.path)
             continue
         try:
-            data, extracted = _obtain(source, mirror, dumps, say)
-            # A table extracted from a SQL dump is covered by the dump's pinned checksum;
-            # its CSV bytes depend on the converter, so they are not compared.
-            if not extracted:
-                _verify(data, source.sha256, source.path)
+            data = _fetch(source, mirror, dumps, say)
         except ChecksumMismatch as exc:
             report.refused.append(str(exc))
             continue
@@ -87,6 +85,70 @@ def fetch_sources(profile: CityProfile, destination: Path, mirror: str | Path | 
         write_private(target, data)
         report.fetched.append(source.path)
     return report
+
+
+def fetch_source(source: SourceFile, mirror: str | Path | None = None,
+                 progress: Callable[[str], None] | None = None) -> bytes:
+    """One source file's bytes, verified against its pinned checksum (a file with ``pin: false``
+    is not compared). Raises ``ChecksumMismatch``, ``OSError``, ``requests.RequestException`` or
+    ``ValueError``; used by the scheduled refresh (``bif_lib.schedule``)."""
+    return _fetch(source, mirror, {}, progress or (lambda message: None))
+
+
+def _fetch(source: SourceFile, mirror, dumps: dict[str, str], say) -> bytes:
+    data, extracted = _obtain(source, mirror, dumps, say)
+    # A table extracted from a SQL dump is covered by the dump's pinned checksum;
+    # its CSV bytes depend on the converter, so they are not compared.
+    if source.pin and not extracted:
+        _verify(data, source.sha256, source.path)
+    return data
+
+
+def fetch_pinned(files: Iterable[SourceFile], destination: Path, mirrors: Sequence[str | Path | None] = (),
+                 progress: Callable[[str], None] | None = None, *, mode: int = 0o644) -> FetchReport:
+    """Pinned files that belong to no city, e.g. the standards open data is validated against
+    (``bif_lib.opendata.shapes``), into ``destination`` under their ``path``.
+
+    Each file comes from the first local mirror directory that has it (``None`` entries are
+    skipped), else from an HTTP mirror or its pinned ``url``; every copy is checked against its
+    sha256 before it is saved, and a file already in ``destination`` with the right checksum is
+    kept. A mismatch in a mirror is refused, not bypassed by another copy.
+    """
+    say = progress or (lambda message: None)
+    report = FetchReport()
+    for source in files:
+        target = destination / source.path
+        if target.is_file() and _sha256(target.read_bytes()) == source.sha256:
+            report.unchanged.append(source.path)
+            continue
+        try:
+            data = _obtain_pinned(source, [m for m in mirrors if m is not None], say)
+            _verify(data, source.sha256, source.path)
+        except ChecksumMismatch as exc:
+            report.refused.append(str(exc))
+            continue
+        except (OSError, requests.RequestException, ValueError) as exc:
+            report.refused.append(f"{source.path} konnte nicht geholt werden: {exc}")
+            continue
+        write_private(target, data, mode=mode)
+        report.fetched.append(source.path)
+    return report
+
+
+def _obtain_pinned(source: SourceFile, mirrors: list[str | Path], say) -> bytes:
+    for mirror in mirrors:
+        mirror = str(mirror)
+        if mirror.startswith(("http://", "https://")):
+            say(f"Lade {source.path} vom Spiegel {mirror}")
+            return _download(urljoin(mirror.rstrip("/") + "/", source.path))
+        candidate = Path(mirror) / source.path
+        if candidate.is_file():
+            say(f"Lese {source.path} aus dem Spiegelverzeichnis {mirror}")
+            return candidate.read_bytes()
+    if source.url:
+        say(f"Lade {source.url}")
+        return _download(source.url)
+    raise ValueError(f"{source.path}: in keinem Spiegelverzeichnis und ohne Bezugsquelle")
 
 
 def _obtain(source: SourceFile, mirror, dumps: dict[str, str], say) -> tuple[bytes, bool]:

@@ -20,10 +20,14 @@ from bif_lib.contracts import Contract, ContractError, load_contracts
 @dataclass(frozen=True)
 class SourceFile:
     path: str                 # path inside the city's data directory (= mirror layout)
-    sha256: str
+    sha256: str | None = None  # required while pinned
     url: str | None = None    # pinned public URL of exactly this file
     upstream: dict | None = None  # or: {url, sha256, sql_table} — a table extracted from a pinned SQL dump
     bytes: int | None = None
+    # false: the file is meant to change (a "latest" URL): no checksum is compared, new content is
+    # accepted when it passes its contract and its checksum is recorded in the version's lineage
+    # (docs/schedule.md, "Pinned and changing sources")
+    pin: bool = True
 
 
 @dataclass(frozen=True)
@@ -61,4 +65,13 @@ def load_profile(key: str | None = None) -> CityProfile:
     if missing:
         raise ContractError(path, [("", None, f"Pflichtangabe fehlt: {', '.join(missing)}")])
     sources = tuple(SourceFile(**s) for s in settings["sources"])
+    for i, source in enumerate(sources):
+        if source.pin and not source.sha256:
+            raise ContractError(path, [(f"sources[{i}].sha256", None,
+                                        f"{source.path}: Prüfsumme fehlt (oder die Datei mit „pin: false“ als "
+                                        f"veränderlich kennzeichnen, docs/schedule.md)")])
+        if not source.pin and source.upstream:
+            raise ContractError(path, [(f"sources[{i}].pin", None,
+                                        f"{source.path}: „pin: false“ braucht eine eigene Adresse (url), keinen "
+                                        f"festen SQL-Dump")])
     return CityProfile(settings["key"], settings["name"], directory, settings["crs"], settings, sources)

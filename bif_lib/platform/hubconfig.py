@@ -38,10 +38,12 @@ from bif_lib.platform.settings import (
     TRAINING_SERVICE,
     Settings,
     apps_api_token,
+    catalog_env,
     load_settings,
     platform_api_token,
     proxy_auth_token,
 )
+from bif_lib.schedule import notices as schedule_notices
 
 PLATFORM_SERVICE = "bif-platform"
 CULLER_SERVICE = "idle-culler"
@@ -176,6 +178,7 @@ def training_service(settings: Settings) -> dict:
            "PYTHONPATH": str(config.PROJECT_ROOT)}
     if settings.source_file:
         env["BIF_HUB_SETTINGS"] = str(settings.source_file)
+    catalog_env(env, settings)  # the course's checks read datasets: the catalog's readers' role
     return {
         "name": TRAINING_SERVICE,
         "url": settings.training_url,
@@ -273,7 +276,7 @@ class BIFSpawner(LocalProcessSpawner):
             "PYTHONPATH": os.pathsep.join(dict.fromkeys(pythonpath)),
             "PATH": f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}",
         })
-        return env
+        return catalog_env(env, settings)  # kernels read the catalog with the readers' role
 
     def get_args(self):
         args = super().get_args()
@@ -412,6 +415,8 @@ def configure(c, settings: Settings | None = None) -> Settings:
         "bif_login_hint": settings["platform"]["login_hint"],
         "bif_gallery_url": settings.gallery_path,
         "bif_training_url": settings.training_path,
+        # per request: failures of scheduled refreshes for the people who steward data (docs/schedule.md)
+        "bif_schedule_notices": schedule_notices.template_var(settings),
     }
     c.JupyterHub.log_datefmt = "%Y-%m-%d %H:%M:%S"
 
@@ -447,9 +452,13 @@ def z2jh_values(settings: Settings) -> dict:
     apps_service = next(s for s in services(settings, with_tokens=False) if s["name"] == APPS_SERVICE)
     apps_service = {**apps_service, "url": f"http://bif-apps:{settings['apps']['port']}"}
     culler = settings["culler"]
+    catalog = settings["catalog"]
+    catalog_url = catalog["url"] if catalog["backend"] == "postgresql" else Z2JH_CATALOG_URL
     return {
         "hub": {
             "image": {"name": "registry.example.org/bif/hub", "tag": "latest"},
+            # the hub's own database in PostgreSQL (the password: hub.db.password from the secrets' values)
+            "db": {"type": "postgres", "url": Z2JH_HUB_DB_URL},
             "config": {
                 "JupyterHub": {
                     "authenticator_class": auth_class,
@@ -482,7 +491,12 @@ def z2jh_values(settings: Settings) -> dict:
                 "extraVolumes": [{"name": "bif-store", "persistentVolumeClaim": {"claimName": Z2JH_STORE_CLAIM}}],
             },
             "extraEnv": {"BIF_STORE": "/srv/bif/store", "BIF_HOME": "/srv/bif",
-                         "BIF_APPS_URL": "http://proxy-public/services/bif-apps/"},
+                         "BIF_APPS_URL": "http://proxy-public/services/bif-apps/",
+                         # the catalog in PostgreSQL, read with the readers' role (docs/store.md)
+                         "BIF_CATALOG_URL": catalog_url,
+                         "BIF_CATALOG_USER": catalog["reader_role"],
+                         "BIF_CATALOG_PASSWORD": {"valueFrom": {"secretKeyRef": {
+                             "name": Z2JH_CATALOG_SECRET, "key": "reader-password"}}}},
         },
         "cull": {
             "enabled": bool(culler["enabled"]),
@@ -496,6 +510,11 @@ def z2jh_values(settings: Settings) -> dict:
 
 Z2JH_STORE_CLAIM = "bif-store"
 Z2JH_STORE_MOUNT = "/srv/bif/store"
+# placeholders like the image names: the city's PostgreSQL for the hub and (unless the settings
+# name it) the catalog; the catalog's passwords in the Secret `bif-catalog`
+Z2JH_HUB_DB_URL = "postgresql+psycopg://bif_hub@postgres.example.org:5432/bif_hub"
+Z2JH_CATALOG_URL = "postgresql://postgres.example.org:5432/bif_catalog"
+Z2JH_CATALOG_SECRET = "bif-catalog"
 
 
 def z2jh_store_mounts(bif_groups: list[str], settings: Settings) -> list[dict]:
@@ -525,8 +544,10 @@ Z2JH_HEADER = """\
 # GENERATED from hub_config/settings.yaml by `bif platform z2jh-values -o hub_config/z2jh/values.yaml`;
 # tests/platform/test_z2jh.py fails when it drifts from the local configuration.
 # Same groups, roles, scopes, apps service and idle culler as the single-machine hub.
-# Before use: set the image names, the directory (hub.config.*Authenticator) and the
-# secrets (OIDC client secret / LDAP bind password via hub.extraEnv from a Secret).
+# Before use: set the image names, the directory (hub.config.*Authenticator), the PostgreSQL
+# server of the hub (hub.db.url) and of the catalog (settings catalog.url) and the secrets
+# (OIDC client secret / LDAP bind password via hub.extraEnv from a Secret, hub.db.password,
+# the Secret bif-catalog with reader-password and writer-password).
 # See docs/platform.md, "Beyond one machine".
 """
 

@@ -8,6 +8,8 @@ Three long-running parts, each with a pid file in ``$BIF_HOME/run`` and a log in
 ``hub``    JupyterHub (``hub_config/jupyterhub_config.py``); its managed idle culler
            lives and dies with it.
 ``apps``   the apps service ``bif-apps`` (``bif_lib.apps.serving.service``), external.
+``schedule`` the scheduler of refreshes (``bif schedule serve``, ``bif_lib.schedule.service``;
+           ``schedule.enabled`` in the settings), independent of hub restarts.
 
 ``stop`` stops all of it including the users' JupyterLab servers; ``restart-hub``
 restarts only the hub: servers, proxy and apps keep running.
@@ -36,6 +38,7 @@ from bif_lib.platform import accounts
 from bif_lib.platform.settings import (
     Settings,
     apps_api_token,
+    catalog_env,
     load_settings,
     platform_api_token,
     proxy_auth_token,
@@ -82,6 +85,7 @@ class Daemon:
 PROXY = Daemon("proxy", "configurable-http-proxy")
 HUB = Daemon("hub", "jupyterhub_config.py")
 AUDIT = Daemon("audit", "bif_lib.cli audit serve")
+SCHEDULE = Daemon("schedule", "bif_lib.cli schedule serve")
 SINGLEUSER_MARKER = "jupyterhub-singleuser"  # the users' JupyterLab servers (started by the hub)
 
 
@@ -152,7 +156,7 @@ def base_env(settings: Settings) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(dict.fromkeys(pythonpath)),
         "BIF_APPS_API_TOKEN": apps_api_token(settings),
     })
-    return env
+    return catalog_env(env, settings)  # the catalog's readers' role: hub, spawner, apps
 
 
 def hub_api(settings: Settings, method: str, path: str, body: dict | None = None, timeout: float = 10.0):
@@ -285,6 +289,7 @@ def _start_audit(settings: Settings, out: Out) -> None:
     env = {**os.environ, "BIF_HOME": str(settings.home), "BIF_STORE": str(settings.store_dir),
            "PYTHONPATH": str(config.PROJECT_ROOT)}
     env.pop("BIF_AUDIT_DIR", None)
+    catalog_env(env, settings, writer=True)  # the office's gate ingests: the catalog's writers' role
     proc = _spawn(AUDIT, cmd, settings, env, settings.run_dir)
     _wait(socket_path.exists, 20, "Protokolldienst / audit service", proc, AUDIT.logfile(settings))
     out(f"Protokolldienst gestartet / audit service started (pid {proc.pid})")
@@ -320,6 +325,26 @@ def _start_apps(settings: Settings, out: Out) -> None:
     out("Apps-Dienst gestartet / apps service started")
 
 
+def start_scheduler(settings: Settings, out: Out = print) -> None:
+    """The scheduler of refreshes (docs/schedule.md), as root like the ingest it runs; it says it
+    is ready by writing ``$BIF_HOME/schedule/service.json`` with its pid."""
+    if not settings["schedule"]["enabled"] or SCHEDULE.pid(settings):
+        return
+    state = settings.home / "schedule" / "service.json"
+    cmd = [sys.executable, "-m", "bif_lib.cli", "schedule", "serve"]
+    env = catalog_env(base_env(settings), settings, writer=True)  # it ingests: the catalog's writers' role
+    proc = _spawn(SCHEDULE, cmd, settings, env, settings.run_dir)
+
+    def ready() -> bool:
+        try:
+            return json.loads(state.read_text()).get("pid") == proc.pid
+        except (OSError, ValueError):
+            return False
+
+    _wait(ready, 60, "Zeitplandienst / scheduler", proc, SCHEDULE.logfile(settings))
+    out(f"Zeitplandienst gestartet / scheduler started (pid {proc.pid})")
+
+
 def start(settings: Settings | None = None, demo: bool = False, foreground: bool = False,
           out: Out = print) -> int:
     """Start proxy, hub and apps service (idempotent). Returns an exit code."""
@@ -327,6 +352,7 @@ def start(settings: Settings | None = None, demo: bool = False, foreground: bool
     chp_command()
     if hub_running(settings):
         out(f"BIF läuft bereits / already running: {settings.public_url}")
+        start_scheduler(settings, out)  # the one part that may have ended on its own
         if demo:
             _print_urls(settings, out, ensure_demo_users(settings))
         return 0
@@ -346,6 +372,7 @@ def start(settings: Settings | None = None, demo: bool = False, foreground: bool
     _start_proxy(settings, out)
     proc = _start_hub(settings, out, foreground=foreground)
     _start_apps(settings, out)
+    start_scheduler(settings, out)
     _print_urls(settings, out, creds)
     if not foreground:
         return 0
@@ -435,8 +462,9 @@ def _stop_daemon(daemon: Daemon, settings: Settings, out: Out) -> bool:
 
 
 def stop(settings: Settings | None = None, out: Out = print) -> int:
-    """Stop the apps service, all users' servers, the hub and the proxy."""
+    """Stop the scheduler, the apps service, all users' servers, the hub and the proxy."""
     settings = settings or load_settings()
+    stop_scheduler(settings, out)  # first: a refresh may be publishing apps
     service = apps_service()
     if service is not None:
         try:
@@ -456,6 +484,14 @@ def stop(settings: Settings | None = None, out: Out = print) -> int:
     _stop_daemon(PROXY, settings, out)
     _stop_daemon(AUDIT, settings, out)
     return 0
+
+
+def stop_scheduler(settings: Settings, out: Out = print) -> bool:
+    """Stop the scheduler and a refresh it is running (its child process)."""
+    pid = SCHEDULE.pidfile(settings).stop(tree=True)
+    if pid is not None:
+        out(f"Zeitplandienst gestoppt / scheduler stopped (pid {pid})")
+    return pid is not None
 
 
 def restart_hub(settings: Settings | None = None, out: Out = print) -> int:
@@ -495,12 +531,14 @@ def status(settings: Settings | None = None, out: Out = print) -> dict:
     proxy, proxy_reason = PROXY.pidfile(settings).check(settings.run_dir)
     hub, hub_reason = HUB.pidfile(settings).check(settings.hub_dir)
     audit, audit_reason = AUDIT.pidfile(settings).check(settings.run_dir)
+    schedule, schedule_reason = SCHEDULE.pidfile(settings).check(settings.run_dir)
     answers = _http_ok(health_url(settings))
     ours = hub is not None and answers and _hub_is_ours(settings)
     result: dict = {
         "proxy": proxy,
         "hub": hub,
         "audit": audit,
+        "schedule": schedule,
         "hub_healthy": ours,
         "port_answers": answers,
         "foreign_hub": answers and not ours,
@@ -533,6 +571,8 @@ def status(settings: Settings | None = None, out: Out = print) -> dict:
         out(f"WARNUNG: Der Hub-Prozess läuft, antwortet aber nicht auf {health_url(settings)}.")
     if audit is not None or AUDIT.pidfile(settings).path.exists() or result["separate_accounts"]:
         out(f"Protokolldienst / audit: {fmt(audit, audit_reason)}")
+    if schedule is not None or settings["schedule"]["enabled"]:
+        out(f"Zeitplan / schedule: {fmt(schedule, schedule_reason)}")
     if service is None:
         out("Apps:       nicht installiert / not installed")
     else:

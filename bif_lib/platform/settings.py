@@ -382,6 +382,7 @@ def policy_problems(data: dict) -> list[str]:
                         "eingebaute Admin-Rolle, die in BIF niemand erhält")
     if groups["planners"]["data_areas"]:
         problems.append("planners haben keinen eigenen Server und daher keine Datenbereiche")
+    problems += catalog_problems(data.get("catalog") or {})
     for backend in ("ldap", "oidc"):
         for key in ADMIN_AUTH_KEYS:
             if data["auth"][backend].get(key):
@@ -389,6 +390,31 @@ def policy_problems(data: dict) -> list[str]:
                     f"auth.{backend}.{key}: in BIF wird niemand Hub-Admin, auch nicht über das "
                     f"Verzeichnis; der Betrieb erhält über die Gruppe {OPERATOR_GROUP} die Rolle {OPERATOR_ROLE}")
     return problems or role_problems(groups, roles)
+
+
+def catalog_problems(catalog: dict) -> list[str]:
+    """The catalog's settings: PostgreSQL needs a URL, SQLite none, and the URL never carries a
+    user or a password (roles are their own keys, passwords come from the environment)."""
+    url = str(catalog.get("url") or "")
+    if catalog.get("backend") != "postgresql":
+        return ["catalog.url ist gesetzt, catalog.backend aber sqlite: für PostgreSQL bitte catalog.backend: "
+                "postgresql setzen, sonst catalog.url leer lassen"] if url else []
+    if not url:
+        return ["catalog.backend ist postgresql, aber catalog.url fehlt (z. B. postgresql://server:5432/bif_catalog)"]
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        credentials = bool(parts.username or parts.password)
+    except ValueError:
+        parts, credentials = None, False
+    if parts is None or parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+        return [f"catalog.url={url!r}: erwartet postgresql://server:5432/datenbank"]
+    if credentials or re.search(r"(^|[?&])(user|password)=", parts.query):
+        return ["catalog.url: ohne Benutzer und Passwort angeben – die Rollen stehen in catalog.writer_role und "
+                "catalog.reader_role, die Passwörter kommen aus BIF_CATALOG_WRITER_PASSWORD und "
+                "BIF_CATALOG_READER_PASSWORD (oder ~/.pgpass), nie aus der Einstellungsdatei"]
+    return []
 
 
 # --- the sealed office in the role definitions ----------------------------------------------
@@ -514,6 +540,74 @@ def ensure_secret(settings: Settings, name: str, env: str | None = None, nbytes:
     value = secrets.token_hex(nbytes)
     write_private(path, value + "\n")
     return value
+
+
+CATALOG_WRITER_PASSWORD = "BIF_CATALOG_WRITER_PASSWORD"
+CATALOG_READER_PASSWORD = "BIF_CATALOG_READER_PASSWORD"
+
+
+def catalog_env(env: dict, settings: Settings, *, writer: bool = False,
+                environ: dict[str, str] | os._Environ = os.environ) -> dict:
+    """``env`` (changed in place and returned) naming the catalog for a process the platform starts
+    (``config.catalog_connection``): nothing for SQLite; for PostgreSQL the URL, the role and its
+    password — the writer's only for processes that write (``writer``: the audit service, which
+    ingests for the office). The writer's password never reaches anything else, so no kernel
+    can change the catalog; the reader's may (the catalog holds no confidential values)."""
+    for name in (config.CATALOG_URL_ENV, config.CATALOG_USER_ENV, config.CATALOG_PASSWORD_ENV,
+                 CATALOG_WRITER_PASSWORD):
+        env.pop(name, None)
+    catalog = settings["catalog"]
+    if catalog["backend"] != "postgresql":
+        return env
+    env[config.CATALOG_URL_ENV] = catalog["url"]
+    env[config.CATALOG_USER_ENV] = catalog["writer_role" if writer else "reader_role"]
+    password = environ.get(CATALOG_WRITER_PASSWORD if writer else CATALOG_READER_PASSWORD)
+    if password:
+        env[config.CATALOG_PASSWORD_ENV] = password
+    return env
+
+
+def _catalog_of_settings_file(environ) -> dict | None:
+    """The ``catalog:`` section of the settings file with its defaults, read cheaply (the full
+    ``load_settings`` takes a second); None for SQLite or an unreadable file."""
+    try:
+        data = yaml.safe_load(settings_path().read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None  # the command itself reports a broken settings file where it needs one
+    section = data.get("catalog") if isinstance(data, dict) else None
+    catalog = {key: spec.get("default") for key, spec in _PROPERTIES["catalog"]["properties"].items()}
+    catalog.update(section if isinstance(section, dict) else {})
+    catalog["backend"] = environ.get("BIF_CATALOG_BACKEND") or catalog["backend"]
+    catalog["url"] = environ.get(config.CATALOG_URL_ENV) or catalog.get("url") or ""
+    return catalog if catalog["backend"] == "postgresql" and catalog["url"] else None
+
+
+def catalog_env_for_shell(environ: dict[str, str] | os._Environ = os.environ) -> None:
+    """``bif`` typed in a shell: name the catalog that settings.yaml chooses (``catalog:``), so that
+    root's ``bif ingest`` writes where the platform reads; root gets the writer's role, others the
+    reader's. Nothing changes when the environment already names a catalog."""
+    if environ.get(config.CATALOG_URL_ENV):
+        return
+    catalog = _catalog_of_settings_file(environ)
+    if catalog:
+        # into a fresh dict: catalog_env drops the writer's password from what it fills, and
+        # `bif platform start` still needs it in this process's environment for the audit service
+        environ.update(catalog_env({}, Settings({"catalog": catalog}), writer=os.geteuid() == 0, environ=environ))
+
+
+def catalog_env_for_readers(environ: dict[str, str] | os._Environ = os.environ) -> dict:
+    """The catalog for code BIF does not trust (a notebook under its publication check): always
+    the readers' role, whoever runs the check — root's shell and the scheduler hold the writers'."""
+    if not environ.get(config.CATALOG_URL_ENV):
+        return {}
+    catalog = _catalog_of_settings_file(environ) or {
+        "backend": "postgresql", "url": environ[config.CATALOG_URL_ENV],
+        "reader_role": _PROPERTIES["catalog"]["properties"]["reader_role"]["default"]}
+    reader = catalog_env({}, Settings({"catalog": catalog}), writer=False, environ=environ)
+    if not reader.get(config.CATALOG_PASSWORD_ENV) and environ.get(config.CATALOG_USER_ENV) == reader.get(
+            config.CATALOG_USER_ENV) and environ.get(config.CATALOG_PASSWORD_ENV):
+        reader[config.CATALOG_PASSWORD_ENV] = environ[config.CATALOG_PASSWORD_ENV]  # already the reader (apps service)
+    return reader
 
 
 def apps_api_token(settings: Settings) -> str:

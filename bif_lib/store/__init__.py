@@ -11,6 +11,7 @@ from bif_lib.store.catalog import (
                       SQLiteCatalog,
                       VersionEntry,
                       moment_of,
+                      open_catalog,
 )
 from bif_lib.store.snapshots import (
                       SIDECAR_SUFFIX,
@@ -28,4 +29,4 @@ from bif_lib.store.snapshots import (
 __all__ = ["SIDECAR_SUFFIX", "SNAPSHOT_SUFFIXES", "AccessDenied", "Catalog", "CatalogDamaged", "CatalogError",
            "CatalogOutOfSync", "CatalogUnavailable", "DatasetNotFound", "InvalidAsOf", "RebuildResult",
            "SQLiteCatalog", "SnapshotCorrupted", "Store", "StoreWriteError", "VersionEntry", "WriteResult",
-           "moment_of", "sha256_file", "xxh3_file"]
+           "moment_of", "open_catalog", "sha256_file", "xxh3_file"]

@@ -7,9 +7,12 @@ The snapshots are the truth: every version's metadata also lies beside its snaps
 files on disk is decided by the ``Store``, not here, so that every catalog implementation
 gets the same protection.
 
-``Catalog`` is the interface; ``SQLiteCatalog`` is the single-machine default. A
-PostgreSQL catalog implements the same methods (the SQL is plain and portable) and maps
-its driver's errors to ``CatalogDamaged`` / ``CatalogUnavailable`` like ``SQLiteCatalog``.
+``Catalog`` is the interface; ``SQLiteCatalog`` is the single-machine default,
+``PostgresCatalog`` (``store.pg_catalog``) the one for several machines. Both store the same
+columns with the same text (JSON columns as JSON text, written by ``_record``), so a catalog
+moves between them row for row (``store.migrate``, ``bif catalog migrate``), and both map
+their driver's errors to ``CatalogDamaged`` / ``CatalogUnavailable`` with German messages.
+``open_catalog`` picks the one the configuration names (``config.catalog_connection``).
 The catalog row is the commit point of an ingest: a snapshot becomes visible only
 when its row is committed, in one transaction.
 """
@@ -154,6 +157,20 @@ class Catalog(ABC):
         """Where the catalog is, for messages (no secrets)."""
         return type(self).__name__
 
+    def exists(self) -> bool:
+        """Is there a catalog at all (a file, a table), be it empty? For messages: "fehlt" or "ist leer"."""
+        return True
+
+    def writer_lock(self):
+        """A context manager that serialises the writers of this catalog beyond the store's file
+        lock (``Store._exclusive`` holds both). A database server shared by several machines
+        needs it: a file lock on shared storage is not to be relied on."""
+        return contextlib.nullcontext()
+
+    def backups(self) -> list:
+        """The copies ``replace_all`` kept of the content it replaced, oldest first."""
+        return []
+
     @abstractmethod
     def add_version(self, entry: VersionEntry) -> None:
         """Register a version atomically; fails if (dataset_id, version) exists."""
@@ -287,15 +304,46 @@ def _german_moment(moment: datetime) -> str:
 
 # --- SQLite -----------------------------------------------------------------------------------
 
-class SQLiteCatalog(Catalog):
-    """Catalog in one SQLite file. Readers open it read-only, so they need no write permission."""
+MOVED_SUFFIX = ".moved"
 
-    def __init__(self, path: Path | str):
+
+class SQLiteCatalog(Catalog):
+    """Catalog in one SQLite file. Readers open it read-only, so they need no write permission.
+
+    A catalog moved elsewhere by ``bif catalog migrate`` stays as it was, with a marker beside
+    it (``catalog.sqlite.moved``, see ``store.migrate``): then every read and write is refused
+    with where the catalog is now, so that nobody answers from, or writes into, the copy left
+    behind. ``ignore_moved=True`` is for the migration itself.
+    """
+
+    def __init__(self, path: Path | str, ignore_moved: bool = False):
         self.path = Path(path)
+        self.ignore_moved = ignore_moved
 
     @property
     def location(self) -> str:
         return str(self.path)
+
+    @property
+    def moved_marker(self) -> Path:
+        return self.path.with_name(self.path.name + MOVED_SUFFIX)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def _check_moved(self) -> None:
+        if self.ignore_moved or not self.moved_marker.exists():
+            return
+        try:
+            note = json.loads(self.moved_marker.read_text(encoding="utf-8"))
+            where, when = str(note.get("moved_to") or "?"), str(note.get("moved_at") or "?")
+        except (OSError, ValueError, AttributeError):
+            where, when = "?", "?"
+        raise CatalogUnavailable(
+            f"Der Katalog {self.path} wird nicht mehr verwendet: er wurde am {when[:19].replace('T', ' ')} (UTC) "
+            f"nach {where} übertragen (`bif catalog migrate`). Bitte die Einstellungen catalog.backend und "
+            f"catalog.url (bzw. BIF_CATALOG_URL) entsprechend setzen; die Plattform übergibt sie dann an alle "
+            f"Dienste und Server.")
 
     def _connect(self, write: bool) -> sqlite3.Connection:
         if write:
@@ -317,6 +365,7 @@ class SQLiteCatalog(Catalog):
         return con
 
     def _query(self, sql: str, params=(), retry: bool = True) -> list[sqlite3.Row]:
+        self._check_moved()
         if not self.path.exists():
             return []
         try:
@@ -354,6 +403,7 @@ class SQLiteCatalog(Catalog):
         return True
 
     def add_version(self, entry: VersionEntry) -> None:
+        self._check_moved()
         record = _record(entry)
         columns = ", ".join(record)
         placeholders = ", ".join(f":{k}" for k in record)
@@ -377,16 +427,16 @@ class SQLiteCatalog(Catalog):
 
     def versions(self, dataset_id: str) -> list[VersionEntry]:
         rows = self._query("SELECT * FROM versions WHERE dataset_id = ? ORDER BY version", (dataset_id,))
-        return [_entry(r) for r in rows]
+        return _entries(rows, self.location)
 
     def latest_versions(self) -> list[VersionEntry]:
         rows = self._query("""SELECT v.* FROM versions v
                               JOIN (SELECT dataset_id, MAX(version) AS version FROM versions GROUP BY dataset_id) m
                               USING (dataset_id, version) ORDER BY v.dataset_id""")
-        return [_entry(r) for r in rows]
+        return _entries(rows, self.location)
 
     def all_versions(self) -> list[VersionEntry]:
-        return [_entry(r) for r in self._query("SELECT * FROM versions ORDER BY dataset_id, version")]
+        return _entries(self._query("SELECT * FROM versions ORDER BY dataset_id, version"), self.location)
 
     def snapshot_paths(self) -> set[str]:
         # SELECT *: a catalog from before the read copies has no read_copy column yet
@@ -398,6 +448,7 @@ class SQLiteCatalog(Catalog):
         ``catalog.sqlite.bak-<UTC time>`` (never deleted) and rename the new one into place."""
         from bif_lib.fsutil import fsync_dir
 
+        self._check_moved()
         new = self.path.with_name(f".{self.path.name}.rebuild-{uuid.uuid4().hex}")
         try:
             con = sqlite3.connect(new, isolation_level=None)
@@ -446,12 +497,38 @@ def _record(entry: VersionEntry) -> dict:
     return record
 
 
-def _entry(row: sqlite3.Row) -> VersionEntry:
+def _entry(row) -> VersionEntry:
     data = dict(row)
     for key in _JSON_COLUMNS:
         data[key] = json.loads(data[key])
     data["synthetic"] = bool(data["synthetic"])
     return VersionEntry(**data)
+
+
+def _entries(rows, location: str) -> list[VersionEntry]:
+    """Catalog rows as entries; a row that is not one (a column missing, JSON that does not parse)
+    makes the catalog damaged — it is never passed on half-read."""
+    try:
+        return [_entry(row) for row in rows]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CatalogDamaged(f"Der Katalog {location} ist beschädigt: ein Eintrag ist nicht lesbar "
+                             f"({shorten(exc, 120)}); die Snapshots sind davon nicht betroffen. Zum Wiederherstellen "
+                             f"aus den Snapshots {REBUILD_HINT}.") from None
+
+
+def open_catalog(root: Path | str) -> Catalog:
+    """The catalog of the store at ``root``: PostgreSQL if ``BIF_CATALOG_URL`` is set and ``root`` is
+    the configured store ``BIF_STORE`` (the URL names that store's catalog, no other), otherwise
+    the SQLite file ``<root>/catalog.sqlite``. A scratch store (tests, benchmarks, a bootstrap
+    into a folder of its own) therefore never writes into the platform's catalog."""
+    from bif_lib import config
+
+    connection = config.catalog_connection()
+    if connection is not None and os.path.realpath(root) == os.path.realpath(config.store_dir()):
+        from bif_lib.store.pg_catalog import PostgresCatalog
+
+        return PostgresCatalog(connection["url"], user=connection["user"], password=connection["password"])
+    return SQLiteCatalog(Path(root) / "catalog.sqlite")
 
 
 def _translate(exc: sqlite3.Error, path: Path, action: str) -> CatalogError:

@@ -2,7 +2,8 @@
 
 Layout below the store root::
 
-    catalog.sqlite                               the index (rebuildable from the sidecars)
+    catalog.sqlite                               the index (rebuildable from the sidecars), unless
+                                                 the catalog is in PostgreSQL (``store.pg_catalog``)
     open/<dataset>/v0001-<sha12>.parquet         one snapshot per version, never rewritten
     open/<dataset>/v0001-<sha12>.arrow           its read copy (tabular data only)
     open/<dataset>/v0001-<sha12>.meta.json       its sidecar: everything the catalog holds of it
@@ -78,6 +79,7 @@ from bif_lib.store.catalog import (
     CatalogOutOfSync,
     SQLiteCatalog,
     VersionEntry,
+    open_catalog,
     shorten,
 )
 from bif_lib.validation import ValidationReport
@@ -172,7 +174,7 @@ class RebuildResult:
     kept: list[str] = field(default_factory=list)          # old catalog rows without files, carried over
     problems: list[str] = field(default_factory=list)      # German, each names the file
     quarantined: list[str] = field(default_factory=list)
-    backup: str = ""                                       # where the old catalog went (SQLite)
+    backup: str = ""                                       # where the old catalog went
     old_catalog: str = ""                                  # "ok" | "damaged" | "missing/empty"
 
 
@@ -201,7 +203,7 @@ class _Disk:
 class Store:
     def __init__(self, root: Path | str, catalog: Catalog | None = None):
         self.root = Path(root)
-        self.catalog = catalog or SQLiteCatalog(self.root / "catalog.sqlite")
+        self.catalog = catalog or open_catalog(self.root)
         self.catalog.missing_hint = self._missing_hint
         self.last_recovery = Recovery()
 
@@ -217,7 +219,9 @@ class Store:
 
     @contextlib.contextmanager
     def _exclusive(self):
-        """Serialise writers (ingests, rebuilds on one machine); readers need no lock."""
+        """Serialise writers (ingests, rebuilds): the store's file lock for the processes of one
+        machine, then the catalog's own lock for several machines (PostgreSQL: an advisory lock);
+        readers need no lock."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fh = open(self.root / ".lock", "a+")
@@ -226,7 +230,8 @@ class Store:
         with fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
-                yield
+                with self.catalog.writer_lock():
+                    yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -342,8 +347,10 @@ class Store:
     def _out_of_sync_message(self, missing: list[str], catalogued: list[VersionEntry], disk: _Disk) -> str:
         where = self.catalog.location
         if not catalogued:
-            state = ("fehlt" if isinstance(self.catalog, SQLiteCatalog) and not self.catalog.path.exists()
-                     else "ist leer")
+            try:
+                state = "ist leer" if self.catalog.exists() else "fehlt"
+            except CatalogError:
+                state = "ist leer oder fehlt"
             count = len(disk.sidecars) or len(disk.version_files)
             head = f"Der Katalog {where} {state}, im Datenspeicher liegen aber {count} Version(en)"
         else:
@@ -351,8 +358,13 @@ class Store:
                     f"(veraltet, z. B. aus einer älteren Sicherung zurückgespielt?)")
         shown = ", ".join(missing[:5]) + (f" und {len(missing) - 5} weitere" if len(missing) > 5 else "")
         listed = f": {shown}" if shown else ""
+        moving = ""
+        if not catalogued and not isinstance(self.catalog, SQLiteCatalog) \
+                and (self.root / "catalog.sqlite").exists() and not (self.root / "catalog.sqlite.moved").exists():
+            moving = (" Ein bisher genutzter SQLite-Katalog lässt sich stattdessen mit `bif catalog migrate --to "
+                      "postgresql` übernehmen.")
         return (f"{head}{listed}. Es wurde nichts gespeichert und keine Datei verändert. Der Katalog lässt sich "
-                f"aus den Metadaten neben den Snapshots wiederherstellen: {REBUILD_HINT}.")
+                f"aus den Metadaten neben den Snapshots wiederherstellen: {REBUILD_HINT}.{moving}")
 
     def _missing_hint(self, dataset_id: str) -> str:
         found = []
@@ -596,7 +608,8 @@ class Store:
         commit cannot be told without a catalog; keeping data is the safe side), incomplete ones
         are rolled back. Version files without a sidecar that the old catalog (if readable) does
         not describe are quarantined. Rows of the old catalog whose files are gone are carried
-        over and reported. The old catalog is kept (SQLite: ``catalog.sqlite.bak-…``).
+        over and reported. The old catalog is kept (SQLite: ``catalog.sqlite.bak-…``; PostgreSQL:
+        the table ``bif_catalog.versions_bak_…``).
         """
         with self._exclusive():
             result = RebuildResult(entries=[])
@@ -668,9 +681,8 @@ class Store:
             result.entries = [entries[k] for k in sorted(entries)]
             result.restored = [f"{e.dataset_id} v{e.version}" for k, e in sorted(entries.items()) if k not in old_keys]
             self.catalog.replace_all(result.entries)
-            backups = getattr(self.catalog, "backups", None)
-            if callable(backups) and result.old_catalog != "missing/empty" and backups():
-                result.backup = str(backups()[-1])
+            if result.old_catalog != "missing/empty" and (backups := self.catalog.backups()):
+                result.backup = str(backups[-1])
             return result
 
     def _complete(self, pending: _Pending) -> bool:

@@ -720,6 +720,10 @@ def test_kernel_environment_is_filtered():
            "JUPYTERHUB_API_URL": "http://hub", "BIF_VOILA_CONFIG": "{}", "MY_SECRET": "s", "DB_PASSWORD": "p",
            "SOME_URL": "http://127.0.0.1/?token=geheim-123"}
     assert kernel_env(env, ("geheim-123",)) == {"PATH": "/usr/bin", "HOME": "/h", "BIF_HOME": "/srv/bif"}
+    # the catalog's readers' password stays (the role only reads a catalog without confidential values)
+    catalog = {"BIF_CATALOG_URL": "postgresql://db/bif_catalog", "BIF_CATALOG_USER": "bif_catalog_reader",
+               "BIF_CATALOG_PASSWORD": "lesen", "BIF_CATALOG_WRITER_PASSWORD": "schreiben"}
+    assert kernel_env(catalog) == {k: v for k, v in catalog.items() if k != "BIF_CATALOG_WRITER_PASSWORD"}
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (directories of two owners)")

@@ -75,6 +75,8 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("BIF_STORE", str(tmp_path / "home" / "store"))
     monkeypatch.setenv("BIF_USER", "testerin")
     monkeypatch.delenv("BIF_LOAD_TRACE", raising=False)
+    for name in ("BIF_CATALOG_URL", "BIF_CATALOG_USER", "BIF_CATALOG_PASSWORD"):  # the SQLite catalog
+        monkeypatch.delenv(name, raising=False)
     return tmp_path / "home"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
 
 import pytest
@@ -139,7 +140,36 @@ def test_environment_variables_come_from_the_schema():
     assert s.ENV_OVERRIDES["BIF_HUB_PORT"] == ("hub", "port", int)
     assert s.ENV_OVERRIDES["BIF_APPS_OS_USER"] == ("apps", "os_user", str)
     assert s.ENV_OVERRIDES["BIF_TRAINING_PORT"] == ("training", "port", int)
-    assert len(s.ENV_OVERRIDES) == 15
+    assert s.ENV_OVERRIDES["BIF_CATALOG_URL"] == ("catalog", "url", str)
+    assert len(s.ENV_OVERRIDES) == 17
+
+
+@pytest.mark.parametrize("catalog, message", [
+    ({"backend": "postgresql"}, "catalog.backend ist postgresql, aber catalog.url fehlt"),
+    ({"url": "postgresql://db/bif_catalog"}, "catalog.url ist gesetzt, catalog.backend aber sqlite"),
+    ({"backend": "postgresql", "url": "postgresql://bif:geheim@db/bif_catalog"}, "ohne Benutzer und Passwort"),
+    ({"backend": "postgresql", "url": "postgresql://db/bif_catalog?password=geheim"}, "ohne Benutzer und Passwort"),
+    ({"backend": "postgresql", "url": "db:5432"}, "erwartet postgresql://server:5432/datenbank"),
+    ({"backend": "mysql"}, "catalog.backend='mysql': erlaubt sind sqlite, postgresql"),
+])
+def test_catalog_settings_mistakes_are_german(tmp_path, raw, catalog, message):
+    raw["catalog"].update(catalog)
+    with pytest.raises(s.SettingsError, match=re.escape(message)):
+        s.load_settings(write(tmp_path, raw), environ={})
+
+
+def test_catalog_environment_gives_the_writers_password_to_writers_only(tmp_path, raw):
+    raw["catalog"].update(backend="postgresql", url="postgresql://db.stadt.example:5432/bif_catalog")
+    settings = s.load_settings(write(tmp_path, raw), environ={})
+    environ = {"BIF_CATALOG_WRITER_PASSWORD": "schreiben", "BIF_CATALOG_READER_PASSWORD": "lesen"}
+    reader = s.catalog_env(dict(environ), settings, environ=environ)
+    assert reader == {"BIF_CATALOG_URL": "postgresql://db.stadt.example:5432/bif_catalog",
+                      "BIF_CATALOG_USER": "bif_catalog_reader", "BIF_CATALOG_PASSWORD": "lesen",
+                      "BIF_CATALOG_READER_PASSWORD": "lesen"}
+    writer = s.catalog_env({}, settings, writer=True, environ=environ)
+    assert writer["BIF_CATALOG_USER"] == "bif_catalog_writer" and writer["BIF_CATALOG_PASSWORD"] == "schreiben"
+    sqlite = s.load_settings(environ={})
+    assert s.catalog_env({"BIF_CATALOG_URL": "postgresql://alt/x", "BIF_CATALOG_PASSWORD": "p"}, sqlite) == {}
 
 
 @pytest.mark.parametrize("change, message", [
@@ -158,3 +188,43 @@ def test_schema_mistakes_name_the_key_in_german(tmp_path, raw, change, message):
     change(raw)
     with pytest.raises(s.SettingsError, match=re.escape(message)):
         s.load_settings(write(tmp_path, raw), environ={})
+
+
+def test_the_shell_command_names_the_catalog_of_the_settings_file(tmp_path, monkeypatch):
+    """`bif ingest` typed by root must write into the catalog the platform reads."""
+    settings_file = tmp_path / "settings.yaml"
+    settings_file.write_text("catalog:\n  backend: postgresql\n  url: postgresql://db.example:5432/bif\n",
+                             encoding="utf-8")
+    monkeypatch.setenv("BIF_HUB_SETTINGS", str(settings_file))
+    environ = {"BIF_CATALOG_WRITER_PASSWORD": "w", "BIF_CATALOG_READER_PASSWORD": "r"}
+    s.catalog_env_for_shell(environ)
+    role = "bif_catalog_writer" if os.geteuid() == 0 else "bif_catalog_reader"
+    assert environ["BIF_CATALOG_URL"] == "postgresql://db.example:5432/bif" and environ["BIF_CATALOG_USER"] == role
+    assert environ["BIF_CATALOG_PASSWORD"] == ("w" if os.geteuid() == 0 else "r")
+    settings_file.write_text("platform:\n  name: Test\n", encoding="utf-8")  # SQLite: nothing named
+    environ = {}
+    s.catalog_env_for_shell(environ)
+    assert environ == {}
+    explicit = {"BIF_CATALOG_URL": "postgresql://other/bif"}  # the environment wins
+    s.catalog_env_for_shell(explicit)
+    assert explicit == {"BIF_CATALOG_URL": "postgresql://other/bif"}
+
+
+def test_code_under_check_gets_the_readers_role_only(tmp_path, monkeypatch):
+    """A notebook under its publication check runs untrusted code: whoever publishes (root's
+    shell, the scheduler with the writers' role), it gets the readers' role and password."""
+    from bif_lib.apps.publishing.execute import child_env
+
+    settings_file = tmp_path / "settings.yaml"
+    settings_file.write_text("catalog:\n  backend: postgresql\n  url: postgresql://db.example:5432/bif\n",
+                             encoding="utf-8")
+    monkeypatch.setenv("BIF_HUB_SETTINGS", str(settings_file))
+    for name, value in {"BIF_CATALOG_URL": "postgresql://db.example:5432/bif", "BIF_CATALOG_USER": "bif_catalog_writer",
+                        "BIF_CATALOG_PASSWORD": "geheim-w", "BIF_CATALOG_WRITER_PASSWORD": "geheim-w",
+                        "BIF_CATALOG_READER_PASSWORD": "lesen"}.items():
+        monkeypatch.setenv(name, value)
+    env = child_env(str(tmp_path), str(tmp_path / "store"))
+    assert env["BIF_CATALOG_USER"] == "bif_catalog_reader" and env["BIF_CATALOG_PASSWORD"] == "lesen"
+    assert "geheim-w" not in repr(env)
+    monkeypatch.delenv("BIF_CATALOG_URL")  # SQLite: nothing of the catalog
+    assert not {k for k in child_env(str(tmp_path), str(tmp_path / "store")) if k.startswith("BIF_CATALOG")}

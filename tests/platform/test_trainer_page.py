@@ -249,7 +249,8 @@ def test_a_trainer_runs_a_cohort_from_start_to_end(hub, page, browser, tmp_path)
     assert "/bin/bif" in lab1.terminal("command -v bif", expect="/bin/bif")
     # the guided start: their JupyterLab opens the course's first notebook
     start = requests.get(lab1.base, headers={"Authorization": f"token {lab1.token}"}, allow_redirects=False, timeout=30)
-    assert start.headers.get("location", "").rstrip("?").endswith(f"/lab/tree/Vorlagen/Schulung/{sorted(course)[0]}"), start.headers
+    first_notebook = f"/lab/tree/Vorlagen/Schulung/{sorted(course)[0]}"
+    assert start.headers.get("location", "").rstrip("?").endswith(first_notebook), start.headers
 
     # the trainer page shows exactly that (it refreshes itself every 5 s)
     def cell_classes(account: str) -> dict[str, str]:

@@ -70,3 +70,13 @@ def test_store_areas_become_pod_mounts(settings):
     assert mounts(["statistikstelle"]) == {"catalog", "open", "internal", "confidential"}
     assert mounts(["admins"]) == {"catalog", "open", "internal"}
     assert mounts([]) == {"catalog", "open"}
+
+
+def test_hub_and_catalog_in_postgresql_read_with_the_readers_role(settings, values):
+    assert values["hub"]["db"]["type"] == "postgres" and "@" in values["hub"]["db"]["url"]
+    assert ":" not in values["hub"]["db"]["url"].split("://", 1)[1].split("@")[0]  # no password in the values
+    env = values["singleuser"]["extraEnv"]
+    assert env["BIF_CATALOG_URL"].startswith("postgresql://")
+    assert env["BIF_CATALOG_USER"] == settings["catalog"]["reader_role"]
+    assert env["BIF_CATALOG_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "reader-password"
+    assert "writer" not in str(values["singleuser"])  # the writers' role never reaches a pod of a person

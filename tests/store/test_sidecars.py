@@ -1,6 +1,6 @@
 """The snapshots are the truth: every version's metadata lies beside it, and what a killed writer
 leaves behind is finished or rolled back by checksum — a file the store cannot account for is
-moved to quarantine, never deleted."""
+moved to quarantine, never deleted. On SQLite and on PostgreSQL (``BACKENDS``)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,17 @@ import subprocess
 import sys
 
 import pytest
-from store_helpers import REPO, contract_dict, delivery, file_digests
+from store_helpers import BACKENDS, REPO, contract_dict, delivery, file_digests
 
 import bif_lib
 from bif_lib.store import Store
 from bif_lib.store.snapshots import sidecar_of
+
+
+@pytest.fixture(params=BACKENDS)
+def catalog_backend(request):
+    return request.param
+
 
 SECRET = contract_dict(id="register_test", title="Register (synthetisch)", classification="confidential",
                        synthetic=True, description="synthetische Testdaten (vertraulich)")
@@ -49,18 +55,19 @@ def test_every_version_has_its_sidecar_in_its_own_area(put, store):
 KILLED_WRITER = """
 import os, signal, sys
 from bif_lib.ingest import ingest
-from bif_lib.store import Store, catalog
+from bif_lib.store import Store
 
 after_commit = sys.argv[4] == "after"
-original = catalog.SQLiteCatalog.add_version
+store = Store(sys.argv[3])
+original = type(store.catalog).add_version
 
 def add_version(self, entry):
     if after_commit:
         original(self, entry)
     os.kill(os.getpid(), signal.SIGKILL)
 
-catalog.SQLiteCatalog.add_version = add_version
-ingest(sys.argv[1], sys.argv[2], store=Store(sys.argv[3]))
+type(store.catalog).add_version = add_version
+ingest(sys.argv[1], sys.argv[2], store=store)
 """
 
 
@@ -108,10 +115,10 @@ def test_killed_after_commit_keeps_the_version(put, store, tmp_path):
     assert bif_lib.load("einwohner", store=store)["residents"].tolist() == [201, 202, 203]
 
 
-def test_killed_writer_and_lost_catalog_rebuild_keeps_the_complete_version(put, store, tmp_path):
+def test_killed_writer_and_lost_catalog_rebuild_keeps_the_complete_version(put, store, tmp_path, catalog_admin):
     put(contract_dict(), delivery(100))
     _killed_ingest(tmp_path, store, delivery(200))
-    store.catalog.path.unlink()
+    catalog_admin.break_("missing", None)
     result = store.rebuild_catalog()
     assert [f"{e.dataset_id} v{e.version}" for e in result.entries] == ["einwohner v1", "einwohner v2"]
     assert not result.problems and not _pending(store)
@@ -175,7 +182,7 @@ def test_write_never_deletes_a_file_it_cannot_account_for(put, store, leftover):
         assert stray.read_bytes() == b"unbekannt"  # not a version file: left alone
 
 
-def test_a_damaged_sidecar_is_repaired_from_the_catalog_or_quarantined_with_its_files(put, store):
+def test_a_damaged_sidecar_is_repaired_from_the_catalog_or_quarantined_with_its_files(put, store, catalog_admin):
     entry = put(contract_dict(), delivery(100)).entry
     put(contract_dict(), delivery(200))
     sidecar = sidecar_of(store.root / entry.path)
@@ -187,7 +194,7 @@ def test_a_damaged_sidecar_is_repaired_from_the_catalog_or_quarantined_with_its_
     assert store.verify() == []
 
     sidecar.write_text("{kaputt", encoding="utf-8")
-    store.catalog.path.unlink()                         # and now nobody knows v1 any more
+    catalog_admin.break_("missing", None)               # and now nobody knows v1 any more
     result = store.rebuild_catalog()
     assert [e.version for e in result.entries] == [2]
     moved = sorted(p.name for p in (store.root / "open" / ".quarantine").rglob("v0001-*"))

@@ -13,10 +13,15 @@ from datetime import date, datetime, timezone
 
 import pandas as pd
 import pytest
-from store_helpers import contract_dict, delivery
+from store_helpers import BACKENDS, contract_dict, delivery
 
 import bif_lib
 from bif_lib.store import DatasetNotFound, InvalidAsOf, VersionEntry, moment_of, snapshots
+
+
+@pytest.fixture(params=BACKENDS)
+def catalog_backend(request):
+    return request.param
 
 
 def test_clock_set_back_never_stamps_a_version_before_its_predecessor(put, store, monkeypatch):

@@ -54,7 +54,11 @@ class ExecutionResult:
 
 
 def child_env(home: str, store: str, extra: dict | None = None) -> dict:
+    from bif_lib.platform.settings import catalog_env_for_readers
+
     env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
+    # a PostgreSQL catalog with the readers' role only, whoever publishes (root, the scheduler)
+    env.update(catalog_env_for_readers())
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.setdefault("LANG", "C.UTF-8")
     env.update({

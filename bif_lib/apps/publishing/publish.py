@@ -255,8 +255,7 @@ def _with_titles(datasets, store_path: str) -> list[dict]:
     """Dataset records for meta.json, with the catalog's human title and the data's reference date
     where available."""
     records = [d.as_dict() for d in datasets]
-    catalog_file = Path(store_path) / "catalog.sqlite"
-    if not records or not catalog_file.exists():
+    if not records:
         return records
     try:
         from bif_lib.store import Store
@@ -271,7 +270,7 @@ def _with_titles(datasets, store_path: str) -> list[dict]:
             except Exception:  # noqa: BLE001 - a title is nice to have, never a reason to refuse
                 pass
     except Exception:  # noqa: BLE001
-        log.warning("catalog %s not readable; gallery shows dataset ids", catalog_file)
+        log.warning("catalog of %s not readable; gallery shows dataset ids", store_path)
     return records
 
 

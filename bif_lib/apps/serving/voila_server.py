@@ -91,11 +91,18 @@ _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|PRIVATE|API_?KEY|COOKI
 _DROPPED_PREFIXES = ("JUPYTERHUB_", "BIF_VOILA_", "CONFIGPROXY_", "JPY_API_TOKEN")
 
 
+# named like a secret, but for every BIF account to have: the catalog's readers' password (the
+# role may only read the catalog, which holds no confidential values; platform.settings.catalog_env
+# gives the apps service no other)
+_KERNEL_READABLE = frozenset({"BIF_CATALOG_PASSWORD"})
+
+
 def kernel_env(env: dict, secrets: tuple[str, ...] = ()) -> dict:
     """The environment of an app kernel: ``env`` without hub variables, without anything
-    named like a secret and without any value containing one of ``secrets``."""
+    named like a secret (but the catalog's readers' password) and without any value containing
+    one of ``secrets``."""
     return {k: v for k, v in env.items()
-            if not k.startswith(_DROPPED_PREFIXES) and not _SECRET_NAME.search(k)
+            if not k.startswith(_DROPPED_PREFIXES) and (k in _KERNEL_READABLE or not _SECRET_NAME.search(k))
             and not any(secret and secret in str(v) for secret in secrets)}
 
 
