@@ -40,3 +40,12 @@ def test_readme_names_the_commands_ci_runs():
     ci = (REPO / ".ci" / "run").read_text()
     assert "scripts/start" in readme and "scripts/test" in readme
     assert "scripts/test" in ci
+
+
+def test_test_modules_have_unique_names():
+    """pytest imports test modules by their basename (no packages under tests/): two files of the
+    same name in different folders stop the whole run at collection."""
+    from collections import Counter
+
+    names = Counter(p.name for p in (REPO / "tests").rglob("test_*.py") if "node_modules" not in p.parts)
+    assert [name for name, count in names.items() if count > 1] == []
