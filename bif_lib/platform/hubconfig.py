@@ -165,9 +165,12 @@ def services(settings: Settings, with_tokens: bool = True) -> list[dict]:
     if with_tokens:
         apps["api_token"] = apps_api_token(settings)
         platform["api_token"] = platform_api_token(settings)
-    result = [apps, platform, training_service(settings)]
+    result = [apps, platform]
     if settings["culler"]["enabled"]:
         result.append({"name": CULLER_SERVICE, "command": culler_command(settings)})
+    # last: JupyterHub stops starting services after a managed one that exits at once, and the
+    # trainer page must never cost the culler
+    result.append(training_service(settings))
     return result
 
 

@@ -16,10 +16,12 @@ Every minute the service ends cohorts past their end date (``lifecycle.end_expir
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -362,6 +364,21 @@ def _sweep(ctx: Context) -> None:
         log.info("abgelaufene Schulungsgruppe %s beendet (Archiv %s)", report.cohort, report.archive)
 
 
+def _listen(app: web.Application, port: int, patience: float = 15.0) -> None:
+    """Listen on 127.0.0.1:port; after `bif platform restart-hub` the previous service may still
+    be letting go of the port for a moment."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            app.listen(port, address="127.0.0.1", xheaders=True)
+            return
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            log.warning("Port %s noch belegt; neuer Versuch in 0,5 s", port)
+            time.sleep(0.5)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s bif-training] %(message)s")
     settings = load_settings()
@@ -372,7 +389,7 @@ def main() -> None:
                         access_scopes={f"access:services!service={TRAINING_SERVICE}"})
     ctx = Context(settings, hub_auth, lifecycle.HubClient(settings.hub_api_url, token))
     app = make_app(ctx)
-    app.listen(settings["training"]["port"], address="127.0.0.1", xheaders=True)
+    _listen(app, settings["training"]["port"])
 
     async def sweep() -> None:
         try:

@@ -169,6 +169,7 @@ def hub_settings(home: Path, prefix: str, overrides: dict | None = None) -> Sett
         "accounts": {"mode": "separate", "user_prefix": f"{prefix}-", "home_root": str(home / "homes"),
                      "internal_group": f"{prefix}-int", "confidential_group": f"{prefix}-stat"},
         "apps": {"port": free_port(), "voila_port": free_port(), "os_user": f"{prefix}-apps"},
+        "training": {"port": free_port()},  # two test platforms at once must not share the trainer page
         "paths": {"home": str(home), "store": str(home / "store")},
     })
     data = deep_merge(data, overrides or {})
