@@ -35,14 +35,19 @@ MAX_SHOWN = 120                  # characters of a value quoted in a message
 class ContractError(ValueError):
     """A contract file that cannot be used. ``problems`` lists (yaml_path, line, message)."""
 
+    heading = "Vertrag {path} ist fehlerhaft:"
+
     def __init__(self, path: Path | str, problems: list[tuple[str, int | None, str]]):
         self.path = str(path)
         self.problems = problems
-        lines = [f"Vertrag {self.path} ist fehlerhaft:"]
+        lines = [self.heading.format(path=self.shown_path())]
         for where, line, message in problems:
             at = f" (Zeile {line})" if line else ""
             lines.append(f"  - {where or '<Wurzel>'}{at}: {message}")
         super().__init__("\n".join(lines))
+
+    def shown_path(self) -> str:
+        return self.path
 
 
 @cache

@@ -67,22 +67,34 @@ def _verify(data: bytes, expected: str, what: str) -> None:
 def fetch_sources(profile: CityProfile, destination: Path, mirror: str | Path | None = None,
                   progress: Callable[[str], None] | None = None) -> FetchReport:
     say = progress or (lambda message: None)
-    report = FetchReport()
     dumps: dict[str, str] = {}  # upstream SQL dumps, downloaded once per run
-    for source in profile.sources:
+    return _fetch_into(profile.sources, destination, lambda source: _fetch(source, mirror, dumps, say),
+                       keep=lambda source, target: source.pin and _holds(target, source.sha256))
+
+
+def _holds(target: Path, sha256: str) -> bool:
+    return target.is_file() and _sha256(target.read_bytes()) == sha256
+
+
+def _fetch_into(sources: Iterable[SourceFile], destination: Path, obtain: Callable[[SourceFile], bytes], *,
+                keep: Callable[[SourceFile, Path], bool], mode: int = 0o600) -> FetchReport:
+    """Each source into ``destination/<path>``, unless ``keep`` says the copy there is good; what
+    cannot be obtained or fails its checksum is reported (German), never written."""
+    report = FetchReport()
+    for source in sources:
         target = destination / source.path
-        if source.pin and target.is_file() and _sha256(target.read_bytes()) == source.sha256:
+        if keep(source, target):
             report.unchanged.append(source.path)
             continue
         try:
-            data = _fetch(source, mirror, dumps, say)
+            data = obtain(source)
         except ChecksumMismatch as exc:
             report.refused.append(str(exc))
             continue
         except (OSError, requests.RequestException, ValueError) as exc:
             report.refused.append(f"{source.path} konnte nicht geholt werden: {exc}")
             continue
-        write_private(target, data)
+        write_private(target, data, mode=mode)
         report.fetched.append(source.path)
     return report
 
@@ -115,24 +127,15 @@ def fetch_pinned(files: Iterable[SourceFile], destination: Path, mirrors: Sequen
     kept. A mismatch in a mirror is refused, not bypassed by another copy.
     """
     say = progress or (lambda message: None)
-    report = FetchReport()
-    for source in files:
-        target = destination / source.path
-        if target.is_file() and _sha256(target.read_bytes()) == source.sha256:
-            report.unchanged.append(source.path)
-            continue
-        try:
-            data = _obtain_pinned(source, [m for m in mirrors if m is not None], say)
-            _verify(data, source.sha256, source.path)
-        except ChecksumMismatch as exc:
-            report.refused.append(str(exc))
-            continue
-        except (OSError, requests.RequestException, ValueError) as exc:
-            report.refused.append(f"{source.path} konnte nicht geholt werden: {exc}")
-            continue
-        write_private(target, data, mode=mode)
-        report.fetched.append(source.path)
-    return report
+    local = [m for m in mirrors if m is not None]
+
+    def obtain(source: SourceFile) -> bytes:
+        data = _obtain_pinned(source, local, say)
+        _verify(data, source.sha256, source.path)
+        return data
+
+    return _fetch_into(files, destination, obtain, keep=lambda source, target: _holds(target, source.sha256),
+                       mode=mode)
 
 
 def _obtain_pinned(source: SourceFile, mirrors: list[str | Path], say) -> bytes:

@@ -116,34 +116,29 @@ class VersionEntry:
 
 _JSON_COLUMNS = ("columns", "contract", "report", "lineage")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS versions (
-    dataset_id       TEXT    NOT NULL,
-    version          INTEGER NOT NULL,
-    classification   TEXT    NOT NULL,
-    title            TEXT    NOT NULL,
-    description      TEXT    NOT NULL,
-    path             TEXT    NOT NULL UNIQUE,
-    sha256           TEXT    NOT NULL,
-    rows             INTEGER NOT NULL,
-    columns          TEXT    NOT NULL,
-    contract_version TEXT    NOT NULL,
-    contract_sha256  TEXT    NOT NULL,
-    contract         TEXT    NOT NULL,
-    source_file      TEXT    NOT NULL,
-    source_sha256    TEXT    NOT NULL,
-    ingested_by      TEXT    NOT NULL,
-    ingested_at      TEXT    NOT NULL,
-    synthetic        INTEGER NOT NULL DEFAULT 0,
-    report           TEXT    NOT NULL,
-    lineage          TEXT    NOT NULL,
-    read_copy        TEXT    NOT NULL DEFAULT '',
-    read_copy_xxh3   TEXT    NOT NULL DEFAULT '',
-    PRIMARY KEY (dataset_id, version)
-);
-"""
+# The versions table, declared once for both backends: SQLite and PostgreSQL differ only in the
+# integer type of the row count (``{big}``: INTEGER is 64 bits in SQLite, 32 in PostgreSQL).
+_TABLE_COLUMNS = (
+    ("dataset_id", "TEXT NOT NULL"), ("version", "INTEGER NOT NULL"), ("classification", "TEXT NOT NULL"),
+    ("title", "TEXT NOT NULL"), ("description", "TEXT NOT NULL"), ("path", "TEXT NOT NULL UNIQUE"),
+    ("sha256", "TEXT NOT NULL"), ("rows", "{big} NOT NULL"), ("columns", "TEXT NOT NULL"),
+    ("contract_version", "TEXT NOT NULL"), ("contract_sha256", "TEXT NOT NULL"), ("contract", "TEXT NOT NULL"),
+    ("source_file", "TEXT NOT NULL"), ("source_sha256", "TEXT NOT NULL"), ("ingested_by", "TEXT NOT NULL"),
+    ("ingested_at", "TEXT NOT NULL"), ("synthetic", "INTEGER NOT NULL DEFAULT 0"), ("report", "TEXT NOT NULL"),
+    ("lineage", "TEXT NOT NULL"), ("read_copy", "TEXT NOT NULL DEFAULT ''"),
+    ("read_copy_xxh3", "TEXT NOT NULL DEFAULT ''"),
+)
+
+
+def versions_table_sql(table: str, big_integer: str = "INTEGER") -> str:
+    """``CREATE TABLE <table> (…)`` of the versions table (``table`` as the dialect writes it)."""
+    lines = [f"    {name:<16} {kind.format(big=big_integer)}" for name, kind in _TABLE_COLUMNS]
+    return f"CREATE TABLE {table} (\n" + ",\n".join([*lines, "    PRIMARY KEY (dataset_id, version)"]) + "\n)"
+
+
+SCHEMA = versions_table_sql("IF NOT EXISTS versions") + ";\n"
 # Columns added after the first release: catalogs created before get them on their next write.
-_ADDED_COLUMNS = {"read_copy": "TEXT NOT NULL DEFAULT ''", "read_copy_xxh3": "TEXT NOT NULL DEFAULT ''"}
+_ADDED_COLUMNS = {name: kind for name, kind in _TABLE_COLUMNS if name in ("read_copy", "read_copy_xxh3")}
 
 
 class Catalog(ABC):

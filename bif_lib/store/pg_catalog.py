@@ -49,6 +49,7 @@ from bif_lib.store.catalog import (
     _entries,
     _record,
     shorten,
+    versions_table_sql,
 )
 
 SCHEMA_NAME = "bif_catalog"
@@ -60,31 +61,7 @@ READER_ROLE = "bif_catalog_reader"
 WRITER_LOCK_KEY = int.from_bytes(hashlib.sha256(b"bif-catalog-writers").digest()[:8], "big", signed=True)
 
 _TABLE = sql.Identifier(SCHEMA_NAME, TABLE_NAME)
-_CREATE = sql.SQL("""
-CREATE TABLE {table} (
-    dataset_id       TEXT    NOT NULL,
-    version          INTEGER NOT NULL,
-    classification   TEXT    NOT NULL,
-    title            TEXT    NOT NULL,
-    description      TEXT    NOT NULL,
-    path             TEXT    NOT NULL UNIQUE,
-    sha256           TEXT    NOT NULL,
-    rows             BIGINT  NOT NULL,
-    columns          TEXT    NOT NULL,
-    contract_version TEXT    NOT NULL,
-    contract_sha256  TEXT    NOT NULL,
-    contract         TEXT    NOT NULL,
-    source_file      TEXT    NOT NULL,
-    source_sha256    TEXT    NOT NULL,
-    ingested_by      TEXT    NOT NULL,
-    ingested_at      TEXT    NOT NULL,
-    synthetic        INTEGER NOT NULL DEFAULT 0,
-    report           TEXT    NOT NULL,
-    lineage          TEXT    NOT NULL,
-    read_copy        TEXT    NOT NULL DEFAULT '',
-    read_copy_xxh3   TEXT    NOT NULL DEFAULT '',
-    PRIMARY KEY (dataset_id, version)
-)""")
+_CREATE = sql.SQL(versions_table_sql("{table}", big_integer="BIGINT"))
 
 # the readers' connections: one per (conninfo, user, process) — a forked child opens its own (and
 # psycopg never closes a connection in a process that did not open it, so the parent's stays alive)

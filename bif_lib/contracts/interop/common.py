@@ -63,17 +63,13 @@ DEFAULT_VERSION = "0.1"
 DEFAULT_CLASSIFICATION = "internal"   # as `bif contract draft`: neither published nor sealed
 
 
-class InteropError(ValueError):
+class InteropError(ContractError):
     """A foreign file that cannot be imported. ``problems`` lists (key path, line, message)."""
 
-    def __init__(self, path: Path | str, problems: list[tuple[str, int | None, str]]):
-        self.path = str(path)
-        self.problems = problems
-        lines = [f"Datei {_plain(self.path, 300)} kann nicht importiert werden:"]
-        for where, line, message in problems:
-            at = f" (Zeile {line})" if line else ""
-            lines.append(f"  - {where or '<Wurzel>'}{at}: {message}")
-        super().__init__("\n".join(lines))
+    heading = "Datei {path} kann nicht importiert werden:"
+
+    def shown_path(self) -> str:
+        return _plain(self.path, 300)  # a foreign file's name may carry anything
 
 
 @dataclass
@@ -408,6 +404,19 @@ def field_name(reader: Reader, path, name) -> str | None:
         reader.error(path, why)
         return None
     return name if FIELD_NAME.fullmatch(name) else identifier(name)
+
+
+def field_entry(reader: Reader, path, item) -> tuple[str, str] | None:
+    """(foreign name, BIF name) of one field object of a foreign schema (ODCS property, Table
+    Schema field), or None after an error; marks the object and its name as read."""
+    if not isinstance(item, dict):
+        reader.error(path, f"erwartet ein Objekt (Feld), gefunden: {_shown(item)}")
+        return None
+    reader.visit(path)
+    original = item.get("name")
+    reader.take((*path, "name"))
+    name = field_name(reader, (*path, "name"), original)
+    return None if name is None else (original, name)
 
 
 def dataset_reference(reader: Reader, path, name) -> str | None:

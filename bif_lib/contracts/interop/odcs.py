@@ -35,7 +35,7 @@ from bif_lib.contracts.interop.common import (
     contract_skeleton,
     dataset_reference,
     dump_yaml,
-    field_name,
+    field_entry,
     finish_import,
     fits,
     jsonable,
@@ -623,15 +623,10 @@ def _logical_type(reader: Reader, path, logical: str, low: str, fmt: str) -> str
 
 def _field(reader: Reader, path: tuple, prop, renames: dict, votes: list):
     """(BIF field, primary key entry or None) for one ODCS property, or None after an error."""
-    if not isinstance(prop, dict):
-        reader.error(path, f"erwartet ein Objekt (Feld), gefunden: {_shown(prop)}")
+    names = field_entry(reader, path, prop)
+    if names is None:
         return None
-    reader.visit(path)
-    original = prop.get("name")
-    reader.take((*path, "name"))
-    name = field_name(reader, (*path, "name"), original)
-    if name is None:
-        return None
+    original, name = names
     physical_name = reader.text(prop, path, "physicalName")
     column = original
     if physical_name and physical_name != original:

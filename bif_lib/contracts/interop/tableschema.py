@@ -31,7 +31,7 @@ from bif_lib.contracts.interop.common import (
     contract_keys,
     contract_skeleton,
     dataset_reference,
-    field_name,
+    field_entry,
     finish_import,
     fits,
     jsonable,
@@ -220,15 +220,10 @@ def import_tableschema_data(data, node, file: Path | str, dataset_id: str | None
 
 
 def _field(reader: Reader, path: tuple, item, renames: dict, marks: dict) -> dict | None:
-    if not isinstance(item, dict):
-        reader.error(path, f"erwartet ein Objekt (Feld), gefunden: {_shown(item)}")
+    names = field_entry(reader, path, item)
+    if names is None:
         return None
-    reader.visit(path)
-    original = item.get("name")
-    reader.take((*path, "name"))
-    name = field_name(reader, (*path, "name"), original)
-    if name is None:
-        return None
+    original, name = names
     if name != original:
         renames[original] = name
         reader.warn((*path, "name"), f"Spalte {_shown(original)} heißt in BIF „{name}“ (source.rename)")
