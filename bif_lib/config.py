@@ -9,7 +9,7 @@ variable            meaning                          default
 ==================  ===============================  ==========================
 ``BIF_HOME``        root of all state                ``<checkout>/var``
 ``BIF_STORE``       verified data store              ``$BIF_HOME/store``
-``BIF_CITY``        city profile in data_contracts/  ``flensburg``
+``BIF_CITY``        city profile in data_contracts/  ``data_contracts/default.yaml``
 ``BIF_CONTRACTS``   folder with the city profiles    ``<checkout>/data_contracts``
 ``BIF_MIRROR``      local mirror of public sources   (unset: download)
 ``BIF_OPENDATA``    open data site (static folder)   ``$BIF_HOME/opendata``
@@ -53,7 +53,30 @@ def contracts_root() -> Path:
 
 
 def city() -> str:
-    return os.environ.get("BIF_CITY", "flensburg")
+    """The city profile's key: ``BIF_CITY``, else the default named in ``<contracts>/default.yaml``."""
+    return os.environ.get("BIF_CITY") or default_city()
+
+
+def default_city() -> str:
+    import yaml  # here: config is imported by every process, most never need the default
+
+    path = contracts_root() / "default.yaml"
+    try:
+        return str(yaml.safe_load(path.read_text(encoding="utf-8"))["city"])
+    except (OSError, TypeError, KeyError, yaml.YAMLError):
+        profiles = sorted(p.parent.name for p in contracts_root().glob("*/city.yaml"))
+        if len(profiles) == 1:
+            return profiles[0]
+        raise RuntimeError(f"{path}: kein Standard-Stadtprofil (city: …) – BIF_CITY setzen; "
+                           f"vorhanden: {', '.join(profiles) or 'keine'}") from None
+
+
+def city_env() -> dict[str, str]:
+    """The variables that make a child process use the same city profile as this one."""
+    env = {"BIF_CITY": city()}
+    if os.environ.get("BIF_CONTRACTS"):
+        env["BIF_CONTRACTS"] = str(contracts_root())
+    return env
 
 
 def city_profile_dir(name: str | None = None) -> Path:

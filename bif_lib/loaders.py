@@ -3,9 +3,12 @@
 :mod:`bif_lib.planning` is pure (DataFrames in, results out; ``tests/planning/test_purity.py``).
 This module is the floor above it that reads the store and stamps who released what and when:
 
-* :func:`load_projection_inputs` — for apps and analysts: the projection's inputs from the two
-  internal datasets the statistics office releases (``bevoelkerung_einzelalter``,
-  ``projektionsparameter``), read through ``bif_lib.load`` (recorded in the load trace);
+* :func:`load_projection_inputs` — for apps and analysts: the projection's inputs, from where the
+  city profile says (``planning.population`` in city.yaml): ``register_release`` — the two internal
+  datasets the statistics office releases (``bevoelkerung_einzelalter``, ``projektionsparameter``);
+  ``stocks`` — estimated from the published population stocks by age group, a life table and
+  births or a fertility assumption (:mod:`bif_lib.planning.stocks`); read through ``bif_lib.load``
+  (recorded in the load trace);
 * :func:`release_parameters_checked` — for the statistics office, where the microdata are: the
   projection parameters as one table with an output-check certificate.
 
@@ -19,6 +22,7 @@ import getpass
 import pandas as pd
 
 from bif_lib.api import load
+from bif_lib.city.profile import current_profile
 from bif_lib.planning.parameters import ProjectionInputs, projection_inputs_from_register
 from bif_lib.planning.release import (
     MIN_PERSONS_PER_GROUP,
@@ -31,10 +35,63 @@ from bif_lib.planning.release import (
 
 
 def load_projection_inputs(*, base_year: int | None = None, store=None) -> ProjectionInputs:
-    """Projection inputs for apps and analysts, from the two internal released datasets."""
+    """Projection inputs for apps and analysts, from where the city profile's ``planning.population``
+    says: ``register_release`` (the two internal released datasets) or ``stocks`` (estimated from
+    the published stocks, :func:`load_stock_projection_inputs`)."""
+    profile = current_profile()
+    if profile.planning.get("population") == "stocks":
+        return load_stock_projection_inputs(profile.planning, district_ids=profile.districts.codes,
+                                            base_year=base_year, store=store)
     population = load(POPULATION_DATASET, store=store)
     table = load(PARAMETERS_DATASET, store=store)
     return projection_inputs_from_release(population, table, base_year=base_year)
+
+
+def load_stock_projection_inputs(planning: dict, *, district_ids: tuple[int, ...] | None = None,
+                                 base_year: int | None = None, store=None) -> ProjectionInputs:
+    """Projection inputs estimated from published stocks, as the profile's ``planning`` section names them.
+
+    ``planning.stocks.dataset``: year, district_id, sex, age_from, age_to, population;
+    ``planning.life_table``: the life table (sex, age, sx, Lx …); ``planning.stocks.births``
+    (optional): year, district_id, births; ``planning.fertility``: {tfr, mean_age} used without births.
+    ``district_ids``: the profile's district codes (their order is kept; codes without stocks stay empty).
+    The result is labelled synthetic only if a loaded input is (their ``attrs["bif"]``).
+    """
+    from bif_lib.planning.stocks import projection_inputs_from_stocks
+
+    stocks_spec = planning.get("stocks") or {}
+    if not stocks_spec.get("dataset"):
+        raise ValueError("Stadtprofil (city.yaml): planning.stocks.dataset fehlt – der Datensatz mit den "
+                         "Bevölkerungsbeständen nach Altersgruppen.")
+    if not planning.get("life_table"):
+        raise ValueError("Stadtprofil (city.yaml): planning.life_table fehlt – die Sterbetafel, aus der die "
+                         "Überlebenswahrscheinlichkeiten kommen.")
+    stocks = load(stocks_spec["dataset"], store=store)
+    lifetable = load(planning["life_table"], store=store)
+    births = load(stocks_spec["births"], store=store) if stocks_spec.get("births") else None
+    inputs = {frame.attrs["bif"]["dataset"]: frame.attrs["bif"]["version"]
+              for frame in (stocks, lifetable, births) if frame is not None and "dataset" in frame.attrs.get("bif", {})}
+    return projection_inputs_from_stocks(stocks, lifetable, births=births, fertility=planning.get("fertility"),
+                                         base_year=base_year, district_ids=district_ids, inputs=inputs)
+
+
+def load_single_ages(*, store=None) -> pd.DataFrame:
+    """Population by single age (year, district_id, sex, age, population): the statistics office's
+    release (``register_release``), or, for a city that publishes stocks by age group, the stocks
+    split into single ages keeping every group total (``planning.stocks``; estimated, not counted)."""
+    profile = current_profile()
+    planning = profile.planning
+    if planning.get("population") != "stocks":
+        return load(POPULATION_DATASET, store=store)
+    from bif_lib.planning.stocks import single_age_stocks
+
+    stocks = load(planning["stocks"]["dataset"], store=store)
+    lifetable = load(planning["life_table"], store=store)
+    table = single_age_stocks(stocks, district_ids=profile.districts.codes, lifetable=lifetable)
+    table.attrs["bif"] = {**stocks.attrs.get("bif", {}), **table.attrs.get("bif", {}),
+                          "derived_de": "Einzelalter aus Altersgruppen geschätzt (monotone Spline-Aufteilung, "
+                                        "Gruppensummen exakt)"}
+    return table
 
 
 def release_parameters_checked(persons: pd.DataFrame, events: pd.DataFrame, base_period: tuple[int, int], *,

@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 from bif_lib.contracts import Contract
 from bif_lib.i18n import format_number
 from bif_lib.validation.report import ROW, Failure
+from bif_lib.validation.report import visible as _visible
 
 GEO_FORMATS = ("geojson", "shapefile_zip", "gpkg")
 
@@ -55,6 +56,7 @@ class ReadResult:
     frame: pd.DataFrame | None
     failures: list[Failure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    skipped: np.ndarray | None = None  # CSV: lines source.skip_lines left out before parsing
 
     @property
     def readable(self) -> bool:
@@ -87,7 +89,7 @@ def read_source(contract: Contract, path: Path | str) -> ReadResult:
         else:  # guarded by the JSON Schema
             raise ValueError(f"unknown source format {fmt}")
         if result.readable:
-            _shape(result, contract)
+            _shape(result, contract, path)
     except MemoryError:
         return ReadResult(None, [_out_of_memory(path)])
     except PermissionError:
@@ -174,7 +176,8 @@ class CsvChunks:
         src, scan = self.contract.source, self._scan
         pieces = _Pieces(self._fh, scan, src, self._codec, self._size)
         block_rows = pieces.rows_per_chunk * max(1, STREAM_BLOCK_BYTES // CHUNK_BYTES)
-        dropped = _Dropped(src)
+        dropped = _Shaping(self.contract, self.path)
+        dropped.skipped.append(_skipped_lines(src, scan.lines_in_window))
         parts: dict[str, list[pa.Array]] = {}
         numbers: list[np.ndarray] = []
         counts = None
@@ -205,13 +208,16 @@ class CsvChunks:
         if self.rows == 0:
             raise NotStreamable("no rows")
         self.notes = ([_nfc_note(changed)] if changed else []) + dropped.notes()
-        self.failures = dropped.kept(counts.failures())
+        self.failures = dropped.kept(counts.failures()) + dropped.failures()
 
     def _block(self, names, parts, numbers, dropped, changed) -> tuple[pd.DataFrame, int]:
         frame = _text_frame(names, {n: parts.get(n, []) for n in names}, numbers)
         if self._scan.not_nfc:
             changed += _normalize_nfc(frame)
-        frame = _shape_frame(frame, self.contract.source, dropped)
+        try:
+            frame = _shape_frame(frame, self.contract.source, dropped)
+        except _NoDistricts as exc:
+            raise NotStreamable("district names") from exc
         self.rows += len(frame)
         release_memory()  # the parser's Python strings of these rows: not kept beside the typed columns
         return frame, changed
@@ -407,7 +413,8 @@ def _read_csv_stream(fh, size: int, codec: str, codec_name: str, src: dict) -> R
         changed = _normalize_nfc(frame)
         if changed:
             notes.append(_nfc_note(changed))
-    return ReadResult(frame, _field_count_failures(scan, src, blank, len(frame.columns) - 1), notes)
+    return ReadResult(frame, _field_count_failures(scan, src, blank, len(frame.columns) - 1), notes,
+                      _skipped_lines(src, scan.lines_in_window))
 
 
 def _prepare_csv(fh, size: int, src: dict, codec: str, codec_name: str) -> _Scan | ReadResult:
@@ -449,6 +456,25 @@ def _field_count_failures(scan: _Scan, src: dict, blank: np.ndarray, data_column
     return counts.failures()
 
 
+def _skipped_lines(src: dict, lines: int) -> np.ndarray:
+    """The data lines (after the header, up to line ``lines``) that ``source.skip_lines`` leaves out."""
+    ranges = parse_line_ranges(src.get("skip_lines"))
+    if not ranges:
+        return np.array([], dtype=np.int64)
+    header_row = src.get("header_row", 1)
+    parts = [np.arange(max(a, header_row + 1), min(b, lines) + 1) for a, b in ranges]
+    return np.unique(np.concatenate(parts)).astype(np.int64)
+
+
+def _line_numbers(start: int, n: int, header_row: int, skipped: np.ndarray) -> np.ndarray:
+    """Line numbers in the file of the data lines ``start`` … ``start + n - 1`` (0-based, counted
+    without the lines ``skipped``, which are sorted)."""
+    numbers = np.arange(header_row + 1 + start, header_row + 1 + start + n, dtype=np.int64)
+    for line in skipped:  # ascending: each skipped line shifts the lines from it on by one
+        numbers[numbers >= line] += 1
+    return numbers
+
+
 class _FieldCounts:
     """The field-count check, fed the parser's blank-line flags piece by piece: only the lines whose
     field count differs from the header's are remembered (the checking pass's counts are let go)."""
@@ -456,6 +482,12 @@ class _FieldCounts:
     def __init__(self, scan: _Scan, src: dict, data_columns: int):
         self.header_row, self.data_columns = src.get("header_row", 1), data_columns
         counts = scan.counts[self.header_row:] if scan.counts is not None else None
+        self.numbers = None  # the line number of each count, when source.skip_lines left lines out
+        skipped = _skipped_lines(src, scan.lines_in_window)
+        if counts is not None and len(skipped):
+            numbers = np.arange(self.header_row + 1, self.header_row + 1 + len(counts))
+            keep = ~np.isin(numbers, skipped)
+            counts, self.numbers = counts[keep], numbers[keep]
         self.lines = len(counts) if counts is not None else None
         self.odd = np.flatnonzero(counts != data_columns) if counts is not None else None
         self.odd_counts = counts[self.odd] if counts is not None else None
@@ -475,7 +507,7 @@ class _FieldCounts:
         data_columns = self.data_columns
         short = (self.odd_counts < data_columns) & ~self.odd_blank
         long = self.odd_counts > data_columns
-        rows = self.odd + self.header_row + 1
+        rows = self.odd + self.header_row + 1 if self.numbers is None else self.numbers[self.odd]
         for mask, hint in ((short, "Datei abgeschnitten, Fußnote (source.skip_footer_rows) oder Trennzeichen falsch?"),
                            (long, "Trennzeichen im Wert ohne Anführungszeichen oder am Zeilenende?")):
             found_rows, found = rows[mask][:200], self.odd_counts[mask][:200]
@@ -612,14 +644,16 @@ class _Pieces:
         header_row = src.get("header_row", 1)
         sep, quotechar = src.get("delimiter", ","), src.get("quotechar", '"')
         stream = io.BufferedReader(_Window(self.fh, self.scan.end), buffer_size=1 << 20)
-        first = header_row + 1
+        first = 0  # data lines parsed so far
+        skipped = _skipped_lines(src, self.scan.lines_in_window)  # source.skip_lines: never parsed
+        skiprows = (set(range(header_row - 1)) | {line - 1 for line in skipped}) if len(skipped) else header_row - 1
         started = False
         with warnings.catch_warnings():
             # index_col=False: a line with more fields than the header must not silently turn
             # the first column into the index (shifting every value one column to the left);
             # such lines are reported from the field counts.
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            reader = pd.read_csv(stream, encoding=self.codec, sep=sep, quotechar=quotechar, skiprows=header_row - 1,
+            reader = pd.read_csv(stream, encoding=self.codec, sep=sep, quotechar=quotechar, skiprows=skiprows,
                                  header=0, dtype=str, keep_default_na=False, skip_blank_lines=False, engine="c",
                                  index_col=False, chunksize=self.rows_per_chunk)
             with reader:
@@ -629,7 +663,7 @@ class _Pieces:
                         started = True
                     chunk.columns = self.names
                     blank = (chunk.isna() | (chunk == "")).all(axis=1).to_numpy(bool)
-                    rows = np.arange(first, first + len(chunk), dtype=np.int64)
+                    rows = _line_numbers(first, len(chunk), header_row, skipped)
                     first += len(chunk)
                     if blank.any():
                         chunk, rows = chunk.loc[~blank], rows[~blank]
@@ -904,52 +938,188 @@ def _layers(path: Path, fmt: str) -> list[str]:
 
 # --- shaping common to all formats ---------------------------------------------
 
-def _shape(result: ReadResult, contract: Contract) -> None:
+def _shape(result: ReadResult, contract: Contract, path: Path | None = None) -> None:
     """Apply the contract's column options: footer rows, dropped rows, renames, derivations, reshape."""
-    src = contract.source
-    dropped = _Dropped(src)
-    result.frame = _shape_frame(result.frame, src, dropped)
-    result.notes.extend(dropped.notes())
-    result.failures = dropped.kept(result.failures)
+    shaping = _Shaping(contract, path)
+    if result.skipped is not None and len(result.skipped):
+        shaping.skipped.append(result.skipped)
+    try:
+        result.frame = _shape_frame(result.frame, contract.source, shaping)
+    except _NoDistricts as exc:
+        result.frame = None
+        result.failures.append(exc.failure)
+        return
+    result.notes.extend(shaping.notes())
+    result.failures = shaping.kept(result.failures) + shaping.failures()
 
 
-class _Dropped:
-    """Rows left out by ``source.drop_rows``, per rule (for the notes and the field counts)."""
+class _NoDistricts(Exception):
+    def __init__(self, failure: Failure):
+        super().__init__(failure.message)
+        self.failure = failure
 
-    def __init__(self, src: dict):
+
+def parse_line_ranges(ranges) -> list[tuple[int, int]]:
+    """``source.skip_lines`` (["1-3", "250-260", 7]) as (first, last) pairs; ValueError if malformed."""
+    pairs = []
+    for item in ranges or []:
+        match = re.fullmatch(r"\s*(\d+)\s*(?:[-–]\s*(\d+)\s*)?", str(item))
+        if not match:
+            raise ValueError(item)
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) else first
+        if first < 1 or last < first:
+            raise ValueError(item)
+        pairs.append((first, last))
+    return pairs
+
+
+def _ranges_text(rows: list[int]) -> str:
+    """1, 2, 3, 7, 9, 10 -> "1–3, 7, 9–10" (runs of consecutive numbers)."""
+    parts, start, prev = [], None, None
+    for row in rows:
+        if start is None:
+            start = prev = row
+        elif row == prev + 1:
+            prev = row
+        else:
+            parts.append(f"{start}–{prev}" if prev != start else str(start))
+            start = prev = row
+    if start is not None:
+        parts.append(f"{start}–{prev}" if prev != start else str(start))
+    return ", ".join(parts)
+
+
+class _Shaping:
+    """What shaping left out or changed, over all chunks of one file: rows left out by
+    ``source.skip_lines`` and ``source.drop_rows`` (for the notes and the field counts) and district
+    names turned into codes (``source.district_names``: corrections and unknown names)."""
+
+    def __init__(self, contract: Contract, path: Path | None = None):
+        src = contract.source
+        self.contract, self.file = contract, (path.name if path is not None else src.get("path", ""))
         self.rules = list(src.get("drop_rows") or [])
         self.rows: list[list[np.ndarray]] = [[] for _ in self.rules]
+        self.line_ranges = parse_line_ranges(src.get("skip_lines"))
+        self.skipped: list[np.ndarray] = []
+        self.names_spec = src.get("district_names")
+        self._lookup = None
+        self.missing = {str(v).strip() for v in contract.missing_values}
+        # district names: (row, column, original, matched name, code) of each correction; unknown names
+        self.corrected: list[tuple[int, str, str, str, int]] = []
+        self.unknown: list[tuple[int, str, str]] = []
 
+    # --- district names ---------------------------------------------------------------------------
+    def lookup(self):
+        if self._lookup is None:
+            from bif_lib.city.district_names import profile_lookup
+
+            try:
+                self._lookup = profile_lookup(self.contract)
+            except (ValueError, OSError) as exc:  # ContractError of the profile, AmbiguousNames
+                raise _NoDistricts(Failure("district_name", f"Stadtteilnamen können nicht zugeordnet werden: "
+                                                            f"{_short(exc, 2000)}")) from None
+        return self._lookup
+
+    def map_names(self, frame: pd.DataFrame, origin: str, target: str) -> pd.DataFrame:
+        lookup = self.lookup()
+        text = frame[origin].astype("string").fillna("")
+        stripped = text.str.strip()
+        present = ~stripped.isin(list(self.missing)).to_numpy(bool)
+        distinct = pd.unique(text[present].to_numpy(dtype=object))
+        matches = lookup.match([str(v) for v in distinct])
+        codes = {v: str(m.code) for v, m in matches.items() if m.code is not None}
+        values = text.to_numpy(dtype=object)
+        rows = frame[ROW].to_numpy()
+        out = np.array([codes.get(v, "") if p else "" for v, p in zip(values, present)], dtype=object)
+        for i in np.flatnonzero(present):
+            match = matches[values[i]]
+            if match.code is None:
+                self.unknown.append((int(rows[i]), origin, values[i]))
+            elif match.corrected:
+                self.corrected.append((int(rows[i]), origin, values[i], match.name, match.code))
+        frame = frame.copy() if target in frame.columns else frame
+        frame[target] = pd.array(out, dtype="string[pyarrow]")
+        return frame
+
+    def failures(self) -> list[Failure]:
+        """The district names' failures: one error per unknown name, one warning per correction."""
+        if not self.names_spec or (not self.unknown and not self.corrected):
+            return []
+        lookup = self._lookup
+        label = getattr(lookup, "label", "Stadtteil")
+        allowed = list(getattr(lookup, "allowed", []))
+        listed = ", ".join(f"„{name}“" for name in allowed)
+        out = []
+        for row, column, value in self.unknown:
+            out.append(Failure("district_name", f"{self.file}: „{_visible(value)}“ ist "
+                                                f"kein {label} des Stadtprofils. Erlaubt sind die {len(allowed)} Namen "
+                                                f"{listed} (Groß-/Kleinschreibung, Leerraum und ae/oe/ue/ss statt "
+                                                f"ä/ö/ü/ß werden ausgeglichen).", column=column, row=row, value=value))
+        for row, column, value, name, code in self.corrected:
+            out.append(Failure("district_name", f"{self.file}: „{_visible(value)}“ als "
+                                                f"„{name}“ gelesen ({label} {code})", column=column, row=row,
+                               value=value, severity="warning"))
+        return out
+
+    def _name_notes(self) -> list[str]:
+        if not self.corrected:
+            return []
+        pairs: dict[tuple[str, str], int] = {}
+        for _, _, value, name, _ in self.corrected:
+            pairs[(value, name)] = pairs.get((value, name), 0) + 1
+        shown = "; ".join(f"„{_visible(v)}“ → „{n}“ ({format_number(c)}×)" for (v, n), c in pairs.items())
+        return [f"{format_number(len(self.corrected))} Stadtteilname(n) in {self.file} an die Schreibweise des "
+                f"Stadtprofils angeglichen: {shown}"]
+
+    # --- left-out rows ----------------------------------------------------------------------------
     def notes(self) -> list[str]:
         notes = []
+        if self.line_ranges:
+            rows = sorted(np.concatenate(self.skipped).tolist()) if self.skipped else []
+            ranges = ", ".join(f"{a}–{b}" if a != b else str(a) for a, b in self.line_ranges)
+            notes.append(f"{format_number(len(rows))} Zeile(n) laut source.skip_lines ({ranges}) ausgelassen"
+                         + (f" (Zeile {_ranges_text(rows)})" if rows else ""))
         for rule, parts in zip(self.rules, self.rows):
             rows = np.concatenate(parts).tolist() if parts else []
             if rows:
                 listed = ", ".join(map(str, rows[:20])) + (f" und {len(rows) - 20} weitere" if len(rows) > 20 else "")
                 notes.append(f"{len(rows)} Zeile(n) ausgelassen, weil „{rule['column']}“ dem Muster "
                              f"„{rule['pattern']}“ entspricht (Zeile {listed})")
-        return notes
+        return notes + self._name_notes()
+
+    def skips(self, row: int | None) -> bool:
+        return row is not None and any(a <= row <= b for a, b in self.line_ranges)
 
     def kept(self, failures: list[Failure]) -> list[Failure]:
         """``failures`` without the field counts of dropped lines (a dropped footnote is not judged)."""
         parts = [part for rule_parts in self.rows for part in rule_parts]
-        if not parts:
+        dropped = set(np.concatenate(parts).tolist()) if parts else set()
+        if not dropped and not self.line_ranges:
             return failures
-        dropped = set(np.concatenate(parts).tolist())
-        return [f for f in failures if not (f.rule == "field_count" and f.row in dropped)]
+        return [f for f in failures
+                if not (f.rule == "field_count" and (f.row in dropped or self.skips(f.row)))]
 
 
-def _shape_frame(frame: pd.DataFrame, src: dict, dropped: _Dropped) -> pd.DataFrame:
+def _shape_frame(frame: pd.DataFrame, src: dict, shaping: _Shaping) -> pd.DataFrame:
     """The column options applied to ``frame`` (the whole file or a chunk of its rows: each row is
     shaped on its own, a reshaped row stays in place)."""
     if src.get("skip_footer_rows") and src["format"] != "csv":  # CSV: cut before parsing
         frame = frame.iloc[: max(len(frame) - src["skip_footer_rows"], 0)]
-    for i, rule in enumerate(dropped.rules):
+    if shaping.line_ranges and ROW in frame.columns:
+        rows = frame[ROW].to_numpy()
+        hit = np.zeros(len(frame), bool)
+        for first, last in shaping.line_ranges:
+            hit |= (rows >= first) & (rows <= last)
+        if hit.any():
+            shaping.skipped.append(rows[hit])
+            frame = frame.loc[~hit]
+    for i, rule in enumerate(shaping.rules):
         column = rule["column"]
         if column in frame.columns:
             hit = frame[column].astype(str).str.contains(rule["pattern"], regex=True, na=False)
             if hit.any():
-                dropped.rows[i].append(frame.loc[hit, ROW].to_numpy())
+                shaping.rows[i].append(frame.loc[hit, ROW].to_numpy())
                 frame = frame.loc[~hit]
     rename = src.get("rename") or {}
     frame = frame.rename(columns=rename)
@@ -957,6 +1127,11 @@ def _shape_frame(frame: pd.DataFrame, src: dict, dropped: _Dropped) -> pd.DataFr
         origin = rename.get(spec["from"], spec["from"])  # the source name or the renamed one
         if origin in frame.columns:
             frame[name] = frame[origin].astype(str).str.extract(spec["pattern"], expand=False)
+    names = src.get("district_names")
+    if names:
+        origin = rename.get(names["column"], names["column"])
+        if origin in frame.columns:
+            frame = shaping.map_names(frame, origin, names.get("to", origin))
     # dropped after deriving, so that a column can be derived from and then left out
     drop = {rename.get(c, c) for c in src.get("drop_columns") or []}
     frame = frame.drop(columns=[c for c in frame.columns if c in drop])

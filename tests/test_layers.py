@@ -20,7 +20,8 @@ FLOORS: list[set[str]] = [
     {"planning"},
     # a refresh schedule's text → its run times (pure); the contract model checks `refresh:` with it
     {"schedule.spec"},
-    {"contracts"},
+    # the city profile (city.yaml) beside the contracts it lists: everything above may ask it
+    {"contracts", "city"},
     {"readers", "validation.report"},
     {"validation"},
     {"disclosure"},

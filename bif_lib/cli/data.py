@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from bif_lib import config
+from bif_lib.city.profile import load_profile
 from bif_lib.cli import progress
 from bif_lib.data.bootstrap import BootstrapError, bootstrap
 from bif_lib.data.fetch import fetch_sources
-from bif_lib.data.profile import load_profile
 
 
 def register(subparsers) -> None:

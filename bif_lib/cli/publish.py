@@ -160,23 +160,11 @@ def _publish_checked(args, cfg, registry, user) -> int:
 
 
 def _publish_bundled(cfg, registry, user: str) -> int:
-    """Publish notebooks/apps/*.ipynb; an app whose live version is identical is left alone."""
-    from bif_lib.apps.publishing.publish import PublishError, is_live, publish_notebook
+    """Publish notebooks/apps/*.ipynb whose data this city has (the others are named with the
+    datasets they lack); an app whose live version is identical is left alone."""
+    from bif_lib.apps.publishing.bundled import publish_bundled
 
-    failed = 0
-    for notebook in sorted((bif_config.PROJECT_ROOT / "notebooks" / "apps").glob("*.ipynb")):
-        if is_live(notebook, cfg=cfg, registry=registry):
-            print(f"{notebook.name}: unverändert veröffentlicht – nichts zu tun.")
-            continue
-        print(f"… prüfe und veröffentliche {notebook.name}", file=sys.stderr, flush=True)
-        try:
-            result = publish_notebook(notebook, published_by=user, cfg=cfg, registry=registry)
-        except PublishError as e:
-            print(e.german(), file=sys.stderr)
-            failed += 1
-            continue
-        print(f"{notebook.name}: App {result.app_id!r} Version {result.version} veröffentlicht.")
-    return 1 if failed else 0
+    return publish_bundled(cfg, registry, user)
 
 
 @_changing("rolled_back")

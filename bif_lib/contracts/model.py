@@ -67,6 +67,7 @@ class Field:
     missing_means: str = "unknown"
     geometry_type: tuple[str, ...] = ()
     crs: str | None = None
+    on_invalid: str = "reject"   # a value that is not of the field's type: "reject" or "missing" (a warning)
 
     @property
     def required(self) -> bool:
@@ -415,11 +416,37 @@ def _semantic_problems(raw: dict) -> list[tuple[str, str]]:
         except LookupError:
             problems.append(("source.encoding", f"unbekannte Zeichenkodierung {_shown(source['encoding'])} "
                                                 f"(z. B. utf-8, windows-1252, iso-8859-1)"))
+    problems += _line_range_problems(source)
+    names_spec = source.get("district_names")
+    if names_spec and "wide_to_long" in source:
+        target = names_spec.get("to", names_spec["column"])
+        if target not in source["wide_to_long"]["id_columns"]:
+            problems.append(("source.district_names.to",
+                             f"die Spalte „{target}“ mit den Stadtteilnummern muss unter "
+                             f"source.wide_to_long.id_columns stehen (sonst würde sie umgeformt)"))
     for i, f in enumerate(raw["schema"]["fields"]):
         c = f.get("constraints") or {}
+        if f.get("on_invalid") == "missing" and c.get("required"):
+            problems.append((f"schema.fields[{i}].on_invalid",
+                             "„on_invalid: missing“ widerspricht „required: true“: ein unlesbarer Wert würde zum "
+                             "fehlenden Pflichtwert (eines von beiden streichen)"))
         if "minimum" in c and "maximum" in c and _num(c["minimum"]) is not None and _num(c["maximum"]) is not None \
                 and _num(c["minimum"]) > _num(c["maximum"]):
             problems.append((f"schema.fields[{i}].constraints", "Minimum ist größer als Maximum"))
+    return problems
+
+
+def _line_range_problems(source: dict) -> list[tuple[str, str]]:
+    """``source.skip_lines``: each entry a line number or a range "first-last" with first <= last."""
+    import re
+
+    problems = []
+    for i, item in enumerate(source.get("skip_lines") or []):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:[-–]\s*(\d+)\s*)?", str(item))
+        if not match or int(match.group(1)) < 1 or (match.group(2) and int(match.group(2)) < int(match.group(1))):
+            problems.append((f"source.skip_lines[{i}]", f"{_shown(item)} ist keine Zeilenangabe: erwartet eine "
+                                                        f"Zeilennummer (7) oder einen Bereich „erste-letzte“ "
+                                                        f"(„250-260“, erste ≤ letzte, ab 1)"))
     return problems
 
 

@@ -1,9 +1,16 @@
 """``bif data bootstrap``: fetch (or mirror), verify and ingest a city's whole data basis.
 
 Steps: fetch every pinned source file (refusing the whole run if any checksum fails,
-so nothing is ingested from a corrupted mirror), ingest every contract in dependency
-order, then generate and ingest the datasets BIF makes itself (synthetic register
-microdata, life table). Idempotent: a second run finds every dataset unchanged.
+so nothing is ingested from a corrupted mirror), check every source file against its
+contract before anything is written (a rejected file stops the run with nothing ingested:
+all or nothing), ingest every contract in dependency order, then generate and ingest the
+datasets BIF makes itself (synthetic register microdata, life table). Idempotent: a
+second run finds every dataset unchanged.
+
+The store keeps every version it accepted (snapshots are immutable; there is no removing
+a written version). What is rejected only after writing has begun — a generated or released
+dataset, which is made from the datasets just written — therefore cannot be rolled back:
+the error then names exactly the datasets and versions this run left in the store.
 """
 
 from __future__ import annotations
@@ -13,17 +20,35 @@ from pathlib import Path
 from typing import Callable
 
 from bif_lib import config, releases
+from bif_lib.city.profile import CityProfile, load_profile
 from bif_lib.data import generated
 from bif_lib.data.fetch import FetchReport, fetch_sources
 from bif_lib.data.order import ingest_order
-from bif_lib.data.profile import CityProfile, load_profile
 from bif_lib.i18n import format_number
-from bif_lib.ingest import IngestOutcome, default_store, ingest
+from bif_lib.ingest import IngestOutcome, default_store, ingest, store_references
+from bif_lib.readers import read_source
 from bif_lib.store import Store
+from bif_lib.validation import compile_contract, referenced_datasets
+from bif_lib.validation.report import ValidationReport
 
 
 class BootstrapError(RuntimeError):
-    pass
+    """The bootstrap stopped. ``left`` lists the (dataset, version) pairs this run wrote into the
+    store before it stopped (empty: nothing was written)."""
+
+    def __init__(self, message: str, left: list[tuple[str, int]] | None = None):
+        self.left = list(left or [])
+        super().__init__(message + "\n" + _left_text(self.left))
+
+
+def _left_text(left: list[tuple[str, int]]) -> str:
+    if not left:
+        return "Es wurde nichts in den Datenspeicher geschrieben."
+    listed = "\n".join(f"  - {dataset}, Version {version}" for dataset, version in left)
+    return (f"In diesem Lauf wurden bereits {len(left)} Datensatz-Version(en) in den Datenspeicher geschrieben; "
+            f"sie bleiben dort (Versionen im Speicher sind unveränderlich und werden nicht gelöscht):\n{listed}\n"
+            f"Frühere Versionen dieser Datensätze bleiben abrufbar. Nach der Korrektur setzt ein erneuter "
+            f"„bif data bootstrap“ fort (unveränderte Datensätze bleiben unverändert).")
 
 
 @dataclass
@@ -58,6 +83,31 @@ class BootstrapResult:
         return "\n".join(lines)
 
 
+CITY_MARKER = "STADTPROFIL"
+
+
+def check_store_city(store: Store, profile: CityProfile) -> None:
+    """One store holds one city: its datasets share names across profiles (a second city's
+    ``stadtteile`` would become a new version of the first's). The first bootstrap writes the
+    profile's key beside the store (``claim_store``); another city's bootstrap into it is refused."""
+    try:
+        owner = (store.root / CITY_MARKER).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return
+    if owner != profile.key:
+        raise BootstrapError(f"Der Datenspeicher {store.root} gehört zum Stadtprofil „{owner}“, nicht zu "
+                             f"„{profile.key}“ – für jede Stadt ein eigenes BIF_HOME verwenden "
+                             f"(docs/city-profiles.md). Es wurde nichts eingespielt.")
+
+
+def claim_store(store: Store, profile: CityProfile) -> None:
+    marker = store.root / CITY_MARKER
+    if not marker.exists():
+        store.root.mkdir(parents=True, exist_ok=True)
+        marker.write_text(profile.key + "\n", encoding="utf-8")
+        marker.chmod(0o644)
+
+
 def bootstrap(city: str | None = None, *, mirror: str | Path | None = None, store: Store | None = None,
               include_confidential: bool = True, progress: Callable[[str], None] | None = None) -> BootstrapResult:
     say = progress or (lambda message: None)
@@ -65,6 +115,7 @@ def bootstrap(city: str | None = None, *, mirror: str | Path | None = None, stor
     store = store or default_store()
     mirror = mirror if mirror is not None else config.mirror_dir()
     destination = profile.source_dir()
+    check_store_city(store, profile)
 
     say(f"Hole {len(profile.sources)} Quelldateien für {profile.name}"
         + (f" aus dem Spiegel {mirror}" if mirror else " von den öffentlichen Quellen"))
@@ -78,13 +129,25 @@ def bootstrap(city: str | None = None, *, mirror: str | Path | None = None, stor
     generated_ids = generated.contract_ids(profile)
     released_ids = [d for d in ingest_order(contracts) if contracts[d].raw.get("release")]
     order = [d for d in ingest_order(contracts) if d not in generated_ids and d not in released_ids]
+    rejected = check_sources(contracts, order, destination, store, say)
+    if rejected:
+        raise BootstrapError("Quelldateien entsprechen nicht ihrem Vertrag – der Lauf wurde vor dem Einspielen "
+                             f"abgebrochen ({len(rejected)} abgelehnt: {', '.join(rejected)}):\n\n"
+                             + "\n\n".join(report.to_text() for report in rejected.values()))
+    claim_store(store, profile)
+    left: list[tuple[str, int]] = []  # (dataset, version) written by this run
+
+    def written(dataset: str, outcome: IngestOutcome) -> None:
+        result.outcomes[dataset] = outcome
+        if outcome.status == "created" and outcome.entry is not None:
+            left.append((dataset, outcome.entry.version))
+        if not outcome.ok:
+            raise BootstrapError(f"{dataset} wurde abgelehnt:\n{outcome.report.to_text()}", left)
+
     for number, dataset in enumerate(order, 1):
         contract = contracts[dataset]
         say(f"[{number}/{len(order)}] {dataset}")
-        outcome = ingest(contract, destination / contract.source["path"], store=store)
-        result.outcomes[dataset] = outcome
-        if not outcome.ok:
-            raise BootstrapError(f"{dataset} wurde abgelehnt:\n{outcome.report.to_text()}")
+        written(dataset, ingest(contract, destination / contract.source["path"], store=store))
 
     for dataset, path_or_reason in generated.build(profile, store, destination, contracts,
                                                    include_confidential=include_confidential,
@@ -94,11 +157,8 @@ def bootstrap(city: str | None = None, *, mirror: str | Path | None = None, stor
             continue
         say(f"Spiele {dataset} ein")
         certificate = generated.certificate_path(path_or_reason)
-        outcome = ingest(contracts[dataset], path_or_reason, store=store,
-                         certificate=certificate if certificate.exists() else None)
-        result.outcomes[dataset] = outcome
-        if not outcome.ok:
-            raise BootstrapError(f"{dataset} wurde abgelehnt:\n{outcome.report.to_text()}")
+        written(dataset, ingest(contracts[dataset], path_or_reason, store=store,
+                                certificate=certificate if certificate.exists() else None))
 
     # what the statistics office releases from confidential microdata (bif release)
     for dataset in released_ids:
@@ -110,10 +170,43 @@ def bootstrap(city: str | None = None, *, mirror: str | Path | None = None, stor
         say(f"Statistikstelle: Freigabe von {dataset}")
         outcome, _ = releases.release(contracts[dataset], store=store, progress=say,
                                       purpose="Ersteinrichtung: Freigabe der Aggregate für die Planung")
-        result.outcomes[dataset] = outcome
-        if not outcome.ok:
-            raise BootstrapError(f"{dataset} wurde abgelehnt:\n{outcome.report.to_text()}")
+        written(dataset, outcome)
     return result
+
+
+def check_sources(contracts: dict, order: list[str], destination: Path, store: Store,
+                  say: Callable[[str], None] = lambda message: None) -> dict[str, ValidationReport]:
+    """Validate every source file against its contract without writing anything, in ingest order; a
+    dataset checked here that another one references (foreign key, totals, boundaries) is resolved
+    against that file's typed rows (as the ingest will find them in the store), others against the
+    store. Returns the reports of the rejected files."""
+    referenced = {ref for d in order for ref in referenced_datasets(contracts[d])}
+    checked: dict = {}
+    in_store = store_references(store)
+
+    def references(dataset: str):
+        return checked[dataset] if dataset in checked else in_store(dataset)
+
+    rejected: dict[str, ValidationReport] = {}
+    say(f"Prüfe {len(order)} Quelldateien gegen ihre Verträge, bevor etwas eingespielt wird")
+    for dataset in order:
+        contract = contracts[dataset]
+        path = destination / contract.source["path"]
+        read = read_source(contract, path)
+        report = ValidationReport(contract.id, str(path), contract.version)
+        report.notes.extend(read.notes)
+        for failure in read.failures:
+            report.add(failure)
+        typed = None
+        if read.readable:
+            text, read.frame = read.frame, None
+            typed, report = compile_contract(contract, references).validate(text, source_file=str(path),
+                                                                             report=report, consume=True)
+        if typed is None or not report.ok:
+            rejected[dataset] = report
+        elif dataset in referenced:
+            checked[dataset] = typed
+    return rejected
 
 
 __all__ = ["BootstrapError", "BootstrapResult", "CityProfile", "bootstrap"]

@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from bif_lib.data.profile import CityProfile, SourceFile
+from bif_lib.city.profile import CityProfile, SourceFile
 from bif_lib.data.sqldump import extract_table
 from bif_lib.fsutil import write_private
 
@@ -68,7 +68,9 @@ def fetch_sources(profile: CityProfile, destination: Path, mirror: str | Path | 
                   progress: Callable[[str], None] | None = None) -> FetchReport:
     say = progress or (lambda message: None)
     dumps: dict[str, str] = {}  # upstream SQL dumps, downloaded once per run
-    return _fetch_into(profile.sources, destination, lambda source: _fetch(source, mirror, dumps, say),
+    shipped = profile.directory / "sources"
+    return _fetch_into(profile.sources, destination,
+                       lambda source: _fetch(source, shipped if source.bundled else mirror, dumps, say),
                        keep=lambda source, target: source.pin and _holds(target, source.sha256))
 
 

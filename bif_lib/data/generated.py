@@ -1,11 +1,14 @@
 """Datasets BIF generates itself, named in city.yaml's ``generated`` section.
 
-- ``life_table``: the modelled Schleswig-Holstein life table the projection uses
-  (bif_lib.planning.lifetable).
-- ``synthetic_register``: seeded synthetic resident-register microdata calibrated to the
-  published totals (confidential, labelled synthetic; bif_lib.synthetic), and what the
-  statistics office releases from it for planning: population by single age and the
-  projection parameters (internal; bif_lib.planning.release).
+- ``life_table``: the model life table of the city's state the projection uses
+  (bif_lib.planning.lifetable), calibrated to the life expectancies ``targets`` of the section;
+  written to ``generated/<contract>.parquet``.
+- ``synthetic_register`` (optional): seeded synthetic resident-register microdata calibrated to
+  the published totals the section declares under ``totals`` – verified store datasets,
+  bif_lib.synthetic.totals – (confidential, labelled synthetic; bif_lib.synthetic), and what
+  the statistics office releases from it for planning: population by single age and the
+  projection parameters (internal; bif_lib.planning.release). A profile without the section
+  generates no register; totals that are missing or do not fit skip it with a German reason.
 
 Each generator writes a Parquet file under ``<sources>/generated/`` that is then ingested
 through its contract like any department file. Output is deterministic, so a rerun is
@@ -15,13 +18,13 @@ recognised as unchanged.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
+from bif_lib.city.profile import CityProfile
 from bif_lib.contracts import Contract
-from bif_lib.data.profile import CityProfile
 from bif_lib.store import Store
 
 
@@ -30,10 +33,10 @@ def contract_ids(profile: CityProfile) -> set[str]:
     ids = set()
     register = spec.get("synthetic_register")
     if register:
-        ids |= {register["persons_contract"], register["events_contract"]}
+        ids |= {register.get("persons_contract"), register.get("events_contract")}
         ids |= {(register.get("release") or {}).get("parameters_contract")}
     if spec.get("life_table"):
-        ids.add(spec["life_table"]["contract"])
+        ids.add(spec["life_table"].get("contract"))
     ids.discard(None)
     return ids
 
@@ -45,7 +48,7 @@ def build(profile: CityProfile, store: Store, destination: Path, contracts: dict
     out: dict[str, Path | str] = {}
     if spec.get("life_table"):
         progress("Erzeuge Sterbetafel (Modell)")
-        out[spec["life_table"]["contract"]] = _life_table(destination)
+        out[spec["life_table"]["contract"]] = _life_table(spec["life_table"], destination)
     register = spec.get("synthetic_register")
     if register:
         ids = sorted(contract_ids(profile) - {spec.get("life_table", {}).get("contract")})
@@ -55,7 +58,7 @@ def build(profile: CityProfile, store: Store, destination: Path, contracts: dict
                                 "(und keine daraus abgeleiteten Freigaben)")
         else:
             progress("Erzeuge synthetische Melderegister-Mikrodaten")
-            out.update(_synthetic_register(register, store, destination, progress))
+            out.update(_synthetic_register(profile, register, ids, store, destination, progress))
     unknown = set(out) - set(contracts)
     if unknown:
         raise KeyError(f"city.yaml nennt erzeugte Datensätze ohne Vertrag: {', '.join(sorted(unknown))}")
@@ -87,22 +90,47 @@ def sealed_dir(path: Path) -> Path:
     return path
 
 
-def _life_table(destination: Path) -> Path:
-    from bif_lib.planning.lifetable import life_table
+def _life_table(spec: dict, destination: Path) -> Path:
+    """The model life table, calibrated to the section's ``targets``: per sex (m, w) the life
+    expectancy at birth ``e0`` and at 65 ``e65``, infant death probability ``q0``, Makeham term
+    ``makeham`` and ``source``; a text names a target set of bif_lib.planning.lifetable. ``name``
+    labels the targets in the table's metadata."""
+    from bif_lib.planning.lifetable import LifeExpectancyTarget, life_table
 
-    return _write(life_table(), destination / "generated" / "sterbetafel_sh.parquet")
+    targets = spec.get("targets")
+    if isinstance(targets, dict):
+        targets = {sex: LifeExpectancyTarget(**{"e65": None, "source": f"city.yaml: generated.life_table ({sex})",
+                                                "approximate": True, **values})
+                   for sex, values in targets.items()}
+    table = life_table(targets) if targets else life_table()
+    if spec.get("name"):
+        table.attrs["bif"]["lifetable"]["targets"] = str(spec["name"])
+    return _write(table, destination / "generated" / f"{spec['contract']}.parquet")
 
 
-def _synthetic_register(spec: dict, store: Store, destination: Path,
-                        progress: Callable[[str], None]) -> dict[str, Path]:
+def _synthetic_register(profile: CityProfile, spec: dict, ids: list[str], store: Store, destination: Path,
+                        progress: Callable[[str], None]) -> dict[str, Path | str]:
     from bif_lib.loaders import release_parameters_checked
-    from bif_lib.synthetic import PublishedTotals, generate_register
+    from bif_lib.synthetic import TotalsError, generate_register, totals_from_profile
 
-    totals = PublishedTotals.from_sozialatlas_dir(destination / "sozialatlas_2022", _bezirke(store))
-    register = generate_register(totals, seed=spec["seed"], years=range(spec["first_year"], spec["last_year"] + 1))
+    missing = [key for key in ("persons_contract", "events_contract", "seed", "first_year", "last_year")
+               if spec.get(key) is None]
+    if missing:
+        reason = f"ausgelassen: city.yaml generated.synthetic_register nennt {', '.join(missing)} nicht"
+        progress(reason)
+        return {dataset: reason for dataset in ids}
+    try:
+        totals = totals_from_profile(profile, store)
+        register = generate_register(totals, seed=spec["seed"],
+                                     years=range(spec["first_year"], spec["last_year"] + 1))
+    except TotalsError as error:
+        reason = f"ausgelassen: {error}"
+        progress(reason)
+        return {dataset: reason for dataset in ids}
     generated = destination / "generated"
-    files = {spec["persons_contract"]: _write(register.persons, generated / f"{spec['persons_contract']}.parquet"),
-             spec["events_contract"]: _write(register.events, generated / f"{spec['events_contract']}.parquet")}
+    files: dict[str, Path | str] = {
+        spec["persons_contract"]: _write(register.persons, generated / f"{spec['persons_contract']}.parquet"),
+        spec["events_contract"]: _write(register.events, generated / f"{spec['events_contract']}.parquet")}
     release = spec.get("release")
     if release and release.get("parameters_contract"):
         # the projection parameters are model output, released after an output check; the
@@ -116,12 +144,3 @@ def _synthetic_register(spec: dict, store: Store, destination: Path,
         files[dataset] = _write(table, generated / f"{dataset}.parquet")
         certificate_path(files[dataset]).write_text(certificate.to_json(), encoding="utf-8")
     return files
-
-
-def _bezirke(store: Store) -> pd.DataFrame:
-    """Bezirke with their Stadtteil and area, from the verified store (weights of the generator)."""
-    from bif_lib.api import load
-
-    frame = load("statistische_bezirke", store=store)
-    return pd.DataFrame({"bezirk_id": frame["bezirk_id"].astype(str), "district_id": frame["district_id"].astype(int),
-                         "area_km2": frame.geometry.area / 1e6})

@@ -1,7 +1,7 @@
 """Extract one table of a SQL dump (``INSERT INTO t (cols) VALUES (...), ...;``) as CSV.
 
-Some public sources publish tables only as a PostgreSQL dump (e.g. OK Lab Flensburg's
-Sozialatlas). Reading them needs no database: a small tokenizer handles quoted strings
+Some public sources publish tables only as a PostgreSQL dump (e.g. an open-data group's
+transcription of a city's social report). Reading them needs no database: a small tokenizer handles quoted strings
 (with '' escapes), numbers and NULL. NULL becomes an empty cell.
 """
 

@@ -65,7 +65,7 @@ def release(datasets: list[str] | str, *, output: Path | str | None = None, base
             store: Store | None = None, city: str | None = None,
             progress: Callable[[str], None] | None = None) -> ReleaseResult:
     """Publish the newest version of each dataset into the site at ``output`` (all or none)."""
-    from bif_lib.data.profile import load_profile
+    from bif_lib.city.profile import load_profile
     from bif_lib.ingest import default_store
 
     say = progress or (lambda message: None)
@@ -138,7 +138,7 @@ def withdraw(datasets: list[str] | str, *, output: Path | str | None = None, sto
              city: str | None = None, progress: Callable[[str], None] | None = None) -> list[str]:
     """Take datasets out of the site (their files, their catalog entries), in one step like a
     release; returns the datasets that were withdrawn. Always allowed: it only reduces what is public."""
-    from bif_lib.data.profile import load_profile
+    from bif_lib.city.profile import load_profile
     from bif_lib.ingest import default_store
     from bif_lib.opendata.policy import check_name
 
@@ -450,7 +450,7 @@ def site_status(output: Path | str | None = None) -> dict | None:
 
 def releasable(store: Store | None = None, city: str | None = None) -> list[dict]:
     """Every dataset of the store with whether it may be published and, if not, why (German)."""
-    from bif_lib.data.profile import load_profile
+    from bif_lib.city.profile import load_profile
     from bif_lib.ingest import default_store
 
     store = store or default_store()

@@ -32,8 +32,8 @@ from pathlib import Path
 import yaml
 
 from bif_lib import config
+from bif_lib.city.profile import SourceFile
 from bif_lib.data.fetch import fetch_pinned
-from bif_lib.data.profile import SourceFile
 
 STANDARDS_FILE = Path(__file__).with_name("standards.yaml")
 BUNDLED_DIR = Path(__file__).with_name("standards")

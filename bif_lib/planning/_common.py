@@ -13,7 +13,19 @@ from bif_lib.i18n import format_number
 
 SEXES: tuple[str, str] = ("m", "w")
 MAX_AGE = 100  # open age class: 100 = 100 and older
-DISTRICT_IDS: tuple[int, ...] = tuple(range(1, 14))
+
+
+def district_ids_from(*frames: pd.DataFrame | None, column: str = "district_id") -> tuple[int, ...]:
+    """The district codes found in the data: sorted union of ``column`` over the given frames.
+
+    District codes are integers, not necessarily 1..N; they come from the data (or from the city
+    profile, which the caller passes in) - never from a constant here.
+    """
+    found: set[int] = set()
+    for frame in frames:
+        if frame is not None and column in frame.columns:
+            found.update(int(code) for code in pd.unique(frame[column].dropna()))
+    return tuple(sorted(found))
 
 
 def check_range(label_de: str, value: float, low: float, high: float) -> float:

@@ -13,7 +13,7 @@ places count in the scaling but not in the under-6 bands. A Kita without any gro
 its places as "unassigned" (reported, not guessed).
 
 With the default group sizes the nominal places equal ``childcare_places`` exactly for most
-Flensburg Kitas (see docs/planning-models.md), which supports the defaults.
+Kitas of the first city profile (see docs/planning-models.md), which supports the defaults.
 
 Coverage per band and district: coverage_rate = places / children; demand = children x demand
 rate (a planning target); gap = places - demand (negative = shortfall). Children attend Kitas

@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 
 from bif_lib.planning._common import (
-    DISTRICT_IDS,
     MAX_AGE,
     SEXES,
     check_columns,
+    district_ids_from,
     is_synthetic,
     label_frame,
     merge_inputs,
@@ -354,7 +354,7 @@ def estimate_parameters(
     event_age: str = "year_end",
     lifetable: pd.DataFrame | None = None,
     smoothing: SmoothingSettings = SmoothingSettings(),
-    district_ids: tuple[int, ...] = DISTRICT_IDS,
+    district_ids: tuple[int, ...] | None = None,
     max_age: int = MAX_AGE,
     inputs: dict[str, Any] | None = None,
 ) -> ProjectionParameters:
@@ -367,6 +367,8 @@ def estimate_parameters(
                (the synthetic register), 'at_event' if they are ages at the event.
     Mortality comes from ``lifetable`` (default: :func:`life_table`), with district factors
     estimated from the register deaths; everything else from the events.
+    district_ids: the districts to estimate for (e.g. the profile's ``districts.codes``); default:
+               every district found in the extracts, in ascending order.
     """
     check_columns(events, ["year", "event", "district_id", "age", "sex"], "Ereignisse")
     if event_age not in EVENT_AGE_BASES:
@@ -376,6 +378,7 @@ def estimate_parameters(
         raise ValueError("Basiszeitraum: Anfangsjahr liegt nach dem Endjahr.")
     lifetable = life_table(max_age=max_age) if lifetable is None else lifetable
     survival = survival_ratios(lifetable, max_age)
+    district_ids = district_ids_from(persons) if district_ids is None else tuple(district_ids)
     stocks = _stock_arrays(persons, district_ids, max_age)
     if not stocks:
         raise ValueError("Keine Registerauszüge vorhanden.")

@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 
 from bif_lib.planning._common import (
-    DISTRICT_IDS,
     PlanningResult,
     check_columns,
     check_range,
+    district_ids_from,
     is_synthetic,
     population_by_district_age,
 )
@@ -130,17 +130,23 @@ def default_assignment(
     schools: pd.DataFrame,
     district_centroids: pd.DataFrame | None = None,
     distance_decay_km: float = DEFAULT_DISTANCE_DECAY_KM,
-    district_ids: tuple[int, ...] = DISTRICT_IDS,
+    district_ids: tuple[int, ...] | None = None,
 ) -> pd.DataFrame:
     """Default district -> school shares (district_id, school_id, share), an editable input.
 
-    Flensburg publishes no catchment areas, so the default is a gravity model: the share of a
+    Without published catchment areas, the default is a gravity model: the share of a
     district's entrants going to school j is proportional to j's primary pupils (grades 1-4)
     times exp(-distance(district centroid, school) / distance_decay_km).
     Without centroids: the schools in the district by pupils; districts without a school
     are spread over all schools by pupils.
+    district_ids: the districts to assign (e.g. the profile's ``districts.codes``); default: the
+    districts of ``district_centroids``, else those of the schools (pass them explicitly so that
+    districts without a school are included).
     """
     check_range("Distanzabfall (km)", distance_decay_km, 0.1, 20)
+    if district_ids is None:
+        district_ids = district_ids_from(district_centroids if district_centroids is not None else schools)
+    district_ids = tuple(district_ids)
     weights = base_pupils_by_grade(schools).groupby("school_id", sort=False)["pupils"].sum()
     weights = weights.reindex(schools["school_id"]).to_numpy(float)
     school_ids = schools["school_id"].to_numpy()

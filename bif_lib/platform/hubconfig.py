@@ -178,7 +178,7 @@ def training_service(settings: Settings) -> dict:
     """The trainer page, managed by the hub: it starts with the hub, as root (it removes
     participants' OS accounts and homes), and gets its token from the hub."""
     env = {"BIF_HOME": str(settings.home), "BIF_STORE": str(settings.store_dir),
-           "PYTHONPATH": str(config.PROJECT_ROOT)}
+           "PYTHONPATH": str(config.PROJECT_ROOT), **config.city_env()}
     if settings.source_file:
         env["BIF_HUB_SETTINGS"] = str(settings.source_file)
     catalog_env(env, settings)  # the course's checks read datasets: the catalog's readers' role
@@ -276,6 +276,7 @@ class BIFSpawner(LocalProcessSpawner):
             "BIF_STORE": str(settings.store_dir),
             "BIF_HUB_SETTINGS": str(settings.source_file or ""),
             "BIF_USER": self.user.name,
+            **config.city_env(),  # the platform's city profile, also in every lab
             "PYTHONPATH": os.pathsep.join(dict.fromkeys(pythonpath)),
             "PATH": f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}",
         })

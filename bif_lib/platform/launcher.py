@@ -155,6 +155,7 @@ def base_env(settings: Settings) -> dict[str, str]:
         "BIF_HUB_SETTINGS": str(settings.source_file or ""),
         "PYTHONPATH": os.pathsep.join(dict.fromkeys(pythonpath)),
         "BIF_APPS_API_TOKEN": apps_api_token(settings),
+        **config.city_env(),  # the city profile the platform was started with, for every part
     })
     return catalog_env(env, settings)  # the catalog's readers' role: hub, spawner, apps
 

@@ -510,12 +510,30 @@ def load_settings(
     if overrides:
         data = deep_merge(data, overrides)
     apply_env(data, environ)
+    _platform_name_from_profile(data)
     validate(data)
     paths = data.setdefault("paths", {})
     paths.setdefault("home", str(config.bif_home()))
     paths.setdefault("store", str(config.store_dir()))
     paths["settings_file"] = str(source.resolve())
     return _wrap(data)
+
+
+def _platform_name_from_profile(data: dict) -> None:
+    """``platform.name`` left out: „BIF – “ and the city profile's ``platform_title`` (no city text
+    in hub_config/settings.yaml; docs/city-profiles.md). Without a readable profile: the schema default."""
+    platform = data.get("platform")
+    if not isinstance(platform, dict):
+        platform = data["platform"] = {}
+    if platform.get("name"):
+        return
+    from bif_lib.city.profile import current_profile
+    from bif_lib.contracts import ContractError
+
+    try:
+        platform["name"] = f"BIF – {current_profile().platform_title}"
+    except (ContractError, OSError, RuntimeError):  # no usable profile: the schema's default name
+        pass
 
 
 # --- secrets -------------------------------------------------------------------------

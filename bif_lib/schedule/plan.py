@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bif_lib.city.profile import CityProfile, SourceFile, load_profile
 from bif_lib.contracts import Contract, ContractError
 from bif_lib.data import generated
 from bif_lib.data.order import ingest_order
-from bif_lib.data.profile import CityProfile, SourceFile, load_profile
 from bif_lib.schedule.spec import Schedule, ScheduleError, parse_schedule, refusal
 
 CONTRACT = "Vertrag"

@@ -1,6 +1,6 @@
 """Parametric demographic schedules of the synthetic register.
 
-Nothing here is published Flensburg data: these are documented model assumptions that only
+Nothing here is published data of a city: these are documented model assumptions that only
 shape the *distribution inside* the published totals (single years of age, sex, who dies, who
 moves, which woman is the mother). Every parameter is listed in :func:`describe` and so ends up
 in ``SyntheticRegister.assumptions``.
@@ -75,7 +75,7 @@ class FertilitySchedule:
     """Relative fertility by mother's age: a normal curve truncated to the reproductive ages.
 
     Mean and spread approximate German births (Destatis: mean age of mothers at birth ~31.5 years
-    around 2020). Only the shape matters: the number of births per Stadtteil is published.
+    around 2020). Only the shape matters: the number of births per district is published.
     """
 
     mean_age: float = 31.5
@@ -99,7 +99,7 @@ class RogersCastro:
     m(x) = childhood * exp(-childhood_decline * x)
            + peak * exp(-peak_decline * (x - peak_age) - exp(-peak_rise * (x - peak_age)))
            + constant
-    The peak sits at ~21–23 years for a university town (Europa-Universität, Hochschule Flensburg);
+    The peak sits at ~21–23 years for a university town (the model's default);
     the absolute level is scaled separately (see :class:`MigrationVolumes`).
     """
 
@@ -120,7 +120,7 @@ class RogersCastro:
 
 
 # University town: people arrive at ~21 (start of studies), leave at ~24–25 (after graduating)
-# and change Stadtteil most often in their mid-twenties (first job, couple, family).
+# and change district most often in their mid-twenties (first job, couple, family).
 ARRIVAL_AGE_PROFILE = RogersCastro(peak_age=18.0, peak_rise=0.8)  # steep rise: few minors alone
 DEPARTURE_AGE_PROFILE = RogersCastro(peak_age=21.5)
 DISTRICT_CHANGE_AGE_PROFILE = RogersCastro(peak_age=22.0, peak_decline=0.09)
@@ -128,14 +128,14 @@ DISTRICT_CHANGE_AGE_PROFILE = RogersCastro(peak_age=22.0, peak_decline=0.09)
 
 @dataclass(frozen=True)
 class MigrationVolumes:
-    """Gross yearly mobility before calibration (not published for Flensburg in the mirror).
+    """Gross yearly mobility before calibration (no city publishes it with its totals).
 
     Orders of magnitude of a German university town of ~100k: about 8 % of the residents leave
-    the city per year and about 5 % change Stadtteil; non-German households are more mobile.
+    the city per year and about 5 % change district; non-German households are more mobile.
     Moves into the city are not a parameter: they follow from the published residents.
     Young adults living with a parent (18–34, a household member at least 16 years older) move on
-    their own; those who do not leave the city or Stadtteil found their own household in the
-    Stadtteil with ``home_leaving_rate`` per year (no event: the Stadtteil does not change).
+    their own; those who do not leave the city or district found their own household in the
+    district with ``home_leaving_rate`` per year (no event: the district does not change).
     """
 
     leave_city_share: float = 0.08
@@ -204,7 +204,7 @@ def longest_residence_years(age: np.ndarray) -> np.ndarray:
 
 
 # Non-German residents are younger than Germans (Germany: median age ~37 vs ~47 years): relative
-# chance of a person of an age band to be non-German, given the Stadtteil's non-German total.
+# chance of a person of an age band to be non-German, given the district's non-German total.
 NON_GERMAN_AGE_WEIGHTS = ((0, 1.0), (18, 2.5), (45, 1.2), (65, 0.4))  # (lowest age, weight)
 # Newborns of a non-German mother who are German by birth (ius soli, § 4 (3) StAG, or a German
 # father); rough assumption.
@@ -226,7 +226,7 @@ def describe() -> dict:
                      "age 0: infant_death_probability",
             "by_sex": {sex: asdict(params) for sex, params in MORTALITY.items()},
             "source": "fitted to rounded death probabilities of the German period life table 2019/2021 "
-                      "(Destatis) at ages 60-95; not Flensburg-specific; everybody dies before turning "
+                      "(Destatis) at ages 60-95; not city-specific; everybody dies before turning "
                       f"{OLDEST_AGE + 1}",
         },
         "sex_by_age": "male share = 1.05/2.05 at birth thinned by the sex-specific survivorship of the "
@@ -234,13 +234,13 @@ def describe() -> dict:
         "fertility": {
             **asdict(FERTILITY),
             "shape": "normal curve in mother's age, truncated to 15-49; mothers are drawn with these weights "
-                     "among the women of the Stadtteil",
+                     "among the women of the district",
         },
         "migration_age_profiles": {
             "model": "Rogers-Castro (relative propensity; level set by migration_volumes / the targets)",
             "moving_in": asdict(ARRIVAL_AGE_PROFILE),
             "leaving_the_city": asdict(DEPARTURE_AGE_PROFILE),
-            "changing_stadtteil": asdict(DISTRICT_CHANGE_AGE_PROFILE),
+            "changing_district": asdict(DISTRICT_CHANGE_AGE_PROFILE),
             "unit": "household (or young adult living with a parent), by the age of its oldest member",
         },
         "migration_volumes": asdict(MIGRATION),

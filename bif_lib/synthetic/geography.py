@@ -1,4 +1,4 @@
-"""Statistische Bezirke: where inside its Stadtteil a household lives."""
+"""Sub-districts (the profile's optional lower level): where inside its district a household lives."""
 
 from __future__ import annotations
 
@@ -7,35 +7,48 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bif_lib.synthetic.totals import TotalsError
+
 
 @dataclass(frozen=True)
 class Geography:
-    """Statistische Bezirke with their Stadtteil and the weight of their share of residents."""
+    """Sub-districts with their district and the weight of their share of residents.
 
-    bezirk_ids: np.ndarray  # str
+    Without a lower level every district is its own single sub-district (id missing, weight 1).
+    """
+
+    bezirk_ids: np.ndarray  # str (None without a lower level)
     bezirk_district: np.ndarray  # int64
     bezirk_weight: np.ndarray  # float
     weight_column: str
 
     @classmethod
-    def from_table(cls, bezirke: pd.DataFrame, district_ids: np.ndarray) -> Geography:
-        weight_column = "weight" if "weight" in bezirke.columns else "area_km2"
-        table = bezirke.sort_values("bezirk_id", ignore_index=True)
+    def from_table(cls, subdistricts: pd.DataFrame | None, district_ids: np.ndarray,
+                   district_label: str = "Bezirk") -> Geography:
+        """``subdistricts``: subdistrict_id, district_id, weight (``attrs["weight"]`` names its origin)."""
+        if subdistricts is None:
+            return cls(bezirk_ids=np.full(len(district_ids), None, dtype=object),
+                       bezirk_district=np.asarray(district_ids, dtype=np.int64),
+                       bezirk_weight=np.ones(len(district_ids)), weight_column="none")
+        table = subdistricts.sort_values("subdistrict_id", ignore_index=True)
         geography = cls(
-            bezirk_ids=table["bezirk_id"].astype(str).to_numpy(dtype=object),
+            bezirk_ids=table["subdistrict_id"].astype(str).to_numpy(dtype=object),
             bezirk_district=table["district_id"].to_numpy(dtype="int64"),
-            bezirk_weight=table[weight_column].to_numpy(dtype=float),
-            weight_column=weight_column,
+            bezirk_weight=table["weight"].to_numpy(dtype=float),
+            weight_column=subdistricts.attrs.get("weight", "weight"),
         )
-        without_bezirk = sorted(set(district_ids.tolist()) - set(geography.bezirk_district.tolist()))
-        if without_bezirk:
-            raise ValueError(f"Stadtteile without statistischer Bezirk: {without_bezirk}")
-        if (geography.bezirk_weight <= 0).any():
-            raise ValueError(f"Bezirk weights ({weight_column}) must be positive")
+        dataset = subdistricts.attrs.get("dataset", "subdistricts")
+        without = sorted(set(np.asarray(district_ids).tolist()) - set(geography.bezirk_district.tolist()))
+        if without:
+            raise TotalsError(f"Datensatz „{dataset}“: kein Teilgebiet für {district_label} "
+                              f"{', '.join(map(str, without))}.")
+        if (geography.bezirk_weight <= 0).any() or not np.isfinite(geography.bezirk_weight).all():
+            raise TotalsError(f"Datensatz „{dataset}“: die Gewichte der Teilgebiete ({geography.weight_column}) "
+                              "müssen positiv sein.")
         return geography
 
     def draw(self, district_id: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """A Bezirk (row index) inside the given Stadtteil for each item, drawn by weight."""
+        """A sub-district (row index) inside the given district for each item, drawn by weight."""
         bezirk = np.empty(len(district_id), dtype=np.int64)
         for district in np.unique(district_id):
             items = np.flatnonzero(district_id == district)

@@ -1,4 +1,4 @@
-"""Group the persons of one Stadtteil (or one group of people moving in) into households.
+"""Group the persons of one district (or one group of people moving in) into households.
 
 A simple rule-based model, enough for plausible household ids:
 

@@ -40,7 +40,7 @@ class People:
     person_id: np.ndarray  # int64
     birth_year: np.ndarray  # int64
     is_female: np.ndarray  # bool
-    district_id: np.ndarray  # int64, Stadtteil 1–13
+    district_id: np.ndarray  # int64, district code (city profile)
     bezirk: np.ndarray  # int64, row index into the Bezirke table
     household_id: np.ndarray  # int64
     nationality: np.ndarray  # int8, index into NATIONALITY_GROUPS

@@ -1,14 +1,14 @@
 """Seeded synthetic resident register (Melderegister extract) calibrated to the published totals.
 
 Person-level register data is never public. This module generates *synthetic* microdata – no row
-describes a real person – whose aggregates reproduce the published Sozialatlas figures exactly
-where they are consistent (see ``docs/synthetic-register.md`` and :func:`aggregate_check`).
-The output is classified confidential and labelled synthetic everywhere
-(``DataFrame.attrs["bif"]["synthetic"] is True``).
+describes a real person – whose aggregates reproduce the published figures the city profile
+declares (``generated.synthetic_register.totals``) exactly where they are consistent (see
+``docs/synthetic-register.md`` and :func:`aggregate_check`). The output is classified
+confidential and labelled synthetic everywhere (``DataFrame.attrs["bif"]["synthetic"] is True``).
 
 Usage::
 
-    totals = PublishedTotals.from_sozialatlas_dir(mirror / "sozialatlas_2022", load_bezirke(geojson))
+    totals = totals_from_profile(profile, store)       # the verified store datasets city.yaml names
     register = generate_register(totals, seed=20221231, years=range(2017, 2023))
     register.extract(2022)          # residents at 31.12.2022
     aggregate_check(register, totals)
@@ -27,16 +27,10 @@ from bif_lib.synthetic.geography import Geography
 from bif_lib.synthetic.population import NATIONALITY_GROUPS, People
 from bif_lib.synthetic.simulation import RegisterSimulation
 from bif_lib.synthetic.targets import CalibrationTargets, derive_targets
-from bif_lib.synthetic.totals import (
-    AGE_INTERVALS,
-    BAND_INTERVALS,
-    SIX_AGE_GROUPS,
-    PublishedTotals,
-    district_rows,
-    load_bezirke,
-)
+from bif_lib.synthetic.totals import AgeTable, PublishedTotals, TotalsError, district_rows
 
-__all__ = ["PublishedTotals", "SyntheticRegister", "aggregate_check", "generate_register", "load_bezirke"]
+__all__ = ["PublishedTotals", "SyntheticRegister", "TotalsError", "aggregate_check", "generate_register",
+           "totals_from_profile"]
 
 GENERATOR = "bif_lib.synthetic.register"
 SEX_CODES = np.array(["m", "w"], dtype=object)  # index: is_female
@@ -64,7 +58,7 @@ def generate_register(totals: PublishedTotals, *, seed: int = 20221231,
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError("seed must be a non-negative integer")
     targets = derive_targets(totals, years)
-    geography = Geography.from_table(totals.bezirke, targets.district_ids)
+    geography = Geography.from_table(totals.subdistricts, targets.district_ids, totals.district_label)
     simulation = RegisterSimulation(targets, geography, int(seed))
 
     extracts = [simulation.first_extract(years[0])]
@@ -77,7 +71,21 @@ def generate_register(totals: PublishedTotals, *, seed: int = 20221231,
     events = _events_frame(simulation.events.columns())
     events.attrs["bif"] = {**label, "title_de": "Synthetisches Melderegister: Bewegungen (synthetisch)"}
     return SyntheticRegister(persons=persons, events=events, seed=int(seed),
-                             assumptions=_assumptions(int(seed), years, targets, geography))
+                             assumptions=_assumptions(int(seed), years, targets, geography, totals))
+
+
+def totals_from_profile(profile, store=None) -> PublishedTotals:
+    """The totals ``generated.synthetic_register.totals`` of a city profile declares, read from the
+    verified store (``bif_lib.api.load``); ``TotalsError`` (German) if they are missing or do not fit."""
+    from bif_lib.api import load
+
+    spec = (profile.generated.get("synthetic_register") or {}).get("totals")
+    if not spec:
+        raise TotalsError(f"city.yaml ({profile.key}): generated.synthetic_register.totals fehlt – ohne "
+                          "veröffentlichte Summen kein synthetisches Melderegister.")
+    districts = profile.districts
+    return PublishedTotals.from_spec(spec, lambda dataset: load(dataset, store=store),
+                                     district_label=districts.label, default_subdistricts=districts.subdistricts)
 
 
 def _consecutive_years(years: range) -> range:
@@ -92,7 +100,7 @@ def _label(seed: int, years: range) -> dict:
         "synthetic": True,
         "classification": "confidential",
         "description_de": "Synthetische Registerdaten – keine realen Personen; nur die veröffentlichten "
-                          "Summen des Sozialatlas sind echt.",
+                          "Summen sind echt.",
         "generator": GENERATOR,
         "seed": seed,
         "years": [years[0], years[-1]],
@@ -144,7 +152,8 @@ def _nullable(values: np.ndarray) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(values.astype(np.int64), mask=values < 0)
 
 
-def _assumptions(seed: int, years: range, targets: CalibrationTargets, geography: Geography) -> dict:
+def _assumptions(seed: int, years: range, targets: CalibrationTargets, geography: Geography,
+                 totals: PublishedTotals) -> dict:
     return {
         "synthetic": True,
         "classification": "confidential",
@@ -161,46 +170,50 @@ def _assumptions(seed: int, years: range, targets: CalibrationTargets, geography
                         "move_within changes district_id (district_id = origin, to_district_id = destination)",
             "age": "completed years at 31.12. of the event year (year - birth_year, capped at 100); same for "
                    "mother_age, so fertility rates by age follow the 'Geburtsjahrmethode'",
-            "district_id": "Stadtteil where the event happens: of residence for death/move_out, of the mother "
+            "district_id": "district where the event happens: of residence for death/move_out, of the mother "
                            "for birth, of destination for move_in, of origin for move_within",
             "order_within_a_year": "deaths; births (mother's household does not move that year); household "
-                                   "moves out of the city / to another Stadtteil by age profile; single "
-                                   "leavers where a Stadtteil x age class has too many residents; arrivals "
+                                   "moves out of the city / to another district by age profile; single "
+                                   "leavers where a district x age class has too many residents; arrivals "
                                    "where it has too few",
-            "without_event": "young adults founding their own household inside their Stadtteil get a new "
-                             "household_id, Bezirk and moved_in_date but no event (the Stadtteil does not change)",
-            "not_modelled": "other moves within a Stadtteil, naturalisations, several events of one person in "
+            "without_event": "young adults founding their own household inside their district get a new "
+                             "household_id, sub-district and moved_in_date but no event (the district does not "
+                             "change)",
+            "not_modelled": "other moves within a district, naturalisations, several events of one person in "
                             "a year (except birth + infant death), twins (each birth event is one child)",
         },
         "targets": {
-            str(year): {"basis": t.basis, "age_class_lower_bounds": [int(x) for x in t.class_lower],
+            str(year): {"basis": t.basis, "births": t.births_basis,
+                        "age_class_lower_bounds": [int(x) for x in t.class_lower],
                         "non_german_target": int(t.foreigners.sum()), "eu_share_of_non_germans": round(t.eu_share, 4)}
             for year, t in targets.by_year.items()
         },
+        "totals": {figure: dataset for figure, dataset in _declared(totals).items()},
         "exactness": {
-            "exact": ["residents per Stadtteil, every extract year",
-                      "births per Stadtteil and year (number of birth events)",
-                      "all eight Stadtteil age group columns where published (2021, 2022)",
-                      "Stadtteil bands <18/18-64/65+ where they add up to the Stadtteil's residents (2017-2020)",
-                      "city-wide six age groups where they add up to the sum of the Stadtteile"],
-            "approximate": ["Stadtteil bands of district-years whose bands do not add up to the residents "
-                            "(persons not assignable to a Stadtteil): minimally adjusted",
-                            "city-wide age groups that include persons not assignable to a Stadtteil (2021: 5)",
-                            "non-German residents per Stadtteil (T9 foreign_citizenship 2021/2022; other years "
-                            "trend-scaled with T10): calibrated through the destinations of moving non-German "
-                            "households and the nationality of people moving in; reached exactly whenever enough "
-                            "people move in (in practice always), but not guaranteed",
-                            "split of 18-64 / 65+ into the city-wide age groups per Stadtteil before 2021: "
-                            "not published, imputed from the 2021 Stadtteil structure",
-                            "single years of age, sex, deaths, moves, households, Bezirke: model assumptions"],
+            "exact": ["residents per district, every extract year",
+                      "published births per district and year (number of birth events)",
+                      "every district age group where published (totals.age_groups)",
+                      "district bands where they add up to the district's residents (totals.age_bands)",
+                      "city-wide age groups where they add up to the sum of the districts"],
+            "approximate": [("district bands of district-years whose bands do not add up to the residents "
+                            "(persons not assignable to a district): minimally adjusted"),
+                            "city-wide age groups that include persons not assignable to a district",
+                            ("non-German residents per district (published years; other years trend-scaled "
+                            "with the city-wide figure): calibrated through the destinations of moving "
+                            "non-German households and the nationality of people moving in; reached exactly "
+                            "whenever enough people move in (in practice always), but not guaranteed"),
+                            ("split of the district bands into the finer age classes in years without district "
+                            "age groups: not published, imputed from the nearest year's district structure"),
+                            "births where no births table is declared: estimated from the youngest age class",
+                            "single years of age, sex, deaths, moves, households, sub-districts: model assumptions"],
             "check": "aggregate_check(register, totals) lists every published figure with must_be_exact",
         },
         "demography": demography.describe(),
         "households": households.describe(),
         "bezirke": {"weight": geography.weight_column,
-                    "rule": "households are placed in a Bezirk of their Stadtteil with probability "
-                            "proportional to the Bezirk's weight (default: land area; no residents per "
-                            "Bezirk are published)"},
+                    "rule": "households are placed in a sub-district of their district with probability "
+                            "proportional to the sub-district's weight (default: land area; no residents per "
+                            "sub-district are published); without a declared lower level bezirk_id is empty"},
         "nationality_groups": list(NATIONALITY_GROUPS),
         "moved_in_date": "first extract: per household, 31.12. minus an exponential residence duration (mean by "
                          "the oldest member's age), never before the person's birth; later: a random date in "
@@ -212,19 +225,28 @@ def _assumptions(seed: int, years: range, targets: CalibrationTargets, geography
 # ---------------------------------------------------------------------- aggregate check
 
 CHECK_COLUMNS = ["table", "measure", "year", "district_id", "published", "synthetic", "must_be_exact"]
-_BAND_TABLES = (("fl_children_age_under_18_by_district", "band_under_18"),
-                ("fl_residents_age_18_to_under_65_by_district", "band_18_to_under_65"),
-                ("fl_residents_age_65_and_above_by_district", "band_65_and_above"))
+
+
+def _declared(totals: PublishedTotals) -> dict[str, str]:
+    declared = {figure: totals.name(figure) for figure in ("residents", "births", "non_german")
+                if figure == "residents" or getattr(totals, figure) is not None}
+    for figure in ("age_groups", "age_bands", "city_age_groups"):
+        table = getattr(totals, figure)
+        if table is not None:
+            declared[figure] = ", ".join(table.datasets)
+    if totals.subdistricts is not None:
+        declared["subdistricts"] = totals.subdistricts.attrs.get("dataset", "subdistricts")
+    return declared
 
 
 def aggregate_check(register: SyntheticRegister, totals: PublishedTotals) -> pd.DataFrame:
     """Every published target with its published and synthetic value and whether it must be exact.
 
-    One row per published figure (Stadtteil figures with ``district_id``, city-wide ones with
-    <NA>). ``must_be_exact`` is True where the generator's target equals the published figure –
-    the register then reproduces it exactly; it is False for figures inconsistent with the
-    residents per Stadtteil (persons not assignable to a Stadtteil) and for the calibrated
-    non-German counts.
+    One row per published figure (district figures with ``district_id``, city-wide ones with
+    <NA>); ``table`` is the dataset id. ``must_be_exact`` is True where the generator's target
+    equals the published figure – the register then reproduces it exactly; it is False for
+    figures inconsistent with the residents per district (persons not assignable to a district)
+    and for the calibrated non-German counts.
     """
     persons = register.persons
     years = sorted(int(y) for y in persons["extract_year"].unique())
@@ -232,45 +254,50 @@ def aggregate_check(register: SyntheticRegister, totals: PublishedTotals) -> pd.
     counts = _ResidentCounts(persons, targets.district_ids)
 
     rows = []
-    age_tables = [("fl_residents_by_district", district_rows(totals.residents), {"residents": (0, None)}),
-                  ("fl_age_groups_by_district", district_rows(totals.age_groups), AGE_INTERVALS)]
-    age_tables += [(name, district_rows(getattr(totals, field)), {"residents": BAND_INTERVALS[field]})
-                   for name, field in _BAND_TABLES]
-    for name, table, measures in age_tables:
+    residents = district_rows(totals.residents)
+    for year in years:
+        published = residents[residents["year"] == year].set_index("district_id")
+        if not published.empty:
+            rows += _district_rows(totals.name("residents"), "residents", year, published["residents"],
+                                   targets.district_ids, counts.aged(year, 0, None),
+                                   targets.by_year[year].interval_total(0, None))
+    for ages in (totals.age_groups, totals.age_bands):
+        if ages is not None:
+            rows += _age_table_rows(ages, years, targets, counts)
+
+    if totals.births is not None:
+        births = district_rows(totals.births)
         for year in years:
-            published = table[table["year"] == year].set_index("district_id")
-            for measure, (lower, upper) in measures.items():
-                if measure in published.columns and not published.empty:
-                    rows += _district_rows(name, measure, year, published[measure], targets.district_ids,
-                                           counts.aged(year, lower, upper),
-                                           targets.by_year[year].interval_total(lower, upper))
+            published = births[births["year"] == year].set_index("district_id")
+            if not published.empty:
+                rows += _district_rows(totals.name("births"), "births", year, published["births"],
+                                       targets.district_ids, _birth_events(register.events, year, targets.district_ids),
+                                       targets.by_year[year].births)
 
-    births = district_rows(totals.births)
-    for year in years:
-        published = births[births["year"] == year].set_index("district_id")
-        if not published.empty:
-            rows += _district_rows("fl_births_by_district", "births", year, published["births"],
-                                   targets.district_ids, _birth_events(register.events, year, targets.district_ids),
-                                   targets.by_year[year].births)
+    city = totals.city_age_groups
+    if city is not None:
+        for dataset in city.datasets:
+            table = city.table[city.table["dataset"] == dataset]
+            for year in years:
+                published = table[table["year"] == year].set_index("group")["value"]
+                for measure, (lower, upper) in city.intervals.items():
+                    if measure not in published.index or pd.isna(published[measure]):
+                        continue
+                    value = int(published[measure])
+                    year_targets = targets.by_year[year]
+                    exact = (year_targets.is_union_of_classes(lower, upper)
+                             and int(year_targets.interval_total(lower, upper).sum()) == value)
+                    rows.append((dataset, measure, year, pd.NA, value,
+                                 int(counts.aged(year, lower, upper).sum()), exact))
 
-    for year in years:
-        published = totals.city_age_groups[totals.city_age_groups["year"] == year]
-        for measure in SIX_AGE_GROUPS:
-            if published.empty or pd.isna(published[measure].iloc[0]):
-                continue
-            lower, upper = AGE_INTERVALS[measure]
-            value = int(published[measure].iloc[0])
-            target = int(targets.by_year[year].interval_total(lower, upper).sum())
-            rows.append(("fl_age_groups_of_residents", measure, year, pd.NA, value,
-                         int(counts.aged(year, lower, upper).sum()), target == value))
-
-    migration = district_rows(totals.migration_background)
-    for year in years:
-        published = migration[migration["year"] == year].set_index("district_id")
-        if not published.empty:
-            rows += _district_rows("fl_migration_background_by_district", "foreign_citizenship", year,
-                                   published["foreign_citizenship"], targets.district_ids,
-                                   counts.non_german(year), target=None)
+    if totals.non_german is not None:
+        migration = district_rows(totals.non_german)
+        for year in years:
+            published = migration[migration["year"] == year].set_index("district_id")
+            if not published.empty:
+                rows += _district_rows(totals.name("non_german"), "non_german", year,
+                                       published["non_german"], targets.district_ids,
+                                       counts.non_german(year), target=None)
 
     check = pd.DataFrame(rows, columns=CHECK_COLUMNS).astype({
         "year": "int64", "district_id": "Int64", "published": "int64", "synthetic": "int64", "must_be_exact": bool})
@@ -278,6 +305,25 @@ def aggregate_check(register: SyntheticRegister, totals: PublishedTotals) -> pd.
     check.attrs["bif"] = {**persons.attrs.get("bif", {"synthetic": True}),
                           "title_de": "Abgleich synthetisches Melderegister mit veröffentlichten Summen (synthetisch)"}
     return check
+
+
+def _age_table_rows(ages: AgeTable, years: list[int], targets: CalibrationTargets,
+                    counts: _ResidentCounts) -> list[tuple]:
+    rows = []
+    for dataset in ages.datasets:
+        table = ages.table[ages.table["dataset"] == dataset]
+        for year in years:
+            in_year = table[table["year"] == year]
+            for measure, (lower, upper) in ages.intervals.items():
+                published = in_year[in_year["group"] == measure].set_index("district_id")["value"]
+                if published.empty:
+                    continue
+                year_targets = targets.by_year[year]
+                target = (year_targets.interval_total(lower, upper)
+                          if year_targets.is_union_of_classes(lower, upper) else None)
+                rows += _district_rows(dataset, measure, year, published, targets.district_ids,
+                                       counts.aged(year, lower, upper), target)
+    return rows
 
 
 def _district_rows(table: str, measure: str, year: int, published: pd.Series, district_ids: np.ndarray,
@@ -298,7 +344,7 @@ def _birth_events(events: pd.DataFrame, year: int, district_ids: np.ndarray) -> 
 
 
 class _ResidentCounts:
-    """Synthetic residents per extract year, Stadtteil and single year of age (0…100)."""
+    """Synthetic residents per extract year, district and single year of age (0…100)."""
 
     def __init__(self, persons: pd.DataFrame, district_ids: np.ndarray):
         self._persons = persons

@@ -6,19 +6,19 @@ year's targets; its age-0 residents are exactly the year's births, with mothers 
 Every later year ``y`` turns the extract of 31.12.(y-1) into that of 31.12.y:
 
 1. deaths (Gompertz–Makeham by age and sex),
-2. births: exactly the published number per Stadtteil; mothers are drawn by fertility among the
-   Stadtteil's women aged 15–49 and the child joins the mother's household (which does not move
+2. births: exactly the published number per district; mothers are drawn by fertility among the
+   district's women aged 15–49 and the child joins the mother's household (which does not move
    this year); a few newborns die in their first year,
 3. mobility units – households, and young adults living with a parent on their own – leave the
-   city or change Stadtteil, with Rogers–Castro age profiles,
-4. units changing Stadtteil pick a destination that still lacks residents in all their age
+   city or change district, with Rogers–Castro age profiles,
+4. units changing district pick a destination that still lacks residents in all their age
    classes (and, if they include non-Germans, is below its non-German target); else they stay,
-5. where a Stadtteil × age class still has too many residents, single persons leave the city,
-6. some young adults who stayed found their own household in their Stadtteil,
-7. where a Stadtteil × age class has too few residents, people move in from outside (grouped into
-   households; as many of them non-German as the Stadtteil's non-German target needs).
+5. where a district × age class still has too many residents, single persons leave the city,
+6. some young adults who stayed found their own household in their district,
+7. where a district × age class has too few residents, people move in from outside (grouped into
+   households; as many of them non-German as the district's non-German target needs).
 
-Steps 5 and 7 make every Stadtteil × age class of the year's targets exact; the result is
+Steps 5 and 7 make every district × age class of the year's targets exact; the result is
 checked before it is returned.
 """
 
@@ -210,7 +210,7 @@ class RegisterSimulation:
 
     def _unit_moves(self, alive: People, age: np.ndarray, units: MobilityUnits, immobile: np.ndarray,
                     year: int) -> tuple[np.ndarray, np.ndarray]:
-        """Person masks of the units leaving the city / changing Stadtteil, by the oldest member's age."""
+        """Person masks of the units leaving the city / changing district, by the oldest member's age."""
         rng = self._rng(year, "unit_moves")
         unit = units.unit
         oldest = units.oldest_age(age)
@@ -235,9 +235,9 @@ class RegisterSimulation:
     def _destinations(self, alive: People, age: np.ndarray, units: MobilityUnits, changes: np.ndarray,
                       deficit: np.ndarray, non_german_room: np.ndarray, targets: YearTargets,
                       year: int) -> np.ndarray:
-        """Destination Stadtteil per person (-1: not moving) for the units changing Stadtteil.
+        """Destination district per person (-1: not moving) for the units changing district.
 
-        A unit goes to a Stadtteil that still lacks residents in all of its members' age classes
+        A unit goes to a district that still lacks residents in all of its members' age classes
         and, if it has non-German members, is still below its non-German target (chance
         proportional to the lack of residents); if none qualifies, it stays. ``deficit`` and
         ``non_german_room`` are updated in place.
@@ -272,7 +272,7 @@ class RegisterSimulation:
 
     def _relocate(self, alive: People, units: MobilityUnits, moved: np.ndarray, destination: np.ndarray,
                   year: int) -> People:
-        """Movers in their new Stadtteil: new Bezirk and moving-in date per unit. A unit that is
+        """Movers in their new district: new Bezirk and moving-in date per unit. A unit that is
         only part of its household (a young adult leaving the parents, or parents leaving a young
         adult behind) founds a new household."""
         rng = self._rng(year, "relocation")
@@ -296,7 +296,7 @@ class RegisterSimulation:
         )
 
     def _leave_parental_home(self, alive: People, units: MobilityUnits, candidates: np.ndarray, year: int) -> People:
-        """Young adults founding their own household in their Stadtteil (new Bezirk draw, no event)."""
+        """Young adults founding their own household in their district (new Bezirk draw, no event)."""
         rng = self._rng(year, "home_leaving")
         leaving = np.flatnonzero(candidates & units.is_adult_child
                                  & (rng.random(len(alive)) < demography.MIGRATION.home_leaving_rate))
@@ -309,7 +309,7 @@ class RegisterSimulation:
     def _single_leavers(self, alive: People, age: np.ndarray, units: MobilityUnits, candidates: np.ndarray,
                         in_birth_household: np.ndarray, deficit: np.ndarray, targets: YearTargets,
                         year: int) -> np.ndarray:
-        """Persons leaving the city alone where a Stadtteil/age class has too many residents."""
+        """Persons leaving the city alone where a district/age class has too many residents."""
         rng = self._rng(year, "leavers")
         leavers = np.zeros(len(alive), dtype=bool)
         surplus_cells = np.argwhere(deficit < 0)
@@ -323,7 +323,7 @@ class RegisterSimulation:
             pool = np.flatnonzero(candidates & (district == district_index) & (age_class == class_index))
             excess = -deficit[district_index, class_index]
             if excess > len(pool):
-                raise RuntimeError(f"{year}: cannot remove {excess} residents from Stadtteil "
+                raise RuntimeError(f"{year}: cannot remove {excess} residents from district "
                                    f"{self.targets.district_ids[district_index]}, age class {class_index}")
             leavers[pool[weighted_sample(weight[pool], excess, rng)]] = True
             deficit[district_index, class_index] = 0
@@ -351,14 +351,14 @@ class RegisterSimulation:
         bezirk = self.geography.draw(np.full(household_count, district_id), rng)[local_household]
         moved_in = random_dates_in_year(year, household_count, rng)[local_household]
 
-        # Children arriving without a fitting adult join a household already living in the Stadtteil.
+        # Children arriving without a fitting adult join a household already living in the district.
         alone = np.flatnonzero(local_household == NO_HOUSEHOLD)
         if len(alone):
             local = np.flatnonzero(residents.district_id == district_id)
             joined = attach_to_households(age[alone], year - residents.birth_year[local], residents.is_female[local],
                                           np.arange(len(local)), rng)
             if (joined == NO_HOUSEHOLD).any():
-                raise RuntimeError(f"{year}: no adult in Stadtteil {district_id} to take in an arriving child")
+                raise RuntimeError(f"{year}: no adult in district {district_id} to take in an arriving child")
             household_id[alone] = residents.household_id[local[joined]]
             bezirk[alone] = residents.bezirk[local[joined]]
             moved_in[alone] = random_dates_in_year(year, len(alone), rng)
@@ -374,7 +374,7 @@ class RegisterSimulation:
         )
 
     def _arrival_nationality(self, residents: People, arrivals: People, targets: YearTargets, year: int) -> People:
-        """Make as many arrivals non-German as the Stadtteil's non-German target still needs."""
+        """Make as many arrivals non-German as the district's non-German target still needs."""
         rng = self._rng(year, "nationality")
         nationality = arrivals.nationality.copy()
         age = year - arrivals.birth_year
@@ -407,7 +407,7 @@ class RegisterSimulation:
 
 
 def _first_extract_ages(targets: YearTargets, index: int, year: int, rng: np.random.Generator) -> np.ndarray:
-    """Single years of age for one Stadtteil: age 0 = the year's births, the rest by the initial profile.
+    """Single years of age for one district: age 0 = the year's births, the rest by the initial profile.
 
     Each age class gets exactly its target; inside the classes the profile is scaled by a
     multiplier that varies smoothly with age, so that no steps appear at the class boundaries.

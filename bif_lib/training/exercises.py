@@ -4,7 +4,9 @@ Every exercise is declared here, once, in course order: a small check function r
 with ``@exercise("2.1", notebook=2, title="Datensatz laden")``. A check receives the
 participant's answer and either returns ``Correct(...)`` or raises ``Hint(...)`` with a
 friendly German hint of what is still wrong — never the solution. Checks compare with the
-data they load themselves (``bif_lib.load``), so nothing city-specific is hard-coded here.
+data they load themselves (``bif_lib.load``); which datasets, names and labels the course uses
+stands in the city profile (``training:`` and ``districts:`` in city.yaml, ``course_data``), so
+nothing city-specific is hard-coded here.
 
 In the notebook the participant calls::
 
@@ -81,12 +83,35 @@ class CheckUnavailable(Exception):
 @dataclass(frozen=True)
 class Exercise:
     """One exercise of the course: ``id`` "n.m" in notebook ``notebook`` (1–5), its German
-    ``title`` and the ``check`` that judges an answer (returns ``Correct`` or raises ``Hint``)."""
+    ``title`` and the ``check`` that judges an answer (returns ``Correct`` or raises ``Hint``).
+
+    ``template`` may name the city's district level as ``{label}``/``{label_plural}``
+    (``districts:`` in city.yaml); ``title`` is the text with the current profile's labels."""
 
     id: str
     notebook: int
-    title: str
+    template: str
     check: Callable[[Any], Correct] = field(repr=False, compare=False)
+
+    @property
+    def title(self) -> str:
+        return _with_labels(self.template)
+
+
+def _labels() -> tuple[str, str]:
+    """Singular and plural German name of the city's district level (fallback: Stadtteil/Stadtteile)."""
+    try:
+        from bif_lib.city.profile import current_profile
+
+        districts = current_profile().districts
+        return districts.label, districts.label_plural
+    except Exception:  # noqa: BLE001 - a title never fails: the profile's errors show where data is loaded
+        return "Stadtteil", "Stadtteile"
+
+
+def _with_labels(text: str) -> str:
+    label, plural = _labels()
+    return text.replace("{label_plural}", plural).replace("{label}", label)
 
 
 _registered: list[Exercise] = []
@@ -100,7 +125,7 @@ def exercise(exercise_id: str, *, notebook: int, title: str) -> Callable[[Callab
             raise ValueError(f"exercise {exercise_id} registered twice")
         if exercise_id.split(".")[0] != str(notebook) or not 1 <= notebook <= 5:
             raise ValueError(f"exercise {exercise_id} does not belong to notebook {notebook}")
-        _registered.append(Exercise(exercise_id, notebook, title, check))
+        _registered.append(Exercise(exercise_id, notebook, title, check))  # title: a template
         return check
     return register
 
@@ -232,22 +257,130 @@ def _contract(dataset: str) -> dict:
                                "Bitte sagen Sie der Schulungsleitung Bescheid.") from e
 
 
+RESIDENTS = "residents"  # the residents column as the notebooks and the answers name it
+
+
+@dataclass(frozen=True)
+class CourseData:
+    """What the course works with in the current city: the ``training:`` section of its city.yaml
+    and its ``districts:`` (names, labels, boundaries). See docs/training.md, "The course".
+
+    ``residents``/``value``: dataset with residents per year and district (columns ``year``,
+    ``district_id`` and ``value``); ``example``: the dataset of notebook 2 (``what`` says in
+    German what it holds, ``search`` is a search word that finds it, ``value`` the column whose
+    unit and sum are asked, ``year_column``: if set, the sum is asked for the newest year only).
+    ``boundaries`` is None in a city without district polygons: the map parts of notebook 3 are
+    skipped and exercise 3.2 joins the names instead of the areas (``has_map``).
+    """
+
+    residents: str
+    value: str
+    names: dict[int, str]
+    label: str
+    label_plural: str
+    boundaries: str | None
+    example: str
+    example_value: str
+    example_what: str
+    example_search: str = ""
+    example_year_column: str | None = None
+
+    @property
+    def has_map(self) -> bool:
+        return self.boundaries is not None
+
+    def districts(self):
+        """The districts as a table (``district_id``, ``name``) in the profile's order."""
+        import pandas as pd
+
+        return pd.DataFrame({"district_id": list(self.names), "name": list(self.names.values())})
+
+    def load_residents(self):
+        """The residents dataset as the notebooks use it: columns ``year``, ``district_id`` and
+        ``residents`` (the profile's ``value`` column under the course's name)."""
+        from bif_lib.api import load
+
+        frame = load(self.residents)
+        return frame.rename(columns={self.value: RESIDENTS}) if self.value != RESIDENTS else frame
+
+    def load_districts(self):
+        """The districts for the notebooks: with boundaries a GeoDataFrame (``district_id``, ``name``,
+        ``geometry``; names from the profile), without a DataFrame (``district_id``, ``name``)."""
+        if not self.has_map:
+            return self.districts()
+        from bif_lib.api import load
+
+        areas = load(self.boundaries)
+        return areas[["district_id", areas.geometry.name]].merge(self.districts(), on="district_id")
+
+    def example_task(self) -> str:
+        """The German text of the notebook-2 exercises' dataset, for the notebook."""
+        year = " im neuesten Jahr" if self.example_year_column else ""
+        return (f"Gesucht ist der Datensatz mit {self.example_what}. In den Aufgaben 2.2 und 2.3 geht es um "
+                f"sein Feld {self.example_value} (Aufgabe 2.3: die Summe über alle Zeilen{year}).")
+
+
+def course_data(profile=None) -> CourseData:
+    """The course's data of ``profile`` (default: the current city's, ``BIF_CITY``).
+
+    A missing or incomplete ``training:`` section is a German ``ValueError`` naming city.yaml and
+    the key."""
+    if profile is None:
+        from bif_lib.city.profile import current_profile
+
+        profile = current_profile()
+    where = f"{profile.directory / 'city.yaml'}, Abschnitt training"
+    spec = profile.settings.get("training")
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: fehlt – das Stadtprofil nennt nicht, mit welchen Daten die Schulung arbeitet "  # noqa: TRY004
+                         "(docs/training.md).")
+
+    def part(key: str, required: tuple[str, ...]) -> dict:
+        value = spec.get(key)
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: Pflichtangabe „{key}“ fehlt.")  # noqa: TRY004 - a profile error
+        for name in required:
+            if not isinstance(value.get(name), str) or not value[name].strip():
+                raise ValueError(f"{where}: Pflichtangabe „{key}.{name}“ fehlt.")
+        return value
+
+    residents = part("residents", ("dataset", "value"))
+    example = part("example", ("dataset", "value", "what"))
+    districts = profile.districts
+    return CourseData(residents=residents["dataset"], value=residents["value"], names=dict(districts.names),
+                      label=districts.label, label_plural=districts.label_plural, boundaries=districts.boundaries,
+                      example=example["dataset"], example_value=example["value"], example_what=example["what"],
+                      example_search=str(example.get("search") or ""),
+                      example_year_column=example.get("year_column"))
+
+
+kursdaten = course_data  # German name for the notebooks
+
+
+def _course() -> CourseData:
+    try:
+        return course_data()
+    except Exception as e:
+        raise CheckUnavailable(f"Die Prüfung kennt die Daten der Schulung nicht ({e}). "
+                               "Bitte sagen Sie der Schulungsleitung Bescheid.") from e
+
+
 def _residents_by_year() -> dict[int, dict[int, int]]:
-    """{year: {district_id: residents}} from ``einwohner_stadtteile``."""
-    frame = _load("einwohner_stadtteile").dropna(subset=["year", "district_id", "residents"])
+    """{year: {district_id: residents}} from the course's residents dataset."""
+    course = _course()
+    frame = _load(course.residents).dropna(subset=["year", "district_id", course.value])
     years: dict[int, dict[int, int]] = {}
-    for year, district, residents in zip(frame["year"], frame["district_id"], frame["residents"]):
+    for year, district, residents in zip(frame["year"], frame["district_id"], frame[course.value]):
         years.setdefault(int(year), {})[int(district)] = int(residents)
     if not years:
-        raise CheckUnavailable("Der Datensatz „einwohner_stadtteile“ ist leer. "
+        raise CheckUnavailable(f"Der Datensatz „{course.residents}“ ist leer. "
                                "Bitte sagen Sie der Schulungsleitung Bescheid.")
     return years
 
 
 def _district_names() -> dict[int, str]:
-    """{district_id: name} of the Stadtteile (``stadtteile``, the base of every map)."""
-    frame = _load("stadtteile")
-    return {int(d): str(n) for d, n in zip(frame["district_id"], frame["name"])}
+    """{district_id: name} of the city's districts (``districts.codes`` of the profile)."""
+    return dict(_course().names)
 
 
 # --- notebook 1: Jupyter basics --------------------------------------------------------------------------
@@ -294,73 +427,94 @@ def _german_number(answer: Any) -> Correct:
 
 # --- notebook 2: loading verified data, reading a data contract ----------------------------------------
 
-KITA_DATASET = "kitas"
-KITA_PLACES = "childcare_places"
+def _example_rows(reference):
+    """The rows exercise 2.3 adds up: all, or those of the newest year (``example.year_column``)."""
+    column = _course().example_year_column
+    if column and column in reference.columns and reference[column].notna().any():
+        return reference[reference[column] == reference[column].max()], int(reference[column].max())
+    return reference, None
 
 
 @exercise("2.1", notebook=2, title="Datensatz finden und laden")
-def _load_kitas(answer: Any) -> Correct:
+def _load_example(answer: Any) -> Correct:
+    course = _course()
     frame = _frame(answer)
     meta = frame.attrs.get("bif") if isinstance(frame.attrs.get("bif"), dict) else {}
     loaded = meta.get("dataset")
-    if loaded and loaded != KITA_DATASET:
-        raise Hint(f"Sie haben den Datensatz „{loaded}“ geladen ({meta.get('title', '')}). Gesucht sind die "
-                   "Kindertagesstätten – suchen Sie mit bif.search(...) nach einem passenden Stichwort.")
-    reference = _load(KITA_DATASET)
+    if loaded and loaded != course.example:
+        tip = f" (z. B. „{course.example_search}“)" if course.example_search else ""
+        raise Hint(f"Sie haben den Datensatz „{loaded}“ geladen ({meta.get('title', '')}). Gesucht ist der Datensatz "
+                   f"mit {course.example_what} – suchen Sie mit bif.search(...) nach einem passenden Stichwort{tip}.")
+    reference = _load(course.example)
     missing = [c for c in reference.columns if c not in frame.columns]
     if len(frame) != len(reference) or missing:
         raise Hint(f"Ihre Tabelle hat {format_number(len(frame))} Zeilen und {format_number(frame.shape[1])} "
                    f"Spalten, der gesuchte Datensatz {format_number(len(reference))} Zeilen und "
                    f"{format_number(reference.shape[1])} Spalten. Laden Sie ihn vollständig mit bif.load(...).")
-    return Correct(f"Sie haben {format_number(len(reference))} Kindertagesstätten geladen "
-                   f"(Version {reference.attrs['bif']['version']}).")
+    return Correct(f"Sie haben den Datensatz mit {course.example_what} geladen: {format_number(len(reference))} "
+                   f"Zeilen (Version {reference.attrs['bif']['version']}).")
 
 
 @exercise("2.2", notebook=2, title="Einheit im Datenvertrag")
 def _unit_from_contract(answer: Any) -> Correct:
+    course = _course()
+    value = course.example_value
     text = _text(answer)
-    fields = {f["name"]: f for f in _contract(KITA_DATASET)["schema"]["fields"]}
-    if KITA_PLACES not in fields or not fields[KITA_PLACES].get("unit"):
-        raise CheckUnavailable(f"Der Datenvertrag von „{KITA_DATASET}“ nennt keine Einheit für {KITA_PLACES}. "
+    fields = {f["name"]: f for f in _contract(course.example)["schema"]["fields"]}
+    if value not in fields or not fields[value].get("unit"):
+        raise CheckUnavailable(f"Der Datenvertrag von „{course.example}“ nennt keine Einheit für {value}. "
                                "Bitte sagen Sie der Schulungsleitung Bescheid.")
-    field_ = fields[KITA_PLACES]
+    field_ = fields[value]
     if _same_text(text, field_["unit"]):
-        return Correct(f"Die Spalte {KITA_PLACES} zählt „{field_['unit']}“.")
+        return Correct(f"Die Spalte {value} zählt „{field_['unit']}“.")
     if field_.get("title") and _same_text(text, field_["title"]):
         raise Hint("Das ist der Titel des Feldes. Gesucht ist die Angabe in der Spalte „Einheit“.")
-    if _same_text(text, KITA_PLACES):
+    if _same_text(text, value):
         raise Hint("Das ist der Name des Feldes. Gesucht ist die Angabe in der Spalte „Einheit“.")
-    other_units = {f.get("unit") for name, f in fields.items() if name != KITA_PLACES and f.get("unit")}
+    other_units = {f.get("unit") for name, f in fields.items() if name != value and f.get("unit")}
     if any(_same_text(text, unit) for unit in other_units):
-        raise Hint(f"Das ist die Einheit eines anderen Feldes. Gesucht ist die Einheit von {KITA_PLACES}.")
+        raise Hint(f"Das ist die Einheit eines anderen Feldes. Gesucht ist die Einheit von {value}.")
     raise Hint(f"Das steht so nicht im Datenvertrag. Schauen Sie in die Feldliste (….fields()), Zeile "
-               f"{KITA_PLACES}, Spalte „Einheit“.")
+               f"{value}, Spalte „Einheit“.")
 
 
-@exercise("2.3", notebook=2, title="Betreuungsplätze zusammenzählen")
-def _sum_of_places(answer: Any) -> Correct:
-    value = _number(answer)
-    reference = _load(KITA_DATASET)
-    places = reference[KITA_PLACES].dropna()
-    total = float(places.sum())
-    if _close(value, total):
-        return Correct(f"Die {format_number(len(reference))} Kitas haben zusammen {format_number(total)} "
-                       "Betreuungsplätze.")
-    if _close(value, len(reference)) or _close(value, len(places)):
-        raise Hint("Sie haben die Kitas gezählt. Gesucht ist die Summe ihrer Betreuungsplätze.")
-    if _close(value, float(places.max())):
-        raise Hint("Das sind die Plätze der größten Kita. Gesucht ist die Summe über alle Kitas.")
-    if _close(value, float(places.mean()), 0.01):
-        raise Hint("Das ist der Durchschnitt je Kita. Gesucht ist die Summe über alle Kitas.")
-    if "groups_total" in reference and _close(value, float(reference["groups_total"].sum())):
-        raise Hint("Das ist die Zahl der Gruppen. Gesucht sind die Betreuungsplätze.")
-    raise Hint(f"Das ist noch nicht die Summe der Spalte {KITA_PLACES} über alle Kitas.")
+@exercise("2.3", notebook=2, title="Eine Spalte zusammenzählen")
+def _sum_of_column(answer: Any) -> Correct:
+    import pandas as pd
+
+    course = _course()
+    value_column = course.example_value
+    answer_value = _number(answer)
+    reference = _load(course.example)
+    rows, year = _example_rows(reference)
+    values = rows[value_column].dropna()
+    total = float(values.sum())
+    in_year = f" im Jahr {year}" if year is not None else ""
+    if _close(answer_value, total):
+        return Correct(f"Die Spalte {value_column} ergibt{in_year} zusammen {format_number(total)} "
+                       f"({format_number(len(rows))} Zeilen).")
+    if year is not None and _close(answer_value, float(reference[value_column].dropna().sum())):
+        raise Hint("Das ist die Summe über alle Jahre. Gefragt ist nur das neueste Jahr.")
+    if _close(answer_value, len(rows)) or _close(answer_value, len(values)) or _close(answer_value, len(reference)):
+        raise Hint(f"Sie haben die Zeilen gezählt. Gesucht ist die Summe der Spalte {value_column}.")
+    if _close(answer_value, float(values.max())):
+        raise Hint("Das ist der größte Einzelwert. Gesucht ist die Summe über alle Zeilen.")
+    if _close(answer_value, float(values.mean()), 0.01):
+        raise Hint("Das ist der Durchschnitt je Zeile. Gesucht ist die Summe über alle Zeilen.")
+    for other in rows.columns:
+        if other != value_column and pd.api.types.is_numeric_dtype(rows[other]) \
+                and not pd.api.types.is_bool_dtype(rows[other]) \
+                and _close(answer_value, float(rows[other].dropna().sum())):
+            raise Hint(f"Das ist die Summe der Spalte {other}. Gesucht ist die Spalte {value_column}.")
+    raise Hint(f"Das ist noch nicht die Summe der Spalte {value_column}{' im neuesten Jahr' if year else ''}.")
 
 
 # --- notebook 3: a district map and a chart --------------------------------------------------------------
 
-@exercise("3.1", notebook=3, title="Größter Stadtteil")
+@exercise("3.1", notebook=3, title="{label} mit den meisten Einwohnern")
 def _largest_district(answer: Any) -> Correct:
+    course = _course()
+    label, plural = course.label, course.label_plural
     years = _residents_by_year()
     names = _district_names()
     year = max(years)
@@ -369,12 +523,12 @@ def _largest_district(answer: Any) -> Correct:
     winners = {d for d, r in latest.items() if r == most}
     if isinstance(answer, numbers.Integral) and not isinstance(answer, bool):
         if int(answer) in winners:
-            raise Hint("Das ist die Nummer des richtigen Stadtteils – gefragt ist sein Name als Text.")
-        raise _wrong_type("der Name eines Stadtteils als Text", answer)
-    text = _text(answer, "der Name eines Stadtteils als Text")
+            raise Hint(f"Das ist die Nummer des richtigen Eintrags ({label}) – gefragt ist sein Name als Text.")
+        raise _wrong_type(f"ein Name aus der Liste der {plural} als Text", answer)
+    text = _text(answer, f"ein Name aus der Liste der {plural} als Text")
     matched = [d for d, n in names.items() if _same_text(text, n)]
     if not matched:
-        raise Hint(f"„{text.strip()}“ ist kein Name eines Stadtteils. Die Namen stehen im Datensatz "
+        raise Hint(f"„{text.strip()}“ steht nicht in der Liste der {plural}. Die Namen stehen in der Tabelle "
                    "stadtteile in der Spalte name.")
     district = matched[0]
     if district in winners:
@@ -383,53 +537,72 @@ def _largest_district(answer: Any) -> Correct:
     for other_year in sorted(years, reverse=True):
         values = years[other_year]
         if other_year != year and values.get(district) == max(values.values()):
-            raise Hint(f"{names[district]} war {other_year} der größte Stadtteil. Gefragt ist das neueste Jahr.")
-    raise Hint(f"{names[district]} ist nicht der Stadtteil mit den meisten Einwohnerinnen und Einwohnern "
-               "im neuesten Jahr. Tipp: sortieren Sie mit sort_values.")
+            raise Hint(f"{names[district]} hatte {other_year} die meisten Einwohnerinnen und Einwohner. "
+                       "Gefragt ist das neueste Jahr.")
+    raise Hint(f"{names[district]} hat im neuesten Jahr nicht die meisten Einwohnerinnen und Einwohner. "
+               "Tipp: sortieren Sie mit sort_values.")
 
 
-@exercise("3.2", notebook=3, title="Flächen und Zahlen verbinden")
+@exercise("3.2", notebook=3, title="Zahlen und {label_plural} verbinden")
 def _joined_map(answer: Any) -> Correct:
-    import geopandas as gpd
-
-    if not isinstance(answer, gpd.GeoDataFrame):
-        if isinstance(answer, _frame_types()):
-            raise Hint("Ihre Tabelle hat keine Flächen mehr (kein GeoDataFrame). Stellen Sie die Flächen "
-                       "(stadtteile) links: stadtteile.merge(...).")
-        raise _wrong_type("eine Karten-Tabelle (GeoDataFrame)", answer)
-    try:
-        geometry = answer.geometry
-    except AttributeError:
-        raise Hint("Ihre Karten-Tabelle hat keine Flächen mehr (keine Spalte geometry).") from None
-    for column in ("district_id", "residents"):
-        if column not in answer.columns:
-            raise Hint(f"Die Spalte {column} fehlt in Ihrer Karten-Tabelle.")
+    """With boundaries: a GeoDataFrame of the areas joined with the newest year's residents. A city
+    without boundaries (``districts.boundaries`` absent) has no map: the same join with the table of
+    names (``district_id``, ``name``) is asked instead (docs/training.md)."""
+    course = _course()
+    plural, value = course.label_plural, RESIDENTS
     years = _residents_by_year()
     year = max(years)
-    districts = _load("stadtteile")
-    if answer.crs is None or not answer.crs.equals(districts.crs):
-        raise Hint(f"Die Karte hat ein anderes Koordinatensystem als die Stadtteile ({districts.crs.to_string()}). "
-                   "Verbinden Sie, ohne umzuprojizieren.")
-    if len(answer) != len(districts) or answer["district_id"].duplicated().any():
-        if len(answer) > len(districts):
-            raise Hint(f"Ihre Karte hat {format_number(len(answer))} Zeilen, es gibt aber nur "
-                       f"{format_number(len(districts))} Stadtteile. Nehmen Sie nur das neueste Jahr.")
-        raise Hint(f"Ihre Karte hat {format_number(len(answer))} Zeilen – erwartet wird eine Zeile je Stadtteil "
-                   f"({format_number(len(districts))}).")
+    if course.has_map:
+        import geopandas as gpd
+
+        if not isinstance(answer, gpd.GeoDataFrame):
+            if isinstance(answer, _frame_types()):
+                raise Hint("Ihre Tabelle hat keine Flächen mehr (kein GeoDataFrame). Stellen Sie die Flächen "
+                           "(stadtteile) links: stadtteile.merge(...).")
+            raise _wrong_type("eine Karten-Tabelle (GeoDataFrame)", answer)
+        try:
+            geometry = answer.geometry
+        except AttributeError:
+            raise Hint("Ihre Karten-Tabelle hat keine Flächen mehr (keine Spalte geometry).") from None
+        districts = _load(course.boundaries)
+        expected_rows = len(districts)
+        what = "Karte"
+        required = ("district_id", value)
+    else:
+        _frame(answer)
+        geometry, districts = None, None
+        expected_rows = len(course.names)
+        what = "Tabelle"
+        required = ("district_id", "name", value)
+    for column in required:
+        if column not in answer.columns:
+            raise Hint(f"Die Spalte {column} fehlt in Ihrer {what}.")
+    if districts is not None and (answer.crs is None or not answer.crs.equals(districts.crs)):
+        raise Hint(f"Die Karte hat ein anderes Koordinatensystem als die Flächen der {plural} "
+                   f"({districts.crs.to_string()}). Verbinden Sie, ohne umzuprojizieren.")
+    if len(answer) != expected_rows or answer["district_id"].duplicated().any():
+        if len(answer) > expected_rows:
+            raise Hint(f"Ihre {what} hat {format_number(len(answer))} Zeilen, es gibt aber nur "
+                       f"{format_number(expected_rows)} {plural}. Nehmen Sie nur das neueste Jahr.")
+        raise Hint(f"Ihre {what} hat {format_number(len(answer))} Zeilen – erwartet wird eine Zeile je Eintrag "
+                   f"der {plural} ({format_number(expected_rows)}).")
     try:
-        given = {int(d): int(r) for d, r in zip(answer["district_id"], answer["residents"])}
+        given = {int(d): int(r) for d, r in zip(answer["district_id"], answer[value])}
     except (TypeError, ValueError):
-        raise Hint("In der Spalte residents fehlen Werte oder es stehen keine ganzen Zahlen darin.") from None
+        raise Hint(f"In der Spalte {value} fehlen Werte oder es stehen keine ganzen Zahlen darin.") from None
     if given == years[year]:
-        missing_geometry = geometry.isna() | geometry.is_empty
-        if missing_geometry.any():
-            raise Hint("Bei einigen Stadtteilen fehlt die Fläche.")
-        return Correct(f"Ihre Karte verbindet die {format_number(len(answer))} Stadtteile mit den "
+        if geometry is not None and (geometry.isna() | geometry.is_empty).any():
+            raise Hint("Bei einigen Zeilen fehlt die Fläche.")
+        if geometry is None:
+            names = {int(d): str(n) for d, n in zip(answer["district_id"], answer["name"])}
+            if any(not _same_text(names[d], n) for d, n in course.names.items() if d in names):
+                raise Hint("Die Namen passen nicht zu den Nummern. Verbinden Sie über die Spalte district_id.")
+        return Correct(f"Ihre {what} verbindet die {format_number(len(answer))} {plural} mit den "
                        f"Einwohnerzahlen von {year}.")
     for other_year, values in years.items():
         if given == values:
             raise Hint(f"Das sind die Einwohnerzahlen von {other_year}. Gefragt ist das neueste Jahr.")
-    raise Hint("Die Einwohnerzahlen passen nicht zu den Stadtteilen. Verbinden Sie über die Spalte district_id.")
+    raise Hint(f"Die Einwohnerzahlen passen nicht zu den {plural}. Verbinden Sie über die Spalte district_id.")
 
 
 def _frame_types() -> tuple[type, ...]:
@@ -464,8 +637,8 @@ def _bar_chart(answer: Any) -> Correct:
     if not heights:
         raise Hint("In diesem Diagramm sind keine Balken. Zeichnen Sie es mit .plot.bar(...) oder .plot.barh(...).")
     if len(heights) != len(expected):
-        raise Hint(f"Das Diagramm hat {format_number(len(heights))} Balken – erwartet wird ein Balken je Stadtteil "
-                   f"({format_number(len(expected))}), nur für das neueste Jahr.")
+        raise Hint(f"Das Diagramm hat {format_number(len(heights))} Balken – erwartet wird ein Balken je "
+                   f"{_labels()[0]} ({format_number(len(expected))}), nur für das neueste Jahr.")
 
     def shows(values: list[int]) -> bool:
         return any(all(abs(a - b) <= 0.5 for a, b in zip(sorted(side), sorted(values))) for side in (heights, widths))
@@ -474,11 +647,11 @@ def _bar_chart(answer: Any) -> Correct:
         for other_year, values in years.items():
             if len(values) == len(expected) and shows(list(values.values())):
                 raise Hint(f"Die Balken zeigen die Einwohnerzahlen von {other_year}. Gefragt ist das neueste Jahr.")
-        raise Hint("Die Balken zeigen nicht die Einwohnerzahlen der Stadtteile im neuesten Jahr.")
+        raise Hint(f"Die Balken zeigen nicht die Einwohnerzahlen der {_labels()[1]} im neuesten Jahr.")
     if not title:
         raise Hint("Fast: Das Diagramm braucht noch einen Titel, damit Leserinnen und Leser wissen, was es "
                    "zeigt (ax.set_title(...)).")
-    return Correct(f"Ihr Diagramm zeigt die {format_number(len(expected))} Stadtteile im Jahr {year}.")
+    return Correct(f"Ihr Diagramm zeigt die {format_number(len(expected))} {_labels()[1]} im Jahr {year}.")
 
 
 # --- notebook 4: from widgets to a small app -----------------------------------------------------------
@@ -496,20 +669,21 @@ def _option_pairs(dropdown) -> list[tuple[str, Any]]:
 
 def _check_district_labels(labels: list[str], names: Iterable[str]) -> None:
     names = list(names)
+    plural = _labels()[1]
     unknown = [label for label in labels if not any(_same_text(label, n) for n in names)]
     if unknown:
         shown = ", ".join(f"„{u}“" for u in unknown[:3]) + (" …" if len(unknown) > 3 else "")
-        raise Hint(f"Diese Einträge sind keine Stadtteilnamen: {shown}.")
+        raise Hint(f"Diese Einträge stehen nicht in der Liste der {plural}: {shown}.")
     if len(labels) != len({label.casefold() for label in labels}):
-        raise Hint("Jeder Stadtteil soll nur einmal in der Liste stehen.")
+        raise Hint("Jeder Name soll nur einmal in der Liste stehen.")
     missing = [n for n in names if not any(_same_text(label, n) for label in labels)]
     if len(missing) == 1:
-        raise Hint(f"Es fehlt noch einer der {format_number(len(names))} Stadtteile.")
+        raise Hint(f"Es fehlt noch einer der {format_number(len(names))} Namen ({plural}).")
     if missing:
-        raise Hint(f"Es fehlen noch {format_number(len(missing))} von {format_number(len(names))} Stadtteilen.")
+        raise Hint(f"Es fehlen noch {format_number(len(missing))} von {format_number(len(names))} Namen ({plural}).")
 
 
-@exercise("4.1", notebook=4, title="Auswahlliste der Stadtteile")
+@exercise("4.1", notebook=4, title="Auswahlliste der {label_plural}")
 def _district_dropdown(answer: Any) -> Correct:
     import ipywidgets as widgets
 
@@ -520,7 +694,7 @@ def _district_dropdown(answer: Any) -> Correct:
         raise _wrong_type("eine Auswahlliste (widgets.Dropdown)", answer)
     names = _district_names().values()
     _check_district_labels([label for label, _ in _option_pairs(answer)], names)
-    return Correct(f"Ihre Auswahlliste enthält alle {format_number(len(names))} Stadtteile.")
+    return Correct(f"Ihre Auswahlliste enthält alle {format_number(len(names))} {_labels()[1]}.")
 
 
 def _latest_by_name() -> tuple[int, dict[str, int]]:
@@ -549,7 +723,7 @@ def _expect_number_in(text: str, residents: int, name: str, year: int) -> None:
     raise Hint(f"Für „{name}“ steht nicht die Einwohnerzahl von {year} im Text.")
 
 
-@exercise("4.2", notebook=4, title="Text für einen Stadtteil")
+@exercise("4.2", notebook=4, title="Text je {label}")
 def _district_text(answer: Any) -> Correct:
     if not callable(answer) or isinstance(answer, type):
         raise _wrong_type("eine Funktion (def …)", answer)
@@ -564,9 +738,9 @@ def _district_text(answer: Any) -> Correct:
         if not isinstance(text, str):
             raise Hint(f"Ihre Funktion gibt {_kind(text)} zurück – erwartet wird ein Text.")
         if name.casefold() not in text.casefold():
-            raise Hint(f"Im Text für „{name}“ fehlt der Name des Stadtteils.")
+            raise Hint(f"Im Text für „{name}“ fehlt der Name selbst.")
         _expect_number_in(text, residents, name, year)
-    return Correct(f"Ihre Funktion beschreibt alle {format_number(len(latest))} Stadtteile richtig.")
+    return Correct(f"Ihre Funktion beschreibt alle {format_number(len(latest))} {_labels()[1]} richtig.")
 
 
 def _walk(widget) -> Iterator:

@@ -14,12 +14,15 @@ from __future__ import annotations
 import csv
 import itertools
 import re
+import unicodedata
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from bif_lib.contracts.interop.common import DEFAULT_CLASSIFICATION, DEFAULT_VERSION, PLACEHOLDERS
 from bif_lib.validation.fields import parse_numbers
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".geojson": "geojson", ".json": "geojson",
@@ -54,6 +57,9 @@ def draft_contract(path: Path | str, dataset_id: str | None = None) -> str:
         decimal, thousands = ".", None
         if frame.crs is not None:
             source["crs"] = frame.crs.to_string()
+    if not geo:
+        # the header as the reader sees it: each name stripped of surrounding blanks, in NFC
+        frame.columns = [unicodedata.normalize("NFC", str(c).strip()) for c in frame.columns]
 
     fields, date_format = [], None
     for column in frame.columns:
@@ -72,17 +78,11 @@ def draft_contract(path: Path | str, dataset_id: str | None = None) -> str:
         source["rename"] = rename
     contract = {
         "id": dataset_id or _identifier(path.stem),
-        "version": "0.1",
-        "title": f"TODO Titel für {path.name}",
-        "description": "TODO Was enthält der Datensatz, wofür wird er gebraucht?",
-        "owner": "TODO Fachbereich",
-        "steward": {"name": "TODO Name", "email": "todo@example.org"},
-        "source_system": "TODO Fachverfahren",
-        "classification": "internal",
-        "licence": {"name": "TODO Lizenz", "attribution": "TODO Namensnennung"},
-        "cadence": "yearly",
-        "spatial_unit": "TODO Raumbezug",
-        "temporal_coverage": {},
+        "version": DEFAULT_VERSION,
+        "title": f"{PLACEHOLDERS['title']} für {path.name}",
+        **{key: _copy(PLACEHOLDERS[key]) for key in ("description", "owner", "steward", "source_system")},
+        "classification": DEFAULT_CLASSIFICATION,
+        **{key: _copy(PLACEHOLDERS[key]) for key in ("licence", "cadence", "spatial_unit", "temporal_coverage")},
         "source": source,
         "schema": {"fields": fields},
         "rules": [],
@@ -117,18 +117,40 @@ NUMBER_FORMATS = ((".", ","), (".", " "), (",", "."), (",", " "), (",", None))
 
 
 def _guess_number_format(frame: pd.DataFrame) -> tuple[str, str | None]:
-    """The format under which most cells are numbers that are none in plain notation (decimal
-    point, no thousands separator); plain notation if no cell needs another."""
-    values = pd.Series(frame.to_numpy().ravel()).astype(str).str.strip()
-    values = values[values != ""]
-    plain = ~np.isnan(parse_numbers(values, {"decimal": "."}))
-    best, best_count = (".", None), 0
-    for decimal, thousands in NUMBER_FORMATS:
-        numbers = parse_numbers(values, {"decimal": decimal, "thousands": thousands})
-        count = int((~np.isnan(numbers) & ~plain).sum())
-        if count > best_count:
-            best, best_count = (decimal, thousands), count
-    return best
+    """The number format of the file, judged column by column: each column of numbers written with
+    a point or comma votes for every format under which ALL its values are numbers; the format with
+    most votes wins (ties in the order plain notation, then ``NUMBER_FORMATS``). A column's whole
+    set of values decides, not a single cell: „4.423“ beside „1.234.567“ or „12.345“ is four
+    thousand four hundred twenty-three — when the decimal point and the thousands point fit equally,
+    the thousands point is taken if every point in those numbers stands before exactly three digits
+    (counts as German statistics publish them); „4,5“ has a decimal comma."""
+    candidates = ((".", None), *NUMBER_FORMATS)
+    votes: Counter = Counter()
+    dotted: list[pd.Series] = []
+    for column in frame.columns:
+        values = pd.Series(frame[column].to_numpy(dtype=object)).astype(str).str.strip()
+        values = values[values != ""].astype("string")
+        if not len(values) or not values.str.contains(r"[0-9]", regex=True).all() \
+                or not values.str.contains(r"[.,]", regex=True).any():
+            continue
+        fits = [fmt for fmt in candidates
+                if not np.isnan(parse_numbers(values, {"decimal": fmt[0], "thousands": fmt[1]})).any()]
+        votes.update(fits)
+        if (".", ",") in fits and (",", ".") in fits:
+            dotted.append(values[values.str.contains(".", regex=False)])
+    if not votes:
+        return ".", None
+    best = max(votes.values())
+    tied = [fmt for fmt in candidates if votes[fmt] == best]
+    if tied[0][0] == "." and (",", ".") in tied and dotted:
+        groups = pd.concat(dotted)
+        if groups.str.fullmatch(r"[+-]?[0-9]{1,3}(?:\.[0-9]{3})+").all():
+            return ",", "."
+    return tied[0]
+
+
+def _copy(value):
+    return dict(value) if isinstance(value, dict) else value
 
 
 def _identifier(text: str) -> str:
@@ -140,8 +162,9 @@ def _identifier(text: str) -> str:
 
 
 def _infer_field(name: str, series: pd.Series, decimal: str, thousands: str | None) -> tuple[dict, str | None]:
-    values = series.astype(str).str.strip()
-    present = values[(values != "") & (values.str.lower() != "nan")]
+    # the reader's text: "nan" or "NA" are values, not missing (only empty cells are missing)
+    values = pd.Series(series.to_numpy(dtype=object), index=series.index).astype(str).str.strip()
+    present = values[values != ""]
     field: dict = {"name": _identifier(name), "type": "string", "title": name}
     constraints: dict = {}
     date_format = None
@@ -152,7 +175,8 @@ def _infer_field(name: str, series: pd.Series, decimal: str, thousands: str | No
     numbers = pd.Series(parse_numbers(present, {"decimal": decimal, "thousands": thousands}), index=present.index)
     # Codes with leading zeros (school numbers, postcodes) stay text.
     leading_zero = present.str.match(r"^0\d").any()
-    if len(present) and numbers.notna().all() and not leading_zero:
+    if len(present) and numbers.notna().all() and not leading_zero \
+            and not (numbers.abs() > 2 ** 53).any():  # larger integers are ids: kept exactly as text
         integral = bool((numbers == np.round(numbers)).all())
         field["type"] = "integer" if integral else "number"
         lo, hi = numbers.min(), numbers.max()
@@ -169,7 +193,9 @@ def _infer_field(name: str, series: pd.Series, decimal: str, thousands: str | No
         field["type"] = "boolean"
     elif len(present):
         distinct = present.unique()
-        if len(distinct) <= 12 and len(present) >= 3 * len(distinct):
+        # a list of allowed values only where values repeat; never for a constant column (the next
+        # file's other value would be refused although nothing is wrong with it)
+        if 1 < len(distinct) <= 12 and len(present) >= 3 * len(distinct):
             constraints["enum"] = sorted(distinct.tolist())
     if constraints:
         field["constraints"] = constraints
@@ -185,7 +211,7 @@ def _candidate_key(frame: pd.DataFrame, fields: list[dict]) -> list[str] | None:
     columns = [c for c, f in zip(frame.columns, fields) if f["type"] not in ("geometry", "number")]
     for size in (1, 2):
         for combo in itertools.combinations(columns, size):
-            part = frame[list(combo)].astype(str)
+            part = frame[list(combo)].astype(str).apply(lambda c: c.str.strip())  # as the reader compares
             if len(part) and not (part == "").any().any() and not part.duplicated().any():
                 names = {c: f["name"] for c, f in zip(frame.columns, fields)}
                 return [names[c] for c in combo]

@@ -32,7 +32,7 @@ import pandas as pd
 
 from bif_lib.contracts import Contract, ContractError
 from bif_lib.validation import fields as F
-from bif_lib.validation.report import ROW, Failure, FailureBatch, ValidationReport
+from bif_lib.validation.report import ROW, Failure, FailureBatch, ValidationReport, by_source_row
 from bif_lib.validation.rules import References, Rule, build_rules, rule_problems
 
 
@@ -54,6 +54,9 @@ class _Run:
     consume: bool = False
     typed: dict = field(default_factory=dict)    # field name -> typed column (phase 2)
     result: pd.DataFrame | None = None           # the typed frame (phase 2 on)
+    # a table reshaped from wide to long: each position's source column (phase 2 groups the field
+    # failures of one source row into one, naming these columns)
+    labels: np.ndarray | None = None
 
     def add(self, batch: FailureBatch, slot: tuple) -> None:
         self.report.add_batch(batch)
@@ -138,6 +141,10 @@ class Validator:
         (a chunk of the file) leaves ``unique`` out and returns, per field that has it, which rows'
         values are present (not missing, not refused)."""
         present = {}
+        reshape = self.contract.source.get("wide_to_long")
+        if reshape and reshape["names_to"] in run.frame.columns and len(run.frame) \
+                and pd.Series(run.rows).duplicated().any():
+            run.labels = run.frame[reshape["names_to"]].astype(str).to_numpy(dtype=object)
         for index, spec in enumerate(self.contract.fields):
             if spec.name in run.frame.columns:
                 if spec.type == "geometry":
@@ -159,14 +166,26 @@ class Validator:
         report, frame = run.report, run.frame
         column = frame[spec.name]
         missing = F.missing_mask(column, self.contract.missing_values)
-        values, type_bad, type_batch = F.coerce(column, spec, self.contract.source, run.rows, missing)
+        # a reshaped table: failures found by position, then one per source row (``by_source_row``)
+        grouped = run.labels is not None
+        rows = np.arange(len(frame)) if grouped else run.rows
+        reshape = self.contract.source.get("wide_to_long") or {}
+        labels = run.labels if spec.name == reshape.get("values_to") else None
+
+        def add(batch: FailureBatch, rule: str) -> None:
+            run.add(by_source_row(batch, run.rows, labels) if grouped else batch, field_slot(index, rule))
+
+        values, type_bad, type_batch = F.coerce(column, spec, self.contract.source, rows, missing)
         report.checked("type")
         if type_batch is not None:
-            run.add(type_batch, field_slot(index, "type"))
+            if spec.on_invalid == "missing":  # the contract accepts such a value as missing: a warning
+                type_batch.severity = "warning"
+                type_batch.message += " und wird als fehlender Wert übernommen (Vertrag: on_invalid: missing)"
+            add(type_batch, "type")
         for key in spec.constraints:
             report.checked(key)
-        for batch in F.constraint_batches(values, spec, run.rows, missing, type_bad, unique=unique):
-            run.add(batch, field_slot(index, batch.rule))
+        for batch in F.constraint_batches(values, spec, rows, missing, type_bad, unique=unique):
+            add(batch, batch.rule)
         present = ~missing & ~type_bad if spec.constraints.get("unique") and not unique else None
         run.typed[spec.name] = values
         if spec.missing_means == "suppressed":

@@ -564,9 +564,16 @@ def constraint_batches(column: pd.Series, field: Field, rows: np.ndarray, missin
         else:
             bad = ~column.astype("string").isin([str(a) for a in allowed]).to_numpy(bool) & present
         if bad.any():
-            shown = _literal(", ".join(map(str, allowed[:15])) + (" …" if len(allowed) > 15 else ""))
-            out.append(_batch("enum", field.name, rows, bad, values, f"Wert „{{value}}“ ist nicht erlaubt (erlaubt: {shown})"))
+            out.append(_batch("enum", field.name, rows, bad, values,
+                              f"Wert „{{value}}“ ist nicht erlaubt ({allowed_text(allowed)})"))
     return out
+
+
+def allowed_text(allowed) -> str:
+    """The allowed values of an ``enum`` for a message template, always all of them (a steward must
+    see the value meant), with their count when there are many."""
+    listed = ", ".join(map(str, allowed))
+    return _literal(f"erlaubt: {listed}" if len(allowed) <= 15 else f"erlaubt sind diese {len(allowed)} Werte: {listed}")
 
 
 def unique_batch(column: pd.Series, field: Field, rows: np.ndarray, present: np.ndarray) -> FailureBatch | None:

@@ -10,6 +10,7 @@ small it lists at most ``MAX_LISTED_PER_RULE`` examples per rule.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -60,6 +61,7 @@ RULE_TITLES = {
     "ambiguous": "eindeutige Quelle",
     "clock": "Zeitstempel der Versionen",
     "store": "Datenspeicher",
+    "district_name": "Stadtteilname laut Stadtprofil",
 }
 
 
@@ -116,10 +118,71 @@ class FailureBatch:
 
     def failures(self, limit: int | None = None) -> list[Failure]:
         n = len(self.rows) if limit is None else min(limit, len(self.rows))
-        return [Failure(self.rule, self.message.format(value=_display(self.values[i])), self.column,
+        return [Failure(self.rule, visible(self.message.format(value=_display(self.values[i])), keep="\n"),
+                        visible(self.column) if self.column is not None else None,
                         int(self.rows[i]) if self.rows[i] is not None and not pd.isna(self.rows[i]) else None,
                         _jsonable(self.values[i]), self.severity, self.rule_id)
                 for i in range(n)]
+
+
+class GroupedBatch(FailureBatch):
+    """The failures of a table reshaped from wide to long (``source.wide_to_long``), one per source
+    row: each keeps its reason (if the check gave one) and names the affected columns of its row
+    (``suffixes``)."""
+
+    def __init__(self, *args, suffixes: list[str], reasons: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.suffixes, self.reasons = suffixes, reasons
+
+    def failures(self, limit: int | None = None) -> list[Failure]:
+        listed = super().failures(limit)
+        for failure, reason, suffix in zip(listed, self.reasons, self.suffixes):
+            failure.message += visible((f": {reason}" if reason else "") + suffix)
+        return listed
+
+    def _like(self, rows, values, parts: list[FailureBatch]) -> FailureBatch:
+        suffixes = [s for part in parts for s in getattr(part, "suffixes", [""] * len(part))]
+        reasons = [r for part in parts for r in getattr(part, "reasons", [""] * len(part))]
+        return GroupedBatch(self.rule, self.column, rows, values, self.message, self.severity, self.rule_id,
+                            suffixes=suffixes, reasons=reasons)
+
+
+MAX_COLUMNS_LISTED = 50  # affected columns named per source row (of a reshaped table)
+
+
+def by_source_row(batch: FailureBatch, source_rows: np.ndarray, labels: np.ndarray | None) -> FailureBatch:
+    """``batch``, whose rows are positions in a reshaped (long) frame, as one failure per source row
+    (``source_rows``: each position's row in the file); with ``labels`` (each position's source
+    column) the failure names the affected columns of its row and their values."""
+    positions = np.asarray(batch.rows)
+    if not len(positions) or any(p is None for p in positions.tolist()):
+        return batch
+    positions = positions.astype(np.int64)
+    rows = np.asarray(source_rows)[positions]
+    order = np.argsort(rows, kind="stable")
+    unique_rows, starts = np.unique(rows[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    values = batch.values
+    reasons_of = list(getattr(batch, "reasons", []))
+    first_values, suffixes, reasons = [], [], []
+    for start, end in zip(starts, ends):
+        members = order[start:end]
+        first = int(members[0])
+        first_values.append(values[first])
+        reasons.append(reasons_of[first] if first < len(reasons_of) else "")
+        if labels is None:
+            suffixes.append("")
+            continue
+        member_values = [_display(values[int(m)]) for m in members]
+        names = [str(labels[positions[int(m)]]) for m in members]
+        same = len(set(member_values)) == 1
+        shown = [f"„{n}“" if same else f"„{n}“ (Wert „{v}“)"
+                 for n, v in zip(names[:MAX_COLUMNS_LISTED], member_values[:MAX_COLUMNS_LISTED])]
+        more = f" und {len(names) - MAX_COLUMNS_LISTED} weitere" if len(names) > MAX_COLUMNS_LISTED else ""
+        word = "Spalte" if len(names) == 1 else f"{len(names)} Spalten"
+        suffixes.append(f" – betrifft in dieser Zeile {word}: {', '.join(shown)}{more}")
+    return GroupedBatch(batch.rule, batch.column, unique_rows.astype(object), np.array(first_values, dtype=object),
+                        batch.message, batch.severity, batch.rule_id, suffixes=suffixes, reasons=reasons)
 
 
 @dataclass
@@ -222,7 +285,7 @@ class ValidationReport:
             shown = self.failures()
             for f in shown[:max_lines]:
                 where = [f"Zeile {f.row}" if f.row is not None else None,
-                         f"Spalte „{f.column}“" if f.column else None]
+                         f"Spalte „{visible(f.column)}“" if f.column else None]
                 prefix = "WARNUNG" if f.severity == "warning" else "FEHLER"
                 lines.append(f"  {prefix} [{f.rule_id or f.rule}] {', '.join(w for w in where if w) or 'Datei'}: {f.message}")
             total = self.errors + self.warnings
@@ -233,12 +296,26 @@ class ValidationReport:
         return "\n".join(lines)
 
 
+def visible(text, keep: str = "") -> str:
+    """``text`` with invisible characters shown by their code point: control and format characters
+    (e.g. U+009D, a zero-width space U+200B) and line separators as „[U+009D]“, so a value that looks
+    valid in a message shows why it is not. Characters in ``keep`` stay as they are."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(f"[U+{ord(ch):04X}]" if ch not in keep and unicodedata.category(ch) in _INVISIBLE else ch
+                   for ch in text)
+
+
+_INVISIBLE = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"}
+
+
 def _display(value) -> str:
     if value is None or (not isinstance(value, (list, tuple, np.ndarray)) and pd.isna(value)):
         return "(leer)"
     if isinstance(value, float):
         return format_number(value, decimals=None)
-    return str(value)
+    return visible(value)
 
 
 def _jsonable(value):

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import bif_lib as bif
+from bif_lib.city.profile import load_profile
 from bif_lib.data.bootstrap import bootstrap
-from bif_lib.data.profile import load_profile
 
 # Row counts documented in ../shared/data/flensburg/SOURCES.md
 EXPECTED_ROWS = {"stadtteile": 13, "statistische_bezirke": 41, "schulen": 30, "kitas": 70,

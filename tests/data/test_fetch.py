@@ -11,9 +11,9 @@ from dataclasses import replace
 
 import pytest
 
+from bif_lib.city.profile import load_profile
 from bif_lib.cli import main
 from bif_lib.data.fetch import fetch_sources
-from bif_lib.data.profile import load_profile
 from bif_lib.data.sqldump import extract_table
 
 

@@ -9,65 +9,27 @@ only show in the page; ``BIF_LOAD_TRACE`` records which datasets each notebook l
 from __future__ import annotations
 
 import json
-import os
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 import pytest
+from notebook_runner import run_notebooks
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted(p for p in (REPO / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 APPS = [p for p in NOTEBOOKS if p.parent.name == "apps"]
-TIMEOUT = 240
 
 
 def _ids(paths):
     return [str(p.relative_to(REPO / "notebooks")) for p in paths]
 
 
-def _run(path: Path, trace: Path) -> dict:
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-    started = time.perf_counter()
-    client = NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3",
-                            resources={"metadata": {"path": str(trace.parent)}})
-    # the office's notebook releases for real (idempotent: an unchanged release is recognised)
-    env = {**os.environ, "BIF_LOAD_TRACE": str(trace), "BIF_FREIGABE_AUSFUEHREN": "1"}
-    try:
-        client.execute(env=env)
-        error = None
-    except Exception as e:  # noqa: BLE001 - reported by the test of this notebook
-        error = f"{type(e).__name__}: {str(e)[-2500:]}"
-    stderr = [o.get("text", "") for cell in nb.cells for o in cell.get("outputs", [])
-              if o.get("output_type") == "stream" and o.get("name") == "stderr"]
-    errors = [f"{o.get('ename')}: {o.get('evalue')}" for cell in nb.cells for o in cell.get("outputs", [])
-              if o.get("output_type") == "error"]
-    return {"error": error, "errors": errors, "stderr": stderr, "seconds": time.perf_counter() - started}
-
-
 @pytest.fixture(scope="session")
 def executed(flensburg_home, tmp_path_factory):
     """Run all notebooks (2 at a time) with BIF_HOME at the bootstrapped store."""
-    work = tmp_path_factory.mktemp("notebooks")
-    saved = {k: os.environ.get(k) for k in ("BIF_HOME", "BIF_STORE", "BIF_UI_RAISE")}
-    os.environ["BIF_HOME"] = str(flensburg_home)
-    os.environ.pop("BIF_STORE", None)
-    os.environ["BIF_UI_RAISE"] = "1"
-    try:
-        traces = {p: work / f"{p.parent.name}-{p.stem}.trace" for p in NOTEBOOKS}
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            futures = {p: pool.submit(_run, p, traces[p]) for p in NOTEBOOKS}
-            results = {p: {**f.result(), "trace": traces[p]} for p, f in futures.items()}
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return results
+    return run_notebooks(NOTEBOOKS, tmp_path_factory.mktemp("notebooks"),
+                         {"BIF_HOME": str(flensburg_home), "BIF_STORE": None, "BIF_UI_RAISE": "1",
+                          "BIF_CITY": "flensburg"})
 
 
 def test_notebooks_exist():

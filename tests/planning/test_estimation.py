@@ -1,7 +1,6 @@
 """estimate_parameters on register histories simulated here with known rates."""
 
 import dataclasses
-import importlib.util
 
 import numpy as np
 import pandas as pd
@@ -189,18 +188,12 @@ def test_base_population_from_register_needs_the_extract(register):
         base_population_from_register(persons, 1990)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("bif_lib.synthetic") is None,
-                    reason="synthetic register not available")
-def test_with_the_synthetic_register(mirror_dir):
-    synthetic = pytest.importorskip("bif_lib.synthetic.register")
-    totals = synthetic.PublishedTotals.from_sozialatlas_dir(
-        mirror_dir / "sozialatlas_2022",
-        synthetic.load_bezirke(mirror_dir / "geo" / "flensburg_statistische_bezirke.geojson"),
-    )
-    try:
-        register = synthetic.generate_register(totals, years=range(2017, 2023))
-    except Exception as error:  # developed in parallel; its own tests report its failures
-        pytest.skip(f"synthetic register not usable right now: {error!r}")
+def test_with_the_synthetic_register(flensburg_store):
+    from bif_lib import synthetic
+    from bif_lib.city.profile import load_profile
+
+    totals = synthetic.totals_from_profile(load_profile("flensburg"), flensburg_store)
+    register = synthetic.generate_register(totals, years=range(2017, 2023))
     inputs = projection_inputs_from_register(register.persons, register.events, base_period=(2018, 2022),
                                              inputs={"melderegister_synthetisch": str(register.seed)})
     assert inputs.parameters.synthetic and inputs.base_year == 2022

@@ -37,8 +37,8 @@ def app_server(flensburg_home, environment_access):
     missing = missing_prerequisites()
     if missing:
         pytest.fail("needs " + ", ".join(missing))
-    from bif_lib.platform import accounts
     from bif_lib.apps.publishing.publish import publish_notebook
+    from bif_lib.platform import accounts
 
     p = TestPlatform()
     shutil.copytree(flensburg_home / "store", p.home / "store")

@@ -7,9 +7,8 @@ from __future__ import annotations
 import io
 
 import pytest
-from openpyxl import load_workbook
-
 from app_server import JS_SNAPSHOT, wait_ready
+from openpyxl import load_workbook
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

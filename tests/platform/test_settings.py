@@ -118,7 +118,7 @@ def test_an_empty_file_gives_the_defaults(tmp_path):
     settings = s.load_settings(path, environ={})
     assert settings.hub.port == 8000 and settings.apps.port == 8010 and settings.culler.timeout == 3600
     assert set(settings.groups) == set(s.BIF_GROUPS) and "bif-operator" in settings.roles
-    assert settings.platform.name == "BIF – Business Intelligence"
+    assert settings.platform.name == "BIF – Business Intelligence Flensburg"  # the profile's platform_title
     assert settings.groups.planners.data_areas == [] and settings.auth.ldap.group_mapping == {}
 
 

@@ -9,20 +9,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bif_lib.synthetic import PublishedTotals, SyntheticRegister, aggregate_check, generate_register, load_bezirke
+from bif_lib.city.profile import load_profile
+from bif_lib.synthetic import (
+    PublishedTotals,
+    SyntheticRegister,
+    aggregate_check,
+    generate_register,
+    totals_from_profile,
+)
 
 YEARS = range(2017, 2023)
 SEED = 20221231
 
 
 @pytest.fixture(scope="module")
-def bezirke(mirror_dir) -> pd.DataFrame:  # mirror_dir: tests/conftest.py (BIF_MIRROR)
-    return load_bezirke(mirror_dir / "geo" / "flensburg_statistische_bezirke.geojson")
+def totals(totals_store) -> PublishedTotals:  # totals_store: tests/synthetic/conftest.py
+    """The totals Flensburg's city.yaml declares (generated.synthetic_register.totals), from the store."""
+    return totals_from_profile(load_profile("flensburg"), totals_store)
 
 
 @pytest.fixture(scope="module")
-def totals(mirror_dir, bezirke) -> PublishedTotals:
-    return PublishedTotals.from_sozialatlas_dir(mirror_dir / "sozialatlas_2022", bezirke)
+def bezirke(totals) -> pd.DataFrame:
+    return totals.subdistricts
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +66,16 @@ def _event_ids(register: SyntheticRegister, year: int, event: str) -> set[int]:
 
 # ---------------------------------------------------------------- exact published totals
 
-def test_bezirke_table_from_geojson(bezirke):
+def test_bezirke_table_from_the_store(bezirke):
     assert len(bezirke) == 41
     assert bezirke["district_id"].between(1, 13).all()
     assert bezirke.groupby("district_id").size().tolist() == [3, 2, 3, 4, 3, 2, 3, 3, 4, 3, 6, 3, 2]
-    assert bezirke["area_km2"].sum() == pytest.approx(48.99, abs=0.05)
+    assert bezirke.attrs["weight"] == "area_km2"
+    assert bezirke["weight"].sum() == pytest.approx(48.99, abs=0.05)
 
 
 def test_residents_per_stadtteil_exact_in_every_year(register, check, totals):
-    rows = check[check["table"] == "fl_residents_by_district"]
+    rows = check[check["table"] == "einwohner_stadtteile"]
     assert sorted(rows["year"].unique()) == list(YEARS)
     assert len(rows) == 13 * len(YEARS)
     assert rows["must_be_exact"].all()
@@ -79,7 +88,7 @@ def test_residents_per_stadtteil_exact_in_every_year(register, check, totals):
 
 
 def test_age_groups_per_stadtteil_exact_for_2021_and_2022(check):
-    rows = check[check["table"] == "fl_age_groups_by_district"]
+    rows = check[check["table"] == "altersgruppen_stadtteile"]
     assert sorted(rows["year"].unique()) == [2021, 2022]
     assert set(rows["measure"]) == {"age_under_18", "age_18_to_under_30", "age_30_to_under_45",
                                     "age_45_to_under_65", "age_65_to_under_80", "age_80_and_above",
@@ -90,7 +99,7 @@ def test_age_groups_per_stadtteil_exact_for_2021_and_2022(check):
 
 
 def test_births_per_stadtteil_exact_in_every_year(register, check, totals):
-    rows = check[check["table"] == "fl_births_by_district"]
+    rows = check[check["table"] == "geburten_stadtteile"]
     assert sorted(rows["year"].unique()) == list(YEARS)
     assert rows["must_be_exact"].all() and (rows["difference"] == 0).all()
     births = register.events[register.events["event"] == "birth"].groupby(["year", "district_id"]).size()
@@ -105,14 +114,12 @@ def test_every_target_that_must_be_exact_is_exact(check):
 
 
 def test_bands_exact_where_they_add_up_to_the_residents(check, totals):
-    bands = pd.concat([table.set_index(["year", "district_id"])["residents"]
-                       for table in (totals.band_under_18, totals.band_18_to_under_65, totals.band_65_and_above)],
-                      axis=1).sum(axis=1)
+    assert totals.age_bands.datasets == ["kinder_jugendliche_stadtteile", "einwohner_18_bis_unter_65_stadtteile",
+                                         "einwohner_ab_65_stadtteile"]
+    bands = totals.age_bands.table.groupby(["year", "district_id"])["value"].sum()
     residents = totals.residents.set_index(["year", "district_id"])["residents"]
     consistent = (bands.reindex(residents.index) == residents)
-    band_rows = check[check["table"].isin(["fl_children_age_under_18_by_district",
-                                           "fl_residents_age_18_to_under_65_by_district",
-                                           "fl_residents_age_65_and_above_by_district"])]
+    band_rows = check[check["table"].isin(totals.age_bands.datasets)]
     assert len(band_rows) == 3 * 13 * len(YEARS)
     for row in band_rows.itertuples():
         if consistent[(row.year, row.district_id)]:
@@ -124,7 +131,7 @@ def test_bands_exact_where_they_add_up_to_the_residents(check, totals):
 
 
 def test_city_age_groups_exact_where_they_match_the_stadtteile(check):
-    rows = check[check["table"] == "fl_age_groups_of_residents"]
+    rows = check[check["table"] == "altersgruppen_stadt"]
     assert len(rows) == 6 * len(YEARS)
     assert rows.loc[rows["year"] != 2021, "must_be_exact"].all()
     assert (rows.loc[rows["must_be_exact"], "difference"] == 0).all()
@@ -133,7 +140,7 @@ def test_city_age_groups_exact_where_they_match_the_stadtteile(check):
 
 
 def test_non_german_share_calibrated_to_published_foreign_citizenship(check):
-    rows = check[check["table"] == "fl_migration_background_by_district"]
+    rows = check[check["table"] == "migrationshintergrund_stadtteile"]
     assert len(rows) == 2 * 13
     assert not rows["must_be_exact"].any()
     # Calibrated, not guaranteed: nearly always reached exactly, never far off.
@@ -145,7 +152,7 @@ def test_aggregate_check_layout(check):
     assert list(check.columns) == ["table", "measure", "year", "district_id", "published", "synthetic",
                                    "must_be_exact", "difference"]
     assert str(check["district_id"].dtype) == "Int64"
-    assert check.loc[check["table"] == "fl_age_groups_of_residents", "district_id"].isna().all()
+    assert check.loc[check["table"] == "altersgruppen_stadt", "district_id"].isna().all()
     assert check.attrs["bif"]["synthetic"] is True
 
 
@@ -265,7 +272,7 @@ def test_rows_without_stadtteil_are_excluded_from_district_targets(totals):
 # ---------------------------------------------------------------- plausibility and layout
 
 def test_bezirk_belongs_to_the_persons_stadtteil(register, bezirke):
-    parent = bezirke.set_index("bezirk_id")["district_id"]
+    parent = bezirke.set_index("subdistrict_id")["district_id"]
     persons = register.persons
     assert (persons["bezirk_id"].map(parent) == persons["district_id"]).all()
     assert persons.loc[persons["extract_year"] == 2022, "bezirk_id"].nunique() == 41

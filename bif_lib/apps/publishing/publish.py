@@ -3,7 +3,8 @@
 Order of the steps (each failure refuses the publication with German reasons and leaves
 the app that is already published exactly as it was):
 
-1. metadata (``metadata.bif``: title, description, audience, owner),
+1. metadata (``metadata.bif``: title, description, audience, owner; placeholders such as
+   ``{districts}`` or ``{owner}`` filled from the city profile, ``bundled.py``),
 2. a headless run (nbclient, with a timeout) in the publication sandbox (``sandbox.py``; as
    root): an account of its own that may read only what the app's classification allows, in
    its own PID, mount and network namespaces, so the code under check cannot reach the live
@@ -37,6 +38,7 @@ import nbformat
 from bif_lib.apps.account import AccountProblem, RunAs, service_account
 from bif_lib.apps.config import AppsConfig
 from bif_lib.apps.publishing import sandbox as sandboxing
+from bif_lib.apps.publishing.bundled import fill_metadata
 from bif_lib.apps.publishing.checks import (
     app_classification,
     check_classifications,
@@ -127,6 +129,7 @@ def publish_notebook(source: str | Path | dict, *, published_by: str, app_id: st
     registry = registry or Registry(cfg.apps_dir)
     nb = read_notebook(source)
     name = filename or (Path(source).name if not isinstance(source, dict) else None)
+    nb = fill_metadata(nb, app_id or (slugify(name) if name else None))
 
     result = check_metadata(nb)
     app_id = app_id or (result.metadata.app_id if result.metadata else None) or (slugify(name) if name else None)
@@ -227,6 +230,7 @@ def is_live(source: str | Path, *, cfg: AppsConfig | None = None, registry: Regi
     cfg = cfg or AppsConfig.current()
     registry = registry or Registry(cfg.apps_dir)
     nb = read_notebook(source)
+    nb = fill_metadata(nb, slugify(Path(source).name))
     result = check_metadata(nb)
     app_id = (result.metadata.app_id if result.metadata else None) or slugify(Path(source).name)
     live = registry.current(app_id) if registry.exists(app_id) else None

@@ -1,10 +1,16 @@
-"""The Sozialatlas indicator catalogue: every open dataset with ``year`` and ``district_id``.
+"""The district indicator catalogue: every open dataset with ``year`` and ``district_id``.
 
 Indicators (a value column of a dataset, or one category of it) with German labels and units
 from the contracts; values per district, city values, time series, the comparison table and the
 map values. :func:`load_atlas` reads the datasets through ``bif_lib.load``. Used by the app
 „Bevölkerung nach Stadtteilen“ (:mod:`bif_lib.apps.views.bevoelkerung`) and the analysts'
 notebooks.
+
+The categories of a long table (its *dimensions*) are declared in the city profile
+(``apps.bevoelkerung.dimensions: {dataset: [field, …]}``) or derived from contract and data
+(:func:`dataset_dimensions`): every text field with a code list (``enum``), plus the fewest
+integer fields that make a row unique per year and district (e.g. the lower bound of an age
+band); integer fields fixed by those (the upper bound) are attributes, not values.
 """
 
 from __future__ import annotations
@@ -22,14 +28,17 @@ from bif_lib.apps.views.common import (
     CITY_LABEL,
     DEC1,
     DEC2,
-    DISTRICTS_MEAN_LABEL,
     INT,
     PCT,
     SUPPRESSED_NOTE,
     TEXT,
     YEAR,
     ViewTable,
+    city_profile,
+    district_label,
     district_names,
+    districts_dative,
+    districts_mean_label,
     slug,
 )
 from bif_lib.i18n import format_number
@@ -52,11 +61,13 @@ class Indicator:
     label: str
     unit: str
     value_column: str
-    dimension: str | None = None
+    dimension: str | None = None  # the one category of a table with one dimension
     code: str | None = None
     additive: bool = True  # counts: city = sum of districts; rates/shares: not additive
     decimals: int = 0
     years: tuple[int, ...] = ()
+    filters: tuple[tuple[str, str], ...] = ()  # (field, code) pairs the rows must have
+    aggregate: bool = False  # sum the rows of a year and district (other categories of the table)
 
     @property
     def full_label(self) -> str:
@@ -64,7 +75,11 @@ class Indicator:
 
     @property
     def city_label(self) -> str:
-        return CITY_LABEL if self.additive else DISTRICTS_MEAN_LABEL
+        return CITY_LABEL if self.additive else districts_mean_label()
+
+    @property
+    def conditions(self) -> tuple[tuple[str, str], ...]:
+        return self.filters or (((self.dimension, self.code),) if self.dimension else ())
 
 
 def parse_code_labels(description: str | None) -> dict[str, tuple[str, str | None]]:
@@ -119,13 +134,93 @@ def _fields(contract: Mapping) -> list[dict]:
     return list(contract.get("schema", {}).get("fields", []))
 
 
-def indicator_catalogue(frames: Mapping[str, pd.DataFrame], contracts: Mapping[str, Mapping]) -> list[Indicator]:
+def as_codes(values: pd.Series) -> pd.Series:
+    """Category values as the codes indicators name: text, whole numbers without ".0"."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.dropna().eq(numbers.dropna().round()).all():
+            return numbers.astype("Int64").astype(str)
+    return values.astype(str)
+
+
+def _unique_by(frame: pd.DataFrame, columns: Sequence[str]) -> bool:
+    rows = frame[frame["district_id"].notna()] if "district_id" in frame else frame
+    return not rows.duplicated(subset=list(columns)).any()
+
+
+def dataset_dimensions(frame: pd.DataFrame, fields: Sequence[Mapping],
+                       declared: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+    """(dimensions, attributes) of a table with year and district_id.
+
+    ``declared`` (the profile's ``apps.bevoelkerung.dimensions.<dataset>``) wins. Else the
+    dimensions are the text fields with a code list, then — while year × district × those is
+    not unique — the integer field with the fewest distinct values that helps most. Integer
+    fields that the dimensions fix (e.g. an age band's upper bound) are attributes: neither
+    dimension nor value.
+    """
+    present = [f for f in fields if f["name"] in frame.columns and f["name"] not in KEY_FIELDS]
+    if declared is not None:
+        dims = [d for d in declared if d in frame.columns]
+    else:
+        dims = [f["name"] for f in present if f.get("type") == "string" and (f.get("constraints") or {}).get("enum")]
+        candidates = sorted((f["name"] for f in present if f.get("type") == "integer"),
+                            key=lambda c: frame[c].nunique(dropna=False))
+        while candidates and not _unique_by(frame, [*KEY_FIELDS, *dims]):
+            before = frame.duplicated(subset=[*KEY_FIELDS, *dims]).sum()
+            best = min(candidates, key=lambda c: (frame.duplicated(subset=[*KEY_FIELDS, *dims, c]).sum(),
+                                                  frame[c].nunique(dropna=False)))
+            if frame.duplicated(subset=[*KEY_FIELDS, *dims, best]).sum() >= before:
+                break
+            dims.append(best)
+            candidates.remove(best)
+    numeric_dims = [d for d in dims if pd.api.types.is_numeric_dtype(frame[d])]
+    attributes = []
+    if numeric_dims and len(frame):
+        for f in present:
+            name = f["name"]
+            if name in dims or f.get("type") not in _NUMERIC_TYPES:
+                continue
+            if frame.groupby(dims, dropna=False)[name].nunique(dropna=False).max() <= 1:
+                attributes.append(name)
+    return dims, attributes
+
+
+# codes BIF's contracts share (docs/contracts.md): labels where a contract lists none
+COMMON_CODES = {"sex": {"m": "männlich", "w": "weiblich", "d": "divers"}}
+
+
+def _code_label(field: Mapping, code: str, labels: Mapping[str, tuple[str, str | None]],
+                frame: pd.DataFrame, attributes: Sequence[str]) -> tuple[str, str | None]:
+    """(label, unit or None) of one category: the code list's label, or for an integer
+    category "Alter: 5 bis 9 Jahre" / "Alter: ab 95 Jahre" with its attribute (upper bound)."""
+    if code in labels:
+        return labels[code]
+    if code in COMMON_CODES.get(field.get("name"), {}):
+        return COMMON_CODES[field["name"]][code], None
+    if field.get("type") != "integer":
+        return code, None
+    title, unit = str(field.get("title") or field["name"]), field.get("unit") or ""
+    title = re.sub(r"\s+(von|ab)$", "", title)  # "Alter von" -> "Alter: 5 bis 9 Jahre"
+    upper = None
+    if len(attributes) == 1:
+        rows = frame[as_codes(frame[field["name"]]) == code][attributes[0]].dropna()
+        upper = rows.iloc[0] if len(rows) else None
+        text = f"ab {code}" if upper is None else f"{code} bis {format_number(upper)}"
+    else:
+        text = code
+    return f"{title}: {text}" + (f" {unit}" if unit else ""), None
+
+
+def indicator_catalogue(frames: Mapping[str, pd.DataFrame], contracts: Mapping[str, Mapping],
+                        dimensions: Mapping[str, Sequence[str]] | None = None) -> list[Indicator]:
     """All indicators of the datasets that have ``year`` and ``district_id``.
 
-    Long-form datasets (a categorical field with an ``enum``, e.g. ``indicator`` or
-    ``age_group``) give one indicator per category and numeric field; wide datasets one per
-    numeric field. Labels and units come from the contract (field title/unit, or the code list
-    in the categorical field's description).
+    Long-form datasets (categorical fields, :func:`dataset_dimensions`; e.g. ``indicator`` or
+    ``age_group``) give one indicator per category and numeric field; with several categorical
+    fields (e.g. sex × age band) a count gives its total and one indicator per category of each
+    field (summed over the others). Wide datasets give one per numeric field. Labels and units
+    come from the contract (field title/unit, or the code list in the categorical field's
+    description). ``dimensions`` declares the categorical fields of a dataset.
     """
     catalogue: list[Indicator] = []
     for dataset, frame in frames.items():
@@ -135,11 +230,14 @@ def indicator_catalogue(frames: Mapping[str, pd.DataFrame], contracts: Mapping[s
         if not set(KEY_FIELDS) <= names or not set(KEY_FIELDS) <= set(frame.columns):
             continue
         topic = str(contract.get("title") or dataset)
+        dims, attributes = dataset_dimensions(frame, fields, (dimensions or {}).get(dataset))
         numeric = [f for f in fields if f.get("type") in _NUMERIC_TYPES and f["name"] not in KEY_FIELDS
-                   and f["name"] in frame.columns]
-        dimensions = [f for f in fields if f.get("type") == "string" and f["name"] not in KEY_FIELDS
-                      and (f.get("constraints") or {}).get("enum") and f["name"] in frame.columns]
-        dimension = dimensions[0] if dimensions else None
+                   and f["name"] in frame.columns and f["name"] not in dims and f["name"] not in attributes]
+        by_name = {f["name"]: f for f in fields}
+        if len(dims) > 1:
+            catalogue.extend(_multi_dimension_indicators(dataset, topic, frame, numeric, dims, attributes, by_name))
+            continue
+        dimension = by_name.get(dims[0], {"name": dims[0], "type": "string"}) if dims else None
         for value_field in numeric:
             column = value_field["name"]
             if dimension is None:
@@ -153,20 +251,71 @@ def indicator_catalogue(frames: Mapping[str, pd.DataFrame], contracts: Mapping[s
                     years=tuple(sorted(int(y) for y in frame.loc[values.notna(), "year"].dropna().unique()))))
                 continue
             labels = parse_code_labels(dimension.get("description"))
-            present = set(frame[dimension["name"]].dropna().astype(str))
-            for code in dimension["constraints"]["enum"]:
-                if code not in present:
-                    continue
-                label, unit = labels.get(code, (code, None))
+            codes = as_codes(frame[dimension["name"]])
+            present = set(codes[frame[dimension["name"]].notna()])
+            for code in _ordered_codes(dimension, present):
+                label, unit = _code_label(dimension, code, labels, frame, attributes)
                 unit = unit or value_field.get("unit") or ""
                 rate = is_rate_unit(unit)
-                rows = frame[frame[dimension["name"]].astype(str) == code]
+                rows = frame[codes == code]
                 catalogue.append(Indicator(
                     key=f"{dataset}|{column}|{code}", dataset=dataset, topic=topic, label=label, unit=unit,
                     value_column=column, dimension=dimension["name"], code=code, additive=not rate,
                     decimals=_decimals(rows[column], rate),
                     years=tuple(sorted(int(y) for y in rows["year"].dropna().unique()))))
     return catalogue
+
+
+def _ordered_codes(field: Mapping, present: set[str]) -> list[str]:
+    """The codes with data: in the code list's order, else numerically / alphabetically."""
+    enum = [str(c) for c in (field.get("constraints") or {}).get("enum") or []]
+    if enum:
+        return [c for c in enum if c in present]
+    try:
+        return sorted(present, key=lambda c: float(c))
+    except ValueError:
+        return sorted(present)
+
+
+def _multi_dimension_indicators(dataset: str, topic: str, frame: pd.DataFrame, numeric: Sequence[Mapping],
+                                dims: Sequence[str], attributes: Sequence[str],
+                                fields: Mapping[str, Mapping]) -> list[Indicator]:
+    """A table with several categorical fields: for a count its total and each category of each
+    field summed over the others; for a rate every combination of categories."""
+    out: list[Indicator] = []
+    codes = {d: as_codes(frame[d]) for d in dims}
+    for value_field in numeric:
+        column = value_field["name"]
+        unit = value_field.get("unit") or ""
+        rate = is_rate_unit(unit) or is_rate_unit(value_field.get("title"))
+        title = str(value_field.get("title") or column)
+
+        def indicator(key_part: str, label: str, filters: tuple, mask, column=column, unit=unit,
+                      rate=rate) -> Indicator:
+            rows = frame[mask]
+            return Indicator(key=f"{dataset}|{column}|{key_part}", dataset=dataset, topic=topic, label=label,
+                             unit=unit, value_column=column, additive=not rate,
+                             decimals=_decimals(rows[column], rate), filters=filters, aggregate=not rate,
+                             years=tuple(sorted(int(y) for y in rows.loc[rows[column].notna(), "year"].unique())))
+
+        if rate:
+            combos = frame[list(dims)].assign(**{d: codes[d] for d in dims}).drop_duplicates()
+            for combo in combos.itertuples(index=False):
+                filters = tuple(zip(dims, map(str, combo)))
+                mask = np.logical_and.reduce([codes[d] == c for d, c in filters])
+                parts = [_code_label(fields.get(d, {"name": d}), c, parse_code_labels(fields.get(d, {}).get("description")),
+                                     frame, attributes)[0] for d, c in filters]
+                out.append(indicator(",".join(f"{d}={c}" for d, c in filters), f"{title}: {', '.join(parts)}",
+                                     filters, mask))
+            continue
+        out.append(indicator("insgesamt", f"{title} insgesamt", (), np.ones(len(frame), dtype=bool)))
+        for d in dims:
+            field = fields.get(d, {"name": d})
+            labels = parse_code_labels(field.get("description"))
+            for code in _ordered_codes(field, set(codes[d][frame[d].notna()])):
+                label = _code_label(field, code, labels, frame, attributes)[0]
+                out.append(indicator(f"{d}={code}", f"{title}: {label}", ((d, code),), (codes[d] == code).to_numpy()))
+    return out
 
 
 def topics(catalogue: Sequence[Indicator]) -> list[str]:
@@ -186,10 +335,13 @@ def find_indicator(catalogue: Sequence[Indicator], key: str) -> Indicator:
 
 
 def indicator_values(frame: pd.DataFrame, indicator: Indicator) -> pd.DataFrame:
-    """year, district_id (<NA> = not assignable to a district), value, suppressed."""
+    """year, district_id (<NA> = not assignable to a district), value, suppressed.
+
+    An indicator over several categories (``aggregate``) sums its rows per year and district;
+    the sum is suppressed if one of them is."""
     rows = frame
-    if indicator.dimension:
-        rows = frame[frame[indicator.dimension].astype(str) == indicator.code]
+    for name, code in indicator.conditions:
+        rows = rows[(as_codes(rows[name]) == code).to_numpy()]
     flag = f"{indicator.value_column}_suppressed"
     suppressed = rows[flag].fillna(False).astype(bool) if flag in rows else pd.Series(False, index=rows.index)
     out = pd.DataFrame({
@@ -198,6 +350,10 @@ def indicator_values(frame: pd.DataFrame, indicator: Indicator) -> pd.DataFrame:
         "value": pd.to_numeric(rows[indicator.value_column], errors="coerce").astype("float64").to_numpy(),
         "suppressed": suppressed.to_numpy() | rows[indicator.value_column].isna().to_numpy(),
     })
+    if indicator.aggregate:
+        out = out.groupby(["year", "district_id"], dropna=False, as_index=False).agg(
+            value=("value", lambda v: v.sum(min_count=1)), suppressed=("suppressed", "any"))
+        out["value"] = out["value"].where(~out["suppressed"])
     return out.sort_values(["year", "district_id"], na_position="last", ignore_index=True)
 
 
@@ -206,7 +362,7 @@ def city_values(values: pd.DataFrame, indicator: Indicator) -> pd.Series:
 
     Counts: sum of all rows (districts and "not assignable"); <NA> where a district value is
     suppressed (the sum would be too small). Rates/shares: unweighted mean of the districts
-    (no weights are published) — labelled "Mittelwert der Stadtteile" wherever shown.
+    (no weights are published) — labelled "Mittelwert der Stadtteile" (the profile's level) wherever shown.
     """
     result = {}
     for year, rows in values.groupby("year"):
@@ -288,12 +444,13 @@ def comparison_table(values: pd.DataFrame, indicator: Indicator, year: int, name
     previous_year = max(earlier) if earlier else None
     value_format = DEC2 if indicator.decimals >= 2 else DEC1 if indicator.decimals == 1 else INT
     value_col = f"Wert {year}"
-    frame = pd.DataFrame({"Nr.": current["district_id"].astype(int), "Stadtteil": current["name"],
+    label = district_label()
+    frame = pd.DataFrame({"Nr.": current["district_id"].astype(int), label: current["name"],
                           value_col: current["value"]})
-    formats = {"Nr.": INT, "Stadtteil": TEXT, value_col: value_format}
+    formats = {"Nr.": INT, label: TEXT, value_col: value_format}
     units = {} if indicator.additive else {value_col: header_unit(indicator.unit)}
     city = city_values(values, indicator)
-    city_row = {"Nr.": pd.NA, "Stadtteil": indicator.city_label, value_col: city.get(year, np.nan)}
+    city_row = {"Nr.": pd.NA, label: indicator.city_label, value_col: city.get(year, np.nan)}
     if previous_year is not None:
         digits = {INT: 0, DEC1: 1, DEC2: 2}[value_format]  # changes from the values as shown
         before = np.round(district_frame(values, previous_year, names)["value"].to_numpy(float), digits)
@@ -318,11 +475,11 @@ def comparison_table(values: pd.DataFrame, indicator: Indicator, year: int, name
     frame["Nr."] = frame["Nr."].astype("Int64")
     notes = [f"Indikator: {indicator.full_label}", SUPPRESSED_NOTE]
     if not indicator.additive:
-        notes.append(f"{DISTRICTS_MEAN_LABEL}: ungewichtet; ein Wert der Gesamtstadt ist nicht veröffentlicht.")
+        notes.append(f"{districts_mean_label()}: ungewichtet; ein Wert der Gesamtstadt ist nicht veröffentlicht.")
     elif city_row[value_col] is np.nan or pd.isna(city_row[value_col]):
-        notes.append("Gesamtstadt: keine Summe, weil Werte einzelner Stadtteile unterdrückt sind.")
+        notes.append(f"Gesamtstadt: keine Summe, weil Werte einzelner {district_label(plural=True)} unterdrückt sind.")
     selected_flags = [bool(selected is not None and nr == selected) for nr in frame["Nr."].fillna(-1)]
-    return ViewTable(frame, formats, f"{indicator.label} {year} nach Stadtteilen", notes=notes,
+    return ViewTable(frame, formats, f"{indicator.label} {year} nach {districts_dative()}", notes=notes,
                      selected=selected_flags, filename=slug(f"{indicator.label} {year}"),
                      sources=[indicator.dataset], units=units)
 
@@ -345,8 +502,9 @@ class AtlasData:
 
     frames: dict[str, pd.DataFrame]
     catalogue: list[Indicator]
-    districts: Any  # GeoDataFrame (stored CRS)
+    districts: Any  # GeoDataFrame (stored CRS), or None: the city has no boundaries (no map)
     names: dict[int, str]
+    boundaries: str | None = None  # the polygons' dataset
     _memo: dict = field(default_factory=dict, repr=False)  # the data never changes while an app runs
 
     def _cached(self, key: tuple, compute):
@@ -370,26 +528,49 @@ class AtlasData:
 
     @property
     def datasets(self) -> list[str]:
-        return ["stadtteile", *self.frames]
+        return [*([self.boundaries] if self.boundaries else []), *self.frames]
 
 
-def load_atlas(*, store=None, classification: str = "open") -> AtlasData:
-    """Load every ``classification`` dataset with year and district_id, plus the districts."""
+def _profile_setting(app_id: str, key: str):
+    try:
+        return city_profile().app(app_id).get(key)
+    except Exception:  # noqa: BLE001 - no profile: derived defaults
+        return None
+
+
+def load_atlas(*, store=None, classification: str = "open", app_id: str = "bevoelkerung") -> AtlasData:
+    """Load every ``classification`` dataset with year and district_id (or those the profile
+    lists under ``apps.<app_id>.inputs.indicators.datasets``), plus the districts: names from
+    the profile, polygons from its boundaries dataset (None if the city has none)."""
+    from bif_lib.apps.requirements import INDICATORS, boundaries_dataset, input_spec, load_boundaries
+
+    listed = input_spec(app_id, INDICATORS).get("datasets") or None
     frames, contracts = {}, {}
+    boundaries = boundaries_dataset()
     for dataset in list_datasets(classification, store=store)["dataset"]:
+        if (listed is not None and dataset not in listed) or dataset == boundaries:
+            continue
         contract = describe(dataset, store=store).contract
         names = {f["name"] for f in _fields(contract)}
         if set(KEY_FIELDS) <= names:
             frames[dataset] = load(dataset, store=store)
             contracts[dataset] = contract
-    districts = load("stadtteile", store=store)
-    catalogue = indicator_catalogue(frames, contracts)
-    return AtlasData(frames, catalogue, districts, district_names(districts))
+    districts = load_boundaries(store=store)
+    catalogue = indicator_catalogue(frames, contracts, _profile_setting(app_id, "dimensions"))
+    names = district_names() or (district_names(districts) if districts is not None else {})
+    return AtlasData(frames, catalogue, districts, names, boundaries if districts is not None else None)
 
 
-def default_indicator_key(catalogue: Sequence[Indicator]) -> str:
-    """Residents per district if present, else the first indicator."""
+def default_indicator_key(catalogue: Sequence[Indicator], preferred: str | None = None) -> str:
+    """The indicator shown first: ``preferred`` (an indicator key or a dataset id; default the
+    profile's ``apps.bevoelkerung.default_indicator``), else the first count of persons of a
+    table without categories (residents), else the first indicator."""
+    preferred = preferred or _profile_setting("bevoelkerung", "default_indicator")
+    if preferred:
+        for ind in catalogue:
+            if preferred in (ind.key, ind.dataset):
+                return ind.key
     for ind in catalogue:
-        if ind.dataset == "einwohner_stadtteile":
+        if ind.additive and not ind.conditions and ind.unit == "Personen":
             return ind.key
     return catalogue[0].key

@@ -29,7 +29,6 @@ from bif_lib.planning.projection import ProjectionResult, project_population
 from bif_lib.planning.scenarios import BOUNDS, SCENARIO_LABELS_DE, Assumptions, scenario
 
 CITY_LABEL = "Gesamtstadt"
-DISTRICTS_MEAN_LABEL = "Mittelwert der Stadtteile"
 SYNTHETIC_NOTE = ("synthetisch: abgeleitet aus dem synthetischen Melderegister (keine echten Personen); "
                   "Zahlen zeigen Größenordnungen, keine amtlichen Werte.")
 SUPPRESSED_NOTE = "– = in der Quelle unterdrückt (Datenschutz) oder nicht veröffentlicht"
@@ -217,11 +216,82 @@ def scenario_summary(results: Mapping[str, ProjectionResult], years: Iterable[in
                      filename="szenarienvergleich")
 
 
-# --- geometry helpers -------------------------------------------------------------------------
+# --- the city's districts (from the profile) ---------------------------------------------------
 
-def district_names(frame: pd.DataFrame) -> dict[int, str]:
-    """{district_id: name} from ``stadtteile`` or ``stadtteile_namen``."""
+DEFAULT_LEVEL = ("Stadtteil", "Stadtteile")
+
+
+def city_profile():
+    """The profile of ``BIF_CITY`` (cached per process): the only place a city lives."""
+    from bif_lib.city.profile import current_profile
+
+    return current_profile()
+
+
+def profile_districts():
+    """The profile's districts (codes, names, label, boundaries), or None if the profile has none."""
+    try:
+        return city_profile().districts
+    except Exception:  # noqa: BLE001 - pure view functions fall back to the generic labels
+        return None
+
+
+def district_label(plural: bool = False) -> str:
+    """German name of the district level: "Stadtteil" / "Stadtteile" unless the profile says otherwise."""
+    level = profile_districts()
+    if level is None:
+        return DEFAULT_LEVEL[plural]
+    return level.label_plural if plural else level.label
+
+
+def districts_dative() -> str:
+    """The plural in the dative ("nach Stadtteilen", "nach Ortsteilen", "nach Vierteln")."""
+    plural = district_label(plural=True)
+    return plural if plural.endswith(("n", "s")) else plural + "n"
+
+
+def districts_mean_label() -> str:
+    """City label of a rate: "Mittelwert der Stadtteile"."""
+    return f"Mittelwert der {district_label(plural=True)}"
+
+
+def district_names(frame: pd.DataFrame | None = None) -> dict[int, str]:
+    """{district_id: name}: from a frame with district_id and name, else the profile's districts
+    (in the profile's order; codes need not be 1..N)."""
+    if frame is None:
+        level = profile_districts()
+        return dict(level.names) if level is not None else {}
     return {int(d): str(n) for d, n in sorted(zip(frame["district_id"], frame["name"]))}
+
+
+def app_text(app_id: str, key: str, default: str) -> str:
+    """A text of an app from the profile (``apps.<app_id>.<key>``), else ``default``."""
+    try:
+        value = city_profile().app(app_id).get(key)
+    except Exception:  # noqa: BLE001
+        value = None
+    return str(value) if value else default
+
+
+def app_notes(app_id: str) -> list[str]:
+    """The city's own notes for an app's „Daten & Qualität“ panel (``apps.<app_id>.notes``)."""
+    try:
+        notes = city_profile().app(app_id).get("notes") or []
+    except Exception:  # noqa: BLE001
+        notes = []
+    return [str(n) for n in ([notes] if isinstance(notes, str) else notes)]
+
+
+def source_line(app_id: str) -> str:
+    """The source line under an app's charts: ``apps.<app_id>.source``, else "Quelle: <organisation>"."""
+    try:
+        organisation = city_profile().organisation
+    except Exception:  # noqa: BLE001
+        organisation = ""
+    return app_text(app_id, "source", f"Quelle: {organisation}" if organisation else "")
+
+
+# --- geometry helpers -------------------------------------------------------------------------
 
 
 def district_centroids(districts) -> pd.DataFrame:
@@ -243,7 +313,9 @@ def locate_points(lat: Sequence[float], lon: Sequence[float], districts) -> np.n
 
 # --- assumptions as people read them -------------------------------------------------------------
 
-PROJECTION_MODEL = "Bevölkerungsvorausberechnung (Kohorten-Komponenten-Modell je Stadtteil, Geschlecht und Alter)"
+def projection_model() -> str:
+    """The projection as an export names it (the district level from the profile)."""
+    return f"Bevölkerungsvorausberechnung (Kohorten-Komponenten-Modell je {district_label()}, Geschlecht und Alter)"
 
 
 def model_version(*models: str) -> str:
@@ -257,6 +329,6 @@ def assumptions_text(assumptions: Assumptions, *, base_year: int, end_year: int)
            "Vorausberechnung bis": str(end_year)}
     for key in ADJUSTABLE:
         out[BOUNDS[key].label_de] = format_number(float(getattr(assumptions, key)), 2)
-    out["Methode"] = ("Kohorten-Komponenten-Modell je Stadtteil, Geschlecht und Alter (docs/planning-models.md); "
+    out["Methode"] = (f"Kohorten-Komponenten-Modell je {district_label()}, Geschlecht und Alter (docs/planning-models.md); "
                       "Faktoren wirken auf die geschätzten Raten (1 = wie geschätzt).")
     return out

@@ -1,12 +1,12 @@
 """The app „Kita-Versorgung nach Stadtteilen“ (notebooks/apps/kita.ipynb).
 
-What it loads: the districts and the Kita directory (open), and the projection's inputs
-(internal, released by the statistics office; derived from the synthetic register) through
-:func:`bif_lib.loaders.load_projection_inputs`.
+What it loads: the districts (from the city profile; polygons if the city has boundaries) and
+the Kita directory (open; input ``kitas`` of :mod:`bif_lib.apps.requirements`), and the
+projection's inputs (internal) through :func:`bif_lib.loaders.load_projection_inputs`.
 
-What it shows: children under 3 and from 3 to school entry against Kita places per Stadtteil,
+What it shows: children under 3 and from 3 to school entry against Kita places per district,
 today and in the projection years, for a scenario and planner-set demand rates: coverage map
-with the Kitas, chart of the chosen Stadtteil, table of the gaps. The view functions below are
+with the Kitas (only with boundaries), chart of the chosen district, table of the gaps. The view functions below are
 pure and tested; :class:`KitaApp` holds the widgets, :func:`show` is the notebook's call.
 """
 
@@ -21,19 +21,21 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from bif_lib.api import load
+from bif_lib.apps.requirements import load_input
 from bif_lib.apps.views.common import (
     CITY_LABEL,
     INT,
     PCT,
-    PROJECTION_MODEL,
     SYNTHETIC_NOTE,
     TEXT,
     YEAR,
     ViewTable,
     assumptions_text,
+    district_label,
+    districts_dative,
     model_version,
     population_table,
+    projection_model,
     round_to_total,
     slug,
 )
@@ -63,7 +65,21 @@ BANDS = [(BAND_LABELS_DE[UNDER_3], UNDER_3), (BAND_LABELS_DE[THREE_TO_SCHOOL], T
 
 
 def kitas_with_district(kitas, districts) -> pd.DataFrame:
-    """Kitas with district_id (point in polygon in the stored CRS) and lat/lon for the map."""
+    """Kitas with district_id (point in polygon in the stored CRS) and lat/lon for the map.
+
+    ``districts`` None (a city without boundaries): the Kitas' own ``district_id`` column
+    (0 = not assignable), lat/lon from the geometry or the Kitas' lat/lon columns."""
+    if districts is None:
+        out = pd.DataFrame(kitas.drop(columns="geometry", errors="ignore"))
+        out["district_id"] = pd.to_numeric(out["district_id"], errors="coerce").fillna(0).astype(int).to_numpy()
+        if "geometry" in getattr(kitas, "columns", ()) and getattr(kitas, "crs", None) is not None:
+            wgs = kitas.geometry.to_crs(4326)
+            out["lat"], out["lon"] = wgs.y.to_numpy(), wgs.x.to_numpy()
+        for column in ("lat", "lon"):
+            if column not in out.columns:
+                out[column] = np.nan
+        out.attrs["bif"] = dict(kitas.attrs.get("bif", {}))
+        return out
     import geopandas as gpd
 
     points = kitas.to_crs(districts.crs) if kitas.crs != districts.crs else kitas
@@ -139,14 +155,15 @@ def _shown_rows(result: DaycareResult, band: str, year: int | None = None,
 
 def kita_gap_table(result: DaycareResult, band: str, year: int, names: Mapping[int, str],
                    selected: int | None = None) -> ViewTable:
-    """Per Stadtteil and the city: children, places, coverage, demand, gap (places − demand),
+    """Per district and the city: children, places, coverage, demand, gap (places − demand),
     as whole numbers that add up (:func:`shown_coverage`)."""
+    label, plural, dative = district_label(), district_label(plural=True), districts_dative()
     shown = _shown_rows(result, band, year)
     rows = shown[shown["district_id"] != CITY_ID]
     city = shown[shown["district_id"] == CITY_ID].iloc[0]
     frame = pd.DataFrame({
         "Nr.": pd.array(list(rows["district_id"].astype(int)) + [pd.NA], dtype="Int64"),
-        "Stadtteil": [names.get(int(d), str(d)) for d in rows["district_id"]] + [CITY_LABEL],
+        label: [names.get(int(d), str(d)) for d in rows["district_id"]] + [CITY_LABEL],
         "Kinder": list(rows["children"]) + [city["children"]],
         "Plätze": list(rows["places"]) + [city["places"]],
         "Versorgungsquote": [v * 100 for v in rows["coverage_rate"]] + [city["coverage_rate"] * 100],
@@ -154,15 +171,15 @@ def kita_gap_table(result: DaycareResult, band: str, year: int, names: Mapping[i
         "Saldo (Plätze − Bedarf)": list(rows["gap"]) + [city["gap"]],
         "Status": list(rows["status"]) + [city["status"]],
     })
-    formats = {"Nr.": INT, "Stadtteil": TEXT, "Kinder": INT, "Plätze": INT, "Versorgungsquote": PCT,
+    formats = {"Nr.": INT, label: TEXT, "Kinder": INT, "Plätze": INT, "Versorgungsquote": PCT,
                "Bedarf": INT, "Saldo (Plätze − Bedarf)": INT, "Status": TEXT}
     band_label = BAND_LABELS_DE[band]
     rate = float(rows["demand_rate"].iloc[0]) if len(rows) else float("nan")
     notes = [f"Altersgruppe {band_label}; Bedarf = Kinder × Bedarfsquote ({_pct_text(rate)}).",
-             "Ganze Zahlen, so gerundet, dass die Stadtteile die Gesamtstadt ergeben; Saldo und "
+             f"Ganze Zahlen, so gerundet, dass die {plural} die Gesamtstadt ergeben; Saldo und "
              "Versorgungsquote aus den gezeigten Zahlen.",
-             "Versorgungsquote = Plätze ÷ Kinder. Kinder besuchen auch Kitas in anderen Stadtteilen: "
-             "Stadtteilwerte sind Richtwerte, die Gesamtstadt ist exakt.",
+             f"Versorgungsquote = Plätze ÷ Kinder. Kinder besuchen auch Kitas in anderen {dative}: "
+             f"Werte je {label} sind Richtwerte, die Gesamtstadt ist exakt.",
              "Plätze nach Altersgruppe aus den Gruppenarten geschätzt; Kindertagespflege nicht enthalten."]
     if result.synthetic:
         notes.append(SYNTHETIC_NOTE)
@@ -259,24 +276,39 @@ def daycare_assumptions_text(demand: DemandRates, rule: PlaceRule = PlaceRule())
 # --- the app ------------------------------------------------------------------------------------
 
 YEARS_AHEAD = 15  # the slider reaches base year + 15
-APP_ID, APP_TITLE = "kita", "Kita-Versorgung nach Stadtteilen"
-MODEL = model_version(PROJECTION_MODEL, "Kita-Versorgung (Bedarf = Kinder × Bedarfsquote, Plätze je Altersgruppe "
-                                        "aus den Gruppenarten; docs/planning-models.md)")
-QUALITY_NOTES = [
-    "Kita-Plätze: Kita-Verzeichnis (Gesamtplätze je Einrichtung); die Aufteilung auf Altersgruppen ist "
-    "aus den Gruppenarten geschätzt.",
-    "Kindertagespflege (Tagesmütter/-väter) ist nicht enthalten: die Versorgung unter 3 Jahren ist "
-    "daher unterschätzt.",
-    "Kinder besuchen auch Kitas in anderen Stadtteilen: Stadtteilwerte sind Richtwerte."]
+APP_ID = "kita"
+
+
+def app_title() -> str:
+    """„Kita-Versorgung nach Stadtteilen“ (the profile's district level)."""
+    return f"Kita-Versorgung nach {districts_dative()}"
+
+
+def app_model() -> str:
+    return model_version(projection_model(), "Kita-Versorgung (Bedarf = Kinder × Bedarfsquote, Plätze je "
+                                             "Altersgruppe aus den Gruppenarten; docs/planning-models.md)")
+
+
+def quality_notes() -> list[str]:
+    return [
+        "Kita-Plätze: Kita-Verzeichnis (Gesamtplätze je Einrichtung); die Aufteilung auf Altersgruppen ist "
+        "aus den Gruppenarten geschätzt.",
+        "Kindertagespflege (Tagesmütter/-väter) ist nicht enthalten: die Versorgung unter 3 Jahren ist "
+        "daher unterschätzt.",
+        f"Kinder besuchen auch Kitas in anderen {districts_dative()}: Werte je {district_label()} sind Richtwerte."]
 
 
 class KitaApp(ProjectionApp):
     """The widgets of the app and their reactions. ``widget`` is the page (shown by :func:`show`)."""
 
-    APP_ID, APP_TITLE, MODEL, QUALITY_NOTES = APP_ID, APP_TITLE, MODEL, QUALITY_NOTES
+    APP_ID = APP_ID
+
+    def __init__(self, *, store=None):
+        self.APP_TITLE, self.MODEL, self.QUALITY_NOTES = app_title(), app_model(), quality_notes()
+        super().__init__(store=store)
 
     def load_own(self, store) -> list:
-        self.kitas_open = load("kitas", store=store)
+        self.kitas_open = load_input(APP_ID, "kitas", store=store)
         self.kitas = kitas_with_district(self.kitas_open, self.districts)
         return [self.kitas_open]
 
@@ -299,12 +331,13 @@ class KitaApp(ProjectionApp):
                                           continuous_update=False)
         self.rate_3_6 = w.FloatSlider(value=DemandRates().three_to_school, min=0, max=1, step=0.01,
                                       continuous_update=False)
-        self.district = ui.dropdown("Stadtteil", [("– Gesamtstadt –", 0)] + [(n, i) for i, n in self.names.items()])
+        self.district = ui.dropdown(district_label(), [("– Gesamtstadt –", 0)] + [(n, i) for i, n in self.names.items()])
         for widget, css in ((self.band, "bif-band"), (self.year, "bif-year"), (self.district, "bif-district-select"),
                             (self.measure, "bif-measure")):
             widget.add_class(css)
         self.status = Status()
-        self.kita_map = DistrictMap(self.districts, height="380px")
+        self.kita_map = DistrictMap(self.districts, height="380px", names=self.names, label=district_label(),
+                                    label_plural=district_label(plural=True)) if self.has_map else None
         self.chart = ChartView()
         self.figures = w.HTML()
         self.table = TableView(table_id="bif-kitatabelle", export_info=self.export_info)
@@ -315,7 +348,7 @@ class KitaApp(ProjectionApp):
     # reactions -----------------------------------------------------------------------------------
 
     def selection(self) -> str:
-        """The chosen Stadtteil's name, or „Gesamtstadt“."""
+        """The chosen district's name, or „Gesamtstadt“."""
         chosen = self.district.value or None
         return self.names[chosen] if chosen else CITY_LABEL
 
@@ -331,9 +364,12 @@ class KitaApp(ProjectionApp):
                                       **daycare_assumptions_text(demand)})
 
     def show_overview(self) -> None:
-        """Map and table of all Stadtteile: independent of the chosen Stadtteil."""
+        """Map and table of all districts: independent of the chosen district."""
         result, band, year, measure = self.result, self.band.value, self.year.value, self.measure.value
         band_label = dict((b, label) for label, b in BANDS)[band]
+        self.gap_table = kita_gap_table(result, band, year, self.names)
+        if self.kita_map is None:
+            return
         values, labels = kita_map_values(result, band, year, self.names, measure)
         self.kita_map.set_values(values, labels=labels, diverging=measure == "gap", decimals=0,
                                  suffix=" %" if measure == "coverage" else "",
@@ -341,10 +377,9 @@ class KitaApp(ProjectionApp):
                                         else f"Saldo Plätze − Bedarf {band_label} {year}"), missing_label=None,
                                  points=KITA_POINT_LEGEND)
         self.kita_map.set_points(kita_points(self.kitas[self.kitas["district_id"] > 0], result, band), name="Kitas")
-        self.gap_table = kita_gap_table(result, band, year, self.names)
 
     def show_selection(self) -> None:
-        """What depends on the chosen Stadtteil: the marked row, the chart (all years), key figures."""
+        """What depends on the chosen district: the marked row, the chart (all years), key figures."""
         result, chosen, band = self.result, self.district.value or None, self.band.value
         place = self.names[chosen] if chosen else "Gesamtstadt"
         band_label = dict((b, label) for label, b in BANDS)[band]
@@ -352,9 +387,11 @@ class KitaApp(ProjectionApp):
         chart = self.chart
         chart.update(
             (self.version, band, chosen),
-            lambda: charts.coverage_png(kita_chart_data(result, band, chosen), synthetic=True,
+            lambda: charts.coverage_png(kita_chart_data(result, band, chosen), synthetic=result.synthetic,
                                         title=f"{place}, {band_label}: Kinder, Bedarf und Plätze",
-                                        source="Kinder: synthetisch abgeleitet; Plätze: Kita-Verzeichnis",
+                                        source=("Kinder: synthetisch abgeleitet" if result.synthetic
+                                                else "Kinder: Bevölkerungsvorausberechnung")
+                                        + "; Plätze: Kita-Verzeichnis",
                                         canvas=chart.canvas),
             export_filename(APP_ID, "entwicklung", band_label, place, self.scenario.assumptions().label_de))
         self.figures.value = key_figures_html(kita_key_figures(result, band, self.year.value, chosen, place))
@@ -369,7 +406,7 @@ class KitaApp(ProjectionApp):
             self.show_selection()
 
     def _on_district(self, change) -> None:
-        if self.kita_map.selected != (self.district.value or None):
+        if self.kita_map is not None and self.kita_map.selected != (self.district.value or None):
             self.kita_map.selected = self.district.value or None
         self.refresh(recompute=False, overview=False)
 
@@ -383,7 +420,8 @@ class KitaApp(ProjectionApp):
         for widget in (self.band, self.year, self.measure):
             widget.observe(lambda change: self.refresh(recompute=False), "value")
         self.district.observe(self._on_district, "value")
-        self.kita_map.observe(self._on_map_click, "selected")
+        if self.kita_map is not None:
+            self.kita_map.observe(self._on_map_click, "selected")
         self.refresh()
 
     # layout --------------------------------------------------------------------------------------
@@ -395,18 +433,24 @@ class KitaApp(ProjectionApp):
             ui.help_text("Anteil der Kinder, die einen Platz brauchen (Planungsziel).")])],
             selected_index=None)
         demand_box.set_title(0, "Bedarfsquoten anpassen")
+        with_map = self.kita_map is not None
         controls = w.VBox([ui.section_title("Altersgruppe"), self.band, ui.section_title("Jahr"), self.year,
                            ui.section_title("Szenario der Kinderzahlen"), self.scenario, demand_box,
-                           self.district, ui.help_text("oder in der Karte anklicken"),
-                           ui.section_title("Karte zeigt"), self.measure, self.status])
+                           self.district,
+                           *([ui.help_text("oder in der Karte anklicken"),
+                              ui.section_title("Karte zeigt"), self.measure] if with_map else []),
+                           self.status])
         controls.add_class("bif-controls")
+        label = district_label()
+        synthetic = self.quality.synthetic
         return ui.app(
-            ui.header("Kita-Versorgung nach Stadtteilen",
-                      "Kinder gegen Kita-Plätze je Stadtteil, heute und in den Prognosejahren. "
-                      "Die Kinderzahlen beruhen auf synthetisch abgeleiteten Daten.", synthetic=True),
-            ui.two_columns(controls, w.VBox([self.figures, self.kita_map])),
+            ui.header(self.APP_TITLE,
+                      f"Kinder gegen Kita-Plätze je {label}, heute und in den Prognosejahren."
+                      + (" Die Kinderzahlen beruhen auf synthetisch abgeleiteten Daten." if synthetic else ""),
+                      synthetic=synthetic),
+            ui.two_columns(controls, w.VBox([self.figures, self.kita_map] if with_map else [self.figures])),
             ui.side_by_side(w.VBox([ui.section_title("Entwicklung"), self.chart]),
-                            w.VBox([ui.section_title("Lücken je Stadtteil"), self.table]), basis=("420px", "560px")),
+                            w.VBox([ui.section_title(f"Lücken je {label}"), self.table]), basis=("420px", "560px")),
             self.quality)
 
 

@@ -1,12 +1,13 @@
 """The app „Schulbedarfsprognose Grundschulen“ (notebooks/apps/schulbedarf.ipynb).
 
-What it loads: the districts and the school directory (open), and the projection's inputs
-(internal, released by the statistics office; derived from the synthetic register) through
-:func:`bif_lib.loaders.load_projection_inputs`.
+What it loads: the districts (names from the city profile, polygons from its boundaries
+dataset: required here, schools are located in and assigned to districts by distance) and the
+school directory (open; input ``schools`` of :mod:`bif_lib.apps.requirements`), and the
+projection's inputs (internal) through :func:`bif_lib.loaders.load_projection_inputs`.
 
 What it shows: pupils, classes and capacity of the city's primary schools until the target
 year, for a scenario and planner-edited capacities: key figures, the map with the schools,
-chart and table of the chosen school, Stadtteil or the whole city. The view functions below
+chart and table of the chosen school, district or the whole city. The view functions below
 are pure and tested; :class:`SchulbedarfApp` holds the widgets, :func:`show` is the
 notebook's call.
 """
@@ -23,21 +24,22 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from bif_lib.api import load
+from bif_lib.apps.requirements import load_input
 from bif_lib.apps.views.common import (
     CITY_LABEL,
     INT,
     PCT,
-    PROJECTION_MODEL,
     SYNTHETIC_NOTE,
     TEXT,
     YEAR,
     ViewTable,
     assumptions_text,
     district_centroids,
+    district_label,
     locate_points,
     model_version,
     population_table,
+    projection_model,
     round_to_total,
     slug,
 )
@@ -66,7 +68,7 @@ def primary_schools(schools: pd.DataFrame, districts, *, municipal_only: bool = 
     """The primary schools the model projects: school_id, name, district_id, pupils, grades, lat, lon.
 
     Default: primary schools without private flag (the city's own Grundschulen); schools in
-    private or Danish-minority ownership enter through the calibrated entry rate instead.
+    private ownership enter through the calibrated entry rate instead.
     """
     chosen = schools[schools["primary_school"].fillna(False).astype(bool)]
     if municipal_only:
@@ -123,7 +125,7 @@ def school_demand(population: pd.DataFrame, schools: pd.DataFrame, capacities: p
 
 
 GRAVITY_NOTE = ("Schwerkraftmodell: Anteil einer Schule ∝ Schülerzahl × exp(−Entfernung zum "
-                "Stadtteilmittelpunkt / 1,5 km); Flensburg veröffentlicht keine Schuleinzugsbereiche")
+                "Mittelpunkt des Gebiets / 1,5 km); Schuleinzugsbereiche sind nicht hinterlegt")
 
 
 def gravity_assignment(schools: pd.DataFrame, districts) -> pd.DataFrame:
@@ -172,9 +174,10 @@ def school_overview(result: SchoolDemandResult, schools: pd.DataFrame, names: Ma
     peak = table.loc[table["school_id"].isin(ids)].sort_values("utilisation", ascending=False)
     peak = peak.drop_duplicates("school_id").set_index("school_id").reindex(ids)
     district = schools.set_index("school_id")["district_id"].reindex(ids)
+    label = district_label()
     frame = pd.DataFrame({
         "Schule": now["name"].to_numpy(),
-        "Stadtteil": [names.get(int(d), "–") for d in district],
+        label: [names.get(int(d), "–") for d in district],
         f"Schüler {base_year}": base.to_numpy(float),
         f"Schüler {year}": now["pupils"].to_numpy(float),
         f"Klassen {year}": now["classes"].to_numpy(float),
@@ -186,7 +189,7 @@ def school_overview(result: SchoolDemandResult, schools: pd.DataFrame, names: Ma
         "Status": now["status"].to_numpy(),
         "Kapazität": now["capacity_source"].fillna("unbekannt").to_numpy(),
     })
-    formats = {"Schule": TEXT, "Stadtteil": TEXT, f"Schüler {base_year}": INT, f"Schüler {year}": INT,
+    formats = {"Schule": TEXT, label: TEXT, f"Schüler {base_year}": INT, f"Schüler {year}": INT,
                f"Klassen {year}": INT, "Klassenräume": INT, "Plätze": INT, f"Auslastung {year}": PCT,
                f"höchste Auslastung bis {horizon}": PCT, "erstmals über Kapazität": YEAR, "Status": TEXT,
                "Kapazität": TEXT}
@@ -201,8 +204,8 @@ def school_overview(result: SchoolDemandResult, schools: pd.DataFrame, names: Ma
     if result.synthetic:
         notes.append(SYNTHETIC_NOTE)
     if not ids:
-        notes.insert(0, "In der Auswahl liegt keine städtische Grundschule; die Kinder des Stadtteils werden den "
-                        "Schulen der Umgebung zugeordnet (siehe „Daten & Qualität“).")
+        notes.insert(0, "In der Auswahl liegt keine städtische Grundschule; die Kinder dieses Gebiets "
+                        "werden den Schulen der Umgebung zugeordnet (siehe „Daten & Qualität“).")
     return ViewTable(frame, formats, title_de(f"Grundschulen {year}: Schüler und Kapazität", result.synthetic),
                      notes=notes, highlight=highlight, selected=[i == selected for i in ids],
                      synthetic=result.synthetic, filename=slug(f"grundschulen {year}"))
@@ -255,7 +258,7 @@ def school_assumptions_text(result: SchoolDemandResult, capacities: pd.DataFrame
         "Einschulungsquote": ", ".join(format_percent(r, 1) for r in rates)
                              + f" ({result.assumptions['entry_rate_source']})",
         "Einschulungsjahrgang": result.assumptions["children_at_entry_age"],
-        "Zuordnung Stadtteil → Schule": (GRAVITY_NOTE if result.assumptions["assignment_source"] == "vorgegeben"
+        f"Zuordnung {district_label()} → Schule": (GRAVITY_NOTE if result.assumptions["assignment_source"] == "vorgegeben"
                                           else result.assumptions["assignment_source"]),
         "Schüler im Basisjahr": result.assumptions["base_pupils"],
         "Kapazitäten": f"{estimated} geschätzt („Schätzung“), {entered} eingegeben („Eingabe“)",
@@ -312,25 +315,38 @@ def schools_in(schools: pd.DataFrame, district_id: int | None) -> pd.DataFrame:
 
 # --- the app ------------------------------------------------------------------------------------
 
+# the city's own remarks (school year of the directory, which schools are not municipal …):
+# apps.schulbedarf.notes of the city profile, shown after these
 QUALITY_NOTES = [
-    "Modelliert werden die Grundschulen in Trägerschaft der Stadt Flensburg; Schulen in freier "
-    "Trägerschaft (u. a. dänische Schulen) gehen über die Einschulungsquote ein.",
-    "Schülerzahlen des Basisjahres: Schulverzeichnis (vermutlich Schuljahr 2022/23).",
+    "Modelliert werden die Grundschulen in kommunaler Trägerschaft; Schulen in freier Trägerschaft gehen "
+    "über die Einschulungsquote ein.",
+    "Schülerzahlen des Basisjahres: Schulverzeichnis.",
     "Kapazitäten sind nicht veröffentlicht: „Schätzung“ aus heutigen Schülerzahlen, bitte durch die "
     "tatsächliche Zügigkeit ersetzen (Tabelle „Kapazitäten“)."]
 MAP_LEGEND = {True: "über Kapazität", False: "ausreichend", None: "Kapazität unbekannt"}
 APP_ID, APP_TITLE = "schulbedarf", "Schulbedarfsprognose Grundschulen"
-MODEL = model_version(PROJECTION_MODEL, "Schulbedarf (Einschulung, Jahrgänge, Klassen und Kapazität je Grundschule; "
-                                        "docs/planning-models.md)")
+
+
+def app_model() -> str:
+    return model_version(projection_model(), "Schulbedarf (Einschulung, Jahrgänge, Klassen und Kapazität je "
+                                             "Grundschule; docs/planning-models.md)")
 
 
 class SchulbedarfApp(ProjectionApp):
     """The widgets of the app and their reactions. ``widget`` is the page (shown by :func:`show`)."""
 
-    APP_ID, APP_TITLE, MODEL, QUALITY_NOTES = APP_ID, APP_TITLE, MODEL, QUALITY_NOTES
+    APP_ID, APP_TITLE, QUALITY_NOTES = APP_ID, APP_TITLE, QUALITY_NOTES
+
+    def __init__(self, *, store=None):
+        self.MODEL = app_model()
+        super().__init__(store=store)
 
     def load_own(self, store) -> list:
-        self.schools_open = load("schulen", store=store)
+        if self.districts is None:
+            raise ValueError(f"Die Schulbedarfsprognose braucht die Grenzen der {district_label(plural=True)} "
+                             "(districts.boundaries im Stadtprofil): ohne sie lassen sich die Schulen keinem Gebiet "
+                             "zuordnen.")
+        self.schools_open = load_input(APP_ID, "schools", store=store)
         self.schools = primary_schools(self.schools_open, self.districts)
         self.assignment = gravity_assignment(self.schools, self.districts)
         return [self.schools_open]
@@ -343,15 +359,17 @@ class SchulbedarfApp(ProjectionApp):
         self.horizon = w.IntSlider(value=base_year + 10, min=base_year + 1, max=base_year + 20,
                                    description="Zieljahr", continuous_update=False,
                                    style={"description_width": "80px"}, layout=w.Layout(width="100%"))
-        self.district = ui.dropdown("Stadtteil",
-                                    [("– alle Stadtteile –", 0)] + [(n, i) for i, n in self.names.items()])
+        self.district = ui.dropdown(district_label(),
+                                    [(f"– alle {district_label(plural=True)} –", 0)]
+                                    + [(n, i) for i, n in self.names.items()])
         self.school = ui.dropdown("Schule", [("– alle Schulen –", "")])
         for widget, css in ((self.horizon, "bif-horizon"), (self.district, "bif-district-select"),
                             (self.school, "bif-school-select")):
             widget.add_class(css)
         self.capacities = CapacityEditor(default_capacities(self.schools))
         self.status = Status()
-        self.school_map = DistrictMap(self.districts, height="360px")
+        self.school_map = DistrictMap(self.districts, height="360px", names=self.names, label=district_label(),
+                                      label_plural=district_label(plural=True))
         self.chart = ChartView()
         self.figures = w.HTML()
         self.table = TableView(table_id="bif-schultabelle", export_info=self.export_info)
@@ -362,7 +380,7 @@ class SchulbedarfApp(ProjectionApp):
     # reactions -----------------------------------------------------------------------------------
 
     def selection(self) -> str:
-        """The chosen school's name, else the chosen Stadtteil's, else „Gesamtstadt“."""
+        """The chosen school's name, else the chosen district's, else „Gesamtstadt“."""
         if self.school.value:
             return str(self.schools.set_index("school_id").loc[self.school.value, "name"])
         return self.names[self.district.value] if self.district.value else CITY_LABEL
@@ -373,7 +391,7 @@ class SchulbedarfApp(ProjectionApp):
         return list(schools_in(self.schools, self.district.value)["school_id"])
 
     def fill_school_choices(self) -> None:
-        first = "– alle Schulen im Stadtteil –" if self.district.value else "– alle Schulen –"
+        first = f"– alle Schulen im {district_label()} –" if self.district.value else "– alle Schulen –"
         with self.quiet:
             ui.replace_options(self.school, [(first, "")] + [
                 (r.name, r.school_id) for r in schools_in(self.schools, self.district.value).itertuples()])
@@ -392,7 +410,7 @@ class SchulbedarfApp(ProjectionApp):
                                       **school_assumptions_text(result, self.capacities.table)})
 
     def show_results(self) -> None:
-        """Table, chart and map points of the chosen school, Stadtteil or the whole city."""
+        """Table, chart and map points of the chosen school, district or the whole city."""
         result, ids = self.result, self.selected_schools()
         school, horizon = self.school.value, self.horizon.value
         label = selection_label(self.schools, self.names, self.district.value, school)
@@ -401,10 +419,11 @@ class SchulbedarfApp(ProjectionApp):
         chart = self.chart
         chart.update(
             (self.version, tuple(ids), label),
-            lambda: charts.capacity_png(school_chart_data(result, ids, years), synthetic=True,
+            lambda: charts.capacity_png(school_chart_data(result, ids, years), synthetic=result.synthetic,
                                         title=f"{label}: Schüler und Plätze bis {horizon}" if ids else
-                                        f"{label}: keine städtische Grundschule im Stadtteil",
-                                        source="Bevölkerung: synthetisch abgeleitet; Schulen: Schulverzeichnis",
+                                        f"{label}: keine städtische Grundschule im {district_label()}",
+                                        source=("Bevölkerung: synthetisch abgeleitet" if result.synthetic
+                                                else "Bevölkerung: Vorausberechnung") + "; Schulen: Schulverzeichnis",
                                         canvas=chart.canvas),
             export_filename(APP_ID, label, f"bis {horizon}", self.scenario.assumptions().label_de))
         self.school_map.set_points(school_points(result, self.schools, horizon, school), name="Grundschulen")
@@ -458,13 +477,14 @@ class SchulbedarfApp(ProjectionApp):
     def _layout(self) -> w.VBox:
         controls = w.VBox([ui.section_title("Szenario"), self.scenario, ui.section_title("Zeitraum"), self.horizon,
                            self.district, self.school,
-                           ui.help_text("Schule oder Stadtteil auch in der Karte anklicken."), self.status])
+                           ui.help_text(f"Schule oder {district_label()} auch in der Karte anklicken."), self.status])
         controls.add_class("bif-controls")
         return ui.app(
-            ui.header("Schulbedarfsprognose Grundschulen",
-                      "Schülerinnen und Schüler, Klassen und Kapazität der städtischen Grundschulen bis zum "
-                      "Zieljahr. Die Bevölkerungsvorausberechnung beruht auf synthetisch abgeleiteten Daten.",
-                      synthetic=True),
+            ui.header(APP_TITLE,
+                      "Schülerinnen und Schüler, Klassen und Kapazität der städtischen Grundschulen bis zum Zieljahr."
+                      + (" Die Bevölkerungsvorausberechnung beruht auf synthetisch abgeleiteten Daten."
+                         if self.quality.synthetic else ""),
+                      synthetic=self.quality.synthetic),
             ui.two_columns(controls, w.VBox([self.figures, self.school_map])),
             ui.side_by_side(w.VBox([ui.section_title("Schüler und Kapazität"), self.chart]),
                             w.VBox([ui.section_title("Kapazitäten (bearbeitbar)"),

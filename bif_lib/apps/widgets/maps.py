@@ -1,6 +1,6 @@
 """Clickable district map that works offline: ipyleaflet with GeoJSON layers and no tile layer.
 
-No tile server, no CDN: the Stadtteil polygons are the map. Geodata is stored in EPSG:25832;
+No tile server, no CDN: the district polygons are the map. Geodata is stored in EPSG:25832;
 it is simplified there (metres) and reprojected to EPSG:4326 for display only.
 
 * :func:`class_breaks`, :func:`color_for` and :func:`legend_html` are pure (tested);
@@ -87,9 +87,14 @@ def legend_html(title: str, breaks: Sequence[float], palette: Sequence[str] = SE
     return f'<div class="bif-legend"><div class="bif-legend-title">{html.escape(title)}</div>{"".join(rows)}</div>'
 
 
-def district_features(districts, tolerance_m: float = 8.0) -> dict:
-    """GeoJSON (EPSG:4326) of the districts, simplified in the stored metric CRS."""
-    frame = districts[["district_id", "name", "geometry"]].copy()
+def district_features(districts, tolerance_m: float = 8.0, names: Mapping[int, str] | None = None) -> dict:
+    """GeoJSON (EPSG:4326) of the districts, simplified in the stored metric CRS. ``names``
+    ({district_id: name}, e.g. the city profile's) replace the dataset's ``name`` column."""
+    frame = districts[["district_id", "geometry"]].copy()
+    if names is not None:
+        frame["name"] = [names.get(int(d), str(d)) for d in districts["district_id"]]
+    else:
+        frame["name"] = districts["name"].to_numpy()
     if frame.crs is not None and frame.crs.is_projected:
         frame["geometry"] = frame.geometry.simplify(tolerance_m, preserve_topology=True)
     frame = frame.to_crs(4326)
@@ -137,7 +142,7 @@ def fit_zoom(south: float, west: float, north: float, east: float, width_px: flo
 
 
 class DistrictMap(widgets.VBox):
-    """Offline choropleth of the Stadtteile with click-to-select.
+    """Offline choropleth of the districts with click-to-select.
 
     ``selected`` (int or None) is the selected district_id; observe it to react to clicks.
     ``selected_point`` is the id of the last clicked point (school, Kita) or None.
@@ -147,11 +152,13 @@ class DistrictMap(widgets.VBox):
     selected_point = traitlets.Unicode(None, allow_none=True)
 
     def __init__(self, districts, *, height: str = "400px", hover_format: Callable[[int], str] | None = None,
-                 allow_deselect: bool = True, expected_width_px: int = 700):
+                 allow_deselect: bool = True, expected_width_px: int = 700, names: Mapping[int, str] | None = None,
+                 label: str = "Stadtteil", label_plural: str = "Stadtteile"):
         import ipyleaflet as L
 
         self._L = L
-        self.features = district_features(districts)
+        self.label = label
+        self.features = district_features(districts, names=names)
         self.names = {f["properties"]["district_id"]: f["properties"]["name"] for f in self.features["features"]}
         self._fill: dict[int, str] = {i: MISSING_COLOR for i in self.names}
         self._hover_text: dict[int, str] = {i: self.names[i] for i in self.names}
@@ -169,7 +176,7 @@ class DistrictMap(widgets.VBox):
             layer.on_click(self._clicked)
             layer.on_hover(self._hovered)
             self.district_layers[district] = layer
-        self.layer = L.LayerGroup(layers=tuple(self.district_layers.values()), name="Stadtteile")
+        self.layer = L.LayerGroup(layers=tuple(self.district_layers.values()), name=label_plural)
         self.points_layer = None
         self._hover_line = ""
         self.info = widgets.HTML()
@@ -225,7 +232,7 @@ class DistrictMap(widgets.VBox):
     def _show_info(self) -> None:
         """Two lines: the selection (or how to select) and what the mouse points at."""
         if self.selected is None:
-            first = '<span class="bif-muted">Stadtteil anklicken, um ihn auszuwählen</span>'
+            first = f'<span class="bif-muted">{html.escape(self.label)} anklicken, um auszuwählen</span>'
         else:
             first = f"<b>Ausgewählt:</b> {html.escape(self.names.get(self.selected, ''))}"
         second = f'<div class="bif-hover">{html.escape(self._hover_line)}</div>' if self._hover_line else ""

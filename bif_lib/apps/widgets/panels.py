@@ -14,8 +14,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from bif_lib.apps.widgets.export import ExportDataset, ExportInfo
-from bif_lib.i18n import (CLASSIFICATION_LABELS, format_local_datetime, format_number, reference_date,
-                          reference_detail)
+from bif_lib.i18n import CLASSIFICATION_LABELS, format_local_datetime, format_number, reference_date, reference_detail
 from bif_lib.validation.report import RULE_TITLES
 
 SYNTHETIC_BADGE = '<span class="bif-badge bif-badge-synthetic">synthetisch</span>'
