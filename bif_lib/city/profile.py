@@ -52,6 +52,7 @@ class Districts:
 PLANNING_DEFAULTS = {"population": "register_release", "stocks": {}, "life_table": None,
                      "fertility": {"tfr": 1.4, "mean_age": 31.5}}
 PLANNING_SOURCES = ("register_release", "stocks")
+STORAGE_CRS = "EPSG:25832"
 
 
 @dataclass(frozen=True)
@@ -110,10 +111,6 @@ class CityProfile:
         """The ``apps.<app_id>`` section (texts, input mapping), or {}."""
         return (self.settings.get("apps") or {}).get(app_id) or {}
 
-    def reference_date(self, dataset: str) -> str:
-        """Reference date (Stichtag) of a dataset, German day.month.; default 31.12."""
-        return str((self.settings.get("reference_dates") or {}).get(dataset, "31.12."))
-
     def contracts(self) -> dict[str, Contract]:
         return load_contracts(self.directory)
 
@@ -144,6 +141,12 @@ def load_profile(key: str | None = None) -> CityProfile:
             raise ContractError(path, [(f"sources[{i}].pin", None,
                                         f"{source.path}: „pin: false“ braucht eine eigene Adresse (url), keinen "
                                         f"festen SQL-Dump")])
+    if str(settings["crs"]).upper() != STORAGE_CRS:
+        # one CRS for all stored geodata, so that every city's maps, areas and distances work the
+        # same; readers reproject source files from whatever CRS they declare
+        raise ContractError(path, [("crs", None, f"BIF speichert Geodaten in {STORAGE_CRS} (ETRS89 / UTM 32N); "
+                                                 f"Quelldateien in {settings['crs']} werden beim Einlesen "
+                                                 f"umprojiziert – hier {STORAGE_CRS} angeben")])
     planning = settings.get("planning") or {}
     if planning.get("population", "register_release") not in PLANNING_SOURCES:
         raise ContractError(path, [("planning.population", None,

@@ -85,8 +85,11 @@ def test_a_city_with_everything_can_run_every_app():
 def test_a_city_with_population_stocks_only_gets_the_population_app_without_map():
     population = requirements.resolve("bevoelkerung", profile=SMALL, catalog=SMALL_CATALOG)
     assert population.ok
-    assert set(population.disabled) == {"Karte", "Altersaufbau"}
+    # no map without boundaries; the age pyramid shows the stocks split into single ages
+    assert set(population.disabled) == {"Karte"}
     assert "Grenzen der Ortsteile" in population.disabled["Karte"][0]
+    assert requirements.datasets_for("bevoelkerung", requirements.SINGLE_AGES, profile=SMALL) == [
+        "bestand", "sterbetafel"]
     # the projection is estimated from the stocks and the life table: both are there
     assert requirements.datasets_for("kita", requirements.PROJECTION, profile=SMALL) == ["bestand", "sterbetafel"]
     assert requirements.resolve("kita", profile=SMALL, catalog=SMALL_CATALOG).missing == ["kitas"]

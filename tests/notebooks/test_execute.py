@@ -65,7 +65,11 @@ def test_app_metadata_complete(executed, path):
         read_load_trace,
     )
 
-    nb = json.loads(path.read_text(encoding="utf-8"))
+    from bif_lib.apps.publishing.bundled import fill_metadata
+    from bif_lib.city import load_profile
+
+    # as published: the notebook's placeholders filled from the city profile
+    nb = fill_metadata(json.loads(path.read_text(encoding="utf-8")), path.stem, load_profile("flensburg"))
     meta = nb["metadata"]["bif"]
     assert set(meta) >= {"title", "description", "audience", "owner"}
     result = check_metadata(nb)
