@@ -77,17 +77,23 @@ def _login_and_list(platform: TestPlatform) -> list[str]:
 
 def from_profile_to_platform(city: str, mirror: Path | None) -> dict:
     """The steps of scripts/start for ``city`` in a fresh BIF_HOME; seconds per step."""
-    from bif_lib.apps.publishing.bundled import publish_bundled
     from bif_lib.city import current_profile
+    from bif_lib.config import environment
+
+    with environment({"BIF_CITY": city, "BIF_STORE": None, "BIF_MIRROR": None}):
+        current_profile.cache_clear()
+        try:
+            return _start(city, mirror)
+        finally:
+            current_profile.cache_clear()
+
+
+def _start(city: str, mirror: Path | None) -> dict:
+    from bif_lib.apps.publishing.bundled import publish_bundled
     from bif_lib.data.bootstrap import bootstrap
     from bif_lib.platform import accounts
     from bif_lib.store import Store
 
-    saved = {k: os.environ.get(k) for k in ("BIF_CITY", "BIF_HOME", "BIF_MIRROR", "BIF_STORE")}
-    os.environ["BIF_CITY"] = city
-    os.environ.pop("BIF_STORE", None)
-    os.environ.pop("BIF_MIRROR", None)
-    current_profile.cache_clear()
     platform = TestPlatform()
     platform.activate_env()
     seconds: dict[str, float] = {}
@@ -116,12 +122,6 @@ def from_profile_to_platform(city: str, mirror: Path | None) -> dict:
         platform.shutdown()
         platform.restore_env()
         shutil.rmtree(platform.root, ignore_errors=True)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        current_profile.cache_clear()
 
 
 def main(argv: list[str] | None = None) -> int:

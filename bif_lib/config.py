@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -119,3 +121,23 @@ def catalog_connection() -> dict[str, str] | None:
         return None
     return {"url": url, "user": os.environ.get(CATALOG_USER_ENV, "").strip(),
             "password": os.environ.get(CATALOG_PASSWORD_ENV, "")}
+
+
+@contextmanager
+def environment(changes: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (``None``: unset) environment variables of this process for a ``with`` block, then
+    restore them as they were."""
+    saved = {key: os.environ.get(key) for key in changes}
+    try:
+        for key, value in changes.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -42,20 +42,10 @@ def run_notebook(path: Path, trace: Path) -> dict:
 
 def run_notebooks(paths: list[Path], work: Path, env: dict[str, str | None]) -> dict[Path, dict]:
     """Run ``paths`` two at a time with ``env`` applied to os.environ (None = unset), restored after."""
-    saved = {k: os.environ.get(k) for k in env}
-    for key, value in env.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    try:
+    from bif_lib.config import environment
+
+    with environment(env):
         traces = {p: work / f"{p.parent.name}-{p.stem}.trace" for p in paths}
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = {p: pool.submit(run_notebook, p, traces[p]) for p in paths}
             return {p: {**f.result(), "trace": traces[p]} for p, f in futures.items()}
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

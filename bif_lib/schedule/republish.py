@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from typing import Callable, Iterator
 
 from bif_lib import config
@@ -28,20 +27,9 @@ def readers_role(settings) -> Iterator[None]:
     from bif_lib.platform.settings import catalog_env
 
     keys = (config.CATALOG_URL_ENV, config.CATALOG_USER_ENV, config.CATALOG_PASSWORD_ENV)
-    saved = {key: os.environ.get(key) for key in keys}
     reader = catalog_env({}, settings)
-    for key in keys:
-        os.environ.pop(key, None)
-        if key in reader:
-            os.environ[key] = reader[key]
-    try:
+    with config.environment({key: reader.get(key) for key in keys}):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def apps_using(registry, dataset: str, version: int) -> list:

@@ -8,7 +8,6 @@ data for), every notebook, and the Bevölkerung app in a real Chromium through a
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from contextlib import contextmanager
@@ -27,23 +26,13 @@ NOTEBOOKS = sorted(p for p in (REPO / "notebooks").rglob("*.ipynb") if ".ipynb_c
 def city_env(home: Path):
     """BIF_HOME and BIF_CITY of the second city for this process, restored afterwards."""
     from bif_lib.city import current_profile
+    from bif_lib.config import environment
 
-    changes = {"BIF_HOME": str(home), "BIF_CITY": CITY, "BIF_STORE": None, "BIF_MIRROR": None}
-    saved = {k: os.environ.get(k) for k in changes}
-    for key, value in changes.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
     current_profile.cache_clear()
     try:
-        yield
+        with environment({"BIF_HOME": str(home), "BIF_CITY": CITY, "BIF_STORE": None, "BIF_MIRROR": None}):
+            yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         current_profile.cache_clear()
 
 
@@ -131,7 +120,8 @@ def test_publish_bundled_skips_the_apps_without_data(musterstadt, capsys):
     from bif_lib.apps.config import AppsConfig
     from bif_lib.apps.registry import Registry
 
-    assert Registry(AppsConfig.from_settings().apps_dir).app_ids() == ["bevoelkerung"]
+    live = set(Registry(AppsConfig.from_settings().apps_dir).app_ids())
+    assert "bevoelkerung" in live and not live & {"kita", "schulbedarf"}
 
 
 def _runnable(notebook: Path) -> bool:

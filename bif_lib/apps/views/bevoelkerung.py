@@ -269,11 +269,17 @@ class BevoelkerungApp:
                                        compare_label=(f"Gesamtstadt, auf den {district_label()} skaliert"
                                                       if chosen else None),
                                        synthetic=synthetic,
-                                       source=("Quelle: synthetisches Melderegister (abgeleitet)" if synthetic
-                                               else source_line(APP_ID)),
+                                       source=self.pyramid_source(synthetic),
                                        canvas=pyramid_chart.canvas),
             export_filename(APP_ID, "altersaufbau", place, str(shown_year)))
         self.pyramid_figures.value = key_figures_html(pyramid_key_figures(pyramid))
+
+    def pyramid_source(self, synthetic: bool) -> str:
+        """Where the single ages come from: split from published age groups, or the register."""
+        derived = (self.single_ages.attrs.get("bif") or {}).get("derived_de") if self.single_ages is not None else None
+        if derived:
+            return f"{source_line(APP_ID)}; {derived}" + (" – synthetische Daten" if synthetic else "")
+        return "Quelle: synthetisches Melderegister (abgeleitet)" if synthetic else source_line(APP_ID)
 
     def refresh(self, change=None, with_map: bool = True) -> None:
         if self.quiet:
