@@ -34,17 +34,35 @@ from bif_lib.planning.release import (
 )
 
 
-def load_projection_inputs(*, base_year: int | None = None, store=None) -> ProjectionInputs:
+def load_projection_inputs(*, base_year: int | None = None, store=None, variant: str = "weighted") -> ProjectionInputs:
     """Projection inputs for apps and analysts, from where the city profile's ``planning.population``
     says: ``register_release`` (the two internal released datasets) or ``stocks`` (estimated from
-    the published stocks, :func:`load_stock_projection_inputs`)."""
+    the published stocks, :func:`load_stock_projection_inputs`).
+
+    ``variant="pooled"``: the released parameters estimated with equal year weights, for the
+    back-test over the base period (the stocks path weighs its years equally anyway)."""
     profile = current_profile()
     if profile.planning.get("population") == "stocks":
         return load_stock_projection_inputs(profile.planning, district_ids=profile.districts.codes,
                                             base_year=base_year, store=store)
     population = load(POPULATION_DATASET, store=store)
     table = load(PARAMETERS_DATASET, store=store)
-    return projection_inputs_from_release(population, table, base_year=base_year)
+    return projection_inputs_from_release(population, table, base_year=base_year, variant=variant)
+
+
+def official_population(profile=None) -> dict | None:
+    """The official count of the base year the profile names (``planning.official_population`` in
+    city.yaml: {year, population, source}; population a number for the city or {district_id: number}),
+    or None. Pass it as ``project_population(..., align_base_to=official_population())``."""
+    planning = (profile or current_profile()).planning
+    entry = planning.get("official_population")
+    if not entry:
+        return None
+    missing = [key for key in ("year", "population", "source") if entry.get(key) in (None, "")]
+    if missing:
+        raise ValueError("Stadtprofil (city.yaml): planning.official_population braucht year, population und "
+                         f"source (fehlt: {', '.join(missing)}).")
+    return {"year": int(entry["year"]), "population": entry["population"], "source": str(entry["source"])}
 
 
 def load_stock_projection_inputs(planning: dict, *, district_ids: tuple[int, ...] | None = None,
@@ -96,20 +114,29 @@ def load_single_ages(*, store=None) -> pd.DataFrame:
 
 def release_parameters_checked(persons: pd.DataFrame, events: pd.DataFrame, base_period: tuple[int, int], *,
                                dataset: str, released_by: str | None = None, sources: list[dict] | None = None,
-                               min_persons: int = MIN_PERSONS_PER_GROUP):
+                               min_persons: int = MIN_PERSONS_PER_GROUP, smoothing=None):
     """The projection parameters with an output-check certificate (``method="output_check"``).
 
     Estimated from the register (``persons``, ``events``) over ``base_period``, as one long table
     (:func:`~bif_lib.planning.release.release_parameters`); the certificate records the checks
     of :func:`~bif_lib.planning.release.parameter_output_checks`, who released it (default: the
-    current account) and when. Returns (table, :class:`~bif_lib.disclosure.Certificate`).
+    current account) and when. ``smoothing``: a
+    :class:`~bif_lib.planning.parameters.SmoothingSettings` (default: the standard settings, recent
+    years weighted with a half-life of one year); the table also carries the parameters with equal
+    year weights (``pooled_*``, for back-tests). Returns (table, :class:`~bif_lib.disclosure.Certificate`).
     """
     # imported here: disclosure brings scipy, which app kernels (load_projection_inputs) need not load
+    from dataclasses import replace
+
     from bif_lib.disclosure import Certificate, content_digest
     from bif_lib.disclosure.certificate import utc_now
+    from bif_lib.planning.parameters import SmoothingSettings, estimate_parameters
 
-    inputs = projection_inputs_from_register(persons, events, base_period=base_period)
-    table = release_parameters(inputs.parameters)
+    smoothing = smoothing or SmoothingSettings()
+    inputs = projection_inputs_from_register(persons, events, base_period=base_period, smoothing=smoothing)
+    # the same with equal year weights, for the back-test over the base period (pooled_* components)
+    pooled = estimate_parameters(persons, events, base_period, smoothing=replace(smoothing, year_weight_half_life=None))
+    table = release_parameters(inputs.parameters, pooled=pooled)
     checks = parameter_output_checks(persons, table, base_period, min_persons=min_persons)
     certificate = Certificate(
         dataset=dataset, method="output_check",

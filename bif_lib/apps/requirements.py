@@ -17,17 +17,20 @@ datasets, or the population stocks and the life table).
 the app and says so); :func:`load_input` loads an input with the city's column names mapped to
 the app's.
 
-=================  =====================================================  ============================
-app                required                                               optional (without it)
-=================  =====================================================  ============================
-``bevoelkerung``   ``indicators``: open datasets with year and            ``boundaries`` (no map),
-                   district_id                                            ``single_ages`` (no age
+=========================  =============================================  ============================
+app                        required                                       optional (without it)
+=========================  =============================================  ============================
+``bevoelkerung``           ``indicators``: open datasets with year and    ``boundaries`` (no map),
+                           district_id                                    ``single_ages`` (no age
                                                                           pyramid)
-``kita``           ``kitas`` (points; with district_id if there are       ``boundaries`` (no map)
-                   no boundaries), ``projection``
-``schulbedarf``    ``schools``, ``projection``, ``boundaries`` (schools
-                   are located in and assigned to districts by distance)
-=================  =====================================================  ============================
+``kita``                   ``kitas`` (points; with district_id if there   ``boundaries`` (no map),
+                           are no boundaries), ``projection``             ``kindertagespflege`` (quota
+                                                                          without it, labelled)
+``schulbedarf``            ``schools``, ``projection``, ``boundaries``    ``capacities`` (estimated
+                           (schools are located in and assigned to        with headroom, labelled)
+                           districts by distance)
+``bevoelkerungsprognose``  ``projection``                                 ``boundaries`` (no map)
+=========================  =============================================  ============================
 """
 
 from __future__ import annotations
@@ -61,11 +64,19 @@ APPS: dict[str, tuple[AppInput, ...]] = {
         AppInput("kitas", "Kita-Verzeichnis"),
         AppInput(PROJECTION, "Bevölkerungsvorausberechnung"),
         AppInput(BOUNDARIES, "Grenzen der {districts}", required=False, enables="Karte"),
+        AppInput("kindertagespflege", "Kindertagespflege (Jugendamt)", required=False,
+                 enables="Kindertagespflege in der Betreuungsquote"),
     ),
     "schulbedarf": (
         AppInput("schools", "Schulverzeichnis"),
         AppInput(PROJECTION, "Bevölkerungsvorausberechnung"),
         AppInput(BOUNDARIES, "Grenzen der {districts} (Lage der Schulen, Zuordnung nach Entfernung)"),
+        AppInput("capacities", "Kapazitäten der Grundschulen (Schulamt)", required=False,
+                 enables="Kapazitäten des Schulamts statt Schätzung"),
+    ),
+    "bevoelkerungsprognose": (
+        AppInput(PROJECTION, "Bevölkerungsvorausberechnung"),
+        AppInput(BOUNDARIES, "Grenzen der {districts}", required=False, enables="Karte"),
     ),
 }
 

@@ -129,6 +129,15 @@ def bootstrap(city: str | None = None, *, mirror: str | Path | None = None, stor
     generated_ids = generated.contract_ids(profile)
     released_ids = [d for d in ingest_order(contracts) if contracts[d].raw.get("release")]
     order = [d for d in ingest_order(contracts) if d not in generated_ids and d not in released_ids]
+    # a department's own file (no public source, not under sources: in city.yaml, e.g. the school
+    # office's capacities): ingested if it lies in the city's data directory, else left out with a note
+    listed = {source.path for source in profile.sources}
+    for dataset in [d for d in order if contracts[d].source["path"] not in listed]:
+        if not (destination / contracts[dataset].source["path"]).is_file():
+            order.remove(dataset)
+            result.skipped[dataset] = (f"keine öffentliche Quelle (nicht unter „sources“ in city.yaml): die "
+                                       f"Fachabteilung spielt {contracts[dataset].source['path']} selbst ein – "
+                                       f"bif ingest {contracts[dataset].path} DATEI")
     rejected = check_sources(contracts, order, destination, store, say)
     if rejected:
         raise BootstrapError("Quelldateien entsprechen nicht ihrem Vertrag – der Lauf wurde vor dem Einspielen "

@@ -12,7 +12,11 @@ birthday has already passed in that year and to ``age + 1`` otherwise, so it is 
 (birthdays are spread evenly over the year).
 
 Estimation (documented in docs/planning-models.md, "Parameter estimation"):
-  1. pool events and exposures over all years of the base period;
+  1. pool events and exposures over the years of the base period; for fertility and migration
+     each year y is weighted 0.5 ** ((last - y) / half_life) (``year_weight_half_life``; None =
+     equal weights), normalised to a mean of 1, so recent years weigh more and the weighted
+     counts keep the size of the pooled counts (the credibility weights below stay comparable);
+     mortality stays pooled with equal weights (deaths are few; trends come from the scenarios);
   2. per sex, a city-wide age schedule from age-smoothed events / age-smoothed exposures
      (binomial kernel, so single ages borrow strength from neighbouring ages); a sex with fewer
      than ``min_events_by_sex`` events city-wide gets the schedule of both sexes;
@@ -40,6 +44,7 @@ from bif_lib.planning._common import (
 from bif_lib.planning.lifetable import life_table, survival_ratios
 
 FERTILE_AGES = (15, 49)
+DEFAULT_BASE_PERIOD_YEARS = 5  # default base period: the five years up to the base year
 DEFAULT_SHARE_BOYS = 105 / 205  # sex ratio at birth of 105 boys per 100 girls (long-run German level)
 
 
@@ -52,6 +57,26 @@ class SmoothingSettings:
     profile_pseudo_count: float = 200.0  # credibility of district in-mover/destination profiles
     boys_prior_births: float = 2000.0  # weight of DEFAULT_SHARE_BOYS against observed births
     min_events_by_sex: float = 50.0  # fewer city-wide events of one sex: use the schedule of both sexes
+    # weight of year y for fertility and migration: 0.5 ** ((last year - y) / half-life), normalised to
+    # a mean of 1 over the base period; None = all years weigh the same (plain pooling). Default 1 year:
+    # each year counts half as much as the next (2018-2022: the last year 52 %, the last two 77 %)
+    year_weight_half_life: float | None = 1.0
+
+
+def year_weights(first: int, last: int, half_life: float | None) -> dict[int, float]:
+    """{year: weight} for the base period: 0.5 ** ((last - year) / half_life), mean 1.
+
+    Example (half-life 1 year, 2018-2022): raw 1/16, 1/8, 1/4, 1/2, 1 (sum 1.9375) -> x 5 / 1.9375
+    = 0.161, 0.323, 0.645, 1.290, 2.581; the last year carries 51.6 % of the weight instead of 20 %.
+    """
+    years = range(first, last + 1)
+    if half_life is None:
+        return {year: 1.0 for year in years}
+    if not half_life > 0:
+        raise ValueError("Halbwertszeit der Jahresgewichte muss positiv sein.")
+    raw = {year: 0.5 ** ((last - year) / half_life) for year in years}
+    scale = len(raw) / sum(raw.values())
+    return {year: weight * scale for year, weight in raw.items()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +106,9 @@ class ProjectionParameters:
     in_volume: float  # persons moving into the city per year
     in_profile: np.ndarray
     base_period: tuple[int, int] | None = None
+    # the last observed year of the base period, city-wide, relative to its start population:
+    # {"year", "birth_rate", "death_rate", "in_rate", "out_rate", "population_ratio"} (end / start) (None: unknown)
+    last_year: dict[str, float] | None = None
     method: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
     synthetic: bool = False
@@ -338,7 +366,7 @@ def _destination_matrix(flows: np.ndarray, smoothing: SmoothingSettings) -> np.n
     if attractiveness.sum() == 0:
         attractiveness = np.ones(len(flows))
     prior = np.tile(attractiveness / attractiveness.sum(), (len(flows), 1)) * (1 - np.eye(len(flows)))
-    prior = prior / prior.sum(axis=1, keepdims=True)
+    prior = _ratio(prior, prior.sum(axis=1, keepdims=True))  # one district: no other destination
     smoothed = flows + smoothing.profile_pseudo_count * prior
     return _ratio(smoothed, smoothed.sum(axis=1, keepdims=True))
 
@@ -385,10 +413,13 @@ def estimate_parameters(
 
     in_period = events[events["year"].between(first, last) & events["district_id"].isin(district_ids)]
     shape = (len(district_ids), 2, max_age + 1)
-    totals = {name: np.zeros(shape) for name in ("exposure", "deaths", "out", "internal", "in", "mothers")}
+    totals = {name: np.zeros(shape)
+              for name in ("exposure", "weighted_exposure", "deaths", "out", "internal", "in", "mothers")}
+    weights = year_weights(first, last, smoothing.year_weight_half_life)
     flows = np.zeros((len(district_ids), len(district_ids)))
     births_by_sex_total = np.zeros(2)
     start_extract_used = {}
+    last_year = None
 
     def by_cohort_age(frame, age_column="age"):
         return _events_by_cohort_age(frame, district_ids, max_age, event_age, age_column)
@@ -399,21 +430,27 @@ def estimate_parameters(
         of_kind = {kind: year_events[year_events["event"] == kind] for kind in EVENT_KINDS}
         births_by_sex = _count_by_district_sex(of_kind["birth"], district_ids)
         births_by_sex_total += births_by_sex.sum(axis=0)
-        totals["exposure"] += _cohort_exposure(start, births_by_sex)
+        exposure = _cohort_exposure(start, births_by_sex)
+        weight = weights[year]
+        totals["exposure"] += exposure
+        totals["weighted_exposure"] += weight * exposure
         totals["deaths"] += by_cohort_age(of_kind["death"])
-        totals["out"] += by_cohort_age(of_kind["move_out"])
-        totals["in"] += by_cohort_age(of_kind["move_in"])
+        totals["out"] += weight * by_cohort_age(of_kind["move_out"])
+        totals["in"] += weight * by_cohort_age(of_kind["move_in"])
         # Moves inside one Stadtteil do not change its population and are ignored.
         within = of_kind["move_within"]
         within = within[within["to_district_id"].isin(district_ids)
                         & (within["to_district_id"] != within["district_id"])]
-        totals["internal"] += by_cohort_age(within)
-        flows += _flow_matrix(within, district_ids)
+        totals["internal"] += weight * by_cohort_age(within)
+        flows += weight * _flow_matrix(within, district_ids)
         mothers = of_kind["birth"].dropna(subset=["mother_age"])
-        totals["mothers"] += by_cohort_age(mothers.assign(sex="w"), age_column="mother_age")
+        totals["mothers"] += weight * by_cohort_age(mothers.assign(sex="w"), age_column="mother_age")
+        if year == last:
+            last_year = _last_year_rates(year, start, stocks.get(year), of_kind)
 
     fertile = (np.arange(max_age + 1) >= FERTILE_AGES[0]) & (np.arange(max_age + 1) <= FERTILE_AGES[1])
-    fertility = scaled_rates(totals["mothers"][:, 1:], totals["exposure"][:, 1:], smoothing)[:, 0] * fertile
+    fertility = scaled_rates(totals["mothers"][:, 1:], totals["weighted_exposure"][:, 1:], smoothing)[:, 0] \
+        * fertile
 
     expected_deaths = (totals["exposure"] * (1 - survival)[None]).sum(axis=-1)
     observed_deaths = totals["deaths"].sum(axis=-1)
@@ -432,6 +469,8 @@ def estimate_parameters(
         "event_age": event_age,
         "age_convention": "Kohortenalter am Jahresende (vollendete Jahre am 31.12.)",
         "smoothing": asdict(smoothing),
+        "year_weights": {year: round(weight, 6) for year, weight in weights.items()},
+        "year_weights_apply_to": "Geburten und Wanderungen (Sterblichkeit: alle Jahre gleich)",
         "fertile_ages": list(FERTILE_AGES),
         "lifetable": lifetable.attrs.get("bif", {}).get("lifetable", "custom"),
         "events_used": {kind: int((in_period["event"] == kind).sum()) for kind in EVENT_KINDS},
@@ -444,16 +483,33 @@ def estimate_parameters(
         mortality_factor=mortality_factor,
         fertility=fertility,
         share_boys=share_boys,
-        out_rate=scaled_rates(totals["out"], totals["exposure"], smoothing),
-        internal_rate=scaled_rates(totals["internal"], totals["exposure"], smoothing),
+        out_rate=scaled_rates(totals["out"], totals["weighted_exposure"], smoothing),
+        internal_rate=scaled_rates(totals["internal"], totals["weighted_exposure"], smoothing),
         destination=_destination_matrix(flows, smoothing),
-        in_volume=float(totals["in"].sum() / (last - first + 1)),
+        in_volume=float(totals["in"].sum() / (last - first + 1)),  # weights have mean 1
         in_profile=_shrunk_profile(totals["in"], smoothing),
         base_period=(first, last),
+        last_year=last_year,
         method=method,
         inputs=merge_inputs(inputs),
         synthetic=is_synthetic(persons, events),
     )
+
+
+def _last_year_rates(year: int, start: np.ndarray, end: np.ndarray | None,
+                     of_kind: dict[str, pd.DataFrame]) -> dict[str, float] | None:
+    """City-wide components of ``year`` per person of its start population (see ``last_year``)."""
+    population_start = float(start.sum())
+    if population_start <= 0:
+        return None
+    counts = {name: float(len(of_kind[kind])) for name, kind in
+              (("birth_rate", "birth"), ("death_rate", "death"), ("in_rate", "move_in"), ("out_rate", "move_out"))}
+    rates = {name: count / population_start for name, count in counts.items()}
+    if end is not None:
+        ratio = float(end.sum()) / population_start
+    else:  # no extract of the year itself: the balance of the events
+        ratio = 1.0 + rates["birth_rate"] - rates["death_rate"] + rates["in_rate"] - rates["out_rate"]
+    return {"year": float(year), **rates, "population_ratio": ratio}
 
 
 def _flow_matrix(moves: pd.DataFrame, district_ids) -> np.ndarray:
@@ -478,14 +534,25 @@ def projection_inputs_from_register(
     events: pd.DataFrame,
     *,
     base_year: int | None = None,
-    base_period: tuple[int, int] = (2018, 2022),
+    base_period: tuple[int, int] | None = None,
     inputs: dict[str, Any] | None = None,
     **estimation_options,
 ) -> ProjectionInputs:
-    """Base population of ``base_year`` (default: latest extract) and parameters of ``base_period``."""
+    """Base population of ``base_year`` (default: latest extract) and parameters of ``base_period``.
+
+    Default base period: the (up to) five years ending with ``base_year`` whose start extract
+    exists - parameters never use a year after the base year unless ``base_period`` says so (a
+    back-test from an earlier base year then estimates only from what was known then).
+    """
     check_columns(persons, ["extract_year"], "Personen")
-    base_year = int(persons["extract_year"].max()) if base_year is None else base_year
-    parameters = estimate_parameters(persons, events, base_period, inputs=inputs, **estimation_options)
+    base_year = int(persons["extract_year"].max()) if base_year is None else int(base_year)
+    if base_period is None:
+        first_extract = int(persons["extract_year"].min())
+        if base_year <= first_extract:
+            raise ValueError(f"Basisjahr {base_year}: Für die Schätzung sind Registerauszüge vor dem Basisjahr "
+                             f"nötig (erster Auszug: {first_extract}).")
+        base_period = (max(base_year - DEFAULT_BASE_PERIOD_YEARS + 1, first_extract + 1), base_year)
+    parameters = estimate_parameters(persons, events, tuple(base_period), inputs=inputs, **estimation_options)
     base_population = base_population_from_register(persons, base_year, parameters.max_age)
     base_population = base_population[base_population["district_id"].isin(parameters.district_ids)]
     return ProjectionInputs(base_year, label_frame(base_population.reset_index(drop=True),

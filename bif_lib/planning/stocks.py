@@ -61,6 +61,7 @@ from bif_lib.planning.parameters import (
     ProjectionInputs,
     ProjectionParameters,
     _cohort_exposure,
+    year_weights,
 )
 
 STOCK_COLUMNS = ["year", "district_id", "sex", "age_from", "age_to", "population"]
@@ -254,6 +255,18 @@ def _start(population: np.ndarray) -> np.ndarray:
     return start
 
 
+def _last_year_from_stocks(arrays: dict[int, np.ndarray], observed: dict, year: int) -> dict[str, float] | None:
+    """What the stocks tell about their last interval (see ProjectionParameters.last_year): the
+    growth and, with a births table, the births; deaths and gross moves are not observed."""
+    start = float(arrays[year - 1].sum())
+    if start <= 0:
+        return None
+    rates = {"year": float(year), "population_ratio": float(arrays[year].sum()) / start}
+    if year in observed:
+        rates["birth_rate"] = float(observed[year].sum()) / start
+    return rates
+
+
 def estimate_from_stocks(
     stocks: pd.DataFrame,
     lifetable: pd.DataFrame,
@@ -263,9 +276,14 @@ def estimate_from_stocks(
     district_ids: tuple[int, ...] | None = None,
     max_age: int = MAX_AGE,
     share_boys: float = DEFAULT_SHARE_BOYS,
+    year_weight_half_life: float | None = None,
     inputs: Mapping[str, Any] | None = None,
 ) -> tuple[ProjectionParameters, dict[int, np.ndarray], pd.DataFrame]:
     """Projection parameters from stocks by the residual method (see the module docstring).
+
+    ``year_weight_half_life``: weight the intervals like the register estimation
+    (:func:`~bif_lib.planning.parameters.year_weights`, recent years weigh more); default None =
+    plain average of the intervals.
 
     Returns (parameters, {year: single-age stock array (district, sex, age)}, the net migration of
     each interval: year (its end), district_id, sex, age (cohort age at the year's end), net_migration).
@@ -296,6 +314,7 @@ def estimate_from_stocks(
     fertility_rates = level[:, None] * schedule[None]
 
     sex_split = np.array([share_boys, 1.0 - share_boys])
+    weights = year_weights(intervals[0], intervals[-1], year_weight_half_life)
     net_sum = np.zeros((n_districts, 2, max_age + 1))
     exposure_sum = np.zeros_like(net_sum)
     net_rows, births_used = [], {}
@@ -304,10 +323,11 @@ def estimate_from_stocks(
         births_used[year] = "Geburtentabelle" if year in observed else "Fertilitätsannahme"
         exposure = _cohort_exposure(arrays[year - 1], births_total[:, None] * sex_split[None])
         net = arrays[year] - survival[None] * exposure
-        net_sum += net
-        exposure_sum += exposure
+        net_sum += weights[year] * net
+        exposure_sum += weights[year] * exposure
         net_rows.append(net)
-    net_mean, exposure_mean = net_sum / len(intervals), exposure_sum / len(intervals)
+    total_weight = sum(weights[year] for year in intervals)
+    net_mean, exposure_mean = net_sum / total_weight, exposure_sum / total_weight
 
     in_counts = np.maximum(net_mean, 0.0)
     out_rate = np.divide(np.maximum(-net_mean, 0.0), exposure_mean, out=np.zeros_like(net_mean),
@@ -337,6 +357,7 @@ def estimate_from_stocks(
                      "Zuzüge (in_volume, in_profile), negativ als Fortzugsrate; Umzüge zwischen Stadtteilen "
                      "im Saldo enthalten",
         "net_migration_per_year": float(net_mean.sum()),
+        "year_weights": {int(year): round(weights[year], 6) for year in intervals},
         "lifetable": lifetable.attrs.get("bif", {}).get("lifetable", "custom"),
         "districts_without_stocks": empty,
         "age_convention": "Kohortenalter am Jahresende (vollendete Jahre am 31.12.)",
@@ -353,6 +374,7 @@ def estimate_from_stocks(
         in_volume=in_volume,
         in_profile=in_profile,
         base_period=(intervals[0], intervals[-1]),
+        last_year=_last_year_from_stocks(arrays, observed, intervals[-1]),
         method=method,
         inputs=merge_inputs(inputs),
         synthetic=synthetic,

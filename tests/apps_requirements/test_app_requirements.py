@@ -65,7 +65,9 @@ BIG_CATALOG = catalog(Entry("grenzen", fields=("district_id", "name", "geometry"
                       Entry("kitas_gross", fields=("kita_id", "geometry")),
                       Entry("schulen_gross", fields=("school_id",)),
                       Entry("bevoelkerung_einzelalter", "internal", ("year", "district_id", "sex", "age")),
-                      Entry("projektionsparameter", "internal", ("parameter",)))
+                      Entry("projektionsparameter", "internal", ("parameter",)),
+                      Entry("kindertagespflege", "internal", ("year", "district_id", "age_group", "children")),
+                      Entry("capacities", "internal", ("school_id", "streams")))
 SMALL_CATALOG = catalog(Entry("bestand", fields=("year", "district_id", "sex", "age_from", "age_to", "population")),
                         Entry("sterbetafel", fields=("sex", "age", "qx")),
                         Entry("einwohner_je_ortsteil", fields=("district_id", "year", "residents")))
@@ -179,7 +181,7 @@ def test_publish_bundled_skips_apps_without_their_data(monkeypatch, tmp_path):
 
     code = bundled.publish_bundled(Cfg(), None, "betrieb", notebooks=sorted(NOTEBOOKS.glob("*.ipynb")),
                                    say=said.append, warn=warned.append)
-    assert code == 0 and published == ["bevoelkerung"]
+    assert code == 0 and published == ["bevoelkerung", "bevoelkerungsprognose"]
     text = "\n".join(said)
     assert "kita.ipynb: übersprungen – App 'kita' nicht veröffentlicht: es fehlen Daten dieser Stadt – kitas." in text
     assert "schulbedarf.ipynb: übersprungen" in text and "schools" in text

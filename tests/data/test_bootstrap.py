@@ -22,9 +22,14 @@ def _store_digest(root):
 
 
 def test_every_contract_is_in_the_store(flensburg_store):
-    contracts = load_profile("flensburg").contracts()
+    profile = load_profile("flensburg")
+    contracts = profile.contracts()
     stored = set(bif.list_datasets(store=flensburg_store)["dataset"])
-    assert set(contracts) == stored
+    # a department's own file without a public source is left out (with a note) until the department ingests it
+    listed = {s.path for s in profile.sources}
+    own = {d for d, c in contracts.items() if c.source["path"] not in listed and not c.source["path"].startswith("generated/")}
+    assert own == {"schulkapazitaeten", "kindertagespflege"}
+    assert set(contracts) - own == stored
 
 
 @pytest.mark.parametrize("dataset,rows", sorted(EXPECTED_ROWS.items()))
@@ -44,8 +49,8 @@ def test_geodata_is_valid_and_in_epsg_25832(flensburg_store):
 def test_every_foreign_key_resolves(flensburg_store):
     contracts = load_profile("flensburg").contracts()
     for contract in contracts.values():
-        if not contract.foreign_keys:
-            continue
+        if not contract.foreign_keys or flensburg_store.catalog.latest(contract.id) is None:
+            continue  # (a department's own dataset not ingested yet, e.g. schulkapazitaeten)
         frame = bif.load(contract.id, store=flensburg_store, purpose="Test: Fremdschlüssel prüfen")
         for fk in contract.foreign_keys:
             reference = bif.load(fk.resource, store=flensburg_store)
@@ -79,4 +84,7 @@ def test_rerunning_the_bootstrap_changes_nothing(flensburg_home, flensburg_store
     assert result.ok
     assert {o.status for o in result.outcomes.values()} == {"unchanged"}
     assert _store_digest(flensburg_home / "store") == before
+    # the school office's capacities have no public source: left out with a note, not a failure
+    assert "keine öffentliche Quelle" in result.skipped["schulkapazitaeten"]
+    assert "schulkapazitaeten" not in result.outcomes
     assert "unverändert" in result.summary()

@@ -18,6 +18,8 @@ from notebook_runner import run_notebooks
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted(p for p in (REPO / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 APPS = [p for p in NOTEBOOKS if p.parent.name == "apps"]
+# the module of bif_lib/apps/views an app notebook calls (default: the notebook's name)
+MODULES = {"bevoelkerungsprognose": "prognose"}
 
 
 def _ids(paths):
@@ -33,7 +35,8 @@ def executed(flensburg_home, tmp_path_factory):
 
 
 def test_notebooks_exist():
-    assert len(APPS) == 3 and {p.stem for p in APPS} == {"bevoelkerung", "schulbedarf", "kita"}
+    assert len(APPS) == 4 and {p.stem for p in APPS} == {"bevoelkerung", "schulbedarf", "kita",
+                                                          "bevoelkerungsprognose"}
     assert len([p for p in NOTEBOOKS if p.parent.name == "analysis"]) >= 4
 
 
@@ -58,14 +61,13 @@ def test_committed_without_outputs(path):
 
 @pytest.mark.parametrize("path", APPS, ids=_ids(APPS))
 def test_app_metadata_complete(executed, path):
+    from bif_lib.apps.publishing.bundled import fill_metadata
     from bif_lib.apps.publishing.checks import (
         check_classifications,
         check_metadata,
         check_synthetic_label,
         read_load_trace,
     )
-
-    from bif_lib.apps.publishing.bundled import fill_metadata
     from bif_lib.city import load_profile
 
     # as published: the notebook's placeholders filled from the city profile
@@ -87,10 +89,11 @@ def test_apps_use_no_confidential_or_register_data():
     """Neither an app notebook nor the app module it calls (with the shared view modules) names
     the register datasets or estimates from the register."""
     views = REPO / "bif_lib" / "apps" / "views"
-    shared = [(views / f"{name}.py").read_text(encoding="utf-8") for name in ("common", "atlas")]
+    shared = [(views / f"{name}.py").read_text(encoding="utf-8") for name in ("common", "atlas", "projection_app")]
     for path in APPS:
+        module = MODULES.get(path.stem, path.stem)
         source = "\n".join([c.source for c in nbformat.read(path, as_version=4).cells]
-                           + [(views / f"{path.stem}.py").read_text(encoding="utf-8"), *shared])
-        assert f"from bif_lib.apps.views import {path.stem}" in source
+                           + [(views / f"{module}.py").read_text(encoding="utf-8"), *shared])
+        assert f"from bif_lib.apps.views import {module}" in source
         assert "melderegister" not in source and "generate_register" not in source
         assert "projection_inputs_from_register" not in source

@@ -60,7 +60,8 @@ def test_hand_computed_three_ages_two_years(tiny_base, tiny_parameters):
     #   m at risk [5.59375, 22.25, 253] -> [5.59375 - 0.0559375 - 0.559375, 22.25 - 0.445 - 2.225 + 5,
     #                                       253 - 25.3 - 25.3] = [4.9784375, 24.58, 202.4]
     #   w at risk [5.59375, 22.375, 264] -> [5.00640625, 24.91375, 224.4]
-    result = _project(tiny_base, tiny_parameters, years=2)
+    # (Assumptions(): rates as estimated, no mortality trend - the standard scenarios add one)
+    result = _project(tiny_base, tiny_parameters, years=2, assumptions=Assumptions())
     expected = {
         2023: {"m": [22.25, 93.0, 160.0], "w": [22.375, 94.0, 170.0]},
         2024: {"m": [4.9784375, 24.58, 202.4], "w": [5.00640625, 24.91375, 224.4]},
@@ -241,7 +242,7 @@ def test_adjusted_scenario_is_validated_and_renamed():
     with pytest.raises(ValueError, match="zwischen 0,5 und 1,5"):
         scenario("medium").adjusted(fertility_factor=1.6)
     with pytest.raises(ValueError, match="Unbekannte Annahme"):
-        scenario("medium").adjusted(tfr=1.4)
+        scenario("medium").adjusted(children_per_woman=1.4)
 
 
 def test_unknown_scenario_and_horizon_out_of_range(city_base_population, city_parameters):

@@ -154,7 +154,7 @@ def test_kita(app_server, page):
     wait_changed(page, clicked, text="3 Jahre bis Schuleintritt", selected=name)
 
     csv = download(page, "CSV").decode("utf-8-sig").splitlines()
-    assert csv[0] == "Nr.;Stadtteil;Kinder;Plätze;Versorgungsquote (%);Bedarf;Saldo (Plätze − Bedarf);Status"
+    assert csv[0] == "Nr.;Stadtteil;Kinder;Plätze;Versorgungsquote (%);Betreuungsquote (%);Bedarf;Saldo (Plätze − Bedarf);Status"
     assert len(csv) == 15 and csv[-1].startswith(";Gesamtstadt;")
     quota = csv[1].split(";")[4]
     assert "," in quota and "." not in quota  # decimal comma

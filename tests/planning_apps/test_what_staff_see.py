@@ -83,9 +83,9 @@ def test_kita_saldo_is_places_minus_demand_as_shown_hand_checked():
     assert frame["Versorgungsquote"].tolist() == pytest.approx([11 / 41 * 100, 0.0, 11 / 51 * 100])
     assert frame["Status"].tolist() == ["Unterdeckung"] * 3
     headers, rows = shown_table(html_table(table))
-    assert headers == ["Nr.", "Stadtteil", "Kinder", "Plätze", "Versorgungsquote (%)", "Bedarf",
-                       "Saldo (Plätze − Bedarf)", "Status"]
-    assert [r[2:4] + r[5:7] for r in rows] == [["41", "11", "20", "-9"], ["10", "0", "5", "-5"],
+    assert headers == ["Nr.", "Stadtteil", "Kinder", "Plätze", "Versorgungsquote (%)", "Betreuungsquote (%)",
+                       "Bedarf", "Saldo (Plätze − Bedarf)", "Status"]
+    assert [r[2:4] + r[6:8] for r in rows] == [["41", "11", "20", "-9"], ["10", "0", "5", "-5"],
                                                ["51", "11", "25", "-14"]]
     # key figures, map and the table of the years show the same numbers
     figures = kita.kita_key_figures(result, UNDER_3, 2022)
@@ -140,11 +140,12 @@ def test_kita_export_of_scenario_hoch_for_a_stadtteil(flensburg_store):
     assert labels["Szenario"] == "hoch"
     assert re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", labels["Erstellt"])
     assert labels["Modellversion"].startswith("BIF 0.1.0: Bevölkerungsvorausberechnung")
-    # every assumption, German label and value: scenario „hoch“ = fertility 1,08, mortality 0,90,
-    # in-migration 1,07 (docs/planning-models.md), default demand rates 50 % and 95 %
+    # every assumption, German label and value: scenario „hoch“ = fertility 1,08, mortality falling
+    # as in Destatis variant L3, in-migration 1,07 (docs/planning-models.md), demand rates 50 % and 95 %
     start = [r[0] for r in rows].index("Annahmen der Berechnung")
     assumptions = {r[0]: r[1] for r in rows[start + 1:] if r[0]}
-    for label, value in {"Szenario": "hoch", "Faktor Geburtenhäufigkeit": "1,08", "Faktor Sterblichkeit": "0,90",
+    for label, value in {"Szenario": "hoch", "Faktor Geburtenhäufigkeit": "1,08", "Faktor Sterblichkeit": "1,00",
+                         "Jährlicher Rückgang der Sterblichkeit": "Männer 1,49 %, Frauen 1,37 % je Jahr",
                          "Faktor Zuzüge": "1,07", "Faktor Fortzüge": "1,00",
                          "Faktor Umzüge zwischen Stadtteilen": "1,00", "Basisjahr (Bestand 31.12.)": "2022",
                          "Vorausberechnung bis": "2037", "Bedarfsquote unter 3 Jahre": "50 %",

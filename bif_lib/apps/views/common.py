@@ -122,8 +122,34 @@ def slug(text: str) -> str:
 
 # --- projection -------------------------------------------------------------------------------
 
-ADJUSTABLE = ("fertility_factor", "mortality_factor", "in_migration_factor", "out_migration_factor",
-              "internal_migration_factor")
+@dataclass(frozen=True)
+class AssumptionControl:
+    """A planner control for one field of :class:`~bif_lib.planning.scenarios.Assumptions`: its
+    German label and bounds come from ``scenarios.BOUNDS``, the rest from here."""
+
+    key: str           # the field of Assumptions
+    step: float        # slider step
+    help_de: str       # tooltip: what the value means
+    decimals: int = 2  # readout decimals
+    suffix: str = ""   # readout unit (" Jahre")
+
+
+# The one place that maps the fields of Assumptions to planner controls: ScenarioControls (every
+# projection app), the prognosis app and the assumption texts of panel and export follow it. A new
+# field of Assumptions (with its entry in scenarios.BOUNDS and values in the standard scenarios)
+# becomes a slider by one line here.
+ASSUMPTION_CONTROLS: tuple[AssumptionControl, ...] = (
+    AssumptionControl("fertility_factor", 0.01,
+                      "Geburten je Frau im Verhältnis zum Basiszeitraum (1 = wie geschätzt)"),
+    AssumptionControl("mortality_factor", 0.01,
+                      "Sterberisiko im Verhältnis zur Sterbetafel (unter 1 = längeres Leben)"),
+    AssumptionControl("in_migration_factor", 0.01, "Zuzüge von außerhalb der Stadt pro Jahr (1 = Mittel des "
+                                                   "Basiszeitraums)"),
+    AssumptionControl("out_migration_factor", 0.01, "Fortzugsraten aus der Stadt (1 = wie geschätzt)"),
+    AssumptionControl("internal_migration_factor", 0.01, "Umzüge zwischen den Stadtteilen (1 = wie geschätzt)"),
+)
+ADJUSTABLE = tuple(control.key for control in ASSUMPTION_CONTROLS)
+CONTROLS_BY_KEY = {control.key: control for control in ASSUMPTION_CONTROLS}
 SCENARIO_CHOICES = [(label, key) for key, label in SCENARIO_LABELS_DE.items()]  # [("niedrig", "low"), ...]
 
 
@@ -132,7 +158,8 @@ def assumptions_for(scenario_name: str, **values: float) -> Assumptions:
     name records the change (e.g. 'mittel (angepasst)')."""
     base = scenario(scenario_name)
     changes = {k: float(v) for k, v in values.items()
-               if v is not None and not math.isclose(float(v), float(getattr(base, k)), abs_tol=1e-9)}
+               if v is not None and (getattr(base, k) is None
+                                     or not math.isclose(float(v), float(getattr(base, k)), abs_tol=1e-9))}
     if not changes:
         return base
     return base.adjusted(name=f"{base.label_de} (angepasst)", **changes)
@@ -145,7 +172,18 @@ def assumption_bounds() -> dict[str, tuple[str, float, float]]:
 
 def scenario_values(scenario_name: str) -> dict[str, float]:
     chosen = scenario(scenario_name)
-    return {key: float(getattr(chosen, key)) for key in ADJUSTABLE}
+    return {key: float(getattr(chosen, key)) for key in ADJUSTABLE if getattr(chosen, key) is not None}
+
+
+HOUSING_COLUMNS = ["district_id", "year", "dwellings"]
+
+
+def housing_key(housing: pd.DataFrame | None) -> tuple:
+    """A hashable key of a housing pipeline (district_id, year, dwellings[, persons_per_dwelling])."""
+    if housing is None or len(housing) == 0:
+        return ()
+    columns = [c for c in (*HOUSING_COLUMNS, "persons_per_dwelling") if c in housing.columns]
+    return tuple(map(tuple, housing[columns].astype(float).itertuples(index=False, name=None)))
 
 
 class Projector:
@@ -160,14 +198,21 @@ class Projector:
     def base_year(self) -> int:
         return int(self.inputs.base_year)
 
-    def project(self, assumptions: Assumptions, end_year: int) -> ProjectionResult:
+    def project(self, assumptions: Assumptions, end_year: int, *,
+                housing: pd.DataFrame | None = None, align_base_to=None) -> ProjectionResult:
+        """The projection to ``end_year`` with ``assumptions``, an optional housing pipeline
+        (district_id, year, dwellings[, persons_per_dwelling]) and an optional official count the
+        base is aligned to (``project_population(align_base_to=…)``); the last results are kept."""
         years = int(end_year) - self.base_year
-        key = (tuple(sorted(assumptions.to_dict().items(), key=lambda kv: kv[0])), years)
+        key = (tuple(sorted(assumptions.to_dict().items(), key=lambda kv: kv[0])), years, housing_key(housing),
+               repr(align_base_to))
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
+        options = {} if align_base_to is None else {"align_base_to": align_base_to}
         result = project_population(self.inputs.base_population, self.inputs.parameters,
-                                    base_year=self.base_year, years=years, assumptions=assumptions)
+                                    base_year=self.base_year, years=years, assumptions=assumptions,
+                                    housing=housing if housing is not None and len(housing) else None, **options)
         self._cache[key] = result
         while len(self._cache) > self._size:
             self._cache.popitem(last=False)
@@ -327,8 +372,68 @@ def assumptions_text(assumptions: Assumptions, *, base_year: int, end_year: int)
     """The projection's scenario and factors as German label → text (for the quality panel)."""
     out = {"Szenario": assumptions.label_de, "Basisjahr (Bestand 31.12.)": str(base_year),
            "Vorausberechnung bis": str(end_year)}
-    for key in ADJUSTABLE:
-        out[BOUNDS[key].label_de] = format_number(float(getattr(assumptions, key)), 2)
+    for control in ASSUMPTION_CONTROLS:
+        value = getattr(assumptions, control.key)
+        out[BOUNDS[control.key].label_de] = ("–" if value is None else
+                                             format_number(float(value), control.decimals) + control.suffix)
+    describe = getattr(assumptions, "describe_de", None)  # every other assumption that is set (trends, levels)
+    if callable(describe):
+        for label, text in describe().items():
+            out.setdefault(label, text)
     out["Methode"] = (f"Kohorten-Komponenten-Modell je {district_label()}, Geschlecht und Alter (docs/planning-models.md); "
                       "Faktoren wirken auf die geschätzten Raten (1 = wie geschätzt).")
     return out
+
+
+# --- back-test as people read it ----------------------------------------------------------------
+
+def backtest_lines(backtest) -> list[str]:
+    """The back-test (:class:`bif_lib.planning.backtest.Backtest`) as German lines for the
+    „Daten & Qualität“ panel and exports: headline first, then the detail and the error of
+    every checked year."""
+    lines = backtest.summary_de(district_label(plural=True))
+    by_year = ", ".join(f"{int(row.year)}: {'+' if row.error_pct > 0 else ''}{format_number(row.error_pct, 2)} %"
+                        for row in backtest.city.itertuples(index=False))
+    lines.insert(3, f"Abweichung der Gesamtstadt je Jahr: {by_year}.")
+    used = backtest.method.get("assumptions_de") or backtest.method.get("assumptions") or "mittel"
+    lines.append(f"Geprüft mit den Annahmen „{used}“, ohne Neubau und ohne Anpassungen, ausgehend vom Bestand "
+                 f"31.12.{backtest.base_year}.")
+    return lines
+
+
+def backtest_table(backtest, names: Mapping[int, str]) -> ViewTable:
+    """The back-test per district in its last year, and the city: projected, observed, error."""
+    label = district_label()
+    end = backtest.end_year
+    rows = backtest.districts[backtest.districts["year"] == end]
+    city = backtest.city[backtest.city["year"] == end].iloc[0]
+    frame = pd.DataFrame({
+        "Nr.": pd.array([*rows["district_id"].astype(int), pd.NA], dtype="Int64"),
+        label: [names.get(int(d), str(d)) for d in rows["district_id"]] + [CITY_LABEL],
+        f"Vorausberechnet {end} (ab {backtest.base_year})": [*rows["projected"], city["projected"]],
+        f"Beobachtet {end}": [*rows["observed"], city["observed"]],
+        "Abweichung": [*rows["error"], city["error"]],
+        "Abweichung in %": [*rows["error_pct"], city["error_pct"]],
+    })
+    formats = {"Nr.": INT, label: TEXT, frame.columns[2]: INT, frame.columns[3]: INT, "Abweichung": INT,
+               "Abweichung in %": DEC2}
+    notes = backtest.summary_de(district_label(plural=True))[1:]
+    if backtest.synthetic:
+        notes.append(SYNTHETIC_NOTE)
+    return ViewTable(frame, formats, title_de(f"Rückblick: Vorausberechnung {backtest.base_year}→{end} gegen "
+                                              "den beobachteten Bestand", backtest.synthetic),
+                     notes=notes, synthetic=backtest.synthetic, filename=slug(f"rueckblick {backtest.base_year} {end}"),
+                     highlight=[abs(v) > 2 if v == v else False for v in frame["Abweichung in %"]])
+
+
+def backtest_years_table(backtest) -> ViewTable:
+    """The back-test of the city per checked year (with the districts' mean absolute error)."""
+    frame = backtest.table_by_year()
+    frame = frame.rename(columns={"Mittlerer absoluter Fehler der Teilräume in %":
+                                  f"Mittlerer absoluter Fehler der {district_label(plural=True)} in %"})
+    formats = {"Jahr": YEAR, "Vorausberechnet": INT, "Beobachtet": INT, "Abweichung": INT,
+               "Abweichung in %": DEC2, frame.columns[-1]: DEC2}
+    return ViewTable(frame, formats, title_de(f"Rückblick Gesamtstadt {backtest.base_year}→{backtest.end_year}",
+                                              backtest.synthetic),
+                     notes=backtest.summary_de(district_label(plural=True))[3:], synthetic=backtest.synthetic,
+                     filename=slug(f"rueckblick jahre {backtest.base_year} {backtest.end_year}"))

@@ -4,9 +4,17 @@ What it loads: the districts (from the city profile; polygons if the city has bo
 the Kita directory (open; input ``kitas`` of :mod:`bif_lib.apps.requirements`), and the
 projection's inputs (internal) through :func:`bif_lib.loaders.load_projection_inputs`.
 
-What it shows: children under 3 and from 3 to school entry against Kita places per district,
-today and in the projection years, for a scenario and planner-set demand rates: coverage map
-with the Kitas (only with boundaries), chart of the chosen district, table of the gaps. The view functions below are
+Optional: the children in Kindertagespflege (internal input ``kindertagespflege``, maintained by
+the Jugendamt; without it the app says „Kindertagespflege: keine Daten“ and the Betreuungsquote
+counts Kitas only). The school-entry cut-off comes from the profile (``planning.school_entry_cutoff``,
+"30.06." or "06-30"): children who reach school age after it stay in the band „3 bis Schuleintritt“.
+
+What it shows: children under 3, from 1 to 3 (legal claim) and from 3 to school entry against
+Kita places per district, today and in the projection years, for a scenario and planner-set
+demand rates: the supply ratio (Versorgungsquote = Kita places ÷ children) next to the official
+Betreuungsquote (children in Kitas and Kindertagespflege ÷ children of „unter 3“ or „3 bis
+unter 6“, 1 March; :mod:`bif_lib.planning.daycare`), coverage map with the Kitas (only with
+boundaries), chart of the chosen district, table of the gaps. The view functions below are
 pure and tested; :class:`KitaApp` holds the widgets, :func:`show` is the notebook's call.
 """
 
@@ -31,6 +39,7 @@ from bif_lib.apps.views.common import (
     YEAR,
     ViewTable,
     assumptions_text,
+    city_profile,
     district_label,
     districts_dative,
     model_version,
@@ -49,6 +58,10 @@ from bif_lib.i18n import format_number, format_percent
 from bif_lib.planning._common import title_de
 from bif_lib.planning.daycare import (
     BAND_LABELS_DE,
+    CARE_3_TO_6,
+    CARE_GROUP_LABELS_DE,
+    CARE_GROUP_OF_BAND,
+    CLAIM_1_TO_3,
     STATUS_COVERED,
     STATUS_GAP,
     THREE_TO_SCHOOL,
@@ -56,12 +69,19 @@ from bif_lib.planning.daycare import (
     DaycareResult,
     DemandRates,
     PlaceRule,
+    cutoff_text_de,
     daycare_coverage,
 )
+from bif_lib.store import DatasetNotFound
 
 # --- view functions (pure) ------------------------------------------------------------------------
 
-BANDS = [(BAND_LABELS_DE[UNDER_3], UNDER_3), (BAND_LABELS_DE[THREE_TO_SCHOOL], THREE_TO_SCHOOL)]
+BANDS = [(BAND_LABELS_DE[UNDER_3], UNDER_3), (BAND_LABELS_DE[CLAIM_1_TO_3], CLAIM_1_TO_3),
+         (BAND_LABELS_DE[THREE_TO_SCHOOL], THREE_TO_SCHOOL)]
+KTP_ROLE = "kindertagespflege"  # optional input (internal, Jugendamt)
+NO_KTP_NOTE = "Kindertagespflege: keine Daten – die Betreuungsquote enthält nur Kitas."
+POPULATION_DATE_NOTE = ("Kinderzahlen: Bevölkerung am 31.12. (Melderegister bzw. Prognose), Alter in vollendeten "
+                        "Jahren.")
 
 
 def kitas_with_district(kitas, districts) -> pd.DataFrame:
@@ -96,9 +116,40 @@ def kitas_with_district(kitas, districts) -> pd.DataFrame:
 
 def daycare(population: pd.DataFrame, kitas: pd.DataFrame, *, years: Sequence[int],
             demand: DemandRates = DemandRates(), rule: PlaceRule = PlaceRule(),
+            kindertagespflege: pd.DataFrame | None = None,
             inputs: Mapping[str, Any] | None = None) -> DaycareResult:
     located = kitas[kitas["district_id"] > 0]
-    return daycare_coverage(population, located, years=list(years), demand=demand, rule=rule, inputs=inputs)
+    return daycare_coverage(population, located, years=list(years), demand=demand, rule=rule,
+                            kindertagespflege=kindertagespflege, inputs=inputs)
+
+
+def school_entry_cutoff(profile=None) -> str | None:
+    """The profile's school-entry cut-off ``planning.school_entry_cutoff`` ("30.06." or "06-30"), or None."""
+    try:
+        profile = profile or city_profile()
+        value = (profile.settings.get("planning") or {}).get("school_entry_cutoff")
+    except Exception:  # noqa: BLE001 - no profile: no cut-off (stated in the assumptions)
+        return None
+    return str(value) if value else None
+
+
+def load_kindertagespflege(store=None) -> pd.DataFrame | None:
+    """The children in Kindertagespflege (optional internal input), or None if the city has no such
+    dataset (a department file that was not delivered) or it has no rows."""
+    try:
+        frame = load_input(APP_ID, KTP_ROLE, store=store)
+    except DatasetNotFound:
+        return None
+    return None if frame.empty else frame
+
+
+def kindertagespflege_text(result: DaycareResult) -> str:
+    """„Kindertagespflege: …“ for key figures, notes and the assumptions."""
+    if not result.has_kindertagespflege:
+        return NO_KTP_NOTE
+    used = sorted(set(result.assumptions["kindertagespflege"]["years_used"].values()))
+    years = ", ".join(f"1.3.{y}" for y in used)
+    return f"Kindertagespflege: Kinder laut Jugendamt (Stichtag {years}), in der Betreuungsquote enthalten."
 
 
 def coverage_frame(result: DaycareResult, band: str, year: int) -> pd.DataFrame:
@@ -111,6 +162,7 @@ def coverage_frame(result: DaycareResult, band: str, year: int) -> pd.DataFrame:
 
 _SHOWN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 CITY_ID = 0  # the city's rows in :func:`shown_coverage`
+APP_ID = "kita"
 
 
 def shown_coverage(result: DaycareResult) -> pd.DataFrame:
@@ -121,21 +173,27 @@ def shown_coverage(result: DaycareResult) -> pd.DataFrame:
     districts add up to the city's rounded total (:func:`~bif_lib.apps.views.common.round_to_total`);
     gap (Saldo), coverage rate and status are computed from these rounded numbers. So in every
     row and in the Gesamtstadt Saldo = Plätze − Bedarf as shown, and table, key figures and map
-    agree. Built once per result.
+    agree. The Betreuungsquote (care_rate) is a rate of the unrounded numbers (children in Kitas
+    and Kindertagespflege ÷ children of the official age group; NaN in the claim band). Built
+    once per result.
     """
     if result in _SHOWN:
         return _SHOWN[result]
     rows = result.coverage[["year", "band", "district_id", "children", "places", "demand", "demand_rate"]].copy()
+    rows["care_count"] = result.coverage["kita_children"] + result.coverage["ktp_children"]
+    rows["care_children"] = result.coverage["care_children"]
     groups = rows.groupby(["year", "band"]).ngroup().to_numpy()
     for column in ("children", "places", "demand"):
         rows[column] = round_to_total(rows[column].to_numpy(float), groups)
-    city = rows.groupby(["year", "band"], as_index=False).agg(
-        children=("children", "sum"), places=("places", "sum"), demand=("demand", "sum"),
-        demand_rate=("demand_rate", "first"))
+    keys = ["year", "band"]
+    city = rows.groupby(keys, as_index=False)[["children", "places", "demand", "care_count", "care_children"]].sum(
+        min_count=1)
+    city["demand_rate"] = city["band"].map(dict(zip(rows["band"], rows["demand_rate"])))
     city["district_id"] = CITY_ID
     shown = pd.concat([rows, city[rows.columns]], ignore_index=True)
     shown["gap"] = shown["places"] - shown["demand"]
     shown["coverage_rate"] = shown["places"] / shown["children"].where(shown["children"] > 0)
+    shown["care_rate"] = shown["care_count"] / shown["care_children"].where(shown["care_children"] > 0)
     shown["status"] = np.where(shown["gap"] < 0, STATUS_GAP, STATUS_COVERED)
     shown = shown.sort_values(["year", "band", "district_id"], ignore_index=True)
     _SHOWN[result] = shown
@@ -167,20 +225,25 @@ def kita_gap_table(result: DaycareResult, band: str, year: int, names: Mapping[i
         "Kinder": list(rows["children"]) + [city["children"]],
         "Plätze": list(rows["places"]) + [city["places"]],
         "Versorgungsquote": [v * 100 for v in rows["coverage_rate"]] + [city["coverage_rate"] * 100],
+        "Betreuungsquote": [v * 100 for v in rows["care_rate"]] + [city["care_rate"] * 100],
         "Bedarf": list(rows["demand"]) + [city["demand"]],
         "Saldo (Plätze − Bedarf)": list(rows["gap"]) + [city["gap"]],
         "Status": list(rows["status"]) + [city["status"]],
     })
     formats = {"Nr.": INT, label: TEXT, "Kinder": INT, "Plätze": INT, "Versorgungsquote": PCT,
-               "Bedarf": INT, "Saldo (Plätze − Bedarf)": INT, "Status": TEXT}
+               "Betreuungsquote": PCT, "Bedarf": INT, "Saldo (Plätze − Bedarf)": INT, "Status": TEXT}
     band_label = BAND_LABELS_DE[band]
     rate = float(rows["demand_rate"].iloc[0]) if len(rows) else float("nan")
-    notes = [f"Altersgruppe {band_label}; Bedarf = Kinder × Bedarfsquote ({_pct_text(rate)}).",
+    notes = [f"Altersgruppe {band_label}: {band_definition(result, band)}; Bedarf = Kinder × Bedarfsquote "
+             f"({_pct_text(rate)}).",
              f"Ganze Zahlen, so gerundet, dass die {plural} die Gesamtstadt ergeben; Saldo und "
              "Versorgungsquote aus den gezeigten Zahlen.",
-             f"Versorgungsquote = Plätze ÷ Kinder. Kinder besuchen auch Kitas in anderen {dative}: "
-             f"Werte je {label} sind Richtwerte, die Gesamtstadt ist exakt.",
-             "Plätze nach Altersgruppe aus den Gruppenarten geschätzt; Kindertagespflege nicht enthalten."]
+             f"Versorgungsquote = Kita-Plätze ÷ Kinder der Altersgruppe (Plätze je Altersgruppe aus den Gruppenarten "
+             f"geschätzt, ohne Kindertagespflege). Kinder besuchen auch Kitas in anderen {dative}: Werte je "
+             f"{label} sind Richtwerte, die Gesamtstadt ist exakt.",
+             care_rate_note(result, band, year),
+             kindertagespflege_text(result),
+             POPULATION_DATE_NOTE]
     if result.synthetic:
         notes.append(SYNTHETIC_NOTE)
     highlight = [gap < 0 for gap in frame["Saldo (Plätze − Bedarf)"]]
@@ -192,6 +255,37 @@ def kita_gap_table(result: DaycareResult, band: str, year: int, names: Mapping[i
 
 def _pct_text(share: float) -> str:
     return format_percent(share, 0)
+
+
+def band_definition(result: DaycareResult, band: str) -> str:
+    """Which children a band counts, in German (ages at 31.12.; the school-entry share)."""
+    if band == UNDER_3:
+        return "Kinder von 0 bis 2 Jahren"
+    if band == CLAIM_1_TO_3:
+        return "Kinder von 1 bis 2 Jahren (Rechtsanspruch auf einen Platz ab dem 1. Geburtstag)"
+    entry = result.assumptions["school_entry"]
+    age = int(entry["age"])
+    text = f"Kinder von 3 bis {age - 1} Jahren"
+    if entry["cutoff"] is None:
+        return text + f" (kein Einschulungsstichtag im Stadtprofil: alle {age}-Jährigen gelten als eingeschult)"
+    return (text + f" und {format_percent(entry['share_in_kita'], 1)} der {age}-Jährigen: Wer nach dem "
+            f"Einschulungsstichtag {cutoff_text_de(entry['cutoff'])} {age} wird, geht noch ein Jahr in die Kita "
+            "(Geburtstage gleich über das Jahr verteilt angenommen)")
+
+
+def care_rate_note(result: DaycareResult, band: str, year: int) -> str:
+    """What the Betreuungsquote column means for this band and year."""
+    group = CARE_GROUP_OF_BAND.get(band)
+    if group is None:
+        return ("Betreuungsquote: amtlich nur für „unter 3 Jahre“ und „3 bis unter 6 Jahre“ definiert, hier daher "
+                "„–“.")
+    with_ktp = ("Kitas und Kindertagespflege" if result.has_kindertagespflege
+                else "Kitas (ohne Kindertagespflege – keine Daten)")
+    estimate = ("Kinder in Kitas = Kita-Plätze" if group != CARE_3_TO_6 else
+                "Kinder in Kitas = Kita-Plätze 3 bis Schuleintritt, anteilig auf die 3- bis 5-Jährigen")
+    return (f"Betreuungsquote (amtliche Abgrenzung, geschätzt) = Kinder in {with_ktp} ÷ Kinder "
+            f"{CARE_GROUP_LABELS_DE[group]}, Stichtag 1.3.{year + 1}; {estimate} (volle Belegung angenommen); "
+            f"Kinderzahl vom 31.12.{year} (wie in der amtlichen Statistik: Bevölkerung am 31.12. des Vorjahres).")
 
 
 def kita_chart_data(result: DaycareResult, band: str, district_id: int | None = None) -> pd.DataFrame:
@@ -221,7 +315,7 @@ KITA_POINT_LEGEND = {"#ffd92f": "Kita mit Plätzen dieser Altersgruppe", "#bdbdb
 
 def kita_points(kitas: pd.DataFrame, result: DaycareResult, band: str) -> pd.DataFrame:
     """Map points of the Kitas: id, lat, lon, label (name, places in the band), color, radius."""
-    column = "places_under_3" if band == UNDER_3 else "places_3_to_school"
+    column = "places_under_3" if band in (UNDER_3, CLAIM_1_TO_3) else "places_3_to_school"
     places = result.kitas.set_index("kita_id")[column]
     rows = []
     for kita in kitas.itertuples(index=False):
@@ -237,9 +331,14 @@ def kita_points(kitas: pd.DataFrame, result: DaycareResult, band: str) -> pd.Dat
 def kita_key_figures(result: DaycareResult, band: str, year: int, district_id: int | None = None,
                      place: str = CITY_LABEL) -> dict[str, str]:
     row = _shown_rows(result, band, year, district_id or CITY_ID).iloc[0]  # the numbers of the table
-    return {f"{place} {year}: Kinder": format_number(row["children"]), "Plätze": format_number(row["places"]),
-            "Versorgungsquote": format_number(row["coverage_rate"] * 100, 1) + " %",
-            "Saldo (Plätze − Bedarf)": format_number(row["gap"])}
+    figures = {f"{place} {year}: Kinder": format_number(row["children"]), "Plätze": format_number(row["places"]),
+               "Versorgungsquote": format_number(row["coverage_rate"] * 100, 1) + " %"}
+    if band in CARE_GROUP_OF_BAND:
+        figures[f"Betreuungsquote 1.3.{year + 1} (geschätzt"
+                + (")" if result.has_kindertagespflege else ", ohne Kindertagespflege)")] = (
+            format_number(row["care_rate"] * 100, 1) + " %")
+    figures["Saldo (Plätze − Bedarf)"] = format_number(row["gap"])
+    return figures
 
 
 def kita_map_values(result: DaycareResult, band: str, year: int, names: Mapping[int, str],
@@ -257,12 +356,25 @@ def kita_map_values(result: DaycareResult, band: str, year: int, names: Mapping[
     return values, labels
 
 
-def daycare_assumptions_text(demand: DemandRates, rule: PlaceRule = PlaceRule()) -> dict[str, str]:
-    return {
+def daycare_assumptions_text(demand: DemandRates, rule: PlaceRule = PlaceRule(),
+                             kindertagespflege: bool | None = None) -> dict[str, str]:
+    age = demand.school_entry_age
+    if demand.school_entry_cutoff is None:
+        school = f"3 bis Schuleintritt = 3–{age - 1} Jahre (kein Einschulungsstichtag angegeben)"
+    else:
+        school = (f"3 bis Schuleintritt = 3–{age - 1} Jahre und {format_percent(demand.share_in_kita, 1)} der "
+                  f"{age}-Jährigen (nach dem Einschulungsstichtag {cutoff_text_de(demand.school_entry_cutoff)} "
+                  f"{age} geworden; Anteil = Tage vom Stichtag bis 31.12. ÷ 365)")
+    texts = {
         "Bedarfsquote unter 3 Jahre": format_percent(demand.under_3, 0),
+        "Bedarfsquote 1 bis unter 3 Jahre (Rechtsanspruch)": format_percent(demand.claim_1_to_3, 0),
         "Bedarfsquote 3 Jahre bis Schuleintritt": format_percent(demand.three_to_school, 0),
-        "Altersgruppen": f"unter 3 = 0–2 Jahre; 3 bis Schuleintritt = 3–{demand.school_entry_age - 1} Jahre "
+        "Altersgruppen": f"unter 3 = 0–2 Jahre; 1 bis unter 3 = 1–2 Jahre (Rechtsanspruch ab 1 Jahr); {school} "
                          "(vollendete Jahre am 31.12.)",
+        "Betreuungsquote": ("Kinder in Kitas und Kindertagespflege ÷ Kinder unter 3 bzw. 3 bis unter 6 Jahre, "
+                            "Stichtag 1.3. des Folgejahres; Kinder in Kitas aus den Plätzen geschätzt (volle "
+                            "Belegung); Kinder der Altersgruppe am 31.12. des Vorjahres (wie die amtliche Statistik)"),
+        "Versorgungsquote": "Kita-Plätze ÷ Kinder der Altersgruppe (ohne Kindertagespflege)",
         "Plätze je Altersgruppe": (f"aus Gruppenarten: Krippe {format_number(rule.krippe_group_size)}, Elementar "
                                    f"{format_number(rule.elementary_group_size)}, altersgemischt "
                                    f"{format_number(rule.mixed_group_size)} (davon "
@@ -271,12 +383,15 @@ def daycare_assumptions_text(demand: DemandRates, rule: PlaceRule = PlaceRule())
                                    f"{format_number(rule.hort_group_size)}; auf die Gesamtplätze der Kita skaliert"),
         "Plätze im Zeitverlauf": "heutiger Bestand, ohne geplante Änderungen",
     }
+    if kindertagespflege is not None:
+        texts["Kindertagespflege"] = ("Kinder laut Jugendamt; in die Prognosejahre mit dem letzten Stand "
+                                      "fortgeschrieben" if kindertagespflege else "keine Daten (nicht enthalten)")
+    return texts
 
 
 # --- the app ------------------------------------------------------------------------------------
 
 YEARS_AHEAD = 15  # the slider reaches base year + 15
-APP_ID = "kita"
 
 
 def app_title() -> str:
@@ -286,15 +401,28 @@ def app_title() -> str:
 
 def app_model() -> str:
     return model_version(projection_model(), "Kita-Versorgung (Bedarf = Kinder × Bedarfsquote, Plätze je "
-                                             "Altersgruppe aus den Gruppenarten; docs/planning-models.md)")
+                                             "Altersgruppe aus den Gruppenarten, Altersgruppen nach dem "
+                                             "Einschulungsstichtag, Betreuungsquote in amtlicher Abgrenzung; "
+                                             "docs/planning-models.md)")
 
 
-def quality_notes() -> list[str]:
+def quality_notes(kindertagespflege: bool = False, cutoff: str | None = None) -> list[str]:
+    ktp = ("Kindertagespflege (Tagesmütter/-väter): Kinder laut Jugendamt, in der Betreuungsquote enthalten; "
+           "Versorgungsquote und Saldo zählen nur Kita-Plätze." if kindertagespflege else
+           "Kindertagespflege: keine Daten – die Betreuungsquote enthält nur Kitas und ist daher unterschätzt, "
+           "vor allem unter 3 Jahren.")
+    entry = (f"Einschulungsstichtag {cutoff_text_de(cutoff)}: Kinder, die danach 6 werden, zählen noch zur "
+             "Altersgruppe 3 bis Schuleintritt." if cutoff else
+             "Kein Einschulungsstichtag im Stadtprofil (planning.school_entry_cutoff): 3 bis Schuleintritt = 3–5 "
+             "Jahre; Kinder, die nach dem Stichtag 6 werden, fehlen im Bedarf.")
     return [
         "Kita-Plätze: Kita-Verzeichnis (Gesamtplätze je Einrichtung); die Aufteilung auf Altersgruppen ist "
         "aus den Gruppenarten geschätzt.",
-        "Kindertagespflege (Tagesmütter/-väter) ist nicht enthalten: die Versorgung unter 3 Jahren ist "
-        "daher unterschätzt.",
+        ktp,
+        entry,
+        "Betreuungsquote: amtliche Abgrenzung (Stichtag 1. März), Kinder in Kitas aus den Plätzen geschätzt; die "
+        "Bevölkerung des Melderegisters und der Prognose steht auf dem 31.12. – wie die amtliche Statistik teilt BIF "
+        "durch die Kinder am 31.12. des Vorjahres.",
         f"Kinder besuchen auch Kitas in anderen {districts_dative()}: Werte je {district_label()} sind Richtwerte."]
 
 
@@ -304,13 +432,17 @@ class KitaApp(ProjectionApp):
     APP_ID = APP_ID
 
     def __init__(self, *, store=None):
-        self.APP_TITLE, self.MODEL, self.QUALITY_NOTES = app_title(), app_model(), quality_notes()
+        self.cutoff = school_entry_cutoff()
+        self.APP_TITLE, self.MODEL = app_title(), app_model()
+        self.QUALITY_NOTES = quality_notes(False, self.cutoff)  # completed in load_own
         super().__init__(store=store)
 
     def load_own(self, store) -> list:
         self.kitas_open = load_input(APP_ID, "kitas", store=store)
         self.kitas = kitas_with_district(self.kitas_open, self.districts)
-        return [self.kitas_open]
+        self.kindertagespflege = load_kindertagespflege(store)  # None: keine Daten
+        self.QUALITY_NOTES = quality_notes(self.kindertagespflege is not None, self.cutoff)
+        return [self.kitas_open] + ([self.kindertagespflege] if self.kindertagespflege is not None else [])
 
     @property
     def last_year(self) -> int:
@@ -331,6 +463,8 @@ class KitaApp(ProjectionApp):
                                           continuous_update=False)
         self.rate_3_6 = w.FloatSlider(value=DemandRates().three_to_school, min=0, max=1, step=0.01,
                                       continuous_update=False)
+        self.rate_claim = w.FloatSlider(value=DemandRates().claim_1_to_3, min=0, max=1, step=0.01,
+                                        continuous_update=False)
         self.district = ui.dropdown(district_label(), [("– Gesamtstadt –", 0)] + [(n, i) for i, n in self.names.items()])
         for widget, css in ((self.band, "bif-band"), (self.year, "bif-year"), (self.district, "bif-district-select"),
                             (self.measure, "bif-measure")):
@@ -354,14 +488,17 @@ class KitaApp(ProjectionApp):
 
     def compute(self) -> None:
         assumptions = self.scenario.assumptions()
-        demand = DemandRates(under_3=self.rate_under_3.value, three_to_school=self.rate_3_6.value)
+        demand = DemandRates(under_3=self.rate_under_3.value, three_to_school=self.rate_3_6.value,
+                             claim_1_to_3=self.rate_claim.value, school_entry_cutoff=self.cutoff)
         base_year = self.projector.base_year
-        population = population_table(self.projector.project(assumptions, self.last_year), ages=range(0, 7))
+        ages = range(0, demand.school_entry_age + 1)
+        population = population_table(self.projector.project(assumptions, self.last_year), ages=ages)
         self.version += 1
         self.result = daycare(population, self.kitas, years=range(base_year, self.last_year + 1), demand=demand,
-                              inputs=self.inputs.parameters.inputs)
+                              kindertagespflege=self.kindertagespflege, inputs=self.inputs.parameters.inputs)
         self.quality.set_assumptions({**assumptions_text(assumptions, base_year=base_year, end_year=self.last_year),
-                                      **daycare_assumptions_text(demand)})
+                                      **daycare_assumptions_text(demand, kindertagespflege=(
+                                          self.kindertagespflege is not None))})
 
     def show_overview(self) -> None:
         """Map and table of all districts: independent of the chosen district."""
@@ -415,7 +552,7 @@ class KitaApp(ProjectionApp):
 
     def _connect(self) -> None:
         self.scenario.on_change(self.refresh)
-        for widget in (self.rate_under_3, self.rate_3_6):
+        for widget in (self.rate_under_3, self.rate_claim, self.rate_3_6):
             widget.observe(self.refresh, "value")
         for widget in (self.band, self.year, self.measure):
             widget.observe(lambda change: self.refresh(recompute=False), "value")
@@ -429,6 +566,7 @@ class KitaApp(ProjectionApp):
     def _layout(self) -> w.VBox:
         demand_box = w.Accordion(children=[w.VBox([
             ui.german_readout(self.rate_under_3, 2, label="Bedarfsquote unter 3 Jahre"),
+            ui.german_readout(self.rate_claim, 2, label="Bedarfsquote 1 bis unter 3 Jahre (Rechtsanspruch)"),
             ui.german_readout(self.rate_3_6, 2, label="Bedarfsquote 3 Jahre bis Schuleintritt"),
             ui.help_text("Anteil der Kinder, die einen Platz brauchen (Planungsziel).")])],
             selected_index=None)
@@ -445,7 +583,10 @@ class KitaApp(ProjectionApp):
         synthetic = self.quality.synthetic
         return ui.app(
             ui.header(self.APP_TITLE,
-                      f"Kinder gegen Kita-Plätze je {label}, heute und in den Prognosejahren."
+                      f"Kinder gegen Kita-Plätze je {label}, heute und in den Prognosejahren: Versorgungsquote "
+                      "(Kita-Plätze ÷ Kinder) und amtliche Betreuungsquote (Kinder in Kitas und "
+                      "Kindertagespflege ÷ Kinder, Stichtag 1. März, geschätzt)."
+                      + ("" if self.kindertagespflege is not None else " Kindertagespflege: keine Daten.")
                       + (" Die Kinderzahlen beruhen auf synthetisch abgeleiteten Daten." if synthetic else ""),
                       synthetic=synthetic),
             ui.two_columns(controls, w.VBox([self.figures, self.kita_map] if with_map else [self.figures])),

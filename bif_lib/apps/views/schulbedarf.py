@@ -10,6 +10,14 @@ year, for a scenario and planner-edited capacities: key figures, the map with th
 chart and table of the chosen school, district or the whole city. The view functions below
 are pure and tested; :class:`SchulbedarfApp` holds the widgets, :func:`show` is the
 notebook's call.
+
+The model's city-specific values come from the profile (``apps.schulbedarf.model``:
+school-entry cut-off, class size, headroom of estimated capacities, the Träger whose schools
+are planned, distance decay of the assignment's start values); the capacities from the school
+office's dataset (input ``capacities``, contract ``schulkapazitaeten``) where the store has it,
+else estimated and labelled „geschätzte Kapazität“. Calibration (entry rate pooled over the
+grade 1-4 cohorts, municipal share, assignment fitted to today's enrolment) runs once per
+base-year population (docs/planning-models.md).
 """
 
 from __future__ import annotations
@@ -52,27 +60,65 @@ from bif_lib.apps.widgets.formatting import key_figures_html
 from bif_lib.i18n import format_number, format_percent
 from bif_lib.planning._common import title_de
 from bif_lib.planning.schools import (
+    ESTIMATE_LABEL,
     SOURCE_ESTIMATE,
     SOURCE_INPUT,
     STATUS_OVER,
+    EntryCalibration,
     SchoolDemandResult,
     SchoolSettings,
+    calibrate_entry_rate,
+    cutoff_share,
     default_assignment,
+    entrants_check,
     estimate_capacities,
+    fit_assignment,
+    municipal_flags,
     project_school_demand,
+    pupils_in_grades,
+    school_cohorts,
 )
+
+SOURCE_OFFICE = "Schulamt"  # capacity from the school office's dataset (contract schulkapazitaeten)
+# defaults of apps.schulbedarf.model (a city profile states its own; docs/city-profiles.md)
+MODEL_DEFAULTS = {"school_entry_cutoff": "31.12.", "class_size": 25, "capacity_headroom": 0.10,
+                  "municipal_operators": None, "distance_decay_km": 1.5}
+
+
+def model_settings(profile=None) -> dict:
+    """``apps.schulbedarf.model`` of the city profile, defaults filled in; the school-entry cut-off
+    from ``planning.school_entry_cutoff`` (shared with the day-care model) unless the section
+    states its own; adds ``cutoff_share``."""
+    if profile is None:
+        from bif_lib.apps.views.common import city_profile
+
+        profile = city_profile()
+    own = (profile.app("schulbedarf") or {}).get("model") or {}
+    unknown = set(own) - set(MODEL_DEFAULTS)
+    if unknown:
+        raise ValueError(f"Stadtprofil apps.schulbedarf.model: unbekannte Angaben {sorted(unknown)}; "
+                         f"erlaubt: {', '.join(MODEL_DEFAULTS)}.")
+    settings = {**MODEL_DEFAULTS, **own}
+    if "school_entry_cutoff" not in own:  # one cut-off for schools and day care: planning.school_entry_cutoff
+        settings["school_entry_cutoff"] = (profile.settings.get("planning") or {}).get(
+            "school_entry_cutoff", MODEL_DEFAULTS["school_entry_cutoff"])
+    settings["cutoff_share"] = cutoff_share(settings["school_entry_cutoff"])
+    return settings
 
 # --- view functions (pure) ------------------------------------------------------------------------
 
-def primary_schools(schools: pd.DataFrame, districts, *, municipal_only: bool = True) -> pd.DataFrame:
+def primary_schools(schools: pd.DataFrame, districts, *, municipal_only: bool = True,
+                    operators: Sequence[str] | None = None) -> pd.DataFrame:
     """The primary schools the model projects: school_id, name, district_id, pupils, grades, lat, lon.
 
-    Default: primary schools without private flag (the city's own Grundschulen); schools in
-    private ownership enter through the calibrated entry rate instead.
+    Default: the city's own Grundschulen - Schulträger in ``operators`` (the profile's
+    ``municipal_operators``), without such a list the primary schools without private flag.
+    Schools of other Träger are counted in the calibration (:func:`entry_calibration`): their
+    share of the pupils lowers the municipal entry rate.
     """
     chosen = schools[schools["primary_school"].fillna(False).astype(bool)]
     if municipal_only:
-        chosen = chosen[~chosen["private_school"].fillna(False).astype(bool)]
+        chosen = chosen[municipal_flags(chosen, operators).to_numpy()]
     chosen = chosen[chosen["pupils"].notna() & chosen["lat"].notna()]
     out = pd.DataFrame({
         "school_id": chosen["school_id"].astype(str).to_numpy(),
@@ -87,11 +133,37 @@ def primary_schools(schools: pd.DataFrame, districts, *, municipal_only: bool = 
     return out
 
 
-def default_capacities(schools: pd.DataFrame, class_size: float = 25) -> pd.DataFrame:
-    """Editable capacity table: school_id, name, streams, class_size, capacity_source ('Schätzung')."""
-    estimate = estimate_capacities(schools, class_size=class_size)
+def default_capacities(schools: pd.DataFrame, class_size: float = 25, headroom: float = 0.0,
+                       office: pd.DataFrame | None = None,
+                       grade_weights: Sequence[float] | None = None) -> pd.DataFrame:
+    """Editable capacity table: school_id, name, streams, class_size, classrooms, capacity_source.
+
+    The school office's capacities (``office``: the dataset ``schulkapazitaeten``: school_id,
+    streams, [classrooms], [class_size]) where given ('Schulamt'); every other school estimated
+    with the stated headroom: streams = ceil(largest grade / class size x (1 + headroom))
+    ('Schätzung', :func:`~bif_lib.planning.schools.estimate_capacities`; the app passes the
+    profile's headroom).
+    """
+    estimate = estimate_capacities(schools, class_size=class_size, headroom=headroom, grade_weights=grade_weights)
     table = schools[["school_id", "name"]].merge(estimate, on="school_id", how="left")
-    return table[["school_id", "name", "streams", "class_size", "capacity_source"]]
+    table["classrooms"] = np.nan
+    if office is not None and len(office):
+        given = office.drop_duplicates("school_id", keep="last").set_index("school_id")
+        rows = table["school_id"].isin(given.index)
+        ids = table.loc[rows, "school_id"]
+        table.loc[rows, "streams"] = given.loc[ids, "streams"].astype(float).to_numpy()
+        if "class_size" in given:
+            sizes = given.loc[ids, "class_size"].astype(float)
+            table.loc[rows, "class_size"] = sizes.fillna(class_size).to_numpy()
+        if "classrooms" in given:
+            table.loc[rows, "classrooms"] = given.loc[ids, "classrooms"].astype(float).to_numpy()
+        table.loc[rows, "capacity_source"] = SOURCE_OFFICE
+    return table[["school_id", "name", "streams", "class_size", "classrooms", "capacity_source"]]
+
+
+def capacities_estimated(capacities: pd.DataFrame) -> bool:
+    """True if any capacity is an estimate (then headline, chart and export say „geschätzte Kapazität“)."""
+    return bool((capacities["capacity_source"] == SOURCE_ESTIMATE).any())
 
 
 def edited_capacities(capacities: pd.DataFrame, edits: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
@@ -116,24 +188,64 @@ def edited_capacities(capacities: pd.DataFrame, edits: Mapping[str, Mapping[str,
 def school_demand(population: pd.DataFrame, schools: pd.DataFrame, capacities: pd.DataFrame, *,
                   base_year: int, horizon_year: int, class_size: float = 25,
                   assignment: pd.DataFrame | None = None, inputs: Mapping[str, Any] | None = None,
-                  ) -> SchoolDemandResult:
-    """Primary-school demand with the planner's capacities (places = streams × 4 × class size)."""
-    caps = capacities[["school_id", "streams", "class_size", "capacity_source"]]
-    return project_school_demand(population, schools, base_year=base_year, horizon_year=horizon_year,
-                                 capacities=caps, assignment=assignment,
-                                 settings=SchoolSettings(class_size_max=class_size), inputs=inputs)
+                  entry_rate: EntryCalibration | float | None = None, entry_cutoff_share: float = 1.0,
+                  capacity_headroom: float | None = None, follow_cohorts: bool = False) -> SchoolDemandResult:
+    """Primary-school demand with the planner's capacities (places = classrooms, else
+    streams × 4, × class size). ``entry_rate``: the calibration (:func:`entry_calibration`)."""
+    columns = [c for c in ("school_id", "streams", "class_size", "classrooms", "capacity_source")
+               if c in capacities.columns]
+    result = project_school_demand(population, schools, base_year=base_year, horizon_year=horizon_year,
+                                   capacities=capacities[columns], assignment=assignment, entry_rate=entry_rate,
+                                   settings=SchoolSettings(class_size_max=class_size, follow_cohorts=follow_cohorts,
+                                                           entry_cutoff_share=entry_cutoff_share),
+                                   inputs=inputs, assignment_note=(assignment.attrs.get("note")
+                                                                   if assignment is not None else None))
+    if capacity_headroom is not None:
+        result.assumptions["capacity_headroom"] = float(capacity_headroom)
+    return result
 
 
-GRAVITY_NOTE = ("Schwerkraftmodell: Anteil einer Schule ∝ Schülerzahl × exp(−Entfernung zum "
-                "Mittelpunkt des Gebiets / 1,5 km); Schuleinzugsbereiche sind nicht hinterlegt")
+def gravity_note(decay_km: float = 1.5, fitted: Mapping[str, Any] | None = None) -> str:
+    text = (f"Schwerkraftmodell: Anteil einer Schule ∝ exp(−Entfernung zum Mittelpunkt des Gebiets / "
+            f"{format_number(decay_km, None)} km); Schuleinzugsbereiche sind nicht hinterlegt")
+    if fitted:
+        text += (f"; an die heutigen Schülerzahlen angepasst (iterative proportionale Anpassung, "
+                 f"{fitted['iterations']} Schritte): jede Schule erhält im Basisjahr rechnerisch genau ihre "
+                 f"Schülerzahl")
+    return text
 
 
-def gravity_assignment(schools: pd.DataFrame, districts) -> pd.DataFrame:
-    """Default district → school shares from distance (documented in docs/planning-models.md)."""
-    table = default_assignment(schools, district_centroids(districts),
-                               district_ids=tuple(sorted(districts["district_id"].astype(int))))
-    table.attrs["note"] = GRAVITY_NOTE
-    return table
+GRAVITY_NOTE = gravity_note()
+
+
+def gravity_assignment(schools: pd.DataFrame, districts, *, decay_km: float = 1.5,
+                       demand: Mapping[int, float] | pd.Series | None = None) -> pd.DataFrame:
+    """District → school shares from distance (documented in docs/planning-models.md); with
+    ``demand`` (pupils of these schools living in each district) fitted by IPF so that every
+    school's modelled base-year pupils equal its actual pupils (grades 1–4)."""
+    seed = default_assignment(schools, district_centroids(districts), distance_decay_km=decay_km,
+                              district_ids=tuple(sorted(districts["district_id"].astype(int))))
+    if demand is None:
+        seed.attrs["note"] = gravity_note(decay_km)
+        return seed
+    pupils = pd.Series(pupils_in_grades(schools).fillna(0.0).to_numpy(), index=schools["school_id"].to_numpy())
+    fitted = fit_assignment(seed, demand, pupils)
+    fitted.attrs["note"] = gravity_note(decay_km, fitted.attrs["ipf"])
+    return fitted
+
+
+def entry_calibration(all_schools: pd.DataFrame, population: pd.DataFrame, base_year: int,
+                      settings: Mapping[str, Any]) -> tuple[EntryCalibration, pd.Series]:
+    """The entry rate pooled over the grade 1–4 cohorts (every school of the directory counted,
+    municipal by the profile's Träger) and the pupils of the municipal schools per district
+    (rate × the district's children of those cohorts: the row targets of the assignment)."""
+    base = population[population["year"] == base_year]
+    calibration = calibrate_entry_rate(all_schools, base, base_year=base_year,
+                                       operators=settings.get("municipal_operators"),
+                                       cutoff_share=settings["cutoff_share"])
+    cohorts = school_cohorts(base, [base_year], cutoff_share=settings["cutoff_share"])
+    demand = cohorts.groupby("district_id")["children"].sum() * calibration.rate
+    return calibration, demand
 
 
 _SHOWN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -196,17 +308,18 @@ def school_overview(result: SchoolDemandResult, schools: pd.DataFrame, names: Ma
     highlight = (now["status"] == STATUS_OVER).fillna(False).tolist()
     over_until_horizon = first_over.notna().tolist()
     highlight = [a or b for a, b in zip(highlight, over_until_horizon)]
-    notes = ["Klassenräume = Züge × 4 Jahrgänge; Plätze = Klassenräume × Klassengröße.",
+    notes = ["Klassenräume = Angabe des Schulamts, sonst Züge × 4 Jahrgänge; Plätze = Klassenräume × Klassengröße.",
              "Rot markiert: Schule bis zum Zieljahr über Kapazität (Schüler > Plätze oder Klassen > Klassenräume)."]
-    if (now["capacity_source"] == SOURCE_ESTIMATE).any():
-        notes.append("Kapazität „Schätzung“: aus der heutigen Schülerzahl geschätzt (Züge = Schüler je Jahrgang "
-                     "÷ Klassengröße, aufgerundet) – bitte durch die tatsächlichen Züge ersetzen.")
+    estimated = bool((now["capacity_source"] == SOURCE_ESTIMATE).any())
+    if estimated:
+        notes.append(estimate_note(result))
     if result.synthetic:
         notes.append(SYNTHETIC_NOTE)
     if not ids:
         notes.insert(0, "In der Auswahl liegt keine städtische Grundschule; die Kinder dieses Gebiets "
                         "werden den Schulen der Umgebung zugeordnet (siehe „Daten & Qualität“).")
-    return ViewTable(frame, formats, title_de(f"Grundschulen {year}: Schüler und Kapazität", result.synthetic),
+    title = f"Grundschulen {year}: Schüler und Kapazität" + (f" ({ESTIMATE_LABEL})" if estimated else "")
+    return ViewTable(frame, formats, title_de(title, result.synthetic),
                      notes=notes, highlight=highlight, selected=[i == selected for i in ids],
                      synthetic=result.synthetic, filename=slug(f"grundschulen {year}"))
 
@@ -233,10 +346,14 @@ def school_years(result: SchoolDemandResult, school_ids: Sequence[str], label: s
     frame["über Kapazität"] = np.where(over.reindex(grouped.index).to_numpy(), "ja", "nein")
     formats = {"Jahr": YEAR, "Schüler": INT, "Klassen": INT, "Klassenräume": INT, "Plätze": INT,
                "Auslastung": PCT, "über Kapazität": TEXT}
-    notes = ["Schuljahr ab August des Jahres; Kinder im Alter von 6 Jahren am 31.12. als Einschulungsjahrgang."]
+    notes = [f"Schuljahr ab August des Jahres; Einschulungsjahrgang: {result.assumptions['children_at_entry_age']}."]
+    estimated = bool((table["capacity_source"] == SOURCE_ESTIMATE).any())
+    if estimated:
+        notes.append(estimate_note(result))
     if result.synthetic:
         notes.append(SYNTHETIC_NOTE)
-    return ViewTable(frame, formats, title_de(f"{label}: Schüler und Kapazität je Jahr", result.synthetic),
+    title = f"{label}: Schüler und Kapazität je Jahr" + (f" ({ESTIMATE_LABEL})" if estimated else "")
+    return ViewTable(frame, formats, title_de(title, result.synthetic),
                      notes=notes, highlight=(frame["über Kapazität"] == "ja").tolist(), synthetic=result.synthetic,
                      filename=slug(f"schulbedarf {label}"))
 
@@ -250,10 +367,23 @@ def school_chart_data(result: SchoolDemandResult, school_ids: Sequence[str],
                          "classes": years["Klassen"], "capacity_classes": years["Klassenräume"]})
 
 
+def estimate_note(result: SchoolDemandResult | None = None, headroom: float | None = None) -> str:
+    """What „geschätzte Kapazität“ means (the headroom rule the app used)."""
+    if headroom is None and result is not None:
+        headroom = result.assumptions.get("capacity_headroom")
+    rule = ("Züge = größter Jahrgang ÷ Klassengröße"
+            + (f" × {format_number(1 + headroom, 2)} (Reserve {format_percent(headroom, 0)})" if headroom else "")
+            + ", aufgerundet")
+    return (f"{ESTIMATE_LABEL[0].upper()}{ESTIMATE_LABEL[1:]} („Schätzung“): die Zügigkeit liegt nicht vor, sie ist aus der heutigen "
+            f"Schülerzahl geschätzt ({rule}) – bitte durch die Züge des Schulamts ersetzen (Datensatz "
+            f"schulkapazitaeten oder Tabelle „Kapazitäten“).")
+
+
 def school_assumptions_text(result: SchoolDemandResult, capacities: pd.DataFrame) -> dict[str, str]:
     rates = sorted(set(result.assumptions["entry_rate"].values()))
     estimated = int((capacities["capacity_source"] == SOURCE_ESTIMATE).sum())
     entered = int((capacities["capacity_source"] == SOURCE_INPUT).sum())
+    office = int((capacities["capacity_source"] == SOURCE_OFFICE).sum())
     out = {
         "Einschulungsquote": ", ".join(format_percent(r, 1) for r in rates)
                              + f" ({result.assumptions['entry_rate_source']})",
@@ -261,8 +391,28 @@ def school_assumptions_text(result: SchoolDemandResult, capacities: pd.DataFrame
         f"Zuordnung {district_label()} → Schule": (GRAVITY_NOTE if result.assumptions["assignment_source"] == "vorgegeben"
                                           else result.assumptions["assignment_source"]),
         "Schüler im Basisjahr": result.assumptions["base_pupils"],
-        "Kapazitäten": f"{estimated} geschätzt („Schätzung“), {entered} eingegeben („Eingabe“)",
+        "Übergang in die nächste Klasse": result.assumptions.get("progression_source", ""),
+        "Kapazitäten": (f"{office} vom Schulamt, {estimated} geschätzt („Schätzung“, {ESTIMATE_LABEL}), "
+                        f"{entered} eingegeben („Eingabe“)"),
     }
+    calibration = result.assumptions.get("entry_calibration")
+    if calibration:
+        out["Schulen anderer Träger (mitgezählt)"] = (
+            f"{format_number(calibration['other_pupils'])} Schüler der Klassen 1–4 in "
+            f"{len(calibration['other_schools'])} Schulen ({', '.join(calibration['other_schools'])}); städtischer "
+            f"Anteil {format_percent(calibration['municipal_share'], 1)}")
+        if calibration["not_counted"]:
+            out["Nicht gezählt (ohne Jahrgangsangabe)"] = ", ".join(calibration["not_counted"])
+    if estimated and result.assumptions.get("capacity_headroom") is not None:
+        out["Geschätzte Kapazität"] = estimate_note(result)
+    check = entrants_check(result)
+    if check["observed"] > 0:
+        out["Plausibilität Einschulungen"] = (
+            f"{check['year']}: {format_number(check['projected'])} gegenüber {format_number(check['observed'])} im "
+            f"Basisjahr {check['base_year']} ({'+' if check['change'] >= 0 else '−'}"
+            f"{format_percent(abs(check['change']), 1)}; "
+            + ("innerhalb" if check["within"] else "AUSSERHALB")
+            + f" des Bands ±{format_percent(check['band'], 0)})")
     for row in capacities[capacities["capacity_source"] == SOURCE_INPUT].itertuples(index=False):
         out[f"Kapazität {row.name}"] = (f"{format_number(float(row.streams), None)} Züge × "
                                         f"{format_number(float(row.class_size), None)} Kinder je Klasse (Eingabe)")
@@ -295,9 +445,13 @@ def school_key_figures(result: SchoolDemandResult, year: int) -> dict[str, str]:
     table = shown_schools(result)  # totals = sums of the rows people see
     base_year = int(table["year"].min())
     over = _first_over(table[table["year"] <= year])
-    return {f"Schüler {base_year}": format_number(table.loc[table["year"] == base_year, "pupils"].sum()),
-            f"Schüler {year}": format_number(table.loc[table["year"] == year, "pupils"].sum()),
-            f"Schulen über Kapazität bis {year}": f"{len(over)} von {table['school_id'].nunique()}"}
+    figures = {f"Schüler {base_year}": format_number(table.loc[table["year"] == base_year, "pupils"].sum()),
+               f"Schüler {year}": format_number(table.loc[table["year"] == year, "pupils"].sum()),
+               f"Schulen über Kapazität bis {year}": f"{len(over)} von {table['school_id'].nunique()}"}
+    estimated = table.loc[table["year"] == base_year, "capacity_source"].eq(SOURCE_ESTIMATE)
+    if estimated.any():
+        figures["Kapazität"] = f"{ESTIMATE_LABEL} ({int(estimated.sum())} von {len(estimated)} Schulen)"
+    return figures
 
 
 def selection_label(schools: pd.DataFrame, names: Mapping[int, str], district_id: int | None,
@@ -313,16 +467,36 @@ def schools_in(schools: pd.DataFrame, district_id: int | None) -> pd.DataFrame:
     return schools if not district_id else schools[schools["district_id"] == district_id]
 
 
+CALIBRATION_AGES = tuple(range(6, 12))  # entry cohort (6, 7) and the grade 1-4 cohorts (6-10) at 31.12.
+
+
+def load_office_capacities(store=None) -> pd.DataFrame | None:
+    """The school office's capacities (input ``capacities``, contract schulkapazitaeten), or None
+    if the store does not hold them (then the app estimates and says so)."""
+    from bif_lib.store import DatasetNotFound
+
+    try:
+        return load_input(APP_ID, "capacities", store=store)
+    except DatasetNotFound:
+        return None
+
+
 # --- the app ------------------------------------------------------------------------------------
 
 # the city's own remarks (school year of the directory, which schools are not municipal …):
 # apps.schulbedarf.notes of the city profile, shown after these
 QUALITY_NOTES = [
-    "Modelliert werden die Grundschulen in kommunaler Trägerschaft; Schulen in freier Trägerschaft gehen "
-    "über die Einschulungsquote ein.",
-    "Schülerzahlen des Basisjahres: Schulverzeichnis.",
-    "Kapazitäten sind nicht veröffentlicht: „Schätzung“ aus heutigen Schülerzahlen, bitte durch die "
-    "tatsächliche Zügigkeit ersetzen (Tabelle „Kapazitäten“)."]
+    ("Modelliert werden die Grundschulen in kommunaler Trägerschaft. Schulen anderer Träger (freie und "
+     "Minderheitenschulen) werden mitgezählt: ihr Anteil an den Schülern der Klassen 1–4 verringert die "
+     "Einschulungsquote der städtischen Schulen."),
+    ("Einschulungsquote: gepoolt über die vier Jahrgänge der Klassen 1–4 (Schüler ÷ Kinder der passenden "
+     "Geburtsjahrgänge nach dem Einschulungsstichtag), nicht aus einem einzelnen Jahrgang."),
+    ("Schülerzahlen des Basisjahres: Schulverzeichnis (Summe je Schule; nach der Größe der Jahrgänge auf die "
+     "Klassen 1–4 verteilt).")]
+CAPACITY_NOTE_OFFICE = "Kapazitäten: Züge und Klassenräume des Schulamts (Datensatz schulkapazitaeten)."
+CAPACITY_NOTE_ESTIMATE = (f"Kapazitäten liegen nicht vor (Datensatz schulkapazitaeten fehlt): {ESTIMATE_LABEL} aus "
+                          "heutigen Schülerzahlen mit Reserve, bitte durch die tatsächliche Zügigkeit ersetzen "
+                          "(Tabelle „Kapazitäten“).")
 MAP_LEGEND = {True: "über Kapazität", False: "ausreichend", None: "Kapazität unbekannt"}
 APP_ID, APP_TITLE = "schulbedarf", "Schulbedarfsprognose Grundschulen"
 
@@ -346,10 +520,26 @@ class SchulbedarfApp(ProjectionApp):
             raise ValueError(f"Die Schulbedarfsprognose braucht die Grenzen der {district_label(plural=True)} "
                              "(districts.boundaries im Stadtprofil): ohne sie lassen sich die Schulen keinem Gebiet "
                              "zuordnen.")
+        self.model = model_settings()
         self.schools_open = load_input(APP_ID, "schools", store=store)
-        self.schools = primary_schools(self.schools_open, self.districts)
-        self.assignment = gravity_assignment(self.schools, self.districts)
-        return [self.schools_open]
+        self.schools = primary_schools(self.schools_open, self.districts,
+                                       operators=self.model["municipal_operators"])
+        self.office = load_office_capacities(store)
+        own = [self.schools_open] + ([self.office] if self.office is not None else [])
+        self.QUALITY_NOTES = [*QUALITY_NOTES, CAPACITY_NOTE_OFFICE if self.office is not None else CAPACITY_NOTE_ESTIMATE]
+        self._calibrated: dict[bytes, tuple] = {}  # per base-year population: (calibration, assignment)
+        return own
+
+    def calibrated(self, population: pd.DataFrame, base_year: int) -> tuple[EntryCalibration, pd.DataFrame]:
+        """Entry rate and fitted assignment for this base-year population (computed once per base)."""
+        base = population[population["year"] == base_year]
+        key = base["population"].to_numpy(float).tobytes()
+        if key not in self._calibrated:
+            calibration, demand = entry_calibration(self.schools_open, base, base_year, self.model)
+            assignment = gravity_assignment(self.schools, self.districts, decay_km=self.model["distance_decay_km"],
+                                            demand=demand)
+            self._calibrated[key] = (calibration, assignment)
+        return self._calibrated[key]
 
     # controls ------------------------------------------------------------------------------------
 
@@ -366,7 +556,13 @@ class SchulbedarfApp(ProjectionApp):
         for widget, css in ((self.horizon, "bif-horizon"), (self.district, "bif-district-select"),
                             (self.school, "bif-school-select")):
             widget.add_class(css)
-        self.capacities = CapacityEditor(default_capacities(self.schools))
+        # the first projection (cached: the first compute() reuses it) gives the base-year cohorts
+        first = population_table(self.projector.project(self.scenario.assumptions(), self.horizon.value),
+                                 ages=CALIBRATION_AGES)
+        calibration, self.assignment = self.calibrated(first, base_year)
+        self.capacities = CapacityEditor(default_capacities(
+            self.schools, class_size=self.model["class_size"], headroom=self.model["capacity_headroom"],
+            office=self.office, grade_weights=calibration.grade_weights))
         self.status = Status()
         self.school_map = DistrictMap(self.districts, height="360px", names=self.names, label=district_label(),
                                       label_plural=district_label(plural=True))
@@ -399,10 +595,13 @@ class SchulbedarfApp(ProjectionApp):
     def compute(self) -> None:
         assumptions = self.scenario.assumptions()
         horizon, base_year = self.horizon.value, self.projector.base_year
-        population = population_table(self.projector.project(assumptions, horizon), ages=[6])
+        population = population_table(self.projector.project(assumptions, horizon), ages=CALIBRATION_AGES)
+        calibration, self.assignment = self.calibrated(population, base_year)
         result = school_demand(population, self.schools, self.capacities.table, base_year=base_year,
-                               horizon_year=horizon, assignment=self.assignment,
-                               inputs=self.inputs.parameters.inputs)
+                               horizon_year=horizon, assignment=self.assignment, class_size=self.model["class_size"],
+                               inputs=self.inputs.parameters.inputs, entry_rate=calibration,
+                               entry_cutoff_share=self.model["cutoff_share"],
+                               capacity_headroom=self.model["capacity_headroom"], follow_cohorts=True)
         self.result = result
         self.version += 1
         self.figures.value = key_figures_html(school_key_figures(result, horizon))
@@ -415,15 +614,19 @@ class SchulbedarfApp(ProjectionApp):
         school, horizon = self.school.value, self.horizon.value
         label = selection_label(self.schools, self.names, self.district.value, school)
         years = school_years(result, ids, label)
+        caps = self.capacities.table
+        estimated = capacities_estimated(caps[caps["school_id"].isin(ids)]) if ids else False
+        suffix = f" ({ESTIMATE_LABEL})" if estimated else ""
         self.table.show(years if school else school_overview(result, self.schools, self.names, horizon, ids))
         chart = self.chart
         chart.update(
-            (self.version, tuple(ids), label),
+            (self.version, tuple(ids), label, estimated),
             lambda: charts.capacity_png(school_chart_data(result, ids, years), synthetic=result.synthetic,
-                                        title=f"{label}: Schüler und Plätze bis {horizon}" if ids else
+                                        title=f"{label}: Schüler und Plätze bis {horizon}{suffix}" if ids else
                                         f"{label}: keine städtische Grundschule im {district_label()}",
                                         source=("Bevölkerung: synthetisch abgeleitet" if result.synthetic
-                                                else "Bevölkerung: Vorausberechnung") + "; Schulen: Schulverzeichnis",
+                                                else "Bevölkerung: Vorausberechnung") + "; Schulen: Schulverzeichnis"
+                                               + (f"; Plätze: {ESTIMATE_LABEL}" if estimated else ""),
                                         canvas=chart.canvas),
             export_filename(APP_ID, label, f"bis {horizon}", self.scenario.assumptions().label_de))
         self.school_map.set_points(school_points(result, self.schools, horizon, school), name="Grundschulen")
@@ -482,6 +685,9 @@ class SchulbedarfApp(ProjectionApp):
         return ui.app(
             ui.header(APP_TITLE,
                       "Schülerinnen und Schüler, Klassen und Kapazität der städtischen Grundschulen bis zum Zieljahr."
+                      + (f" Kapazitäten: {ESTIMATE_LABEL} aus heutigen Schülerzahlen (Reserve "
+                         f"{format_percent(self.model['capacity_headroom'], 0)}), die Züge des Schulamts liegen "
+                         f"nicht vor." if capacities_estimated(self.capacities.original) else "")
                       + (" Die Bevölkerungsvorausberechnung beruht auf synthetisch abgeleiteten Daten."
                          if self.quality.synthetic else ""),
                       synthetic=self.quality.synthetic),

@@ -333,3 +333,95 @@ def coverage_png(data: pd.DataFrame, *, title: str, synthetic: bool = False, sou
     ax.legend(ncol=4, **LEGEND)
     _year_axis(ax, years)
     return canvas.finish(source, synthetic, static=[ax.xaxis, ax.get_legend()])  # another district: same years
+
+
+# --- population projection (app „Bevölkerungsprognose“) -------------------------------------------
+
+SCENARIO_STYLES = {"niedrig": (LIGHT_BLUE, "--"), "mittel": (BLUE, "-"), "hoch": (GREY, "--")}
+OWN_COLOR = RED
+GREEN = "#2e8b57"
+
+
+def scenario_lines_png(data: pd.DataFrame, *, title: str, own: str | None = None, chosen: str | None = None,
+                       synthetic: bool = False, source: str | None = None, canvas: Canvas | None = None) -> bytes:
+    """Population per year, one line per scenario (columns besides ``year``); the column ``own``
+    (the planner's assumptions) in red, the ``chosen`` one drawn thicker. The first year is the
+    observed base."""
+    canvas = canvas or Canvas()
+    canvas.start(title=title)
+    ax = canvas.ax
+    years = data["year"].astype(int).to_numpy()
+    for column in [c for c in data.columns if c != "year"]:
+        color, style = SCENARIO_STYLES.get(column, (OWN_COLOR, "-"))
+        if column == own:
+            color, style = OWN_COLOR, "-"
+        width = 2.8 if column == chosen else 1.4
+        label = f"{column} (gewählt)" if column == chosen and len(data.columns) > 2 else column
+        ax.plot(years, data[column].to_numpy(float), color=color, ls=style, lw=width, label=label,
+                zorder=3 if column == chosen else 2)
+    if len(years):
+        ax.axvline(years[0], color="#bbbbbb", lw=0.8)
+        ax.set_xlim(years.min() - 0.3, years.max() + 0.3)
+    ax.relim()
+    ax.autoscale_view(scalex=False)
+    ax.yaxis.set_major_formatter(german_formatter(0))  # no axis label: six-digit ticks need the room; the title names it
+    ax.legend(ncol=4, **LEGEND)
+    _year_axis(ax, years)
+    return canvas.finish(source, synthetic, static=[ax.xaxis])
+
+
+def band_colors(n: int) -> list:
+    """n colours from light to dark (young to old)."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    return [cmap(0.95 - 0.9 * i / max(n - 1, 1)) for i in range(n)]
+
+
+def stacked_bands_png(data: pd.DataFrame, *, title: str, synthetic: bool = False, source: str | None = None,
+                      canvas: Canvas | None = None) -> bytes:
+    """Population per year by age band, stacked (columns besides ``year`` in age order)."""
+    canvas = canvas or Canvas()
+    columns = [c for c in data.columns if c != "year"]
+    rows = (len(columns) + 5) // 6  # legend rows above the axes
+    top = 0.84 - 0.045 * max(rows - 1, 0)
+    canvas.start(title=title, position=(0.1, 0.16, 0.86, top - 0.16))
+    ax = canvas.ax
+    years = data["year"].astype(int).to_numpy()
+    ax.stackplot(years, *[data[c].to_numpy(float) for c in columns], labels=columns,
+                 colors=band_colors(len(columns)), linewidth=0)
+    if len(years):
+        ax.set_xlim(years.min(), years.max())
+    total = data[columns].to_numpy(float).sum(axis=1) if columns else np.zeros(len(years))
+    ax.set_ylim(0, (float(total.max()) if len(total) else 1.0) * 1.05 or 1.0)
+    ax.yaxis.set_major_formatter(german_formatter(0))
+    ax.legend(ncol=6, **{**LEGEND, "fontsize": 7}, title="Alter (Jahre)", title_fontsize=7)
+    _year_axis(ax, years)
+    return canvas.finish(source, synthetic, static=[ax.xaxis, ax.get_legend()])
+
+
+def components_png(data: pd.DataFrame, *, title: str, synthetic: bool = False, source: str | None = None,
+                   canvas: Canvas | None = None) -> bytes:
+    """Births, deaths, moves in and out per year as bars (losses below zero) and the change of
+    the population as a line. Columns: year, births, deaths, moves_in, moves_out."""
+    canvas = canvas or Canvas()
+    canvas.start(title=title)
+    ax = canvas.ax
+    years = data["year"].astype(int).to_numpy()
+    width = 0.2
+    parts = (("births", "Geburten", GREEN, 1), ("deaths", "Sterbefälle", GREY, -1),
+             ("moves_in", "Zuzüge", BLUE, 1), ("moves_out", "Fortzüge", LIGHT_BLUE, -1))
+    for k, (column, label, color, sign) in enumerate(parts):
+        ax.bar(years + (k - 1.5) * width, sign * data[column].to_numpy(float), width=width, color=color, label=label)
+    change = (data["births"] - data["deaths"] + data["moves_in"] - data["moves_out"]).to_numpy(float)
+    ax.plot(years, change, color="black", lw=1.6, marker=".", label="Veränderung")
+    ax.axhline(0, color="#888888", lw=0.8)
+    if len(years):
+        ax.set_xlim(years.min() - 0.6, years.max() + 0.6)
+    ax.relim()
+    ax.autoscale_view(scalex=False)
+    ax.yaxis.set_major_formatter(german_formatter(0))
+    ax.set_ylabel("Personen je Jahr", fontsize=8)
+    ax.legend(ncol=5, **LEGEND)
+    _year_axis(ax, years)
+    return canvas.finish(source, synthetic, static=[ax.xaxis, ax.get_legend()])

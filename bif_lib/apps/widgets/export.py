@@ -206,18 +206,54 @@ def info_rows(table, info: ExportInfo | Mapping[str, str] | None) -> list[list]:
     return rows
 
 
-def xlsx_bytes(table, *, sheet: str = "Tabelle", info: ExportInfo | Mapping[str, str] | None = None) -> bytes:
+def xlsx_bytes(table, *, sheet: str = "Tabelle", info: ExportInfo | Mapping[str, str] | None = None,
+               extra_sheets: Sequence[tuple[str, object]] = ()) -> bytes:
     """The table as .xlsx: German headers with units in row 1 (frozen, bold), numbers as numbers
-    with German-displayable formats; a second sheet „Hinweise“ with title, notes, assumptions,
-    data versions and their reference dates (see :func:`info_rows`)."""
+    with German-displayable formats; ``extra_sheets`` ((name, table), …) each on a sheet of its
+    own in the same layout (e.g. every assumption of a projection: „Annahmen“, „Neubau“); last
+    a sheet „Hinweise“ with title, notes, assumptions, data versions and their reference dates
+    (see :func:`info_rows`)."""
     from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = _sheet_name(sheet)
+    _fill_sheet(ws, table)
+    used = {ws.title}
+    for name, extra in extra_sheets:
+        title = _sheet_name(name)
+        while title in used or title == "Hinweise":
+            title = _sheet_name(title[:28] + f" {len(used)}")
+        used.add(title)
+        _fill_sheet(wb.create_sheet(title), extra)
+
+    bold = Font(bold=True)
+    notes = wb.create_sheet("Hinweise")
+    for row in info_rows(table, info):
+        notes.append(row)
+        if len(row) == 1 or (row and row[0] == "Datensatz"):  # section titles and the data table's header
+            for cell in notes[notes.max_row]:
+                cell.font = bold
+    _as_text_cells(notes)
+    for cell in notes["A"]:
+        cell.font = bold
+    notes.column_dimensions["A"].width = 34
+    notes.column_dimensions["B"].width = 90
+    for letter in "CDEFGH":
+        notes.column_dimensions[letter].width = 18
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _fill_sheet(ws, table) -> None:
+    """One table on one sheet: headers with units (bold, frozen), numbers with display formats,
+    highlighted rows."""
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
     frame = _export_frame(table)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = _sheet_name(sheet)
     ws.append(list(frame.columns))
     for row in frame.itertuples(index=False, name=None):
         ws.append([None if (v is pd.NA or (isinstance(v, float) and v != v)) else
@@ -242,23 +278,6 @@ def xlsx_bytes(table, *, sheet: str = "Tabelle", info: ExportInfo | Mapping[str,
                 for cell in ws[i]:
                     cell.fill = warn
     ws.freeze_panes = "A2"
-
-    notes = wb.create_sheet("Hinweise")
-    for row in info_rows(table, info):
-        notes.append(row)
-        if len(row) == 1 or (row and row[0] == "Datensatz"):  # section titles and the data table's header
-            for cell in notes[notes.max_row]:
-                cell.font = bold
-    _as_text_cells(notes)
-    for cell in notes["A"]:
-        cell.font = bold
-    notes.column_dimensions["A"].width = 34
-    notes.column_dimensions["B"].width = 90
-    for letter in "CDEFGH":
-        notes.column_dimensions[letter].width = 18
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
 
 
 def csv_bytes(table) -> bytes:
@@ -293,20 +312,30 @@ class TableDownloads(widgets.HTML):
         self.add_class("bif-downloads")
         self.table = None
         self.filename = ""
+        self.extra_sheets: list[str] = []
 
-    def update(self, table, *, info: ExportInfo | Mapping[str, str] | None = None, sheet: str | None = None) -> None:
+    def update(self, table, *, info: ExportInfo | Mapping[str, str] | None = None, sheet: str | None = None,
+               extra_sheets: Sequence[tuple[str, object]] = ()) -> None:
         """Build both files of ``table``; with an :class:`ExportInfo` their name says app,
-        selection, scenario and date, else it is the table's own file name."""
+        selection, scenario and date, else it is the table's own file name. ``extra_sheets``
+        ((name, table), …) become sheets of the Excel file and CSV files of their own."""
         self.table = table
         name = info.filename(table.filename) if isinstance(info, ExportInfo) else (table.filename or "tabelle")
         self.filename = name
-        xlsx = xlsx_bytes(table, sheet=sheet or "Tabelle", info=info)
+        extra_sheets = list(extra_sheets)
+        self.extra_sheets = [sheet_name for sheet_name, _ in extra_sheets]
+        xlsx = xlsx_bytes(table, sheet=sheet or "Tabelle", info=info, extra_sheets=extra_sheets)
         csv = csv_bytes(table)
-        self.value = ('<span class="bif-download-label">Tabelle herunterladen:</span> '
-                      + download_link(xlsx, f"{name}.xlsx", "Excel (.xlsx)", XLSX_MIME,
-                                      title="Tabelle als Excel-Datei speichern")
-                      + download_link(csv, f"{name}.csv", "CSV (;)", CSV_MIME,
-                                      title="Tabelle als CSV-Datei (Semikolon, Dezimalkomma) speichern"))
+        links = [download_link(xlsx, f"{name}.xlsx", "Excel (.xlsx)", XLSX_MIME,
+                               title="Tabelle als Excel-Datei speichern"
+                                     + (" (mit " + ", ".join(self.extra_sheets) + " auf eigenen Blättern)"
+                                        if extra_sheets else "")),
+                 download_link(csv, f"{name}.csv", "CSV (;)", CSV_MIME,
+                               title="Tabelle als CSV-Datei (Semikolon, Dezimalkomma) speichern")]
+        for sheet_name, extra in extra_sheets:
+            links.append(download_link(csv_bytes(extra), f"{name}_{slug(sheet_name)}.csv", f"CSV {sheet_name}",
+                                       CSV_MIME, title=f"{sheet_name} als CSV-Datei speichern"))
+        self.value = '<span class="bif-download-label">Tabelle herunterladen:</span> ' + "".join(links)
 
 
 def png_link(png: bytes, filename: str, label: str = "Diagramm als PNG speichern") -> str:

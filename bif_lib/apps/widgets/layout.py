@@ -192,13 +192,16 @@ class TableView(widgets.VBox):
     would put it into a box that scrolls, for long tables only.
     """
 
-    def __init__(self, *, max_height: str | None = None, table_id: str | None = None, export_info=None):
+    def __init__(self, *, max_height: str | None = None, table_id: str | None = None, export_info=None,
+                 extra_sheets=None):
         self.html = widgets.HTML("")
         self.html.add_class("bif-table-html")
         self.downloads = TableDownloads()
         self.max_height = max_height
         self.table_id = table_id
         self.export_info = export_info  # callable -> dict (sources, licence) or dict
+        # callable -> [(sheet name, ViewTable), …]: further sheets of the Excel file (e.g. the assumptions)
+        self.extra_sheets = extra_sheets
         self.table = None
         self._later = Later()
         super().__init__(children=[self.html, self.downloads])
@@ -227,7 +230,8 @@ class TableView(widgets.VBox):
     def _build(self) -> None:
         try:
             info = self.export_info() if callable(self.export_info) else self.export_info
-            self.downloads.update(self.table, info=info)
+            extra = self.extra_sheets() if callable(self.extra_sheets) else (self.extra_sheets or ())
+            self.downloads.update(self.table, info=info, extra_sheets=extra)
         except Exception:
             self.downloads.value = EXPORT_FAILED
             raise

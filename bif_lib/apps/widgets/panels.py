@@ -8,17 +8,21 @@ German text fields; :func:`quality_html` renders them; :func:`data_quality_panel
 from __future__ import annotations
 
 import html
+import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 
 import ipywidgets as widgets
 import pandas as pd
 
 from bif_lib.apps.widgets.export import ExportDataset, ExportInfo
+from bif_lib.apps.widgets.loading import RAISE_ENV
 from bif_lib.i18n import CLASSIFICATION_LABELS, format_local_datetime, format_number, reference_date, reference_detail
 from bif_lib.validation.report import RULE_TITLES
 
 SYNTHETIC_BADGE = '<span class="bif-badge bif-badge-synthetic">synthetisch</span>'
 NO_REFERENCE = "nicht angegeben"
+log = logging.getLogger(__name__)
 
 
 def _local_time(value) -> str:
@@ -123,9 +127,26 @@ def dataset_html(summary: Mapping) -> str:
             f"<table class=\"bif-meta\">{''.join(rows)}</table></details>")
 
 
+BACKTEST_TITLE = "Rückblick: Prognosefehler"
+BACKTEST_PENDING = "wird beim Öffnen berechnet …"
+
+
+def backtest_html(lines: Sequence[str] | None) -> str:
+    """The back-test part of the panel: the first line (headline) bold, the others as a list."""
+    if lines is None:
+        return ""
+    if not lines:
+        return f'<h4>{BACKTEST_TITLE}</h4><p class="bif-muted">{html.escape(BACKTEST_PENDING)}</p>'
+    head, *rest = lines
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in rest)
+    return (f'<h4>{BACKTEST_TITLE}</h4><div class="bif-backtest"><p><b>{html.escape(head)}</b></p>'
+            + (f"<ul>{items}</ul>" if items else "") + "</div>")
+
+
 def quality_html(summaries: Sequence[Mapping], *, notes: Iterable[str] = (),
-                 assumptions: Mapping[str, str] | None = None) -> str:
-    """The panel's content: synthetic notice, datasets, model assumptions, notes."""
+                 assumptions: Mapping[str, str] | None = None, backtest: Sequence[str] | None = None) -> str:
+    """The panel's content: synthetic notice, datasets, model assumptions, the back-test (if the
+    app has one: ``backtest`` lines, [] = not yet computed), notes."""
     parts = []
     synthetic = [s["title"] for s in summaries if s["synthetic"]]
     if synthetic:
@@ -143,6 +164,7 @@ def quality_html(summaries: Sequence[Mapping], *, notes: Iterable[str] = (),
     if assumptions:
         rows = "".join(_row(k, html.escape(str(v))) for k, v in assumptions.items())
         parts.append(f'<h4>Annahmen der Berechnung</h4><table class="bif-meta">{rows}</table>')
+    parts.append(backtest_html(backtest))
     notes = [n for n in notes if n]
     if notes:
         parts.append("<h4>Hinweise</h4><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
@@ -174,7 +196,9 @@ def describe_loaded(frames: Iterable[pd.DataFrame | str | tuple], *, store=None)
 
 
 class DataQualityPanel(widgets.Accordion):
-    """Collapsed „Daten & Qualität“ section; :meth:`set_assumptions` updates the model part."""
+    """Collapsed „Daten & Qualität“ section; :meth:`set_assumptions` updates the model part,
+    :meth:`set_backtest` adds the projection's back-test (computed when the panel is first
+    opened, so that it never delays opening the app)."""
 
     def __init__(self, frames: Iterable[pd.DataFrame | str | tuple], *, notes: Iterable[str] = (),
                  assumptions: Mapping[str, str] | None = None, store=None,
@@ -182,10 +206,53 @@ class DataQualityPanel(widgets.Accordion):
         self.summaries = [dataset_summary(d) for d in describe_loaded(frames, store=store)]
         self.notes = list(notes)
         self.assumptions: dict[str, str] = dict(assumptions or {})
+        self._backtest_provider = None
+        self.backtest_lines: list[str] | None = None  # None: no back-test; []: not yet computed
         self.html = widgets.HTML(quality_html(self.summaries, notes=self.notes, assumptions=assumptions))
         super().__init__(children=[self.html], selected_index=None)
         self.set_title(0, title + (" – enthält synthetische Daten" if self.synthetic else ""))
         self.add_class("bif-quality-panel")
+        self.observe(self._opened, "selected_index")
+
+    def _render(self) -> None:
+        self.html.value = quality_html(self.summaries, notes=self.notes, assumptions=self.assumptions,
+                                       backtest=self.backtest_lines)
+
+    def set_backtest(self, provider, *, now: bool = False) -> None:
+        """Show a back-test: ``provider()`` returns its German lines (headline first) — called once,
+        when the panel is first opened (``now``: at once), or a list of lines. A provider that fails
+        shows why in German instead of breaking the app."""
+        if callable(provider):
+            self._backtest_provider = provider
+            self.backtest_lines = []
+            if now or self.selected_index == 0:
+                self.compute_backtest()
+            else:
+                self._render()
+        else:
+            self._backtest_provider = None
+            self.backtest_lines = list(provider) if provider is not None else None
+            self._render()
+
+    def compute_backtest(self) -> list[str] | None:
+        """The back-test's lines, computing them now if they are still pending."""
+        if self._backtest_provider is not None and not self.backtest_lines:
+            provider, self._backtest_provider = self._backtest_provider, None
+            try:
+                self.backtest_lines = list(provider()) or ["Rückblick nicht möglich."]
+            except ValueError as error:  # German messages of the planning models
+                self.backtest_lines = [f"Rückblick nicht möglich: {error}"]
+            except Exception:  # noqa: BLE001 - the panel stays usable; tests re-raise
+                log.exception("back-test failed")
+                if os.environ.get(RAISE_ENV):
+                    raise
+                self.backtest_lines = ["Rückblick nicht möglich (technischer Fehler, siehe Protokoll)."]
+            self._render()
+        return self.backtest_lines
+
+    def _opened(self, change) -> None:
+        if change["new"] == 0 and self._backtest_provider is not None:
+            self.compute_backtest()
 
     @property
     def synthetic(self) -> bool:
@@ -194,7 +261,7 @@ class DataQualityPanel(widgets.Accordion):
     def set_assumptions(self, assumptions: Mapping[str, str] | None) -> None:
         """Show the model's current assumptions (and remember them for exports)."""
         self.assumptions = dict(assumptions or {})
-        self.html.value = quality_html(self.summaries, notes=self.notes, assumptions=assumptions)
+        self._render()
 
     def export_datasets(self) -> list[ExportDataset]:
         return [ExportDataset(title=s["title"], dataset=s["dataset"], version=s["version"],
@@ -218,6 +285,7 @@ class DataQualityPanel(widgets.Accordion):
         the app's part (app, selection, scenario, model version) plus what the panel knows —
         every current assumption, the datasets with version, reference date and import date,
         their synthetic and protection notes, sources and licences."""
+        backtest = [f"{BACKTEST_TITLE}: {line}" for line in (self.backtest_lines or [])]
         return ExportInfo(app=app, app_id=app_id, selection=selection, scenario=scenario,
                           assumptions=dict(self.assumptions), datasets=self.export_datasets(), model=model,
-                          notes=list(self.notes), sources=self.export_sources(), created=created)
+                          notes=[*self.notes, *backtest], sources=self.export_sources(), created=created)
