@@ -12,7 +12,9 @@ Changes measured:
   comparison table with the selected row, map highlight);
 * ``schulbedarf_schule``: another school (chart and year table of that school);
 * ``schulbedarf_szenario``: another scenario (population projection + school model rerun);
-* ``kita_stadtteil``: another Stadtteil (chart, gap table, key figures).
+* ``kita_stadtteil``: another Stadtteil (chart, gap table, key figures);
+* ``prognose_stadtteil``, ``prognose_szenario``: another Stadtteil or scenario in the app
+  „Bevölkerungsprognose“ (key figures, map, chart, pyramid, table).
 
 The same changes are also timed inside one Python process without browser or Voilà
 (``kernel_*``: the app notebook's app object built in-process, CPU and wall time of the widget
@@ -93,6 +95,10 @@ SCENARIOS = [
      list(range(1, 11)), True),
     ("schulbedarf_szenario", "schulbedarf", "#bif-schultabelle", ".bif-scenario", "button", [0, 2, 1], False),
     ("kita_stadtteil", "kita", "#bif-kitatabelle", ".bif-district-select", "select", list(range(1, 14)) + [0], True),
+    ("prognose_stadtteil", "bevoelkerungsprognose", "#bif-prognosetabelle", ".bif-district-select", "select",
+     list(range(1, 14)) + [0], True),
+    ("prognose_szenario", "bevoelkerungsprognose", "#bif-prognosetabelle", ".bif-scenario", "button", [0, 2, 1],
+     False),
 ]
 
 
@@ -104,6 +110,10 @@ KERNEL_ACTIONS = {
     "schulbedarf_szenario": ("schulbedarf", lambda app, i: setattr(app.scenario.scenario, "value",
                                                                     ("low", "high", "medium")[i % 3])),
     "kita_stadtteil": ("kita", lambda app, i: setattr(app.district, "value", 1 + i % 13)),
+    "prognose_stadtteil": ("bevoelkerungsprognose",
+                           lambda app, i: setattr(app.district, "value", list(app.names)[i % len(app.names)])),
+    "prognose_szenario": ("bevoelkerungsprognose", lambda app, i: setattr(app.scenario.scenario, "value",
+                                                                           ("low", "high", "medium")[i % 3])),
 }
 
 
@@ -118,10 +128,10 @@ def kernel_timings(changes: int, warmup: int) -> dict:
 
 
 async def _kernel_timings(changes: int, warmup: int) -> dict:
-    from bif_lib.apps.views import bevoelkerung, kita, schulbedarf
+    from bif_lib.apps.views import bevoelkerung, kita, prognose, schulbedarf
 
     app_classes = {"bevoelkerung": bevoelkerung.BevoelkerungApp, "kita": kita.KitaApp,
-                   "schulbedarf": schulbedarf.SchulbedarfApp}
+                   "schulbedarf": schulbedarf.SchulbedarfApp, "bevoelkerungsprognose": prognose.PrognoseApp}
     apps: dict = {}
     out = {}
     os.environ["BIF_UI_RAISE"] = "1"  # a failing callback must fail the benchmark, not be timed

@@ -33,7 +33,6 @@ import statistics
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,23 +44,10 @@ from bench._results import record  # noqa: E402
 PAUSE_S = 0.05
 
 
-@contextmanager
 def city(home: Path, key: str):
-    from bif_lib.city import current_profile
+    from bif_lib.city import city_environment
 
-    saved = {k: os.environ.get(k) for k in ("BIF_HOME", "BIF_CITY", "BIF_STORE")}
-    os.environ.update({"BIF_HOME": str(home), "BIF_CITY": key})
-    os.environ.pop("BIF_STORE", None)
-    current_profile.cache_clear()
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        current_profile.cache_clear()
+    return city_environment(key, home)
 
 
 def flensburg_home() -> Path:

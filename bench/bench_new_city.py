@@ -72,20 +72,16 @@ def _login_and_list(platform: TestPlatform) -> list[str]:
     gallery = session.get(platform.gallery_url, timeout=60)
     gallery.raise_for_status()
     assert page.ok
-    return [app for app in ("bevoelkerung", "kita", "schulbedarf") if f"app/{app}/" in gallery.text]
+    return [app for app in ("bevoelkerung", "bevoelkerungsprognose", "kita", "schulbedarf")
+            if f"app/{app}/" in gallery.text]
 
 
 def from_profile_to_platform(city: str, mirror: Path | None) -> dict:
     """The steps of scripts/start for ``city`` in a fresh BIF_HOME; seconds per step."""
-    from bif_lib.city import current_profile
-    from bif_lib.config import environment
+    from bif_lib.city import city_environment
 
-    with environment({"BIF_CITY": city, "BIF_STORE": None, "BIF_MIRROR": None}):
-        current_profile.cache_clear()
-        try:
-            return _start(city, mirror)
-        finally:
-            current_profile.cache_clear()
+    with city_environment(city):
+        return _start(city, mirror)
 
 
 def _start(city: str, mirror: Path | None) -> dict:

@@ -26,8 +26,6 @@ from bif_lib.city.profile import current_profile
 from bif_lib.planning.parameters import ProjectionInputs, projection_inputs_from_register
 from bif_lib.planning.release import (
     MIN_PERSONS_PER_GROUP,
-    PARAMETERS_DATASET,
-    POPULATION_DATASET,
     parameter_output_checks,
     projection_inputs_from_release,
     release_parameters,
@@ -45,8 +43,9 @@ def load_projection_inputs(*, base_year: int | None = None, store=None, variant:
     if profile.planning.get("population") == "stocks":
         return load_stock_projection_inputs(profile.planning, district_ids=profile.districts.codes,
                                             base_year=base_year, store=store)
-    population = load(POPULATION_DATASET, store=store)
-    table = load(PARAMETERS_DATASET, store=store)
+    population_dataset, parameters_dataset = profile.released_datasets()
+    population = load(population_dataset, store=store)
+    table = load(parameters_dataset, store=store)
     return projection_inputs_from_release(population, table, base_year=base_year, variant=variant)
 
 
@@ -100,7 +99,7 @@ def load_single_ages(*, store=None) -> pd.DataFrame:
     profile = current_profile()
     planning = profile.planning
     if planning.get("population") != "stocks":
-        return load(POPULATION_DATASET, store=store)
+        return load(profile.released_datasets()[0], store=store)
     from bif_lib.planning.stocks import single_age_stocks
 
     stocks = load(planning["stocks"]["dataset"], store=store)

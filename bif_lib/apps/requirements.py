@@ -134,9 +134,9 @@ def projection_datasets(profile=None) -> list[str]:
     if planning.get("population") == "stocks":
         stocks = planning.get("stocks") or {}
         return [stocks.get("dataset") or "planning.stocks.dataset", planning.get("life_table") or "planning.life_table"]
-    from bif_lib.planning.release import PARAMETERS_DATASET, POPULATION_DATASET
-
-    return [POPULATION_DATASET, PARAMETERS_DATASET]
+    released = planning.get("released") or {}
+    return [released.get("population") or "planning.released.population",
+            released.get("parameters") or "planning.released.parameters"]
 
 
 def single_ages_dataset(app_id: str = "bevoelkerung", profile=None) -> str:
@@ -145,9 +145,7 @@ def single_ages_dataset(app_id: str = "bevoelkerung", profile=None) -> str:
     spec = ((_profile(profile).app(app_id) or {}).get("inputs") or {}).get(SINGLE_AGES)
     if spec:
         return input_dataset(app_id, SINGLE_AGES, profile)
-    from bif_lib.planning.release import POPULATION_DATASET
-
-    return POPULATION_DATASET
+    return projection_datasets(profile)[0]
 
 
 def _catalog(store) -> dict:

@@ -5,6 +5,13 @@ the profile's codes. Both sit low in bif_lib's floors (beside the contracts), so
 loaders, planning apps and the platform can all ask the profile instead of knowing a city.
 """
 
-from bif_lib.city.profile import CityProfile, Districts, SourceFile, current_profile, load_profile
+from bif_lib.city.profile import (
+    CityProfile,
+    Districts,
+    SourceFile,
+    city_environment,
+    current_profile,
+    load_profile,
+)
 
-__all__ = ["CityProfile", "Districts", "SourceFile", "current_profile", "load_profile"]
+__all__ = ["CityProfile", "Districts", "SourceFile", "city_environment", "current_profile", "load_profile"]

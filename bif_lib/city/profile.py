@@ -9,6 +9,8 @@ its own profile folder — no code changes (see docs/city-profiles.md).
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +109,17 @@ class CityProfile:
         own = self.settings.get("planning") or {}
         return {**PLANNING_DEFAULTS, **own}
 
+    def released_datasets(self) -> tuple[str, str]:
+        """(population by single age, projection parameters): the datasets the statistics office
+        releases for planning (``planning.released``; ``planning.population: register_release``)."""
+        released = self.planning.get("released") or {}
+        if not released.get("population") or not released.get("parameters"):
+            raise ContractError(self.directory / "city.yaml", [(
+                "planning.released", None,
+                "Pflichtangabe fehlt: die Freigaben der Statistikstelle für die Planung "
+                "(population: Bevölkerung nach Einzelaltern, parameters: Projektionsparameter)")])
+        return str(released["population"]), str(released["parameters"])
+
     def app(self, app_id: str) -> dict:
         """The ``apps.<app_id>`` section (texts, input mapping), or {}."""
         return (self.settings.get("apps") or {}).get(app_id) or {}
@@ -185,6 +198,22 @@ def _districts(path: Path, spec: dict | None) -> Districts:
 @functools.lru_cache(maxsize=4)
 def _cached_profile(directory: str) -> CityProfile:
     return load_profile(Path(directory).name)
+
+
+@contextmanager
+def city_environment(city: str, home: Path | str | None = None) -> Iterator[CityProfile]:
+    """This process works as ``city`` (``BIF_CITY``) — and, given ``home``, on that ``BIF_HOME``
+    with its default store — for a ``with`` block; the environment and the cached profile are
+    restored afterwards (tests, benchmarks, a city's bootstrap from another city's shell)."""
+    changes = {"BIF_CITY": city, "BIF_STORE": None, "BIF_MIRROR": None}
+    if home is not None:
+        changes["BIF_HOME"] = str(home)
+    _cached_profile.cache_clear()
+    try:
+        with config.environment(changes):
+            yield current_profile()
+    finally:
+        _cached_profile.cache_clear()
 
 
 def current_profile() -> CityProfile:

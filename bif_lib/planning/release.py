@@ -26,8 +26,6 @@ import pandas as pd
 from bif_lib.planning._common import SEXES, label_frame
 from bif_lib.planning.parameters import ProjectionInputs, ProjectionParameters
 
-POPULATION_DATASET = "bevoelkerung_einzelalter"
-PARAMETERS_DATASET = "projektionsparameter"
 LONG_COLUMNS = ["component", "district_id", "to_district_id", "sex", "age", "value"]
 # the last observed year of the base period, city-wide, per person of its start population (rates,
 # not counts): ProjectionParameters.last_year key -> released component
@@ -145,7 +143,7 @@ def parameters_from_release(table: pd.DataFrame, *, synthetic: bool = False,
                  if component in scalars} or None  # releases before 2026-12 lack them
     if last_year is not None and "year" not in last_year:
         last_year = None
-    method = {"source": PARAMETERS_DATASET, "variant": variant}
+    method = {"source": (table.attrs.get("bif") or {}).get("dataset", "released parameters"), "variant": variant}
     if "year_weight_half_life" in scalars:
         method["smoothing"] = {"year_weight_half_life": float(scalars["year_weight_half_life"])}
     return ProjectionParameters(

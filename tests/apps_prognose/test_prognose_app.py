@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,28 +21,11 @@ def raising(monkeypatch):
     monkeypatch.setenv("BIF_UI_RAISE", "1")
 
 
-@contextmanager
 def city_env(home: Path, city: str):
     """BIF_HOME and BIF_CITY for this process, restored afterwards (the profile cache cleared)."""
-    from bif_lib.city import current_profile
+    from bif_lib.city import city_environment
 
-    changes = {"BIF_HOME": str(home), "BIF_CITY": city, "BIF_STORE": None, "BIF_MIRROR": None}
-    saved = {k: os.environ.get(k) for k in changes}
-    for key, value in changes.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    current_profile.cache_clear()
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        current_profile.cache_clear()
+    return city_environment(city, home)
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ def profile(settings: dict) -> CityProfile:
 BIG = profile({
     "organisation": "Stadt Groß", "name": "Groß",
     "districts": {"codes": {1: "Mitte", 2: "Nord", 3: "Süd"}, "boundaries": "grenzen"},
+    "planning": {"released": {"population": "bevoelkerung_einzelalter", "parameters": "projektionsparameter"}},
     "apps": {"kita": {"owner": "Stadt Groß, Jugendamt / Team BIF", "inputs": {"kitas": {"dataset": "kitas_gross"}}},
              "schulbedarf": {"inputs": {"schools": {"dataset": "schulen_gross"}}}},
 })
@@ -103,7 +104,8 @@ def test_a_city_with_population_stocks_only_gets_the_population_app_without_map(
 
 
 def test_kitas_without_boundaries_need_their_own_district_column():
-    no_map = profile({"districts": {"codes": {5: "A", 7: "B"}}, "apps": {"kita": {"inputs": {"kitas": "kitas"}}}})
+    no_map = profile({"districts": {"codes": {5: "A", 7: "B"}}, "apps": {"kita": {"inputs": {"kitas": "kitas"}}},
+                      "planning": BIG.settings["planning"]})
     projection = [Entry("bevoelkerung_einzelalter", "internal"), Entry("projektionsparameter", "internal")]
     with_column = catalog(Entry("kitas", fields=("kita_id", "district_id")), *projection)
     assert requirements.resolve("kita", profile=no_map, catalog=with_column).ok

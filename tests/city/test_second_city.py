@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -22,18 +21,11 @@ CITY = "musterstadt"
 NOTEBOOKS = sorted(p for p in (REPO / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
-@contextmanager
 def city_env(home: Path):
     """BIF_HOME and BIF_CITY of the second city for this process, restored afterwards."""
-    from bif_lib.city import current_profile
-    from bif_lib.config import environment
+    from bif_lib.city import city_environment
 
-    current_profile.cache_clear()
-    try:
-        with environment({"BIF_HOME": str(home), "BIF_CITY": CITY, "BIF_STORE": None, "BIF_MIRROR": None}):
-            yield
-    finally:
-        current_profile.cache_clear()
+    return city_environment(CITY, home)
 
 
 @pytest.fixture(scope="module")

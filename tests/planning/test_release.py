@@ -7,16 +7,17 @@ import pandas as pd
 import pytest
 
 import bif_lib as bif
+from bif_lib.city import load_profile
 from bif_lib.loaders import load_projection_inputs
 from bif_lib.planning.release import (
-    PARAMETERS_DATASET,
-    POPULATION_DATASET,
     parameter_output_checks,
     parameters_from_release,
     projection_inputs_from_release,
     release_parameters,
 )
 
+# the Flensburg profile's names of the two released datasets (planning.released in its city.yaml)
+POPULATION_DATASET, PARAMETERS_DATASET = load_profile("flensburg").released_datasets()
 ARRAYS = ("survival", "mortality_factor", "fertility", "out_rate", "internal_rate", "destination", "in_profile")
 
 

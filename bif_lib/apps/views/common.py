@@ -401,6 +401,27 @@ def backtest_lines(backtest) -> list[str]:
     return lines
 
 
+def first_year_lines(result) -> list[str]:
+    """The first projected year against the last observed one (:func:`first_year_check`), city-wide,
+    as German lines for „Daten & Qualität“: a jump beyond the stated band is flagged."""
+    from bif_lib.planning.projection import first_year_check
+    from bif_lib.planning.scenarios import SCENARIO_LABELS_DE
+
+    check = first_year_check(result)
+    head = (f"Plausibilität: erstes Prognosejahr {result.base_year + 1} gegen das letzte beobachtete Jahr "
+            f"{result.base_year} (Szenario „{SCENARIO_LABELS_DE.get(result.scenario, result.scenario)}“):")
+    lines = [head]
+    for row in check.itertuples(index=False):
+        if not np.isfinite(row.observed):
+            lines.append(f"{row.label_de}: {format_number(row.projected, 0)} – {row.note_de}.")
+            continue
+        sign = "+" if row.change > 0 else ""
+        flag = "⚠ " if row.outside_band else ""
+        lines.append(f"{flag}{row.label_de}: {format_number(row.observed, 0)} → {format_number(row.projected, 0)} "
+                     f"({sign}{format_number(row.change * 100, 1)} %; {row.note_de}).")
+    return lines
+
+
 def backtest_table(backtest, names: Mapping[int, str]) -> ViewTable:
     """The back-test per district in its last year, and the city: projected, observed, error."""
     label = district_label()

@@ -15,10 +15,18 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bif_lib.apps.requirements import load_boundaries
-from bif_lib.apps.views.common import Projector, app_notes, backtest_lines, city_profile, district_names
+from bif_lib.apps.views.common import (
+    Projector,
+    app_notes,
+    backtest_lines,
+    city_profile,
+    district_names,
+    first_year_lines,
+)
 from bif_lib.apps.widgets import DataQualityPanel
 from bif_lib.apps.widgets.export import ExportInfo
 from bif_lib.loaders import load_projection_inputs
+from bif_lib.planning.scenarios import scenario
 
 
 def load_backtest(*, store=None, age_bands=None):
@@ -76,7 +84,7 @@ class ProjectionApp:
         self._store = store
         self._backtest = None
         # the back-test is computed when „Daten & Qualität“ is first opened: opening the app stays as fast
-        self.quality.set_backtest(lambda: backtest_lines(self.backtest()))
+        self.quality.set_backtest(lambda: [*backtest_lines(self.backtest()), *self.first_year_lines()])
         self._build_controls()
         self._connect()
         self.widget = self._layout()
@@ -86,6 +94,11 @@ class ProjectionApp:
         if self._backtest is None:
             self._backtest = load_backtest(store=self._store)
         return self._backtest
+
+    def first_year_lines(self) -> list[str]:
+        """The first projected year of the medium scenario against the last observed year."""
+        result = self.projector.project(scenario("medium"), self.projector.base_year + 1)
+        return first_year_lines(result)
 
     @property
     def has_map(self) -> bool:
