@@ -64,6 +64,33 @@ def official_population(profile=None) -> dict | None:
     return {"year": int(entry["year"]), "population": entry["population"], "source": str(entry["source"])}
 
 
+def stock_datasets(planning: dict) -> list[str]:
+    """The datasets with the population stocks (``planning.stocks.dataset``: one name, or a list
+    when a city publishes one file per year or per period)."""
+    named = (planning.get("stocks") or {}).get("dataset")
+    return [str(d) for d in (named if isinstance(named, list) else [named] if named else [])]
+
+
+def load_stocks(planning: dict, *, store=None) -> tuple[pd.DataFrame, dict]:
+    """The stocks of every dataset ``planning.stocks.dataset`` names, as one table, and
+    {dataset: version} of what was read. The same year in two datasets is refused in German."""
+    frames = [load(dataset, store=store) for dataset in stock_datasets(planning)]
+    versions = {f.attrs["bif"]["dataset"]: f.attrs["bif"]["version"] for f in frames if "dataset" in f.attrs.get("bif", {})}
+    if len(frames) == 1:
+        return frames[0], versions
+    seen: dict[int, str] = {}
+    for dataset, frame in zip(stock_datasets(planning), frames):
+        for year in sorted(set(frame["year"].astype(int))):
+            if year in seen:
+                raise ValueError(f"Bevölkerungsbestände: das Jahr {year} steht in „{seen[year]}“ und in „{dataset}“ "
+                                 f"(planning.stocks.dataset im Stadtprofil).")
+            seen[year] = dataset
+    combined = pd.concat(frames, ignore_index=True)
+    combined.attrs["bif"] = {**frames[0].attrs.get("bif", {}),
+                             "synthetic": any(f.attrs.get("bif", {}).get("synthetic") for f in frames)}
+    return combined, versions
+
+
 def load_stock_projection_inputs(planning: dict, *, district_ids: tuple[int, ...] | None = None,
                                  base_year: int | None = None, store=None) -> ProjectionInputs:
     """Projection inputs estimated from published stocks, as the profile's ``planning`` section names them.
@@ -83,11 +110,11 @@ def load_stock_projection_inputs(planning: dict, *, district_ids: tuple[int, ...
     if not planning.get("life_table"):
         raise ValueError("Stadtprofil (city.yaml): planning.life_table fehlt – die Sterbetafel, aus der die "
                          "Überlebenswahrscheinlichkeiten kommen.")
-    stocks = load(stocks_spec["dataset"], store=store)
+    stocks, inputs = load_stocks(planning, store=store)
     lifetable = load(planning["life_table"], store=store)
     births = load(stocks_spec["births"], store=store) if stocks_spec.get("births") else None
-    inputs = {frame.attrs["bif"]["dataset"]: frame.attrs["bif"]["version"]
-              for frame in (stocks, lifetable, births) if frame is not None and "dataset" in frame.attrs.get("bif", {})}
+    inputs.update({frame.attrs["bif"]["dataset"]: frame.attrs["bif"]["version"]
+                   for frame in (lifetable, births) if frame is not None and "dataset" in frame.attrs.get("bif", {})})
     return projection_inputs_from_stocks(stocks, lifetable, births=births, fertility=planning.get("fertility"),
                                          base_year=base_year, district_ids=district_ids, inputs=inputs)
 
@@ -102,7 +129,7 @@ def load_single_ages(*, store=None) -> pd.DataFrame:
         return load(profile.released_datasets()[0], store=store)
     from bif_lib.planning.stocks import single_age_stocks
 
-    stocks = load(planning["stocks"]["dataset"], store=store)
+    stocks, _ = load_stocks(planning, store=store)
     lifetable = load(planning["life_table"], store=store)
     table = single_age_stocks(stocks, district_ids=profile.districts.codes, lifetable=lifetable)
     table.attrs["bif"] = {**stocks.attrs.get("bif", {}), **table.attrs.get("bif", {}),

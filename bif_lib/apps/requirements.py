@@ -133,7 +133,9 @@ def projection_datasets(profile=None) -> list[str]:
     planning = _profile(profile).planning
     if planning.get("population") == "stocks":
         stocks = planning.get("stocks") or {}
-        return [stocks.get("dataset") or "planning.stocks.dataset", planning.get("life_table") or "planning.life_table"]
+        named = stocks.get("dataset")
+        datasets = [str(d) for d in (named if isinstance(named, list) else [named] if named else [])]
+        return [*(datasets or ["planning.stocks.dataset"]), planning.get("life_table") or "planning.life_table"]
     released = planning.get("released") or {}
     return [released.get("population") or "planning.released.population",
             released.get("parameters") or "planning.released.parameters"]

@@ -47,7 +47,9 @@ def load_backtest(*, store=None, age_bands=None):
     planning = profile.planning
     if planning.get("population") == "stocks":
         spec = planning.get("stocks") or {}
-        stocks = load(spec["dataset"], store=store)
+        from bif_lib.loaders import load_stocks
+
+        stocks, _ = load_stocks(planning, store=store)
         lifetable = load(planning["life_table"], store=store)
         births = load(spec["births"], store=store) if spec.get("births") else None
         return backtest_stocks(stocks, lifetable, births=births, fertility=planning.get("fertility"),
