@@ -256,8 +256,8 @@ class Walk:
         self.role = role
         self.pages: list[dict] = []
 
-    def snap(self, page, label: str, status: int | None = None, lab: bool = False) -> dict:
-        if not lab:  # JupyterHub's scripts (require.js) finish after the load event
+    def snap(self, page, label: str, status: int | None = None, lab: bool = False, settle: bool = True) -> dict:
+        if not lab and settle:  # JupyterHub's scripts (require.js) finish after the load event
             page.wait_for_function("() => document.readyState === 'complete'")
             page.wait_for_timeout(1000)
         shot = page.evaluate(SNAPSHOT_JS)
@@ -421,7 +421,10 @@ def test_analyst_pages_and_jupyterlab_are_german(people, page):
     page.click("#start")
     page.wait_for_url("**/hub/spawn-pending/**", timeout=30_000)
     page.locator("#progress-log .progress-log-event").first.wait_for(state="attached", timeout=20_000)  # hub events
-    walk.snap(page, "spawn pending")
+    # at once: the page's scripts have run (they wrote the event), and a fast spawn moves on to the
+    # loading JupyterLab (lang="en" until its language pack is applied) within the usual second
+    shot = walk.snap(page, "spawn pending", settle=False)
+    assert "/hub/spawn-pending/" in shot["url"], shot["url"]
     page.wait_for_url(f"**/user/{name}/lab**", timeout=120_000)
     menu = page.locator("#jp-MainMenu")
     menu.wait_for(timeout=120_000)
