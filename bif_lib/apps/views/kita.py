@@ -534,14 +534,6 @@ class KitaApp(ProjectionApp):
         self.figures.value = key_figures_html(kita_key_figures(result, band, self.year.value, chosen, place))
         self.table.update_downloads()
 
-    def refresh(self, change=None, recompute: bool = True, overview: bool = True) -> None:
-        with self.status.working():
-            if recompute:
-                self.compute()
-            if recompute or overview:
-                self.show_overview()
-            self.show_selection()
-
     def _on_district(self, change) -> None:
         if self.kita_map is not None and self.kita_map.selected != (self.district.value or None):
             self.kita_map.selected = self.district.value or None

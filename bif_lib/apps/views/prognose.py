@@ -650,14 +650,6 @@ class PrognoseApp(ProjectionApp):
                                                           self.selection()))
         self.table.update_downloads()
 
-    def refresh(self, change=None, recompute: bool = True, overview: bool = True) -> None:
-        with self.status.working():
-            if recompute:
-                self.compute()
-            if recompute or overview:
-                self.show_overview()
-            self.show_selection()
-
     def show_backtest(self, change=None) -> None:
         """The back-test section (first opened: computed from the observed years)."""
         if change is not None and change.get("new") != 0:

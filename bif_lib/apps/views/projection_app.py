@@ -102,6 +102,16 @@ class ProjectionApp:
         result = self.projector.project(scenario("medium"), self.projector.base_year + 1)
         return first_year_lines(result)
 
+    def refresh(self, change=None, recompute: bool = True, overview: bool = True) -> None:
+        """Recompute the projection (``compute``), redraw what shows every district
+        (``show_overview``) and what shows the selection (``show_selection``), as needed."""
+        with self.status.working():
+            if recompute:
+                self.compute()
+            if recompute or overview:
+                self.show_overview()
+            self.show_selection()
+
     @property
     def has_map(self) -> bool:
         return self.districts is not None
