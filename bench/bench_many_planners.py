@@ -9,7 +9,15 @@ authenticator of the tests: login times are the ones planners see.
 
 For each N (default 5, 10, 30, 100), one round, each on a freshly started apps service
 (pool at its own size, no memory of earlier opens: a pool grown by the last round's opens
-would favour the next one):
+would favour the next one). The platform setting ``apps.shared_view`` is set by
+``--shared-view on|off`` (default on); ``--compare-modes`` runs the N list twice, first with
+``off``, then with ``on`` (the apps service is restarted with the other setting between the
+rounds, as between any two rounds), and prints one table per setting. Whatever the setting,
+each planner records the mode its page came in (``mode``): **shared** (the gateway serves
+everyone the same pre-rendered page with the widget states embedded; no kernel belongs to the
+page; a change is computed by the gateway in a forked copy of the app) or **kernel** (a page
+with its own kernel, as before; also with the setting on, for apps or platforms where shared
+mode is not possible).
 
 1. **Login wave.** All N planners log in at the same moment: hub login form (with its
    ``_xsrf``), the hub's redirect to the gallery, the gateway's OAuth round trip
@@ -27,15 +35,40 @@ would favour the next one):
      duration of that first change: all taken in the page, so the benchmark's own event
      loop cannot inflate it. A page whose code cells came without output (no app on it)
      fails at once instead of waiting for the cap. Widget change = ``MEASURE_JS`` (change event until charts and
-     table are redrawn in the browser). Closing = ``page.close(run_before_unload=True)``:
-     the page sends its shutdown beacon.
+     table are redrawn in the browser, in either mode). Closing = ``page.close(run_before_unload=True)``:
+     the page sends its shutdown beacon (a shared page sends nothing). The page's mode is read
+     from its ``jupyter-config-data`` once it is ready.
    * The others are lightweight asyncio clients (tornado) doing what the page does:
      GET the app page as a navigation (``Sec-Fetch-Mode: navigate``: when the gateway's
      first-come-first-served line is full it answers with its streamed waiting page, which
      ends by sending the browser on to the prepared page; the client follows it); a page
      without the app's widget output counts as not interactive (a browser would show no
      app); fetch every script and style sheet it references (6 at a time, gzip,
-     cold cache: each client fetches all of them); GET ``api/kernels/<id>`` (the front end's
+     cold cache: each client fetches all of them). The page's ``jupyter-config-data``
+     decides the mode: with ``bifShared`` (a JSON string, or an object) it is shared,
+     otherwise kernel.
+
+     *Shared mode* (``kernelId`` empty; ``bifShared`` = ``{"snapshot", "interactUrl",
+     "flushAfterMs", "viewOnly"}``): no kernel request, no WebSocket. The widget states are
+     the ``update_states`` message embedded in the page (``<script
+     type="application/vnd.bif.widget-snapshot+json" id="bif-widget-snapshot">``; its
+     ``data.states`` have the shape of the control comm's answer); the Dropdown is found in
+     them as below. Each change is a ``POST interactUrl`` (JSON, the login cookies, ``Origin``
+     of the hub, ``Sec-Fetch-Site: same-origin``) with ``{"snapshot", "history": [the earlier
+     steps in order], "step": {"comm_id": <Dropdown>, "data": {"method": "update", "state":
+     {"index": k}, "buffer_paths": []}, "buffers": []}}``; **a change ends when the answer
+     (``{"messages": [comm_msg/comm_open/comm_close ...], "pending": bool}``) has arrived**,
+     then the step joins the history. A change whose messages touch no other comm than the
+     Dropdown's is an error ("no other widget changed"). 429/503: wait ``Retry-After``
+     (default 1 s) and send again (counted in ``retries``, the wait is part of the change);
+     409: error "snapshot outdated". The client changes again at once (within
+     ``flushAfterMs``), so it never flushes between changes; after its last change, if that
+     answer was ``pending``, it waits ``flushAfterMs`` as the page does and sends one flush
+     (``"step": {"flush": true}``), timed apart as ``flush_ms``, not as a change.
+     *Interactive* = page received + snapshot read + the first change's answer arrived,
+     counted from T0. Closing a shared page sends nothing (no kernel, no beacon).
+
+     *Kernel mode*: GET ``api/kernels/<id>`` (the front end's
      ``KernelAPI.getKernelModel``); open the kernel WebSocket
      ``…/api/kernels/<id>/channels?session_id=…`` with the subprotocol
      ``v1.kernel.websocket.jupyter.org`` (binary frames, jupyter_server's v1 framing);
@@ -52,26 +85,33 @@ would favour the next one):
      page received + widget states received + the first change ended, counted from T0.
      Closing: the shutdown beacon the page sends (multipart ``POST
      voila/api/shutdown/<id>`` with ``Sec-Fetch-Site: same-origin``), then the WebSocket
-     is closed. What the client does not do: run JavaScript, render, load fonts/images
+     is closed.
+
+     In both modes, what the client does not do: run JavaScript, render, load fonts/images
      referenced inside the CSS, send what widget views send on their own after rendering
      (e.g. the Leaflet map's bounds).
 
    Bounds: planners count as interactive only within ``--interactive-limit`` (30 s) of T0;
    whatever is not finished at T0 + ``--cap`` (default 60 s + 2 s per planner) is stopped
-   (its WebSocket closed, its beacon sent, the browser page closed), and so is everything
+   (its WebSocket closed and its beacon sent in kernel mode, the browser page closed), and so is everything
    at once if the machine's available memory falls below ``--min-free-mb`` (the machine is
    shared). Failed or stopped planners count as "not interactive" (∞ in the percentiles).
-3. **After everyone left**: Voilà's kernels that are not in its pool are counted 5 s and
+3. **After everyone left**: Voilà's kernels that are neither in its pool nor an app's shared
+   template kernel (``/bif/kernels``: ``pooled``, ``shared``) are counted 5 s and
    ``--settle`` (60) s after the last planner closed (the gateway's orphan reaper has
    ``apps.orphan_timeout`` = 45 s); then leftovers are shut down, the hub users of the round
-   are deleted.
+   are deleted. Voilà's shared-mode state (``GET /bif/shared``: per app the template kernel,
+   forked sessions, cache entries, hits, misses, forks) is recorded when all have closed and
+   after the settle time (absent where Voilà has no such endpoint).
 
 Memory, sampled every second during the round (PSS from ``/proc/<pid>/smaps_rollup``, so
 pages shared between processes are counted once): the app kernels (the service's ipykernel
-processes, children of Voilà or forks of its kernel server; peak of their sum, peak per
-kernel, peak count) and the whole platform (hub,
+processes, children of Voilà or forks of its kernel server, with every process below them,
+e.g. the session copies a shared template kernel forks; peak of their sum, peak per
+process, peak count of kernels and of the processes below them) and the whole platform (hub,
 proxy, gateway, Voilà and every kernel). Also recorded: each phase of the lightweight
-clients (waiting line, page, assets, WebSocket, states), pages without the app, errors by
+clients (waiting line, page, assets, WebSocket, states, the shared mode's flush and
+retries), planners per mode, pages without the app, errors by
 kind, WARNING/ERROR lines of the gateway's and Voilà's logs, the pool before and after,
 restarts of Voilà by the gateway's watchdog, CPU seconds per kind of process (platform
 services, app kernels, Chromium, this benchmark, everything else on the machine) for the
@@ -83,10 +123,12 @@ the users and kernels of each round, the platform, its temporary directory.
 
 Run (as root: the kernels run as the app service account)::
 
-    .venv/bin/python -m bench.bench_many_planners [--n 5 10 30 100] [--browsers 5] [--changes 5]
+    .venv/bin/python -m bench.bench_many_planners [--n 5 10 30 100] [--browsers 5] [--changes 5] \
+        [--shared-view on|off | --compare-modes]
 
-(about 12 minutes for the default; ``--verbose`` prints one line per planner, ``--keep-logs``
-keeps the platform's directory with the hub's, gateway's and Voilà's logs.)
+(about 12 minutes for the default, twice that with ``--compare-modes``; ``--verbose`` prints one
+line per planner, ``--keep-logs`` keeps the platform's directory with the hub's, gateway's and
+Voilà's logs.)
 
 Results: bench/results.json, section ``many_planners`` (``--no-record``: print only).
 Nothing is asserted. Needs Chromium at /usr/bin/chromium, configurable-http-proxy and the
@@ -151,6 +193,15 @@ EMPTY_PAGE = "the page came without the app's output (no widget): the planner se
 ASSET_PARALLEL = 6  # connections per host of a browser (HTTP/1.1)
 PAGE_CONFIG = re.compile(r'<script[^>]*id="jupyter-config-data"[^>]*>(.*?)</script>', re.DOTALL)
 QUEUE_NEXT = re.compile(r"location\.replace\((\"[^\"]+\")\)")
+# shared mode: the widget states embedded in the page (``</`` inside is written ``<\/``)
+SNAPSHOT = re.compile(r'<script[^>]*id="bif-widget-snapshot"[^>]*>(.*?)</script>', re.DOTALL)
+SHARED_RETRY = (429, 503)  # busy: send again after Retry-After
+# in a Chromium page: the mode its page came in (as HttpPlanner.session decides it)
+PAGE_MODE_JS = """() => {
+  const el = document.getElementById('jupyter-config-data');
+  if (!el) return null;
+  try { return JSON.parse(el.textContent).bifShared ? 'shared' : 'kernel'; } catch (e) { return null; }
+}"""
 # what a browser sends when it opens a page (the gateway answers a navigation that has to wait
 # with its waiting page)
 NAVIGATE = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Sec-Fetch-Site": "same-origin",
@@ -220,6 +271,40 @@ def iso_now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def shared_config(config: dict) -> dict | None:
+    """The page's ``bifShared`` (a JSON string or an object), None on a kernel page."""
+    shared = config.get("bifShared")
+    if isinstance(shared, str):
+        shared = json.loads(shared) if shared.strip() else None
+    return shared or None
+
+
+def shared_view_known() -> bool:
+    """Does this platform's settings schema have ``apps.shared_view`` (an unknown key is refused)?"""
+    from bif_lib.platform.settings import schema
+
+    return "shared_view" in schema()["properties"]["apps"].get("properties", {})
+
+
+def children_map() -> dict[int, list[int]]:
+    """ppid -> child pids of every process (one pass over /proc)."""
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            ppid = int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[1])
+            tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def below(tree: dict[int, list[int]], pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 class AssetLinks(HTMLParser):
     """The scripts and style sheets a page makes the browser load."""
 
@@ -259,6 +344,20 @@ class Bench:
         self.accounts: list[tuple[str, str]] = []
         self.http = None  # tornado AsyncHTTPClient (created on the loop)
         self.voila_token = ""
+        self.shared_view_known = shared_view_known()
+        self.shared_view = ""
+        self.set_shared_view("off" if args.compare_modes else args.shared_view)
+
+    def set_shared_view(self, mode: str) -> None:
+        """``apps.shared_view`` ("on"/"off") for the next start of the apps service, through the
+        platform's settings overrides (as ``TestPlatform`` sets ``apps.pool_size``). A platform
+        whose settings do not know the key keeps its kernel pages."""
+        self.shared_view = mode
+        if self.shared_view_known:
+            self.platform.apps_overrides["shared_view"] = mode == "on"
+        elif mode == "on":
+            print("note: apps.shared_view is not in this platform's settings; its pages keep their kernels",
+                  file=sys.stderr)
 
     # setup, in the main thread before the event loop
     def start(self) -> None:
@@ -289,16 +388,36 @@ class Bench:
         finally:
             apps_hub.HUB_CONFIG = original
         self.voila_token = self.cfg.voila_token_file.read_text().strip()
-        waited = wait_pool_full(self.cfg, APP, self.cfg.pool_size, timeout=120)
+        waited = self.wait_ready()
         print(f"platform up, pool of {self.cfg.pool_size} rendered after {waited:.0f} s", flush=True)
 
     def restart_apps(self) -> float:
         """A freshly started apps service (gateway, Voilà, pool at its own size, no memory of
         earlier opens): each round starts from the same state. Seconds until the pool is full."""
         self.platform.stop_apps()
+        self.cfg = self.platform.cfg()  # apps.shared_view may have changed
         self.platform.start_apps()
         self.voila_token = self.cfg.voila_token_file.read_text().strip()
-        return wait_pool_full(self.cfg, APP, self.cfg.pool_size, timeout=120)
+        return self.wait_ready()
+
+    def wait_ready(self, timeout: float = 120) -> float:
+        """Seconds until the platform is ready for the round: with apps.shared_view, the app's
+        shared page is built (the gateway builds it at start, with a kernel of the pool), and
+        the pool is full."""
+        t0 = time.perf_counter()
+        if getattr(self.cfg, "shared_view", False):
+            req = urllib.request.Request(f"{self.cfg.voila_url}/bif/shared",
+                                         headers={"Authorization": f"token {self.voila_token}"})
+            while time.perf_counter() - t0 < timeout:
+                try:
+                    with urllib.request.urlopen(req, timeout=5) as resp:
+                        if APP in json.loads(resp.read()).get("apps", {}):
+                            break
+                except OSError:
+                    pass
+                time.sleep(0.2)
+        wait_pool_full(self.cfg, APP, self.cfg.pool_size, timeout=max(1.0, timeout - (time.perf_counter() - t0)))
+        return time.perf_counter() - t0
 
     def stop(self) -> None:
         from bif_lib.platform.auth import UserStore
@@ -344,6 +463,17 @@ class Bench:
 
         return await voila_kernels(self.cfg, self.voila_token)
 
+    async def voila_shared(self) -> dict | None:
+        """Voilà's shared-mode state (``GET /bif/shared``, same auth as ``/bif/kernels``): per app
+        template kernel, sessions, cache entries, hits, misses, forks. None where Voilà has no
+        such endpoint (404) or does not answer."""
+        from bif_lib.apps.serving.gateway import voila_shared_status
+
+        try:
+            return await voila_shared_status(self.cfg, self.voila_token)
+        except (ValueError, AttributeError):
+            return None
+
     async def shutdown_kernel(self, kernel_id: str) -> bool:
         from bif_lib.apps.serving.gateway import shutdown_voila_kernel
 
@@ -378,8 +508,16 @@ class Sampler(threading.Thread):
         from bif_lib.apps.serving.supervisor import service_kernels
         from bif_lib.processes import cmdline, cpu_seconds, descendants, memory_bytes
 
-        # the app kernels wherever they hang (children of Voilà, or forks of a kernel server)
-        kernel_pids = [pid for pid in service_kernels(self.bench.cfg) if "ipykernel" in (cmdline(pid) or "")]
+        # the app kernels wherever they hang (children of Voilà, or forks of the kernel fork
+        # server, which is matched too and counted as before), with every process below a kernel:
+        # a shared template kernel's state server and its session copies (they carry the kernel's
+        # command line, but are found here also if they did not)
+        lines = {pid: cmdline(pid) or "" for pid in service_kernels(self.bench.cfg)}
+        found = {pid for pid, line in lines.items() if "ipykernel" in line}
+        tree = children_map()
+        forks = {child for pid in found if "kernel_forks" not in lines[pid] for child in below(tree, pid)}
+        roots = found - forks  # kernels (and the fork server); the rest are processes forked by a kernel
+        kernel_pids = sorted(found | forks)
         kernels = [memory_bytes([pid]) / 2**20 for pid in kernel_pids]
         platform_pids = self.bench.platform_pids()
         platform = memory_bytes(platform_pids)
@@ -392,7 +530,8 @@ class Sampler(threading.Thread):
             used = cpu_seconds(pid)
             if used is not None:
                 self.cpu[pid] = (self.cpu.get(pid, (kind,))[0], used)
-        return {"t": time.monotonic(), "voila_pid": self.bench.voila_pid(), "kernels": len(kernels),
+        return {"t": time.monotonic(), "voila_pid": self.bench.voila_pid(), "kernels": len(roots),
+                "kernel_forks": len(forks),
                 "kernels_pss_mb": round(sum(kernels), 1), "max_kernel_pss_mb": round(max(kernels, default=0.0), 1),
                 "platform_pss_mb": round(platform / 2**20, 1), "available_mb": round(mem_available_mb())}
 
@@ -562,6 +701,7 @@ class HttpPlanner:
         self.r: dict = {"user": user, "kind": self.kind, "logged_in": False, "errors": []}
         self.kernel_id: str | None = None
         self.channel: KernelChannel | None = None
+        self.shared: dict | None = None  # the page's bifShared (shared mode)
         self.closed = False
 
     # --- HTTP with cookies -------------------------------------------------------------------
@@ -638,12 +778,14 @@ class HttpPlanner:
             if resp.code != 200:
                 raise RuntimeError(f"app page HTTP {resp.code}")
             config = json.loads(PAGE_CONFIG.search(html).group(1))
+            self.shared = shared_config(config)
+            r["mode"] = "shared" if self.shared else "kernel"
             if WIDGET_VIEW not in html:
                 # no widget in the page: a browser shows no app and never gets interactive
-                self.kernel_id = config.get("kernelId")
+                self.kernel_id = None if self.shared else config.get("kernelId")
                 r["empty_page"] = True
                 raise RuntimeError(EMPTY_PAGE)
-            self.kernel_id = config["kernelId"]
+            self.kernel_id = None if self.shared else config["kernelId"]
             base = urllib.parse.urljoin(url, config["baseUrl"])
             r["page_s"] = time.monotonic() - t0
             r["page_bytes"] = len(resp.body)
@@ -655,6 +797,20 @@ class HttpPlanner:
             own = [u for u in own if urllib.parse.urlsplit(u).netloc == urllib.parse.urlsplit(url).netloc]
             r["assets"], r["assets_bytes"] = len(own), await self.fetch_assets(own, deadline)
             r["assets_s"] = time.monotonic() - t0
+
+            if self.shared:
+                phase = "states"
+                found = SNAPSHOT.search(html)
+                if found is None:
+                    raise RuntimeError("shared page without its widget snapshot (bif-widget-snapshot)")
+                states = json.loads(found.group(1))["data"]["states"]
+                r["states_via"], r["states_bytes"] = "page snapshot", len(found.group(1))
+                r["states_s"] = time.monotonic() - t0
+                model_id, options = district_model(states)
+                phase = "change"
+                await self.shared_changes(urllib.parse.urljoin(url, self.shared["interactUrl"]), model_id, options,
+                                          t0, deadline, changes)
+                return
 
             phase = "kernel"
             resp, _ = await self.fetch(f"{base}api/kernels/{self.kernel_id}", timeout=deadline - time.monotonic())
@@ -692,6 +848,66 @@ class HttpPlanner:
             r["errors"].append(f"{phase}: {type(e).__name__}: {str(e)[:160]}")
         finally:
             await asyncio.shield(self.close())
+
+    async def shared_changes(self, interact_url: str, model_id: str, options: int, t0: float, deadline: float,
+                             changes: int) -> None:
+        """Shared mode: each change a POST to the gateway (see the module docstring); after the
+        last one, if its answer was pending, one flush as the page sends it after flushAfterMs."""
+        r, shared = self.r, self.shared
+        history: list[dict] = []
+        r["changes_ms"], r["change_messages"], r["change_bytes"], r["retries"] = [], [], [], 0
+        answer: dict = {}
+        for i in range(changes):
+            index = 1 + i % (options - 1)  # another Stadtteil each time (index 0 is the whole city)
+            step = {"comm_id": model_id, "data": {"method": "update", "state": {"index": index}, "buffer_paths": []},
+                    "buffers": []}
+            started = time.monotonic()
+            answer, size = await self.interact(interact_url, history, step, deadline)
+            r["changes_ms"].append(1000 * (time.monotonic() - started))
+            history.append(step)
+            messages = answer.get("messages") or []
+            r["change_messages"].append(len(messages))
+            r["change_bytes"].append(size)
+            touched = {(m.get("content") or {}).get("comm_id") for m in messages
+                       if m.get("msg_type") in ("comm_msg", "comm_open", "comm_close")}
+            if len(touched - {model_id}) == 0:
+                r["errors"].append("change: no other widget changed")
+            if i == 0:
+                r["interactive_s"] = time.monotonic() - t0
+        if answer.get("pending"):
+            # the client changed again at once (within flushAfterMs) after every earlier answer;
+            # after the last one the page waits flushAfterMs, then asks for what is still due
+            await asyncio.sleep(float(shared.get("flushAfterMs", 300)) / 1000)
+            started = time.monotonic()
+            answer, _ = await self.interact(interact_url, history, {"flush": True}, deadline)
+            r["flush_ms"] = 1000 * (time.monotonic() - started)
+            r["flush_messages"] = len(answer.get("messages") or [])
+            r["pending_after_flush"] = bool(answer.get("pending"))
+
+    async def interact(self, url: str, history: list[dict], step: dict, deadline: float) -> tuple[dict, int]:
+        """One POST to the shared page's interactUrl: (answer, bytes). 429/503: wait Retry-After
+        (default 1 s) and send again; 409: the snapshot is outdated."""
+        body = json.dumps({"snapshot": self.shared["snapshot"], "history": history, "step": step}).encode()
+        headers = {"Content-Type": "application/json", "Origin": self.bench.hub, "Sec-Fetch-Site": "same-origin",
+                   "Accept": "application/json"}
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("cap reached")
+            resp, _ = await self.fetch(url, "POST", body, headers, follow=False, timeout=left)
+            if resp.code in SHARED_RETRY:
+                self.r["retries"] = self.r.get("retries", 0) + 1
+                try:
+                    wait = float(resp.headers.get("Retry-After") or 1)
+                except ValueError:
+                    wait = 1.0
+                await asyncio.sleep(max(0.0, min(wait, deadline - time.monotonic())))
+                continue
+            if resp.code == 409:
+                raise RuntimeError("snapshot outdated")
+            if resp.code != 200:
+                raise RuntimeError(f"interact HTTP {resp.code}")
+            return json.loads(resp.body), len(resp.body or b"")
 
     async def widget_states(self, deadline: float) -> tuple[dict, str, int]:
         """All widget states, as ipywidgets' ``_loadFromKernel`` gets them: over the
@@ -754,10 +970,13 @@ class HttpPlanner:
         self.channel = KernelChannel(ws)
 
     async def close(self) -> None:
-        """As the page does when closed: the shutdown beacon, then the WebSocket goes."""
+        """As the page does when closed: the shutdown beacon, then the WebSocket goes. A shared
+        page has neither: closing it sends nothing."""
         if self.closed:
             return
         self.closed = True
+        if self.shared:
+            return
         if self.kernel_id:
             boundary = "----bifbench" + uuid.uuid4().hex
             body = (f'--{boundary}\r\nContent-Disposition: form-data; name="_xsrf"\r\n\r\n\r\n'
@@ -820,6 +1039,9 @@ class BrowserPlanner:
                 raise RuntimeError(EMPTY_PAGE)
             ready_epoch_ms = await page.evaluate("performance.timeOrigin + window.__bifReady")
             r["ready_s"] = ready_epoch_ms / 1000 - t0_epoch
+            mode = await page.evaluate(PAGE_MODE_JS)
+            if mode:
+                r["mode"] = mode
             phase = "change"
             r["changes_ms"] = []
             for i in range(changes):
@@ -860,8 +1082,9 @@ async def loop_lag(stop: asyncio.Event, lags: list[float]) -> None:
 
 
 async def non_pooled(bench: Bench) -> list[str] | None:
+    """Voilà's kernels that belong to no pool and are no app's shared template kernel."""
     kernels = await bench.voila_kernels()
-    return None if kernels is None else [k for k, v in kernels.items() if not v.get("pooled")]
+    return None if kernels is None else [k for k, v in kernels.items() if not v.get("pooled") and not v.get("shared")]
 
 
 def log_offsets(bench: Bench) -> dict[Path, int]:
@@ -949,6 +1172,7 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int) -> dict:
         closed_at = time.monotonic()
         await loop.run_in_executor(None, sampler.sample)
         cpu["open_to_close"] = sampler.cpu_since(mark)
+        shared_at_close = await bench.voila_shared()
         print(f"all closed {closed_at - t0:.1f} s after T0" + (f" (stopped: {stopped_by})" if stopped_by else ""),
               flush=True)
 
@@ -960,8 +1184,10 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int) -> dict:
         kernels_now = await bench.voila_kernels() or {}
         pool_after = await loop.run_in_executor(None, pool_status, bench.cfg, APP)
         processes = await loop.run_in_executor(None, sampler.sample)
-        left_processes = {"kernel_processes": processes["kernels"],
-                          "of_them_pooled": sum(1 for v in kernels_now.values() if v.get("pooled"))}
+        left_processes = {"kernel_processes": processes["kernels"], "forked_below_kernels": processes["kernel_forks"],
+                          "of_them_pooled": sum(1 for v in kernels_now.values() if v.get("pooled")),
+                          "of_them_shared_templates": sum(1 for v in kernels_now.values() if v.get("shared"))}
+        shared_after = await bench.voila_shared()
         samples = sampler.window(round_start)
     finally:
         stop_lag.set()
@@ -978,11 +1204,13 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int) -> dict:
             r = p.r
             times = " ".join(f"{k}={r[k]:.2f}" for k in ("login_s", "queue_s", "page_s", "assets_s", "states_s",
                                                           "ready_s", "interactive_s") if k in r)
-            print(f"  {r['user']} {r['kind']:7s} {times} changes_ms={[round(x) for x in r.get('changes_ms', [])]}"
-                  f" {r['errors'] or ''}")
+            flush = f" flush_ms={round(r['flush_ms'])}" if "flush_ms" in r else ""
+            print(f"  {r['user']} {r['kind']:7s} {r.get('mode', '?'):6s} {times} "
+                  f"changes_ms={[round(x) for x in r.get('changes_ms', [])]}{flush} {r['errors'] or ''}")
     return summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, baseline, left_5s, left_settle,
-                     login_wave, stopped_by, lags, load_before, voila_before, offsets) | {"cpu_s": cpu, "after_settle": left_processes,
-                                                                      "pool_at_t0": pool_at_t0, "pool_after_settle": pool_after}
+                     login_wave, stopped_by, lags, load_before, voila_before, offsets) | {
+        "cpu_s": cpu, "after_settle": left_processes, "pool_at_t0": pool_at_t0, "pool_after_settle": pool_after,
+        "voila_shared_at_close": shared_at_close, "voila_shared_after_settle": shared_after}
 
 
 def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, baseline, left_5s, left_settle,
@@ -1010,6 +1238,7 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
         vals = [r[key] for r in results if key in r]
         if vals:
             phases[key] = stats(vals)
+    shared = [r for r in http if r.get("mode") == "shared"]
     errors = Counter(e for r in results for e in r["errors"])
     kernels_pss = [s["kernels_pss_mb"] for s in samples]
     platform_pss = [s["platform_pss_mb"] for s in samples]
@@ -1018,7 +1247,13 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
     return {
         "n": n, "browsers": n_browsers, "http_clients": n - n_browsers, "cap_s": cap,
         "interactive_limit_s": limit, "stopped_by": stopped_by,
+        "shared_view": bench.shared_view, "shared_view_setting_known": bench.shared_view_known,
+        # the mode each planner's page came in (none: no page arrived)
+        "modes": dict(Counter(r.get("mode", "none") for r in results)),
         "all": block(results), "http": block(http) if http else None, "chromium": block(browsers) if browsers else None,
+        "shared_flush_ms": stats([r["flush_ms"] for r in shared if "flush_ms" in r], digits=1),
+        "shared_flushes": sum(1 for r in shared if "flush_ms" in r),
+        "shared_retries": sum(r.get("retries", 0) for r in shared),
         "phases_from_t0_s": phases,
         "login_wave_s": round(login_wave, 2),
         "http_clients_queued": sum(1 for r in http if r.get("queued")),
@@ -1026,6 +1261,7 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
         "empty_pages": sum(1 for r in results if r.get("empty_page")),
         "widget_states_via": Counter(r.get("states_via", "").split(" (")[0] for r in http if r.get("states_via")),
         "kernels_peak": max((s["kernels"] for s in samples), default=0),
+        "kernel_forks_peak": max((s.get("kernel_forks", 0) for s in samples), default=0),
         "kernels_pss_peak_mb": max(kernels_pss, default=None),
         "kernel_pss_peak_each_mb": max((s["max_kernel_pss_mb"] for s in samples), default=None),
         "platform_pss_peak_mb": max(platform_pss, default=None),
@@ -1037,7 +1273,8 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
         "closed_after_t0_s": round(closed_at - t0, 1),
         "voila_restarts": max(0, len(voila_pids) - 1),
         "errors": errors.most_common(12), "planners_with_errors": sum(1 for r in results if r["errors"]),
-        "shutdown_http": Counter(str(r.get("shutdown_http")) for r in http) if http else {},
+        "shutdown_http": Counter(str(r.get("shutdown_http")) for r in http if r.get("mode") != "shared")
+        if http else {},
         "log_problems": log_problems(offsets),
         "bench_loop_lag_ms": {"p99": round(1000 * lags[int(0.99 * (len(lags) - 1))], 1) if lags else None,
                               "max": round(1000 * lags[-1], 1) if lags else None},
@@ -1068,12 +1305,16 @@ async def run_all(bench: Bench, sampler: Sampler) -> list[dict]:
             browser = await pw.chromium.launch(
                 executable_path=CHROMIUM,
                 args=CHROMIUM_ARGS + ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"])
-        for i, n in enumerate(bench.args.n):
+        # --compare-modes: the N list with apps.shared_view off, then on (bench.start has started
+        # the apps service with the first)
+        modes = ["off", "on"] if bench.args.compare_modes else [bench.shared_view]
+        for i, (mode, n) in enumerate((m, n) for m in modes for n in bench.args.n):
             if i:
                 # the same start for every round: a pool grown by the last round's opens
-                # (apps.pool_demand_window) would favour the next one
+                # (apps.pool_demand_window) would favour the next one; a new setting takes effect
+                bench.set_shared_view(mode)
                 waited = await asyncio.get_running_loop().run_in_executor(None, bench.restart_apps)
-                print(f"apps service restarted, pool full after {waited:.0f} s", flush=True)
+                print(f"apps service restarted (apps.shared_view {mode}), pool full after {waited:.0f} s", flush=True)
             result = await run_round(bench, sampler, browser, n)
             rounds.append(result)
             print(table([result]), flush=True)
@@ -1090,21 +1331,40 @@ def fmt(v, unit: str = "") -> str:
     return "not reached" if v is None else f"{v}{unit}"
 
 
+def mode_cell(r: dict) -> str:
+    """The setting and the modes the pages came in, e.g. "on: shared 9, kernel 1"."""
+    modes = r.get("modes") or {}
+    return f"{r.get('shared_view', '?')}: " + ", ".join(f"{k} {v}" for k, v in sorted(modes.items()))
+
+
 def table(rounds: list[dict]) -> str:
-    head = ("| N | interactive ≤ 30 s | time to interactive p50 / p95 | widget change p50 / p95 | "
-            "kernels PSS peak (count) | platform PSS peak | login p50 / p95 | kernels left after 60 s |\n"
-            "|---:|---:|---:|---:|---:|---:|---:|---:|")
+    head = ("| N | shared_view: pages per mode | interactive ≤ 30 s | time to interactive p50 / p95 | "
+            "widget change p50 / p95 | kernels PSS peak (count) | platform PSS peak | login p50 / p95 | "
+            "kernels left after 60 s |\n"
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
     for r in rounds:
         a = r["all"]
         tti, ch, lg = a["time_to_interactive_s"], a["widget_change_ms"], a["login_s"]
+        forks = r.get("kernel_forks_peak") or 0
+        count = f"{r['kernels_peak']}" + (f" + {forks} forked" if forks else "")
         rows.append(
-            f"| {r['n']} | {a['interactive_within_limit']}/{r['n']} ({a['interactive_within_limit_pct']} %) | "
+            f"| {r['n']} | {mode_cell(r)} | "
+            f"{a['interactive_within_limit']}/{r['n']} ({a['interactive_within_limit_pct']} %) | "
             f"{fmt(tti.get('p50'), ' s')} / {fmt(tti.get('p95'), ' s')} | "
             f"{fmt(ch.get('p50'), ' ms')} / {fmt(ch.get('p95'), ' ms')} | "
-            f"{fmt(r['kernels_pss_peak_mb'], ' MB')} ({r['kernels_peak']}) | {fmt(r['platform_pss_peak_mb'], ' MB')} | "
+            f"{fmt(r['kernels_pss_peak_mb'], ' MB')} ({count}) | {fmt(r['platform_pss_peak_mb'], ' MB')} | "
             f"{fmt(lg.get('p50'), ' s')} / {fmt(lg.get('p95'), ' s')} | {fmt(r['kernels_left_after_settle'])} |")
     return head + "\n" + "\n".join(rows)
+
+
+def tables(rounds: list[dict]) -> str:
+    """One table per apps.shared_view setting (a heading each when there are several)."""
+    settings = list(dict.fromkeys(r.get("shared_view") for r in rounds))
+    if len(settings) == 1:
+        return table(rounds)
+    return "\n\n".join(f"apps.shared_view = {s}\n\n" + table([r for r in rounds if r.get("shared_view") == s])
+                        for s in settings)
 
 
 def code_state() -> dict:
@@ -1133,7 +1393,14 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="one line per planner")
     parser.add_argument("--keep-logs", action="store_true", help="keep the platform's directory (logs)")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--shared-view", choices=("on", "off"), default="on",
+                       help="the platform setting apps.shared_view (shared, kernel-free app pages)")
+    modes.add_argument("--compare-modes", action="store_true",
+                       help="run the N list with apps.shared_view off, then on; one table each")
     args = parser.parse_args()
+    if args.compare_modes and not shared_view_known():
+        parser.error("--compare-modes: apps.shared_view is not in this platform's settings schema")
     if os.geteuid() != 0:
         print("note: not root; the app kernels run as this account", file=sys.stderr)
 
@@ -1164,25 +1431,31 @@ def main() -> None:
                 shutil.rmtree(work, ignore_errors=True)
     if not rounds:
         sys.exit(1)
-    print("\n" + table(rounds))
+    print("\n" + tables(rounds))
     data = {
         "app": APP, "changes_per_planner": args.changes, "browsers_max": args.browsers,
+        "shared_view": "compare (off, then on)" if args.compare_modes else args.shared_view,
         "interactive_limit_s": args.interactive_limit, "pool_size": bench.cfg.pool_size,
         "targets": {str(k): v for k, v in TARGETS.items()},
         "method": ("one throw-away platform (TestPlatform: hub + proxy + gateway + preheated Voilà) on 127.0.0.1 with "
                    "BIF's local accounts (scrypt); per N: all log in at once, then all open the Bevölkerung app at "
                    "T0, change the Stadtteil, close. Up to --browsers planners are Chromium pages (cold contexts), "
-                   "the rest asyncio HTTP/WebSocket clients doing what the page does (page, assets, kernel "
-                   "WebSocket v1, request_states, Dropdown updates until the kernel's idle). Interactive: browser = "
-                   "APP_READY + first change redrawn (timed in the page); HTTP client = page + widget states + first "
-                   "change's idle. Memory: PSS every second. See the module docstring."),
+                   "the rest asyncio HTTP/WebSocket clients doing what the page does: kernel mode (page, assets, "
+                   "kernel WebSocket v1, request_states, Dropdown updates until the kernel's idle) or, on a shared "
+                   "page (apps.shared_view), page, assets, the embedded widget snapshot and one POST to the "
+                   "gateway's interactUrl per change until its answer (plus one flush if pending). Interactive: "
+                   "browser = APP_READY + first change redrawn (timed in the page); HTTP client = page + widget "
+                   "states + first change's end. Memory: PSS every second. See the module docstring."),
         "duration_s": round(time.monotonic() - started),
         "code": {**code_at_start, "changed_during_run": code_state() != code_at_start},
         "rounds": rounds,
     }
     for r in rounds:
         a = r["all"]
-        print(f"N={r['n']}: phases {json.dumps(r['phases_from_t0_s'])}; errors {r['errors'][:4]}; "
+        print(f"N={r['n']} (shared_view {r['shared_view']}, pages {r['modes']}): "
+              f"phases {json.dumps(r['phases_from_t0_s'])}; errors {r['errors'][:4]}; "
+              f"shared flush {r['shared_flush_ms']} ({r['shared_flushes']}), retries {r['shared_retries']}, "
+              f"Voilà shared state {json.dumps(r['voila_shared_at_close'])}; "
               f"Voilà restarts {r['voila_restarts']}; left after 5 s {r['kernels_left_5s']}; "
               f"min available memory {r['available_memory_min_mb']} MB; loop lag {r['bench_loop_lag_ms']}; "
               f"changes {a['changes_done']}/{a['changes_planned']}; CPU s {json.dumps(r['cpu_s'])}")

@@ -27,7 +27,7 @@ CONFIG_ENV = "BIF_APPS_CONFIG"
 # app's own prefix (/services/bif-apps/app/<app_id>/) so each request names its app.
 VOILA_BASE_PLACEHOLDER = "__BIF_APP__"
 _DEFAULTS = defaults()
-_CASTS = {"int": int, "float": float, "str": str, "tuple[str, ...]": tuple}
+_CASTS = {"bool": bool, "int": int, "float": float, "str": str, "tuple[str, ...]": tuple}
 
 
 def _setting(key: str) -> Any:
@@ -54,6 +54,9 @@ class AppsConfig(Layout):
     pool_size: int = _setting("apps.pool_size")
     pool_max: int = _setting("apps.pool_max")
     pool_demand_window: int = _setting("apps.pool_demand_window")
+    shared_view: bool = _setting("apps.shared_view")
+    shared_session_idle: int = _setting("apps.shared_session_idle")
+    shared_max_sessions: int = _setting("apps.shared_max_sessions")
     concurrent_starts: int = _setting("apps.concurrent_starts")
     queue_timeout: int = _setting("apps.queue_timeout")
     kernel_start: str = _setting("apps.kernel_start")

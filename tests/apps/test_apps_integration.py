@@ -27,7 +27,9 @@ RESULT = ".bif-result"
 def platform(environment_access):
     from bif_lib.apps.publishing.publish import publish_notebook
 
-    yield from running_platform(prepare=lambda p: publish_notebook(SLIDER_APP, published_by="analyst", cfg=p.cfg()))
+    # the kernel per page (apps that cannot be shared); test_shared_view.py covers the shared page
+    yield from running_platform(apps={"shared_view": False},
+                                prepare=lambda p: publish_notebook(SLIDER_APP, published_by="analyst", cfg=p.cfg()))
 
 
 def new_context(browser):

@@ -51,6 +51,7 @@ RESULT = ".bif-result"
 PROTOCOL = "v1.kernel.websocket.jupyter.org"
 ORPHAN_TIMEOUT = 10
 SETTINGS = {
+    "shared_view": False,  # the kernel per page (apps that cannot be shared); test_shared_view.py: shared
     "concurrent_starts": 1,  # one page prepared at a time: the line is seen with few people
     "pool_max": 3, "pool_demand_window": 20,  # pools grow with demand, and soon shrink back
     "max_kernels_per_user": 3,

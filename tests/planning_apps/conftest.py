@@ -33,14 +33,15 @@ class HubApps:
 
 
 @pytest.fixture(scope="module")
-def app_server(flensburg_home, environment_access):
+def app_server(request, flensburg_home, environment_access):
     missing = missing_prerequisites()
     if missing:
         pytest.fail("needs " + ", ".join(missing))
     from bif_lib.apps.publishing.publish import publish_notebook
     from bif_lib.platform import accounts
 
-    p = TestPlatform()
+    # a module may serve the apps with a kernel per page (APPS_SETTINGS = {"shared_view": False})
+    p = TestPlatform(apps=getattr(request.module, "APPS_SETTINGS", None))
     shutil.copytree(flensburg_home / "store", p.home / "store")
     p.activate_env()
     try:

@@ -53,6 +53,8 @@ def read_xlsx(data: bytes) -> list[tuple]:
 
 def check_page_basics(page) -> None:
     assert not page.external_requests, f"requests leaving the intranet: {page.external_requests}"
+    # one executed copy for every planner, no kernel of their own (apps.shared_view)
+    assert page.evaluate("() => document.body.dataset.bifMode") == "shared"
     # the planning apps need nothing beyond BIF's app front end (the fast one)
     assert page.evaluate("() => !!document.querySelector('script[src*=\"/bif-app.js\"]')"
                          " && !document.querySelector('script[src*=\"voila.js\"]')")

@@ -20,6 +20,8 @@ from app_server import wait_ready
 from bif_lib import processes
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+# A kernel per page: the apps that cannot be shared (apps.shared_view, test_shared_view.py).
+APPS_SETTINGS = {"shared_view": False}
 
 LOST = "Verbindung zur App unterbrochen – die Seite wird neu geladen"
 RECONNECTING = "Verbindung zur App unterbrochen – sie wird wiederhergestellt"

@@ -28,6 +28,8 @@ Voilà or the widget extensions change).
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import hashlib
 import json
 import logging
@@ -204,7 +206,7 @@ def voila_headers(token: str, request_headers=None) -> dict:
     """Headers for Voilà: its token, and only harmless headers of the browser's request."""
     headers = {"Authorization": f"token {token}"}
     for name in ("Accept", "Accept-Language", "If-None-Match", "If-Modified-Since", "Content-Type",
-                 "User-Agent"):
+                 "User-Agent", "Accept-Encoding"):
         if request_headers is not None and name in request_headers:
             headers[name] = request_headers[name]
     return headers
@@ -212,13 +214,13 @@ def voila_headers(token: str, request_headers=None) -> dict:
 
 async def fetch_voila(cfg: AppsConfig, token: str, method: str, path: str, *, query: str = "",
                       body: bytes | None = None, request_headers=None,
-                      timeout: float = 300) -> httpclient.HTTPResponse:
+                      timeout: float = 300, decompress: bool = True) -> httpclient.HTTPResponse:
     url = f"{cfg.voila_url}/{path}" + (f"?{query}" if query else "")
     req = httpclient.HTTPRequest(
         url, method=method, headers=voila_headers(token, request_headers),
         body=body if method in ("POST", "PUT", "PATCH") else None,
         allow_nonstandard_methods=True, follow_redirects=False,
-        request_timeout=timeout, connect_timeout=10, decompress_response=True,
+        request_timeout=timeout, connect_timeout=10, decompress_response=decompress,
     )
     try:
         return await httpclient.AsyncHTTPClient().fetch(req, raise_error=False)
@@ -252,6 +254,22 @@ async def shutdown_voila_kernel(cfg: AppsConfig, token: str, kernel_id: str, tim
     """Shut one kernel down in Voilà; True if it is gone (also if it was gone already)."""
     resp = await _control(cfg, token, "DELETE", f"api/kernels/{kernel_id}", timeout=timeout)
     return resp is not None and resp.code in (200, 204, 404)
+
+
+async def voila_shared(cfg: AppsConfig, token: str, method: str, app_id: str, *, body: dict | None = None,
+                       timeout: float = 120) -> httpclient.HTTPResponse | None:
+    """Make a kernel an app's template (POST ``{"kernel_id"}``) or drop the template (DELETE)
+    (``voila_server.SharedHandler``); None if Voilà does not answer."""
+    return await _control(cfg, token, method, f"bif/shared/{app_id}", body=body, timeout=timeout)
+
+
+async def voila_shared_status(cfg: AppsConfig, token: str, timeout: float = 10) -> dict | None:
+    """Voilà's shared apps (``GET bif/shared``): per app its template, sessions and answers;
+    None if Voilà does not answer."""
+    resp = await _control(cfg, token, "GET", "bif/shared", timeout=timeout)
+    if resp is None or resp.code != 200:
+        return None
+    return json.loads(resp.body).get("apps")
 
 
 async def voila_pool(cfg: AppsConfig, token: str, method: str, app_id: str,
@@ -309,20 +327,99 @@ def strip_query_token(query: str) -> str:
     return "&".join(p for p in query.split("&") if p and not p.startswith("token="))
 
 
+@dataclass
+class CachedAsset:
+    content_type: str
+    body: bytes
+    gzipped: bytes | None
+
+
+class AssetCache:
+    """The front-end files as sent, compressed once. Every planner's browser fetches them on its
+    first open (2.8 MB, most of it the app front end's script): relaying and compressing them
+    for each of 30 planners arriving at once cost more CPU than everything else of an open."""
+
+    MAX_BYTES = 64 * 2**20
+
+    def __init__(self, cfg: AppsConfig, token: str) -> None:
+        self.cfg, self.token = cfg, token
+        self._assets: dict[str, CachedAsset] = {}
+        self._loading: dict[str, asyncio.Future] = {}
+        self._bytes = 0
+
+    async def load(self, path: str) -> CachedAsset | None:
+        """The file at ``path`` (below Voilà's static URLs); None if Voilà has no such file. The
+        first requests after a start arrive together: one of them fetches and compresses it."""
+        if path in self._assets:
+            return self._assets[path]
+        if path not in self._loading:
+            self._loading[path] = asyncio.ensure_future(self._fetch(path))
+        try:
+            return await asyncio.shield(self._loading[path])
+        finally:
+            if self._loading.get(path) is not None and self._loading[path].done():
+                self._loading.pop(path, None)
+
+    async def _fetch(self, path: str) -> CachedAsset | None:
+        resp = await fetch_voila(self.cfg, self.token, "GET", path)
+        if resp.code != 200:
+            return None
+        content_type = resp.headers.get("Content-Type", "application/octet-stream")
+        body = resp.body or b""
+        # compressing 2 MB takes a tenth of a second: not on the event loop (zlib frees the GIL)
+        gzipped = await asyncio.get_running_loop().run_in_executor(None, gzip_if_worth, content_type, body)
+        asset = CachedAsset(content_type, body, gzipped)
+        if self._bytes + len(body) <= self.MAX_BYTES:
+            self._assets[path] = asset
+            self._bytes += len(body) + len(gzipped or b"")
+        return asset
+
+    async def warm(self, page: bytes, prefix: bytes) -> None:
+        """Load every file of ``prefix`` (the current assets URL) that ``page`` names."""
+        paths = {m.decode() for m in re.findall(re.escape(prefix) + rb"(voila/[^\"'?#\s]+)", page)}
+        await asyncio.gather(*(self.load(p) for p in paths if STATIC_PATH.match(p)), return_exceptions=True)
+
+
+_COMPRESSIBLE = ("text/", "application/javascript", "application/json", "image/svg+xml")
+
+
+def gzip_if_worth(content_type: str, body: bytes) -> bytes | None:
+    """``body`` compressed (as tornado's ``compress_response`` would), or None for types that
+    do not shrink (images, fonts) and tiny bodies."""
+    if len(body) < 1024 or not content_type.startswith(_COMPRESSIBLE):
+        return None
+    return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def send_compressed(handler: web.RequestHandler, content_type: str, body: bytes, gzipped: bytes | None) -> None:
+    """Finish with ``gzipped`` when the client takes gzip (tornado then leaves it alone)."""
+    handler.set_header("Content-Type", content_type)
+    handler.set_header("Vary", "Accept-Encoding")
+    if gzipped is not None and "gzip" in handler.request.headers.get("Accept-Encoding", ""):
+        handler.set_header("Content-Encoding", "gzip")
+        handler.finish(gzipped)
+    else:
+        handler.finish(body)
+
+
 class AssetHandler(web.RequestHandler):
     """Voilà's front-end files, shared by all apps; public (no data) and cacheable forever."""
 
-    def initialize(self, cfg: AppsConfig, token: str, key: str):
-        self.cfg, self.token, self.key = cfg, token, key
+    def initialize(self, cfg: AppsConfig, token: str, key: str, cache: AssetCache | None = None):
+        self.cfg, self.token, self.key, self.cache = cfg, token, key, cache
 
     async def get(self, key: str, path: str) -> None:
         if not STATIC_PATH.match(path):
             raise web.HTTPError(404)
-        resp = await fetch_voila(self.cfg, self.token, "GET", path, query=strip_query_token(self.request.query),
-                                 request_headers=self.request.headers)
+        cached = await self.cache.load(path) if key == self.key and self.cache is not None else None
+        if cached is None:
+            resp = await fetch_voila(self.cfg, self.token, "GET", path, query=strip_query_token(self.request.query),
+                                     request_headers=self.request.headers)
+            copy_response(self, resp, cache="no-cache")
+            return
         # the key in the URL changes with any change of these files: cache for good
-        cache = "public, max-age=31536000, immutable" if key == self.key and resp.code == 200 else "no-cache"
-        copy_response(self, resp, cache=cache)
+        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+        send_compressed(self, cached.content_type, cached.body, cached.gzipped)
 
     head = get
 

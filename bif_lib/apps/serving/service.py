@@ -65,6 +65,7 @@ from bif_lib.apps.serving.gateway import (
     KERNEL_ID_IN_PAGE,
     KERNEL_REST_PATH,
     STATIC_PATH,
+    AssetCache,
     AssetHandler,
     KernelBindings,
     KernelSocketProxy,
@@ -72,12 +73,16 @@ from bif_lib.apps.serving.gateway import (
     asset_key,
     copy_response,
     fetch_voila,
+    gzip_if_worth,
+    send_compressed,
     shutdown_voila_kernel,
     strip_query_token,
     voila_kernels,
     voila_pool,
+    voila_shared,
 )
 from bif_lib.apps.serving.pool_demand import PoolDemand
+from bif_lib.apps.serving.shared_pages import NotShareable, SharedPage, SharedPages, compose
 from bif_lib.apps.serving.start_queue import StartQueue
 from bif_lib.apps.serving.supervisor import VoilaSupervisor
 from bif_lib.fsutil import write_private
@@ -101,6 +106,8 @@ QUEUE_TIMEOUT_TEXT = ("Sehr viele Apps werden gerade geöffnet",
 VOILA_UNREACHABLE_TEXT = ("App-Dienst nicht erreichbar",
                           "Die Apps werden gerade neu gestartet. Bitte versuchen Sie es in einer Minute erneut.")
 STREAM_MARK = "<!--bif-stream-->"
+INTERACT_MAX_BYTES = 16 * 2**20  # one change with all earlier ones of its page
+INTERACT_PER_USER = 2  # changes of one person computed at once (a page sends one at a time)
 POOL_RESIZE_INTERVAL = 2  # seconds between two looks at the demand for each app's pool
 # concurrent requests of the gateway to Voilà (tornado's default of 10 would make people's
 # page requests queue behind each other while kernels start)
@@ -131,10 +138,15 @@ class Context:
     pool_demand: PoolDemand | None = None  # pools that grow with demand (pool_demand.py)
     # pages prepared for someone who waited in line, until their browser fetches them
     prepared: dict[str, PreparedPage] = field(default_factory=dict)
+    shared_pages: SharedPages = field(default_factory=SharedPages)
+    assets: AssetCache | None = None  # front-end files, compressed once  # one page per app version (shared_pages.py)
+    interacting: dict[str, int] = field(default_factory=dict)  # changes in progress per person
 
     def __post_init__(self) -> None:
         if self.start_queue is None:
             self.start_queue = StartQueue(self.cfg.start_slots)
+        if self.assets is None:
+            self.assets = AssetCache(self.cfg, self.voila_token)
         if self.pool_demand is None:
             self.pool_demand = PoolDemand(self.cfg.pool_demand_window, self.cfg.pool_max)
 
@@ -331,6 +343,14 @@ class AppHandler(BaseHandler):
         if ticket:
             self._send_prepared(ticket, app_id, user)
             return
+        # A page with parameters in its address is rendered for them, with a kernel of its own.
+        if self.ctx.cfg.shared_view and not strip_query_token(self.request.query):
+            app = self.ctx.registry.current(app_id)
+            page = await self.ctx.shared_pages.page(app_id, app.version, partial(build_shared_page, self.ctx, app_id))
+            if page is not None:
+                self.set_header("Cache-Control", "no-store")
+                send_compressed(self, "text/html; charset=UTF-8", page.body, page.gzipped)
+                return
         if not await self._reserve_kernel(user):
             limit = self.ctx.cfg.max_kernels_per_user
             log.warning("%s already holds %d kernel(s): app %s refused", user, limit, app_id)
@@ -454,31 +474,128 @@ class AppHandler(BaseHandler):
     async def _prepare_page(self, app_id: str) -> tuple[bytes | None, tuple[int, str, str] | None]:
         """The app page from Voilà, rewritten for the gateway, its kernel bound to this person;
         or (None, (status, title, text)) of a German error page."""
-        # While Voilà restarts (after a crash) people wait a little instead of seeing an error.
-        deadline = IOLoop.current().time() + 30
-        while True:
-            try:
-                resp = await fetch_voila(self.ctx.cfg, self.ctx.voila_token, "GET", f"voila/render/{served_name(app_id)}",
-                                         query=strip_query_token(self.request.query),
-                                         request_headers=self.request.headers)
-                break
-            except web.HTTPError:
-                sup = self.ctx.supervisor
-                if sup is None or sup.gave_up or IOLoop.current().time() > deadline:
-                    return None, (502, *VOILA_UNREACHABLE_TEXT)
-                await asyncio.sleep(0.5)
-        if resp.code == 599:
-            return None, (502, *VOILA_UNREACHABLE_TEXT)
-        if resp.code != 200:
-            log.error("Voilà answered %s for %s: %s", resp.code, app_id, (resp.body or b"")[:300])
-            return None, (502, "App konnte nicht gestartet werden",
-                          ("Die App ließ sich gerade nicht starten. Bitte versuchen Sie es gleich noch einmal; "
-                           "bleibt der Fehler, informieren Sie die verantwortliche Stelle."))
-        body = self.ctx.rewriter.rewrite(resp.body, app_id)
-        m = KERNEL_ID_IN_PAGE.search(body)
+        body, problem = await render_page(self.ctx, app_id, strip_query_token(self.request.query),
+                                          self.request.headers)
+        m = KERNEL_ID_IN_PAGE.search(body or b"")
         if m:
             self.ctx.bindings.bind(m.group(1).decode(), app_id, self.current_user["name"])
-        return body, None
+        return body, problem
+
+
+async def render_page(ctx: Context, app_id: str, query: str = "",
+                      request_headers=None) -> tuple[bytes | None, tuple[int, str, str] | None]:
+    """The app page rendered by Voilà (a kernel of its pool has executed the app), rewritten for
+    the gateway; or (None, (status, title, text)) of a German error page."""
+    # While Voilà restarts (after a crash) people wait a little instead of seeing an error.
+    deadline = IOLoop.current().time() + 30
+    while True:
+        try:
+            resp = await fetch_voila(ctx.cfg, ctx.voila_token, "GET", f"voila/render/{served_name(app_id)}",
+                                     query=query, request_headers=request_headers)
+            break
+        except web.HTTPError:
+            sup = ctx.supervisor
+            if sup is None or sup.gave_up or IOLoop.current().time() > deadline:
+                return None, (502, *VOILA_UNREACHABLE_TEXT)
+            await asyncio.sleep(0.5)
+    if resp.code == 599:
+        return None, (502, *VOILA_UNREACHABLE_TEXT)
+    if resp.code != 200:
+        log.error("Voilà answered %s for %s: %s", resp.code, app_id, (resp.body or b"")[:300])
+        return None, (502, "App konnte nicht gestartet werden",
+                      ("Die App ließ sich gerade nicht starten. Bitte versuchen Sie es gleich noch einmal; "
+                       "bleibt der Fehler, informieren Sie die verantwortliche Stelle."))
+    return ctx.rewriter.rewrite(resp.body, app_id), None
+
+
+async def build_shared_page(ctx: Context, app_id: str) -> SharedPage:
+    """Render the app once and make its kernel the template of all viewers (shared_pages.py)."""
+    version = ctx.registry.current(app_id).version
+    body, problem = await render_page(ctx, app_id)
+    if problem:
+        raise RuntimeError(problem[2])
+    m = KERNEL_ID_IN_PAGE.search(body)
+    if m is None:
+        raise NotShareable("no kernel in the page")
+    kernel_id = m.group(1).decode()
+    resp = await voila_shared(ctx.cfg, ctx.voila_token, "POST", app_id, body={"kernel_id": kernel_id})
+    try:
+        if resp is None or resp.code != 200:
+            raise NotShareable(f"Voilà answered {getattr(resp, 'code', None)}")
+        answer = json.loads(resp.body)
+        interact = f"{ctx.cfg.service_prefix}app/{app_id}/bif/interact"
+        page = compose(body, answer["snapshot_id"], answer["snapshot"], answer["view_only"], interact)
+        # everybody arriving with this page fetches its files at once: have them ready
+        await ctx.assets.warm(page, ctx.rewriter.assets)
+        return SharedPage(version, answer["snapshot_id"], page, gzip_if_worth("text/html", page))
+    except Exception:
+        # not shared after all: the kernel serves nobody
+        await voila_shared(ctx.cfg, ctx.voila_token, "DELETE", app_id)
+        await shutdown_voila_kernel(ctx.cfg, ctx.voila_token, kernel_id)
+        raise
+
+
+async def prepare_shared_pages(ctx: Context, app_ids: list[str] | None = None) -> None:
+    """Build the shared pages of the current apps now (at start, after a publish or new data),
+    so that the first planners do not wait for it."""
+    if not ctx.cfg.shared_view:
+        return
+    for app in ctx.registry.list_current():
+        if app_ids is None or app.app_id in app_ids:
+            await ctx.shared_pages.page(app.app_id, app.version, partial(build_shared_page, ctx, app.app_id))
+
+
+class InteractHandler(AppHandler):
+    """``app/<app_id>/bif/interact``: a change on a shared page, computed by Voilà
+    (``shared_views.py``). The answer is the app's comm messages, as JSON."""
+
+    def check_xsrf_cookie(self) -> None:
+        # A JSON body cannot come from another site without the browser asking this one first
+        # (CORS preflight, which is never allowed here); browsers also say where a request
+        # comes from.
+        content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type != "application/json" \
+                or self.request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
+            raise web.HTTPError(403, "cross-site request")
+
+    async def get(self, app_id: str) -> None:
+        raise web.HTTPError(405)
+
+    @web.authenticated
+    async def post(self, app_id: str) -> None:
+        if not self._app_meta(app_id):
+            return
+        if len(self.request.body) > INTERACT_MAX_BYTES:
+            raise web.HTTPError(413)
+        user, busy = self.current_user["name"], self.ctx.interacting
+        if busy.get(user, 0) >= INTERACT_PER_USER:
+            # one page sends one change at a time; more at once is a script or many tabs
+            self.set_status(429)
+            self.set_header("Retry-After", "1")
+            self.finish({"reason": "busy"})
+            return
+        busy[user] = busy.get(user, 0) + 1
+        try:
+            # the answer as Voilà compressed it once for everybody (passed on, not recompressed)
+            resp = await fetch_voila(self.ctx.cfg, self.ctx.voila_token, "POST", f"bif/shared/{app_id}/interact",
+                                     body=self.request.body, timeout=180, decompress=False,
+                                     request_headers={"Content-Type": "application/json",
+                                                      "Accept-Encoding": self.request.headers.get("Accept-Encoding",
+                                                                                                  "")})
+        finally:
+            busy[user] -= 1
+            if not busy[user]:
+                del busy[user]
+        if resp.code == 409:
+            try:
+                snapshot = json.loads(self.request.body).get("snapshot")
+            except (ValueError, AttributeError):
+                snapshot = None
+            self.ctx.shared_pages.forget(app_id, snapshot)  # the next open builds the page afresh
+        if resp.headers.get("Content-Encoding"):
+            self.set_header("Content-Encoding", resp.headers["Content-Encoding"])
+            self.set_header("Vary", "Accept-Encoding")
+        copy_response(self, resp, cache="no-store")
 
 
 class AppRedirectHandler(BaseHandler):
@@ -582,6 +699,8 @@ class PublisherApiHandler(ApiHandler):
         status, _ = await voila_pool(self.ctx.cfg, self.ctx.voila_token, "POST", result.app_id,
                                      result.app.meta.get("pool_size"))
         self.ctx.pool_demand.forget(result.app_id)  # rebuilt at its own size
+        self.ctx.shared_pages.forget(result.app_id)
+        asyncio.ensure_future(prepare_shared_pages(self.ctx, [result.app_id]))
         result.pool_refreshed = status == 200
         if not result.pool_refreshed:
             result.notes.append(SERVICE_UNREACHABLE)
@@ -635,6 +754,7 @@ class WithdrawApiHandler(PublisherApiHandler):
         if result is not None:
             status, _ = await voila_pool(self.ctx.cfg, self.ctx.voila_token, "DELETE", app_id)
             self.ctx.pool_demand.forget(app_id)
+            self.ctx.shared_pages.forget(app_id)
             result.pool_refreshed = status == 200
             self.answer(result)
 
@@ -677,6 +797,9 @@ class PoolApiHandler(web.RequestHandler):
         status, answer = await voila_pool(self.ctx.cfg, self.ctx.voila_token, method, app_id, pool_size)
         if method != "GET":
             self.ctx.pool_demand.forget(app_id)
+            self.ctx.shared_pages.forget(app_id)
+            if method == "POST" and status == 200:
+                asyncio.ensure_future(prepare_shared_pages(self.ctx, [app_id]))
         self.set_status(status)
         self.set_header("Cache-Control", "no-store")
         self.finish(answer)
@@ -729,9 +852,10 @@ def make_app(ctx: Context, cookie_secret: bytes) -> web.Application:
         (rf"{p}api/pools/{app_id}", PoolApiHandler, kw),
         (rf"{p}thumbnails/{app_id}/([0-9]+)\.png", ThumbnailHandler, kw),
         (rf"{p}assets/([0-9a-f]+)/(.*)", AssetHandler,
-         {"cfg": ctx.cfg, "token": ctx.voila_token, "key": ctx.asset_key}),
+         {"cfg": ctx.cfg, "token": ctx.voila_token, "key": ctx.asset_key, "cache": ctx.assets}),
         (rf"{p}static/(.*)", web.StaticFileHandler, {"path": str(HERE / "static")}),
         (rf"{p}app/{app_id}/api/kernels/({KERNEL_ID})/channels", KernelSocketHandler, kw),
+        (rf"{p}app/{app_id}/bif/interact", InteractHandler, kw),
         (rf"{p}app/(?P<app_id>[a-z0-9][a-z0-9-]{{0,62}})/(?P<rest>.*)", AppHandler, kw),
         (rf"{p}app/{app_id}", AppRedirectHandler, kw),
         (r"/", web.RedirectHandler, {"url": p}),
@@ -765,6 +889,7 @@ async def _sync_bindings(ctx: Context) -> None:
 def restarted_voila(ctx: Context) -> None:
     """A restarted Voilà has none of the old kernels, and every pool at its own size."""
     ctx.bindings.clear()
+    ctx.shared_pages.forget()
     ctx.pool_demand = PoolDemand(ctx.cfg.pool_demand_window, ctx.cfg.pool_max)
 
 
@@ -870,6 +995,7 @@ async def serve(cfg: AppsConfig) -> None:
     reaper.start()
     resizer = PeriodicCallback(partial(resize_pools, ctx), 1000 * POOL_RESIZE_INTERVAL)
     resizer.start()
+    preparing = asyncio.ensure_future(prepare_shared_pages(ctx))
     log.info("bif-apps listening on %s:%s%s (Voilà on 127.0.0.1:%s, kernels as %s)",
              cfg.ip, cfg.port, cfg.service_prefix, cfg.voila_port, run_as.name)
 
@@ -879,6 +1005,7 @@ async def serve(cfg: AppsConfig) -> None:
         loop.add_signal_handler(sig, stopped.set)
     await stopped.wait()
     log.info("stopping bif-apps")
+    preparing.cancel()
     watcher.stop()
     reaper.stop()
     server.stop()

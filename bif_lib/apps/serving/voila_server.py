@@ -51,6 +51,7 @@ from jupyter_server.services.kernels.kernelmanager import (  # noqa: E402
     ServerKernelManager,
 )
 from tornado import web  # noqa: E402
+from tornado.ioloop import PeriodicCallback  # noqa: E402
 from traitlets import default  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 from voila.app import Voila  # noqa: E402
@@ -69,13 +70,14 @@ def _load_by_path(name: str, path: Path):
 
 if __package__:
     from bif_lib.apps.registry import Registry, served_name
-    from bif_lib.apps.serving import kernel_forks
+    from bif_lib.apps.serving import kernel_forks, shared_views
     from bif_lib.apps.serving.frontend import page_config_hook
 else:
     _registry = _load_by_path("bif_apps_registry", HERE.parent / "registry.py")
     Registry, served_name = _registry.Registry, _registry.served_name
     page_config_hook = _load_by_path("bif_apps_frontend", HERE / "frontend.py").page_config_hook
     kernel_forks = _load_by_path("bif_apps_kernel_forks", HERE / "kernel_forks.py")
+    shared_views = _load_by_path("bif_apps_shared_views", HERE / "shared_views.py")
 
 TEMPLATE_ROOT = HERE / "share"
 # seconds between starting two kernels of a pool (Voilà's default 0.5: a pool refills without
@@ -151,6 +153,13 @@ class BifKernelManager(AsyncMappingKernelManager):
     def _default_kernel_manager_class(self):
         return f"{__name__}.ForkingKernelManager"
 
+    shared = None  # SharedViews, set by BifVoila: its template kernels are never culled
+
+    async def cull_kernel_if_idle(self, kernel_id: str):
+        if self.shared is not None and kernel_id in self.shared.kernel_ids():
+            return None
+        return await super().cull_kernel_if_idle(kernel_id)
+
     async def start_kernel(self, *args, **kwargs):
         env = kernel_env(dict(kwargs.get("env") or os.environ), self.secrets)
         kwargs["env"] = env
@@ -192,6 +201,7 @@ class PoolHandler(APIHandler):
         old = km._pools.pop(nb, [])
         km.fill_if_needed(delay=0, notebook_name=nb)
         asyncio.ensure_future(_discard(km, old))
+        await self.settings["bif_shared"].drop(app_id)  # its snapshot shows the old version
         log.info("pool of %s rebuilt (%d old kernel(s) discarded)", nb, len(old))
         self.finish({"app_id": app_id, "discarded": len(old), "queued": len(km._pools.get(nb, []))})
 
@@ -222,6 +232,7 @@ class PoolHandler(APIHandler):
         old = km._pools.pop(nb, [])
         km.kernel_pools_config.pop(nb, None)
         await _discard(km, old)
+        await self.settings["bif_shared"].drop(app_id)
         self.finish({"app_id": app_id, "discarded": len(old)})
 
 
@@ -251,13 +262,81 @@ class KernelListHandler(APIHandler):
         km = self.settings["kernel_manager"]
         pooled = {t.result()["kernel_id"] for pool in getattr(km, "_pools", {}).values() for t in pool
                   if _succeeded(t)}
+        shared = self.settings["bif_shared"].kernel_ids()
         connections = getattr(km, "_kernel_connections", {})  # jupyter_server's count per kernel
         kernels = []
         for kid in km.list_kernel_ids():
             kernel = km.get_kernel(kid)
             kernels.append({"id": kid, "connections": connections.get(kid, 0), "pooled": kid in pooled,
+                            "shared": kid in shared,
                             "execution_state": getattr(kernel, "execution_state", None)})
         self.finish({"kernels": kernels})
+
+
+class SharedHandler(APIHandler):
+    """Apps served from one executed copy (``shared_views.py``); only the gateway calls this.
+
+    ``GET /bif/shared``: the shared apps, their sessions and answers.
+    ``POST /bif/shared/<app_id>`` ``{"kernel_id"}``: that kernel (it has just rendered the
+    app's page) becomes the app's template; answers the snapshot of its widgets.
+    ``DELETE /bif/shared/<app_id>``: the app's template goes.
+    ``POST /bif/shared/<app_id>/interact`` ``{"snapshot", "history", "step"}``: a viewer's change.
+    """
+
+    @property
+    def _shared(self):
+        return self.settings["bif_shared"]
+
+    @web.authenticated
+    def get(self, app_id: str | None = None, action: str | None = None) -> None:
+        self.finish(self._shared.status())
+
+    @web.authenticated
+    async def post(self, app_id: str | None = None, action: str | None = None) -> None:
+        if app_id is None:
+            raise web.HTTPError(405)
+        body = json.loads(self.request.body or b"{}")
+        if action == "interact":
+            await self._interact(app_id, body)
+            return
+        try:
+            app = await self._shared.adopt(app_id, str(body["kernel_id"]))
+        except Exception as e:  # noqa: BLE001 - the gateway serves the app per kernel instead
+            log.warning("app %s cannot be shared: %s", app_id, e)
+            raise web.HTTPError(409, f"not shareable: {e}") from None
+        self.finish({"app_id": app_id, "snapshot_id": app.snapshot_id, "snapshot": app.snapshot,
+                     "view_only": shared_views.VIEW_ONLY})
+
+    async def _interact(self, app_id: str, body: dict) -> None:
+        try:
+            answer = await self._shared.interact(app_id, str(body.get("snapshot", "")), body.get("history") or [],
+                                                 body.get("step") or {})
+        except shared_views.SnapshotGone:
+            self.set_status(409)
+            self.finish({"reason": "snapshot"})
+            return
+        except shared_views.Refused as e:
+            self.set_status(e.status)
+            self.finish({"reason": "refused", "text": str(e)})
+            return
+        except Exception as e:  # noqa: BLE001 - the app's own error, or its copy died
+            log.warning("app %s: change not computed: %s", app_id, e)
+            self.set_status(500)
+            self.finish({"reason": "error"})
+            return
+        self.set_header("Content-Type", "application/json")
+        if "gzip" in self.request.headers.get("Accept-Encoding", ""):
+            self.set_header("Content-Encoding", "gzip")  # tornado leaves an encoded body alone
+            self.finish(answer.gzipped)
+        else:
+            self.finish(answer.body)
+
+    @web.authenticated
+    async def delete(self, app_id: str | None = None, action: str | None = None) -> None:
+        if app_id is None:
+            raise web.HTTPError(405)
+        await self._shared.drop(app_id)
+        self.finish({"app_id": app_id})
 
 
 class KernelSocketNoDelay(VoilaKernelWebsocketHandler):
@@ -286,13 +365,28 @@ class KernelSocketNoDelay(VoilaKernelWebsocketHandler):
 
 class BifVoila(Voila):
     name = "bif-voila"
+    # set by main() from the gateway's configuration
+    bif_shared_dir = str(Path(os.environ.get("TMPDIR") or "/tmp") / f"bif-shared-{os.getpid()}")
+    bif_session_idle = 60.0
+    bif_max_sessions = 64
 
     def init_handlers(self):
         handlers = [(pattern, KernelSocketNoDelay if handler is VoilaKernelWebsocketHandler else handler, *rest)
                     for pattern, handler, *rest in super().init_handlers()]
         handlers.insert(0, (r"/bif/pools/([a-z0-9][a-z0-9-]{0,62})", PoolHandler))
         handlers.insert(0, (r"/bif/kernels", KernelListHandler))
+        handlers.insert(0, (r"/bif/shared(?:/([a-z0-9][a-z0-9-]{0,62})(?:/(interact))?)?", SharedHandler))
         return handlers
+
+    def init_settings(self) -> dict:
+        settings = super().init_settings()
+        shared = shared_views.SharedViews(self.kernel_manager, self.bif_shared_dir,
+                                          session_idle=self.bif_session_idle, max_sessions=self.bif_max_sessions)
+        BifKernelManager.shared = shared
+        settings["bif_shared"] = shared
+        self._bif_sweeper = PeriodicCallback(shared.sweep, 10_000)
+        self._bif_sweeper.start()
+        return settings
 
 
 def build_config(conf: dict, token: str) -> Config:
@@ -362,6 +456,9 @@ def main() -> None:
         log.warning("PR_SET_DUMPABLE failed: app kernels could read this process's memory")
     BifKernelManager.secrets = (token,)
     forks = start_fork_server(conf, token)
+    BifVoila.bif_shared_dir = str(Path(os.environ.get("TMPDIR") or "/tmp") / f"bif-shared-{os.getpid()}")
+    BifVoila.bif_session_idle = float(conf.get("shared_session_idle", 60))
+    BifVoila.bif_max_sessions = int(conf.get("shared_max_sessions", 64))
     app = BifVoila(config=build_config(conf, token))
     app.initialize([])
     try:

@@ -14,6 +14,11 @@
  * page Voilà renders. Apps that need anything else (formulas, markdown or other
  * outputs without a standard renderer here, other widget libraries) are served
  * with Voilà's front end: see bif_lib/apps/serving/frontend.py.
+ *
+ * In the shared mode (PageConfig bifShared) no kernel belongs to the page: the
+ * server rendered the app's default view once for every planner, and the widget
+ * manager runs on a SharedKernel that sends each change to the server and applies
+ * its answer (see shared.js).
  */
 import * as base from '@jupyter-widgets/base';
 import * as controls from '@jupyter-widgets/controls';
@@ -26,6 +31,8 @@ import { KernelAPI, ServerConnection } from '@jupyterlab/services';
 import { KernelConnection } from '@jupyterlab/services/lib/kernel/default';
 import { Widget } from '@lumino/widgets';
 import * as leaflet from 'jupyter-leaflet';
+
+import { SharedKernel, parseSharedConfig, readSnapshot } from './shared';
 
 import '@jupyter-widgets/base/css/index.css';
 import '@jupyter-widgets/controls/css/widgets-base.css';
@@ -114,6 +121,7 @@ function showCells() {
 // until the connection is back.
 
 const LOST_TEXT = 'Verbindung zur App unterbrochen – die Seite wird neu geladen';
+const UPDATED_TEXT = 'Die App wurde aktualisiert – die Seite wird neu geladen';
 const RECONNECTING_TEXT = 'Verbindung zur App unterbrochen – sie wird wiederhergestellt …';
 const GAVE_UP_TEXT =
   'Verbindung zur App unterbrochen. Die App ließ sich mehrmals nicht neu starten – ' +
@@ -181,14 +189,14 @@ function recentReloads() {
   }
 }
 
-function reloadPage() {
+function reloadPage(text = LOST_TEXT) {
   const reloads = recentReloads();
   if (reloads.length >= MAX_RELOADS) {
     // the app loses its kernel again and again: no reload loop, the planner decides
     showConnectionNotice(GAVE_UP_TEXT, { alert: true, reloadButton: true });
     return;
   }
-  showConnectionNotice(LOST_TEXT, { alert: true });
+  showConnectionNotice(text, { alert: true });
   try {
     window.sessionStorage.setItem(RELOADS_KEY, JSON.stringify([...reloads, Date.now()]));
   } catch (error) {
@@ -314,6 +322,17 @@ function shutdownOnLeave(baseUrl, kernel) {
   });
 }
 
+function widgetManager(kernel, rendermime) {
+  const manager = new KernelWidgetManager(kernel, rendermime);
+  registerWidgetModules(manager);
+  rendermime.removeMimeType(WIDGET_VIEW);
+  rendermime.addFactory(
+    { safe: false, mimeTypes: [WIDGET_VIEW], createRenderer: options => new WidgetRenderer(options, manager) },
+    -10
+  );
+  return manager;
+}
+
 async function connectWidgets(rendermime) {
   const baseUrl = PageConfig.getBaseUrl();
   const kernelId = PageConfig.getOption('kernelId');
@@ -323,23 +342,73 @@ async function connectWidgets(rendermime) {
     throw new Error(`Der Kernel ${kernelId} dieser App läuft nicht mehr.`);
   }
   const kernel = new KernelConnection({ model, serverSettings });
-  const manager = new KernelWidgetManager(kernel, rendermime);
+  const manager = widgetManager(kernel, rendermime);
   watchKernel(kernel, manager);
-  registerWidgetModules(manager);
-  rendermime.removeMimeType(WIDGET_VIEW);
-  rendermime.addFactory(
-    { safe: false, mimeTypes: [WIDGET_VIEW], createRenderer: options => new WidgetRenderer(options, manager) },
-    -10
-  );
   shutdownOnLeave(baseUrl, kernel);
+}
+
+// --- the shared mode -----------------------------------------------------------------------
+//
+// No kernel belongs to the page, so nothing can be lost but the server: it is asked again
+// while it is busy or unreachable (the app is greyed out meanwhile), and when it cannot be
+// reached at all, or the app was updated since the page was rendered, the page reloads.
+// A change the server could not compute is reported; the app stays usable.
+
+const STEP_FAILED_TEXT =
+  'Die Änderung konnte nicht berechnet werden. Bitte laden Sie die Seite neu; ' +
+  'besteht das Problem weiter, wenden Sie sich an das BIF-Team.';
+
+function connectShared(rendermime, config) {
+  const snapshot = readSnapshot(document);
+  let leaving = false;
+  window.addEventListener('beforeunload', () => {
+    leaving = true; // a request cut off by leaving is not a lost connection
+  });
+  const kernel = new SharedKernel(config, snapshot, {
+    reconnecting: () => {
+      setAppEnabled(false);
+      showConnectionNotice(RECONNECTING_TEXT, { alert: false });
+    },
+    reconnected: () => setAppEnabled(true),
+    lost: reason => {
+      if (leaving) {
+        return;
+      }
+      console.warn(`BIF: the app's server cannot be reached (${reason}); reloading the page`);
+      setAppEnabled(false);
+      reloadPage();
+    },
+    outdated: text => {
+      console.warn(`BIF: the server computes no more for this page (${text || 'the app was updated'}); reloading it`);
+      setAppEnabled(false);
+      reloadPage(text || UPDATED_TEXT);
+    },
+    failed: error => showProblem(error, error.text || STEP_FAILED_TEXT),
+    busy: busy => {
+      document.body.classList.toggle('bif-computing', busy);
+      const app = document.getElementById('rendered_cells');
+      if (app) {
+        app.setAttribute('aria-busy', busy ? 'true' : 'false');
+      }
+    }
+  });
+  const manager = widgetManager(kernel, rendermime);
+  window.bifShared = { kernel, manager };
 }
 
 async function main() {
   document.body.classList.add('bif-frontend'); // app.css: BIF's own notices instead of jupyter-widgets' icons
   const rendermime = new RenderMimeRegistry({ initialFactories: standardRendererFactories });
   let withWidgets = true;
+  const sharedOption = PageConfig.getOption('bifShared');
+  document.body.dataset.bifMode = sharedOption ? 'shared' : 'kernel';
   try {
-    await connectWidgets(rendermime);
+    const shared = parseSharedConfig(sharedOption);
+    if (shared) {
+      connectShared(rendermime, shared);
+    } else {
+      await connectWidgets(rendermime);
+    }
   } catch (error) {
     // without their kernel the widgets cannot work: show everything else
     showProblem(error);
@@ -349,15 +418,22 @@ async function main() {
   showCells();
 }
 
-function showProblem(error) {
+const CONNECT_PROBLEM_TEXT =
+  'Die App konnte keine Verbindung zu ihrem Rechenkern aufbauen. ' +
+  'Bitte laden Sie die Seite neu; besteht das Problem weiter, wenden Sie sich an das BIF-Team.';
+
+function showProblem(error, text = CONNECT_PROBLEM_TEXT) {
   // the planner sees what happened and what to do; the details go to the console
   console.error(error);
+  const shown = document.querySelector('.bif-app-problem');
+  if (shown) {
+    shown.textContent = text; // one notice, however often it happens
+    return;
+  }
   const notice = document.createElement('div');
   notice.className = 'bif-app-problem';
   notice.setAttribute('role', 'alert');
-  notice.textContent =
-    'Die App konnte keine Verbindung zu ihrem Rechenkern aufbauen. ' +
-    'Bitte laden Sie die Seite neu; besteht das Problem weiter, wenden Sie sich an das BIF-Team.';
+  notice.textContent = text;
   const appbar = document.querySelector('.bif-appbar');
   if (appbar) {
     appbar.after(notice);

@@ -1,0 +1,348 @@
+"""Apps served from one executed copy to all their viewers: Voilà's side.
+
+See ``shared_state.py`` for the idea and the kernel's side. Here, in the Voilà process:
+
+* ``SharedViews.adopt`` turns a kernel that has rendered an app's page into the app's
+  **template**: Voilà executes ``shared_state.start_state_server`` in it and reads the
+  widget state of the default view (the *snapshot*) from the state server. The gateway
+  serves the page with that state to every viewer; no viewer gets a kernel.
+* ``SharedViews.interact`` answers a viewer's change. A viewer sends all its earlier
+  changes (its *history*) with each new one, so that any session can serve it:
+  1. an answer computed before for the same history and change is given again (the app's
+     answer depends on nothing else; a training room changing to the same Stadtteil
+     computes it once);
+  2. otherwise the session that stands at exactly that history computes it (normally the
+     viewer's own, one step behind);
+  3. otherwise a new session (a fork of the state server) replays the history first.
+  A session is used by one request at a time; identical requests wait for the first one.
+  Idle sessions end after ``session_idle`` seconds, the oldest beyond ``max_sessions``
+  earlier: a viewer coming back later only costs a replay.
+
+This module is loaded by its path in the Voilà process (see ``voila_server.py``): it must not
+import ``bif_lib``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import json
+import logging
+import os
+import signal
+import struct
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+log = logging.getLogger("bif.apps.shared")
+
+MAX_HISTORY = 300  # changes one page may make before it is served afresh (the page reloads)
+MAX_CACHE_BYTES = 256 * 2**20  # answers kept per app
+ADOPT_TIMEOUT = 60.0
+STEP_TIMEOUT = 120.0
+# Leaflet map views send where they are after every render and move; the app does not react,
+# and these differ per window: they are kept in the page, not sent (see app_frontend/shared.js).
+VIEW_ONLY = {"LeafletMapModel": ["bounds", "pixel_bounds", "center", "zoom", "window_url", "fullscreen"]}
+
+
+class SnapshotGone(Exception):
+    """The page's snapshot is not the app's current one (republished, Voilà restarted)."""
+
+
+class Refused(Exception):
+    """A request that cannot be served (German text for the planner)."""
+
+    def __init__(self, status: int, text: str):
+        super().__init__(text)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer as sent: JSON, and compressed once (the same answer goes to many viewers)."""
+
+    body: bytes
+    gzipped: bytes
+
+    @classmethod
+    def of(cls, data: dict) -> Answer:
+        body = json.dumps(data, separators=(",", ":")).encode()
+        return cls(body, gzip.compress(body, compresslevel=6, mtime=0))
+
+    def decoded(self) -> dict:
+        return json.loads(self.body)
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self.gzipped)
+
+
+def history_key(steps: list) -> str:
+    return hashlib.sha256(json.dumps(steps, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class Session:
+    """One connection to the state server: a forked copy that stands at ``key``."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader, self.writer = reader, writer
+        self.key = history_key([])
+        self.used = time.monotonic()
+        self.pid: int | None = None
+
+    @classmethod
+    async def open(cls, path: str) -> Session:
+        reader, writer = await asyncio.open_unix_connection(path, limit=2**20)
+        session = cls(reader, writer)
+        session.pid = int((await session._read(ADOPT_TIMEOUT))["pid"])
+        return session
+
+    async def call(self, request: dict, timeout: float = STEP_TIMEOUT) -> dict:
+        body = json.dumps(request, separators=(",", ":")).encode()
+        self.writer.write(struct.pack(">I", len(body)) + body)
+        await self.writer.drain()
+        answer = await self._read(timeout)
+        self.used = time.monotonic()
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer
+
+    async def _read(self, timeout: float) -> dict:
+        async def frame():
+            (size,) = struct.unpack(">I", await self.reader.readexactly(4))
+            return json.loads(await self.reader.readexactly(size))
+
+        return await asyncio.wait_for(frame(), timeout)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def kill(self) -> None:
+        """End the fork now (it may be computing and would not see the closed connection)."""
+        self.close()
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+@dataclass
+class SharedApp:
+    app_id: str
+    kernel_id: str
+    socket_path: str
+    snapshot_id: str
+    snapshot: dict
+    server_pid: int
+    sessions: dict[str, list[Session]] = field(default_factory=dict)  # by history key
+    answers: OrderedDict = field(default_factory=OrderedDict)  # (history key, step) -> answer, LRU
+    answers_bytes: int = 0
+    inflight: dict[str, asyncio.Future] = field(default_factory=dict)
+    hits: int = 0
+    misses: int = 0
+    forks: int = 0
+    replays: int = 0
+
+    def session_count(self) -> int:
+        return sum(len(s) for s in self.sessions.values())
+
+    def remember(self, key: str, answer: Answer) -> None:
+        self.answers[key] = answer
+        self.answers_bytes += answer.size
+        while self.answers_bytes > MAX_CACHE_BYTES and self.answers:
+            _, dropped = self.answers.popitem(last=False)
+            self.answers_bytes -= dropped.size
+
+    def recall(self, key: str) -> Answer | None:
+        found = self.answers.get(key)
+        if found is not None:
+            self.answers.move_to_end(key)
+        return found
+
+    def park(self, session: Session) -> None:
+        self.sessions.setdefault(session.key, []).append(session)
+
+    def take(self, key: str) -> Session | None:
+        parked = self.sessions.get(key)
+        if not parked:
+            return None
+        session = parked.pop()
+        if not parked:
+            del self.sessions[key]
+        return session
+
+    def close(self) -> None:
+        for parked in self.sessions.values():
+            for session in parked:
+                session.close()
+        self.sessions.clear()
+
+
+class SharedViews:
+    """The shared apps of this Voilà, by app id."""
+
+    def __init__(self, kernel_manager, directory: str, *, session_idle: float = 60.0, max_sessions: int = 64,
+                 concurrent_forks: int | None = None, step_timeout: float = STEP_TIMEOUT):
+        self.km = kernel_manager
+        self.step_timeout = step_timeout
+        self.directory = directory
+        self.session_idle = session_idle
+        self.max_sessions = max_sessions
+        self.apps: dict[str, SharedApp] = {}
+        self._forking = asyncio.Semaphore(concurrent_forks or os.cpu_count() or 2)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+
+    def kernel_ids(self) -> set[str]:
+        return {app.kernel_id for app in self.apps.values()}
+
+    def status(self) -> dict:
+        return {"apps": {a.app_id: {"template_kernel": a.kernel_id, "snapshot": a.snapshot_id,
+                                    "sessions": a.session_count(), "cache_entries": len(a.answers),
+                                    "cache_bytes": a.answers_bytes, "hits": a.hits, "misses": a.misses,
+                                    "forks": a.forks, "replays": a.replays}
+                         for a in self.apps.values()}}
+
+    # --- templates -------------------------------------------------------------------------------
+
+    async def adopt(self, app_id: str, kernel_id: str) -> SharedApp:
+        """Make ``kernel_id`` (it has rendered the app's page) the app's template."""
+        path = os.path.join(self.directory, f"{app_id}-{uuid.uuid4().hex[:8]}.sock")
+        code = ("import bif_lib.apps.serving.shared_state as _bif_shared\n"
+                f"_bif_shared_pid = _bif_shared.start_state_server({path!r})\n")
+        kernel = self.km.get_kernel(kernel_id)
+        client = kernel.client()
+        client.start_channels()
+        try:
+            await asyncio.wait_for(client.wait_for_ready(timeout=ADOPT_TIMEOUT), ADOPT_TIMEOUT)
+            reply = await client.execute_interactive(code, silent=False, store_history=False,
+                                                     user_expressions={"pid": "_bif_shared_pid"},
+                                                     timeout=ADOPT_TIMEOUT, output_hook=lambda msg: None)
+        finally:
+            client.stop_channels()
+        content = reply["content"]
+        if content.get("status") != "ok":
+            raise RuntimeError(f"state server not started: {content.get('ename')}: {content.get('evalue')}")
+        pid = int(content["user_expressions"]["pid"]["data"]["text/plain"])
+        session = await Session.open(path)
+        try:
+            snapshot = await session.call({"op": "snapshot"}, timeout=ADOPT_TIMEOUT)
+        finally:
+            session.close()
+        old = self.apps.get(app_id)
+        app = SharedApp(app_id, kernel_id, path, uuid.uuid4().hex, snapshot, pid)
+        self.apps[app_id] = app
+        if old is not None:
+            await self._retire(old)
+        log.info("app %s is shared: template kernel %s, state server %d, %d widgets", app_id, kernel_id, pid,
+                 len(snapshot["data"]["states"]))
+        return app
+
+    async def drop(self, app_id: str) -> None:
+        """The app was republished, rolled back or withdrawn: its template goes."""
+        app = self.apps.pop(app_id, None)
+        if app is not None:
+            await self._retire(app)
+
+    async def _retire(self, app: SharedApp) -> None:
+        app.close()
+        try:
+            os.unlink(app.socket_path)
+        except OSError:
+            pass
+        try:  # the kernel's process group takes the state server and its sessions along
+            await self.km.shutdown_kernel(app.kernel_id, now=True)
+        except Exception as e:  # noqa: BLE001 - gone already
+            log.info("template kernel %s of %s: %s", app.kernel_id, app.app_id, e)
+
+    # --- changes -----------------------------------------------------------------------------------
+
+    async def interact(self, app_id: str, snapshot_id: str, history: list, step: dict) -> Answer:
+        app = self.apps.get(app_id)
+        if app is None or app.snapshot_id != snapshot_id:
+            raise SnapshotGone()
+        if not isinstance(history, list) or len(history) > MAX_HISTORY:
+            raise Refused(409, "Zu viele Änderungen auf einer Seite: bitte laden Sie die App neu.")
+        flush = step == {"flush": True}
+        key = history_key([history, step])
+        answer = app.recall(key)
+        if answer is not None:
+            app.hits += 1
+            return answer
+        waiting = app.inflight.get(key)
+        if waiting is not None:
+            app.hits += 1
+            return await asyncio.shield(waiting)
+        app.misses += 1
+        future = asyncio.get_running_loop().create_future()
+        app.inflight[key] = future
+        try:
+            answer = await self._compute(app, history, step, flush)
+            future.set_result(answer)
+            if self.apps.get(app_id) is app:
+                app.remember(key, answer)
+            return answer
+        except BaseException as e:
+            future.set_exception(e)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        finally:
+            app.inflight.pop(key, None)
+
+    async def _compute(self, app: SharedApp, history: list, step: dict, flush: bool) -> Answer:
+        before = history_key(history)
+        session = app.take(before)
+        try:
+            if session is None:
+                async with self._forking:
+                    try:
+                        session = await Session.open(app.socket_path)
+                    except (OSError, asyncio.IncompleteReadError) as e:
+                        # the template or its state server is gone (crashed, killed): pages
+                        # reload, and the gateway builds the app's page afresh
+                        log.warning("state server of %s unreachable (%s): template dropped", app.app_id, e)
+                        await self.drop(app.app_id)
+                        raise SnapshotGone() from e
+                    app.forks += 1
+                    if history:
+                        app.replays += 1
+                        await session.call({"op": "replay", "steps": history}, self.step_timeout)
+                    session.key = before
+            answer = await session.call({"op": "flush"} if flush else {"op": "step", "step": step}, self.step_timeout)
+        except BaseException:
+            if session is not None:
+                session.kill()  # in an unknown state, maybe still computing
+            raise
+        if not flush:
+            session.key = history_key([*history, step])
+        app.park(session)
+        self._trim(app)
+        return Answer.of({"messages": answer["messages"], "pending": answer["pending"]})
+
+    def _trim(self, app: SharedApp) -> None:
+        parked = sorted(((s.used, key, s) for key, ss in app.sessions.items() for s in ss), key=lambda t: t[0])
+        surplus = len(parked) - self.max_sessions
+        for _, key, session in parked[:max(0, surplus)]:
+            app.sessions[key].remove(session)
+            if not app.sessions[key]:
+                del app.sessions[key]
+            session.close()
+
+    def sweep(self) -> int:
+        """End sessions idle for ``session_idle`` seconds (their forks exit); returns how many."""
+        limit, ended = time.monotonic() - self.session_idle, 0
+        for app in self.apps.values():
+            for key in list(app.sessions):
+                keep = [s for s in app.sessions[key] if s.used >= limit]
+                for session in app.sessions[key]:
+                    if session.used < limit:
+                        session.close()
+                        ended += 1
+                if keep:
+                    app.sessions[key] = keep
+                else:
+                    del app.sessions[key]
+        return ended

@@ -1,0 +1,285 @@
+"""Apps served from one executed copy to all their viewers (``apps.shared_view``), against the
+real thing: JupyterHub + proxy + gateway + preheated Voilà + Chromium.
+
+* every viewer gets the same page without a kernel of their own; changes are computed in
+  forks of the app's template and are independent per viewer;
+* eight simultaneous opens succeed without a kernel each; the same change is computed once;
+* the change endpoint refuses what does not come from an app page of someone allowed to
+  open the app; a broken change leaves the app usable;
+* a viewer's forked copy ends after ``shared_session_idle``; a new version replaces the page,
+  and a page of the old version reloads itself to it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from apps_helpers import SLIDER_APP, notebook
+from apps_hub import login, running_platform
+
+pytestmark = pytest.mark.timeout(300)
+
+SLIDER = "slider-app"
+HIDDEN = "intern-app"
+RESULT = ".bif-result"
+SESSION_IDLE = 5
+SETTINGS = {"shared_view": True, "shared_session_idle": SESSION_IDLE, "pool_size": 1}
+
+
+def install(platform, app_id: str, nb: dict) -> None:
+    from bif_lib.apps.registry import Registry
+
+    meta = {**nb["metadata"]["bif"], "owner": "Team Test", "published_by": "analyst", "frontend": "bif",
+            "mathjax": False, "frontend_extensions": [], "pool_size": 1, "datasets": [], "kernel": "python3"}
+    nb["metadata"]["title"] = meta["title"]
+    Registry(platform.cfg().apps_dir).add_version(app_id, json.dumps(nb), meta, None, by="analyst")
+
+
+def slider_version(text: str) -> dict:
+    nb = json.loads(SLIDER_APP.read_text(encoding="utf-8"))
+    nb["cells"][0]["source"] = f"# Test-App\n\nStand: **{text}**"
+    return nb
+
+
+@pytest.fixture(scope="module")
+def platform(environment_access):
+    def prepare(p):
+        install(p, SLIDER, slider_version("Version A"))
+        install(p, HIDDEN, notebook("import ipywidgets as w\nw.HTML('intern')", title="Intern",
+                                    audience=["office"]))
+
+    yield from running_platform(apps=SETTINGS, prepare=prepare)
+
+
+def context_for(platform, browser, user: str, group: str = "planners"):
+    platform.add_user(user, group)
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="de-DE")
+    ctx.set_default_timeout(60_000)
+    page = ctx.new_page()
+    login(page, platform.hub_url, user)
+    page.wait_for_url(platform.gallery_url)
+    page.close()
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def planner(platform, browser):
+    ctx = context_for(platform, browser, "planer")
+    yield ctx
+    ctx.close()
+
+
+def app_url(platform, app_id: str = SLIDER) -> str:
+    return f"{platform.gallery_url}app/{app_id}/"
+
+
+def open_app(ctx, platform):
+    page = ctx.new_page()
+    # the page's console, shown by pytest when a test fails
+    page.on("console", lambda m: print("console", m.type, m.text[:500]))
+    page.on("pageerror", lambda e: print("page error", e))
+    page.goto(app_url(platform))
+    page.wait_for_selector(RESULT)
+    return page
+
+
+def move_slider(page, expected: str, presses: int = 1) -> None:
+    page.focus(".noUi-handle")
+    for _ in range(presses):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"document.querySelector('{RESULT}').textContent.includes('{expected}')",
+                           timeout=30_000)
+
+
+def voila_get(platform, path: str) -> dict:
+    cfg = platform.cfg()
+    req = urllib.request.Request(f"{cfg.voila_url}/{path}",
+                                 headers={"Authorization": f"token {cfg.voila_token_file.read_text().strip()}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def viewer_kernels(platform) -> list[dict]:
+    """Voilà's kernels that are neither waiting in a pool nor an app's template."""
+    return [k for k in voila_get(platform, "bif/kernels")["kernels"] if not k["pooled"] and not k["shared"]]
+
+
+def shared_status(platform, app_id: str = SLIDER) -> dict:
+    return voila_get(platform, "bif/shared")["apps"].get(app_id, {})
+
+
+def page_config(page) -> dict:
+    return page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent)")
+
+
+def wait_until(condition, timeout: float, step: float = 0.3) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
+# --- tests, in order ------------------------------------------------------------------------------
+
+def test_the_shared_page_is_built_before_the_first_planner_comes(platform):
+    # the gateway builds every current app's page at start (and after a new version)
+    assert wait_until(lambda: shared_status(platform).get("template_kernel"), 120)
+    assert shared_status(platform)["forks"] == 0 and viewer_kernels(platform) == []
+
+
+def test_every_viewer_gets_the_same_page_without_a_kernel(platform, planner, browser):
+    page = open_app(planner, platform)
+    assert page.evaluate("document.body.dataset.bifMode") == "shared"
+    config = page_config(page)
+    assert config["kernelId"] == "" and json.loads(config["bifShared"])["snapshot"]
+    assert page.locator(RESULT).inner_text() == "Ergebnis: 6"
+    assert "Version A" in page.locator("#rendered_cells").inner_text()
+    move_slider(page, "Ergebnis: 8")
+    assert viewer_kernels(platform) == []
+    status = shared_status(platform)
+    assert status["template_kernel"] and status["forks"] >= 1
+
+    # another planner gets the same page and the default view, not the first one's change
+    other = context_for(platform, browser, "planer-b")
+    second = open_app(other, platform)
+    assert page_config(second)["bifShared"] == config["bifShared"]
+    assert second.locator(RESULT).inner_text() == "Ergebnis: 6"
+    move_slider(second, "Ergebnis: 10", presses=2)
+    move_slider(page, "Ergebnis: 10")  # the first one goes on from where they were
+    assert second.locator(RESULT).inner_text() == "Ergebnis: 10"
+    assert viewer_kernels(platform) == []
+    second.close()
+    other.close()
+    page.close()
+
+
+def test_eight_simultaneous_opens_all_succeed_without_a_kernel_each(platform, browser):
+    contexts = [context_for(platform, browser, f"planer-{i}") for i in range(8)]
+    pages = [ctx.new_page() for ctx in contexts]
+    before = shared_status(platform)
+    for page in pages:  # start all navigations, then wait for them
+        page.evaluate(f"window.location.href = {app_url(platform)!r}")
+    for page in pages:
+        page.wait_for_selector(RESULT, timeout=120_000)
+    for page in pages:
+        move_slider(page, "Ergebnis: 8")
+    after = shared_status(platform)
+    assert viewer_kernels(platform) == []
+    # eight planners, one identical change: computed once, the others got the same answer
+    assert after["hits"] - before["hits"] >= 7
+    for ctx in contexts:
+        ctx.close()
+
+
+def interact(ctx, platform, body, app_id: str = SLIDER, content_type: str = "application/json"):
+    return ctx.request.post(f"{app_url(platform, app_id)}bif/interact", data=json.dumps(body),
+                            headers={"Content-Type": content_type}, fail_on_status_code=False)
+
+
+def test_the_change_endpoint_refuses_what_is_not_a_change_of_an_allowed_viewer(platform, planner, browser):
+    page = open_app(planner, platform)
+    snapshot = json.loads(page_config(page)["bifShared"])["snapshot"]
+    page.close()
+    slider = next(m for m, s in shared_states(planner, platform).items() if s["model_name"] == "IntSliderModel")
+    good = {"snapshot": snapshot, "history": [],
+            "step": {"comm_id": slider, "data": {"method": "update", "state": {"value": 7}, "buffer_paths": []},
+                     "buffers": []}}
+    answer = interact(planner, platform, good)
+    assert answer.status == 200, answer.text()
+    assert "Ergebnis: 14" in answer.text()
+
+    assert interact(planner, platform, good, content_type="text/plain").status == 403  # a cross-site form
+    assert interact(planner, platform, {**good, "snapshot": "alt"}).status == 409
+    broken = interact(planner, platform, {**good, "step": {"comm_id": slider, "code": "import os"}})
+    assert broken.status == 500 and json.loads(broken.text()) == {"reason": "error"}
+    assert interact(planner, platform, {**good, "step": {**good["step"], "comm_id": "x" * 32}}).status == 500
+    assert interact(planner, platform, good).status == 200  # still usable
+
+    # someone outside the app's audience, and nobody logged in
+    assert interact(planner, platform, good, app_id=HIDDEN).status in (403, 404)
+    anonymous = browser.new_context()
+    assert interact(anonymous, platform, good).status in (302, 403) or "login" in interact(
+        anonymous, platform, good).url
+    anonymous.close()
+
+
+def shared_states(ctx, platform) -> dict:
+    page = ctx.new_page()
+    page.goto(app_url(platform))
+    page.wait_for_selector(RESULT)
+    states = page.evaluate(
+        "JSON.parse(document.getElementById('bif-widget-snapshot').textContent).data.states")
+    page.close()
+    return states
+
+
+def test_a_viewers_copy_ends_when_they_left(platform, planner):
+    page = open_app(planner, platform)
+    move_slider(page, "Ergebnis: 8", presses=1)
+    move_slider(page, "Ergebnis: 12", presses=2)
+    page.close(run_before_unload=True)
+    assert shared_status(platform)["sessions"] >= 1
+    # ended after shared_session_idle, swept every 10 s
+    assert wait_until(lambda: shared_status(platform)["sessions"] == 0, SESSION_IDLE + 15)
+    assert viewer_kernels(platform) == []
+
+
+def test_a_new_version_replaces_the_shared_page_and_old_pages_reload(platform, planner):
+    from bif_lib.apps.serving.pools import refresh_pool
+
+    page = open_app(planner, platform)
+    old = json.loads(page_config(page)["bifShared"])["snapshot"]
+    install(platform, SLIDER, slider_version("Version B"))
+    assert refresh_pool(platform.cfg(), SLIDER)  # what bif publish does after a new version
+    # the open page of version A: its next change finds the snapshot gone and reloads to B
+    page.focus(".noUi-handle")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.querySelector('#rendered_cells').textContent.includes('Version B')",
+                           timeout=60_000)
+    page.wait_for_selector(RESULT)
+    assert json.loads(page_config(page)["bifShared"])["snapshot"] != old
+    move_slider(page, "Ergebnis: 8")
+    page.close()
+
+
+def test_one_person_flooding_the_change_endpoint_is_held_back(platform, planner, browser):
+    """Two changes of one person are computed at once, the rest is refused (429, the page tries
+    again); another planner meanwhile works as always."""
+    import concurrent.futures
+
+    snapshot_page = open_app(planner, platform)
+    snapshot = json.loads(page_config(snapshot_page)["bifShared"])["snapshot"]
+    snapshot_page.close()
+    slider = next(m for m, s in shared_states(planner, platform).items() if s["model_name"] == "IntSliderModel")
+    cookies = "; ".join(f"{c['name']}={c['value']}" for c in planner.cookies([platform.gallery_url]))
+
+    def flood(i: int) -> int:
+        # distinct histories: nothing is cached, every request needs a fork and a replay
+        body = {"snapshot": snapshot, "history": [{"comm_id": slider, "data": {
+            "method": "update", "state": {"value": v}, "buffer_paths": []}, "buffers": []} for v in range(i % 5 + 1)],
+                "step": {"comm_id": slider, "data": {"method": "update", "state": {"value": 20 - i % 7},
+                                                     "buffer_paths": []}, "buffers": []}}
+        req = urllib.request.Request(f"{app_url(platform)}bif/interact", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", "Cookie": cookies}, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    other = context_for(platform, browser, "planer-ruhig")
+    page = open_app(other, platform)
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        flooding = [pool.submit(flood, i) for i in range(20)]
+        move_slider(page, "Ergebnis: 8")
+        move_slider(page, "Ergebnis: 10")
+        statuses = [f.result() for f in flooding]
+    assert statuses.count(429) >= 10 and set(statuses) <= {200, 429}, statuses
+    page.close()
+    other.close()
