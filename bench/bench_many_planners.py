@@ -286,25 +286,6 @@ def shared_view_known() -> bool:
     return "shared_view" in schema()["properties"]["apps"].get("properties", {})
 
 
-def children_map() -> dict[int, list[int]]:
-    """ppid -> child pids of every process (one pass over /proc)."""
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            ppid = int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[1])
-            tree.setdefault(ppid, []).append(int(entry.name))
-    return tree
-
-
-def below(tree: dict[int, list[int]], pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 class AssetLinks(HTMLParser):
     """The scripts and style sheets a page makes the browser load."""
 
@@ -506,7 +487,7 @@ class Sampler(threading.Thread):
 
     def sample(self) -> dict:
         from bif_lib.apps.serving.supervisor import service_kernels
-        from bif_lib.processes import cmdline, cpu_seconds, descendants, memory_bytes
+        from bif_lib.processes import children_map, cmdline, cpu_seconds, descendants, memory_bytes
 
         # the app kernels wherever they hang (children of Voilà, or forks of the kernel fork
         # server, which is matched too and counted as before), with every process below a kernel:
@@ -515,7 +496,7 @@ class Sampler(threading.Thread):
         lines = {pid: cmdline(pid) or "" for pid in service_kernels(self.bench.cfg)}
         found = {pid for pid, line in lines.items() if "ipykernel" in line}
         tree = children_map()
-        forks = {child for pid in found if "kernel_forks" not in lines[pid] for child in below(tree, pid)}
+        forks = {child for pid in found if "kernel_forks" not in lines[pid] for child in descendants(pid, tree)}
         roots = found - forks  # kernels (and the fork server); the rest are processes forked by a kernel
         kernel_pids = sorted(found | forks)
         kernels = [memory_bytes([pid]) / 2**20 for pid in kernel_pids]

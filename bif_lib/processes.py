@@ -73,12 +73,13 @@ def alive(pid: int | None, marker: str | None = None) -> bool:
 
 def children(pid: int) -> list[int]:
     """Direct child processes of ``pid``."""
-    return _children_map().get(pid, [])
+    return children_map().get(pid, [])
 
 
-def descendants(pid: int) -> list[int]:
-    """All processes below ``pid`` (children, grandchildren, ...)."""
-    tree = _children_map()
+def descendants(pid: int, tree: dict[int, list[int]] | None = None) -> list[int]:
+    """All processes below ``pid`` (children, grandchildren, ...); ``tree`` from
+    ``children_map()`` when the caller looks below many processes at once."""
+    tree = children_map() if tree is None else tree
     found, todo = [], [pid]
     while todo:
         for child in tree.get(todo.pop(), []):
@@ -87,7 +88,8 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def _children_map() -> dict[int, list[int]]:
+def children_map() -> dict[int, list[int]]:
+    """ppid -> child pids of every process (one pass over /proc)."""
     tree: dict[int, list[int]] = {}
     for entry in Path("/proc").glob("[0-9]*"):
         fields = _stat(int(entry.name))

@@ -303,3 +303,27 @@ def login(page, hub_url: str, user: str) -> None:
     page.fill("#username_input", user)
     page.fill("#password_input", PASSWORD)
     page.click("#login_submit")
+
+
+def install_app(platform, app_id: str, nb: dict, pool_size: int = 1) -> None:
+    """Put an app straight into the registry (``Registry.add_version``): for tests of the running
+    service, not of the publication checks (tests/apps/test_apps_publish.py)."""
+    from bif_lib.apps.registry import Registry
+
+    meta = {**nb["metadata"]["bif"], "owner": "Team Test", "published_by": "analyst", "frontend": "bif",
+            "mathjax": False, "frontend_extensions": [], "pool_size": pool_size, "datasets": [],
+            "kernel": "python3"}
+    nb["metadata"]["title"] = meta["title"]
+    Registry(platform.cfg().apps_dir).add_version(app_id, json.dumps(nb), meta, None, by="analyst")
+
+
+def logged_in_context(platform, browser, user: str, group: str = "planners"):
+    """A fresh browser context of a new hub user of ``group``, logged in."""
+    platform.add_user(user, group)
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="de-DE")
+    ctx.set_default_timeout(60_000)
+    page = ctx.new_page()
+    login(page, platform.hub_url, user)
+    page.wait_for_url(platform.gallery_url)
+    page.close()
+    return ctx

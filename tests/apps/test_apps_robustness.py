@@ -31,7 +31,7 @@ import uuid
 
 import pytest
 from apps_helpers import SLIDER_APP, notebook, run_async, voila_kernel_exists
-from apps_hub import login, running_platform
+from apps_hub import install_app, logged_in_context, running_platform
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -146,41 +146,22 @@ print("BIFCHECK:" + base64.b64encode(json.dumps(found).encode()).decode() + ":EN
 '''
 
 
-def install(platform, app_id: str, nb: dict, pool_size: int = 1) -> None:
-    from bif_lib.apps.registry import Registry
-
-    meta = {**nb["metadata"]["bif"], "owner": "Team Test", "published_by": "analyst", "frontend": "bif",
-            "mathjax": False, "frontend_extensions": [], "pool_size": pool_size, "datasets": [],
-            "kernel": "python3"}
-    nb["metadata"]["title"] = meta["title"]
-    Registry(platform.cfg().apps_dir).add_version(app_id, json.dumps(nb), meta, None, by="analyst")
-
 
 @pytest.fixture(scope="module")
 def platform(environment_access):
     def prepare(p):
-        install(p, SLIDER, json.loads(SLIDER_APP.read_text(encoding="utf-8")), pool_size=2)
-        install(p, IMAGE, notebook(IMAGE_CELL, title="Test-App Bild", audience=["planners"]))
-        install(p, CHECKS, notebook(CHECK_CELL, title="Test-App Prüfung", audience=["planners"]))
-        install(p, SLOW, notebook(SLOW_CELL, title="Test-App Langsam", audience=["planners"]), pool_size=0)
+        install_app(p, SLIDER, json.loads(SLIDER_APP.read_text(encoding="utf-8")), pool_size=2)
+        install_app(p, IMAGE, notebook(IMAGE_CELL, title="Test-App Bild", audience=["planners"]))
+        install_app(p, CHECKS, notebook(CHECK_CELL, title="Test-App Prüfung", audience=["planners"]))
+        install_app(p, SLOW, notebook(SLOW_CELL, title="Test-App Langsam", audience=["planners"]), pool_size=0)
 
     yield from running_platform(apps=SETTINGS, prepare=prepare)
 
 
-def browser_for(platform, browser, user: str, group: str = "planners"):
-    platform.add_user(user, group)
-    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="de-DE")
-    ctx.set_default_timeout(60_000)
-    page = ctx.new_page()
-    login(page, platform.hub_url, user)
-    page.wait_for_url(platform.gallery_url)
-    page.close()
-    return ctx
-
 
 @pytest.fixture(scope="module")
 def planner(platform, browser):
-    ctx = browser_for(platform, browser, "planer")
+    ctx = logged_in_context(platform, browser, "planer")
     yield ctx
     ctx.close()
 
@@ -275,7 +256,7 @@ def v1_message(msg_type: str, content: dict, buffers=()) -> bytes:
 # --- 1. hostile WebSocket clients ----------------------------------------------------------------
 
 def test_websocket_without_kernel_protocol_is_refused_and_apps_keep_answering(platform, browser):
-    ctx = browser_for(platform, browser, "planer-ws")
+    ctx = logged_in_context(platform, browser, "planer-ws")
     before = voila_pid(platform)
     kid = open_html_only(ctx, platform, IMAGE)
     cookie = cookie_header(ctx, platform)
@@ -360,7 +341,7 @@ def test_websocket_without_kernel_protocol_is_refused_and_apps_keep_answering(pl
 # --- 4. kernels whose page went away ------------------------------------------------------------------
 
 def test_tab_closed_before_connecting_leaves_no_kernel(platform, browser):
-    ctx = browser_for(platform, browser, "planer-zu")
+    ctx = logged_in_context(platform, browser, "planer-zu")
     kid = open_html_only(ctx, platform, SLIDER)  # the page, but never its WebSocket
     assert voila_kernel_exists(platform, kid)
     assert wait_until(lambda: not voila_kernel_exists(platform, kid), ORPHAN_TIMEOUT + 20)
@@ -368,7 +349,7 @@ def test_tab_closed_before_connecting_leaves_no_kernel(platform, browser):
 
 
 def test_kernel_without_connection_is_shut_down_but_a_live_page_keeps_its_own(platform, browser):
-    ctx = browser_for(platform, browser, "planer-weg")
+    ctx = logged_in_context(platform, browser, "planer-weg")
     live = open_slider(ctx, platform)
     live_kid = live.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
 
@@ -396,7 +377,7 @@ def test_kernel_without_connection_is_shut_down_but_a_live_page_keeps_its_own(pl
 
 def test_eight_simultaneous_opens_all_succeed(platform, browser):
     before = voila_pid(platform)
-    contexts = [browser_for(platform, browser, f"planer-{i}") for i in range(8)]
+    contexts = [logged_in_context(platform, browser, f"planer-{i}") for i in range(8)]
     pages = [ctx.new_page() for ctx in contexts]
     for page in pages:  # start all navigations, then wait for them
         page.evaluate(f"window.location.href = {app_url(platform, SLIDER)!r}")
@@ -415,7 +396,7 @@ def test_opens_beyond_the_free_slots_wait_in_line_and_see_their_position(platfor
     """With one slot and an app without preheated kernels, three people opening at once are
     served one after another in arrival order; those waiting see their position, which moves
     up, and whoever closes the waiting tab leaves the line."""
-    contexts = [browser_for(platform, browser, f"schlange-{i}") for i in range(4)]
+    contexts = [logged_in_context(platform, browser, f"schlange-{i}") for i in range(4)]
     pages = [ctx.new_page() for ctx in contexts]
     seen: dict[int, list[str]] = {i: [] for i in range(4)}
     for i, page in enumerate(pages):
@@ -469,7 +450,7 @@ def pool_size_in_voila(platform, app_id: str) -> int:
 def test_a_pool_grows_with_demand_and_shrinks_back(platform, browser):
     """IMAGE has a pool of 1; three opens within the window raise it to pool_max (3), without
     replacing the kernels in it; when the opens have aged out it returns to 1."""
-    ctx = browser_for(platform, browser, "planer-andrang")
+    ctx = logged_in_context(platform, browser, "planer-andrang")
     assert wait_until(lambda: pool_size_in_voila(platform, IMAGE) == 1, 30)
     kernels = [open_html_only(ctx, platform, IMAGE) for _ in range(3)]
     assert wait_until(lambda: pool_size_in_voila(platform, IMAGE) == 3, 15)
@@ -484,7 +465,7 @@ def test_a_pool_grows_with_demand_and_shrinks_back(platform, browser):
 
 
 def test_kernel_limit_per_person(platform, browser):
-    ctx = browser_for(platform, browser, "planer-limit")
+    ctx = logged_in_context(platform, browser, "planer-limit")
     kernels = [open_html_only(ctx, platform, SLIDER) for _ in range(3)]
     assert len(set(kernels)) == 3
     response = ctx.request.get(app_url(platform, SLIDER))
@@ -499,9 +480,9 @@ def test_kernel_limit_per_person(platform, browser):
 
 
 def test_fifty_opens_by_one_client_do_not_hurt_others(platform, browser):
-    greedy = browser_for(platform, browser, "planer-gierig")
+    greedy = logged_in_context(platform, browser, "planer-gierig")
     cookie = cookie_header(greedy, platform)
-    other = browser_for(platform, browser, "planer-andere")
+    other = logged_in_context(platform, browser, "planer-andere")
 
     def page_request(_):
         req = urllib.request.Request(app_url(platform, SLIDER), headers={"Cookie": cookie})

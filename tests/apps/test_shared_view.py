@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 from apps_helpers import SLIDER_APP, notebook
-from apps_hub import login, running_platform
+from apps_hub import install_app, logged_in_context, running_platform
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -29,14 +29,6 @@ RESULT = ".bif-result"
 SESSION_IDLE = 5
 SETTINGS = {"shared_view": True, "shared_session_idle": SESSION_IDLE, "pool_size": 1}
 
-
-def install(platform, app_id: str, nb: dict) -> None:
-    from bif_lib.apps.registry import Registry
-
-    meta = {**nb["metadata"]["bif"], "owner": "Team Test", "published_by": "analyst", "frontend": "bif",
-            "mathjax": False, "frontend_extensions": [], "pool_size": 1, "datasets": [], "kernel": "python3"}
-    nb["metadata"]["title"] = meta["title"]
-    Registry(platform.cfg().apps_dir).add_version(app_id, json.dumps(nb), meta, None, by="analyst")
 
 
 def slider_version(text: str) -> dict:
@@ -48,27 +40,17 @@ def slider_version(text: str) -> dict:
 @pytest.fixture(scope="module")
 def platform(environment_access):
     def prepare(p):
-        install(p, SLIDER, slider_version("Version A"))
-        install(p, HIDDEN, notebook("import ipywidgets as w\nw.HTML('intern')", title="Intern",
+        install_app(p, SLIDER, slider_version("Version A"))
+        install_app(p, HIDDEN, notebook("import ipywidgets as w\nw.HTML('intern')", title="Intern",
                                     audience=["office"]))
 
     yield from running_platform(apps=SETTINGS, prepare=prepare)
 
 
-def context_for(platform, browser, user: str, group: str = "planners"):
-    platform.add_user(user, group)
-    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="de-DE")
-    ctx.set_default_timeout(60_000)
-    page = ctx.new_page()
-    login(page, platform.hub_url, user)
-    page.wait_for_url(platform.gallery_url)
-    page.close()
-    return ctx
-
 
 @pytest.fixture(scope="module")
 def planner(platform, browser):
-    ctx = context_for(platform, browser, "planer")
+    ctx = logged_in_context(platform, browser, "planer")
     yield ctx
     ctx.close()
 
@@ -146,7 +128,7 @@ def test_every_viewer_gets_the_same_page_without_a_kernel(platform, planner, bro
     assert status["template_kernel"] and status["forks"] >= 1
 
     # another planner gets the same page and the default view, not the first one's change
-    other = context_for(platform, browser, "planer-b")
+    other = logged_in_context(platform, browser, "planer-b")
     second = open_app(other, platform)
     assert page_config(second)["bifShared"] == config["bifShared"]
     assert second.locator(RESULT).inner_text() == "Ergebnis: 6"
@@ -160,7 +142,7 @@ def test_every_viewer_gets_the_same_page_without_a_kernel(platform, planner, bro
 
 
 def test_eight_simultaneous_opens_all_succeed_without_a_kernel_each(platform, browser):
-    contexts = [context_for(platform, browser, f"planer-{i}") for i in range(8)]
+    contexts = [logged_in_context(platform, browser, f"planer-{i}") for i in range(8)]
     pages = [ctx.new_page() for ctx in contexts]
     before = shared_status(platform)
     for page in pages:  # start all navigations, then wait for them
@@ -235,7 +217,7 @@ def test_a_new_version_replaces_the_shared_page_and_old_pages_reload(platform, p
 
     page = open_app(planner, platform)
     old = json.loads(page_config(page)["bifShared"])["snapshot"]
-    install(platform, SLIDER, slider_version("Version B"))
+    install_app(platform, SLIDER, slider_version("Version B"))
     assert refresh_pool(platform.cfg(), SLIDER)  # what bif publish does after a new version
     # the open page of version A: its next change finds the snapshot gone and reloads to B
     page.focus(".noUi-handle")
@@ -273,7 +255,7 @@ def test_one_person_flooding_the_change_endpoint_is_held_back(platform, planner,
         except urllib.error.HTTPError as e:
             return e.code
 
-    other = context_for(platform, browser, "planer-ruhig")
+    other = logged_in_context(platform, browser, "planer-ruhig")
     page = open_app(other, platform)
     with concurrent.futures.ThreadPoolExecutor(20) as pool:
         flooding = [pool.submit(flood, i) for i in range(20)]
