@@ -146,7 +146,6 @@ print("BIFCHECK:" + base64.b64encode(json.dumps(found).encode()).decode() + ":EN
 '''
 
 
-
 @pytest.fixture(scope="module")
 def platform(environment_access):
     def prepare(p):
@@ -156,7 +155,6 @@ def platform(environment_access):
         install_app(p, SLOW, notebook(SLOW_CELL, title="Test-App Langsam", audience=["planners"]), pool_size=0)
 
     yield from running_platform(apps=SETTINGS, prepare=prepare)
-
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,6 @@ SESSION_IDLE = 5
 SETTINGS = {"shared_view": True, "shared_session_idle": SESSION_IDLE, "pool_size": 1}
 
 
-
 def slider_version(text: str) -> dict:
     nb = json.loads(SLIDER_APP.read_text(encoding="utf-8"))
     nb["cells"][0]["source"] = f"# Test-App\n\nStand: **{text}**"
@@ -42,10 +41,9 @@ def platform(environment_access):
     def prepare(p):
         install_app(p, SLIDER, slider_version("Version A"))
         install_app(p, HIDDEN, notebook("import ipywidgets as w\nw.HTML('intern')", title="Intern",
-                                    audience=["office"]))
+                                        audience=["office"]))
 
     yield from running_platform(apps=SETTINGS, prepare=prepare)
-
 
 
 @pytest.fixture(scope="module")
