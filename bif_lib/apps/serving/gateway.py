@@ -354,13 +354,15 @@ class AssetCache:
             return self._assets[path]
         if path not in self._loading:
             self._loading[path] = asyncio.ensure_future(self._fetch(path))
-        try:
-            return await asyncio.shield(self._loading[path])
-        finally:
-            if self._loading.get(path) is not None and self._loading[path].done():
-                self._loading.pop(path, None)
+        return await asyncio.shield(self._loading[path])
 
     async def _fetch(self, path: str) -> CachedAsset | None:
+        try:
+            return await self._fetch_once(path)
+        finally:
+            del self._loading[path]  # cached now, or the next request tries again
+
+    async def _fetch_once(self, path: str) -> CachedAsset | None:
         resp = await fetch_voila(self.cfg, self.token, "GET", path)
         if resp.code != 200:
             return None

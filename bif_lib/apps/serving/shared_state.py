@@ -45,7 +45,7 @@ SESSION_IDLE_TIMEOUT = 60.0  # seconds without a request before a session ends
 SESSION_CPU_SECONDS = 600  # a session computing longer than this is ended by the kernel (RLIMIT_CPU)
 STATE_SERVER_BACKLOG = 64
 PR_SET_PDEATHSIG = 1
-CONTROL_FIELDS = ("comm_id", "data", "buffers")
+STEP_FIELDS = ("comm_id", "data", "buffers")  # what a page may send: a comm message to a widget
 
 
 # --- framing: 4-byte length, then JSON ---------------------------------------------------
@@ -222,7 +222,7 @@ class Session:
     def apply(self, step: dict) -> list[dict]:
         from comm import get_comm_manager
 
-        unknown = set(step) - set(CONTROL_FIELDS)
+        unknown = set(step) - set(STEP_FIELDS)
         if unknown or not isinstance(step.get("comm_id"), str) or not isinstance(step.get("data"), dict):
             raise ValueError("a step is {comm_id, data, buffers}")
         comm = get_comm_manager().get_comm(step["comm_id"])
