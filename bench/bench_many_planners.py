@@ -287,7 +287,8 @@ def shared_view_known() -> bool:
 
 
 class AssetLinks(HTMLParser):
-    """The scripts and style sheets a page makes the browser load."""
+    """The scripts and style sheets a page makes the browser load (with the script modules it
+    preloads: the app front end's chunks)."""
 
     def __init__(self):
         super().__init__()
@@ -297,7 +298,7 @@ class AssetLinks(HTMLParser):
         a = dict(attrs)
         if tag == "script" and a.get("src"):
             self.urls.append(a["src"])
-        elif tag == "link" and "stylesheet" in (a.get("rel") or "").split() and a.get("href"):
+        elif tag == "link" and {"stylesheet", "modulepreload"} & set((a.get("rel") or "").split()) and a.get("href"):
             self.urls.append(a["href"])
 
 

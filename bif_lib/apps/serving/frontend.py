@@ -30,6 +30,7 @@ e.g. plotly only after a click, or shows a formula only after a click: ``"mathja
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -56,6 +57,8 @@ MATHJAX_OFF_URL = "voila/templates/bif/static/no-mathjax.js"
 # libraries (model modules), optional extensions, and the output types that JupyterLab's
 # standard renderers show.
 LIGHT_BUNDLE = Path(__file__).parent / "share" / "voila" / "templates" / "bif" / "static" / "bif-app.js"
+# the chunks bif-app.js imports statically (written by app_frontend/build.mjs)
+LIGHT_PRELOAD = LIGHT_BUNDLE.with_name("bif-app.preload.json")
 LIGHT_WIDGET_MODULES = frozenset({"@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output",
                                   "jupyter-leaflet"})
 LIGHT_EXTENSIONS = frozenset({"jupyter-leaflet"})
@@ -161,12 +164,30 @@ def _bundle_version() -> str:
     return f"{stat.st_mtime_ns:x}{stat.st_size:x}"
 
 
+_preload: tuple[str, list[str]] = ("", [])
+
+
+def _bundle_preload(version: str) -> list[str]:
+    """File names of the chunks the bundle imports (read once per build)."""
+    global _preload
+    if _preload[0] != version:
+        try:
+            names = json.loads(LIGHT_PRELOAD.read_text())
+            names = [n for n in names if isinstance(n, str) and re.fullmatch(r"bif-[\w.-]+\.js", n)]
+        except (OSError, ValueError) as e:
+            log.warning("no preload list of the app front end (%s): its chunks load after bif-app.js", e)
+            names = []
+        _preload = (version, names)
+    return _preload[1]
+
+
 def filter_page_config(page_config: dict, meta: dict | None) -> dict:
     """Choose the app's front end; for Voilà's, drop the optional extensions the app does
     not need from the page config. The BIF template reads ``bifFrontend``."""
     if meta and meta.get("frontend") == LIGHT and LIGHT_BUNDLE.is_file():
         page_config["bifFrontend"] = LIGHT
         page_config["bifFrontendVersion"] = _bundle_version()
+        page_config["bifFrontendPreload"] = _bundle_preload(page_config["bifFrontendVersion"])
         return page_config
     if meta and meta.get(MATHJAX) is False:
         page_config["fullMathjaxUrl"] = page_config.get("baseUrl", "/") + MATHJAX_OFF_URL

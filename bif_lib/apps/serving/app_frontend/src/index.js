@@ -7,8 +7,9 @@
  * installed widget extension) before it renders one widget. On a warm browser
  * that is most of the time a planner waits for an app. An app page only needs
  * the widget manager, the widget classes the app uses and the renderers for
- * its outputs, bundled into one file that the browser compiles once and keeps
- * in its code cache. The pieces are the ones Voilà itself uses
+ * its outputs, bundled into one ES module (and a preloaded chunk) that the
+ * browser compiles once and keeps in its code cache; ipyleaflet's rarer classes
+ * come on demand (leaflet-widgets.js). The pieces are the ones Voilà itself uses
  * (KernelWidgetManager and WidgetRenderer of @jupyter-widgets/jupyterlab-manager,
  * JupyterLab's rendermime and services); this module only wires them to the
  * page Voilà renders. Apps that need anything else (formulas, markdown or other
@@ -30,7 +31,7 @@ import { RenderMimeRegistry, standardRendererFactories } from '@jupyterlab/rende
 import { KernelAPI, ServerConnection } from '@jupyterlab/services';
 import { KernelConnection } from '@jupyterlab/services/lib/kernel/default';
 import { Widget } from '@lumino/widgets';
-import * as leaflet from 'jupyter-leaflet';
+import * as leaflet from './leaflet-widgets';
 
 import { SharedKernel, parseSharedConfig, readSnapshot } from './shared';
 
@@ -60,7 +61,7 @@ function registerWidgetModules(manager) {
   });
   manager.register({ name: '@jupyter-widgets/controls', version: controls.JUPYTER_CONTROLS_VERSION, exports: controls });
   manager.register({ name: '@jupyter-widgets/output', version: output.OUTPUT_WIDGET_VERSION, exports: output });
-  manager.register({ name: 'jupyter-leaflet', version: leaflet.version, exports: leaflet });
+  manager.register({ name: leaflet.MODULE, version: leaflet.version, exports: leaflet.exports });
 }
 
 function renderOutput(rendermime, script, withWidgets) {
@@ -322,8 +323,22 @@ function shutdownOnLeave(baseUrl, kernel) {
   });
 }
 
+// The widget manager of both modes: loads the rarer part of jupyter-leaflet when a widget needs it
+// (leaflet-widgets.js).
+class AppWidgetManager extends KernelWidgetManager {
+  async loadClass(className, moduleName, moduleVersion) {
+    await leaflet.ensureClass(className, moduleName);
+    return super.loadClass(className, moduleName, moduleVersion);
+  }
+
+  async _make_model(options, serializedState) {
+    await leaflet.ensureState(options.model_module, serializedState);
+    return super._make_model(options, serializedState);
+  }
+}
+
 function widgetManager(kernel, rendermime) {
-  const manager = new KernelWidgetManager(kernel, rendermime);
+  const manager = new AppWidgetManager(kernel, rendermime);
   registerWidgetModules(manager);
   rendermime.removeMimeType(WIDGET_VIEW);
   rendermime.addFactory(
