@@ -4,6 +4,7 @@ with only the extensions the app uses (plotly's 1.4 MB only where used)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -168,6 +169,33 @@ def test_voila_front_end_for_libraries_used_after_a_click_and_by_hand():
     assert frontend_for(plain, [], False, modules={"altair.vegalite.v5", "pandas"}) == "voila"
     assert frontend_for(plain, [], False, modules={"bqplot"}) == "voila"
     assert frontend_for(plain, [], False, requested=["voila"]) == "voila"  # bif.frontend_extensions
+
+
+def test_page_config_names_the_chunks_to_preload(tmp_path, monkeypatch, caplog):
+    bundle = tmp_path / "bif-app.js"
+    bundle.write_text("/* built */")
+    monkeypatch.setattr(frontend, "LIGHT_BUNDLE", bundle)
+    monkeypatch.setattr(frontend, "LIGHT_PRELOAD", tmp_path / "bif-app.preload.json")
+    meta = {"frontend": "bif", "mathjax": False}
+    # no list (a bundle built before there were chunks): the page works, its chunks load later
+    assert filter_page_config(json.loads(json.dumps(PAGE)), meta)["bifFrontendPreload"] == []
+    assert "no preload list" in caplog.text
+    # the list of the build that is in place; only the build's own file names reach the page
+    frontend.LIGHT_PRELOAD.write_text(json.dumps(["bif-chunk-AB12.js", "../../etc/x.js", "bif-a.js\"><b", 3]))
+    bundle.write_text("/* built again */")
+    assert filter_page_config(json.loads(json.dumps(PAGE)), meta)["bifFrontendPreload"] == ["bif-chunk-AB12.js"]
+
+
+def test_the_built_bundle_preloads_what_it_imports():
+    """The build's list (bif-app.preload.json) names exactly the chunks bif-app.js imports
+    statically, and they exist."""
+    if not frontend.LIGHT_BUNDLE.is_file():
+        pytest.skip("the app front end is not built (scripts/setup builds it)")
+    static = frontend.LIGHT_BUNDLE.parent
+    listed = json.loads(frontend.LIGHT_PRELOAD.read_text())
+    imported = set(re.findall(r'(?:\bfrom|\bimport)\s*"\./(bif-[\w.-]+\.js)"', frontend.LIGHT_BUNDLE.read_text()))
+    assert listed and set(listed) == imported
+    assert all((static / name).is_file() for name in listed)
 
 
 def test_page_config_for_bif_front_end(tmp_path, monkeypatch):
