@@ -118,13 +118,21 @@ services, app kernels, Chromium, this benchmark, everything else on the machine)
 login wave and for T0 until all closed, the lag of the benchmark's own event loop, the load
 average, and the commit measured.
 
+``--hostile``: each N three times, without, with and again without two hostile clients
+(``HostileClients``), each on an account of its own, from T0 until the planners have closed: one
+opens kernel WebSockets without the kernel subprotocol and sends a binary frame on each, one
+after the other; the other asks for 50 app pages with a kernel each at once and asks again for
+the refused ones every 2 s, without ever connecting them. The comparison table shows the
+planners' p95 in the three rounds (the two rounds without show the noise) and what the hostile
+clients got (close codes, HTTP statuses). Recorded as ``many_planners_hostile``.
+
 Everything the benchmark creates goes at the end, also on Ctrl-C, SIGTERM or an error:
 the users and kernels of each round, the platform, its temporary directory.
 
 Run (as root: the kernels run as the app service account)::
 
     .venv/bin/python -m bench.bench_many_planners [--n 5 10 30 100] [--browsers 5] [--changes 5] \
-        [--shared-view on|off | --compare-modes]
+        [--shared-view on|off | --compare-modes] [--hostile]
 
 (about 12 minutes for the default, twice that with ``--compare-modes``; ``--verbose`` prints one
 line per planner, ``--keep-logs`` keeps the platform's directory with the hub's, gateway's and
@@ -360,7 +368,7 @@ class Bench:
         users_file = platform.settings().users_file
         users_file.parent.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
-        self.accounts = make_store(users_file, max(self.args.n))
+        self.accounts = make_store(users_file, max(self.args.n) + (2 if self.args.hostile else 0))
         print(f"{len(self.accounts)} local accounts (scrypt) in {time.perf_counter() - t:.0f} s", flush=True)
         original = apps_hub.HUB_CONFIG
         apps_hub.HUB_CONFIG = original + BIF_LOGIN_CONFIG % str(users_file)
@@ -1053,6 +1061,96 @@ class BrowserPlanner:
         self.page = self.ctx = None
 
 
+# --- hostile clients (--hostile) -----------------------------------------------------------------------
+
+class HostileClients:
+    """Two misbehaving planners beside the N planners of a round, from T0 until they have closed:
+
+    * **malformed**: opens kernel WebSockets without the subprotocol ``v1.kernel.websocket.jupyter.org``
+      (one of those froze Voilà 0.5.13 for everybody before the gateway refused them) and sends a
+      binary frame on each, one after the other as fast as they are answered;
+    * **greedy**: asks for 50 app pages with a kernel each at once (an address with a query gets a
+      kernel of its own even with the shared view) and asks again every 2 s for the refused ones.
+      Its pages never connect: their kernels are left to the gateway's orphan check.
+
+    Counted: how each attempt ended (close code, HTTP status)."""
+
+    GREEDY_PAGES = 50
+
+    def __init__(self, bench: Bench, accounts: list[tuple[str, str]]):
+        self.bench = bench
+        self.malformed = HttpPlanner(bench, *accounts[0])
+        self.greedy = HttpPlanner(bench, *accounts[1])
+        self.outcomes = {"malformed": Counter(), "greedy": Counter()}
+        self.errors: list[str] = []
+
+    async def login(self) -> None:
+        await asyncio.gather(self.malformed.login(), self.greedy.login())
+        for client in (self.malformed, self.greedy):
+            self.errors += client.r["errors"]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.gather(self._malformed(stop), self._greedy(stop))
+
+    async def _kernel_page(self, client: HttpPlanner, tag: str) -> tuple[int, str | None]:
+        """(HTTP status, kernel id) of an app page with a kernel of its own."""
+        resp, _ = await client.fetch(f"{self.bench.app_url}?bif-bench={tag}", timeout=120)
+        found = PAGE_CONFIG.search(resp.body.decode(errors="replace")) if resp.code == 200 else None
+        return resp.code, json.loads(found.group(1)).get("kernelId") if found else None
+
+    async def _malformed(self, stop: asyncio.Event) -> None:
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        client, outcomes = self.malformed, self.outcomes["malformed"]
+        try:
+            code, kernel_id = await self._kernel_page(client, "malformed")
+            if not kernel_id:
+                raise RuntimeError(f"no kernel page (HTTP {code})")
+            url = self.bench.app_url.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
+            while not stop.is_set():
+                req = HTTPRequest(f"{url}?session_id={uuid.uuid4().hex}", connect_timeout=10, request_timeout=10,
+                                  headers={"Cookie": client.cookie_header(self.bench.app_url),
+                                           "Origin": self.bench.hub})
+                try:
+                    ws = await websocket_connect(req)  # no subprotocol
+                except Exception as e:  # noqa: BLE001 - refused at the handshake
+                    outcomes[f"handshake refused ({getattr(e, 'code', type(e).__name__)})"] += 1
+                    await asyncio.sleep(0.05)
+                    continue
+                try:
+                    await ws.write_message(b"\0" * 64, binary=True)
+                except Exception:  # noqa: BLE001 - closed before the frame went out
+                    pass
+                answer = await asyncio.wait_for(ws.read_message(), 10)
+                outcomes["answered (not refused!)" if answer is not None else f"closed ({ws.close_code})"] += 1
+                ws.close()
+        except Exception as e:  # noqa: BLE001
+            self.errors.append(f"malformed: {type(e).__name__}: {str(e)[:160]}")
+
+    async def _greedy(self, stop: asyncio.Event) -> None:
+        outcomes = self.outcomes["greedy"]
+        wanted = list(range(self.GREEDY_PAGES))
+        try:
+            while wanted and not stop.is_set():
+                codes = await asyncio.gather(*(self._kernel_page(self.greedy, f"greedy-{i}") for i in wanted),
+                                             return_exceptions=True)
+                refused = []
+                for i, got in zip(wanted, codes):
+                    code = got if isinstance(got, BaseException) else got[0]
+                    outcomes[f"HTTP {code}" if not isinstance(code, BaseException) else type(code).__name__] += 1
+                    if isinstance(code, BaseException) or code != 200:
+                        refused.append(i)
+                wanted = refused
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 2)
+        except Exception as e:  # noqa: BLE001
+            self.errors.append(f"greedy: {type(e).__name__}: {str(e)[:160]}")
+
+    def summary(self) -> dict:
+        return {name: dict(c.most_common()) for name, c in self.outcomes.items()} | {"errors": self.errors[:6]}
+
+
 # --- one round ------------------------------------------------------------------------------------------
 
 async def loop_lag(stop: asyncio.Event, lags: list[float]) -> None:
@@ -1088,14 +1186,16 @@ def log_problems(offsets: dict[Path, int]) -> dict:
     return found
 
 
-async def run_round(bench: Bench, sampler: Sampler, browser, n: int) -> dict:
+async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bool = False) -> dict:
     args = bench.args
     accounts = bench.accounts[:n]
+    # the hostile clients' accounts come after everybody's (main makes two more)
+    attackers = bench.accounts[-2:] if hostile else []
     n_browsers = min(args.browsers, n) if browser is not None else 0
     cap = args.cap if args.cap else 60 + 2 * n
-    print(f"\n=== N = {n}: {n_browsers} Chromium + {n - n_browsers} HTTP/WebSocket planners, cap {cap} s ===",
-          flush=True)
-    for name, _ in accounts:  # the planners exist on the hub, as they would
+    print(f"\n=== N = {n}: {n_browsers} Chromium + {n - n_browsers} HTTP/WebSocket planners"
+          f"{' + 2 hostile clients' if hostile else ''}, cap {cap} s ===", flush=True)
+    for name, _ in accounts + attackers:  # the planners exist on the hub, as they would
         try:
             await bench.hub_api("POST", f"/users/{name}")
         except urllib.error.HTTPError as e:
@@ -1103,6 +1203,9 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int) -> dict:
                 raise
     planners = [BrowserPlanner(bench, browser, u, p) for u, p in accounts[:n_browsers]] + \
                [HttpPlanner(bench, u, p) for u, p in accounts[n_browsers:]]
+    attack = HostileClients(bench, attackers) if hostile else None
+    stop_attack = asyncio.Event()
+    attack_task = None
     offsets = log_offsets(bench)
     load_before = os.getloadavg()
     lags: list[float] = []
@@ -1123,6 +1226,8 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int) -> dict:
         await loop.run_in_executor(None, sampler.sample)
         cpu["login_wave"] = sampler.cpu_since(mark)
         print(f"login wave {login_wave:.1f} s, {sum(p.r['logged_in'] for p in planners)}/{n} logged in", flush=True)
+        if attack is not None:
+            await attack.login()  # after the wave: its figures stay those of the N planners
         await asyncio.sleep(1)
 
         # 2. everyone opens the app at the same moment
@@ -1130,6 +1235,8 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int) -> dict:
         mark = sampler.cpu_mark()
         t0, t0_epoch = time.monotonic(), time.time()
         deadline = t0 + cap
+        if attack is not None:
+            attack_task = asyncio.ensure_future(attack.run(stop_attack))
         tasks = []
         for p in planners:
             if not p.r["logged_in"]:
@@ -1152,6 +1259,9 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int) -> dict:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         closed_at = time.monotonic()
+        stop_attack.set()
+        if attack_task is not None:
+            await asyncio.gather(attack_task, return_exceptions=True)
         await loop.run_in_executor(None, sampler.sample)
         cpu["open_to_close"] = sampler.cpu_since(mark)
         shared_at_close = await bench.voila_shared()
@@ -1173,11 +1283,14 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int) -> dict:
         samples = sampler.window(round_start)
     finally:
         stop_lag.set()
+        stop_attack.set()
         await lag_task
+        if attack_task is not None and not attack_task.done():
+            attack_task.cancel()
         # leave nothing behind for the next round
         for kid in (await non_pooled(bench)) or []:
             await bench.shutdown_kernel(kid)
-        for name, _ in accounts:
+        for name, _ in accounts + attackers:
             with contextlib.suppress(urllib.error.HTTPError):  # 404: not created
                 await bench.hub_api("DELETE", f"/users/{name}")
 
@@ -1192,7 +1305,8 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int) -> dict:
     return summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, baseline, left_5s, left_settle,
                      login_wave, stopped_by, lags, load_before, voila_before, offsets) | {
         "cpu_s": cpu, "after_settle": left_processes, "pool_at_t0": pool_at_t0, "pool_after_settle": pool_after,
-        "voila_shared_at_close": shared_at_close, "voila_shared_after_settle": shared_after}
+        "voila_shared_at_close": shared_at_close, "voila_shared_after_settle": shared_after,
+        "hostile": attack.summary() if attack is not None else None}
 
 
 def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, baseline, left_5s, left_settle,
@@ -1290,14 +1404,17 @@ async def run_all(bench: Bench, sampler: Sampler) -> list[dict]:
         # --compare-modes: the N list with apps.shared_view off, then on (bench.start has started
         # the apps service with the first)
         modes = ["off", "on"] if bench.args.compare_modes else [bench.shared_view]
-        for i, (mode, n) in enumerate((m, n) for m in modes for n in bench.args.n):
+        # --hostile: each N three times, without, with and again without the hostile clients (the
+        # two quiet rounds show the noise)
+        attacks = (False, True, False) if bench.args.hostile else (False,)
+        for i, (mode, n, hostile) in enumerate((m, n, h) for m in modes for n in bench.args.n for h in attacks):
             if i:
                 # the same start for every round: a pool grown by the last round's opens
                 # (apps.pool_demand_window) would favour the next one; a new setting takes effect
                 bench.set_shared_view(mode)
                 waited = await asyncio.get_running_loop().run_in_executor(None, bench.restart_apps)
                 print(f"apps service restarted (apps.shared_view {mode}), pool full after {waited:.0f} s", flush=True)
-            result = await run_round(bench, sampler, browser, n)
+            result = await run_round(bench, sampler, browser, n, hostile)
             rounds.append(result)
             print(table([result]), flush=True)
     finally:
@@ -1316,7 +1433,8 @@ def fmt(v, unit: str = "") -> str:
 def mode_cell(r: dict) -> str:
     """The setting and the modes the pages came in, e.g. "on: shared 9, kernel 1"."""
     modes = r.get("modes") or {}
-    return f"{r.get('shared_view', '?')}: " + ", ".join(f"{k} {v}" for k, v in sorted(modes.items()))
+    cell = f"{r.get('shared_view', '?')}: " + ", ".join(f"{k} {v}" for k, v in sorted(modes.items()))
+    return cell + (" **+ hostile**" if r.get("hostile") else "")
 
 
 def table(rounds: list[dict]) -> str:
@@ -1337,6 +1455,44 @@ def table(rounds: list[dict]) -> str:
             f"{fmt(ch.get('p50'), ' ms')} / {fmt(ch.get('p95'), ' ms')} | "
             f"{fmt(r['kernels_pss_peak_mb'], ' MB')} ({count}) | {fmt(r['platform_pss_peak_mb'], ' MB')} | "
             f"{fmt(lg.get('p50'), ' s')} / {fmt(lg.get('p95'), ' s')} | {fmt(r['kernels_left_after_settle'])} |")
+    return head + "\n" + "\n".join(rows)
+
+
+def hostile_comparison(rounds: list[dict]) -> list[dict]:
+    """--hostile: per N, the rounds without, with and again without the hostile clients."""
+    out = []
+    for i in range(0, len(rounds) - 2, 3):
+        quiet, attacked, again = rounds[i:i + 3]
+        if not attacked.get("hostile") or quiet.get("hostile") or again.get("hostile"):
+            continue
+
+        def p95(r, key):
+            return r["all"][key].get("p95")
+
+        out.append({"n": attacked["n"], "shared_view": attacked["shared_view"],
+                    "time_to_interactive_p95_s": [p95(r, "time_to_interactive_s") for r in (quiet, attacked, again)],
+                    "widget_change_p95_ms": [p95(r, "widget_change_ms") for r in (quiet, attacked, again)],
+                    "interactive": [r["all"]["interactive_within_limit"] for r in (quiet, attacked, again)],
+                    "voila_restarts": attacked["voila_restarts"],
+                    "kernels_left_after_settle": attacked["kernels_left_after_settle"],
+                    "hostile": attacked["hostile"]})
+    return out
+
+
+def hostile_table(comparison: list[dict]) -> str:
+    head = ("| N | time to interactive p95: without / with / again without | widget change p95 | interactive | "
+            "Voilà restarts | kernels left after 60 s | what the hostile clients got |\n"
+            "|---:|---:|---:|---:|---:|---:|---|")
+    rows = []
+    for c in comparison:
+        def three(values, unit):
+            return " / ".join(fmt(v, unit) for v in values)
+
+        got = "; ".join(f"{who}: " + ", ".join(f"{k} ×{v}" for k, v in counts.items())
+                        for who, counts in c["hostile"].items() if who != "errors" and counts)
+        rows.append(f"| {c['n']} | {three(c['time_to_interactive_p95_s'], ' s')} | "
+                    f"{three(c['widget_change_p95_ms'], ' ms')} | {three(c['interactive'], '')} | "
+                    f"{c['voila_restarts']} | {fmt(c['kernels_left_after_settle'])} | {got} |")
     return head + "\n" + "\n".join(rows)
 
 
@@ -1372,6 +1528,9 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=60.0, help="seconds after the last close until kernels are "
                         "counted")
     parser.add_argument("--min-free-mb", type=int, default=2048, help="stop the round below this much available memory")
+    parser.add_argument("--hostile", action="store_true",
+                        help="each N without, with and again without two hostile clients (a WebSocket client "
+                             "without the kernel protocol, a client asking for 50 kernels)")
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="one line per planner")
     parser.add_argument("--keep-logs", action="store_true", help="keep the platform's directory (logs)")
@@ -1414,6 +1573,9 @@ def main() -> None:
     if not rounds:
         sys.exit(1)
     print("\n" + tables(rounds))
+    comparison = hostile_comparison(rounds) if args.hostile else []
+    if comparison:
+        print("\nWithout, with and again without the hostile clients:\n\n" + hostile_table(comparison))
     data = {
         "app": APP, "changes_per_planner": args.changes, "browsers_max": args.browsers,
         "shared_view": "compare (off, then on)" if args.compare_modes else args.shared_view,
@@ -1432,6 +1594,8 @@ def main() -> None:
         "code": {**code_at_start, "changed_during_run": code_state() != code_at_start},
         "rounds": rounds,
     }
+    if comparison:
+        data["hostile_comparison"] = comparison
     for r in rounds:
         a = r["all"]
         print(f"N={r['n']} (shared_view {r['shared_view']}, pages {r['modes']}): "
@@ -1440,11 +1604,13 @@ def main() -> None:
               f"Voilà shared state {json.dumps(r['voila_shared_at_close'])}; "
               f"Voilà restarts {r['voila_restarts']}; left after 5 s {r['kernels_left_5s']}; "
               f"min available memory {r['available_memory_min_mb']} MB; loop lag {r['bench_loop_lag_ms']}; "
-              f"changes {a['changes_done']}/{a['changes_planned']}; CPU s {json.dumps(r['cpu_s'])}")
+              f"changes {a['changes_done']}/{a['changes_planned']}; CPU s {json.dumps(r['cpu_s'])}"
+              + (f"; hostile {json.dumps(r['hostile'])}" if r.get("hostile") else ""))
     if not args.no_record:
         for r in rounds:  # one record per planner is for --verbose, not for results.json
             r.pop("planner_details", None)
-        print("written to", record("many_planners", data))
+        # a --hostile run is a record of its own: it does not replace the plain run's figures
+        print("written to", record("many_planners_hostile" if args.hostile else "many_planners", data))
 
 
 if __name__ == "__main__":
