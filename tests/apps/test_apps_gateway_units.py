@@ -142,3 +142,21 @@ def test_voila_configuration():
     assert c.MappingKernelManager.cull_idle_timeout == 600 and c.MappingKernelManager.cull_connected is False
     assert c.VoilaConfiguration.allow_template_override == "NO"
     assert c.VoilaConfiguration.template == "bif"
+
+
+def test_refusal_delay_slows_down_a_person_who_keeps_trying():
+    from bif_lib.apps.serving.gateway import RefusalDelay
+
+    now = [1000.0]
+    delay = RefusalDelay(free=3, window=60, delay=2.0, clock=lambda: now[0])
+    assert [delay.delay_for("stur") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert delay.delay_for("stur") == 2.0
+    assert delay.delay_for("andere") == 0.0  # per person
+    now[0] += 61  # the refusals aged out
+    assert delay.delay_for("stur") == 0.0
+    # bounded memory: people who stopped are forgotten
+    for i in range(1200):
+        delay.delay_for(f"p{i}")
+    now[0] += 61
+    delay.delay_for("neu")
+    assert len(delay._recent) <= 202

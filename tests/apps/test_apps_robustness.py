@@ -253,6 +253,32 @@ def v1_message(msg_type: str, content: dict, buffers=()) -> bytes:
 
 # --- 1. hostile WebSocket clients ----------------------------------------------------------------
 
+def test_a_client_that_keeps_opening_refused_websockets_is_slowed_down(platform, browser):
+    """From the fourth refused kernel WebSocket of a person within a minute, the refusal comes
+    only after 2 s (RefusalDelay); another person's is not delayed."""
+    persistent = logged_in_context(platform, browser, "planer-ws-stur")
+    kid = open_html_only(persistent, platform, IMAGE)
+    cookie = cookie_header(persistent, platform)
+
+    async def refused(cookie_: str, kernel: str) -> tuple[float, int | None]:
+        t = time.monotonic()
+        conn = await ws_connect(ws_url(platform, IMAGE, kernel), cookie_, None)
+        _, code, _ = await read_until_closed(conn)
+        return time.monotonic() - t, code
+
+    answers = [run_async(refused(cookie, kid)) for _ in range(4)]
+    assert [code for _, code in answers] == [1002] * 4
+    first, fourth = [seconds for seconds, _ in answers[:3]], answers[3][0]
+    assert fourth >= 1.9 and max(first) < fourth, answers
+
+    other = logged_in_context(platform, browser, "planer-ws-andere")
+    other_kid = open_html_only(other, platform, IMAGE)
+    seconds, code = run_async(refused(cookie_header(other, platform), other_kid))
+    assert code == 1002 and seconds < fourth
+    persistent.close()
+    other.close()
+
+
 def test_websocket_without_kernel_protocol_is_refused_and_apps_keep_answering(platform, browser):
     ctx = logged_in_context(platform, browser, "planer-ws")
     before = voila_pid(platform)
@@ -446,20 +472,25 @@ def pool_size_in_voila(platform, app_id: str) -> int:
 
 
 def test_a_pool_grows_with_demand_and_shrinks_back(platform, browser):
-    """IMAGE has a pool of 1; three opens within the window raise it to pool_max (3), without
-    replacing the kernels in it; when the opens have aged out it returns to 1."""
-    ctx = logged_in_context(platform, browser, "planer-andrang")
+    """IMAGE has a pool of 1. Two opens by one person leave it so (one person is no demand);
+    three people opening it within the window raise it to pool_max (3), without replacing the
+    kernels in it; when the opens have aged out it returns to 1."""
+    people = [logged_in_context(platform, browser, f"planer-andrang-{i}") for i in range(3)]
     assert wait_until(lambda: pool_size_in_voila(platform, IMAGE) == 1, 30)
-    kernels = [open_html_only(ctx, platform, IMAGE) for _ in range(3)]
+    kernels = [open_html_only(people[0], platform, IMAGE) for _ in range(2)]
+    time.sleep(5)  # the gateway looks at the demand every 2 s
+    assert pool_size_in_voila(platform, IMAGE) == 1
+    kernels += [open_html_only(ctx, platform, IMAGE) for ctx in people[1:]]
     assert wait_until(lambda: pool_size_in_voila(platform, IMAGE) == 3, 15)
     # the grown pool fills: the next opens get preheated kernels
     from bif_lib.apps.serving.gateway import voila_pool
     assert wait_until(lambda: run_async(voila_pool(platform.cfg(), voila_token(platform), "GET", IMAGE))[1]
                       .get("rendered") == 3, 60)
-    for kid in kernels:
+    for kid, ctx in zip(kernels, people[:1] * 2 + people[1:]):
         ctx.request.post(f"{app_url(platform, IMAGE)}voila/api/shutdown/{kid}", headers={"Sec-Fetch-Site": "same-origin"})
     assert wait_until(lambda: pool_size_in_voila(platform, IMAGE) == 1, 20 + 15)
-    ctx.close()
+    for ctx in people:
+        ctx.close()
 
 
 def test_kernel_limit_per_person(platform, browser):

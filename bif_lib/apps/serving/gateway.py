@@ -190,6 +190,28 @@ class KernelBindings:
         return len(self._bindings)
 
 
+class RefusalDelay:
+    """Kernel WebSockets a person keeps opening although they are refused (wrong protocol, too
+    many connections) cost the proxy and the gateway a handshake each, as fast as the client
+    can ask: one such client made 18 a second (bench_many_planners --hostile). The first
+    ``free`` refusals within ``window`` seconds are answered at once, every further one only
+    after ``delay`` seconds, so a client that waits for its answers slows down to one try per
+    ``delay``. A browser never gets here: it asks for the protocol and opens one connection."""
+
+    def __init__(self, free: int = 3, window: float = 60.0, delay: float = 2.0, clock=time.monotonic):
+        self.free, self.window, self.delay, self.clock = free, window, delay, clock
+        self._recent: dict[str, list[float]] = {}
+
+    def delay_for(self, person: str) -> float:
+        """Count one more refusal of ``person``; seconds to wait before answering it."""
+        now = self.clock()
+        if len(self._recent) > 1000:  # forget people who stopped (bounded memory)
+            self._recent = {p: t for p, t in self._recent.items() if t and t[-1] > now - self.window}
+        recent = [t for t in self._recent.get(person, []) if t > now - self.window][-self.free:] + [now]
+        self._recent[person] = recent
+        return self.delay if len(recent) > self.free else 0.0
+
+
 class PageRewriter:
     def __init__(self, cfg: AppsConfig, key: str):
         self.placeholder = cfg.voila_base_url.encode()

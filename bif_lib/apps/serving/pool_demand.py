@@ -1,11 +1,12 @@
 """Pools that grow with demand: an app opened often gets more preheated kernels for a while.
 
 A pool of ``pool_size`` kernels covers a few opens; a training room or a department meeting
-opens the same app many times within minutes. The gateway counts the opens of each app over
-the last ``apps.pool_demand_window`` seconds; while they exceed the app's own pool size, the
-app's pool is raised towards that count, one kernel per look (every few seconds), at most
-``apps.pool_max``, and it returns to its own size
-when the opens have aged out. Voilà resizes a pool without touching the kernels already
+opens the same app many times within minutes. The gateway counts the people who opened each
+app over the last ``apps.pool_demand_window`` seconds (one person's tabs count once: a client
+asking for 50 pages must not make the service start kernels for all of them); while they
+exceed the app's own pool size, the app's pool is raised towards that count, one kernel per
+look (every few seconds), at most ``apps.pool_max``, and it returns to its own size when the
+opens have aged out. Voilà resizes a pool without touching the kernels already
 in it (``voila_server.PoolHandler.patch``). An app published with ``pool_size: 0`` (no
 preheating, on purpose) never grows.
 """
@@ -21,20 +22,21 @@ class PoolDemand:
         self.window = window
         self.maximum = maximum
         self.clock = clock
-        self._opens: dict[str, deque[float]] = {}
+        self._opens: dict[str, deque[tuple[float, str]]] = {}  # per app: (when, who)
         self._applied: dict[str, int] = {}  # the size last set in Voilà, per app
 
-    def opened(self, app_id: str) -> None:
-        self._opens.setdefault(app_id, deque()).append(self.clock())
+    def opened(self, app_id: str, person: str) -> None:
+        self._opens.setdefault(app_id, deque()).append((self.clock(), person))
 
     def recent(self, app_id: str) -> int:
+        """How many people opened ``app_id`` within the window."""
         opens = self._opens.get(app_id)
         if not opens:
             return 0
         horizon = self.clock() - self.window
-        while opens and opens[0] < horizon:
+        while opens and opens[0][0] < horizon:
             opens.popleft()
-        return len(opens)
+        return len({person for _, person in opens})
 
     def target(self, app_id: str, own: int) -> int:
         """The pool size ``app_id`` should have now; ``own`` is its configured size."""

@@ -70,6 +70,7 @@ from bif_lib.apps.serving.gateway import (
     KernelBindings,
     KernelSocketProxy,
     PageRewriter,
+    RefusalDelay,
     asset_key,
     copy_response,
     fetch_voila,
@@ -138,9 +139,10 @@ class Context:
     pool_demand: PoolDemand | None = None  # pools that grow with demand (pool_demand.py)
     # pages prepared for someone who waited in line, until their browser fetches them
     prepared: dict[str, PreparedPage] = field(default_factory=dict)
-    shared_pages: SharedPages = field(default_factory=SharedPages)
-    assets: AssetCache | None = None  # front-end files, compressed once  # one page per app version (shared_pages.py)
+    shared_pages: SharedPages = field(default_factory=SharedPages)  # one page per app version (shared_pages.py)
+    assets: AssetCache | None = None  # front-end files, compressed once
     interacting: dict[str, int] = field(default_factory=dict)  # changes in progress per person
+    refusals: RefusalDelay = field(default_factory=RefusalDelay)  # kernel WebSockets refused per person
 
     def __post_init__(self) -> None:
         if self.start_queue is None:
@@ -362,7 +364,7 @@ class AppHandler(BaseHandler):
                       "der App), bevor Sie eine weitere öffnen. Apps in Tabs, die abgestürzt sind oder noch "
                       f"beim Laden geschlossen wurden, werden nach {when} freigegeben.")
             return
-        self.ctx.pool_demand.opened(app_id)
+        self.ctx.pool_demand.opened(app_id, user)
         try:
             await self._render_in_turn(app_id)
         finally:
@@ -624,10 +626,12 @@ class KernelSocketHandler(HubUserMixin, KernelSocketProxy):
             self.set_status(403)
             self.finish("Kein Zugang")
             return
-        if not self.speaks_kernel_protocol():
-            self.refuse(*CLOSE_PROTOCOL)
-        elif self.ctx.bindings.sockets(kernel_id) >= self.ctx.cfg.ws_max_connections_per_kernel:
-            self.refuse(*CLOSE_BUSY)
+        refusal = CLOSE_PROTOCOL if not self.speaks_kernel_protocol() else \
+            CLOSE_BUSY if self.ctx.bindings.sockets(kernel_id) >= self.ctx.cfg.ws_max_connections_per_kernel else None
+        if refusal is not None:
+            # a client that keeps trying gets its answers ever later (RefusalDelay)
+            await asyncio.sleep(self.ctx.refusals.delay_for(user["name"]))
+            self.refuse(*refusal)
         else:
             if self.ctx.bindings.opened(kernel_id):
                 self._kernel_id = kernel_id
