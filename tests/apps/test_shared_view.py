@@ -201,36 +201,6 @@ def shared_states(ctx, platform) -> dict:
     return states
 
 
-def nice_of(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as fh:
-        return int(fh.read().rsplit(")", 1)[1].split()[16])  # field 19: nice
-
-
-def test_kernels_run_below_the_services_and_the_state_server_does_not(platform, planner):
-    """App kernels run at apps.kernel_nice (5) under the services; the shared view's state server
-    and its sessions, forked from the template kernel, are back at 0 (the service, as root,
-    gives the state server its priority back: service.normal_priority)."""
-    import os
-
-    from bif_lib.apps.serving.supervisor import voila_pidfile
-    from bif_lib.processes import children_map, descendants
-
-    page = open_app(planner, platform)
-    move_slider(page, "Ergebnis: 8")  # a session exists now
-    tree = children_map()
-    voila = voila_pidfile(platform.cfg()).running()
-    assert voila
-    forks = [pid for pid in tree.get(voila, []) if b"kernel_forks.py" in open(f"/proc/{pid}/cmdline", "rb").read()]
-    assert len(forks) == 1, forks
-    kernels = tree.get(forks[0], [])
-    assert kernels and all(nice_of(k) == 5 for k in kernels), [(k, nice_of(k)) for k in kernels]
-    below = [pid for k in kernels for pid in descendants(k, tree)]
-    assert below, "no state server below the template kernel"
-    assert all(nice_of(pid) == (0 if os.geteuid() == 0 else 5) for pid in below), [(p, nice_of(p)) for p in below]
-    assert nice_of(voila) == 0
-    page.close()
-
-
 def test_a_viewers_copy_ends_when_they_left(platform, planner):
     page = open_app(planner, platform)
     move_slider(page, "Ergebnis: 8", presses=1)

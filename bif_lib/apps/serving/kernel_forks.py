@@ -150,8 +150,6 @@ def _run_kernel(listener: socket.socket, conn: socket.socket, request: dict, tit
         os.environ.clear()
         os.environ.update(env)
         os.chdir(request.get("cwd") or "/")
-        if request.get("nice"):
-            os.nice(int(request["nice"]))  # below the services; its threads inherit it
         import random
 
         random.seed()
@@ -320,9 +318,8 @@ class ForkedProcess:
 class ForkServer:
     """Starts the fork server (lazily, once per Voilà) and asks it for kernels."""
 
-    def __init__(self, modules: list[str], directory: Path, log=None, nice: int = 0):
+    def __init__(self, modules: list[str], directory: Path, log=None):
         self.modules = list(modules)
-        self.nice = nice  # the kernels' CPU priority below the services (apps.kernel_nice)
         self.directory = Path(directory)
         self.socket_path = self.directory / "forks.sock"
         self.log = log
@@ -368,7 +365,7 @@ class ForkServer:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(REQUEST_TIMEOUT)
             conn.connect(str(self.socket_path))
-            conn.sendall(json.dumps({"argv": argv, "env": env, "cwd": cwd, "nice": self.nice}).encode() + b"\n")
+            conn.sendall(json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode() + b"\n")
             message, fds, _flags, _addr = socket.recv_fds(conn, 4096, 1)
             if not fds:
                 raise OSError("der Fork-Server hat keinen Kernel gestartet")

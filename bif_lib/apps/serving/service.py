@@ -85,10 +85,9 @@ from bif_lib.apps.serving.gateway import (
 from bif_lib.apps.serving.pool_demand import PoolDemand
 from bif_lib.apps.serving.shared_pages import NotShareable, SharedPage, SharedPages, compose
 from bif_lib.apps.serving.start_queue import StartQueue
-from bif_lib.apps.serving.supervisor import VoilaSupervisor, voila_pidfile
+from bif_lib.apps.serving.supervisor import VoilaSupervisor
 from bif_lib.fsutil import write_private
 from bif_lib.platform.settings import PUBLISH_SCOPE
-from bif_lib.processes import descendants
 
 log = logging.getLogger("bif.apps.service")
 
@@ -528,7 +527,6 @@ async def build_shared_page(ctx: Context, app_id: str) -> SharedPage:
         answer = json.loads(resp.body)
         interact = f"{ctx.cfg.service_prefix}app/{app_id}/bif/interact"
         page = compose(body, answer["snapshot_id"], answer["snapshot"], answer["view_only"], interact)
-        normal_priority(ctx, answer.get("state_server"))
         # everybody arriving with this page fetches its files at once: have them ready
         await ctx.assets.warm(page, ctx.rewriter.assets)
         return SharedPage(version, answer["snapshot_id"], page, gzip_if_worth("text/html", page))
@@ -537,24 +535,6 @@ async def build_shared_page(ctx: Context, app_id: str) -> SharedPage:
         await voila_shared(ctx.cfg, ctx.voila_token, "DELETE", app_id)
         await shutdown_voila_kernel(ctx.cfg, ctx.voila_token, kernel_id)
         raise
-
-
-def normal_priority(ctx: Context, pid) -> None:
-    """App kernels run below the services (``apps.kernel_nice``), so the template kernel's state
-    server, which computes the changes of all the app's viewers, would too. An unprivileged
-    process can only lower its priority; the service, as root, gives the state server normal
-    priority back (its sessions, forked later, inherit it). Only a process below this
-    service's Voilà: the pid comes from the template kernel, which runs app code."""
-    if not pid or os.geteuid() != 0 or not ctx.cfg.kernel_nice:
-        return
-    voila = voila_pidfile(ctx.cfg).running()
-    if voila is None or int(pid) not in descendants(voila):
-        log.warning("state server %s is not below Voilà: its priority stays", pid)
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, int(pid), 0)
-    except OSError as e:
-        log.warning("state server %s keeps the kernels' priority: %s", pid, e)
 
 
 async def prepare_shared_pages(ctx: Context, app_ids: list[str] | None = None) -> None:

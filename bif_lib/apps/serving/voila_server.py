@@ -305,7 +305,7 @@ class SharedHandler(APIHandler):
             log.warning("app %s cannot be shared: %s", app_id, e)
             raise web.HTTPError(409, f"not shareable: {e}") from None
         self.finish({"app_id": app_id, "snapshot_id": app.snapshot_id, "snapshot": app.snapshot,
-                     "view_only": shared_views.VIEW_ONLY, "state_server": app.server_pid})
+                     "view_only": shared_views.VIEW_ONLY})
 
     async def _interact(self, app_id: str, body: dict) -> None:
         try:
@@ -474,8 +474,7 @@ def start_fork_server(conf: dict, token: str):
     if conf.get("kernel_start", "fork") != "fork":
         return None
     directory = Path(os.environ.get("TMPDIR") or "/tmp") / f"bif-kernel-forks-{os.getpid()}"
-    server = kernel_forks.ForkServer(conf.get("kernel_preload") or [], directory, log,
-                                     nice=int(conf.get("kernel_nice", 0)))
+    server = kernel_forks.ForkServer(conf.get("kernel_preload") or [], directory, log)
     server.start(kernel_env(dict(os.environ), (token,)))
     provisioner = kernel_forks.provisioner_class()
     provisioner.fork_server = server
