@@ -629,7 +629,7 @@ class KernelSocketHandler(HubUserMixin, KernelSocketProxy):
         refusal = CLOSE_PROTOCOL if not self.speaks_kernel_protocol() else \
             CLOSE_BUSY if self.ctx.bindings.sockets(kernel_id) >= self.ctx.cfg.ws_max_connections_per_kernel else None
         if refusal is not None:
-            # a client that keeps trying gets its answers ever later (RefusalDelay)
+            # a client that keeps trying waits for each further refusal (RefusalDelay)
             await asyncio.sleep(self.ctx.refusals.delay_for(user["name"]))
             self.refuse(*refusal)
         else:
