@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -164,21 +165,15 @@ def _bundle_version() -> str:
     return f"{stat.st_mtime_ns:x}{stat.st_size:x}"
 
 
-_preload: tuple[str, list[str]] = ("", [])
-
-
-def _bundle_preload(version: str) -> list[str]:
-    """File names of the chunks the bundle imports (read once per build)."""
-    global _preload
-    if _preload[0] != version:
-        try:
-            names = json.loads(LIGHT_PRELOAD.read_text())
-            names = [n for n in names if isinstance(n, str) and re.fullmatch(r"bif-[\w.-]+\.js", n)]
-        except (OSError, ValueError) as e:
-            log.warning("no preload list of the app front end (%s): its chunks load after bif-app.js", e)
-            names = []
-        _preload = (version, names)
-    return _preload[1]
+@lru_cache(maxsize=1)
+def _bundle_preload(version: str) -> tuple[str, ...]:
+    """File names of the chunks the bundle imports (read once per build: ``version``)."""
+    try:
+        names = json.loads(LIGHT_PRELOAD.read_text())
+    except (OSError, ValueError) as e:
+        log.warning("no preload list of the app front end (%s): its chunks load after bif-app.js", e)
+        return ()
+    return tuple(n for n in names if isinstance(n, str) and re.fullmatch(r"bif-[\w.-]+\.js", n))
 
 
 def filter_page_config(page_config: dict, meta: dict | None) -> dict:
@@ -187,7 +182,7 @@ def filter_page_config(page_config: dict, meta: dict | None) -> dict:
     if meta and meta.get("frontend") == LIGHT and LIGHT_BUNDLE.is_file():
         page_config["bifFrontend"] = LIGHT
         page_config["bifFrontendVersion"] = _bundle_version()
-        page_config["bifFrontendPreload"] = _bundle_preload(page_config["bifFrontendVersion"])
+        page_config["bifFrontendPreload"] = list(_bundle_preload(page_config["bifFrontendVersion"]))
         return page_config
     if meta and meta.get(MATHJAX) is False:
         page_config["fullMathjaxUrl"] = page_config.get("baseUrl", "/") + MATHJAX_OFF_URL
