@@ -278,6 +278,7 @@ function watchKernel(kernel, manager) {
             return;
           }
           silentReconnects = 0;
+          await manager.releaseHeldChanges();
           window.clearTimeout(lostTimer);
           lostTimer = null;
           if (!lost && kernel.connectionStatus === 'connected') {
@@ -334,6 +335,37 @@ class AppWidgetManager extends KernelWidgetManager {
   async _make_model(options, serializedState) {
     await leaflet.ensureState(options.model_module, serializedState);
     return super._make_model(options, serializedState);
+  }
+
+  // After a reconnect. What the kernel sent while the connection broke is lost with it
+  // (jupyter_server keeps only what arrives after it noticed the close). ipywidgets sends a
+  // widget's next change only after the kernel's "idle" for the one before
+  // (WidgetModel._pending_msgs, @jupyter-widgets/base 6): a lost "idle" would hold back every
+  // later change of that widget for good, and the app would stop answering it. A lost echo
+  // would make the widget ignore the kernel's echoes of that attribute until its next change.
+  // Called when the kernel has answered a request sent after the reconnect, so every answer
+  // still on its way has arrived: whatever the page still waits for is lost. The widgets'
+  // state was just reloaded from the kernel, so a change held back meanwhile is dropped (the
+  // page shows the kernel's state; the planner can make the change again).
+  async releaseHeldChanges() {
+    let released = 0;
+    for (const modelPromise of Object.values(this._models)) {
+      const model = await modelPromise.catch(() => null);
+      if (!model || typeof model._pending_msgs !== 'number') {
+        continue;
+      }
+      if (model._pending_msgs > 0) {
+        model._pending_msgs = 0;
+        model._msg_buffer = null;
+        model._msg_buffer_callbacks = null;
+        released += 1;
+      }
+      model._expectedEchoMsgIds?.clear();
+    }
+    if (released) {
+      console.warn(`BIF: answers lost with the connection; ${released} widget(s) may send changes again`);
+    }
+    return released;
   }
 }
 
