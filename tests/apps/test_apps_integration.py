@@ -16,6 +16,7 @@ import urllib.request
 import pytest
 from apps_helpers import SLIDER_APP, api, slider_notebook, voila_kernel_exists
 from apps_hub import login, running_platform
+from kernel_frames import VOILA_ALLOWED, kernel_message
 
 pytestmark = pytest.mark.timeout(300)  # a hung browser or hub must not stall CI
 
@@ -90,8 +91,10 @@ def test_planner_logs_in_and_lands_on_gallery(platform, planner):
 
 def test_planner_opens_app_and_widget_updates_output(platform, planner):
     requests = []
+    sent: list[str] = []  # message types the page sends its kernel
     page = planner.new_page()
     page.on("request", lambda r: requests.append(r.url))
+    page.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(kernel_message(frame)[1]["msg_type"])))
     page.goto(platform.gallery_url)
     page.click(f"[data-app-id={APP}] >> text=App öffnen")
     page.wait_for_selector(RESULT)
@@ -100,6 +103,9 @@ def test_planner_opens_app_and_widget_updates_output(platform, planner):
     assert "Version A" in page.locator("#rendered_cells").inner_text()
     assert page.locator(".bif-appbar-back").inner_text() == "← Alle Apps"
     move_slider(page, "Ergebnis: 8")
+    # only what Voilà lets through to the kernel (no subshell requests, which it drops with a
+    # warning and never answers)
+    assert "comm_msg" in sent and set(sent) <= VOILA_ALLOWED, sorted(set(sent))
 
     # offline-capable: every request stayed on this machine; Font Awesome comes with Voilà's
     # bundled styles (no second copy)

@@ -10,14 +10,13 @@ Voilà, BIF's app front end, bif_lib/apps/serving/app_frontend/src/index.js):
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import struct
 
 import pytest
 from app_server import wait_ready
+from kernel_frames import kernel_message
 
 from bif_lib import processes
 
@@ -139,16 +138,6 @@ def answers(page, district: str, console: list[str]) -> None:
     except Exception as error:
         raise AssertionError("no answer to a change after reconnecting; browser console:\n"
                              + "\n".join(console[-40:])) from error
-
-
-def kernel_message(frame: bytes | str) -> tuple[str, dict, dict, dict]:
-    """Channel, header, parent header and content of a frame of the kernel WebSocket protocol
-    v1.kernel.websocket.jupyter.org: a count n, n offsets (uint64 little-endian), then the parts."""
-    assert isinstance(frame, bytes), "the kernel protocol sends binary frames only"
-    count = struct.unpack_from("<Q", frame)[0]
-    offsets = [*struct.unpack_from(f"<{count}Q", frame, 8), len(frame)]
-    parts = [frame[offsets[i]:offsets[i + 1]] for i in range(count)]
-    return parts[0].decode(), json.loads(parts[1]), json.loads(parts[2]), json.loads(parts[4])
 
 
 def test_a_change_whose_answer_is_lost_with_the_connection_does_not_block_the_next(app_server, app_page):

@@ -28,7 +28,7 @@ import * as output from '@jupyter-widgets/jupyterlab-manager/lib/output';
 import { WidgetRenderer } from '@jupyter-widgets/jupyterlab-manager/lib/renderer';
 import { PageConfig } from '@jupyterlab/coreutils';
 import { RenderMimeRegistry, standardRendererFactories } from '@jupyterlab/rendermime';
-import { KernelAPI, ServerConnection } from '@jupyterlab/services';
+import { CommsOverSubshells, KernelAPI, ServerConnection } from '@jupyterlab/services';
 import { KernelConnection } from '@jupyterlab/services/lib/kernel/default';
 import { Widget } from '@lumino/widgets';
 import * as leaflet from './leaflet-widgets';
@@ -388,7 +388,10 @@ async function connectWidgets(rendermime) {
   if (!model) {
     throw new Error(`Der Kernel ${kernelId} dieser App läuft nicht mehr.`);
   }
-  const kernel = new KernelConnection({ model, serverSettings });
+  // No subshell per comm target: Voilà lets only comm and kernel-info messages through to an
+  // app's kernel and drops create_subshell_request (a warning in its log and a request that is
+  // never answered, twice per page); the widgets' messages run on the main shell either way.
+  const kernel = new KernelConnection({ model, serverSettings, commsOverSubshells: CommsOverSubshells.Disabled });
   const manager = widgetManager(kernel, rendermime);
   watchKernel(kernel, manager);
   shutdownOnLeave(baseUrl, kernel);
