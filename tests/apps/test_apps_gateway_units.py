@@ -154,9 +154,17 @@ def test_refusal_delay_slows_down_a_person_who_keeps_trying():
     assert delay.delay_for("andere") == 0.0  # per person
     now[0] += 61  # the refusals aged out
     assert delay.delay_for("stur") == 0.0
-    # bounded memory: people who stopped are forgotten
-    for i in range(1200):
+    # bounded memory: people who stopped are forgotten; while many are still refused, the
+    # sweeps come ever more rarely (not on every refusal)
+    for i in range(2500):
         delay.delay_for(f"p{i}")
-    now[0] += 61
-    delay.delay_for("neu")
-    assert len(delay._recent) <= 202
+    assert 1000 < len(delay._recent) <= 2 * 2002 and delay._forget_above > 1000
+    now[0] += 61  # they all stopped; new people come
+    before, swept_at = len(delay._recent), None
+    for i in range(delay._forget_above + 1):
+        delay.delay_for(f"neu{i}")
+        if len(delay._recent) < before + i + 1:
+            swept_at = i
+            break
+    assert swept_at is not None and len(delay._recent) == swept_at + 1  # only the new ones remain
+    assert not any(p.startswith("p") for p in delay._recent)

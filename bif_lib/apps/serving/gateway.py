@@ -198,15 +198,21 @@ class RefusalDelay:
     after ``delay`` seconds, so a client that waits for its answers slows down to one try per
     ``delay``. A browser never gets here: it asks for the protocol and opens one connection."""
 
+    FORGET_ABOVE = 1000  # people remembered before those who stopped are forgotten
+
     def __init__(self, free: int = 3, window: float = 60.0, delay: float = 2.0, clock=time.monotonic):
         self.free, self.window, self.delay, self.clock = free, window, delay, clock
         self._recent: dict[str, list[float]] = {}
+        self._forget_above = self.FORGET_ABOVE
 
     def delay_for(self, person: str) -> float:
         """Count one more refusal of ``person``; seconds to wait before answering it."""
         now = self.clock()
-        if len(self._recent) > 1000:  # forget people who stopped (bounded memory)
-            self._recent = {p: t for p, t in self._recent.items() if t and t[-1] > now - self.window}
+        if len(self._recent) > self._forget_above:  # forget people who stopped (bounded memory)
+            self._recent = {p: t for p, t in self._recent.items() if t[-1] > now - self.window}
+            # many people still refused: the next sweep only after as many more again, so that
+            # each refusal costs O(1) on average
+            self._forget_above = max(self.FORGET_ABOVE, 2 * len(self._recent))
         recent = [t for t in self._recent.get(person, []) if t > now - self.window][-self.free:] + [now]
         self._recent[person] = recent
         return self.delay if len(recent) > self.free else 0.0

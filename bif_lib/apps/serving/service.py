@@ -626,8 +626,11 @@ class KernelSocketHandler(HubUserMixin, KernelSocketProxy):
             self.set_status(403)
             self.finish("Kein Zugang")
             return
-        refusal = CLOSE_PROTOCOL if not self.speaks_kernel_protocol() else \
-            CLOSE_BUSY if self.ctx.bindings.sockets(kernel_id) >= self.ctx.cfg.ws_max_connections_per_kernel else None
+        refusal = None
+        if not self.speaks_kernel_protocol():
+            refusal = CLOSE_PROTOCOL
+        elif self.ctx.bindings.sockets(kernel_id) >= self.ctx.cfg.ws_max_connections_per_kernel:
+            refusal = CLOSE_BUSY
         if refusal is not None:
             # a client that keeps trying waits for each further refusal (RefusalDelay)
             await asyncio.sleep(self.ctx.refusals.delay_for(user["name"]))
