@@ -337,6 +337,8 @@ class Bench:
         self.shared_view_known = shared_view_known()
         self.shared_view = ""
         self.set_shared_view("off" if args.compare_modes else args.shared_view)
+        if getattr(args, "prepare_steps", None) is not None:
+            self.platform.apps_overrides["shared_prepare_steps"] = args.prepare_steps
 
     def set_shared_view(self, mode: str) -> None:
         """``apps.shared_view`` ("on"/"off") for the next start of the apps service, through the
@@ -393,7 +395,8 @@ class Bench:
     def wait_ready(self, timeout: float = 120) -> float:
         """Seconds until the platform is ready for the round: with apps.shared_view, the app's
         shared page is built (the gateway builds it at start, with a kernel of the pool), and
-        the pool is full."""
+        the pool is full; its first changes are prepared (``apps.shared_prepare_steps``), as
+        they are long before a Monday morning."""
         t0 = time.perf_counter()
         if getattr(self.cfg, "shared_view", False):
             req = urllib.request.Request(f"{self.cfg.voila_url}/bif/shared",
@@ -401,7 +404,8 @@ class Bench:
             while time.perf_counter() - t0 < timeout:
                 try:
                     with urllib.request.urlopen(req, timeout=5) as resp:
-                        if APP in json.loads(resp.read()).get("apps", {}):
+                        shared = json.loads(resp.read()).get("apps", {}).get(APP)
+                        if shared is not None and not shared.get("preparing"):
                             break
                 except OSError:
                     pass
@@ -1344,6 +1348,7 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
         "n": n, "browsers": n_browsers, "http_clients": n - n_browsers, "cap_s": cap,
         "interactive_limit_s": limit, "stopped_by": stopped_by,
         "shared_view": bench.shared_view, "shared_view_setting_known": bench.shared_view_known,
+        "shared_prepare_steps": getattr(bench.cfg, "shared_prepare_steps", None),
         # the mode each planner's page came in (none: no page arrived)
         "modes": dict(Counter(r.get("mode", "none") for r in results)),
         "all": block(results), "http": block(http) if http else None, "chromium": block(browsers) if browsers else None,
@@ -1534,6 +1539,9 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="one line per planner")
     parser.add_argument("--keep-logs", action="store_true", help="keep the platform's directory (logs)")
+    parser.add_argument("--prepare-steps", type=int, default=None,
+                        help="apps.shared_prepare_steps of the platform (first changes computed ahead; "
+                             "default: the platform's setting, 0: none)")
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--shared-view", choices=("on", "off"), default="on",
                        help="the platform setting apps.shared_view (shared, kernel-free app pages)")

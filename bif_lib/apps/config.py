@@ -57,6 +57,7 @@ class AppsConfig(Layout):
     shared_view: bool = _setting("apps.shared_view")
     shared_session_idle: int = _setting("apps.shared_session_idle")
     shared_max_sessions: int = _setting("apps.shared_max_sessions")
+    shared_prepare_steps: int = _setting("apps.shared_prepare_steps")
     concurrent_starts: int = _setting("apps.concurrent_starts")
     queue_timeout: int = _setting("apps.queue_timeout")
     kernel_start: str = _setting("apps.kernel_start")

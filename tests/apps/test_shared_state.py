@@ -259,3 +259,85 @@ def test_a_dead_state_server_drops_the_template(shared):
         loop.run_until_complete(views.interact("bevoelkerung", app.snapshot_id, [], step_to(dropdown, 1)))
     assert "bevoelkerung" not in views.apps
     assert kernel_id not in km.list_kernel_ids()
+
+
+def test_first_steps_take_every_other_choice_of_each_selection_widget_in_turns():
+    def model(name, index, labels, **state):
+        return {"model_name": name, "state": {"index": index, "_options_labels": labels, **state}}
+
+    snapshot = {"data": {"states": {
+        "topic": model("DropdownModel", 1, ["a", "b", "c"]),
+        "mode": model("ToggleButtonsModel", 0, ["Werte", "Index"]),
+        "off": model("DropdownModel", 0, ["x", "y"], disabled=True),
+        "many": model("SelectMultipleModel", (0,), ["x", "y"]),
+        "nothing": model("DropdownModel", None, ["x", "y"]),
+        "slider": {"model_name": "IntSliderModel", "state": {"value": 3}},
+    }}}
+    steps = shared_views.first_steps(snapshot, 10)
+    assert [(s["comm_id"], s["data"]["state"]["index"]) for s in steps] == [("topic", 0), ("mode", 1), ("topic", 2)]
+    assert steps[0] == step_to("topic", 0)  # exactly what the page sends: the same cache key
+    assert len(shared_views.first_steps(snapshot, 2)) == 2
+    assert shared_views.first_steps(snapshot, 0) == []
+
+
+def test_first_changes_are_prepared_after_planners_and_answer_as_computed(tmp_path):
+    async def setup():
+        km = AsyncMultiKernelManager()
+        kernel_id = await km.start_kernel(kernel_name="python3", env={**os.environ, "PYTHONPATH": os.getcwd()})
+        await execute(km, kernel_id, APP)
+        views = shared_views.SharedViews(km, str(tmp_path / "shared"), session_idle=5.0, max_sessions=3,
+                                         step_timeout=10.0, prepare_steps=8)
+        views._computing = 1  # a planner's change is being computed: preparing waits
+        app = await views.adopt("bevoelkerung", kernel_id)
+        return km, views, app
+
+    loop = LoopThread()
+    try:
+        km, views, app = loop.run_until_complete(setup())
+        time.sleep(1.0)
+        assert app.prepared == 0 and views.status()["apps"]["bevoelkerung"]["preparing"]
+
+        async def background_session_nice():
+            session = await shared_views.Session.open(app.socket_path)
+            try:
+                await session.call({"op": "background"})
+                with open(f"/proc/{session.pid}/stat") as f:
+                    return int(f.read().split(")")[-1].split()[16])
+            finally:
+                session.kill()
+
+        assert loop.run_until_complete(background_session_nice()) == 19, "preparing runs at the lowest priority"
+        loop.call(lambda: setattr(views, "_computing", 0))
+        assert loop.run_until_complete(asyncio.wait_for(asyncio.shield(app.preparing), 60)) == 2
+        deadline = time.monotonic() + 10
+        while session_pids(app.server_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert session_pids(app.server_pid) == set(), "the sessions that prepared are gone"
+
+        dropdown = model_of(app.snapshot, "DropdownModel")
+        table = model_of(app.snapshot, "HTMLModel", "<p>Stadt</p>")
+        links = model_of(app.snapshot, "HTMLModel", "")
+        answer = loop.run_until_complete(views.interact("bevoelkerung", app.snapshot_id, [], step_to(dropdown, 2)))
+        flushed = loop.run_until_complete(views.interact("bevoelkerung", app.snapshot_id, [step_to(dropdown, 2)],
+                                                         {"flush": True}))
+        assert (app.misses, app.hits) == (0, 2)
+        assert updates(answer)[table]["value"] == "<p>Mürwik</p>"
+        assert updates(flushed)[links]["value"] == "download-Mürwik"
+        # while the planner looks at the answer, a session is placed where they are now ...
+        deadline = time.monotonic() + 30
+        while (app.warming or not app.sessions) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (app.forks, app.replays, app.session_count()) == (1, 1, 1)
+        # ... so their next change is computed there, without another fork
+        answer = loop.run_until_complete(views.interact("bevoelkerung", app.snapshot_id, [step_to(dropdown, 2)],
+                                                        step_to(dropdown, 1)))
+        assert updates(answer)[table]["value"] == "<p>Altstadt</p>"
+        assert (app.misses, app.forks) == (1, 1)
+        # a prepared answer is the one a planner's own session computes
+        computed = loop.run_until_complete(views._compute(app, [], step_to(dropdown, 1), False))
+        assert computed.decoded() == loop.run_until_complete(
+            views.interact("bevoelkerung", app.snapshot_id, [], step_to(dropdown, 1))).decoded()
+    finally:
+        loop.run_until_complete(views.drop("bevoelkerung"))
+        loop.run_until_complete(km.shutdown_all(now=True))
+        loop.close()

@@ -4,6 +4,8 @@ real thing: JupyterHub + proxy + gateway + preheated Voilà + Chromium.
 * every viewer gets the same page without a kernel of their own; changes are computed in
   forks of the app's template and are independent per viewer;
 * eight simultaneous opens succeed without a kernel each; the same change is computed once;
+* the first choices in an app's selection widgets are computed ahead, and a planner's first
+  choice is answered from them;
 * the change endpoint refuses what does not come from an app page of someone allowed to
   open the app; a broken change leaves the app usable;
 * a viewer's forked copy ends after ``shared_session_idle``; a new version replaces the page,
@@ -25,6 +27,17 @@ pytestmark = pytest.mark.timeout(300)
 
 SLIDER = "slider-app"
 HIDDEN = "intern-app"
+CHOICE = "auswahl-app"
+CHOICE_APP = """import ipywidgets as w
+district = w.Dropdown(options=["Gesamtstadt", "Altstadt", "Mürwik"], description="Stadtteil")
+district.add_class("bif-district-select")
+mode = w.ToggleButtons(options=["Werte", "Index"])
+out = w.HTML('<p class="bif-choice">Gesamtstadt Werte</p>')
+def show(_):
+    out.value = f'<p class="bif-choice">{district.value} {mode.value}</p>'
+district.observe(show, "value")
+mode.observe(show, "value")
+w.VBox([district, mode, out])"""
 RESULT = ".bif-result"
 SESSION_IDLE = 5
 SETTINGS = {"shared_view": True, "shared_session_idle": SESSION_IDLE, "pool_size": 1}
@@ -42,6 +55,7 @@ def platform(environment_access):
         install_app(p, SLIDER, slider_version("Version A"))
         install_app(p, HIDDEN, notebook("import ipywidgets as w\nw.HTML('intern')", title="Intern",
                                         audience=["office"]))
+        install_app(p, CHOICE, notebook(CHOICE_APP, title="Auswahl"))
 
     yield from running_platform(apps=SETTINGS, prepare=prepare)
 
@@ -155,6 +169,26 @@ def test_eight_simultaneous_opens_all_succeed_without_a_kernel_each(platform, br
     assert after["hits"] - before["hits"] >= 7
     for ctx in contexts:
         ctx.close()
+
+
+def test_first_choices_are_prepared_and_a_planners_first_choice_is_answered_from_them(platform, planner):
+    # every other option of the dropdown (2) and of the toggle buttons (1), computed ahead
+    def prepared():
+        status = shared_status(platform, CHOICE)
+        return status.get("prepared") == 3 and not status.get("preparing")
+
+    assert wait_until(prepared, 120), shared_status(platform, CHOICE)
+    before = shared_status(platform, CHOICE)
+    page = planner.new_page()
+    page.goto(app_url(platform, CHOICE))
+    page.wait_for_selector(".bif-choice")
+    page.select_option(".bif-district-select select", label="Mürwik")
+    page.wait_for_function("document.querySelector('.bif-choice').textContent === 'Mürwik Werte'",
+                           timeout=30_000)
+    after = shared_status(platform, CHOICE)
+    # what the page sent is exactly the prepared change: answered from the cache, nothing computed
+    assert (after["hits"], after["misses"]) == (before["hits"] + 1, before["misses"])
+    page.close()
 
 
 def interact(ctx, platform, body, app_id: str = SLIDER, content_type: str = "application/json"):

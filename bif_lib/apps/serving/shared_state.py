@@ -45,6 +45,7 @@ SESSION_IDLE_TIMEOUT = 60.0  # seconds without a request before a session ends
 SESSION_CPU_SECONDS = 600  # a session computing longer than this is ended by the kernel (RLIMIT_CPU)
 STATE_SERVER_BACKLOG = 64
 PR_SET_PDEATHSIG = 1
+BACKGROUND_NICE = 19
 STEP_FIELDS = ("comm_id", "data", "buffers")  # what a page may send: a comm message to a widget
 
 
@@ -217,6 +218,11 @@ class Session:
                     "cpu_ms": round(1000 * (time.process_time() - started), 1)}
         if op == "flush":
             return {"messages": self.flush(), "pending": self.pending()}
+        if op == "background":
+            # a session that prepares answers ahead (shared_views.SharedViews.prepare) gives way
+            # to the planners' own; it ends after its step, so nobody computes at this priority
+            os.setpriority(os.PRIO_PROCESS, 0, BACKGROUND_NICE)
+            return {"ok": True}
         raise ValueError(f"unknown op {op!r}")
 
     def apply(self, step: dict) -> list[dict]:

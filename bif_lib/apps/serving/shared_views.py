@@ -17,6 +17,12 @@ See ``shared_state.py`` for the idea and the kernel's side. Here, in the Voilà 
   A session is used by one request at a time; identical requests wait for the first one.
   Idle sessions end after ``session_idle`` seconds, the oldest beyond ``max_sessions``
   earlier: a viewer coming back later only costs a replay.
+* ``SharedViews.prepare`` computes the **first changes** ahead, after ``adopt``: every other
+  choice of each selection widget of the default view (up to ``prepare_steps`` per app), and
+  what the page asks for once its planner paused after it (the flush). A room of planners
+  who all open the app and pick their Stadtteil then gets every first answer from the cache.
+  It runs one change at a time, in sessions at the lowest CPU priority, and waits while
+  planners' own changes are being computed.
 
 This module is loaded by its path in the Voilà process (see ``voila_server.py``): it must not
 import ``bif_lib``.
@@ -46,6 +52,12 @@ STEP_TIMEOUT = 120.0
 # Leaflet map views send where they are after every render and move; the app does not react,
 # and these differ per window: they are kept in the page, not sent (see app_frontend/shared.js).
 VIEW_ONLY = {"LeafletMapModel": ["bounds", "pixel_bounds", "center", "zoom", "window_url", "fullscreen"]}
+# widgets whose choices a page sends as {"index": i} (ipywidgets' selection widgets with one choice)
+SELECTION_MODELS = frozenset({"DropdownModel", "ToggleButtonsModel", "RadioButtonsModel", "SelectModel",
+                              "SelectionSliderModel"})
+PREPARE_YIELD_S = 0.2  # how often preparing looks whether planners' changes are still computed
+FLUSH = {"flush": True}
+MAX_WARMED = 4096  # places remembered per app where a session was placed after a cached answer
 
 
 class SnapshotGone(Exception):
@@ -82,6 +94,30 @@ class Answer:
 
 def history_key(steps: list) -> str:
     return hashlib.sha256(json.dumps(steps, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def selection_step(comm_id: str, index: int) -> dict:
+    """A choice in a selection widget, exactly as the page sends it (app_frontend/src/shared.js)."""
+    return {"comm_id": comm_id, "data": {"method": "update", "state": {"index": index}, "buffer_paths": []},
+            "buffers": []}
+
+
+def first_steps(snapshot: dict, limit: int) -> list[dict]:
+    """The changes a planner can make first with one choice: every other option of each enabled
+    selection widget of the default view, taken in turns across the widgets (the first other
+    option of each, then the second ...) so that a small ``limit`` still covers every widget."""
+    choices = []
+    for comm_id, model in snapshot["data"]["states"].items():
+        state = model.get("state") or {}
+        index, labels = state.get("index"), state.get("_options_labels")
+        if model.get("model_name") not in SELECTION_MODELS or state.get("disabled") \
+                or not isinstance(index, int) or isinstance(index, bool) or not isinstance(labels, list):
+            continue
+        choices.append([selection_step(comm_id, i) for i in range(len(labels)) if i != index])
+    steps = []
+    for turn in range(max((len(c) for c in choices), default=0)):
+        steps.extend(c[turn] for c in choices if turn < len(c))
+    return steps[:max(0, limit)]
 
 
 class Session:
@@ -142,6 +178,10 @@ class SharedApp:
     answers: OrderedDict = field(default_factory=OrderedDict)  # (history key, step) -> answer, LRU
     answers_bytes: int = 0
     inflight: dict[str, asyncio.Future] = field(default_factory=dict)
+    warming: dict[str, asyncio.Future] = field(default_factory=dict)  # sessions being placed, by history key
+    warmed: dict[str, float] = field(default_factory=dict)  # history key -> when a session was placed there
+    preparing: asyncio.Task | None = None
+    prepared: int = 0  # answers computed ahead (SharedViews.prepare)
     hits: int = 0
     misses: int = 0
     forks: int = 0
@@ -151,6 +191,9 @@ class SharedApp:
         return sum(len(s) for s in self.sessions.values())
 
     def remember(self, key: str, answer: Answer) -> None:
+        known = self.answers.pop(key, None)
+        if known is not None:
+            self.answers_bytes -= known.size
         self.answers[key] = answer
         self.answers_bytes += answer.size
         while self.answers_bytes > MAX_CACHE_BYTES and self.answers:
@@ -176,6 +219,10 @@ class SharedApp:
         return session
 
     def close(self) -> None:
+        if self.preparing is not None:
+            self.preparing.cancel()
+        for placing in self.warming.values():
+            placing.cancel()
         for parked in self.sessions.values():
             for session in parked:
                 session.close()
@@ -186,8 +233,10 @@ class SharedViews:
     """The shared apps of this Voilà, by app id."""
 
     def __init__(self, kernel_manager, directory: str, *, session_idle: float = 60.0, max_sessions: int = 64,
-                 concurrent_forks: int | None = None, step_timeout: float = STEP_TIMEOUT):
+                 concurrent_forks: int | None = None, step_timeout: float = STEP_TIMEOUT, prepare_steps: int = 0):
         self.km = kernel_manager
+        self.prepare_steps = prepare_steps
+        self._computing = 0  # planners' changes being computed now (preparing waits for them)
         self.step_timeout = step_timeout
         self.directory = directory
         self.session_idle = session_idle
@@ -203,7 +252,8 @@ class SharedViews:
         return {"apps": {a.app_id: {"template_kernel": a.kernel_id, "snapshot": a.snapshot_id,
                                     "sessions": a.session_count(), "cache_entries": len(a.answers),
                                     "cache_bytes": a.answers_bytes, "hits": a.hits, "misses": a.misses,
-                                    "forks": a.forks, "replays": a.replays}
+                                    "forks": a.forks, "replays": a.replays, "prepared": a.prepared,
+                                    "preparing": a.preparing is not None and not a.preparing.done()}
                          for a in self.apps.values()}}
 
     # --- templates -------------------------------------------------------------------------------
@@ -239,6 +289,8 @@ class SharedViews:
             await self._retire(old)
         log.info("app %s is shared: template kernel %s, state server %d, %d widgets", app_id, kernel_id, pid,
                  len(snapshot["data"]["states"]))
+        if self.prepare_steps > 0:
+            app.preparing = asyncio.ensure_future(self.prepare(app))
         return app
 
     async def drop(self, app_id: str) -> None:
@@ -266,11 +318,13 @@ class SharedViews:
             raise SnapshotGone()
         if not isinstance(history, list) or len(history) > MAX_HISTORY:
             raise Refused(409, "Zu viele Änderungen auf einer Seite: bitte laden Sie die App neu.")
-        flush = step == {"flush": True}
+        flush = step == FLUSH
         key = history_key([history, step])
         answer = app.recall(key)
         if answer is not None:
             app.hits += 1
+            if not history and not flush:
+                self._warm(app, [step])
             return answer
         waiting = app.inflight.get(key)
         if waiting is not None:
@@ -279,6 +333,7 @@ class SharedViews:
         app.misses += 1
         future = asyncio.get_running_loop().create_future()
         app.inflight[key] = future
+        self._computing += 1
         try:
             answer = await self._compute(app, history, step, flush)
             future.set_result(answer)
@@ -290,11 +345,56 @@ class SharedViews:
             future.exception()  # retrieved: nobody else may be waiting
             raise
         finally:
+            self._computing -= 1
             app.inflight.pop(key, None)
+
+    def _warm(self, app: SharedApp, history: list) -> None:
+        """After a first change answered from the cache (mostly a prepared one, whose session
+        ended) no session stands where its viewer now is: place one there while the viewer
+        looks at the answer (a fork that replays the change), so that their next change is
+        computed at once, as after an answer computed for them. Once per place while such a
+        session may still be waiting (``session_idle``), as a computed answer leaves one
+        session there: when it has been taken, the others who came there at the same time
+        mostly get their next answers from the cache as well. Only after first changes: a
+        later answer in the cache was computed by a planner, whose session was parked there,
+        and a crowd making the same changes would otherwise replay ever longer histories."""
+        key, now = history_key(history), time.monotonic()
+        if now - app.warmed.get(key, -self.session_idle) < self.session_idle or app.sessions.get(key) \
+                or self.apps.get(app.app_id) is not app:
+            return
+        if len(app.warmed) >= MAX_WARMED:
+            app.warmed.clear()
+        app.warmed[key] = now
+        app.warming[key] = asyncio.ensure_future(self._place(app, history, key))
+
+    async def _place(self, app: SharedApp, history: list, key: str) -> None:
+        self._computing += 1
+        session = None
+        try:
+            async with self._forking:
+                session = await Session.open(app.socket_path)
+            app.forks += 1
+            app.replays += 1
+            await session.call({"op": "replay", "steps": history}, self.step_timeout)
+            session.key = key
+            if self.apps.get(app.app_id) is app:
+                app.park(session)
+                self._trim(app)
+                session = None
+        except Exception as e:  # noqa: BLE001 - the next change forks and replays itself
+            log.info("no session placed for %s: %s", app.app_id, e)
+        finally:
+            if session is not None:
+                session.kill()
+            self._computing -= 1
+            app.warming.pop(key, None)
 
     async def _compute(self, app: SharedApp, history: list, step: dict, flush: bool) -> Answer:
         before = history_key(history)
         session = app.take(before)
+        if session is None and before in app.warming:
+            await asyncio.wait({app.warming[before]})  # a session is being placed there
+            session = app.take(before)
         try:
             if session is None:
                 async with self._forking:
@@ -321,6 +421,48 @@ class SharedViews:
         app.park(session)
         self._trim(app)
         return Answer.of({"messages": answer["messages"], "pending": answer["pending"]})
+
+    # --- first changes, ahead ---------------------------------------------------------------------
+
+    async def prepare(self, app: SharedApp) -> int:
+        """Compute the answers to the app's first changes (``first_steps``) and, where the page
+        will ask for deferred work after them, the flush; returns how many changes were
+        prepared. Stops when the app is retired; a change that fails is skipped (a planner
+        making it computes it and sees the error)."""
+        for step in first_steps(app.snapshot, self.prepare_steps):
+            while self._computing:  # planners first
+                await asyncio.sleep(PREPARE_YIELD_S)
+            if self.apps.get(app.app_id) is not app:
+                break
+            if app.recall(history_key([[], step])) is not None:
+                continue  # a planner was quicker
+            try:
+                await self._prepare_one(app, step)
+            except (OSError, asyncio.IncompleteReadError) as e:
+                log.info("preparing the first changes of %s stopped: %s", app.app_id, e)
+                break
+            except Exception as e:  # noqa: BLE001 - the app's own error: its planner will see it
+                log.info("first change of %s not prepared: %s", app.app_id, e)
+        log.info("app %s: %d first change(s) prepared", app.app_id, app.prepared)
+        return app.prepared
+
+    async def _prepare_one(self, app: SharedApp, step: dict) -> None:
+        async with self._forking:
+            session = await Session.open(app.socket_path)
+        try:
+            await session.call({"op": "background"}, self.step_timeout)
+            answer = await session.call({"op": "step", "step": step}, self.step_timeout)
+            flushed = await session.call({"op": "flush"}, self.step_timeout) if answer["pending"] else None
+        finally:
+            session.kill()  # at the lowest priority: not parked for a planner
+        if self.apps.get(app.app_id) is not app:
+            return
+        app.remember(history_key([[], step]), Answer.of({"messages": answer["messages"],
+                                                         "pending": answer["pending"]}))
+        if flushed is not None:
+            app.remember(history_key([[step], FLUSH]), Answer.of({"messages": flushed["messages"],
+                                                                  "pending": flushed["pending"]}))
+        app.prepared += 1
 
     def _trim(self, app: SharedApp) -> None:
         parked = sorted(((s.used, key, s) for key, ss in app.sessions.items() for s in ss), key=lambda t: t[0])

@@ -267,6 +267,7 @@ class VoilaSupervisor:
             "cull_idle_timeout": self.cfg.cull_idle_timeout, "cull_interval": self.cfg.cull_interval,
             "kernel_start": self.cfg.kernel_start, "kernel_preload": list(self.cfg.kernel_preload),
             "shared_session_idle": self.cfg.shared_session_idle, "shared_max_sessions": self.cfg.shared_max_sessions,
+            "shared_prepare_steps": self.cfg.shared_prepare_steps,
         }
 
     def env(self, fresh: bool = True) -> dict:

@@ -369,6 +369,7 @@ class BifVoila(Voila):
     bif_shared_dir = str(Path(os.environ.get("TMPDIR") or "/tmp") / f"bif-shared-{os.getpid()}")
     bif_session_idle = 60.0
     bif_max_sessions = 64
+    bif_prepare_steps = 0
 
     def init_handlers(self):
         handlers = [(pattern, KernelSocketNoDelay if handler is VoilaKernelWebsocketHandler else handler, *rest)
@@ -381,7 +382,8 @@ class BifVoila(Voila):
     def init_settings(self) -> dict:
         settings = super().init_settings()
         shared = shared_views.SharedViews(self.kernel_manager, self.bif_shared_dir,
-                                          session_idle=self.bif_session_idle, max_sessions=self.bif_max_sessions)
+                                          session_idle=self.bif_session_idle, max_sessions=self.bif_max_sessions,
+                                          prepare_steps=self.bif_prepare_steps)
         BifKernelManager.shared = shared
         settings["bif_shared"] = shared
         self._bif_sweeper = PeriodicCallback(shared.sweep, 10_000)
@@ -459,6 +461,7 @@ def main() -> None:
     BifVoila.bif_shared_dir = str(Path(os.environ.get("TMPDIR") or "/tmp") / f"bif-shared-{os.getpid()}")
     BifVoila.bif_session_idle = float(conf.get("shared_session_idle", 60))
     BifVoila.bif_max_sessions = int(conf.get("shared_max_sessions", 64))
+    BifVoila.bif_prepare_steps = int(conf.get("shared_prepare_steps", 0))
     app = BifVoila(config=build_config(conf, token))
     app.initialize([])
     try:
