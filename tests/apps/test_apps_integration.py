@@ -107,18 +107,21 @@ def test_planner_opens_app_and_widget_updates_output(platform, planner):
     # warning and never answers)
     assert "comm_msg" in sent and set(sent) <= VOILA_ALLOWED, sorted(set(sent))
 
-    # offline-capable: every request stayed on this machine; Font Awesome comes with Voilà's
-    # bundled styles (no second copy)
+    # offline-capable: every request stayed on this machine; Font Awesome comes with the app
+    # front end's bif-page-base.css (no second copy, nothing from a CDN)
     assert all(u.startswith(platform.hub_url) or u.startswith("data:") for u in requests), \
         [u for u in requests if not u.startswith(platform.hub_url)]
     assert not any("fontawesome" in u or "jupyterlab_pygments" in u for u in requests)
     assert page.evaluate("""() => { const i = document.createElement('i'); i.className = 'fa fa-check';
         document.body.appendChild(i); return getComputedStyle(i).fontFamily; }""").startswith('"Font Awesome')
     # a slider and a number need nothing beyond BIF's app front end: one script from the
-    # shared assets, none of Voilà's JupyterLab application, its extensions or MathJax
+    # shared assets, none of Voilà's JupyterLab application, its style script, its extensions
+    # or MathJax
     scripts = [u.split("?")[0] for u in requests if ".js" in u]
     assert any(u.startswith(f"{platform.gallery_url}assets/") and u.endswith("/bif-app.js") for u in scripts)
-    assert not [u for u in scripts if "voila.js" in u or "remoteEntry" in u or "mathjax" in u.lower()]
+    assert not [u for u in scripts
+                if "voila.js" in u or "voila-style.js" in u or "remoteEntry" in u or "mathjax" in u.lower()]
+    assert any(u.split("?")[0].endswith("/bif-page-base.css") for u in requests)
 
     # the kernel runs under the app service account
     kid = kernel_id(page)

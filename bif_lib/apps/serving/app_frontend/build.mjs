@@ -61,6 +61,26 @@ const stylesElsewhere = {
 
 const assets = { '.png': 'dataurl', '.gif': 'dataurl', '.svg': 'dataurl', '.woff': 'file', '.woff2': 'file', '.ttf': 'file', '.eot': 'file' };
 
+// Font Awesome's style sheet names each font in five formats, for browsers back to IE 6. Every
+// browser BIF supports takes the WOFF2 file (listed before the others); the rest would only be
+// copied (EOT, WOFF, TTF) or, worse, put into the style sheet as data (the SVG fonts, 1.8 MB).
+// They stay names that are never fetched.
+const FONT_AWESOME_WEBFONTS = /[\\/]@fortawesome[\\/]fontawesome-free[\\/]webfonts[\\/].*\.(eot|svg|ttf|woff)$/;
+const onlyWoff2 = {
+  name: 'only-woff2',
+  setup(build) {
+    build.onResolve({ filter: /\.(eot|svg|ttf|woff)([?#].*)?$/ }, async args => {
+      if (args.pluginData === 'only-woff2') {
+        return undefined;
+      }
+      const found = await build.resolve(args.path.replace(/[?#].*$/, ''), {
+        kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'only-woff2'
+      });
+      return FONT_AWESOME_WEBFONTS.test(found.path) ? { path: args.path, external: true } : undefined;
+    });
+  }
+};
+
 // nothing is written until both builds and the check below have passed: a half-written bundle
 // would look up to date to scripts/setup
 const scripts = await esbuild.build({
@@ -83,14 +103,14 @@ const scripts = await esbuild.build({
 });
 
 const styles = await esbuild.build({
-  entryPoints: { 'bif-app': 'src/bif-app.css', 'bif-leaflet-more': 'src/bif-leaflet-more.css' },
+  entryPoints: { 'bif-app': 'src/bif-app.css', 'bif-page-base': 'src/bif-page-base.css', 'bif-leaflet-more': 'src/bif-leaflet-more.css' },
   write: false,
   bundle: true,
   minify: true,
   assetNames: 'bif-[name]-[hash]',
   outdir,
   loader: assets,
-  plugins: [webpackTilde],
+  plugins: [webpackTilde, onlyWoff2],
   logLevel: 'warning',
   metafile: true
 });
