@@ -116,14 +116,18 @@ class LoopThread:
         self.loop.close()
 
 
+async def app_kernel_and_views(tmp_path, **options):
+    """A kernel that has executed APP, and SharedViews with ``options`` (not adopted yet)."""
+    km = AsyncMultiKernelManager()
+    kernel_id = await km.start_kernel(kernel_name="python3", env={**os.environ, "PYTHONPATH": os.getcwd()})
+    await execute(km, kernel_id, APP)
+    return km, kernel_id, shared_views.SharedViews(km, str(tmp_path / "shared"), max_sessions=3, **options)
+
+
 @pytest.fixture
 def shared(tmp_path):
     async def setup():
-        km = AsyncMultiKernelManager()
-        kernel_id = await km.start_kernel(kernel_name="python3", env={**os.environ, "PYTHONPATH": os.getcwd()})
-        await execute(km, kernel_id, APP)
-        views = shared_views.SharedViews(km, str(tmp_path / "shared"), session_idle=1.0, max_sessions=3,
-                                         step_timeout=3.0)
+        km, kernel_id, views = await app_kernel_and_views(tmp_path, session_idle=1.0, step_timeout=3.0)
         app = await views.adopt("bevoelkerung", kernel_id)
         return km, kernel_id, views, app
 
@@ -282,11 +286,8 @@ def test_first_steps_take_every_other_choice_of_each_selection_widget_in_turns()
 
 def test_first_changes_are_prepared_after_planners_and_answer_as_computed(tmp_path):
     async def setup():
-        km = AsyncMultiKernelManager()
-        kernel_id = await km.start_kernel(kernel_name="python3", env={**os.environ, "PYTHONPATH": os.getcwd()})
-        await execute(km, kernel_id, APP)
-        views = shared_views.SharedViews(km, str(tmp_path / "shared"), session_idle=5.0, max_sessions=3,
-                                         step_timeout=10.0, prepare_steps=8)
+        km, kernel_id, views = await app_kernel_and_views(tmp_path, session_idle=5.0, step_timeout=10.0,
+                                                          prepare_steps=8)
         views._computing = 1  # a planner's change is being computed: preparing waits
         app = await views.adopt("bevoelkerung", kernel_id)
         return km, views, app
