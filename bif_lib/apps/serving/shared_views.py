@@ -362,32 +362,47 @@ class SharedViews:
         if now - app.warmed.get(key, -self.session_idle) < self.session_idle or app.sessions.get(key) \
                 or self.apps.get(app.app_id) is not app:
             return
-        if len(app.warmed) >= MAX_WARMED:
-            app.warmed.clear()
+        if len(app.warmed) >= MAX_WARMED:  # forget the places whose session has ended anyway
+            app.warmed = {k: t for k, t in app.warmed.items() if now - t < self.session_idle}
         app.warmed[key] = now
         app.warming[key] = asyncio.ensure_future(self._place(app, history, key))
 
     async def _place(self, app: SharedApp, history: list, key: str) -> None:
         self._computing += 1
-        session = None
         try:
-            async with self._forking:
-                session = await Session.open(app.socket_path)
-            app.forks += 1
-            app.replays += 1
-            await session.call({"op": "replay", "steps": history}, self.step_timeout)
-            session.key = key
+            session = await self._fork_at(app, history, key)
             if self.apps.get(app.app_id) is app:
                 app.park(session)
                 self._trim(app)
-                session = None
+            else:
+                session.kill()
         except Exception as e:  # noqa: BLE001 - the next change forks and replays itself
             log.info("no session placed for %s: %s", app.app_id, e)
         finally:
-            if session is not None:
-                session.kill()
             self._computing -= 1
             app.warming.pop(key, None)
+
+    async def _fork_at(self, app: SharedApp, history: list, key: str) -> Session:
+        """A new session (a fork of the state server) that has replayed ``history``; forks that
+        replay run at most one per CPU at a time. The state server gone (crashed, killed): the
+        template is dropped, pages reload and the gateway builds the app's page afresh."""
+        async with self._forking:
+            try:
+                session = await Session.open(app.socket_path)
+            except (OSError, asyncio.IncompleteReadError) as e:
+                log.warning("state server of %s unreachable (%s): template dropped", app.app_id, e)
+                await self.drop(app.app_id)
+                raise SnapshotGone() from e
+            app.forks += 1
+            try:
+                if history:
+                    app.replays += 1
+                    await session.call({"op": "replay", "steps": history}, self.step_timeout)
+            except BaseException:
+                session.kill()  # in an unknown state, maybe still computing
+                raise
+            session.key = key
+            return session
 
     async def _compute(self, app: SharedApp, history: list, step: dict, flush: bool) -> Answer:
         before = history_key(history)
@@ -397,20 +412,7 @@ class SharedViews:
             session = app.take(before)
         try:
             if session is None:
-                async with self._forking:
-                    try:
-                        session = await Session.open(app.socket_path)
-                    except (OSError, asyncio.IncompleteReadError) as e:
-                        # the template or its state server is gone (crashed, killed): pages
-                        # reload, and the gateway builds the app's page afresh
-                        log.warning("state server of %s unreachable (%s): template dropped", app.app_id, e)
-                        await self.drop(app.app_id)
-                        raise SnapshotGone() from e
-                    app.forks += 1
-                    if history:
-                        app.replays += 1
-                        await session.call({"op": "replay", "steps": history}, self.step_timeout)
-                    session.key = before
+                session = await self._fork_at(app, history, before)
             answer = await session.call({"op": "flush"} if flush else {"op": "step", "step": step}, self.step_timeout)
         except BaseException:
             if session is not None:
