@@ -59,7 +59,8 @@ mode is not possible).
      {"index": k}, "buffer_paths": []}, "buffers": []}}``; **a change ends when the answer
      (``{"messages": [comm_msg/comm_open/comm_close ...], "pending": bool}``) has arrived**,
      then the step joins the history. A change whose messages touch no other comm than the
-     Dropdown's is an error ("no other widget changed"). 429/503: wait ``Retry-After``
+     Dropdown's is an error ("no other widget changed"; checked after the round, so that
+     decompressing and parsing the answers does not hold up the other planners' loop). 429/503: wait ``Retry-After``
      (default 1 s) and send again (counted in ``retries``, the wait is part of the change);
      409: error "snapshot outdated". The client changes again at once (within
      ``flushAfterMs``), so it never flushes between changes; after its last change, if that
@@ -114,8 +115,10 @@ clients (waiting line, page, assets, WebSocket, states, the shared mode's flush 
 retries), planners per mode, pages without the app, errors by
 kind, WARNING/ERROR lines of the gateway's and Voilà's logs, the pool before and after,
 restarts of Voilà by the gateway's watchdog, CPU seconds per kind of process (platform
-services, app kernels, Chromium, this benchmark, everything else on the machine) for the
-login wave and for T0 until all closed, the lag of the benchmark's own event loop, the load
+services, app kernels, Chromium, this benchmark, everything else on the machine) and per
+process (``by_process``: Chromium's renderer, browser and GPU process; proxy, gateway, Voilà)
+for the login wave and for T0 until all closed, the lag of the benchmark's own event loop
+(over the round and from T0 until all closed), the load
 average, and the commit measured.
 
 ``--hostile``: each N three times, without, with and again without two hostile clients
@@ -151,12 +154,14 @@ import contextlib
 import email.message
 import gzip
 import http.cookiejar
+import ipaddress
 import json
 import math
 import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import sys
 import tempfile
@@ -199,10 +204,7 @@ LOGIN_TIMEOUT_MS = 180_000
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 EMPTY_PAGE = "the page came without the app's output (no widget): the planner sees no app"
 ASSET_PARALLEL = 6  # connections per host of a browser (HTTP/1.1)
-PAGE_CONFIG = re.compile(r'<script[^>]*id="jupyter-config-data"[^>]*>(.*?)</script>', re.DOTALL)
 QUEUE_NEXT = re.compile(r"location\.replace\((\"[^\"]+\")\)")
-# shared mode: the widget states embedded in the page (``</`` inside is written ``<\/``)
-SNAPSHOT = re.compile(r'<script[^>]*id="bif-widget-snapshot"[^>]*>(.*?)</script>', re.DOTALL)
 SHARED_RETRY = (429, 503)  # busy: send again after Retry-After
 # in a Chromium page: the mode its page came in (as HttpPlanner.session decides it)
 PAGE_MODE_JS = """() => {
@@ -296,11 +298,30 @@ def shared_view_known() -> bool:
 
 class AssetLinks(HTMLParser):
     """The scripts and style sheets a page makes the browser load (with the script modules it
-    preloads: the app front end's chunks)."""
+    preloads: the app front end's chunks). ``of(html)`` parses only the page's ``<script>`` and
+    ``<link>`` tags: the whole page (the widget snapshot in it) took the benchmark's one event
+    loop 6 ms per planner, which all planners' pages arrive together and delay each other."""
+
+    TAGS = re.compile(r"<(script|link)\b[^>]*>", re.IGNORECASE)
+    SCRIPT_END = re.compile(r"</script", re.IGNORECASE)
 
     def __init__(self):
         super().__init__()
         self.urls: list[str] = []
+
+    @classmethod
+    def of(cls, html: str) -> list[str]:
+        links, at = cls(), 0
+        while (tag := cls.TAGS.search(html, at)) is not None:
+            at = tag.end()
+            if tag.group(1).lower() == "script":
+                links.feed(tag.group(0) + "</script>")  # ends the content mode a script tag starts
+                end = cls.SCRIPT_END.search(html, at)  # its content is text, as for the full parser
+                at = end.end() if end else len(html)
+            else:
+                links.feed(tag.group(0))
+        links.close()
+        return links.urls
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -438,7 +459,7 @@ class Bench:
         except (OSError, ValueError):
             return None
 
-    def platform_pids(self) -> list[int]:
+    def platform_pids(self, tree: dict[int, list[int]] | None = None) -> list[int]:
         from bif_lib.processes import descendants
 
         roots = [p.pid for p in (self.platform.hub_proc, self.platform.proxy_proc) if p is not None]
@@ -449,7 +470,7 @@ class Bench:
                 pass
         pids = set(roots)
         for pid in roots:
-            pids.update(descendants(pid))
+            pids.update(descendants(pid, tree))
         return sorted(pids)
 
     async def voila_kernels(self) -> dict[str, dict] | None:
@@ -497,6 +518,7 @@ class Sampler(threading.Thread):
         self.samples: list[dict] = []
         self.low_memory = threading.Event()
         self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (kind, CPU seconds when last seen)
+        self.names: dict[int, str] = {}  # pid -> which process it is (process_name)
 
     def sample(self) -> dict:
         from bif_lib.apps.serving.supervisor import service_kernels
@@ -513,17 +535,20 @@ class Sampler(threading.Thread):
         roots = found - forks  # kernels (and the fork server); the rest are processes forked by a kernel
         kernel_pids = sorted(found | forks)
         kernels = [memory_bytes([pid]) / 2**20 for pid in kernel_pids]
-        platform_pids = self.bench.platform_pids()
+        # one pass over /proc for all of them: the sampler shares the interpreter with the planners
+        platform_pids = self.bench.platform_pids(tree)
         platform = memory_bytes(platform_pids)
         kinds = {pid: "platform services" for pid in platform_pids}
         kinds.update({pid: "app kernels" for pid in kernel_pids})
-        for pid in descendants(os.getpid()):
+        for pid in descendants(os.getpid(), tree):
             if pid not in kinds and any(m in (cmdline(pid) or "") for m in ("chrom", "playwright")):
                 kinds[pid] = "chromium"
         for pid, kind in kinds.items():
             used = cpu_seconds(pid)
             if used is not None:
                 self.cpu[pid] = (self.cpu.get(pid, (kind,))[0], used)
+                if pid not in self.names:
+                    self.names[pid] = process_name(kind, cmdline(pid) or "")
         return {"t": time.monotonic(), "voila_pid": self.bench.voila_pid(), "kernels": len(roots),
                 "kernel_forks": len(forks),
                 "kernels_pss_mb": round(sum(kernels), 1), "max_kernel_pss_mb": round(max(kernels, default=0.0), 1),
@@ -552,10 +577,11 @@ class Sampler(threading.Thread):
 
     def cpu_since(self, mark: dict) -> dict:
         """CPU seconds used since ``mark`` by kind (processes that ended lose their last second)."""
-        used = Counter()
+        used, by_process = Counter(), Counter()
         for pid, (kind, seconds) in dict(self.cpu).items():
             before = mark["pids"].get(pid, (kind, 0.0))[1]
             used[kind] += max(0.0, seconds - before)
+            by_process[self.names.get(pid, kind)] += max(0.0, seconds - before)
         used["benchmark (HTTP clients, Playwright calls)"] = sum(os.times()[:2]) - mark["bench"]
         busy, total = machine_cpu()
         used["whole machine"] = busy - mark["machine"][0]
@@ -565,7 +591,29 @@ class Sampler(threading.Thread):
             used["whole machine"] - sum(v for k, v in used.items() if k != "whole machine"), 1)
         out["capacity (CPUs x wall time)"] = round((total - mark["machine"][1]), 1)
         out["wall_s"] = round(wall, 1)
+        out["by_process"] = {k: round(v, 2) for k, v in by_process.most_common() if v >= 0.05}
         return out
+
+
+def process_name(kind: str, line: str) -> str:
+    """A short name for a process of ``kind``: Chromium's by its ``--type`` (renderer, gpu-process,
+    utility: network, ...), the platform's by the module or program it runs."""
+    if kind == "chromium":
+        found = re.search(r"--type=(\S+)", line)
+        sub = re.search(r"--utility-sub-type=(\S+)", line)
+        if "chrom" not in line.split(" ")[0]:
+            return "chromium: playwright driver"
+        return "chromium: " + ((found.group(1) + (f" ({sub.group(1).split('.')[-2]})" if sub else ""))
+                               if found else "browser")
+    if kind == "platform services":
+        for marker, name in (("configurable-http-proxy", "proxy"), ("jupyterhub", "hub"), ("gateway", "gateway"),
+                             ("voila_server", "voila"), ("voila", "voila"), ("ipykernel", "kernel")):
+            if marker in line:
+                return f"platform: {name}"
+        words = line.split(" ")
+        module = words[words.index("-m") + 1] if "-m" in words[:-1] else None
+        return "platform: " + (module or words[0].rsplit("/", 1)[-1] or "?")
+    return kind
 
 
 # --- a lightweight planner: HTTP + kernel WebSocket -------------------------------------------------
@@ -675,6 +723,59 @@ _state_reply = _comm_method("update")  # one widget's state (request_state)
 _states = _comm_method("update_states")  # all widgets' states (the control comm)
 
 
+class AddressResolver:
+    """Tornado's resolver for the platform's address (127.0.0.1): as it is, without a trip through
+    the thread pool that its default resolver takes for every connection; names go that way."""
+
+    def __init__(self):
+        from tornado.netutil import DefaultLoopResolver
+
+        self.names = DefaultLoopResolver()
+
+    async def resolve(self, host: str, port: int, family=socket.AF_UNSPEC) -> list:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return await self.names.resolve(host, port, family)
+        return [(socket.AF_INET6 if address.version == 6 else socket.AF_INET, (host, port))]
+
+    def close(self) -> None:
+        self.names.close()
+
+
+def script_text(html: str, element_id: str) -> str | None:
+    """The content of the page's ``<script id="element_id">``, None if there is none. A search
+    for the id: a regular expression over the script tags took 4 ms for the shared page."""
+    at = html.find(f'id="{element_id}"')
+    opened = html.rfind("<", 0, at)
+    if at < 0 or not html.startswith("<script", opened) or ">" in html[opened:at]:
+        return None
+    start = html.find(">", at) + 1
+    end = html.find("</script>", start)
+    return html[start:end] if start > 0 and end >= 0 else None
+
+
+def answer_of(resp) -> dict:
+    """The JSON answer of a response fetched ``raw`` (gzip as it came)."""
+    body = resp.body or b""
+    if resp.headers.get("Content-Encoding") == "gzip" and body:
+        body = gzip.decompress(body)
+    return json.loads(body)
+
+
+_SNAPSHOT_MODELS: dict[str, tuple[str, int]] = {}
+
+
+def snapshot_district_model(text: str) -> tuple[str, int]:
+    """``district_model`` of a page's widget snapshot (its JSON text). Remembered per exact text:
+    every planner gets the same page, and parsing its 250 KB for each of them kept the
+    benchmark's loop from the planners' answers (a browser parses it on its own machine)."""
+    found = _SNAPSHOT_MODELS.get(text)
+    if found is None:
+        found = _SNAPSHOT_MODELS[text] = district_model(json.loads(text)["data"]["states"])
+    return found
+
+
 def district_model(states: dict) -> tuple[str, int]:
     """(model id, number of options) of the Stadtteil dropdown in the kernel's widget states."""
     for model_id, model in states.items():
@@ -697,6 +798,8 @@ class HttpPlanner:
         self.channel: KernelChannel | None = None
         self.shared: dict | None = None  # the page's bifShared (shared mode)
         self.closed = False
+        self.model_id: str | None = None  # shared mode: the Stadtteil dropdown's model
+        self.answers: list | None = None  # shared mode: the answers to check after the round
 
     # --- HTTP with cookies -------------------------------------------------------------------
     async def fetch(self, url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None,
@@ -757,7 +860,7 @@ class HttpPlanner:
         try:
             resp, url = await self.fetch(self.bench.app_url, headers=NAVIGATE, timeout=deadline - time.monotonic())
             html = resp.body.decode(errors="replace")
-            while resp.code == 200 and not PAGE_CONFIG.search(html):
+            while resp.code == 200 and script_text(html, "jupyter-config-data") is None:
                 # the gateway's waiting line (a streamed page with the position): it ends by
                 # sending the browser on to the prepared page
                 r["queued"] = r.get("queued", 0) + 1
@@ -771,7 +874,7 @@ class HttpPlanner:
                 html = resp.body.decode(errors="replace")
             if resp.code != 200:
                 raise RuntimeError(f"app page HTTP {resp.code}")
-            config = json.loads(PAGE_CONFIG.search(html).group(1))
+            config = json.loads(script_text(html, "jupyter-config-data"))
             self.shared = shared_config(config)
             r["mode"] = "shared" if self.shared else "kernel"
             if WIDGET_VIEW not in html:
@@ -785,22 +888,20 @@ class HttpPlanner:
             r["page_bytes"] = len(resp.body)
 
             phase = "assets"
-            links = AssetLinks()
-            links.feed(html)
-            own = [urllib.parse.urljoin(url, u) for u in links.urls]
+            own = [urllib.parse.urljoin(url, u) for u in AssetLinks.of(html)]
             own = [u for u in own if urllib.parse.urlsplit(u).netloc == urllib.parse.urlsplit(url).netloc]
             r["assets"], r["assets_bytes"] = len(own), await self.fetch_assets(own, deadline)
             r["assets_s"] = time.monotonic() - t0
 
             if self.shared:
                 phase = "states"
-                found = SNAPSHOT.search(html)
+                # the widget states embedded in the page (``</`` inside is written ``<\/``)
+                found = script_text(html, "bif-widget-snapshot")
                 if found is None:
                     raise RuntimeError("shared page without its widget snapshot (bif-widget-snapshot)")
-                states = json.loads(found.group(1))["data"]["states"]
-                r["states_via"], r["states_bytes"] = "page snapshot", len(found.group(1))
+                r["states_via"], r["states_bytes"] = "page snapshot", len(found)
+                model_id, options = snapshot_district_model(found)
                 r["states_s"] = time.monotonic() - t0
-                model_id, options = district_model(states)
                 phase = "change"
                 await self.shared_changes(urllib.parse.urljoin(url, self.shared["interactUrl"]), model_id, options,
                                           t0, deadline, changes)
@@ -846,41 +947,56 @@ class HttpPlanner:
     async def shared_changes(self, interact_url: str, model_id: str, options: int, t0: float, deadline: float,
                              changes: int) -> None:
         """Shared mode: each change a POST to the gateway (see the module docstring); after the
-        last one, if its answer was pending, one flush as the page sends it after flushAfterMs."""
+        last one, if its answer was pending, one flush as the page sends it after flushAfterMs.
+        A change counts when its answer has arrived; what the answers say is checked after the
+        round (``check_answers``): decompressing and parsing them at once (a browser does that on
+        its own machine) made the benchmark's one loop late for everybody's next answers."""
         r, shared = self.r, self.shared
         history: list[dict] = []
-        r["changes_ms"], r["change_messages"], r["change_bytes"], r["retries"] = [], [], [], 0
-        answer: dict = {}
+        r["changes_ms"], r["retries"] = [], 0
+        self.model_id, self.answers = model_id, []
         for i in range(changes):
             index = 1 + i % (options - 1)  # another Stadtteil each time (index 0 is the whole city)
             step = {"comm_id": model_id, "data": {"method": "update", "state": {"index": index}, "buffer_paths": []},
                     "buffers": []}
             started = time.monotonic()
-            answer, size = await self.interact(interact_url, history, step, deadline)
+            resp = await self.interact(interact_url, history, step, deadline)
             r["changes_ms"].append(1000 * (time.monotonic() - started))
+            self.answers.append(resp)
             history.append(step)
-            messages = answer.get("messages") or []
-            r["change_messages"].append(len(messages))
-            r["change_bytes"].append(size)
-            touched = {(m.get("content") or {}).get("comm_id") for m in messages
-                       if m.get("msg_type") in ("comm_msg", "comm_open", "comm_close")}
-            if len(touched - {model_id}) == 0:
-                r["errors"].append("change: no other widget changed")
             if i == 0:
                 r["interactive_s"] = time.monotonic() - t0
-        if answer.get("pending"):
+        if self.answers and answer_of(self.answers[-1]).get("pending"):
             # the client changed again at once (within flushAfterMs) after every earlier answer;
             # after the last one the page waits flushAfterMs, then asks for what is still due
             await asyncio.sleep(float(shared.get("flushAfterMs", 300)) / 1000)
             started = time.monotonic()
-            answer, _ = await self.interact(interact_url, history, {"flush": True}, deadline)
+            resp = await self.interact(interact_url, history, {"flush": True}, deadline)
             r["flush_ms"] = 1000 * (time.monotonic() - started)
+            answer = answer_of(resp)
             r["flush_messages"] = len(answer.get("messages") or [])
             r["pending_after_flush"] = bool(answer.get("pending"))
 
-    async def interact(self, url: str, history: list[dict], step: dict, deadline: float) -> tuple[dict, int]:
-        """One POST to the shared page's interactUrl: (answer, bytes). 429/503: wait Retry-After
-        (default 1 s) and send again; 409: the snapshot is outdated."""
+    def check_answers(self) -> None:
+        """After the round: each change's answer must change another widget than the dropdown."""
+        r, answers = self.r, self.answers
+        if answers is None:
+            return
+        r["change_messages"], r["change_bytes"] = [], []
+        for resp in answers:
+            answer = answer_of(resp)
+            messages = answer.get("messages") or []
+            r["change_messages"].append(len(messages))
+            r["change_bytes"].append(len(resp.body or b""))  # as sent (gzip)
+            touched = {(m.get("content") or {}).get("comm_id") for m in messages
+                       if m.get("msg_type") in ("comm_msg", "comm_open", "comm_close")}
+            if len(touched - {self.model_id}) == 0:
+                r["errors"].append("change: no other widget changed")
+        self.answers = None
+
+    async def interact(self, url: str, history: list[dict], step: dict, deadline: float):
+        """One POST to the shared page's interactUrl: the response as it came (see ``answer_of``).
+        429/503: wait Retry-After (default 1 s) and send again; 409: the snapshot is outdated."""
         body = json.dumps({"snapshot": self.shared["snapshot"], "history": history, "step": step}).encode()
         headers = {"Content-Type": "application/json", "Origin": self.bench.hub, "Sec-Fetch-Site": "same-origin",
                    "Accept": "application/json"}
@@ -888,7 +1004,7 @@ class HttpPlanner:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("cap reached")
-            resp, _ = await self.fetch(url, "POST", body, headers, follow=False, timeout=left)
+            resp, _ = await self.fetch(url, "POST", body, headers, follow=False, timeout=left, raw=True)
             if resp.code in SHARED_RETRY:
                 self.r["retries"] = self.r.get("retries", 0) + 1
                 try:
@@ -901,7 +1017,7 @@ class HttpPlanner:
                 raise RuntimeError("snapshot outdated")
             if resp.code != 200:
                 raise RuntimeError(f"interact HTTP {resp.code}")
-            return json.loads(resp.body), len(resp.body or b"")
+            return resp
 
     async def widget_states(self, deadline: float) -> tuple[dict, str, int]:
         """All widget states, as ipywidgets' ``_loadFromKernel`` gets them: over the
@@ -1099,8 +1215,8 @@ class HostileClients:
     async def _kernel_page(self, client: HttpPlanner, tag: str) -> tuple[int, str | None]:
         """(HTTP status, kernel id) of an app page with a kernel of its own."""
         resp, _ = await client.fetch(f"{self.bench.app_url}?bif-bench={tag}", timeout=120)
-        found = PAGE_CONFIG.search(resp.body.decode(errors="replace")) if resp.code == 200 else None
-        return resp.code, json.loads(found.group(1)).get("kernelId") if found else None
+        found = script_text(resp.body.decode(errors="replace"), "jupyter-config-data") if resp.code == 200 else None
+        return resp.code, json.loads(found).get("kernelId") if found else None
 
     async def _malformed(self, stop: asyncio.Event) -> None:
         from tornado.httpclient import HTTPRequest
@@ -1157,12 +1273,14 @@ class HostileClients:
 
 # --- one round ------------------------------------------------------------------------------------------
 
-async def loop_lag(stop: asyncio.Event, lags: list[float]) -> None:
+async def loop_lag(stop: asyncio.Event, lags: list[tuple[float, float]]) -> None:
+    """(when, how late) of a 50 ms timer on the benchmark's own loop: a late loop delays what
+    the HTTP planners measure."""
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         due = loop.time() + 0.05
         await asyncio.sleep(0.05)
-        lags.append(max(0.0, loop.time() - due))
+        lags.append((time.monotonic(), max(0.0, loop.time() - due)))
 
 
 async def non_pooled(bench: Bench) -> list[str] | None:
@@ -1212,7 +1330,7 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
     attack_task = None
     offsets = log_offsets(bench)
     load_before = os.getloadavg()
-    lags: list[float] = []
+    lags: list[tuple[float, float]] = []
     stop_lag = asyncio.Event()
     lag_task = asyncio.ensure_future(loop_lag(stop_lag, lags))
     round_start = time.monotonic()
@@ -1263,6 +1381,9 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         closed_at = time.monotonic()
+        for p in planners:
+            if isinstance(p, HttpPlanner):
+                p.check_answers()
         stop_attack.set()
         if attack_task is not None:
             await asyncio.gather(attack_task, return_exceptions=True)
@@ -1343,7 +1464,8 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
     kernels_pss = [s["kernels_pss_mb"] for s in samples]
     platform_pss = [s["platform_pss_mb"] for s in samples]
     voila_pids = sorted({s["voila_pid"] for s in samples if s["voila_pid"]} | ({voila_before} if voila_before else set()))
-    lags = sorted(lags)
+    opened = sorted(lag for when, lag in lags if t0 <= when <= closed_at)
+    lags = sorted(lag for _, lag in lags)
     return {
         "n": n, "browsers": n_browsers, "http_clients": n - n_browsers, "cap_s": cap,
         "interactive_limit_s": limit, "stopped_by": stopped_by,
@@ -1378,7 +1500,10 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
         if http else {},
         "log_problems": log_problems(offsets),
         "bench_loop_lag_ms": {"p99": round(1000 * lags[int(0.99 * (len(lags) - 1))], 1) if lags else None,
-                              "max": round(1000 * lags[-1], 1) if lags else None},
+                              "max": round(1000 * lags[-1], 1) if lags else None,
+                              "open_to_close_p99": round(1000 * opened[int(0.99 * (len(opened) - 1))], 1)
+                              if opened else None,
+                              "open_to_close_max": round(1000 * opened[-1], 1) if opened else None},
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "planner_details": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()
@@ -1392,7 +1517,7 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
 async def run_all(bench: Bench, sampler: Sampler) -> list[dict]:
     from tornado.httpclient import AsyncHTTPClient
 
-    bench.http = AsyncHTTPClient(force_instance=True, max_clients=1000)
+    bench.http = AsyncHTTPClient(force_instance=True, max_clients=1000, resolver=AddressResolver())
     task = asyncio.current_task()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     rounds = []
