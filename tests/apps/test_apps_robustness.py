@@ -397,6 +397,77 @@ def test_kernel_without_connection_is_shut_down_but_a_live_page_keeps_its_own(pl
     ctx.close()
 
 
+KERNEL_IN_URL = re.compile(r"/api/kernels/([0-9a-f-]{36})")
+RELOADED_AND_READY = ("() => JSON.parse(sessionStorage.getItem('bif-app-reloads') || '[]').length === 1"
+                      f" && !!document.querySelector('{RESULT}')")
+
+
+def reloaded_and_ready(page, timeout: float) -> bool:
+    """The page reloaded itself once and shows its app (asked across the reload)."""
+    def ready() -> bool:
+        try:
+            return page.evaluate(RELOADED_AND_READY)
+        except Exception:  # noqa: BLE001 - between two documents
+            return False
+    return wait_until(ready, timeout)
+
+
+def page_kernel(page) -> str:
+    return page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
+
+
+def test_a_page_that_asks_for_its_kernel_after_it_was_shut_down_reloads_itself(platform, browser):
+    """A page whose first request for its kernel comes after the gateway shut the kernel down as
+    an orphan (``apps.orphan_timeout``: a very slow browser) reloads itself and works with a
+    fresh kernel, instead of showing the app without its widgets."""
+    ctx = logged_in_context(platform, browser, "planer-spaet")
+    page = ctx.new_page()
+    late = []
+
+    def after_the_orphan_check(route):
+        kid = KERNEL_IN_URL.search(route.request.url).group(1)
+        if not late:
+            late.append(kid)
+            assert wait_until(lambda: not voila_kernel_exists(platform, kid), ORPHAN_TIMEOUT + 20)
+        route.continue_()
+
+    page.route(re.compile(r".*/api/kernels/[0-9a-f-]{36}(\?.*)?$"), after_the_orphan_check)
+    page.goto(app_url(platform, SLIDER))
+    assert reloaded_and_ready(page, ORPHAN_TIMEOUT + 90)
+    assert late and page_kernel(page) != late[0]
+    move_slider(page, "Ergebnis: 8")
+    page.close(run_before_unload=True)
+    ctx.close()
+
+
+def test_a_page_whose_first_connection_never_got_through_reloads_when_its_kernel_is_gone(platform, browser):
+    """The page has its kernel, but its WebSocket never gets through (closed on the way, every
+    attempt): the gateway shuts the kernel down as an orphan; the page's next attempt finds it
+    gone (the kernel connection then calls it dead), and the page reloads itself and works with
+    a fresh kernel."""
+    ctx = logged_in_context(platform, browser, "planer-ohne-netz")
+    page = ctx.new_page()
+    blocked = []
+
+    def kernel_socket(ws):
+        kid = KERNEL_IN_URL.search(ws.url).group(1)
+        if not blocked:
+            blocked.append(kid)
+        if kid == blocked[0]:
+            ws.close()  # never reaches the server
+        else:
+            ws.connect_to_server()
+
+    page.route_web_socket(re.compile(r".*/api/kernels/[0-9a-f-]{36}/channels.*"), kernel_socket)
+    page.goto(app_url(platform, SLIDER))
+    assert reloaded_and_ready(page, ORPHAN_TIMEOUT + 120)
+    assert blocked and page_kernel(page) != blocked[0]
+    assert not voila_kernel_exists(platform, blocked[0])
+    move_slider(page, "Ergebnis: 8")
+    page.close(run_before_unload=True)
+    ctx.close()
+
+
 # --- 3. many planners at once, and limits per person -------------------------------------------------
 
 def test_eight_simultaneous_opens_all_succeed(platform, browser):

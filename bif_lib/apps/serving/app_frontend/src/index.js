@@ -294,6 +294,11 @@ function watchKernel(kernel, manager) {
       return;
     }
     if (!armed) {
+      // a failed first attempt is retried, and a kernel found gone meanwhile ends as 'dead'
+      // (above); only a connection that gave up before it ever stood is a loss
+      if (status === 'disconnected') {
+        lose('no first connection');
+      }
       return;
     }
     if (offlineTimer === null && !document.body.classList.contains('bif-kernel-offline')) {
@@ -380,13 +385,31 @@ function widgetManager(kernel, rendermime) {
   return manager;
 }
 
+class KernelGone extends Error {}
+
+// The page's kernel as the server sees it; null when the page cannot have it any more. The
+// gateway answers 403 for a kernel that is not bound to this planner (shut down meanwhile, or
+// the login ended): a reload helps both (a fresh kernel, or the login page).
+async function ownKernelModel(kernelId, serverSettings) {
+  try {
+    return (await KernelAPI.getKernelModel(kernelId, serverSettings)) || null;
+  } catch (error) {
+    const status = error.response && error.response.status;
+    if (status === 403 || status === 404) {
+      return null;
+    }
+    throw error;
+  }
+}
+
 async function connectWidgets(rendermime) {
   const baseUrl = PageConfig.getBaseUrl();
   const kernelId = PageConfig.getOption('kernelId');
   const serverSettings = ServerConnection.makeSettings({ baseUrl });
-  const model = await KernelAPI.getKernelModel(kernelId, serverSettings);
+  const model = await ownKernelModel(kernelId, serverSettings);
   if (!model) {
-    throw new Error(`Der Kernel ${kernelId} dieser App läuft nicht mehr.`);
+    // shut down before this page asked for it (it came later than apps.orphan_timeout)
+    throw new KernelGone(`the kernel ${kernelId} of this page is gone before its first connection`);
   }
   // No subshell per comm target: Voilà lets only comm and kernel-info messages through to an
   // app's kernel and drops create_subshell_request (a warning in its log and a request that is
@@ -461,8 +484,13 @@ async function main() {
     }
   } catch (error) {
     // without their kernel the widgets cannot work: show everything else
-    showProblem(error);
     withWidgets = false;
+    if (error instanceof KernelGone) {
+      console.warn(`BIF: ${error.message}; reloading the page`);
+      reloadPage(); // a fresh page gets a fresh kernel
+    } else {
+      showProblem(error);
+    }
   }
   renderOutputs(rendermime, withWidgets);
   showCells();
