@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 from apps_helpers import SLIDER_APP, api, slider_notebook, voila_kernel_exists
-from apps_hub import login, running_platform
+from apps_hub import logged_in_context, login, running_platform
 from kernel_frames import VOILA_ALLOWED, kernel_message
 
 pytestmark = pytest.mark.timeout(300)  # a hung browser or hub must not stall CI
@@ -141,18 +141,25 @@ def test_planner_opens_app_and_widget_updates_output(platform, planner):
     assert not voila_kernel_exists(platform, kid)
 
 
-def test_app_page_says_so_when_its_kernel_is_gone(platform, planner):
-    page = planner.new_page()
-    # the kernel the page names has vanished (e.g. culled) by the time the page asks for it
+def test_app_page_reloads_when_its_kernel_is_gone_and_says_so_when_that_keeps_happening(platform, browser):
+    # a person of their own: every load of the page below binds a kernel that is never used
+    ctx = logged_in_context(platform, browser, "planer-kernel-weg")
+    page = ctx.new_page()
+    # the kernel the page names has vanished (e.g. culled) by the time the page asks for it,
+    # on every load: a reload would get a fresh kernel, here it never does
     page.route("**/api/kernels/*", lambda route: route.fulfill(status=404, body="{}"))
     page.goto(platform.gallery_url)
     page.click(f"[data-app-id={APP}] >> text=App öffnen")
-    notice = page.wait_for_selector(".bif-app-problem")
-    assert "keine Verbindung zu ihrem Rechenkern" in notice.inner_text()
+    # three reloads (the front end's limit within 5 minutes), then the planner decides
+    notice = page.wait_for_selector(".bif-connection-notice button", timeout=60_000)
+    assert "ließ sich mehrmals nicht neu starten" in page.inner_text(".bif-connection-notice")
+    assert notice.inner_text() == "Seite neu laden"
+    assert page.evaluate("JSON.parse(sessionStorage.getItem('bif-app-reloads')).length") == 3
     # the rest of the page is still shown, the widgets (which need their kernel) are left out
     assert "Version A" in page.locator("#rendered_cells").inner_text()
     assert page.locator("#rendered_cells").is_visible() and page.locator(RESULT).count() == 0
     page.close()
+    ctx.close()
 
 
 def test_user_outside_the_audience_cannot_open_the_app(platform, browser):

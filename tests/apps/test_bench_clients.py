@@ -1,11 +1,11 @@
 """The load test's lightweight planners (bench/bench_many_planners.py) do what a browser does with
 less of the benchmark's own time: these check that the shortcuts find the same things."""
-import asyncio
 import gzip
 import io
 import json
 import socket
 
+from apps_helpers import run_async
 from tornado.httpclient import HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPHeaders
 
@@ -81,7 +81,7 @@ def test_the_platforms_address_is_used_as_it_is_and_names_are_still_resolved():
         finally:
             resolver.close()
 
-    ipv4, ipv6, name = asyncio.run(resolve())
+    ipv4, ipv6, name = run_async(resolve())
     assert ipv4 == [(socket.AF_INET, ("127.0.0.1", 8000))]
     assert ipv6 == [(socket.AF_INET6, ("::1", 8000))]
     assert any(address[0] in ("127.0.0.1", "::1") for _, address in name)
