@@ -606,8 +606,8 @@ def process_name(kind: str, line: str) -> str:
         return "chromium: " + ((found.group(1) + (f" ({sub.group(1).split('.')[-2]})" if sub else ""))
                                if found else "browser")
     if kind == "platform services":
-        for marker, name in (("configurable-http-proxy", "proxy"), ("jupyterhub", "hub"), ("gateway", "gateway"),
-                             ("voila_server", "voila"), ("voila", "voila"), ("ipykernel", "kernel")):
+        for marker, name in (("configurable-http-proxy", "proxy"), ("jupyterhub", "hub"),
+                             ("bif_lib.apps.serving.service", "gateway"), ("voila", "voila")):
             if marker in line:
                 return f"platform: {name}"
         words = line.split(" ")

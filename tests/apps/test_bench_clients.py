@@ -9,6 +9,7 @@ from apps_helpers import run_async
 from tornado.httpclient import HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPHeaders
 
+from bench import bench_many_planners
 from bench.bench_many_planners import (
     AddressResolver,
     AssetLinks,
@@ -52,12 +53,22 @@ def snapshot_text(options: list[str]) -> str:
     return json.dumps({"data": {"states": states}})
 
 
-def test_the_district_dropdown_of_a_snapshot_is_found_once_per_exact_text():
+def test_the_district_dropdown_of_a_snapshot_is_found_once_per_exact_text(monkeypatch):
+    parsed = []
+
+    def counted(states):
+        parsed.append(states)
+        return district_model(states)
+
+    monkeypatch.setattr(bench_many_planners, "district_model", counted)
     first = snapshot_text(["Gesamtstadt", "Altstadt", "Neustadt"])
     assert snapshot_district_model(first) == district_model(json.loads(first)["data"]["states"]) == ("d1", 3)
-    # an equal text (another planner's page) gives the same; another text is parsed itself
+    # an equal text (another planner's page, another string object) is not parsed again
     assert snapshot_district_model("".join(list(first))) == ("d1", 3)
+    assert len(parsed) == 1
+    # another text is parsed itself
     assert snapshot_district_model(snapshot_text(["Gesamtstadt", "Altstadt"])) == ("d1", 2)
+    assert len(parsed) == 2
 
 
 def response(body: bytes, encoding: str | None) -> HTTPResponse:

@@ -387,16 +387,16 @@ function widgetManager(kernel, rendermime) {
 
 class KernelGone extends Error {}
 
-// The page's kernel as the server sees it; null when the page cannot have it any more. The
-// gateway answers 403 for a kernel that is not bound to this planner (shut down meanwhile, or
-// the login ended): a reload helps both (a fresh kernel, or the login page).
+// The page's kernel as the server sees it; undefined when the page cannot have it any more:
+// KernelAPI gives undefined for a 404, and the gateway answers 403 for a kernel that is not
+// bound to this planner (shut down meanwhile, or the login ended). A reload helps both (a
+// fresh kernel, or the login page).
 async function ownKernelModel(kernelId, serverSettings) {
   try {
-    return (await KernelAPI.getKernelModel(kernelId, serverSettings)) || null;
+    return await KernelAPI.getKernelModel(kernelId, serverSettings);
   } catch (error) {
-    const status = error.response && error.response.status;
-    if (status === 403 || status === 404) {
-      return null;
+    if (error.response && error.response.status === 403) {
+      return undefined;
     }
     throw error;
   }
