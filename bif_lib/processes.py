@@ -32,6 +32,7 @@ from bif_lib.fsutil import write_private
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 KILL_WAIT = 5.0  # how long to wait for a process to vanish after SIGKILL
+EXEC_WAIT = 1.0  # how long an empty command line may be a process in the middle of exec
 
 
 # --- /proc ------------------------------------------------------------------------------------
@@ -68,6 +69,13 @@ def alive(pid: int | None, marker: str | None = None) -> bool:
     if marker is None:
         return True
     line = cmdline(pid)
+    deadline = time.monotonic() + EXEC_WAIT
+    while line == "" and time.monotonic() < deadline:
+        # Mid-exec: the kernel closes the caller's pipe (Popen returns) before it sets up the
+        # new program's arguments, so a just-started process shows an empty command line for
+        # a moment. (A kernel thread's stays empty: not ours.)
+        time.sleep(0.005)
+        line = cmdline(pid)
     return line is not None and marker in line  # else a recycled pid, not ours
 
 

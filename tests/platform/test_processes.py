@@ -48,6 +48,27 @@ def test_pid_file_finds_its_own_process_only(started, tmp_path):
     assert pid is None and "anderen Installation" in reason
 
 
+def test_a_process_in_the_middle_of_exec_is_found_by_its_marker(started, tmp_path, monkeypatch):
+    """Popen returns while the kernel is still in exec, before it has set up the new
+    program's arguments: /proc/<pid>/cmdline reads empty for that moment (it failed CI once,
+    ``PidFile.running`` right after ``spawn``). The window is microseconds, so the test
+    holds it open: the first reads see what the kernel shows then."""
+    proc, pidfile = started(SLEEPER, tmp_path)
+    reads = []
+
+    def cmdline_mid_exec(pid):
+        reads.append(pid)
+        return "" if len(reads) <= 3 else processes_cmdline(pid)
+
+    processes_cmdline = processes.cmdline
+    monkeypatch.setattr(processes, "cmdline", cmdline_mid_exec)
+    assert pidfile.running() == proc.pid and len(reads) == 4
+    # a command line that stays empty (a kernel thread on a recycled pid) is not ours
+    monkeypatch.setattr(processes, "cmdline", lambda pid: "")
+    monkeypatch.setattr(processes, "EXEC_WAIT", 0.05)
+    assert pidfile.running() is None
+
+
 @pytest.mark.parametrize("content, reason", [(None, "keine pid-Datei"), ("kaputt", "unlesbar"),
                                              ("-1", "unlesbar"), ("999999999", "läuft nicht")])
 def test_pid_files_that_name_no_process(tmp_path, content, reason):
