@@ -38,6 +38,31 @@ def spin(change):
 stuck.observe(spin, "value")
 """
 
+# BIF's chart and table views; a "chart" is the district's name as bytes, and ``drawn`` counts
+CHART_APP = r"""
+import ipywidgets as w
+import pandas as pd
+from bif_lib.apps.views.common import ViewTable
+from bif_lib.apps.widgets.layout import ChartView, TableView
+district = w.Dropdown(options=["Stadt", "Altstadt", "Mürwik"], value="Stadt")
+drawn = w.IntText(0)
+chart, table = ChartView(), TableView()
+def picture(name):
+    drawn.value += 1
+    return f"PNG {name}".encode()
+def changed(change):
+    name = change["new"]
+    chart.update(name, lambda: picture(name), f"diagramm-{name}")
+    table.show(ViewTable(pd.DataFrame({"Stadtteil": [name]}), {"Stadtteil": "text"}, name, filename=f"tabelle-{name}"))
+    table.update_downloads()
+district.observe(changed, "value")
+changed({"new": "Stadt"})
+chart.finish()
+table.update_downloads(now=True)
+page = w.VBox([district, drawn, chart, table])
+"""
+
+
 def step_to(model_id: str, index: int) -> dict:
     return {"comm_id": model_id, "data": {"method": "update", "state": {"index": index}, "buffer_paths": []},
             "buffers": []}
@@ -116,11 +141,11 @@ class LoopThread:
         self.loop.close()
 
 
-async def app_kernel_and_views(tmp_path, **options):
-    """A kernel that has executed APP, and SharedViews with ``options`` (not adopted yet)."""
+async def app_kernel_and_views(tmp_path, app: str = APP, **options):
+    """A kernel that has executed ``app``, and SharedViews with ``options`` (not adopted yet)."""
     km = AsyncMultiKernelManager()
     kernel_id = await km.start_kernel(kernel_name="python3", env={**os.environ, "PYTHONPATH": os.getcwd()})
-    await execute(km, kernel_id, APP)
+    await execute(km, kernel_id, app)
     return km, kernel_id, shared_views.SharedViews(km, str(tmp_path / "shared"), max_sessions=3, **options)
 
 
@@ -340,5 +365,62 @@ def test_first_changes_are_prepared_after_planners_and_answer_as_computed(tmp_pa
             views.interact("bevoelkerung", app.snapshot_id, [], step_to(dropdown, 1))).decoded()
     finally:
         loop.run_until_complete(views.drop("bevoelkerung"))
+        loop.run_until_complete(km.shutdown_all(now=True))
+        loop.close()
+
+
+def test_a_replay_does_not_draw_and_the_next_answer_replaces_what_the_page_shows(tmp_path):
+    """A copy that replays a page's changes draws no chart (the page has seen them) and has not
+    built the downloads of the page's pauses: its next answer must still replace the page's
+    picture and withdraw the page's download links, also where its own copy holds the same."""
+    async def setup():
+        km, kernel_id, views = await app_kernel_and_views(tmp_path, CHART_APP, session_idle=1.0, step_timeout=10.0)
+        return km, views, await views.adopt("bevoelkerung", kernel_id)
+
+    loop = LoopThread()
+    km, views, app = loop.run_until_complete(setup())
+    try:
+        states = app.snapshot["data"]["states"]
+        dropdown = model_of(app.snapshot, "DropdownModel")
+        drawn = model_of(app.snapshot, "IntTextModel")
+        image = model_of(app.snapshot, "ImageModel")
+        (chart_link,) = [m for m, s in states.items() if "Diagramm" in str(s["state"].get("value", ""))]
+        (table_links,) = [m for m, s in states.items() if "bif-downloads" in s["state"].get("_dom_classes", [])]
+        assert states[drawn]["state"]["value"] == 1
+        altstadt = [step_to(dropdown, 1)]
+
+        def interact(history, step):
+            return loop.run_until_complete(views.interact("bevoelkerung", app.snapshot_id, history, step))
+
+        def end_sessions():
+            time.sleep(1.1)
+            loop.call(views.sweep)
+            deadline = time.monotonic() + 10
+            while session_pids(app.server_pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+        # the page: Altstadt, then it pauses and gets the links of the Altstadt chart and table
+        first = updates(interact([], altstadt[0]))
+        assert first[drawn]["value"] == 2 and "PREPARING" not in str(first)
+        flushed = updates(interact(altstadt, {"flush": True}))
+        assert "diagramm-Altstadt" in flushed[chart_link]["value"]
+        assert "altstadt" in flushed[table_links]["value"].lower()
+        end_sessions()
+        # back to Stadt in a new copy: it replays Altstadt without drawing, draws Stadt once; its
+        # image and links hold Stadt's from the template, the page shows Altstadt's
+        answer = interact(altstadt, step_to(dropdown, 0))
+        back = updates(answer)
+        assert app.replays == 1
+        assert back[drawn]["value"] == 2, "replaying Altstadt drew nothing, the answer drew Stadt"
+        (picture,) = [m for m in answer.decoded()["messages"] if m["content"]["comm_id"] == image]
+        assert picture["content"]["data"]["buffer_paths"] == [["value"]], "sent although the copy held it"
+        assert "wird vorbereitet" in back[chart_link]["value"] and "wird vorbereitet" in back[table_links]["value"]
+        # a pause after a replay: the links of what the page shows, drawn now
+        end_sessions()
+        flushed = updates(loop.run_until_complete(views._compute(app, altstadt, {"flush": True}, True)))
+        assert app.replays == 2
+        assert "diagramm-Altstadt" in flushed[chart_link]["value"] and flushed[drawn]["value"] == 2
+        assert "altstadt" in flushed[table_links]["value"].lower()
+    finally:
         loop.run_until_complete(km.shutdown_all(now=True))
         loop.close()

@@ -207,8 +207,12 @@ class Session:
         if op == "snapshot":
             return snapshot()
         if op == "replay":
-            for step in request.get("steps") or []:
-                self.apply(step)
+            # the page has seen what these steps drew: charts wait until shown again
+            from bif_lib.apps.widgets.layout import replaying
+
+            with replaying():
+                for step in request.get("steps") or []:
+                    self.apply(step)
             _recorded.clear()
             return {"ok": True}
         if op == "step":

@@ -13,6 +13,7 @@ screenshots with references (docs/apps.md, *Layout and screenshots*).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 import os
@@ -138,6 +139,32 @@ def help_text(text: str) -> widgets.HTML:
 PREPARING = '<span class="bif-download-label">Tabelle herunterladen: wird vorbereitet …</span>'
 PNG_PREPARING = '<span class="bif-download-label">Diagramm speichern: wird vorbereitet …</span>'
 DOWNLOAD_DELAY_S = 0.3  # downloads wait until the planner pauses: rapid clicks never wait for them
+_replaying = False
+
+
+@contextlib.contextmanager
+def replaying():
+    """Changes applied to bring a copy of the app to where a page already is (the shared view's
+    replay, ``serving/shared_state.py``): the page has seen what they drew, so a chart is drawn
+    again only when it is shown or saved (:meth:`ChartView.update`). A replay costs the app's
+    computing then, not its drawing: about a tenth of it for the planning apps."""
+    global _replaying
+    before, _replaying = _replaying, True
+    try:
+        yield
+    finally:
+        _replaying = before
+
+
+def withdraw(widget, placeholder: str) -> None:
+    """Set ``widget.value`` to ``placeholder`` (e.g. „wird vorbereitet …“ instead of download
+    links) and send it also when this copy holds it already: a copy that replayed a page's
+    changes has not built what the page's pauses built (``Later``), so the page may still show
+    the previous links, which must never stay next to a new table or chart."""
+    if widget.value == placeholder:
+        widget.send_state("value")
+    else:
+        widget.value = placeholder
 
 
 class Later:
@@ -215,7 +242,7 @@ class TableView(widgets.VBox):
         self._later.cancel()
         self.table = table
         self.html.value = html_table(table, max_height=self.max_height, table_id=self.table_id)
-        self.downloads.value = PREPARING
+        withdraw(self.downloads, PREPARING)
 
     def update_downloads(self, *, now: bool = False) -> None:
         """Build the Excel/CSV files of the table shown, once the planner pauses (see :class:`Later`);
@@ -251,10 +278,22 @@ class ChartView(widgets.VBox):
         self.image = widgets.Image(format="png", layout=widgets.Layout(width=width, max_width="720px",
                                                                        height="auto"))
         self.link = widgets.HTML("")
-        self.png: bytes | None = None
+        self.key = None
+        self._png: bytes | None = None
+        self._unseen = None  # (render, filename) of a chart replayed but not drawn (see ``replaying``)
+        self._image_stale = False  # the image widget does not hold what the page shows
         self._later = Later()
         super().__init__(children=[self.image, self.link])
         self.add_class("bif-chart")
+
+    @property
+    def png(self) -> bytes | None:
+        """The chart shown (drawn now if a replay left it undrawn)."""
+        if self._unseen is not None:
+            render, _ = self._unseen
+            self._unseen = None
+            self._png = render()
+        return self._png
 
     def finish(self) -> None:
         """Build the download link now instead of when the planner pauses."""
@@ -263,21 +302,33 @@ class ChartView(widgets.VBox):
     def show(self, png: bytes, filename: str) -> None:
         """Show ``png``; its download link (the same bytes again, as data URI) follows once the
         planner pauses (see :class:`Later`); until then the previous chart's link is withdrawn."""
-        self.png = png
+        self._png, self._unseen = png, None
         self.key = None
-        self.image.value = png
-        self.link.value = PNG_PREPARING
-        name = filename if filename.endswith(".png") else f"{filename}.png"
-        self._later(lambda: setattr(self.link, "value", png_link(png, name)))
+        if self._image_stale and self.image.value == png:
+            self.image.send_state("value")  # the page shows another picture than this copy holds
+        else:
+            self.image.value = png
+        self._image_stale = False
+        withdraw(self.link, PNG_PREPARING)
+        self._later(lambda: self._link(png, filename))
 
     def update(self, key, render, filename: str) -> bool:
         """Render (``render()`` -> PNG bytes) only if ``key`` differs from the chart shown; returns
-        whether it was redrawn. The key holds everything the chart depends on."""
-        if key is not None and key == getattr(self, "key", None):
+        whether it was redrawn. The key holds everything the chart depends on. While
+        ``replaying``, the chart is not drawn until it is shown or its link is built."""
+        if key is not None and key == self.key:
             return False
+        if _replaying and key is not None:
+            self.key, self._unseen, self._image_stale = key, (render, filename), True
+            self._later(lambda: self._link(self.png, filename))
+            return True
         self.show(render(), filename)
         self.key = key
         return True
+
+    def _link(self, png: bytes, filename: str) -> None:
+        name = filename if filename.endswith(".png") else f"{filename}.png"
+        self.link.value = png_link(png, name)
 
 
 def slider(label: str, value: float, low: float, high: float, step: float = 0.01, *, readout_decimals: int = 2,
