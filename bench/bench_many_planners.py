@@ -154,14 +154,12 @@ import contextlib
 import email.message
 import gzip
 import http.cookiejar
-import ipaddress
 import json
 import math
 import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -193,6 +191,7 @@ from bench.bench_app_open import (  # noqa: E402
     wait_pool_full,
 )
 from bench.bench_logins import make_store  # noqa: E402
+from bif_lib.apps.serving.gateway import AddressResolver  # noqa: E402
 from bif_lib.apps.serving.pools import pool_status  # noqa: E402
 
 APP = "bevoelkerung"
@@ -721,26 +720,6 @@ def _comm_method(method: str):
 
 _state_reply = _comm_method("update")  # one widget's state (request_state)
 _states = _comm_method("update_states")  # all widgets' states (the control comm)
-
-
-class AddressResolver:
-    """Tornado's resolver for the platform's address (127.0.0.1): as it is, without a trip through
-    the thread pool that its default resolver takes for every connection; names go that way."""
-
-    def __init__(self):
-        from tornado.netutil import DefaultLoopResolver
-
-        self.names = DefaultLoopResolver()
-
-    async def resolve(self, host: str, port: int, family=socket.AF_UNSPEC) -> list:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return await self.names.resolve(host, port, family)
-        return [(socket.AF_INET6 if address.version == 6 else socket.AF_INET, (host, port))]
-
-    def close(self) -> None:
-        self.names.close()
 
 
 def script_text(html: str, element_id: str) -> str | None:

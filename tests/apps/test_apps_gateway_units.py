@@ -1,8 +1,12 @@
-"""Gateway building blocks: page rewriting, kernel bindings, path rules, access rules, config."""
+"""Gateway building blocks: page rewriting, kernel bindings, path rules, access rules, config,
+the resolver of its own clients."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
+from apps_helpers import run_async
 
 from bif_lib.apps.access import can_open, can_publish
 from bif_lib.apps.config import AppsConfig
@@ -10,6 +14,7 @@ from bif_lib.apps.serving.gateway import (
     KERNEL_ID_IN_PAGE,
     KERNEL_REST_PATH,
     STATIC_PATH,
+    AddressResolver,
     KernelBindings,
     PageRewriter,
     strip_query_token,
@@ -168,3 +173,18 @@ def test_refusal_delay_slows_down_a_person_who_keeps_trying():
             break
     assert swept_at is not None and len(delay._recent) == swept_at + 1  # only the new ones remain
     assert not any(p.startswith("p") for p in delay._recent)
+
+
+def test_the_platforms_address_is_used_as_it_is_and_names_are_still_resolved():
+    async def resolve():
+        resolver = AddressResolver()
+        try:
+            return (await resolver.resolve("127.0.0.1", 8000), await resolver.resolve("::1", 8000),
+                    await resolver.resolve("localhost", 8000))
+        finally:
+            resolver.close()
+
+    ipv4, ipv6, name = run_async(resolve())
+    assert ipv4 == [(socket.AF_INET, ("127.0.0.1", 8000))]
+    assert ipv6 == [(socket.AF_INET6, ("::1", 8000))]
+    assert any(address[0] in ("127.0.0.1", "::1") for _, address in name)

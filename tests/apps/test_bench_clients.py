@@ -3,15 +3,12 @@ less of the benchmark's own time: these check that the shortcuts find the same t
 import gzip
 import io
 import json
-import socket
 
-from apps_helpers import run_async
 from tornado.httpclient import HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPHeaders
 
 from bench import bench_many_planners
 from bench.bench_many_planners import (
-    AddressResolver,
     AssetLinks,
     answer_of,
     district_model,
@@ -81,21 +78,6 @@ def test_answers_are_read_as_they_came_gzip_or_not():
     raw = json.dumps(answer).encode()
     assert answer_of(response(gzip.compress(raw), "gzip")) == answer
     assert answer_of(response(raw, None)) == answer
-
-
-def test_the_platforms_address_is_used_as_it_is_and_names_are_still_resolved():
-    async def resolve():
-        resolver = AddressResolver()
-        try:
-            return (await resolver.resolve("127.0.0.1", 8000), await resolver.resolve("::1", 8000),
-                    await resolver.resolve("localhost", 8000))
-        finally:
-            resolver.close()
-
-    ipv4, ipv6, name = run_async(resolve())
-    assert ipv4 == [(socket.AF_INET, ("127.0.0.1", 8000))]
-    assert ipv6 == [(socket.AF_INET6, ("::1", 8000))]
-    assert any(address[0] in ("127.0.0.1", "::1") for _, address in name)
 
 
 def test_a_scripts_text_is_found_by_its_id_and_only_in_a_script():

@@ -31,9 +31,11 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import ipaddress
 import json
 import logging
 import re
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,6 +242,29 @@ def voila_headers(token: str, request_headers=None) -> dict:
     return headers
 
 
+class AddressResolver:
+    """Tornado's resolver for the platform's own addresses (Voilà and the hub on 127.0.0.1): an
+    IP address as it is, without the trip through the thread pool that tornado's default
+    resolver takes for every connection (under load, each such trip waits for the pool's
+    thread and then for the event loop again); names still go that way. The gateway opens a
+    connection per request to Voilà (tornado's client keeps none alive)."""
+
+    def __init__(self):
+        from tornado.netutil import DefaultLoopResolver
+
+        self.names = DefaultLoopResolver()
+
+    async def resolve(self, host: str, port: int, family=socket.AF_UNSPEC) -> list:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return await self.names.resolve(host, port, family)
+        return [(socket.AF_INET6 if address.version == 6 else socket.AF_INET, (host, port))]
+
+    def close(self) -> None:
+        self.names.close()
+
+
 async def fetch_voila(cfg: AppsConfig, token: str, method: str, path: str, *, query: str = "",
                       body: bytes | None = None, request_headers=None,
                       timeout: float = 300, decompress: bool = True) -> httpclient.HTTPResponse:
@@ -328,7 +353,8 @@ def _control_client() -> httpclient.AsyncHTTPClient:
     people's page requests in the shared client."""
     global _CONTROL_CLIENT
     if _CONTROL_CLIENT is None:
-        _CONTROL_CLIENT = httpclient.AsyncHTTPClient(force_instance=True, max_clients=4)
+        _CONTROL_CLIENT = httpclient.AsyncHTTPClient(force_instance=True, max_clients=4,
+                                                      resolver=AddressResolver())
     return _CONTROL_CLIENT
 
 

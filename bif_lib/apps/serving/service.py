@@ -65,6 +65,7 @@ from bif_lib.apps.serving.gateway import (
     KERNEL_ID_IN_PAGE,
     KERNEL_REST_PATH,
     STATIC_PATH,
+    AddressResolver,
     AssetCache,
     AssetHandler,
     KernelBindings,
@@ -967,7 +968,8 @@ def _prepare_dirs(cfg: AppsConfig) -> None:
 async def serve(cfg: AppsConfig) -> None:
     from tornado.httpclient import AsyncHTTPClient
 
-    AsyncHTTPClient.configure(None, max_clients=VOILA_MAX_CLIENTS)
+    # Voilà and the hub API: without a thread-pool trip per connection (gateway.AddressResolver)
+    AsyncHTTPClient.configure(None, max_clients=VOILA_MAX_CLIENTS, resolver=AddressResolver())
     api_token = os.environ.get("JUPYTERHUB_API_TOKEN") or os.environ.get("BIF_APPS_API_TOKEN", "")
     if not api_token:
         raise SystemExit("JUPYTERHUB_API_TOKEN / BIF_APPS_API_TOKEN fehlt: der Dienst kann die Hub-Anmeldung "

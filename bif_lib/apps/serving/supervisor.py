@@ -39,6 +39,7 @@ from bif_lib.apps.account import RunAs
 from bif_lib.apps.config import AppsConfig
 from bif_lib.apps.publishing.execute import child_env
 from bif_lib.apps.registry import Registry
+from bif_lib.apps.serving.gateway import AddressResolver
 from bif_lib.processes import (
     PidFile,
     cpu_seconds,
@@ -328,7 +329,8 @@ class VoilaSupervisor:
             return False
         if self._probe_client is None:
             # not the gateway's shared client: probes must not queue behind people's requests
-            self._probe_client = httpclient.AsyncHTTPClient(force_instance=True, max_clients=2)
+            self._probe_client = httpclient.AsyncHTTPClient(force_instance=True, max_clients=2,
+                                                             resolver=AddressResolver())
         timeout = timeout or self.cfg.watchdog_probe_timeout
         try:
             await self._probe_client.fetch(f"{self.cfg.voila_url}/voila/static/voila.js", method="HEAD",
