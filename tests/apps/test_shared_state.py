@@ -143,7 +143,7 @@ class LoopThread:
 
 async def app_kernel_and_views(tmp_path, app: str = APP, **options):
     """A kernel that has executed ``app``, and SharedViews with ``options`` (not adopted yet)."""
-    km = AsyncMultiKernelManager()
+    km = AsyncMultiKernelManager(connection_dir=str(tmp_path))  # not the working directory
     kernel_id = await km.start_kernel(kernel_name="python3", env={**os.environ, "PYTHONPATH": os.getcwd()})
     await execute(km, kernel_id, app)
     return km, kernel_id, shared_views.SharedViews(km, str(tmp_path / "shared"), max_sessions=3, **options)
