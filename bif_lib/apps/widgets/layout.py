@@ -315,7 +315,9 @@ class ChartView(widgets.VBox):
     def update(self, key, render, filename: str) -> bool:
         """Render (``render()`` -> PNG bytes) only if ``key`` differs from the chart shown; returns
         whether it was redrawn. The key holds everything the chart depends on. While
-        ``replaying``, the chart is not drawn until it is shown or its link is built."""
+        ``replaying``, the chart is not drawn until it is shown or its link is built, so
+        ``render`` may run later: it must draw what ``key`` says (state it reads when it runs
+        may change only together with the key, as the apps' result ``version``)."""
         if key is not None and key == self.key:
             return False
         if _replaying and key is not None:
