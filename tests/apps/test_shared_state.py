@@ -424,3 +424,49 @@ def test_a_replay_does_not_draw_and_the_next_answer_replaces_what_the_page_shows
     finally:
         loop.run_until_complete(km.shutdown_all(now=True))
         loop.close()
+
+
+def pictures(answer) -> dict:
+    """comm id -> the bytes (base64) an answer sends as a widget's value (charts)"""
+    return {m["content"]["comm_id"]: m["buffers"][0] for m in answer.decoded()["messages"]
+            if m["content"]["data"].get("buffer_paths") == [["value"]] and m.get("buffers")}
+
+
+def test_a_planning_app_replayed_without_drawing_answers_as_the_copy_that_drew(tmp_path, flensburg_store):
+    """The Bevölkerung app: a change computed in a fresh copy that replayed the page's changes
+    without drawing shows the page what the copy that made those changes shows it."""
+    code = ("from bif_lib.apps.views import bevoelkerung\n"
+            "app = bevoelkerung.BevoelkerungApp()\n"
+            "page = app.widget\n")
+
+    async def setup():
+        km, kernel_id, views = await app_kernel_and_views(tmp_path, code, session_idle=1.0, step_timeout=60.0)
+        return km, views, await views.adopt("bevoelkerung", kernel_id)
+
+    loop = LoopThread()
+    km, views, app = loop.run_until_complete(setup())
+    try:
+        states = app.snapshot["data"]["states"]
+        (district,) = [m for m, s in states.items() if "bif-district-select" in s["state"].get("_dom_classes", [])]
+        history = [step_to(district, 1), step_to(district, 2)]
+        back = step_to(district, 0)  # the whole city again: the picture the default view showed
+
+        def compute(history, step):
+            return loop.run_until_complete(views._compute(app, history, step, False))
+
+        compute([], history[0])
+        compute(history[:1], history[1])
+        drawn = compute(history, back)  # the copy that made the changes (and drew them)
+        assert (app.forks, app.replays) == (1, 0)
+        time.sleep(1.1)
+        loop.call(views.sweep)
+        replayed = compute(history, back)  # a new copy: replays without drawing, then draws
+        assert (app.forks, app.replays) == (2, 1)
+        assert pictures(drawn) and pictures(replayed) == pictures(drawn), "the same charts"
+        shown, replayed_shown = updates(drawn), updates(replayed)
+        for comm_id, state in shown.items():
+            for key, value in state.items():
+                assert replayed_shown.get(comm_id, {}).get(key) == value, (comm_id, key)
+    finally:
+        loop.run_until_complete(km.shutdown_all(now=True))
+        loop.close()
