@@ -5,6 +5,7 @@ sessions that compute changes, and the answers are those a kernel would have sen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -147,6 +148,23 @@ async def app_kernel_and_views(tmp_path, app: str = APP, **options):
     kernel_id = await km.start_kernel(kernel_name="python3", env={**os.environ, "PYTHONPATH": os.getcwd()})
     await execute(km, kernel_id, app)
     return km, kernel_id, shared_views.SharedViews(km, str(tmp_path / "shared"), max_sessions=3, **options)
+
+
+@contextlib.contextmanager
+def adopted(tmp_path, app: str, **options):
+    """``app`` executed in a kernel and adopted as a template by SharedViews with ``options``;
+    (loop, views, shared app). Its kernels end afterwards."""
+    async def setup():
+        km, kernel_id, views = await app_kernel_and_views(tmp_path, app, **options)
+        return km, views, await views.adopt("bevoelkerung", kernel_id)
+
+    loop = LoopThread()
+    km, views, shared_app = loop.run_until_complete(setup())
+    try:
+        yield loop, views, shared_app
+    finally:
+        loop.run_until_complete(km.shutdown_all(now=True))
+        loop.close()
 
 
 @pytest.fixture
@@ -373,13 +391,7 @@ def test_a_replay_does_not_draw_and_the_next_answer_replaces_what_the_page_shows
     """A copy that replays a page's changes draws no chart (the page has seen them) and has not
     built the downloads of the page's pauses: its next answer must still replace the page's
     picture and withdraw the page's download links, also where its own copy holds the same."""
-    async def setup():
-        km, kernel_id, views = await app_kernel_and_views(tmp_path, CHART_APP, session_idle=1.0, step_timeout=10.0)
-        return km, views, await views.adopt("bevoelkerung", kernel_id)
-
-    loop = LoopThread()
-    km, views, app = loop.run_until_complete(setup())
-    try:
+    with adopted(tmp_path, CHART_APP, session_idle=1.0, step_timeout=10.0) as (loop, views, app):
         states = app.snapshot["data"]["states"]
         dropdown = model_of(app.snapshot, "DropdownModel")
         drawn = model_of(app.snapshot, "IntTextModel")
@@ -421,9 +433,6 @@ def test_a_replay_does_not_draw_and_the_next_answer_replaces_what_the_page_shows
         assert app.replays == 2
         assert "diagramm-Altstadt" in flushed[chart_link]["value"] and flushed[drawn]["value"] == 2
         assert "altstadt" in flushed[table_links]["value"].lower()
-    finally:
-        loop.run_until_complete(km.shutdown_all(now=True))
-        loop.close()
 
 
 def pictures(answer) -> dict:
@@ -439,13 +448,7 @@ def test_a_planning_app_replayed_without_drawing_answers_as_the_copy_that_drew(t
             "app = bevoelkerung.BevoelkerungApp()\n"
             "page = app.widget\n")
 
-    async def setup():
-        km, kernel_id, views = await app_kernel_and_views(tmp_path, code, session_idle=1.0, step_timeout=60.0)
-        return km, views, await views.adopt("bevoelkerung", kernel_id)
-
-    loop = LoopThread()
-    km, views, app = loop.run_until_complete(setup())
-    try:
+    with adopted(tmp_path, code, session_idle=1.0, step_timeout=60.0) as (loop, views, app):
         states = app.snapshot["data"]["states"]
         (district,) = [m for m, s in states.items() if "bif-district-select" in s["state"].get("_dom_classes", [])]
         history = [step_to(district, 1), step_to(district, 2)]
@@ -467,6 +470,3 @@ def test_a_planning_app_replayed_without_drawing_answers_as_the_copy_that_drew(t
         for comm_id, state in shown.items():
             for key, value in state.items():
                 assert replayed_shown.get(comm_id, {}).get(key) == value, (comm_id, key)
-    finally:
-        loop.run_until_complete(km.shutdown_all(now=True))
-        loop.close()
