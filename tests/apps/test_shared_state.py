@@ -147,6 +147,7 @@ async def app_kernel_and_views(tmp_path, app: str = APP, **options):
     km = AsyncMultiKernelManager(connection_dir=str(tmp_path))  # not the working directory
     kernel_id = await km.start_kernel(kernel_name="python3", env={**os.environ, "PYTHONPATH": os.getcwd()})
     await execute(km, kernel_id, app)
+    await asyncio.sleep(0.5)  # idle, as a pool kernel before it becomes a template: deferred work (Later) has run
     return km, kernel_id, shared_views.SharedViews(km, str(tmp_path / "shared"), max_sessions=3, **options)
 
 
@@ -459,6 +460,7 @@ def test_a_planning_app_replayed_without_drawing_answers_as_the_copy_that_drew(t
 
         compute([], history[0])
         compute(history[:1], history[1])
+        assert app.settled, "its selections changed and changed back leave the view as it was"
         drawn = compute(history, back)  # the copy that made the changes (and drew them)
         assert (app.forks, app.replays) == (1, 0)
         time.sleep(1.1)
@@ -470,3 +472,40 @@ def test_a_planning_app_replayed_without_drawing_answers_as_the_copy_that_drew(t
         for comm_id, state in shown.items():
             for key, value in state.items():
                 assert replayed_shown.get(comm_id, {}).get(key) == value, (comm_id, key)
+
+
+# a pure app: what it shows follows from the widgets' values
+PURE_APP = r"""
+import ipywidgets as w
+district = w.Dropdown(options=["Stadt", "Altstadt", "Mürwik"], value="Stadt")
+mode = w.ToggleButtons(options=["Werte", "Index"], value="Werte")
+table = w.HTML("<p>Stadt Werte</p>")
+def changed(change):
+    table.value = f"<p>{district.value} {mode.value}</p>"
+district.observe(changed, "value")
+mode.observe(changed, "value")
+page = w.VBox([district, mode, table])
+"""
+
+
+def test_the_state_server_settles_only_where_the_default_view_stays_as_it_was(tmp_path):
+    """Before serving, the state server changes each selection widget and changes it back, so
+    that sessions do not run those code paths for the first time. An app whose view is then
+    another (APP: its deferred download link is built by then) gets a state server that did
+    not: the page's default view is what the template showed."""
+    with adopted(tmp_path, PURE_APP, session_idle=1.0, step_timeout=10.0) as (loop, views, app):
+        assert app.settled and views.status()["apps"]["bevoelkerung"]["settled"] is True
+        table = model_of(app.snapshot, "HTMLModel", "<p>Stadt Werte</p>")
+        dropdown = model_of(app.snapshot, "DropdownModel")
+        toggle = model_of(app.snapshot, "ToggleButtonsModel")
+        assert app.snapshot["data"]["states"][dropdown]["state"]["index"] == 0
+        assert app.snapshot["data"]["states"][toggle]["state"]["index"] == 0
+        answer = loop.run_until_complete(views.interact("bevoelkerung", app.snapshot_id, [], step_to(dropdown, 2)))
+        assert updates(answer)[table]["value"] == "<p>Mürwik Werte</p>"
+    (tmp_path / "links").mkdir()
+    with adopted(tmp_path / "links", APP, session_idle=1.0, step_timeout=10.0) as (loop, views, app):
+        assert not app.settled
+        model_of(app.snapshot, "HTMLModel", "")  # the download link as the template left it
+        assert model_of(app.snapshot, "DropdownModel")
+        stuck = model_of(app.snapshot, "IntTextModel")
+        assert app.snapshot["data"]["states"][stuck]["state"]["value"] == 0

@@ -111,7 +111,7 @@ def first_steps(snapshot: dict, limit: int) -> list[dict]:
         state = model.get("state") or {}
         index, labels = state.get("index"), state.get("_options_labels")
         if model.get("model_name") not in SELECTION_MODELS or state.get("disabled") \
-                or not isinstance(index, int) or isinstance(index, bool) or not isinstance(labels, list):
+                or not isinstance(index, int) or isinstance(index, bool) or not isinstance(labels, (list, tuple)):
             continue
         choices.append([selection_step(comm_id, i) for i in range(len(labels)) if i != index])
     steps = []
@@ -182,6 +182,7 @@ class SharedApp:
     warmed: dict[str, float] = field(default_factory=dict)  # history key -> when a session was placed there
     preparing: asyncio.Task | None = None
     prepared: int = 0  # answers computed ahead (SharedViews.prepare)
+    settled: bool = False  # the state server ran its selections once before serving (shared_state._settle)
     hits: int = 0
     misses: int = 0
     forks: int = 0
@@ -252,7 +253,7 @@ class SharedViews:
         return {"apps": {a.app_id: {"template_kernel": a.kernel_id, "snapshot": a.snapshot_id,
                                     "sessions": a.session_count(), "cache_entries": len(a.answers),
                                     "cache_bytes": a.answers_bytes, "hits": a.hits, "misses": a.misses,
-                                    "forks": a.forks, "replays": a.replays, "prepared": a.prepared,
+                                    "forks": a.forks, "replays": a.replays, "prepared": a.prepared, "settled": a.settled,
                                     "preparing": a.preparing is not None and not a.preparing.done()}
                          for a in self.apps.values()}}
 
@@ -280,15 +281,16 @@ class SharedViews:
         session = await Session.open(path)
         try:
             snapshot = await session.call({"op": "snapshot"}, timeout=ADOPT_TIMEOUT)
+            settled = bool((await session.call({"op": "status"}, timeout=ADOPT_TIMEOUT)).get("settled"))
         finally:
             session.close()
         old = self.apps.get(app_id)
-        app = SharedApp(app_id, kernel_id, path, uuid.uuid4().hex, snapshot, pid)
+        app = SharedApp(app_id, kernel_id, path, uuid.uuid4().hex, snapshot, pid, settled=settled)
         self.apps[app_id] = app
         if old is not None:
             await self._retire(old)
-        log.info("app %s is shared: template kernel %s, state server %d, %d widgets", app_id, kernel_id, pid,
-                 len(snapshot["data"]["states"]))
+        log.info("app %s is shared: template kernel %s, state server %d (%s), %d widgets", app_id, kernel_id, pid,
+                 "settled" if settled else "not settled", len(snapshot["data"]["states"]))
         if self.prepare_steps > 0:
             app.preparing = asyncio.ensure_future(self.prepare(app))
         return app
