@@ -495,6 +495,7 @@ def test_the_state_server_settles_only_where_the_default_view_stays_as_it_was(tm
     not: the page's default view is what the template showed."""
     with adopted(tmp_path, PURE_APP, session_idle=1.0, step_timeout=10.0) as (loop, views, app):
         assert app.settled and views.status()["apps"]["bevoelkerung"]["settled"] is True
+        assert views.kernel_ids() == {app.kernel_id} and not views._adopting
         table = model_of(app.snapshot, "HTMLModel", "<p>Stadt Werte</p>")
         dropdown = model_of(app.snapshot, "DropdownModel")
         toggle = model_of(app.snapshot, "ToggleButtonsModel")
@@ -509,3 +510,21 @@ def test_the_state_server_settles_only_where_the_default_view_stays_as_it_was(tm
         assert model_of(app.snapshot, "DropdownModel")
         stuck = model_of(app.snapshot, "IntTextModel")
         assert app.snapshot["data"]["states"][stuck]["state"]["value"] == 0
+
+
+def test_a_kernel_being_adopted_is_a_template_already(tmp_path):
+    """While its state server settles, the kernel is no viewer's: it is listed as a template
+    (Voilà's ``bif/kernels``) and never culled."""
+    slow = PURE_APP.replace("def changed(change):\n", "import time\ndef changed(change):\n    time.sleep(0.5)\n")
+    loop = LoopThread()
+    km, kernel_id, views = loop.run_until_complete(app_kernel_and_views(tmp_path, slow))
+    try:
+        adopting = asyncio.run_coroutine_threadsafe(views.adopt("bevoelkerung", kernel_id), loop.loop)
+        deadline = time.monotonic() + 10
+        while kernel_id not in loop.call(views.kernel_ids) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert kernel_id in loop.call(views.kernel_ids) and not adopting.done()
+        assert adopting.result(60).settled and loop.call(views.kernel_ids) == {kernel_id}
+    finally:
+        loop.run_until_complete(km.shutdown_all(now=True))
+        loop.close()

@@ -243,11 +243,13 @@ class SharedViews:
         self.session_idle = session_idle
         self.max_sessions = max_sessions
         self.apps: dict[str, SharedApp] = {}
+        self._adopting: set[str] = set()  # kernels becoming templates (their state server settles)
         self._forking = asyncio.Semaphore(concurrent_forks or os.cpu_count() or 2)
         os.makedirs(directory, mode=0o700, exist_ok=True)
 
     def kernel_ids(self) -> set[str]:
-        return {app.kernel_id for app in self.apps.values()}
+        """The templates' kernels, also while they are being adopted: never culled, no viewer's."""
+        return {app.kernel_id for app in self.apps.values()} | self._adopting
 
     def status(self) -> dict:
         return {"apps": {a.app_id: {"template_kernel": a.kernel_id, "snapshot": a.snapshot_id,
@@ -261,6 +263,13 @@ class SharedViews:
 
     async def adopt(self, app_id: str, kernel_id: str) -> SharedApp:
         """Make ``kernel_id`` (it has rendered the app's page) the app's template."""
+        self._adopting.add(kernel_id)
+        try:
+            return await self._adopt(app_id, kernel_id)
+        finally:
+            self._adopting.discard(kernel_id)
+
+    async def _adopt(self, app_id: str, kernel_id: str) -> SharedApp:
         path = os.path.join(self.directory, f"{app_id}-{uuid.uuid4().hex[:8]}.sock")
         code = ("import bif_lib.apps.serving.shared_state as _bif_shared\n"
                 f"_bif_shared_pid = _bif_shared.start_state_server({path!r})\n")
