@@ -191,8 +191,10 @@ from bench.bench_app_open import (  # noqa: E402
     wait_pool_full,
 )
 from bench.bench_logins import make_store  # noqa: E402
+from bif_lib.apps.serving.daemon import GATEWAY_MARKER  # noqa: E402
 from bif_lib.apps.serving.gateway import AddressResolver  # noqa: E402
 from bif_lib.apps.serving.pools import pool_status  # noqa: E402
+from bif_lib.apps.serving.supervisor import VoilaSupervisor  # noqa: E402
 
 APP = "bevoelkerung"
 PROTOCOL = "v1.kernel.websocket.jupyter.org"
@@ -606,7 +608,7 @@ def process_name(kind: str, line: str) -> str:
                                if found else "browser")
     if kind == "platform services":
         for marker, name in (("configurable-http-proxy", "proxy"), ("jupyterhub", "hub"),
-                             ("bif_lib.apps.serving.service", "gateway"), ("voila", "voila")):
+                             (GATEWAY_MARKER, "gateway"), (VoilaSupervisor.MARKER, "voila")):
             if marker in line:
                 return f"platform: {name}"
         words = line.split(" ")
