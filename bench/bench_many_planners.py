@@ -191,10 +191,8 @@ from bench.bench_app_open import (  # noqa: E402
     wait_pool_full,
 )
 from bench.bench_logins import make_store  # noqa: E402
-from bif_lib.apps.serving.daemon import GATEWAY_MARKER  # noqa: E402
 from bif_lib.apps.serving.gateway import AddressResolver  # noqa: E402
 from bif_lib.apps.serving.pools import pool_status  # noqa: E402
-from bif_lib.apps.serving.supervisor import VoilaSupervisor  # noqa: E402
 
 APP = "bevoelkerung"
 PROTOCOL = "v1.kernel.websocket.jupyter.org"
@@ -608,7 +606,7 @@ def process_name(kind: str, line: str) -> str:
                                if found else "browser")
     if kind == "platform services":
         for marker, name in (("configurable-http-proxy", "proxy"), ("jupyterhub", "hub"),
-                             (GATEWAY_MARKER, "gateway"), (VoilaSupervisor.MARKER, "voila")):
+                             ("bif_lib.apps.serving.service", "gateway"), ("voila", "voila")):
             if marker in line:
                 return f"platform: {name}"
         words = line.split(" ")

@@ -169,12 +169,15 @@ def _settle() -> bool:
 
     before = snapshot()
     states = before["data"]["states"]
+    firsts: dict[str, dict] = {}
+    for step in first_steps(before, 2**31):
+        if len(firsts) < SETTLE_WIDGETS:
+            firsts.setdefault(step["comm_id"], step)
     session = Session(None)
     try:
-        # first_steps takes the widgets in turns: its first steps are one per widget
-        for step in first_steps(before, SETTLE_WIDGETS):
+        for comm_id, step in firsts.items():
             session.apply(step)
-            session.apply(selection_step(step["comm_id"], states[step["comm_id"]]["state"]["index"]))
+            session.apply(selection_step(comm_id, states[comm_id]["state"]["index"]))
         session.flush()
     except Exception:  # noqa: BLE001 - the app's own error: this copy does not serve
         return False
