@@ -528,3 +528,138 @@ def test_a_kernel_being_adopted_is_a_template_already(tmp_path):
     finally:
         loop.run_until_complete(km.shutdown_all(now=True))
         loop.close()
+
+
+def shown_after(state: dict, *answers) -> dict:
+    """(comm id, key) -> value after applying the answers' widget updates to ``state`` (buffers as
+    base64; download links' files, which carry the time they were built, as "data:")"""
+    state = dict(state)
+    for answer in answers:
+        for msg in (answer.decoded() if hasattr(answer, "decoded") else answer)["messages"]:
+            data = msg["content"]["data"]
+            for key, value in data.get("state", {}).items():
+                state[msg["content"]["comm_id"], key] = shared_state_view(value)
+            for path, buffer in zip(data.get("buffer_paths") or [], msg["buffers"], strict=True):
+                state[msg["content"]["comm_id"], path[0]] = buffer
+    return state
+
+
+def shared_state_view(value):
+    from bif_lib.apps.serving.shared_state import DATA_URI
+
+    return DATA_URI.sub("data:", value) if isinstance(value, str) else value
+
+
+def default_shown(snapshot: dict) -> dict:
+    shown = {(comm_id, key): shared_state_view(value) for comm_id, model in snapshot["data"]["states"].items()
+             for key, value in model["state"].items()}
+    for (comm_id, _, key), buffer in zip(snapshot["data"]["buffer_paths"], snapshot["buffers"], strict=True):
+        shown[comm_id, key] = buffer
+    return shown
+
+
+def test_a_planning_app_going_through_its_stadtteile_gets_composed_answers_as_computed(tmp_path, flensburg_store):
+    """The Bevölkerung app settles, so a page's changes reduce to where it stands: another
+    Stadtteil after the first is answered from the two first answers (no session computes it),
+    and shows exactly what a copy that computed it shows; so does going back to the whole city."""
+    code = ("from bif_lib.apps.views import bevoelkerung\n"
+            "app = bevoelkerung.BevoelkerungApp()\n"
+            "page = app.widget\n")
+
+    with adopted(tmp_path, code, session_idle=30.0, step_timeout=60.0) as (loop, views, app):
+        assert app.settled
+        states = app.snapshot["data"]["states"]
+        (district,) = [m for m, s in states.items() if "bif-district-select" in s["state"].get("_dom_classes", [])]
+        one, two, whole_city = step_to(district, 1), step_to(district, 2), step_to(district, 0)
+
+        def interact(history, step):
+            return loop.run_until_complete(views.interact("bevoelkerung", app.snapshot_id, history, step))
+
+        def computed(history, step, flush=False):  # in a session, whatever the cache holds
+            return loop.run_until_complete(views._compute(app, history, step, flush))
+
+        first = [interact([], one), interact([one], shared_views.FLUSH)]  # as a prepared first change
+        second = [interact([], two), interact([two], shared_views.FLUSH)]
+        forks = app.forks
+        assert app.composed == 0
+        at_one = shown_after(default_shown(app.snapshot), *first)
+
+        composed = interact([one], two)
+        assert (app.composed, app.forks) == (1, forks), "composed, not computed"
+        assert interact([one, two, one], two) is composed, "the same place, the same answer"
+        real = computed([one], two)
+        assert shown_after(at_one, composed) == shown_after(at_one, real)
+        assert composed.decoded()["pending"] == real.decoded()["pending"] is True
+
+        at_two = shown_after(default_shown(app.snapshot), *second)
+        back = interact([one, two], whole_city)
+        assert app.composed == 2
+        assert back.decoded()["pending"] is False, "the default view's links are there at once"
+        real = computed([two], whole_city)
+        real_links = computed([], shared_views.FLUSH, True)  # the copy that went back now stands at the default view
+        assert shown_after(at_two, back) == shown_after(at_two, real, real_links) == default_shown(app.snapshot)
+        echoes = [m for m in back.decoded()["messages"] if m["content"]["data"]["method"] == "echo_update"]
+        assert [(m["content"]["comm_id"], m["content"]["data"]["state"]) for m in echoes] == [(district, {"index": 0})]
+
+
+def test_places_reduce_choices_in_one_widget_only_for_a_settled_app():
+    snapshot = {"data": {"states": {
+        "w": {"model_name": "DropdownModel", "state": {"index": 0, "_options_labels": ["a", "b", "c"]}},
+        "x": {"model_name": "ToggleButtonsModel", "state": {"index": 1, "_options_labels": ["a", "b"]}},
+        "t": {"model_name": "IntTextModel", "state": {"value": 0}}}, "buffer_paths": []}, "buffers": []}
+    w1, w2, w0, x0 = step_to("w", 1), step_to("w", 2), step_to("w", 0), step_to("x", 0)
+    text = {"comm_id": "t", "data": {"method": "update", "state": {"value": 5}, "buffer_paths": []}, "buffers": []}
+    app = shared_views.SharedApp("a", "k", "/nowhere", "s", snapshot, 0, settled=True)
+    assert app.place_of([w1, w2]) == [w2]
+    assert app.place_of([w1, w2, w0]) == [], "back to the default view's choice"
+    assert app.place_of([w1, x0, w2]) == [w1, x0, w2], "another widget in between"
+    assert app.place_of([x0, w1, w0]) == [x0, w0], "only a first choice back is the default view"
+    assert app.place_of([text, w1, w2]) == [text, w2]
+    assert app.place_of([w1, {**w2, "data": {**w2["data"], "state": {"index": 2, "label": "c"}}}]) == \
+        [w1, {**w2, "data": {**w2["data"], "state": {"index": 2, "label": "c"}}}], "not only a choice"
+    assert app.place_of([{**text, "comm_id": "w", "data": {"method": "update", "state": {"index": True}}}]) != []
+    app.settled = False
+    assert app.place_of([w1, w2, w0]) == [w1, w2, w0]
+    assert app.compose([w1], w2) is None
+
+
+@pytest.mark.parametrize("module", ["bevoelkerung", "prognose", "kita", "schulbedarf"])
+def test_every_selection_of_a_planning_app_is_composed_as_a_session_computes_it(tmp_path, flensburg_store, module):
+    """In each planning app, for each selection widget of its default view: another choice
+    after the first, and back to the default view's choice, composed from the first answers,
+    show what a session that computed them shows (after its deferred work, going back)."""
+    with adopted(tmp_path, f"from bif_lib.apps.views import {module}\n{module}.show()\n",
+                 session_idle=30.0, step_timeout=60.0) as (loop, views, app):
+        assert app.settled
+        default = default_shown(app.snapshot)
+
+        def interact(history, step):
+            return loop.run_until_complete(views.interact("bevoelkerung", app.snapshot_id, history, step))
+
+        def computed(history, step, flush=False):
+            return loop.run_until_complete(views._compute(app, history, step, flush))
+
+        def first(step):
+            answers = [interact([], step)]
+            if answers[0].decoded()["pending"]:
+                answers.append(interact([step], shared_views.FLUSH))
+            return answers
+
+        widgets = {}
+        for step in shared_views.first_steps(app.snapshot, 1000):
+            widgets.setdefault(step["comm_id"], []).append(step)
+        assert widgets
+        for comm_id, (a, *others) in widgets.items():
+            at_a = shown_after(default, *first(a))
+            for b in others[:1]:
+                answers_b = first(b)
+                composed = interact([a], b)
+                assert composed.decoded()["messages"], "composed, not empty"
+                assert shown_after(at_a, composed) == shown_after(at_a, computed([a], b)), comm_id
+                assert shown_after(at_a, composed, *answers_b[1:]) == shown_after(default, *answers_b), comm_id
+            back = interact([a], step_to(comm_id, app.snapshot["data"]["states"][comm_id]["state"]["index"]))
+            real = [computed([a], step_to(comm_id, app.snapshot["data"]["states"][comm_id]["state"]["index"]))]
+            if real[0].decoded()["pending"]:
+                real.append(computed([], shared_views.FLUSH, True))
+            assert shown_after(at_a, back) == shown_after(at_a, *real) == default, comm_id
+        assert app.composed >= len(widgets)

@@ -188,6 +188,26 @@ def test_first_choices_are_prepared_and_a_planners_first_choice_is_answered_from
     after = shared_status(platform, CHOICE)
     # what the page sent is exactly the prepared change: answered from the cache, nothing computed
     assert (after["hits"], after["misses"]) == (before["hits"] + 1, before["misses"])
+    assert after["settled"], "the app shows what its widgets' values say"
+
+    # going on through the Stadtteile, and back to the whole city: composed from the prepared
+    # answers (shared_views.SharedApp.compose), still nothing computed
+    def choose(label: str, shown: str) -> None:
+        page.select_option(".bif-district-select select", label=label)
+        page.wait_for_function(f"document.querySelector('.bif-choice').textContent === '{shown}'", timeout=30_000)
+
+    choose("Altstadt", "Altstadt Werte")
+    choose("Gesamtstadt", "Gesamtstadt Werte")
+    choose("Altstadt", "Altstadt Werte")
+    composed = shared_status(platform, CHOICE)
+    assert (composed["composed"], composed["misses"]) == (after["composed"] + 2, before["misses"])
+    # another widget: computed in a session, the dropdown's choice is the page's
+    page.click("text=Index")
+    page.wait_for_function("document.querySelector('.bif-choice').textContent === 'Altstadt Index'", timeout=30_000)
+    choose("Mürwik", "Mürwik Index")
+    assert page.eval_on_selector(".bif-district-select select", "s => s.selectedOptions[0].textContent") == "Mürwik"
+    computed = shared_status(platform, CHOICE)
+    assert computed["misses"] > before["misses"] and computed["composed"] == composed["composed"]
     page.close()
 
 

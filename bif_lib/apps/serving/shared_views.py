@@ -7,13 +7,19 @@ See ``shared_state.py`` for the idea and the kernel's side. Here, in the Voilà 
   widget state of the default view (the *snapshot*) from the state server. The gateway
   serves the page with that state to every viewer; no viewer gets a kernel.
 * ``SharedViews.interact`` answers a viewer's change. A viewer sends all its earlier
-  changes (its *history*) with each new one, so that any session can serve it:
-  1. an answer computed before for the same history and change is given again (the app's
+  changes (its *history*) with each new one, so that any session can serve it. For an app
+  whose state server settled, the history reduces to a *place* (``SharedApp.place_of``):
+  consecutive choices in one selection widget count as the last one, and a first choice back
+  to the default view's is the default view. Then:
+  1. an answer computed before for the same place and change is given again (the app's
      answer depends on nothing else; a training room changing to the same Stadtteil
      computes it once);
-  2. otherwise the session that stands at exactly that history computes it (normally the
+  2. another choice in the widget of the page's first choice is composed from the cached
+     answers to both first choices (``SharedApp.compose``): a planner going through the
+     Stadtteile one after another gets every answer from the prepared ones;
+  3. otherwise the session that stands at exactly that place computes it (normally the
      viewer's own, one step behind);
-  3. otherwise a new session (a fork of the state server) replays the history first.
+  4. otherwise a new session (a fork of the state server) replays the place first.
   A session is used by one request at a time; identical requests wait for the first one.
   Idle sessions end after ``session_idle`` seconds, the oldest beyond ``max_sessions``
   earlier: a viewer coming back later only costs a replay.
@@ -102,6 +108,25 @@ def selection_step(comm_id: str, index: int) -> dict:
             "buffers": []}
 
 
+def selection_choice(snapshot: dict, step) -> tuple[str, int] | None:
+    """``(comm id, index)`` when ``step`` only makes a choice in one of the default view's
+    selection widgets, exactly as ``selection_step`` (and the page) writes it; else None."""
+    if not isinstance(step, dict) or set(step) != {"comm_id", "data", "buffers"} or step["buffers"]:
+        return None
+    comm_id, data = step["comm_id"], step["data"]
+    if not isinstance(comm_id, str) or not isinstance(data, dict) or data.get("method") != "update" \
+            or set(data) - {"method", "state", "buffer_paths"} or data.get("buffer_paths"):
+        return None
+    state = data.get("state")
+    if not isinstance(state, dict) or list(state) != ["index"]:
+        return None
+    index = state["index"]
+    model = snapshot["data"]["states"].get(comm_id) or {}
+    if not isinstance(index, int) or isinstance(index, bool) or model.get("model_name") not in SELECTION_MODELS:
+        return None
+    return comm_id, index
+
+
 def first_steps(snapshot: dict, limit: int) -> list[dict]:
     """The changes a planner can make first with one choice: every other option of each enabled
     selection widget of the default view, taken in turns across the widgets (the first other
@@ -118,6 +143,22 @@ def first_steps(snapshot: dict, limit: int) -> list[dict]:
     for turn in range(max((len(c) for c in choices), default=0)):
         steps.extend(c[turn] for c in choices if turn < len(c))
     return steps[:max(0, limit)]
+
+
+def updated_keys(messages: list) -> set | None:
+    """The (comm id, key)s these messages set; None if one of them is not a widget's update
+    (a widget opened or closed, a custom message): such answers are not composed."""
+    keys = set()
+    for message in messages:
+        content = message.get("content") or {}
+        data = content.get("data") or {}
+        if message.get("msg_type") != "comm_msg" or data.get("method") not in ("update", "echo_update"):
+            return None
+        paths = data.get("buffer_paths") or []
+        if any(len(path) != 1 for path in paths):
+            return None
+        keys.update((content["comm_id"], key) for key in [*data.get("state", {}), *(p[0] for p in paths)])
+    return keys
 
 
 class Session:
@@ -187,9 +228,92 @@ class SharedApp:
     misses: int = 0
     forks: int = 0
     replays: int = 0
+    composed: int = 0  # answers composed from cached first answers (``compose``)
 
     def session_count(self) -> int:
         return sum(len(s) for s in self.sessions.values())
+
+    # --- places: where a page stands -------------------------------------------------------------
+    # A settled app shows what its widgets' values say, however they got there (the state
+    # server checked that a choice and back leaves the view as it was). A page's changes then
+    # reduce to a *place*: consecutive choices in one selection widget count as the last one,
+    # and a first choice back to the default view's own is the default view. Pages at the same
+    # place share answers and sessions. Apps that did not settle keep their whole history.
+
+    def place_after(self, place: list, step: dict) -> list:
+        """Where a page at ``place`` stands after ``step`` (not a flush)."""
+        if not self.settled:
+            return [*place, step]
+        choice = selection_choice(self.snapshot, step)
+        if choice is None:
+            return [*place, step]
+        if place and (selection_choice(self.snapshot, place[-1]) or ("",))[0] == choice[0]:
+            place = place[:-1]
+        if not place and choice[1] == self.snapshot["data"]["states"][choice[0]]["state"].get("index"):
+            return []
+        return [*place, step]
+
+    def place_of(self, history: list) -> list:
+        place: list = []
+        for step in history:
+            place = self.place_after(place, step)
+        return place
+
+    def compose(self, place: list, step: dict) -> Answer | None:
+        """The answer to another choice in the widget of a page's first choice, from the cached
+        answers to both first choices (a planner going through the Stadtteile one after another):
+        what the new choice changed from the default view, and every widget that only the old
+        choice (or the work after it, the flush) had changed set back to the default view. None
+        where those answers are not all cached or hold anything but widget updates: the change
+        is then computed."""
+        if not self.settled or len(place) != 1:
+            return None
+        choice, chosen = selection_choice(self.snapshot, step), selection_choice(self.snapshot, place[0])
+        if choice is None or chosen is None or choice[0] != chosen[0] or choice == chosen:
+            return None
+        undone = [self.recall(history_key([[], place[0]]))]
+        if undone[0] is not None and undone[0].decoded()["pending"]:
+            undone.append(self.recall(history_key([place, FLUSH])))
+        if None in undone:
+            return None
+        if self.place_after(place, step):  # a new choice: its own first answer
+            target = self.recall(history_key([[], step]))
+            if target is None:
+                return None
+            messages, pending = target.decoded()["messages"], target.decoded()["pending"]
+        else:  # back to the default view's choice: as the kernel would echo it
+            messages = [{"msg_type": "comm_msg", "metadata": {}, "buffers": [],
+                         "content": {"comm_id": choice[0], "data": {**step["data"], "method": "echo_update"}}}]
+            pending = False
+        kept = updated_keys(messages)
+        changed = [updated_keys(answer.decoded()["messages"]) for answer in undone]
+        if kept is None or None in changed:
+            return None
+        resets = self.default_updates(set().union(*changed) - kept)
+        if resets is None:
+            return None
+        return Answer.of({"messages": resets + messages, "pending": pending})
+
+    def default_updates(self, keys: set) -> list[dict] | None:
+        """Messages that set these (comm id, key)s to the default view's values."""
+        states = self.snapshot["data"]["states"]
+        binary = {(path[0], path[2]): i for i, path in enumerate(self.snapshot["data"]["buffer_paths"])
+                  if len(path) == 3 and path[1] == "state"}
+        messages = []
+        for comm_id in sorted({comm_id for comm_id, _ in keys}):
+            state, paths, buffers = {}, [], []
+            for key in sorted(k for c, k in keys if c == comm_id):
+                if (comm_id, key) in binary:
+                    paths.append([key])
+                    buffers.append(self.snapshot["buffers"][binary[(comm_id, key)]])
+                elif key in states.get(comm_id, {}).get("state", {}):
+                    state[key] = states[comm_id]["state"][key]
+                else:  # a widget or value the default view does not have
+                    return None
+            messages.append({"msg_type": "comm_msg", "metadata": {}, "buffers": buffers,
+                             "content": {"comm_id": comm_id,
+                                         "data": {"method": "update", "state": state, "buffer_paths": paths}}})
+        return messages
 
     def remember(self, key: str, answer: Answer) -> None:
         known = self.answers.pop(key, None)
@@ -255,7 +379,7 @@ class SharedViews:
         return {"apps": {a.app_id: {"template_kernel": a.kernel_id, "snapshot": a.snapshot_id,
                                     "sessions": a.session_count(), "cache_entries": len(a.answers),
                                     "cache_bytes": a.answers_bytes, "hits": a.hits, "misses": a.misses,
-                                    "forks": a.forks, "replays": a.replays, "prepared": a.prepared, "settled": a.settled,
+                                    "forks": a.forks, "replays": a.replays, "composed": a.composed, "prepared": a.prepared, "settled": a.settled,
                                     "preparing": a.preparing is not None and not a.preparing.done()}
                          for a in self.apps.values()}}
 
@@ -330,12 +454,18 @@ class SharedViews:
         if not isinstance(history, list) or len(history) > MAX_HISTORY:
             raise Refused(409, "Zu viele Änderungen auf einer Seite: bitte laden Sie die App neu.")
         flush = step == FLUSH
-        key = history_key([history, step])
+        place = app.place_of(history)
+        key = history_key([place, step])
         answer = app.recall(key)
+        if answer is None and not flush:
+            answer = app.compose(place, step)
+            if answer is not None:
+                app.composed += 1
+                app.remember(key, answer)
         if answer is not None:
             app.hits += 1
-            if not history and not flush:
-                self._warm(app, [step])
+            if not flush and len(after := app.place_after(place, step)) == 1:
+                self._warm(app, after)
             return answer
         waiting = app.inflight.get(key)
         if waiting is not None:
@@ -346,7 +476,7 @@ class SharedViews:
         app.inflight[key] = future
         self._computing += 1
         try:
-            answer = await self._compute(app, history, step, flush)
+            answer = await self._compute(app, place, step, flush)
             future.set_result(answer)
             if self.apps.get(app_id) is app:
                 app.remember(key, answer)
@@ -359,29 +489,30 @@ class SharedViews:
             self._computing -= 1
             app.inflight.pop(key, None)
 
-    def _warm(self, app: SharedApp, history: list) -> None:
-        """After a first change answered from the cache (mostly a prepared one, whose session
-        ended) no session stands where its viewer now is: place one there while the viewer
-        looks at the answer (a fork that replays the change), so that their next change is
-        computed at once, as after an answer computed for them. Once per place while such a
-        session may still be waiting (``session_idle``), as a computed answer leaves one
-        session there: when it has been taken, the others who came there at the same time
-        mostly get their next answers from the cache as well. Only after first changes: a
-        later answer in the cache was computed by a planner, whose session was parked there,
-        and a crowd making the same changes would otherwise replay ever longer histories."""
-        key, now = history_key(history), time.monotonic()
+    def _warm(self, app: SharedApp, place: list) -> None:
+        """After an answer from the cache that leaves its viewer one change from the default
+        view (a prepared first change, whose session ended, or a composed one) no session may
+        stand where they now are: place one there while the viewer looks at the answer (a fork
+        that replays the change), so that their next change is computed at once, as after an
+        answer computed for them. Once per place while such a session may still be waiting
+        (``session_idle``), as a computed answer leaves one session there: when it has been
+        taken, the others who came there at the same time mostly get their next answers from
+        the cache as well. Only one change from the default view: a later answer in the cache
+        was computed by a planner, whose session was parked there, and a crowd making the same
+        changes would otherwise replay ever longer histories."""
+        key, now = history_key(place), time.monotonic()
         if now - app.warmed.get(key, -self.session_idle) < self.session_idle or app.sessions.get(key) \
                 or self.apps.get(app.app_id) is not app:
             return
         if len(app.warmed) >= MAX_WARMED:  # forget the places whose session has ended anyway
             app.warmed = {k: t for k, t in app.warmed.items() if now - t < self.session_idle}
         app.warmed[key] = now
-        app.warming[key] = asyncio.ensure_future(self._place(app, history, key))
+        app.warming[key] = asyncio.ensure_future(self._place(app, place, key))
 
-    async def _place(self, app: SharedApp, history: list, key: str) -> None:
+    async def _place(self, app: SharedApp, place: list, key: str) -> None:
         self._computing += 1
         try:
-            session = await self._fork_at(app, history, key)
+            session = await self._fork_at(app, place, key)
             if self.apps.get(app.app_id) is app:
                 app.park(session)
                 self._trim(app)
@@ -416,6 +547,7 @@ class SharedViews:
             return session
 
     async def _compute(self, app: SharedApp, history: list, step: dict, flush: bool) -> Answer:
+        history = app.place_of(history)  # a place stays what it is
         before = history_key(history)
         session = app.take(before)
         if session is None and before in app.warming:
@@ -430,7 +562,7 @@ class SharedViews:
                 session.kill()  # in an unknown state, maybe still computing
             raise
         if not flush:
-            session.key = history_key([*history, step])
+            session.key = history_key(app.place_after(history, step))
         app.park(session)
         self._trim(app)
         return Answer.of({"messages": answer["messages"], "pending": answer["pending"]})
