@@ -152,6 +152,7 @@ import argparse
 import asyncio
 import contextlib
 import email.message
+import gc
 import gzip
 import http.cookiejar
 import json
@@ -165,6 +166,7 @@ import sys
 import tempfile
 import threading
 import time
+import typing
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -1252,6 +1254,33 @@ class HostileClients:
 
 # --- one round ------------------------------------------------------------------------------------------
 
+class GcPauses:
+    """(when, ms, generation) of the benchmark process's own garbage collections: a full one
+    over a large heap stops its loop, and with it every HTTP planner's clock."""
+
+    def __init__(self):
+        self.pauses: list[tuple[float, float, int]] = []
+        self._started = 0.0
+
+    def __enter__(self) -> typing.Self:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((time.monotonic(), 1000 * (time.perf_counter() - self._started), info["generation"]))
+
+    def summary(self, start: float, end: float) -> dict:
+        within = [(ms, gen) for when, ms, gen in self.pauses if start <= when <= end]
+        return {"collections": len(within), "full": sum(1 for _, gen in within if gen == 2),
+                "total_ms": round(sum(ms for ms, _ in within), 1), "max_ms": round(max((ms for ms, _ in within), default=0), 1)}
+
+
 async def loop_lag(stop: asyncio.Event, lags: list[tuple[float, float]]) -> None:
     """(when, how late) of a 50 ms timer on the benchmark's own loop: a late loop delays what
     the HTTP planners measure."""
@@ -1312,6 +1341,7 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
     lags: list[tuple[float, float]] = []
     stop_lag = asyncio.Event()
     lag_task = asyncio.ensure_future(loop_lag(stop_lag, lags))
+    gc_pauses = GcPauses().__enter__()
     round_start = time.monotonic()
     voila_before = bench.voila_pid()
     baseline = sampler.window(round_start - 5, round_start)
@@ -1387,6 +1417,7 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
         samples = sampler.window(round_start)
     finally:
         stop_lag.set()
+        gc_pauses.__exit__(None, None, None)
         stop_attack.set()
         await lag_task
         if attack_task is not None and not attack_task.done():
@@ -1409,6 +1440,7 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
     return summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, baseline, left_5s, left_settle,
                      login_wave, stopped_by, lags, load_before, voila_before, offsets) | {
         "cpu_s": cpu, "after_settle": left_processes, "pool_at_t0": pool_at_t0, "pool_after_settle": pool_after,
+        "bench_gc": {"login_wave": gc_pauses.summary(round_start, t0), "open_to_close": gc_pauses.summary(t0, closed_at)},
         "voila_shared_at_close": shared_at_close, "voila_shared_after_settle": shared_after,
         "hostile": attack.summary() if attack is not None else None}
 
@@ -1443,6 +1475,7 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
     kernels_pss = [s["kernels_pss_mb"] for s in samples]
     platform_pss = [s["platform_pss_mb"] for s in samples]
     voila_pids = sorted({s["voila_pid"] for s in samples if s["voila_pid"]} | ({voila_before} if voila_before else set()))
+    latest = max(((lag, when) for when, lag in lags if t0 <= when <= closed_at), default=(0.0, t0))
     opened = sorted(lag for when, lag in lags if t0 <= when <= closed_at)
     lags = sorted(lag for _, lag in lags)
     return {
@@ -1482,7 +1515,9 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
                               "max": round(1000 * lags[-1], 1) if lags else None,
                               "open_to_close_p99": round(1000 * opened[int(0.99 * (len(opened) - 1))], 1)
                               if opened else None,
-                              "open_to_close_max": round(1000 * opened[-1], 1) if opened else None},
+                              "open_to_close_max": round(1000 * opened[-1], 1) if opened else None,
+                              # when that was: it ended this long after T0
+                              "open_to_close_max_ended_after_t0_s": round(latest[1] - t0, 2)},
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "planner_details": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()
@@ -1715,7 +1750,7 @@ def main() -> None:
               f"shared flush {r['shared_flush_ms']} ({r['shared_flushes']}), retries {r['shared_retries']}, "
               f"Voilà shared state {json.dumps(r['voila_shared_at_close'])}; "
               f"Voilà restarts {r['voila_restarts']}; left after 5 s {r['kernels_left_5s']}; "
-              f"min available memory {r['available_memory_min_mb']} MB; loop lag {r['bench_loop_lag_ms']}; "
+              f"min available memory {r['available_memory_min_mb']} MB; loop lag {r['bench_loop_lag_ms']}; gc {r['bench_gc']}; "
               f"changes {a['changes_done']}/{a['changes_planned']}; CPU s {json.dumps(r['cpu_s'])}"
               + (f"; hostile {json.dumps(r['hostile'])}" if r.get("hostile") else ""))
     if not args.no_record:

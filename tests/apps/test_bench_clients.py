@@ -87,3 +87,18 @@ def test_a_scripts_text_is_found_by_its_id_and_only_in_a_script():
     assert script_text(page, "bif-widget-snapshot").startswith('{"data": "<link')
     assert script_text(page, "elsewhere") is None
     assert script_text(page, "missing") is None
+
+
+def test_the_benchmarks_own_garbage_collections_are_counted_while_watched():
+    import gc
+    import time
+
+    from bench.bench_many_planners import GcPauses
+
+    start = time.monotonic()
+    with GcPauses() as pauses:
+        gc.collect()
+    gc.collect()  # not watched any more
+    summary = pauses.summary(start, time.monotonic())
+    assert summary["collections"] == summary["full"] == 1 and summary["max_ms"] == summary["total_ms"] >= 0
+    assert pauses.summary(start - 10, start - 5)["collections"] == 0

@@ -142,21 +142,23 @@ class LoopThread:
         self.loop.close()
 
 
-async def app_kernel_and_views(tmp_path, app: str = APP, **options):
-    """A kernel that has executed ``app``, and SharedViews with ``options`` (not adopted yet)."""
+async def app_kernel_and_views(tmp_path, app: str = APP, idle: float = 0.5, **options):
+    """A kernel that has executed ``app`` and was ``idle`` seconds (a pool kernel waits until it
+    becomes a template; its deferred work, ``layout.Later``, runs meanwhile), and SharedViews with
+    ``options`` (not adopted yet)."""
     km = AsyncMultiKernelManager(connection_dir=str(tmp_path))  # not the working directory
     kernel_id = await km.start_kernel(kernel_name="python3", env={**os.environ, "PYTHONPATH": os.getcwd()})
     await execute(km, kernel_id, app)
-    await asyncio.sleep(0.5)  # idle, as a pool kernel before it becomes a template: deferred work (Later) has run
+    await asyncio.sleep(idle)
     return km, kernel_id, shared_views.SharedViews(km, str(tmp_path / "shared"), max_sessions=3, **options)
 
 
 @contextlib.contextmanager
-def adopted(tmp_path, app: str, **options):
+def adopted(tmp_path, app: str, idle: float = 0.5, **options):
     """``app`` executed in a kernel and adopted as a template by SharedViews with ``options``;
     (loop, views, shared app). Its kernels end afterwards."""
     async def setup():
-        km, kernel_id, views = await app_kernel_and_views(tmp_path, app, **options)
+        km, kernel_id, views = await app_kernel_and_views(tmp_path, app, idle, **options)
         return km, views, await views.adopt("bevoelkerung", kernel_id)
 
     loop = LoopThread()
@@ -663,3 +665,20 @@ def test_every_selection_of_a_planning_app_is_composed_as_a_session_computes_it(
                 real.append(computed([], shared_views.FLUSH, True))
             assert shown_after(at_a, back) == shown_after(at_a, *real) == default, comm_id
         assert app.composed >= len(widgets)
+
+
+def test_a_template_adopted_before_its_deferred_work_ran_serves_the_finished_default_view(tmp_path, flensburg_store):
+    """The gateway adopts a pool kernel as soon as it has rendered the app, when the app's
+    download links (``layout.Later``) may still wait for their timer. A fork never runs the
+    kernel's timers: the state server runs that work before it forks, so the page gets the
+    links, and the state server settles (its view after settling would otherwise differ)."""
+    from bif_lib.apps.widgets.layout import PNG_PREPARING, PREPARING
+
+    code = ("from bif_lib.apps.views import bevoelkerung\n"
+            "bevoelkerung.show()\n")
+    with adopted(tmp_path, code, idle=0.0) as (_loop, _views, app):
+        values = [m["state"].get("value") for m in app.snapshot["data"]["states"].values()]
+        waiting = [v for v in values if isinstance(v, str) and v in (PREPARING, PNG_PREPARING)]
+        assert not waiting, waiting
+        assert any(isinstance(v, str) and 'class="bif-download"' in v for v in values)
+        assert app.settled

@@ -187,3 +187,25 @@ def test_a_waiting_download_link_can_be_finished_at_once():
     assert not thread.is_alive()
     if failures:
         raise failures[0]
+
+
+def test_deferred_work_runs_once_when_run_before_its_timer():
+    """``run_deferred`` runs what waits for a timer now (a kernel about to be forked), and the
+    timer then does not run it again."""
+    import asyncio
+
+    from bif_lib.apps.widgets.layout import Later, run_deferred
+
+    runs = []
+
+    async def scenario():
+        later, cancelled = Later(0.05), Later(0.05)
+        later(lambda: runs.append("links"))
+        cancelled(lambda: runs.append("never"))
+        cancelled.cancel()
+        run_deferred()
+        assert runs == ["links"]
+        await asyncio.sleep(0.15)
+
+    asyncio.run(scenario())
+    assert runs == ["links"]

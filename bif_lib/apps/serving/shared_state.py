@@ -42,6 +42,7 @@ import select
 import signal
 import socket
 import struct
+import sys
 import time
 import uuid
 
@@ -118,6 +119,9 @@ def start_state_server(path: str, settle: bool = True) -> int:
     finally:
         os.umask(old_umask)
     listener.listen(STATE_SERVER_BACKLOG)
+    layout = sys.modules.get("bif_lib.apps.widgets.layout")
+    if layout is not None:  # the app's deferred work (download links): no copy would run its timer
+        layout.run_deferred()
     try:
         pid = _fork_state_server(listener, settle=True) if settle else None
         return pid if pid is not None else _fork_state_server(listener, settle=False)
@@ -203,8 +207,6 @@ def _become_copy() -> None:
     for fd in (0, 1, 2):  # ipykernel captures fds 1 and 2 through pipes read by a thread
         os.dup2(devnull, fd)
     os.close(devnull)
-    import sys
-
     sys.stdout = sys.__stdout__ = open(os.devnull, "w")  # noqa: SIM115 - for the process's life
     sys.stderr = sys.__stderr__ = open(os.devnull, "w")  # noqa: SIM115
     _record_instead_of_sending()

@@ -17,6 +17,7 @@ import contextlib
 import html
 import logging
 import os
+import weakref
 from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
@@ -168,6 +169,17 @@ def withdraw(widget, placeholder: str) -> None:
         widget.value = placeholder
 
 
+_waiting: weakref.WeakSet[Later] = weakref.WeakSet()  # Laters whose timer is set
+
+
+def run_deferred() -> None:
+    """Run all deferred work (``Later``) now. For a kernel about to be forked: a fork never
+    runs its parent's timers, so what waits for one would never appear in the copies
+    (``shared_state.start_state_server``)."""
+    for later in list(_waiting):
+        later.flush()
+
+
 class Later:
     """Runs a function once the planner pauses: ``delay`` seconds after the last request, in
     the kernel's event loop (Voilà); without a running loop (tests, scripts) at once.
@@ -190,6 +202,7 @@ class Later:
         else:
             self._pending = function
             self._handle = loop.call_later(self.delay, self._run, function)
+            _waiting.add(self)
 
     def flush(self) -> None:
         """Run what is waiting now (scripts and tests, where a loop may run that nobody turns)."""
@@ -202,9 +215,11 @@ class Later:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        _waiting.discard(self)
 
     def _run(self, function) -> None:
         self._handle = None
+        _waiting.discard(self)
         try:
             function()
         except Exception:  # noqa: BLE001 - outside any callback: log, keep the app usable
