@@ -280,7 +280,8 @@ class SharedApp:
             target = self.recall(history_key([[], step]))
             if target is None:
                 return None
-            messages, pending = target.decoded()["messages"], target.decoded()["pending"]
+            decoded = target.decoded()
+            messages, pending = decoded["messages"], decoded["pending"]
         else:  # back to the default view's choice: as the kernel would echo it
             messages = [{"msg_type": "comm_msg", "metadata": {}, "buffers": [],
                          "content": {"comm_id": choice[0], "data": {**step["data"], "method": "echo_update"}}}]
