@@ -588,17 +588,19 @@ def test_a_planning_app_going_through_its_stadtteile_gets_composed_answers_as_co
 
         composed = interact([one], two)
         assert (app.composed, app.forks) == (1, forks), "composed, not computed"
+        interact([two], one)
         assert interact([one, two, one], two) is composed, "the same place, the same answer"
+        assert interact([one, two], shared_views.FLUSH) is second[1], "and the same links after it"
         real = computed([one], two)
         assert shown_after(at_one, composed) == shown_after(at_one, real)
         assert composed.decoded()["pending"] == real.decoded()["pending"] is True
 
         at_two = shown_after(default_shown(app.snapshot), *second)
         back = interact([one, two], whole_city)
-        assert app.composed == 2
+        assert app.composed == 3
         assert back.decoded()["pending"] is False, "the default view's links are there at once"
         real = computed([two], whole_city)
-        real_links = computed([], shared_views.FLUSH, True)  # the copy that went back now stands at the default view
+        real_links = computed([two, whole_city], shared_views.FLUSH, True)  # in the copy that went back
         assert shown_after(at_two, back) == shown_after(at_two, real, real_links) == default_shown(app.snapshot)
         echoes = [m for m in back.decoded()["messages"] if m["content"]["data"]["method"] == "echo_update"]
         assert [(m["content"]["comm_id"], m["content"]["data"]["state"]) for m in echoes] == [(district, {"index": 0})]
@@ -620,8 +622,11 @@ def test_places_reduce_choices_in_one_widget_only_for_a_settled_app():
     assert app.place_of([w1, {**w2, "data": {**w2["data"], "state": {"index": 2, "label": "c"}}}]) == \
         [w1, {**w2, "data": {**w2["data"], "state": {"index": 2, "label": "c"}}}], "not only a choice"
     assert app.place_of([{**text, "comm_id": "w", "data": {"method": "update", "state": {"index": True}}}]) != []
+    assert app.standing([w1]) == ([w1], True), "a first change: the first answer there"
+    assert app.standing([w1, w2]) == ([w1, w2], False), "after an answer not composed: its own history"
     app.settled = False
     assert app.place_of([w1, w2, w0]) == [w1, w2, w0]
+    assert app.standing([w1]) == ([w1], False)
     assert app.compose([w1], w2) is None
 
 
@@ -659,10 +664,11 @@ def test_every_selection_of_a_planning_app_is_composed_as_a_session_computes_it(
                 assert composed.decoded()["messages"], "composed, not empty"
                 assert shown_after(at_a, composed) == shown_after(at_a, computed([a], b)), comm_id
                 assert shown_after(at_a, composed, *answers_b[1:]) == shown_after(default, *answers_b), comm_id
-            back = interact([a], step_to(comm_id, app.snapshot["data"]["states"][comm_id]["state"]["index"]))
-            real = [computed([a], step_to(comm_id, app.snapshot["data"]["states"][comm_id]["state"]["index"]))]
+            default_choice = step_to(comm_id, app.snapshot["data"]["states"][comm_id]["state"]["index"])
+            back = interact([a], default_choice)
+            real = [computed([a], default_choice)]
             if real[0].decoded()["pending"]:
-                real.append(computed([], shared_views.FLUSH, True))
+                real.append(computed([a, default_choice], shared_views.FLUSH, True))  # in that copy
             assert shown_after(at_a, back) == shown_after(at_a, *real) == default, comm_id
         assert app.composed >= len(widgets)
 
@@ -682,3 +688,32 @@ def test_a_template_adopted_before_its_deferred_work_ran_serves_the_finished_def
         assert not waiting, waiting
         assert any(isinstance(v, str) and 'class="bif-download"' in v for v in values)
         assert app.settled
+
+
+def test_after_a_computed_answer_a_page_keeps_its_own_history(tmp_path, flensburg_store):
+    """Which download links wait to be built depends on the way a page came: after an answer
+    that was computed (not composed), its flush goes by its own history, computed where its
+    links were withdrawn, so it gets them all, also when the default view's flush was asked for
+    by someone else (an empty answer: nothing waits there)."""
+    from bif_lib.apps.widgets.layout import PNG_PREPARING, PREPARING
+
+    code = ("from bif_lib.apps.views import bevoelkerung\n"
+            "bevoelkerung.show()\n")
+    with adopted(tmp_path, code, session_idle=30.0, step_timeout=60.0) as (loop, views, app):
+        assert app.settled
+        states = app.snapshot["data"]["states"]
+        (district,) = [m for m, s in states.items() if "bif-district-select" in s["state"].get("_dom_classes", [])]
+        one, whole_city = step_to(district, 1), step_to(district, 0)
+
+        def interact(history, step):
+            return loop.run_until_complete(views.interact("bevoelkerung", app.snapshot_id, history, step))
+
+        assert interact([], shared_views.FLUSH).decoded() == {"messages": [], "pending": False}
+        answers = [interact([], one)]  # its flush is not in the cache: going back cannot be composed
+        answers.append(interact([one], whole_city))
+        assert app.composed == 0 and answers[-1].decoded()["pending"]
+        assert app.standing([one, whole_city]) == ([one, whole_city], False)
+        answers.append(interact([one, whole_city], shared_views.FLUSH))
+        shown = shown_after(default_shown(app.snapshot), *answers)
+        assert not [v for v in shown.values() if v in (PREPARING, PNG_PREPARING)]
+        assert shown == default_shown(app.snapshot)

@@ -110,6 +110,9 @@ def start_state_server(path: str, settle: bool = True) -> int:
     ``settle``, the state server first settles (``_settle``); if that leaves the view other
     than it was, or takes longer than ``SETTLE_TIMEOUT``, it ends and a state server without
     settling is forked instead."""
+    layout = sys.modules.get("bif_lib.apps.widgets.layout")
+    if layout is not None:  # the app's deferred work (download links): no copy would run its timer
+        layout.run_deferred()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     if os.path.exists(path):
         os.unlink(path)
@@ -119,9 +122,6 @@ def start_state_server(path: str, settle: bool = True) -> int:
     finally:
         os.umask(old_umask)
     listener.listen(STATE_SERVER_BACKLOG)
-    layout = sys.modules.get("bif_lib.apps.widgets.layout")
-    if layout is not None:  # the app's deferred work (download links): no copy would run its timer
-        layout.run_deferred()
     try:
         pid = _fork_state_server(listener, settle=True) if settle else None
         return pid if pid is not None else _fork_state_server(listener, settle=False)

@@ -11,15 +11,18 @@ See ``shared_state.py`` for the idea and the kernel's side. Here, in the Voilà 
   whose state server settled, the history reduces to a *place* (``SharedApp.place_of``):
   consecutive choices in one selection widget count as the last one, and a first choice back
   to the default view's is the default view. Then:
-  1. an answer computed before for the same place and change is given again (the app's
-     answer depends on nothing else; a training room changing to the same Stadtteil
-     computes it once);
+  1. an answer computed before for the same place (or history) and change is given again (the app's answer depends on nothing else; a training room
+     changing to the same Stadtteil computes it once);
   2. another choice in the widget of the page's first choice is composed from the cached
      answers to both first choices (``SharedApp.compose``): a planner going through the
      Stadtteile one after another gets every answer from the prepared ones;
-  3. otherwise the session that stands at exactly that place computes it (normally the
+  3. otherwise the session that stands at exactly that history computes it (normally the
      viewer's own, one step behind);
-  4. otherwise a new session (a fork of the state server) replays the place first.
+  4. otherwise a new session (a fork of the state server) replays the history first.
+  Places are used while a page shows exactly what the first answer to its place showed
+  (``SharedApp.standing``: a first change, then composed answers); after a computed answer,
+  which download links wait to be built depends on the way the page came, and the page's
+  own history is used. Sessions always go by the page's history.
   A session is used by one request at a time; identical requests wait for the first one.
   Idle sessions end after ``session_idle`` seconds, the oldest beyond ``max_sessions``
   earlier: a viewer coming back later only costs a replay.
@@ -84,11 +87,12 @@ class Answer:
 
     body: bytes
     gzipped: bytes
+    composed: bool = False  # by ``SharedApp.compose``: the page then shows what the first answer there showed
 
     @classmethod
-    def of(cls, data: dict) -> Answer:
+    def of(cls, data: dict, composed: bool = False) -> Answer:
         body = json.dumps(data, separators=(",", ":")).encode()
-        return cls(body, gzip.compress(body, compresslevel=6, mtime=0))
+        return cls(body, gzip.compress(body, compresslevel=6, mtime=0), composed)
 
     def decoded(self) -> dict:
         return json.loads(self.body)
@@ -238,7 +242,9 @@ class SharedApp:
     # server checked that a choice and back leaves the view as it was). A page's changes then
     # reduce to a *place*: consecutive choices in one selection widget count as the last one,
     # and a first choice back to the default view's own is the default view. Pages at the same
-    # place share answers and sessions. Apps that did not settle keep their whole history.
+    # place share answers as long as they show exactly what the first answer there showed
+    # (``standing``); sessions go by the page's own history. Apps that did not settle keep
+    # their whole history.
 
     def place_after(self, place: list, step: dict) -> list:
         """Where a page at ``place`` stands after ``step`` (not a flush)."""
@@ -258,6 +264,23 @@ class SharedApp:
         for step in history:
             place = self.place_after(place, step)
         return place
+
+    def standing(self, history: list) -> tuple[list, bool]:
+        """What a page's answers (and its flush) are looked up by, and whether that is its place.
+        Its place, where the page shows exactly what the first answer to that place showed: no
+        change yet, a first change, then only composed answers. Its own history otherwise: a
+        computed answer withdraws only the download links its change changed, so which links
+        wait to be built then depends on the way the page came."""
+        if not self.settled:
+            return history, False
+        place: list = []
+        for step in history:
+            if place:
+                answer = self.answers.get(history_key([place, step]))
+                if answer is None or not answer.composed:
+                    return history, False
+            place = self.place_after(place, step)
+        return place, True
 
     def compose(self, place: list, step: dict) -> Answer | None:
         """The answer to another choice in the widget of a page's first choice, from the cached
@@ -293,13 +316,15 @@ class SharedApp:
         resets = self.default_updates(set().union(*changed) - kept)
         if resets is None:
             return None
-        return Answer.of({"messages": resets + messages, "pending": pending})
+        return Answer.of({"messages": resets + messages, "pending": pending}, composed=True)
 
     def default_updates(self, keys: set) -> list[dict] | None:
         """Messages that set these (comm id, key)s to the default view's values."""
         states = self.snapshot["data"]["states"]
-        binary = {(path[0], path[2]): i for i, path in enumerate(self.snapshot["data"]["buffer_paths"])
-                  if len(path) == 3 and path[1] == "state"}
+        paths_of = self.snapshot["data"]["buffer_paths"]
+        binary = {(path[0], path[2]): i for i, path in enumerate(paths_of) if len(path) == 3 and path[1] == "state"}
+        if any(len(path) > 3 and (path[0], path[2]) in keys for path in paths_of):
+            return None  # bytes inside a list or dict: not sent apart here
         messages = []
         for comm_id in sorted({comm_id for comm_id, _ in keys}):
             state, paths, buffers = {}, [], []
@@ -455,18 +480,18 @@ class SharedViews:
         if not isinstance(history, list) or len(history) > MAX_HISTORY:
             raise Refused(409, "Zu viele Änderungen auf einer Seite: bitte laden Sie die App neu.")
         flush = step == FLUSH
-        place = app.place_of(history)
-        key = history_key([place, step])
+        where, alike = app.standing(history)
+        key = history_key([where, step])
         answer = app.recall(key)
-        if answer is None and not flush:
-            answer = app.compose(place, step)
+        if answer is None and alike and not flush:
+            answer = app.compose(where, step)
             if answer is not None:
                 app.composed += 1
                 app.remember(key, answer)
         if answer is not None:
             app.hits += 1
-            if not flush and len(after := app.place_after(place, step)) == 1:
-                self._warm(app, after)
+            if not history and not flush:
+                self._warm(app, [step])
             return answer
         waiting = app.inflight.get(key)
         if waiting is not None:
@@ -477,7 +502,7 @@ class SharedViews:
         app.inflight[key] = future
         self._computing += 1
         try:
-            answer = await self._compute(app, place, step, flush)
+            answer = await self._compute(app, history, step, flush)
             future.set_result(answer)
             if self.apps.get(app_id) is app:
                 app.remember(key, answer)
@@ -490,30 +515,30 @@ class SharedViews:
             self._computing -= 1
             app.inflight.pop(key, None)
 
-    def _warm(self, app: SharedApp, place: list) -> None:
-        """After an answer from the cache that leaves its viewer one change from the default
-        view (a prepared first change, whose session ended, or a composed one) no session may
-        stand where they now are: place one there while the viewer looks at the answer (a fork
-        that replays the change), so that their next change is computed at once, as after an
-        answer computed for them. Once per place while such a session may still be waiting
-        (``session_idle``), as a computed answer leaves one session there: when it has been
-        taken, the others who came there at the same time mostly get their next answers from
-        the cache as well. Only one change from the default view: a later answer in the cache
-        was computed by a planner, whose session was parked there, and a crowd making the same
-        changes would otherwise replay ever longer histories."""
-        key, now = history_key(place), time.monotonic()
+    def _warm(self, app: SharedApp, history: list) -> None:
+        """After a first change answered from the cache (mostly a prepared one, whose session
+        ended) no session stands where its viewer now is: place one there while the viewer
+        looks at the answer (a fork that replays the change), so that their next change is
+        computed at once, as after an answer computed for them. Once per place while such a
+        session may still be waiting (``session_idle``), as a computed answer leaves one
+        session there: when it has been taken, the others who came there at the same time
+        mostly get their next answers from the cache as well. Only after first changes: a
+        later answer in the cache was computed by a planner, whose session was parked there,
+        and a crowd making the same changes would otherwise replay ever longer histories
+        (after a composed answer, a session is forked when the page needs one)."""
+        key, now = history_key(history), time.monotonic()
         if now - app.warmed.get(key, -self.session_idle) < self.session_idle or app.sessions.get(key) \
                 or self.apps.get(app.app_id) is not app:
             return
         if len(app.warmed) >= MAX_WARMED:  # forget the places whose session has ended anyway
             app.warmed = {k: t for k, t in app.warmed.items() if now - t < self.session_idle}
         app.warmed[key] = now
-        app.warming[key] = asyncio.ensure_future(self._place(app, place, key))
+        app.warming[key] = asyncio.ensure_future(self._place(app, history, key))
 
-    async def _place(self, app: SharedApp, place: list, key: str) -> None:
+    async def _place(self, app: SharedApp, history: list, key: str) -> None:
         self._computing += 1
         try:
-            session = await self._fork_at(app, place, key)
+            session = await self._fork_at(app, history, key)
             if self.apps.get(app.app_id) is app:
                 app.park(session)
                 self._trim(app)
@@ -548,7 +573,6 @@ class SharedViews:
             return session
 
     async def _compute(self, app: SharedApp, history: list, step: dict, flush: bool) -> Answer:
-        history = app.place_of(history)  # a place stays what it is
         before = history_key(history)
         session = app.take(before)
         if session is None and before in app.warming:
@@ -563,7 +587,7 @@ class SharedViews:
                 session.kill()  # in an unknown state, maybe still computing
             raise
         if not flush:
-            session.key = history_key(app.place_after(history, step))
+            session.key = history_key([*history, step])
         app.park(session)
         self._trim(app)
         return Answer.of({"messages": answer["messages"], "pending": answer["pending"]})

@@ -172,12 +172,15 @@ def withdraw(widget, placeholder: str) -> None:
 _waiting: weakref.WeakSet[Later] = weakref.WeakSet()  # Laters whose timer is set
 
 
-def run_deferred() -> None:
-    """Run all deferred work (``Later``) now. For a kernel about to be forked: a fork never
-    runs its parent's timers, so what waits for one would never appear in the copies
-    (``shared_state.start_state_server``)."""
-    for later in list(_waiting):
-        later.flush()
+def run_deferred(rounds: int = 10) -> None:
+    """Run all deferred work (``Later``) now, also what that work defers in turn (up to
+    ``rounds`` times). For a kernel about to be forked: a fork never runs its parent's timers,
+    so what waits for one would never appear in the copies (``shared_state.start_state_server``)."""
+    for _ in range(rounds):
+        if not _waiting:
+            return
+        for later in list(_waiting):
+            later.flush()
 
 
 class Later:
@@ -215,10 +218,12 @@ class Later:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        self._pending = None
         _waiting.discard(self)
 
     def _run(self, function) -> None:
         self._handle = None
+        self._pending = None
         _waiting.discard(self)
         try:
             function()
