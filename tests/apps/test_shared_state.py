@@ -717,3 +717,14 @@ def test_after_a_computed_answer_a_page_keeps_its_own_history(tmp_path, flensbur
         shown = shown_after(default_shown(app.snapshot), *answers)
         assert not [v for v in shown.values() if v in (PREPARING, PNG_PREPARING)]
         assert shown == default_shown(app.snapshot)
+
+
+def test_what_only_the_page_sets_of_a_map_stays_in_the_page():
+    """ipyleaflet's read-only synced traits of a map (its bounds in the page's window) are set
+    by the page alone: a shared page keeps them (VIEW_ONLY), or every window size would be a
+    history of its own and no answer could be shared."""
+    import ipyleaflet
+
+    read_only = {name for name, trait in ipyleaflet.Map.class_traits(sync=True).items()
+                 if getattr(trait, "read_only", False)}
+    assert read_only and read_only <= set(shared_views.VIEW_ONLY["LeafletMapModel"])

@@ -60,7 +60,10 @@ ADOPT_TIMEOUT = 60.0
 STEP_TIMEOUT = 120.0
 # Leaflet map views send where they are after every render and move; the app does not react,
 # and these differ per window: they are kept in the page, not sent (see app_frontend/shared.js).
-VIEW_ONLY = {"LeafletMapModel": ["bounds", "pixel_bounds", "center", "zoom", "window_url", "fullscreen"]}
+# ipyleaflet 0.19 syncs the bounds as north ... west and the pixel bounds as top ... right (its
+# read-only traits: only the page sets them); "bounds" and "pixel_bounds" were synced before.
+VIEW_ONLY = {"LeafletMapModel": ["north", "south", "east", "west", "top", "bottom", "left", "right",
+                                 "bounds", "pixel_bounds", "center", "zoom", "window_url", "fullscreen"]}
 # widgets whose choices a page sends as {"index": i} (ipywidgets' selection widgets with one choice)
 SELECTION_MODELS = frozenset({"DropdownModel", "ToggleButtonsModel", "RadioButtonsModel", "SelectModel",
                               "SelectionSliderModel"})
