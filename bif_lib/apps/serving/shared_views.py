@@ -11,8 +11,9 @@ See ``shared_state.py`` for the idea and the kernel's side. Here, in the Voilà 
   whose state server settled, the history reduces to a *place* (``SharedApp.place_of``):
   consecutive choices in one selection widget count as the last one, and a first choice back
   to the default view's is the default view. Then:
-  1. an answer computed before for the same place (or history) and change is given again (the app's answer depends on nothing else; a training room
-     changing to the same Stadtteil computes it once);
+  1. an answer computed before for the same place (or history) and change is given again
+     (the app's answer depends on nothing else; a training room changing to the same
+     Stadtteil computes it once);
   2. another choice in the widget of the page's first choice is composed from the cached
      answers to both first choices (``SharedApp.compose``): a planner going through the
      Stadtteile one after another gets every answer from the prepared ones;
@@ -297,11 +298,6 @@ class SharedApp:
         choice, chosen = selection_choice(self.snapshot, step), selection_choice(self.snapshot, place[0])
         if choice is None or chosen is None or choice[0] != chosen[0] or choice == chosen:
             return None
-        undone = [self.recall(history_key([[], place[0]]))]
-        if undone[0] is not None and undone[0].decoded()["pending"]:
-            undone.append(self.recall(history_key([place, FLUSH])))
-        if None in undone:
-            return None
         if self.place_after(place, step):  # a new choice: its own first answer
             target = self.recall(history_key([[], step]))
             if target is None:
@@ -312,8 +308,17 @@ class SharedApp:
             messages = [{"msg_type": "comm_msg", "metadata": {}, "buffers": [],
                          "content": {"comm_id": choice[0], "data": {**step["data"], "method": "echo_update"}}}]
             pending = False
+        first = self.recall(history_key([[], place[0]]))  # how the page got where it is
+        if first is None:
+            return None
+        undone = [first.decoded()]
+        if undone[0]["pending"]:  # and the work after it, if the page asked for it
+            flushed = self.recall(history_key([place, FLUSH]))
+            if flushed is None:
+                return None
+            undone.append(flushed.decoded())
         kept = updated_keys(messages)
-        changed = [updated_keys(answer.decoded()["messages"]) for answer in undone]
+        changed = [updated_keys(answer["messages"]) for answer in undone]
         if kept is None or None in changed:
             return None
         resets = self.default_updates(set().union(*changed) - kept)

@@ -209,7 +209,7 @@ class Later:
 
     def flush(self) -> None:
         """Run what is waiting now (scripts and tests, where a loop may run that nobody turns)."""
-        function = self._pending if self._handle is not None else None
+        function = self._pending
         self.cancel()
         if function is not None:
             self._run(function)
