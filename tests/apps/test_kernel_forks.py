@@ -73,8 +73,11 @@ def test_a_forked_kernel_runs_code_with_its_own_environment(fork_server, tmp_pat
         try:
             process = km.provisioner.process
             assert isinstance(process, kernel_forks.ForkedProcess), "the kernel was not forked"
-            # a child of the fork server, not of this process, in a session of its own
+            # a child of the fork server, not of this process, leading a process group of its
+            # own (signals reach what it started) in the server's session: all kernels share
+            # one autogroup of the scheduler, however many one person opens
             assert os.getppid() != process.pid and os.getpgid(process.pid) == process.pid
+            assert os.getsid(process.pid) == os.getsid(fork_server.process.pid) != os.getsid(0)
             # its command line is a kernel's, with its connection file (as tools look for it)
             cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             assert "ipykernel_launcher" in cmdline and "kernel-a.json" in cmdline, cmdline

@@ -28,8 +28,9 @@ notebook server's own process, which here would copy Voilà (and its token) into
 
 What a fork must not inherit, and how it is avoided: the server never creates a ZeroMQ
 context or a thread before forking (checked at start, OS threads included; BLAS thread pools
-are limited to one thread, pyarrow's jemalloc runs without its background thread), each child starts a new session (``setsid``), closes the server's sockets, restores
-default signal handlers, takes the request's environment and working directory, and reseeds
+are limited to one thread, pyarrow's jemalloc runs without its background thread), each child
+leads a process group of its own (``setpgid``; signals reach the kernel and what it started),
+closes the server's sockets, restores default signal handlers, takes the request's environment and working directory, and reseeds
 ``random`` and numpy.
 """
 
@@ -137,7 +138,12 @@ def _run_kernel(listener: socket.socket, conn: socket.socket, request: dict, tit
             pass
         os.write(titled, b"1")
         os.close(titled)
-        os.setsid()
+        # A process group of its own, not a session: all kernels stay in the fork server's
+        # session, and so in one autogroup of the kernel's scheduler (a session is one). With a
+        # session each, one person's 5 kernels weighed as much CPU as 5 Voilàs; now all app
+        # kernels together weigh as one, and nice values (prepared answers at the lowest
+        # priority) count against the other kernels.
+        os.setpgid(0, 0)
         listener.close()
         conn.close()
         for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
@@ -403,7 +409,7 @@ def provisioner_class():
                 except (OSError, ValueError, KeyError, TimeoutError) as error:
                     self.log.warning("kernel fork failed (%s); starting the kernel normally", error)
                 else:
-                    self.pid = self.pgid = self.process.pid  # the child leads its own session
+                    self.pid = self.pgid = self.process.pid  # the child leads its own process group
                     self.cwd = kwargs.get("cwd")
                     return self.connection_info
             return await super().launch_kernel(cmd, **kwargs)
