@@ -17,11 +17,19 @@ from jupyter_client.manager import AsyncKernelManager
 from bif_lib.apps.serving import kernel_forks
 
 pytestmark = pytest.mark.timeout(120)
+KERNEL_NICE = 3
+
+
+def autogroups() -> bool:
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return False
 
 
 @pytest.fixture
 def fork_server(tmp_path):
-    server = kernel_forks.ForkServer(["pandas", "ipywidgets"], tmp_path / "forks")
+    server = kernel_forks.ForkServer(["pandas", "ipywidgets"], tmp_path / "forks", nice=KERNEL_NICE)
     server.start({**os.environ, "BIF_FORK_TEST": "server"})
     deadline = time.monotonic() + 60
     while not server.ready():
@@ -78,6 +86,13 @@ def test_a_forked_kernel_runs_code_with_its_own_environment(fork_server, tmp_pat
             # one autogroup of the scheduler, however many one person opens
             assert os.getppid() != process.pid and os.getpgid(process.pid) == process.pid
             assert os.getsid(process.pid) == os.getsid(fork_server.process.pid) != os.getsid(0)
+            # and they give way to the services: their nice value, and their session group's
+            own_nice = os.getpriority(os.PRIO_PROCESS, 0)
+            assert os.getpriority(os.PRIO_PROCESS, process.pid) == max(KERNEL_NICE, own_nice)
+            if autogroups():
+                group = Path(f"/proc/{process.pid}/autogroup").read_text().split()
+                assert group[-2:] == ["nice", str(KERNEL_NICE)], group
+                assert group[0] != Path("/proc/self/autogroup").read_text().split()[0]
             # its command line is a kernel's, with its connection file (as tools look for it)
             cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             assert "ipykernel_launcher" in cmdline and "kernel-a.json" in cmdline, cmdline

@@ -11,7 +11,8 @@ Two parts, one file (this module is loaded by path in Voilà's process, see voil
 and started as a script for the server; it never imports bif_lib at module level):
 
 * ``serve()`` — the fork server, run as the app account with the kernels' filtered
-  environment (``python kernel_forks.py SOCKET MODULE ...``). It preloads the modules,
+  environment (``python kernel_forks.py SOCKET [--nice=N] MODULE ...``). It gives way on the
+  CPU (``give_way``: all kernels together weigh one share of nice N), preloads the modules,
   listens on a Unix socket in a private (0700) directory and answers each request
   (``{"argv", "env", "cwd"}``, one JSON line) with a pidfd of the forked kernel, passed over
   the socket (SCM_RIGHTS), so the caller holds a handle that cannot point to a reused pid.
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import json
 import os
 import select
@@ -62,6 +64,44 @@ def _prctl(option: int, value: int) -> bool:
         return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def give_way(nice: int) -> str | None:
+    """Lower the CPU priority of this process and of everything forked from it to ``nice``;
+    a German description of what failed, or None.
+
+    Two values: the process's own nice value (inherited by every fork), which counts against
+    the other processes of its session; and, where the scheduler groups processes by session
+    (autogroups, ``/proc/sys/kernel/sched_autogroup_enabled``), the nice value of the session's
+    group, which is what counts against other sessions (Voilà, the proxy, the hub). Only a
+    lower priority is asked for, which needs no privilege. Must run before the process is made
+    non-dumpable: then its /proc files belong to root and ``/proc/self/autogroup`` cannot be
+    written any more."""
+    if nice <= 0:
+        return None
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
+    except OSError as error:
+        return f"nice {nice}: {error}"
+    try:
+        grouped = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        grouped = False
+    if not grouped:
+        return None
+    for _ in range(30):  # the kernel takes one autogroup change per 100 ms, machine-wide
+        try:
+            fd = os.open("/proc/self/autogroup", os.O_WRONLY)
+            try:
+                os.write(fd, str(nice).encode())
+            finally:
+                os.close(fd)
+            return None
+        except OSError as error:
+            if error.errno != errno.EAGAIN:
+                return f"Autogroup nice {nice}: {error}"
+            time.sleep(0.1)
+    return f"Autogroup nice {nice}: immer wieder EAGAIN"
 
 
 def _reap(*_args) -> None:
@@ -220,8 +260,11 @@ def _answer(listener: socket.socket, conn: socket.socket) -> None:
             os.close(pidfd)
 
 
-def serve(socket_path: str, modules: list[str]) -> int:
+def serve(socket_path: str, modules: list[str], nice: int = 0) -> int:
     _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    problem = give_way(nice)
+    if problem:
+        print(f"bif-kernel-forks: CPU-Vorrang nicht gesenkt ({problem})", file=sys.stderr, flush=True)
     # Kernels inherit this across fork (an exec would reset it): one planner's kernel cannot
     # read another's memory or environment (/proc/<pid>/mem, environ; ptrace), although all
     # run under the app account.
@@ -324,8 +367,9 @@ class ForkedProcess:
 class ForkServer:
     """Starts the fork server (lazily, once per Voilà) and asks it for kernels."""
 
-    def __init__(self, modules: list[str], directory: Path, log=None):
+    def __init__(self, modules: list[str], directory: Path, log=None, nice: int = 0):
         self.modules = list(modules)
+        self.nice = nice
         self.directory = Path(directory)
         self.socket_path = self.directory / "forks.sock"
         self.log = log
@@ -339,7 +383,8 @@ class ForkServer:
         os.chmod(self.directory, 0o700)
         self.socket_path.unlink(missing_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), str(self.socket_path), *self.modules],
+            [sys.executable, str(Path(__file__).resolve()), str(self.socket_path), f"--nice={self.nice}",
+             *self.modules],
             env=env, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def running(self) -> bool:
@@ -421,4 +466,6 @@ if __name__ == "__main__":
     # started by path: keep this folder off sys.path (its module names could shadow others)
     here = str(Path(__file__).resolve().parent)
     sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != here]
-    sys.exit(serve(sys.argv[1], sys.argv[2:]))
+    options = [a for a in sys.argv[2:] if a.startswith("--nice=")]
+    sys.exit(serve(sys.argv[1], [a for a in sys.argv[2:] if a not in options],
+                   int(options[-1].split("=", 1)[1]) if options else 0))

@@ -267,6 +267,7 @@ class VoilaSupervisor:
             "base_url": self.cfg.voila_base_url, "pool_size": self.cfg.pool_size, "pool_sizes": pool_sizes,
             "cull_idle_timeout": self.cfg.cull_idle_timeout, "cull_interval": self.cfg.cull_interval,
             "kernel_start": self.cfg.kernel_start, "kernel_preload": list(self.cfg.kernel_preload),
+            "kernel_nice": self.cfg.kernel_nice,
             "shared_session_idle": self.cfg.shared_session_idle, "shared_max_sessions": self.cfg.shared_max_sessions,
             "shared_prepare_steps": self.cfg.shared_prepare_steps,
         }

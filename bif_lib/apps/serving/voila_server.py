@@ -477,7 +477,8 @@ def start_fork_server(conf: dict, token: str):
     if conf.get("kernel_start", "fork") != "fork":
         return None
     directory = Path(os.environ.get("TMPDIR") or "/tmp") / f"bif-kernel-forks-{os.getpid()}"
-    server = kernel_forks.ForkServer(conf.get("kernel_preload") or [], directory, log)
+    server = kernel_forks.ForkServer(conf.get("kernel_preload") or [], directory, log,
+                                     nice=int(conf.get("kernel_nice", 0)))
     server.start(kernel_env(dict(os.environ), (token,)))
     provisioner = kernel_forks.provisioner_class()
     provisioner.fork_server = server
