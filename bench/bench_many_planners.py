@@ -126,7 +126,8 @@ average, and the commit measured.
 (``HostileClients``), each on an account of its own, from T0 until the planners have closed: one
 opens kernel WebSockets without the kernel subprotocol and sends a binary frame on each, one
 after the other; the other asks for 50 app pages with a kernel each at once and asks again for
-the refused ones every 2 s, without ever connecting them. The comparison table shows the
+the refused ones every 2 s, without ever connecting them. They run in a process and session of
+their own (``HostileProcess``), as on a machine of their own, but on the same 2 CPUs. The comparison table shows the
 planners' p95 in the three rounds (the two rounds without show the noise) and what the hostile
 clients got (close codes, HTTP statuses). Recorded as ``many_planners_hostile``.
 
@@ -167,6 +168,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 import typing
 import urllib.error
 import urllib.parse
@@ -1253,6 +1255,99 @@ class HostileClients:
         return {name: dict(c.most_common()) for name, c in self.outcomes.items()} | {"errors": self.errors[:6]}
 
 
+class HostileProcess:
+    """``HostileClients`` in a process of their own, in a session of their own (so, with the
+    scheduler's autogroups, a CPU share of their own), driven over stdin and stdout.
+
+    Why: an attacker's client runs on its own machine. In this benchmark's process, its work
+    (50 page requests every 2 s, each answer parsed, WebSocket handshakes) ran in the loop that
+    times the honest planners: in one round with it the loop was 530 ms late 1 s after T0, and
+    every HTTP planner's clock stood still with it. Its own process still takes its CPU from
+    the same 2 CPUs as everything else.
+
+    The protocol, one JSON line each: the parent sends ``{hub, app_url, gallery_url, accounts}``;
+    the worker logs in and answers ``{"errors"}``; ``"go"`` starts the attack, ``"stop"`` ends
+    it, and the worker answers with ``HostileClients.summary()``."""
+
+    def __init__(self, bench: Bench, accounts: list[tuple[str, str]]):
+        self.bench, self.accounts = bench, accounts
+        self.process: asyncio.subprocess.Process | None = None
+        self.result: dict = {"errors": []}
+
+    async def _say(self, message) -> None:
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+        await self.process.stdin.drain()
+
+    async def _hear(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            line = await asyncio.wait_for(self.process.stdout.readline(), max(0.1, deadline - time.monotonic()))
+            if not line:
+                raise RuntimeError(f"hostile worker ended ({await self.process.wait()})")
+            if line.startswith(b"{"):  # anything else is something a library printed
+                return json.loads(line)
+
+    async def login(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.bench_many_planners", "--hostile-worker",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True,
+            cwd=str(Path(__file__).resolve().parent.parent))
+        await self._say({"hub": self.bench.hub, "app_url": self.bench.app_url,
+                         "gallery_url": self.bench.platform.gallery_url, "accounts": self.accounts})
+        self.result["errors"] += (await self._hear(120))["errors"]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self._say("go")
+            await stop.wait()
+            await self._say("stop")
+            self.result = await self._hear(60)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+    def summary(self) -> dict:
+        return self.result
+
+
+async def hostile_worker() -> None:
+    """The other end of ``HostileProcess`` (``--hostile-worker``)."""
+    from tornado.httpclient import AsyncHTTPClient
+
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+
+    async def hear():
+        line = await reader.readline()
+        if not line:
+            raise SystemExit(0)  # the benchmark went away
+        return json.loads(line)
+
+    def say(message) -> None:
+        print(json.dumps(message), flush=True)
+
+    spec = await hear()
+    remote = types.SimpleNamespace(
+        hub=spec["hub"], app_url=spec["app_url"], platform=types.SimpleNamespace(gallery_url=spec["gallery_url"]),
+        http=AsyncHTTPClient(force_instance=True, max_clients=1000, resolver=AddressResolver()))
+    attack = HostileClients(remote, [tuple(a) for a in spec["accounts"]])
+    await attack.login()
+    say({"errors": attack.errors})
+    if await hear() != "go":
+        return
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(attack.run(stop))
+    await hear()  # "stop" (or the end of the input)
+    stop.set()
+    await asyncio.gather(running, return_exceptions=True)
+    say(attack.summary())
+
+
 # --- one round ------------------------------------------------------------------------------------------
 
 class GcPauses:
@@ -1334,7 +1429,7 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
                 raise
     planners = [BrowserPlanner(bench, browser, u, p) for u, p in accounts[:n_browsers]] + \
                [HttpPlanner(bench, u, p) for u, p in accounts[n_browsers:]]
-    attack = HostileClients(bench, attackers) if hostile else None
+    attack = HostileProcess(bench, attackers) if hostile else None
     stop_attack = asyncio.Event()
     attack_task = None
     offsets = log_offsets(bench)
@@ -1432,6 +1527,8 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
         await lag_task
         if attack_task is not None and not attack_task.done():
             attack_task.cancel()
+        if attack is not None:
+            attack.close()
         # leave nothing behind for the next round
         for kid in (await non_pooled(bench)) or []:
             await bench.shutdown_kernel(kid)
@@ -1685,6 +1782,7 @@ def main() -> None:
     parser.add_argument("--hostile", action="store_true",
                         help="each N without, with and again without two hostile clients (a WebSocket client "
                              "without the kernel protocol, a client asking for 50 kernels)")
+    parser.add_argument("--hostile-worker", action="store_true", help=argparse.SUPPRESS)  # HostileProcess
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="one line per planner")
     parser.add_argument("--keep-logs", action="store_true", help="keep the platform's directory (logs)")
@@ -1697,6 +1795,9 @@ def main() -> None:
     modes.add_argument("--compare-modes", action="store_true",
                        help="run the N list with apps.shared_view off, then on; one table each")
     args = parser.parse_args()
+    if args.hostile_worker:
+        asyncio.run(hostile_worker())
+        return
     if args.compare_modes and not shared_view_known():
         parser.error("--compare-modes: apps.shared_view is not in this platform's settings schema")
     if os.geteuid() != 0:
