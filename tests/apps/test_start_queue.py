@@ -84,3 +84,39 @@ def test_arrival_order_is_kept_under_load():
 def test_at_least_one_slot():
     with pytest.raises(ValueError):
         StartQueue(0)
+    with pytest.raises(ValueError):
+        StartQueue(2, per_person=0)
+
+
+def test_one_person_asking_for_many_pages_gets_them_one_after_another_beside_the_others():
+    async def scenario():
+        queue = StartQueue(2)  # one slot per person (the default)
+        greedy = [queue.join("greedy") for _ in range(5)]
+        assert [p.granted.done() for p in greedy] == [True, False, False, False, False]
+        assert queue.active == 1  # the second slot stays free for somebody else
+        planner = queue.join("planerin")  # behind greedy's four waiting pages, and served at once
+        assert planner.granted.done() and queue.active == 2
+        colleague = queue.join("kollege")  # both slots taken: waits, behind greedy's pages
+        assert not colleague.granted.done() and queue.position(colleague) == 5
+        queue.leave(planner)  # a free slot goes to the first in line who may have it
+        assert colleague.granted.done() and not any(p.granted.done() for p in greedy[1:])
+        queue.leave(greedy[0])
+        assert greedy[1].granted.done() and not greedy[2].granted.done()
+        for place in (colleague, *greedy[1:]):
+            queue.leave(place)
+        assert queue.active == 0 and not queue.holding and len(queue) == 0
+    run_async(scenario())
+
+
+def test_several_slots_per_person_and_requests_without_a_person():
+    async def scenario():
+        queue = StartQueue(3, per_person=2)
+        a1, a2, a3 = (queue.join("a") for _ in range(3))
+        assert a1.granted.done() and a2.granted.done() and not a3.granted.done()
+        anonymous = queue.join()  # counted by nobody: only the slots limit it
+        assert anonymous.granted.done() and queue.active == 3
+        queue.leave(anonymous)
+        assert not a3.granted.done() and queue.active == 2  # "a" holds two already
+        queue.leave(a1)
+        assert a3.granted.done() and queue.holding["a"] == 2
+    run_async(scenario())

@@ -147,7 +147,7 @@ class Context:
 
     def __post_init__(self) -> None:
         if self.start_queue is None:
-            self.start_queue = StartQueue(self.cfg.start_slots)
+            self.start_queue = StartQueue(self.cfg.start_slots, self.cfg.concurrent_starts_per_person)
         if self.assets is None:
             self.assets = AssetCache(self.cfg, self.voila_token)
         if self.pool_demand is None:
@@ -390,7 +390,7 @@ class AppHandler(BaseHandler):
         """Prepare the page when it is this request's turn (start_queue.py). A browser that has
         to wait gets a page with its position at once and is sent on to the prepared page."""
         queue = self.ctx.start_queue
-        place = queue.join()
+        place = queue.join(self.current_user["name"])
         try:
             if not place.granted.done() and self.request.headers.get("Sec-Fetch-Mode") == "navigate":
                 await self._wait_in_browser(app_id, place)

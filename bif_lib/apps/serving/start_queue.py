@@ -7,12 +7,18 @@ gateway therefore lets ``slots`` page preparations run at once (``apps.concurren
 default: the number of CPUs) and queues the others in arrival order. A person who waits in a
 browser sees a German page with their position (``service.AppHandler``); the first in line
 gets the next free slot, and whoever closes the tab leaves the queue.
+
+One person holds at most ``per_person`` slots (``apps.concurrent_starts_per_person``, default
+1): the next slot goes to the first in line whose person is not preparing a page already. One
+person asking for many pages at once (many tabs, a script) gets them one after another and
+never occupies every slot, so the others' pages are prepared beside theirs. Their position can
+only get better than the one shown: those ahead of them may be waiting for their own.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 
@@ -21,26 +27,26 @@ class Place:
     """One page request's place: waiting (``position`` ≥ 1) or holding a slot (``granted``)."""
 
     granted: asyncio.Future
+    owner: str | None = None  # the person (hub user) whose page this is; None: counted by nobody
     moved: asyncio.Event = field(default_factory=asyncio.Event)  # set when the position changed
     released: bool = False
 
 
 class StartQueue:
-    def __init__(self, slots: int):
-        if slots < 1:
-            raise ValueError("slots must be at least 1")
-        self.slots = slots
+    def __init__(self, slots: int, per_person: int = 1):
+        if slots < 1 or per_person < 1:
+            raise ValueError("slots and per_person must be at least 1")
+        self.slots, self.per_person = slots, per_person
         self.active = 0
         self.waiting: deque[Place] = deque()
+        self.holding: Counter[str] = Counter()  # slots held per person
 
-    def join(self) -> Place:
-        """A place for a new request: a slot at once when one is free and nobody waits."""
-        place = Place(asyncio.get_running_loop().create_future())
-        if self.active < self.slots and not self.waiting:
-            self.active += 1
-            place.granted.set_result(True)
-        else:
-            self.waiting.append(place)
+    def join(self, owner: str | None = None) -> Place:
+        """A place for a new request of ``owner``: a slot at once when one is free and nobody
+        who may have it waits before."""
+        place = Place(asyncio.get_running_loop().create_future(), owner)
+        self.waiting.append(place)
+        self._grant()
         return place
 
     def position(self, place: Place) -> int:
@@ -75,12 +81,24 @@ class StartQueue:
         elif place.granted.done() and not place.released:
             place.released = True
             self.active -= 1
+            if place.owner is not None:
+                self.holding[place.owner] -= 1
+                if not self.holding[place.owner]:
+                    del self.holding[place.owner]
             self._grant()
 
+    def _may_start(self, place: Place) -> bool:
+        return place.owner is None or self.holding[place.owner] < self.per_person
+
     def _grant(self) -> None:
-        while self.active < self.slots and self.waiting:
-            place = self.waiting.popleft()
+        while self.active < self.slots:
+            place = next((p for p in self.waiting if self._may_start(p)), None)
+            if place is None:
+                break
+            self.waiting.remove(place)
             self.active += 1
+            if place.owner is not None:
+                self.holding[place.owner] += 1
             place.granted.set_result(True)
         self._moved()
 
