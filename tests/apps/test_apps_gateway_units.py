@@ -188,3 +188,30 @@ def test_the_platforms_address_is_used_as_it_is_and_names_are_still_resolved():
     assert ipv4 == [(socket.AF_INET, ("127.0.0.1", 8000))]
     assert ipv6 == [(socket.AF_INET6, ("::1", 8000))]
     assert any(address[0] in ("127.0.0.1", "::1") for _, address in name)
+
+
+def test_kept_answers_are_bounded_and_least_recently_used_go_first(monkeypatch):
+    from bif_lib.apps.serving.shared_pages import Answers
+
+    monkeypatch.setattr(Answers, "MAX_BYTES", 800)
+    answers = Answers()
+    keys = [Answers.key(f'{{"step": {i}}}'.encode(), gzip=True) for i in range(9)]
+    assert Answers.key(b"{}", gzip=True) != Answers.key(b"{}", gzip=False)  # JSON and gzip apart
+    for i, key in enumerate(keys[:8]):
+        answers.keep(key, "gzip", bytes([i]) * 100)  # 800 bytes: all kept
+    assert answers.get(keys[0]) == ("gzip", bytes([0]) * 100)  # the first, used last now
+    answers.keep(keys[8], "gzip", b"z" * 100)  # over 800 bytes: the least recently used goes
+    assert answers.get(keys[1]) is None and answers.get(keys[0]) and answers.get(keys[8]) and len(answers) == 8
+    answers.keep(keys[1], "", b"w" * 101)  # over an eighth of the limit: not kept at all
+    assert answers.get(keys[1]) is None and answers.hits == 3
+
+
+def test_a_first_change_answered_by_the_gateway_is_passed_on_once_in_a_while(monkeypatch):
+    from bif_lib.apps.serving import shared_pages
+
+    now = [100.0]
+    monkeypatch.setattr(shared_pages.time, "monotonic", lambda: now[0])
+    answers, key = shared_pages.Answers(), shared_pages.Answers.key(b"{}", gzip=True)
+    assert answers.due_for_voila(key) and not answers.due_for_voila(key)
+    now[0] += shared_pages.Answers.WARM_EVERY
+    assert answers.due_for_voila(key)

@@ -165,8 +165,9 @@ def test_eight_simultaneous_opens_all_succeed_without_a_kernel_each(platform, br
         move_slider(page, "Ergebnis: 8")
     after = shared_status(platform)
     assert viewer_kernels(platform) == []
-    # eight planners, one identical change: computed once, the others got the same answer
-    assert after["hits"] - before["hits"] >= 7
+    # eight planners, one identical change: computed at most once (it may be prepared), the
+    # others got the same answer from Voilà's cache or from the gateway's (shared_pages.Answers)
+    assert after["misses"] - before["misses"] <= 1, (before, after)
     for ctx in contexts:
         ctx.close()
 
@@ -243,6 +244,41 @@ def test_the_change_endpoint_refuses_what_is_not_a_change_of_an_allowed_viewer(p
                                      fail_on_status_code=False)
     assert refused.status in (302, 403)
     anonymous.close()
+
+
+def test_the_gateway_answers_a_change_it_has_passed_on_before_without_voila(platform, planner):
+    """Voilà's answer to a change depends on nothing but the request: the gateway keeps it
+    with the shared page and answers the same request itself (shared_pages.Answers)."""
+    page = open_app(planner, platform)
+    snapshot = json.loads(page_config(page)["bifShared"])["snapshot"]
+    page.close()
+    slider = next(m for m, s in shared_states(planner, platform).items() if s["model_name"] == "IntSliderModel")
+
+    def step(value: int) -> dict:
+        return {"comm_id": slider, "data": {"method": "update", "state": {"value": value}, "buffer_paths": []},
+                "buffers": []}
+
+    later = {"snapshot": snapshot, "history": [step(3)], "step": step(11)}
+    computed = interact(planner, platform, later)
+    assert computed.status == 200 and "Ergebnis: 22" in computed.text()
+    before = shared_status(platform)
+    again = interact(planner, platform, later)
+    assert again.status == 200 and again.text() == computed.text()
+    after = shared_status(platform)
+    assert (after["hits"], after["misses"]) == (before["hits"], before["misses"]), "Voilà was asked"
+
+    # a first change answered by the gateway still reaches Voilà once, without anybody
+    # waiting: Voilà places a copy of the app there for the viewer's next change
+    first = {"snapshot": snapshot, "history": [], "step": step(13)}
+    assert interact(planner, platform, first).status == 200
+    passed_on = shared_status(platform)["hits"] + shared_status(platform)["misses"]
+    assert interact(planner, platform, first).text() == interact(planner, platform, first).text()
+    assert wait_until(lambda: shared_status(platform)["hits"] + shared_status(platform)["misses"]
+                      == passed_on + 1, 10), shared_status(platform)
+
+    # what was kept never answers a request for another snapshot, nor one Voilà refuses
+    assert interact(planner, platform, {**later, "snapshot": "alt"}).status == 409
+    assert interact(planner, platform, {**later, "step": {"comm_id": slider, "code": "x"}}).status == 500
 
 
 def shared_states(ctx, platform) -> dict:

@@ -570,6 +570,21 @@ class InteractHandler(AppHandler):
             return
         if len(self.request.body) > INTERACT_MAX_BYTES:
             raise web.HTTPError(413)
+        gzipped = "gzip" in self.request.headers.get("Accept-Encoding", "")
+        page, first = self._page_asked(app_id)
+        key = page.answers.key(self.request.body, gzipped) if page is not None else None
+        kept = page.answers.get(key) if page is not None else None
+        if kept is not None:
+            if first and page.answers.due_for_voila(key):
+                asyncio.ensure_future(self._tell_voila(app_id))
+            encoding, body = kept
+            self.set_header("Content-Type", "application/json")
+            if encoding:
+                self.set_header("Content-Encoding", encoding)
+                self.set_header("Vary", "Accept-Encoding")
+            self.set_header("Cache-Control", "no-store")
+            self.finish(body)
+            return
         user, busy = self.current_user["name"], self.ctx.interacting
         if busy.get(user, 0) >= INTERACT_PER_USER:
             # one page sends one change at a time; more at once is a script or many tabs
@@ -595,10 +610,40 @@ class InteractHandler(AppHandler):
             except (ValueError, AttributeError):
                 snapshot = None
             self.ctx.shared_pages.forget(app_id, snapshot)  # the next open builds the page afresh
+        elif resp.code == 200 and key is not None:
+            page.answers.keep(key, resp.headers.get("Content-Encoding", ""), resp.body)
         if resp.headers.get("Content-Encoding"):
             self.set_header("Content-Encoding", resp.headers["Content-Encoding"])
             self.set_header("Vary", "Accept-Encoding")
         copy_response(self, resp, cache="no-store")
+
+    def _page_asked(self, app_id: str) -> tuple[SharedPage | None, bool]:
+        """(the shared page this request is a change on, whether it is the page's first change).
+        The page only if the request names its snapshot, the page is of the app's live version,
+        and the request is small enough to be read here (``Answers.MAX_REQUEST``); else None:
+        the request goes to Voilà, which answers an outdated snapshot with 409."""
+        page = self.ctx.shared_pages.pages.get(app_id)
+        if page is None or len(self.request.body) > page.answers.MAX_REQUEST \
+                or page.version != self.ctx.registry.current_version(app_id):
+            return None, False
+        try:
+            asked = json.loads(self.request.body)
+        except ValueError:
+            return None, False
+        if not isinstance(asked, dict) or asked.get("snapshot") != page.snapshot_id \
+                or not isinstance(asked.get("history"), list):
+            return None, False
+        return page, not asked["history"] and asked.get("step") != {"flush": True}
+
+    async def _tell_voila(self, app_id: str) -> None:
+        """A first change answered by the gateway, passed on to Voilà without waiting for it
+        (see ``Answers.due_for_voila``)."""
+        try:
+            await fetch_voila(self.ctx.cfg, self.ctx.voila_token, "POST", f"bif/shared/{app_id}/interact",
+                              body=self.request.body, timeout=60, decompress=False,
+                              request_headers={"Content-Type": "application/json"})
+        except web.HTTPError:
+            pass  # Voilà restarting: nothing is lost but a head start
 
 
 class AppRedirectHandler(BaseHandler):

@@ -9,6 +9,11 @@ at once, without the line, a kernel or a limit per person. The page's front end
 (``app_frontend/src/shared.js``) builds the widgets from the embedded state and sends
 changes to ``app/<app>/bif/interact``.
 
+The gateway also keeps Voilà's answers to the changes made on a page (``Answers``): an answer
+depends on nothing but the request (the snapshot, the changes before and the change), so the
+next viewer who sends the same request gets it without the hop to Voilà, whose loop may be
+busy rendering somebody's kernel page. The answers go with their page.
+
 A page is built once per app version: viewers arriving while it is built wait for the same
 build. It is forgotten when the app's pool is rebuilt or dropped (publish, rollback,
 withdrawal, new data), when Voilà restarts, and when Voilà no longer knows its snapshot (a
@@ -18,10 +23,13 @@ withdrawal, new data), when Voilà restarts, and when Voilà no longer knows its
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 log = logging.getLogger("bif.apps.shared")
@@ -32,12 +40,71 @@ SNAPSHOT_SCRIPT = ('<script type="application/vnd.bif.widget-snapshot+json" id="
 FLUSH_AFTER_MS = 300  # as layout.DOWNLOAD_DELAY_S: deferred work runs once the planner pauses
 
 
+class Answers:
+    """Voilà's answers to changes on one shared page, as sent (JSON, or gzip), by request.
+
+    The key is the request body as it came (a digest of it) and whether the answer is
+    compressed: the same page front end sends the same bytes for the same change. Only
+    requests small enough to be read cheaply are kept (``MAX_REQUEST``: a first change is a
+    few hundred bytes), and at most ``MAX_BYTES`` of answers, the least recently used going
+    first. What counts as the same request is decided by the caller, which checks that the
+    request names this page's snapshot."""
+
+    MAX_BYTES = 32 * 2**20
+    MAX_REQUEST = 64 * 2**10
+    WARM_EVERY = 10.0  # seconds: see ``due_for_voila``
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[bytes, tuple[str, bytes]] = OrderedDict()
+        self._bytes = 0
+        self._told: dict[bytes, float] = {}
+        self.hits = 0
+
+    @staticmethod
+    def key(request: bytes, gzip: bool) -> bytes:
+        return hashlib.sha256(request).digest() + (b"g" if gzip else b"-")
+
+    def get(self, key: bytes) -> tuple[str, bytes] | None:
+        """(content encoding, body) of a kept answer, or None."""
+        kept = self._kept.get(key)
+        if kept is not None:
+            self._kept.move_to_end(key)
+            self.hits += 1
+        return kept
+
+    def keep(self, key: bytes, encoding: str, body: bytes) -> None:
+        if key in self._kept or len(body) > self.MAX_BYTES // 8:
+            return
+        self._kept[key] = (encoding, body)
+        self._bytes += len(body)
+        while self._bytes > self.MAX_BYTES:
+            _, (_, dropped) = self._kept.popitem(last=False)
+            self._bytes -= len(dropped)
+
+    def due_for_voila(self, key: bytes) -> bool:
+        """Whether a first change answered here should still reach Voilà (without anybody
+        waiting for it): there it places a copy of the app where the viewer now stands, so
+        that a next change it must compute is computed at once (``SharedViews._warm``). Once
+        per ``WARM_EVERY`` seconds and request."""
+        now = time.monotonic()
+        if now - self._told.get(key, -self.WARM_EVERY) < self.WARM_EVERY:
+            return False
+        if len(self._told) > 4096:
+            self._told = {k: t for k, t in self._told.items() if now - t < self.WARM_EVERY}
+        self._told[key] = now
+        return True
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
 @dataclass
 class SharedPage:
     version: int
     snapshot_id: str
     body: bytes
     gzipped: bytes | None = None  # compressed once, not for every viewer
+    answers: Answers = field(default_factory=Answers)  # Voilà's answers to changes on it
 
 
 class NotShareable(Exception):
