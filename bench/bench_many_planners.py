@@ -1294,14 +1294,20 @@ class HostileProcess:
             cwd=str(Path(__file__).resolve().parent.parent))
         await self._say({"hub": self.bench.hub, "app_url": self.bench.app_url,
                          "gallery_url": self.bench.platform.gallery_url, "accounts": self.accounts})
-        self.result["errors"] += (await self._hear(120))["errors"]
+        try:
+            self.result["errors"] += (await self._hear(120))["errors"]
+        except (RuntimeError, TimeoutError, ValueError) as e:
+            self.result["errors"].append(f"worker: {type(e).__name__}: {e}")
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
             await self._say("go")
             await stop.wait()
             await self._say("stop")
-            self.result = await self._hear(60)
+            # the worker answers when its requests have ended (a page request waits up to 120 s)
+            self.result = await self._hear(150)
+        except (RuntimeError, TimeoutError, ValueError, ConnectionError) as e:
+            self.result["errors"].append(f"worker: {type(e).__name__}: {e}")  # its counts are lost
         finally:
             self.close()
 

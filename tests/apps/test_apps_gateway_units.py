@@ -215,3 +215,24 @@ def test_a_first_change_answered_by_the_gateway_is_passed_on_once_in_a_while(mon
     assert answers.due_for_voila(key) and not answers.due_for_voila(key)
     now[0] += shared_pages.Answers.WARM_EVERY
     assert answers.due_for_voila(key)
+
+
+def test_only_a_gone_snapshot_outdates_the_shared_page():
+    """A viewer's refused change (409 "refused": too long a history) must not throw the
+    shared page and its kept answers away; only Voilà's "snapshot gone" does."""
+    import gzip
+    import json
+    from types import SimpleNamespace
+
+    from bif_lib.apps.serving.service import snapshot_gone
+
+    def answer(code: int, body: dict, zipped: bool = False):
+        data = json.dumps(body).encode()
+        return SimpleNamespace(code=code, body=gzip.compress(data) if zipped else data,
+                               headers={"Content-Encoding": "gzip"} if zipped else {})
+
+    assert snapshot_gone(answer(409, {"reason": "snapshot"}))
+    assert snapshot_gone(answer(409, {"reason": "snapshot"}, zipped=True))
+    assert not snapshot_gone(answer(409, {"reason": "refused", "text": "Zu viele Änderungen"}))
+    assert not snapshot_gone(answer(200, {"reason": "snapshot"}))
+    assert not snapshot_gone(SimpleNamespace(code=409, body=b"<html>", headers={}))

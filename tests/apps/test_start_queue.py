@@ -120,3 +120,15 @@ def test_several_slots_per_person_and_requests_without_a_person():
         queue.leave(a1)
         assert a3.granted.done() and queue.holding["a"] == 2
     run_async(scenario())
+
+
+def test_someone_joining_the_line_wakes_nobody():
+    async def scenario():
+        queue = StartQueue(1)
+        holder, waiting = queue.join("a"), queue.join("b")
+        waiting.moved.clear()
+        queue.join("c")  # behind: no position changed
+        assert not waiting.moved.is_set()
+        queue.leave(holder)  # the slot goes on: positions move
+        assert waiting.granted.done()
+    run_async(scenario())

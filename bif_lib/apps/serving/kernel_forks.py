@@ -176,14 +176,15 @@ def _run_kernel(listener: socket.socket, conn: socket.socket, request: dict, tit
             setproctitle.setproctitle(" ".join(request["argv"]))
         except ImportError:
             pass
-        os.write(titled, b"1")
-        os.close(titled)
         # A process group of its own, not a session: all kernels stay in the fork server's
         # session, and so in one autogroup of the kernel's scheduler (a session is one). With a
         # session each, one person's 5 kernels weighed as much CPU as 5 Voilàs; now all app
         # kernels together weigh as one, and nice values (prepared answers at the lowest
-        # priority) count against the other kernels.
+        # priority) count against the other kernels. Before the server answers (``titled``):
+        # from then on its caller may signal the group.
         os.setpgid(0, 0)
+        os.write(titled, b"1")
+        os.close(titled)
         listener.close()
         conn.close()
         for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):

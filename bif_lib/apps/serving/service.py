@@ -27,6 +27,7 @@ The launcher calls ``start(settings)``, ``stop(settings)`` and ``status(settings
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hmac
 import json
 import logging
@@ -548,6 +549,21 @@ async def prepare_shared_pages(ctx: Context, app_ids: list[str] | None = None) -
             await ctx.shared_pages.page(app.app_id, app.version, partial(build_shared_page, ctx, app.app_id))
 
 
+def snapshot_gone(resp) -> bool:
+    """Whether Voilà answered a change with "this snapshot is gone" (409, reason "snapshot"),
+    not with another refusal such as too long a history (409, reason "refused"): only then is
+    the shared page outdated. A viewer must not be able to throw the page away."""
+    if resp.code != 409:
+        return False
+    body = resp.body or b""
+    try:
+        if resp.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        return json.loads(body).get("reason") == "snapshot"
+    except (OSError, ValueError, AttributeError, EOFError):
+        return False
+
+
 class InteractHandler(AppHandler):
     """``app/<app_id>/bif/interact``: a change on a shared page, computed by Voilà
     (``shared_views.py``). The answer is the app's comm messages, as JSON."""
@@ -604,10 +620,10 @@ class InteractHandler(AppHandler):
             busy[user] -= 1
             if not busy[user]:
                 del busy[user]
-        if resp.code == 409:
+        if snapshot_gone(resp):
             try:
                 snapshot = json.loads(self.request.body).get("snapshot")
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):
                 snapshot = None
             self.ctx.shared_pages.forget(app_id, snapshot)  # the next open builds the page afresh
         elif resp.code == 200 and key is not None:
@@ -628,7 +644,7 @@ class InteractHandler(AppHandler):
             return None, False
         try:
             asked = json.loads(self.request.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None, False
         if not isinstance(asked, dict) or asked.get("snapshot") != page.snapshot_id \
                 or not isinstance(asked.get("history"), list):
@@ -639,11 +655,15 @@ class InteractHandler(AppHandler):
         """A first change answered by the gateway, passed on to Voilà without waiting for it
         (see ``Answers.due_for_voila``)."""
         try:
-            await fetch_voila(self.ctx.cfg, self.ctx.voila_token, "POST", f"bif/shared/{app_id}/interact",
-                              body=self.request.body, timeout=60, decompress=False,
-                              request_headers={"Content-Type": "application/json"})
+            resp = await fetch_voila(self.ctx.cfg, self.ctx.voila_token, "POST", f"bif/shared/{app_id}/interact",
+                                     body=self.request.body, timeout=60,
+                                     request_headers={"Content-Type": "application/json"})
         except web.HTTPError:
-            pass  # Voilà restarting: nothing is lost but a head start
+            return  # Voilà restarting: nothing is lost but a head start
+        if snapshot_gone(resp):  # Voilà dropped the template: the page (and its answers) go
+            page = self.ctx.shared_pages.pages.get(app_id)
+            if page is not None:
+                self.ctx.shared_pages.forget(app_id, page.snapshot_id)
 
 
 class AppRedirectHandler(BaseHandler):

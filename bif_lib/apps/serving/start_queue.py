@@ -46,6 +46,8 @@ class StartQueue:
         who may have it waits before."""
         place = Place(asyncio.get_running_loop().create_future(), owner)
         self.waiting.append(place)
+        # everybody who could have a slot has one already: only the newcomer may get one, and
+        # nobody's position changes (so nobody is woken: a rush would wake n waiters n times)
         self._grant()
         return place
 
@@ -85,12 +87,15 @@ class StartQueue:
                 self.holding[place.owner] -= 1
                 if not self.holding[place.owner]:
                     del self.holding[place.owner]
-            self._grant()
+            if self._grant():
+                self._moved()
 
     def _may_start(self, place: Place) -> bool:
         return place.owner is None or self.holding[place.owner] < self.per_person
 
-    def _grant(self) -> None:
+    def _grant(self) -> int:
+        """Give free slots to the first in line who may have them; how many were given."""
+        granted = 0
         while self.active < self.slots:
             place = next((p for p in self.waiting if self._may_start(p)), None)
             if place is None:
@@ -100,7 +105,8 @@ class StartQueue:
             if place.owner is not None:
                 self.holding[place.owner] += 1
             place.granted.set_result(True)
-        self._moved()
+            granted += 1
+        return granted
 
     def _moved(self) -> None:
         for place in self.waiting:
