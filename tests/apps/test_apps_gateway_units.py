@@ -236,3 +236,28 @@ def test_only_a_gone_snapshot_outdates_the_shared_page():
     assert not snapshot_gone(answer(409, {"reason": "refused", "text": "Zu viele Änderungen"}))
     assert not snapshot_gone(answer(200, {"reason": "snapshot"}))
     assert not snapshot_gone(SimpleNamespace(code=409, body=b"<html>", headers={}))
+
+
+def test_a_kept_answer_is_looked_up_only_for_a_change_on_the_live_page():
+    import json
+
+    from bif_lib.apps.serving.service import change_on
+    from bif_lib.apps.serving.shared_pages import SharedPage
+
+    page = SharedPage(version=3, snapshot_id="s1", body=b"<html>")
+    step = {"comm_id": "c", "data": {"method": "update", "state": {"index": 2}, "buffer_paths": []}}
+
+    def asked(**change) -> bytes:
+        return json.dumps({"snapshot": "s1", "history": [], "step": step, **change}).encode()
+
+    assert change_on(page, asked(), 3) == (page, True)  # a first change
+    assert change_on(page, asked(history=[step]), 3) == (page, False)
+    assert change_on(page, asked(history=[step], step={"flush": True}), 3) == (page, False)
+    assert change_on(page, asked(history=[], step={"flush": True}), 3) == (page, False)  # a flush is no change
+    assert change_on(page, asked(), 4) == (None, False)  # a newer version is live: Voilà decides (409)
+    assert change_on(page, asked(snapshot="s0"), 3) == (None, False)  # another snapshot
+    assert change_on(page, asked(history="x"), 3) == (None, False)
+    assert change_on(None, asked(), 3) == (None, False)
+    assert change_on(page, b"[" * 100_000, 3) == (None, False)  # too large to be read here
+    assert change_on(page, b"[" * 5_000 + b"]" * 5_000, 3) == (None, False)  # too deep: no 500
+    assert change_on(page, b"not json", 3) == (None, False)

@@ -564,6 +564,24 @@ def snapshot_gone(resp) -> bool:
         return False
 
 
+def change_on(page: SharedPage | None, request: bytes,
+              live_version: int | None) -> tuple[SharedPage | None, bool]:
+    """(the shared page a change request is made on, whether it is the page's first change).
+    The page only if the request names its snapshot, the page is of the app's live version,
+    and the request is small enough to be read here (``Answers.MAX_REQUEST``); else None: the
+    request goes to Voilà, which answers an outdated snapshot with 409."""
+    if page is None or len(request) > page.answers.MAX_REQUEST or page.version != live_version:
+        return None, False
+    try:
+        asked = json.loads(request)
+    except (ValueError, RecursionError):
+        return None, False
+    if not isinstance(asked, dict) or asked.get("snapshot") != page.snapshot_id \
+            or not isinstance(asked.get("history"), list):
+        return None, False
+    return page, not asked["history"] and asked.get("step") != {"flush": True}
+
+
 class InteractHandler(AppHandler):
     """``app/<app_id>/bif/interact``: a change on a shared page, computed by Voilà
     (``shared_views.py``). The answer is the app's comm messages, as JSON."""
@@ -587,7 +605,8 @@ class InteractHandler(AppHandler):
         if len(self.request.body) > INTERACT_MAX_BYTES:
             raise web.HTTPError(413)
         gzipped = "gzip" in self.request.headers.get("Accept-Encoding", "")
-        page, first = self._page_asked(app_id)
+        page, first = change_on(self.ctx.shared_pages.pages.get(app_id), self.request.body,
+                                self.ctx.registry.current_version(app_id))
         key = page.answers.key(self.request.body, gzipped) if page is not None else None
         kept = page.answers.get(key) if page is not None else None
         if kept is not None:
@@ -632,24 +651,6 @@ class InteractHandler(AppHandler):
             self.set_header("Content-Encoding", resp.headers["Content-Encoding"])
             self.set_header("Vary", "Accept-Encoding")
         copy_response(self, resp, cache="no-store")
-
-    def _page_asked(self, app_id: str) -> tuple[SharedPage | None, bool]:
-        """(the shared page this request is a change on, whether it is the page's first change).
-        The page only if the request names its snapshot, the page is of the app's live version,
-        and the request is small enough to be read here (``Answers.MAX_REQUEST``); else None:
-        the request goes to Voilà, which answers an outdated snapshot with 409."""
-        page = self.ctx.shared_pages.pages.get(app_id)
-        if page is None or len(self.request.body) > page.answers.MAX_REQUEST \
-                or page.version != self.ctx.registry.current_version(app_id):
-            return None, False
-        try:
-            asked = json.loads(self.request.body)
-        except (ValueError, RecursionError):
-            return None, False
-        if not isinstance(asked, dict) or asked.get("snapshot") != page.snapshot_id \
-                or not isinstance(asked.get("history"), list):
-            return None, False
-        return page, not asked["history"] and asked.get("step") != {"flush": True}
 
     async def _tell_voila(self, app_id: str) -> None:
         """A first change answered by the gateway, passed on to Voilà without waiting for it
