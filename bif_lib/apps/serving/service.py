@@ -86,6 +86,7 @@ from bif_lib.apps.serving.gateway import (
 )
 from bif_lib.apps.serving.pool_demand import PoolDemand
 from bif_lib.apps.serving.shared_pages import NotShareable, SharedPage, SharedPages, compose
+from bif_lib.apps.serving.shared_views import FLUSH
 from bif_lib.apps.serving.start_queue import StartQueue
 from bif_lib.apps.serving.supervisor import VoilaSupervisor
 from bif_lib.fsutil import write_private
@@ -579,7 +580,7 @@ def change_on(page: SharedPage | None, request: bytes,
     if not isinstance(asked, dict) or asked.get("snapshot") != page.snapshot_id \
             or not isinstance(asked.get("history"), list):
         return None, False
-    return page, not asked["history"] and asked.get("step") != {"flush": True}
+    return page, not asked["history"] and asked.get("step") != FLUSH
 
 
 class InteractHandler(AppHandler):
