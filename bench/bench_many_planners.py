@@ -840,6 +840,7 @@ class HttpPlanner:
     async def session(self, t0: float, deadline: float, changes: int) -> None:
         """Open the app at T0, ``changes`` Stadtteil changes, close (also when stopped)."""
         r = self.r
+        self.t0 = t0
         phase = "page"
         try:
             resp, url = await self.fetch(self.bench.app_url, headers=NAVIGATE, timeout=deadline - time.monotonic())
@@ -1040,7 +1041,12 @@ class HttpPlanner:
 
         async def one(u):
             async with limit:
+                started = time.monotonic()
                 resp, _ = await self.fetch(u, timeout=deadline - time.monotonic(), raw=True)
+                self.r.setdefault("asset_times", []).append(  # for --verbose
+                    (urllib.parse.urlsplit(u).path[-40:], round(started - self.t0, 2),
+                     round(time.monotonic() - self.t0, 2), len(resp.body or b""),
+                     round(resp.request_time or 0, 3)))
                 if resp.code != 200:
                     raise RuntimeError(f"asset HTTP {resp.code}: {urllib.parse.urlsplit(u).path[-60:]}")
                 return len(resp.body or b"")
@@ -1550,6 +1556,9 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
             flush = f" flush_ms={round(r['flush_ms'])}" if "flush_ms" in r else ""
             print(f"  {r['user']} {r['kind']:7s} {r.get('mode', '?'):6s} {times} "
                   f"changes_ms={[round(x) for x in r.get('changes_ms', [])]}{flush} {r['errors'] or ''}")
+        slowest = max((p.r for p in planners if p.r.get("asset_times")), key=lambda r: r["assets_s"], default=None)
+        if slowest is not None:  # (path end, started, ended after T0, bytes, request time) per file
+            print(f"  assets of {slowest['user']}: {slowest['asset_times']}")
     return summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, baseline, left_5s, left_settle,
                      login_wave, stopped_by, lags, load_before, voila_before, offsets) | {
         "cpu_s": cpu, "after_settle": left_processes, "pool_at_t0": pool_at_t0, "pool_after_settle": pool_after,
