@@ -92,6 +92,13 @@ mode is not possible).
      referenced inside the CSS, send what widget views send on their own after rendering
      (e.g. the Leaflet map's bounds).
 
+     The lightweight clients stand for people at their own PCs: they run in worker processes
+     of ``--clients-per-process`` (10) planners each, every worker in a session of its own
+     (``PlannerProcess``), not in the benchmark's own process, where they waited for the CPU
+     together with the Playwright calls. They log in and time themselves there, with the
+     machine's monotonic clock (T0 is sent to them); ``--clients-per-process 0`` runs them in
+     the benchmark's process as before.
+
    Bounds: planners count as interactive only within ``--interactive-limit`` (30 s) of T0;
    whatever is not finished at T0 + ``--cap`` (default 60 s + 2 s per planner) is stopped
    (its WebSocket closed and its beacon sent in kernel mode, the browser page closed), and so is everything
@@ -157,6 +164,7 @@ import email.message
 import gc
 import gzip
 import http.cookiejar
+import io
 import json
 import math
 import os
@@ -196,7 +204,6 @@ from bench.bench_app_open import (  # noqa: E402
     wait_pool_full,
 )
 from bench.bench_logins import make_store  # noqa: E402
-from bif_lib.apps.serving.gateway import AddressResolver  # noqa: E402
 from bif_lib.apps.serving.pools import pool_status  # noqa: E402
 
 APP = "bevoelkerung"
@@ -205,6 +212,7 @@ DISTRICT_CLASS = "bif-district-select"
 TARGETS = {30: {"interactive_pct": 100, "tti_p95_s": 2.0, "change_p95_ms": 300},
            100: {"interactive_pct": 100, "tti_p95_s": 5.0}, "kernels_left": 0}
 LOGIN_TIMEOUT_MS = 180_000
+BENCH_CPU = "benchmark (HTTP clients, Playwright calls)"  # the CPU-time kind of this process and its planner workers
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 EMPTY_PAGE = "the page came without the app's output (no widget): the planner sees no app"
 ASSET_PARALLEL = 6  # connections per host of a browser (HTTP/1.1)
@@ -350,14 +358,13 @@ class _CookieResponse:
 # --- the platform and its memory --------------------------------------------------------------------
 
 class Bench:
-    """The platform, the accounts and the shared HTTP client of one run."""
+    """The platform and the accounts of one run."""
 
     def __init__(self, work: Path, args):
         self.work, self.args = work, args
         self.platform = TestPlatform(work / "platform")
         self.cfg = None
         self.accounts: list[tuple[str, str]] = []
-        self.http = None  # tornado AsyncHTTPClient (created on the loop)
         self.voila_token = ""
         self.shared_view_known = shared_view_known()
         self.shared_view = ""
@@ -545,8 +552,15 @@ class Sampler(threading.Thread):
         kinds = {pid: "platform services" for pid in platform_pids}
         kinds.update({pid: "app kernels" for pid in kernel_pids})
         for pid in descendants(os.getpid(), tree):
-            if pid not in kinds and any(m in (cmdline(pid) or "") for m in ("chrom", "playwright")):
+            line = cmdline(pid) or ""
+            if pid in kinds:
+                continue
+            if any(m in line for m in ("chrom", "playwright")):
                 kinds[pid] = "chromium"
+            elif PlannerProcess.flag in line:
+                kinds[pid] = BENCH_CPU
+            elif HostileProcess.flag in line:
+                kinds[pid] = "hostile clients"
         for pid, kind in kinds.items():
             used = cpu_seconds(pid)
             if used is not None:
@@ -586,7 +600,7 @@ class Sampler(threading.Thread):
             before = mark["pids"].get(pid, (kind, 0.0))[1]
             used[kind] += max(0.0, seconds - before)
             by_process[self.names.get(pid, kind)] += max(0.0, seconds - before)
-        used["benchmark (HTTP clients, Playwright calls)"] = sum(os.times()[:2]) - mark["bench"]
+        used[BENCH_CPU] += sum(os.times()[:2]) - mark["bench"]  # and its workers' (sampled above)
         busy, total = machine_cpu()
         used["whole machine"] = busy - mark["machine"][0]
         wall = time.monotonic() - mark["t"]
@@ -774,9 +788,11 @@ class HttpPlanner:
 
     kind = "http"
 
-    def __init__(self, bench: Bench, user: str, password: str):
+    def __init__(self, bench: Bench, user: str, password: str, connections: int = ASSET_PARALLEL):
         self.bench, self.user, self.password = bench, user, password
         self.jar = http.cookiejar.CookieJar()
+        self.connections = connections  # kept-alive connections to the host at most (0: any number)
+        self._http = None  # aiohttp.ClientSession, made on the loop at the first request
         self.r: dict = {"user": user, "kind": self.kind, "logged_in": False, "errors": []}
         self.kernel_id: str | None = None
         self.channel: KernelChannel | None = None
@@ -789,20 +805,13 @@ class HttpPlanner:
     async def fetch(self, url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None,
                     follow: bool = True, timeout: float = 60, raw: bool = False):
         """(response, final url). ``raw``: the body as it came (gzip), as a browser caches it."""
-        from tornado.httpclient import HTTPRequest
-
         for _ in range(12):
             probe = urllib.request.Request(url)
             self.jar.add_cookie_header(probe)
             hdrs = {"Accept-Encoding": "gzip", "User-Agent": "bif-bench-planner", **(headers or {})}
             if probe.has_header("Cookie"):
                 hdrs["Cookie"] = probe.get_header("Cookie")
-            req = HTTPRequest(url, method=method, body=body, headers=hdrs, follow_redirects=False,
-                              decompress_response=False, request_timeout=max(1.0, timeout),
-                              connect_timeout=max(1.0, min(timeout, 20)), allow_nonstandard_methods=True)
-            resp = await self.bench.http.fetch(req, raise_error=False)
-            if resp.code == 599:
-                raise ConnectionError(f"{method} {urllib.parse.urlsplit(url).path}: {resp.error}")
+            resp = await self._request(url, method, body, hdrs, timeout)
             self.jar.extract_cookies(_CookieResponse(resp.headers), probe)
             if follow and resp.code in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                 url = urllib.parse.urljoin(url, resp.headers["Location"])
@@ -813,6 +822,42 @@ class HttpPlanner:
                 resp._body = gzip.decompress(resp.body)
             return resp, url
         raise ConnectionError(f"too many redirects at {url}")
+
+    async def _request(self, url: str, method: str, body: bytes | None, headers: dict, timeout: float):
+        """One request over this planner's kept-alive connections, as a tornado ``HTTPResponse``.
+
+        aiohttp (a dependency of JupyterHub), not tornado's client: tornado's opens a connection
+        per request, which no browser does. A browser keeps up to 6 connections per host open
+        and sends its page, file and change requests over them; a new connection per request
+        made the proxy accept and close 200 connections in the first second of a round, work
+        the real planners do not cause."""
+        import aiohttp
+        from tornado.httpclient import HTTPRequest, HTTPResponse
+        from tornado.httputil import HTTPHeaders
+
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                # idle connections go before the proxy's keep-alive timeout (5 s) would close them
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=self.connections, keepalive_timeout=4),
+                cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)  # cookies: self.jar
+        started = time.monotonic()
+        try:
+            async with self._http.request(
+                    method, url, data=body, headers=headers, allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=max(1.0, timeout), connect=max(1.0, min(timeout, 20)))) as r:
+                payload = await r.read()
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise ConnectionError(f"{method} {urllib.parse.urlsplit(url).path}: {type(e).__name__}: {e}") from e
+        got = HTTPHeaders()
+        for name, value in r.raw_headers:
+            got.add(name.decode("latin-1"), value.decode("latin-1"))
+        return HTTPResponse(HTTPRequest(url, method), r.status, headers=got, buffer=io.BytesIO(payload),
+                            request_time=time.monotonic() - started)
+
+    async def end_http(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
     def cookie_header(self, url: str) -> str:
         probe = urllib.request.Request(url)
@@ -1075,6 +1120,12 @@ class HttpPlanner:
         if self.closed:
             return
         self.closed = True
+        try:
+            await self._close_page()
+        finally:
+            await self.end_http()
+
+    async def _close_page(self) -> None:
         if self.shared:
             return
         if self.kernel_id:
@@ -1190,7 +1241,7 @@ class HostileClients:
     def __init__(self, bench: Bench, accounts: list[tuple[str, str]]):
         self.bench = bench
         self.malformed = HttpPlanner(bench, *accounts[0])
-        self.greedy = HttpPlanner(bench, *accounts[1])
+        self.greedy = HttpPlanner(bench, *accounts[1], connections=0)  # all 50 pages at once
         self.outcomes = {"malformed": Counter(), "greedy": Counter()}
         self.errors: list[str] = []
 
@@ -1200,7 +1251,10 @@ class HostileClients:
             self.errors += client.r["errors"]
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.gather(self._malformed(stop), self._greedy(stop))
+        try:
+            await asyncio.gather(self._malformed(stop), self._greedy(stop))
+        finally:
+            await asyncio.gather(self.malformed.end_http(), self.greedy.end_http())
 
     async def _kernel_page(self, client: HttpPlanner, tag: str) -> tuple[int, str | None]:
         """(HTTP status, kernel id) of an app page with a kernel of its own."""
@@ -1261,24 +1315,23 @@ class HostileClients:
         return {name: dict(c.most_common()) for name, c in self.outcomes.items()} | {"errors": self.errors[:6]}
 
 
-class HostileProcess:
-    """``HostileClients`` in a process of their own, in a session of their own (so, with the
-    scheduler's autogroups, a CPU share of their own), driven over stdin and stdout.
+class WorkerProcess:
+    """Clients in a process of their own, in a session of their own (so, with the scheduler's
+    autogroups, a CPU share of their own, as a machine of their own has one), driven over stdin
+    and stdout, one JSON line per message. They still take their CPU from the same 2 CPUs as
+    everything else. ``flag``: the command-line switch that makes this module the worker."""
 
-    Why: an attacker's client runs on its own machine. In this benchmark's process, its work
-    (50 page requests every 2 s, each answer parsed, WebSocket handshakes) ran in the loop that
-    times the honest planners: in one round with it the loop was 530 ms late 1 s after T0, and
-    every HTTP planner's clock stood still with it. Its own process still takes its CPU from
-    the same 2 CPUs as everything else.
+    flag = ""
 
-    The protocol, one JSON line each: the parent sends ``{hub, app_url, gallery_url, accounts}``;
-    the worker logs in and answers ``{"errors"}``; ``"go"`` starts the attack, ``"stop"`` ends
-    it, and the worker answers with ``HostileClients.summary()``."""
-
-    def __init__(self, bench: Bench, accounts: list[tuple[str, str]]):
-        self.bench, self.accounts = bench, accounts
+    def __init__(self) -> None:
         self.process: asyncio.subprocess.Process | None = None
-        self.result: dict = {"errors": []}
+
+    async def spawn(self, spec: dict) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.bench_many_planners", self.flag,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True,
+            limit=64 * 2**20, cwd=str(ROOT))
+        await self._say(spec)
 
     async def _say(self, message) -> None:
         self.process.stdin.write(json.dumps(message).encode() + b"\n")
@@ -1289,17 +1342,60 @@ class HostileProcess:
         while True:
             line = await asyncio.wait_for(self.process.stdout.readline(), max(0.1, deadline - time.monotonic()))
             if not line:
-                raise RuntimeError(f"hostile worker ended ({await self.process.wait()})")
+                raise RuntimeError(f"worker ended ({await self.process.wait()})")
             if line.startswith(b"{"):  # anything else is something a library printed
                 return json.loads(line)
 
+    def close(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+
+async def worker_channel():
+    """The worker's end of ``WorkerProcess``: (hear, say, spec, remote), ``remote`` standing in
+    for the ``Bench`` (hub, app URL, gallery URL)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=64 * 2**20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+
+    async def hear():
+        line = await reader.readline()
+        if not line:
+            raise SystemExit(0)  # the benchmark went away
+        return json.loads(line)
+
+    def say(message) -> None:
+        print(json.dumps(message, default=str), flush=True)
+
+    spec = await hear()
+    remote = types.SimpleNamespace(
+        hub=spec["hub"], app_url=spec["app_url"], platform=types.SimpleNamespace(gallery_url=spec["gallery_url"]))
+    return hear, say, spec, remote
+
+
+class HostileProcess(WorkerProcess):
+    """``HostileClients`` in a worker process (``WorkerProcess``).
+
+    Why: an attacker's client runs on its own machine. In this benchmark's process, its work
+    (50 page requests every 2 s, each answer parsed, WebSocket handshakes) ran in the loop that
+    times the honest planners: in one round with it the loop was 530 ms late 1 s after T0, and
+    every HTTP planner's clock stood still with it.
+
+    The protocol: the parent sends ``{hub, app_url, gallery_url, accounts}``; the worker logs in
+    and answers ``{"errors"}``; ``"go"`` starts the attack, ``"stop"`` ends it, and the worker
+    answers with ``HostileClients.summary()``."""
+
+    flag = "--hostile-worker"
+
+    def __init__(self, bench: Bench, accounts: list[tuple[str, str]]):
+        super().__init__()
+        self.bench, self.accounts = bench, accounts
+        self.result: dict = {"errors": []}
+
     async def login(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.bench_many_planners", "--hostile-worker",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True,
-            cwd=str(Path(__file__).resolve().parent.parent))
-        await self._say({"hub": self.bench.hub, "app_url": self.bench.app_url,
-                         "gallery_url": self.bench.platform.gallery_url, "accounts": self.accounts})
+        await self.spawn({"hub": self.bench.hub, "app_url": self.bench.app_url,
+                          "gallery_url": self.bench.platform.gallery_url, "accounts": self.accounts})
         try:
             self.result["errors"] += (await self._hear(120))["errors"]
         except (RuntimeError, TimeoutError, ValueError) as e:
@@ -1317,36 +1413,13 @@ class HostileProcess:
         finally:
             self.close()
 
-    def close(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-
     def summary(self) -> dict:
         return self.result
 
 
 async def hostile_worker() -> None:
     """The other end of ``HostileProcess`` (``--hostile-worker``)."""
-    from tornado.httpclient import AsyncHTTPClient
-
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-
-    async def hear():
-        line = await reader.readline()
-        if not line:
-            raise SystemExit(0)  # the benchmark went away
-        return json.loads(line)
-
-    def say(message) -> None:
-        print(json.dumps(message), flush=True)
-
-    spec = await hear()
-    remote = types.SimpleNamespace(
-        hub=spec["hub"], app_url=spec["app_url"], platform=types.SimpleNamespace(gallery_url=spec["gallery_url"]),
-        http=AsyncHTTPClient(force_instance=True, max_clients=1000, resolver=AddressResolver()))
+    hear, say, spec, remote = await worker_channel()
     attack = HostileClients(remote, [tuple(a) for a in spec["accounts"]])
     await attack.login()
     say({"errors": attack.errors})
@@ -1360,7 +1433,90 @@ async def hostile_worker() -> None:
     say(attack.summary())
 
 
-# --- one round ------------------------------------------------------------------------------------------
+class PlannerProcess(WorkerProcess):
+    """A group of HTTP planners in a worker process (``WorkerProcess``, ``--clients-per-process``).
+
+    Why: the HTTP planners stand for people at their own PCs. All of them in this benchmark's
+    process shared one interpreter, one event loop and one CPU share with the Playwright calls.
+    In the N = 30 rounds of 2026-12-06 that process waited on the run queue for up to 0.9 s at a
+    time while the five Chromium pages rendered (``/proc/<pid>/task/*/schedstat``); meanwhile
+    the gateway had answered every file in 1–25 ms (its access log), but the clients saw
+    0.85 s per file, and then sent their 25 first changes at the same moment.
+
+    Each planner's figures are taken in the worker with the same clock (``CLOCK_MONOTONIC``
+    is the machine's): T0 and the deadline are sent as ``time.monotonic()`` values. The
+    protocol: the parent sends ``{hub, app_url, gallery_url, accounts}``, the worker answers
+    ``{"ready"}``; ``"login"`` logs all in at once, ``{"go": t0, "deadline", "changes"}`` runs
+    their sessions; both are answered with ``{"results": [each planner's figures]}``."""
+
+    flag = "--planner-worker"
+
+    def __init__(self, bench: Bench, accounts: list[tuple[str, str]]):
+        super().__init__()
+        self.bench, self.accounts = bench, accounts
+        # what run_round and summarize read of a planner: its figures
+        self.planners = [types.SimpleNamespace(r={"user": u, "kind": HttpPlanner.kind, "logged_in": False,
+                                                  "errors": []}) for u, _ in accounts]
+
+    async def start(self) -> None:
+        """The worker up and its planners made (before the login wave: a Python start is CPU)."""
+        await self.spawn({"hub": self.bench.hub, "app_url": self.bench.app_url,
+                          "gallery_url": self.bench.platform.gallery_url, "accounts": self.accounts})
+        await self._ask(None, 120)
+
+    async def login(self) -> None:
+        await self._ask("login", LOGIN_TIMEOUT_MS / 1000 + 60)
+
+    async def session(self, t0: float, deadline: float, changes: int) -> None:
+        try:
+            await self._ask({"go": t0, "deadline": deadline, "changes": changes},
+                            max(1.0, deadline - time.monotonic()) + 60)
+        except asyncio.CancelledError:
+            self._failed("stopped at the cap")
+            raise
+
+    async def _ask(self, message, timeout: float) -> None:
+        try:
+            if message is not None:
+                await self._say(message)
+            answer = await self._hear(timeout)
+        except (RuntimeError, TimeoutError, ValueError, ConnectionError) as e:
+            self._failed(f"{type(e).__name__}: {e}")
+            self.close()
+            return
+        for planner, r in zip(self.planners, answer.get("results") or []):
+            planner.r.clear()
+            planner.r.update(r)
+
+    def _failed(self, why: str) -> None:
+        for planner in self.planners:
+            planner.r["errors"].append(f"worker: {why}")
+
+
+async def planner_worker() -> None:
+    """The other end of ``PlannerProcess`` (``--planner-worker``)."""
+    hear, say, spec, remote = await worker_channel()
+    planners = [HttpPlanner(remote, user, password) for user, password in spec["accounts"]]
+    say({"ready": True})
+    while True:
+        message = await hear()
+        if message == "login":
+            await asyncio.gather(*(p.login() for p in planners))
+        elif isinstance(message, dict) and "go" in message:
+            # as in run_round: no garbage collection while the planners run
+            gc.collect()
+            gc.freeze()
+            gc.disable()
+            try:
+                await asyncio.gather(*(p.session(message["go"], message["deadline"], message["changes"])
+                                       for p in planners if p.r["logged_in"]), return_exceptions=True)
+                for p in planners:
+                    p.check_answers()
+            finally:
+                gc.enable()
+                gc.unfreeze()
+        say({"results": [p.r for p in planners]})
+
 
 class GcPauses:
     """(when, ms, generation) of the benchmark process's own garbage collections: a full one
@@ -1439,8 +1595,16 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
         except urllib.error.HTTPError as e:
             if e.code != 409:  # 409: exists already
                 raise
-    planners = [BrowserPlanner(bench, browser, u, p) for u, p in accounts[:n_browsers]] + \
-               [HttpPlanner(bench, u, p) for u, p in accounts[n_browsers:]]
+    browsers = [BrowserPlanner(bench, browser, u, p) for u, p in accounts[:n_browsers]]
+    per_process = args.clients_per_process
+    if per_process > 0:  # the HTTP planners in worker processes (PlannerProcess)
+        http = accounts[n_browsers:]
+        workers = [PlannerProcess(bench, http[i:i + per_process]) for i in range(0, len(http), per_process)]
+        planners = browsers + [p for w in workers for p in w.planners]
+        clients = browsers + workers  # what logs in and runs a session: a planner, or a worker's planners
+    else:
+        workers = []
+        planners = clients = browsers + [HttpPlanner(bench, u, p) for u, p in accounts[n_browsers:]]
     attack = HostileProcess(bench, attackers) if hostile else None
     stop_attack = asyncio.Event()
     attack_task = None
@@ -1464,10 +1628,11 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
     loop = asyncio.get_running_loop()
     cpu = {}
     try:
+        await asyncio.gather(*(w.start() for w in workers))
         # 1. everyone logs in at the same moment
         mark = sampler.cpu_mark()
         t = time.monotonic()
-        await asyncio.gather(*(p.login() for p in planners))
+        await asyncio.gather(*(c.login() for c in clients))
         login_wave = time.monotonic() - t
         await loop.run_in_executor(None, sampler.sample)
         cpu["login_wave"] = sampler.cpu_since(mark)
@@ -1484,13 +1649,12 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
         if attack is not None:
             attack_task = asyncio.ensure_future(attack.run(stop_attack))
         tasks = []
-        for p in planners:
-            if not p.r["logged_in"]:
-                continue
-            if isinstance(p, BrowserPlanner):
-                tasks.append(asyncio.ensure_future(p.session(t0, t0_epoch, deadline, args.changes)))
-            else:
-                tasks.append(asyncio.ensure_future(p.session(t0, deadline, args.changes)))
+        for c in clients:
+            if isinstance(c, BrowserPlanner):
+                if c.r["logged_in"]:
+                    tasks.append(asyncio.ensure_future(c.session(t0, t0_epoch, deadline, args.changes)))
+            elif isinstance(c, PlannerProcess) or c.r["logged_in"]:  # a worker skips who is not logged in
+                tasks.append(asyncio.ensure_future(c.session(t0, deadline, args.changes)))
         stopped_by = None
         while tasks and not all(t.done() for t in tasks):
             if sampler.low_memory.is_set():
@@ -1541,6 +1705,8 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
             attack_task.cancel()
         if attack is not None:
             attack.close()
+        for w in workers:
+            w.close()
         # leave nothing behind for the next round
         for kid in (await non_pooled(bench)) or []:
             await bench.shutdown_kernel(kid)
@@ -1651,9 +1817,6 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
 # --- main --------------------------------------------------------------------------------------------
 
 async def run_all(bench: Bench, sampler: Sampler) -> list[dict]:
-    from tornado.httpclient import AsyncHTTPClient
-
-    bench.http = AsyncHTTPClient(force_instance=True, max_clients=1000, resolver=AddressResolver())
     task = asyncio.current_task()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     rounds = []
@@ -1688,7 +1851,6 @@ async def run_all(bench: Bench, sampler: Sampler) -> list[dict]:
             await browser.close()
         if pw is not None:
             await pw.stop()
-        bench.http.close()
     return rounds
 
 
@@ -1798,6 +1960,10 @@ def main() -> None:
                         help="each N without, with and again without two hostile clients (a WebSocket client "
                              "without the kernel protocol, a client asking for 50 kernels)")
     parser.add_argument("--hostile-worker", action="store_true", help=argparse.SUPPRESS)  # HostileProcess
+    parser.add_argument("--clients-per-process", type=int, default=10,
+                        help="HTTP planners per worker process, each in a session of its own (0: all in "
+                             "the benchmark's process, as until 2026-12-06)")
+    parser.add_argument("--planner-worker", action="store_true", help=argparse.SUPPRESS)  # PlannerProcess
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="one line per planner")
     parser.add_argument("--keep-logs", action="store_true", help="keep the platform's directory (logs)")
@@ -1810,8 +1976,8 @@ def main() -> None:
     modes.add_argument("--compare-modes", action="store_true",
                        help="run the N list with apps.shared_view off, then on; one table each")
     args = parser.parse_args()
-    if args.hostile_worker:
-        asyncio.run(hostile_worker())
+    if args.hostile_worker or args.planner_worker:
+        asyncio.run(hostile_worker() if args.hostile_worker else planner_worker())
         return
     if args.compare_modes and not shared_view_known():
         parser.error("--compare-modes: apps.shared_view is not in this platform's settings schema")
