@@ -793,6 +793,7 @@ class HttpPlanner:
         self.jar = http.cookiejar.CookieJar()
         self.connections = connections  # kept-alive connections to the host at most (0: any number)
         self._http = None  # aiohttp.ClientSession, made on the loop at the first request
+        self.t0 = time.monotonic()  # T0 once its session has started (asset_times count from it)
         self.r: dict = {"user": user, "kind": self.kind, "logged_in": False, "errors": []}
         self.kernel_id: str | None = None
         self.channel: KernelChannel | None = None
@@ -1351,6 +1352,12 @@ class WorkerProcess:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
 
+    async def stop(self) -> None:
+        """``close``, and wait until the worker has gone."""
+        self.close()
+        if self.process is not None:
+            await self.process.wait()
+
 
 async def worker_channel():
     """The worker's end of ``WorkerProcess``: (hear, say, spec, remote), ``remote`` standing in
@@ -1705,8 +1712,7 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
             attack_task.cancel()
         if attack is not None:
             attack.close()
-        for w in workers:
-            w.close()
+        await asyncio.gather(*(w.stop() for w in workers))
         # leave nothing behind for the next round
         for kid in (await non_pooled(bench)) or []:
             await bench.shutdown_kernel(kid)

@@ -102,3 +102,87 @@ def test_the_benchmarks_own_garbage_collections_are_counted_while_watched():
     summary = pauses.summary(start, time.monotonic())
     assert summary["collections"] == summary["full"] == 1 and summary["max_ms"] == summary["total_ms"] >= 0
     assert pauses.summary(start - 10, start - 5)["collections"] == 0
+
+
+class _CountingServer:
+    """A tornado server on 127.0.0.1 that counts the connections it accepted."""
+
+    def __init__(self):
+        from tornado import httpserver, web
+
+        counter = self
+
+        class Server(httpserver.HTTPServer):
+            def handle_stream(self, stream, address):
+                counter.connections += 1
+                return super().handle_stream(stream, address)
+
+        class File(web.RequestHandler):
+            def get(self, name):
+                self.set_header("Content-Type", "text/css")
+                self.finish(b"x" * 2000)
+
+        class Login(web.RequestHandler):
+            def get(self):
+                self.set_cookie("seen", "1")
+                self.redirect("/file/a.css")
+
+        self.connections = 0
+        self.server = Server(web.Application([(r"/file/(.*)", File), (r"/login", Login)]))
+        self.port = self.server.listen(0, "127.0.0.1") or next(iter(self.server._sockets.values())).getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+
+
+def test_a_planner_keeps_its_connections_open_as_a_browser_does():
+    """20 files over at most 6 connections (a browser's per host), cookies and redirects kept."""
+    import asyncio
+    import time
+    import types
+
+    async def scenario():
+        server = _CountingServer()
+        bench = types.SimpleNamespace(hub=server.base, app_url=server.base + "/")
+        planner = bench_many_planners.HttpPlanner(bench, "planer-x", "secret")
+        try:
+            urls = [f"{server.base}/file/{i}.css" for i in range(20)]
+            size = await planner.fetch_assets(urls, time.monotonic() + 30)
+            resp, url = await planner.fetch(f"{server.base}/login")
+            assert resp.code == 200 and url.endswith("/file/a.css")
+            assert "seen=1" in planner.cookie_header(server.base + "/")
+        finally:
+            await planner.end_http()
+            server.server.stop()
+        return size, server.connections
+
+    size, connections = asyncio.run(scenario())
+    assert size == 20 * 2000
+    assert 1 <= connections <= bench_many_planners.ASSET_PARALLEL
+
+
+def test_planners_in_a_worker_process_report_back_what_happened(tmp_path):
+    """The worker protocol (PlannerProcess): start, login wave, session; a planner whose login
+    failed reports why and does not open the app."""
+    import asyncio
+    import time
+    import types
+
+    async def scenario():
+        server = _CountingServer()
+        bench = types.SimpleNamespace(hub=server.base, app_url=server.base + "/app/",
+                                      platform=types.SimpleNamespace(gallery_url=server.base + "/gallery"))
+        worker = bench_many_planners.PlannerProcess(bench, [("planer-a", "pw"), ("planer-b", "pw")])
+        try:
+            await worker.start()
+            await worker.login()  # no hub here: both logins fail
+            now = time.monotonic()
+            await worker.session(now, now + 10, 1)
+        finally:
+            await worker.stop()
+            server.server.stop()
+        return [p.r for p in worker.planners]
+
+    results = asyncio.run(scenario())
+    assert [r["user"] for r in results] == ["planer-a", "planer-b"]
+    for r in results:
+        assert r["logged_in"] is False and "interactive_s" not in r
+        assert len(r["errors"]) == 1 and r["errors"][0].startswith("login: "), r["errors"]
