@@ -829,9 +829,9 @@ class HttpPlanner:
 
         aiohttp (a dependency of JupyterHub), not tornado's client: tornado's opens a connection
         per request, which no browser does. A browser keeps up to 6 connections per host open
-        and sends its page, file and change requests over them; a new connection per request
-        made the proxy accept and close 200 connections in the first second of a round, work
-        the real planners do not cause."""
+        and sends its page, file and change requests over them. (Measured: the proxy's CPU time
+        in a round hardly changed, 0.56-0.67 CPU-s at N = 30; a change no longer waits for a
+        connection to be set up.)"""
         import aiohttp
         from tornado.httpclient import HTTPRequest, HTTPResponse
         from tornado.httputil import HTTPHeaders

@@ -4,6 +4,7 @@ import gzip
 import io
 import json
 
+from apps_helpers import run_async
 from tornado.httpclient import HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPHeaders
 
@@ -135,7 +136,6 @@ class _CountingServer:
 
 def test_a_planner_keeps_its_connections_open_as_a_browser_does():
     """20 files over at most 6 connections (a browser's per host), cookies and redirects kept."""
-    import asyncio
     import time
     import types
 
@@ -154,7 +154,7 @@ def test_a_planner_keeps_its_connections_open_as_a_browser_does():
             server.server.stop()
         return size, server.connections
 
-    size, connections = asyncio.run(scenario())
+    size, connections = run_async(scenario())
     assert size == 20 * 2000
     assert 1 <= connections <= bench_many_planners.ASSET_PARALLEL
 
@@ -162,7 +162,6 @@ def test_a_planner_keeps_its_connections_open_as_a_browser_does():
 def test_planners_in_a_worker_process_report_back_what_happened(tmp_path):
     """The worker protocol (PlannerProcess): start, login wave, session; a planner whose login
     failed reports why and does not open the app."""
-    import asyncio
     import time
     import types
 
@@ -181,7 +180,7 @@ def test_planners_in_a_worker_process_report_back_what_happened(tmp_path):
             server.server.stop()
         return [p.r for p in worker.planners]
 
-    results = asyncio.run(scenario())
+    results = run_async(scenario())
     assert [r["user"] for r in results] == ["planer-a", "planer-b"]
     for r in results:
         assert r["logged_in"] is False and "interactive_s" not in r
