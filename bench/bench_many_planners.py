@@ -126,7 +126,7 @@ services, app kernels, Chromium, this benchmark, everything else on the machine)
 process (``by_process``: Chromium's renderer, browser and GPU process; proxy, gateway, Voilà)
 for the login wave and for T0 until all closed, the lag of the benchmark's own event loop
 (over the round and from T0 until all closed, and when its worst lag ended), its own garbage
-collections (``bench_gc``: none during a round, see ``run_round``), the load
+collections (``bench_gc``: none during a round, see ``no_collections``), the load
 average, and the commit measured.
 
 ``--hostile``: each N three times, without, with and again without two hostile clients
@@ -552,9 +552,9 @@ class Sampler(threading.Thread):
         kinds = {pid: "platform services" for pid in platform_pids}
         kinds.update({pid: "app kernels" for pid in kernel_pids})
         for pid in descendants(os.getpid(), tree):
-            line = cmdline(pid) or ""
             if pid in kinds:
                 continue
+            line = cmdline(pid) or ""
             if any(m in line for m in ("chrom", "playwright")):
                 kinds[pid] = "chromium"
             elif PlannerProcess.flag in line:
@@ -1510,19 +1510,28 @@ async def planner_worker() -> None:
         if message == "login":
             await asyncio.gather(*(p.login() for p in planners))
         elif isinstance(message, dict) and "go" in message:
-            # as in run_round: no garbage collection while the planners run
-            gc.collect()
-            gc.freeze()
-            gc.disable()
-            try:
+            with no_collections():
                 await asyncio.gather(*(p.session(message["go"], message["deadline"], message["changes"])
                                        for p in planners if p.r["logged_in"]), return_exceptions=True)
                 for p in planners:
                     p.check_answers()
-            finally:
-                gc.enable()
-                gc.unfreeze()
         say({"results": [p.r for p in planners]})
+
+
+@contextlib.contextmanager
+def no_collections():
+    """No garbage collection while the planners run (the benchmark's round, a planner worker's
+    session): the HTTP planners stand for people at their own PCs, but they share a process,
+    and a full collection of its heap stopped its loop, and every planner's clock with it, for
+    0.9 s at N = 100. Reference counting still frees almost everything; the rest waits."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 class GcPauses:
@@ -1621,13 +1630,8 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
     stop_lag = asyncio.Event()
     lag_task = asyncio.ensure_future(loop_lag(stop_lag, lags))
     gc_pauses = GcPauses().__enter__()
-    # No garbage collection in this process during the round: the HTTP planners stand for
-    # people at their own PCs, but they share this process, and a full collection of its heap
-    # stopped its loop, and every planner's clock with it, for 0.9 s at N = 100. Reference
-    # counting still frees almost everything; the rest waits until the round is over.
-    gc.collect()
-    gc.freeze()
-    gc.disable()
+    collections_held = no_collections()
+    collections_held.__enter__()
     round_start = time.monotonic()
     voila_before = bench.voila_pid()
     baseline = sampler.window(round_start - 5, round_start)
@@ -1704,8 +1708,7 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
     finally:
         stop_lag.set()
         gc_pauses.__exit__(None, None, None)
-        gc.enable()
-        gc.unfreeze()
+        collections_held.__exit__(None, None, None)
         stop_attack.set()
         await lag_task
         if attack_task is not None and not attack_task.done():

@@ -3,10 +3,13 @@ less of the benchmark's own time: these check that the shortcuts find the same t
 import gzip
 import io
 import json
+import time
+import types
 
 from apps_helpers import run_async
 from tornado.httpclient import HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPHeaders
+from tornado.testing import bind_unused_port
 
 from bench import bench_many_planners
 from bench.bench_many_planners import (
@@ -130,15 +133,13 @@ class _CountingServer:
 
         self.connections = 0
         self.server = Server(web.Application([(r"/file/(.*)", File), (r"/login", Login)]))
-        self.port = self.server.listen(0, "127.0.0.1") or next(iter(self.server._sockets.values())).getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        sock, port = bind_unused_port()
+        self.server.add_sockets([sock])
+        self.base = f"http://127.0.0.1:{port}"
 
 
 def test_a_planner_keeps_its_connections_open_as_a_browser_does():
     """20 files over at most 6 connections (a browser's per host), cookies and redirects kept."""
-    import time
-    import types
-
     async def scenario():
         server = _CountingServer()
         bench = types.SimpleNamespace(hub=server.base, app_url=server.base + "/")
@@ -159,12 +160,9 @@ def test_a_planner_keeps_its_connections_open_as_a_browser_does():
     assert 1 <= connections <= bench_many_planners.ASSET_PARALLEL
 
 
-def test_planners_in_a_worker_process_report_back_what_happened(tmp_path):
+def test_planners_in_a_worker_process_report_back_what_happened():
     """The worker protocol (PlannerProcess): start, login wave, session; a planner whose login
     failed reports why and does not open the app."""
-    import time
-    import types
-
     async def scenario():
         server = _CountingServer()
         bench = types.SimpleNamespace(hub=server.base, app_url=server.base + "/app/",

@@ -640,13 +640,8 @@ class InteractHandler(AppHandler):
             busy[user] -= 1
             if not busy[user]:
                 del busy[user]
-        if snapshot_gone(resp):
-            try:
-                snapshot = json.loads(self.request.body).get("snapshot")
-            except (ValueError, AttributeError, RecursionError):
-                snapshot = None
-            self.ctx.shared_pages.forget(app_id, snapshot)  # the next open builds the page afresh
-        elif resp.code == 200 and key is not None:
+        self._forget_if_gone(app_id, resp)
+        if resp.code == 200 and key is not None:
             page.answers.keep(key, resp.headers.get("Content-Encoding", ""), resp.body)
         if resp.headers.get("Content-Encoding"):
             self.set_header("Content-Encoding", resp.headers["Content-Encoding"])
@@ -662,10 +657,19 @@ class InteractHandler(AppHandler):
                                      request_headers={"Content-Type": "application/json"})
         except web.HTTPError:
             return  # Voilà restarting: nothing is lost but a head start
-        if snapshot_gone(resp):  # Voilà dropped the template: the page (and its answers) go
-            page = self.ctx.shared_pages.pages.get(app_id)
-            if page is not None:
-                self.ctx.shared_pages.forget(app_id, page.snapshot_id)
+        self._forget_if_gone(app_id, resp)
+
+    def _forget_if_gone(self, app_id: str, resp) -> None:
+        """When Voilà answered that the request's snapshot is gone, forget the shared page of
+        that snapshot (and its kept answers): the next open builds the page afresh. A page
+        built since, of another snapshot, stays."""
+        if not snapshot_gone(resp):
+            return
+        try:
+            snapshot = json.loads(self.request.body).get("snapshot")
+        except (ValueError, AttributeError, RecursionError):
+            snapshot = None
+        self.ctx.shared_pages.forget(app_id, snapshot)
 
 
 class AppRedirectHandler(BaseHandler):
