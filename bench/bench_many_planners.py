@@ -216,6 +216,7 @@ BENCH_CPU = "benchmark (HTTP clients, Playwright calls)"  # the CPU-time kind of
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 EMPTY_PAGE = "the page came without the app's output (no widget): the planner sees no app"
 ASSET_PARALLEL = 6  # connections per host of a browser (HTTP/1.1)
+WARM_OPENS = 2  # Chromium keeps a script's compiled code from its second load on (--browser-cache warm)
 QUEUE_NEXT = re.compile(r"location\.replace\((\"[^\"]+\")\)")
 SHARED_RETRY = (429, 503)  # busy: send again after Retry-After
 # in a Chromium page: the mode its page came in (as HttpPlanner.session decides it)
@@ -1157,24 +1158,50 @@ class BrowserPlanner:
         self.r: dict = {"user": user, "kind": self.kind, "logged_in": False, "errors": []}
         self.ctx = self.page = None
 
+    async def _open_context(self) -> None:
+        self.ctx = await self.browser.new_context(viewport={"width": 1366, "height": 768}, locale="de-DE")
+        # a browser waits minutes for an answer; Playwright's default (30 s) would end a login
+        # that the hub answers late under a login wave
+        self.ctx.set_default_timeout(LOGIN_TIMEOUT_MS)
+        await self.ctx.add_init_script(READY_WATCH)
+        self.page = await self.ctx.new_page()
+
+    async def _sign_in(self) -> None:
+        await self.page.goto(f"{self.bench.hub}/hub/login")
+        await self.page.fill("#username_input", self.user)
+        await self.page.fill("#password_input", self.password)
+        await self.page.click("#login_submit")
+        await self.page.wait_for_url(self.bench.platform.gallery_url)
+
     async def login(self) -> None:
         t = time.monotonic()
         try:
-            self.ctx = await self.browser.new_context(viewport={"width": 1366, "height": 768}, locale="de-DE")
-            # a browser waits minutes for an answer; Playwright's default (30 s) would end a login
-            # that the hub answers late under a login wave
-            self.ctx.set_default_timeout(LOGIN_TIMEOUT_MS)
-            await self.ctx.add_init_script(READY_WATCH)
-            self.page = await self.ctx.new_page()
-            await self.page.goto(f"{self.bench.hub}/hub/login")
-            await self.page.fill("#username_input", self.user)
-            await self.page.fill("#password_input", self.password)
-            await self.page.click("#login_submit")
-            await self.page.wait_for_url(self.bench.platform.gallery_url)
+            if self.ctx is None:  # a warmed-up context (warm_up) is kept
+                await self._open_context()
+            await self._sign_in()
             self.r["logged_in"] = True
             self.r["login_s"] = time.monotonic() - t
         except Exception as e:  # noqa: BLE001
             self.r["errors"].append(f"login: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
+
+    async def warm_up(self, opens: int = WARM_OPENS) -> None:
+        """The browser of a planner who has used the app before (``--browser-cache warm``):
+        a context that opened the app ``opens`` times, until it was ready, and then lost its
+        cookies as a closed browser does. It keeps what a browser keeps between visits: the
+        HTTP cache and V8's code cache (Chromium writes a script's compiled code on its second
+        load). Its planner then logs in with the others."""
+        try:
+            await self._open_context()
+            await self._sign_in()
+            for _ in range(opens):
+                await self.page.goto(self.bench.app_url, wait_until="commit")
+                await self.page.wait_for_function("() => window.__bifReady !== undefined", polling=100)
+                await self.page.goto(self.bench.platform.gallery_url)
+            await self.ctx.clear_cookies()
+            await self.page.goto("about:blank")
+            self.r["warm_opens"] = opens
+        except Exception as e:  # noqa: BLE001
+            self.r["errors"].append(f"warm-up: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
 
     async def session(self, t0: float, t0_epoch: float, deadline: float, changes: int) -> None:
         r, page = self.r, self.page
@@ -1596,15 +1623,16 @@ def log_problems(offsets: dict[Path, int]) -> dict:
     return found
 
 
-async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bool = False) -> dict:
+async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bool = False,
+                    browser_cache: str = "cold") -> dict:
     args = bench.args
     accounts = bench.accounts[:n]
     # the hostile clients' accounts come after everybody's (main makes two more)
     attackers = bench.accounts[-2:] if hostile else []
     n_browsers = min(args.browsers, n) if browser is not None else 0
     cap = args.cap if args.cap else 60 + 2 * n
-    print(f"\n=== N = {n}: {n_browsers} Chromium + {n - n_browsers} HTTP/WebSocket planners"
-          f"{' + 2 hostile clients' if hostile else ''}, cap {cap} s ===", flush=True)
+    print(f"\n=== N = {n}: {n_browsers} Chromium ({browser_cache} cache) + {n - n_browsers} HTTP/WebSocket "
+          f"planners{' + 2 hostile clients' if hostile else ''}, cap {cap} s ===", flush=True)
     for name, _ in accounts + attackers:  # the planners exist on the hub, as they would
         try:
             await bench.hub_api("POST", f"/users/{name}")
@@ -1622,6 +1650,14 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
         workers = []
         planners = clients = browsers + [HttpPlanner(bench, u, p) for u, p in accounts[n_browsers:]]
     attack = HostileProcess(bench, attackers) if hostile else None
+    loop = asyncio.get_running_loop()
+    if browser_cache == "warm" and browsers:
+        await asyncio.gather(*(b.warm_up() for b in browsers))
+        # the warm-up's opens count as demand for the app's pool (apps.pool_demand_window): the
+        # round starts from a freshly started apps service, as a cold round does
+        waited = await loop.run_in_executor(None, bench.restart_apps)
+        print(f"{sum('warm_opens' in b.r for b in browsers)} Chromium contexts warmed up; apps service "
+              f"restarted, pool full after {waited:.0f} s", flush=True)
     stop_attack = asyncio.Event()
     attack_task = None
     offsets = log_offsets(bench)
@@ -1636,7 +1672,6 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
     voila_before = bench.voila_pid()
     baseline = sampler.window(round_start - 5, round_start)
     sampler.low_memory.clear()
-    loop = asyncio.get_running_loop()
     cpu = {}
     try:
         await asyncio.gather(*(w.start() for w in workers))
@@ -1739,7 +1774,8 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
         "cpu_s": cpu, "after_settle": left_processes, "pool_at_t0": pool_at_t0, "pool_after_settle": pool_after,
         "bench_gc": {"login_wave": gc_pauses.summary(round_start, t0), "open_to_close": gc_pauses.summary(t0, closed_at)},
         "voila_shared_at_close": shared_at_close, "voila_shared_after_settle": shared_after,
-        "hostile": attack.summary() if attack is not None else None}
+        "hostile": attack.summary() if attack is not None else None,
+        "browser_cache": browser_cache if n_browsers else None}
 
 
 def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, baseline, left_5s, left_settle,
@@ -1845,14 +1881,16 @@ async def run_all(bench: Bench, sampler: Sampler) -> list[dict]:
         # --hostile: each N three times, without, with and again without the hostile clients (the
         # two quiet rounds show the noise)
         attacks = (False, True, False) if bench.args.hostile else (False,)
-        for i, (mode, n, hostile) in enumerate((m, n, h) for m in modes for n in bench.args.n for h in attacks):
+        rounds_planned = ((m, n, c, h) for m in modes for n in bench.args.n for c in bench.args.browser_cache
+                          for h in attacks)
+        for i, (mode, n, cache, hostile) in enumerate(rounds_planned):
             if i:
                 # the same start for every round: a pool grown by the last round's opens
                 # (apps.pool_demand_window) would favour the next one; a new setting takes effect
                 bench.set_shared_view(mode)
                 waited = await asyncio.get_running_loop().run_in_executor(None, bench.restart_apps)
                 print(f"apps service restarted (apps.shared_view {mode}), pool full after {waited:.0f} s", flush=True)
-            result = await run_round(bench, sampler, browser, n, hostile)
+            result = await run_round(bench, sampler, browser, n, hostile, cache)
             rounds.append(result)
             print(table([result]), flush=True)
     finally:
@@ -1871,6 +1909,7 @@ def mode_cell(r: dict) -> str:
     """The setting and the modes the pages came in, e.g. "on: shared 9, kernel 1"."""
     modes = r.get("modes") or {}
     cell = f"{r.get('shared_view', '?')}: " + ", ".join(f"{k} {v}" for k, v in sorted(modes.items()))
+    cell += f"; Chromium {r['browser_cache']}" if r.get("browser_cache") else ""
     return cell + (" **+ hostile**" if r.get("hostile") else "")
 
 
@@ -1958,6 +1997,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[5, 10, 30, 100], help="planners per round")
     parser.add_argument("--browsers", type=int, default=5, help="of them in real Chromium pages (at most)")
+    parser.add_argument("--browser-cache", choices=("cold", "warm"), nargs="+", default=["cold"],
+                        help="the Chromium pages' cache: cold (a first visit) or warm (opened the app before: "
+                             "HTTP and code cache kept); each N once per value")
     parser.add_argument("--changes", type=int, default=5, help="Stadtteil changes per planner")
     parser.add_argument("--interactive-limit", type=float, default=30.0, help="seconds after T0")
     parser.add_argument("--cap", type=float, default=0, help="seconds after T0 until everything still open is "
@@ -2026,6 +2068,7 @@ def main() -> None:
         print("\nWithout, with and again without the hostile clients:\n\n" + hostile_table(comparison))
     data = {
         "app": APP, "changes_per_planner": args.changes, "browsers_max": args.browsers,
+        "browser_cache": args.browser_cache,
         "shared_view": "compare (off, then on)" if args.compare_modes else args.shared_view,
         "interactive_limit_s": args.interactive_limit, "pool_size": bench.cfg.pool_size,
         "targets": {str(k): v for k, v in TARGETS.items()},
@@ -2057,8 +2100,11 @@ def main() -> None:
     if not args.no_record:
         for r in rounds:  # one record per planner is for --verbose, not for results.json
             r.pop("planner_details", None)
-        # a --hostile run is a record of its own: it does not replace the plain run's figures
-        print("written to", record("many_planners_hostile" if args.hostile else "many_planners", data))
+        # a --hostile run and a run with warm browser caches are records of their own: they do
+        # not replace the plain run's figures
+        section = "many_planners" + ("_hostile" if args.hostile else "") + (
+            "_browser_cache" if args.browser_cache != ["cold"] else "")
+        print("written to", record(section, data))
 
 
 if __name__ == "__main__":

@@ -153,6 +153,26 @@ def test_every_viewer_gets_the_same_page_without_a_kernel(platform, planner, bro
     page.close()
 
 
+def test_a_planners_next_open_takes_the_apps_scripts_and_styles_from_the_browsers_cache(platform, browser):
+    # what a planner's browser keeps between visits (bench_many_planners --browser-cache warm
+    # relies on it): every script and style sheet of the page, none asked for again
+    ctx = logged_in_context(platform, browser, "planer-cache")
+    loaded = "performance.getEntriesByType('resource').filter(e => /\\.(js|css)(\\?|$)/.test(e.name))" \
+             ".map(e => [e.name, e.transferSize, e.decodedBodySize])"
+    first = open_app(ctx, platform)
+    fetched = first.evaluate(loaded)
+    first.close()
+    again = open_app(ctx, platform)
+    cached = again.evaluate(loaded)
+    again.close()
+    ctx.close()
+    assert any(name.endswith(".js") or ".js?" in name for name, _, _ in fetched), fetched
+    assert all(transferred > 0 for _, transferred, _ in fetched), fetched  # the first time over the wire
+    assert sorted(name for name, _, _ in cached) == sorted(name for name, _, _ in fetched)
+    # transferSize 0 with a body: from the cache, without a request (not even a 304)
+    assert all(transferred == 0 and size > 0 for _, transferred, size in cached), cached
+
+
 def test_eight_simultaneous_opens_all_succeed_without_a_kernel_each(platform, browser):
     contexts = [logged_in_context(platform, browser, f"planer-{i}") for i in range(8)]
     pages = [ctx.new_page() for ctx in contexts]
