@@ -742,6 +742,19 @@ _state_reply = _comm_method("update")  # one widget's state (request_state)
 _states = _comm_method("update_states")  # all widgets' states (the control comm)
 
 
+def kept_fresh(cache_control: str) -> bool:
+    """Whether a browser answers this file from its cache without asking again, for the few
+    seconds between a warm-up and the round: ``max-age`` above 0 and neither ``no-store`` nor
+    ``no-cache`` (``no-cache`` files are asked for again, with a 304 at best)."""
+    directives = {d.strip().split("=", 1)[0].lower(): d.strip().partition("=")[2] for d in cache_control.split(",")}
+    if "no-store" in directives or "no-cache" in directives:
+        return False
+    try:
+        return int(directives.get("max-age", "0").strip('"')) > 0
+    except ValueError:
+        return False
+
+
 def script_text(html: str, element_id: str) -> str | None:
     """The content of the page's ``<script id="element_id">``, None if there is none. A search
     for the id: a regular expression over the script tags took 4 ms for the shared page."""
@@ -802,6 +815,8 @@ class HttpPlanner:
         self.closed = False
         self.model_id: str | None = None  # shared mode: the Stadtteil dropdown's model
         self.answers: list | None = None  # shared mode: the answers to check after the round
+        # --browser-cache warm: the files a browser's cache answers without asking (warm_up)
+        self.cache: set[str] | None = None
 
     # --- HTTP with cookies -------------------------------------------------------------------
     async def fetch(self, url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None,
@@ -1084,7 +1099,12 @@ class HttpPlanner:
         return found, f"request_state per widget ({len(comms)})", info["bytes"] + sum(w["bytes"] for w in replies)
 
     async def fetch_assets(self, urls: list[str], deadline: float) -> int:
+        """Bytes of the page's files that came over the wire. With a cache (``warm_up``), a file
+        it holds is not asked for, and a file whose answer may be kept goes into it."""
         limit = asyncio.Semaphore(ASSET_PARALLEL)
+        if self.cache is not None:
+            self.r["assets_cached"] = sum(1 for u in urls if u in self.cache)
+            urls = [u for u in urls if u not in self.cache]
 
         async def one(u):
             async with limit:
@@ -1096,9 +1116,38 @@ class HttpPlanner:
                      round(resp.request_time or 0, 3)))
                 if resp.code != 200:
                     raise RuntimeError(f"asset HTTP {resp.code}: {urllib.parse.urlsplit(u).path[-60:]}")
+                if self.cache is not None and kept_fresh(resp.headers.get("Cache-Control", "")):
+                    self.cache.add(u)
                 return len(resp.body or b"")
 
         return sum(await asyncio.gather(*(one(u) for u in urls)))
+
+    async def warm_up(self) -> None:
+        """As ``BrowserPlanner.warm_up``: the planner opened the app before, and their browser
+        keeps what the page's files allowed (``kept_fresh``), but not their cookies. The page
+        itself is asked for every time, as the gateway's app pages say (``no-store``). Files a browser
+        would keep by its own guess (no ``max-age``) are asked for again: on the safe side."""
+        self.cache = set()
+        try:
+            await self.login()
+            if not self.r["logged_in"]:
+                return  # login() has recorded why
+            resp, url = await self.fetch(self.bench.app_url, headers=NAVIGATE)
+            if resp.code != 200:
+                raise RuntimeError(f"app page HTTP {resp.code}")
+            html = resp.body.decode(errors="replace")
+            own = [urllib.parse.urljoin(url, u) for u in AssetLinks.of(html)]
+            own = [u for u in own if urllib.parse.urlsplit(u).netloc == urllib.parse.urlsplit(url).netloc]
+            await self.fetch_assets(own, time.monotonic() + 60)
+            self.r["warm_opens"] = 1
+        except Exception as e:  # noqa: BLE001 - recorded per planner
+            self.r["errors"].append(f"warm-up: {type(e).__name__}: {str(e)[:160]}")
+        finally:
+            self.jar.clear()
+            await self.end_http()  # a closed browser keeps no connection either
+            for key in ("logged_in", "login_s", "assets_cached", "asset_times"):
+                self.r.pop(key, None)
+            self.r["logged_in"] = False
 
     async def connect(self, base: str, deadline: float) -> None:
         from tornado.httpclient import HTTPRequest
@@ -1480,8 +1529,9 @@ class PlannerProcess(WorkerProcess):
     Each planner's figures are taken in the worker with the same clock (``CLOCK_MONOTONIC``
     is the machine's): T0 and the deadline are sent as ``time.monotonic()`` values. The
     protocol: the parent sends ``{hub, app_url, gallery_url, accounts}``, the worker answers
-    ``{"ready"}``; ``"login"`` logs all in at once, ``{"go": t0, "deadline", "changes"}`` runs
-    their sessions; both are answered with ``{"results": [each planner's figures]}``."""
+    ``{"ready"}``; ``"login"`` logs all in at once, ``"warm_up"`` gives them a browser cache
+    (``HttpPlanner.warm_up``), ``{"go": t0, "deadline", "changes"}`` runs their sessions; each is
+    answered with ``{"results": [each planner's figures]}``."""
 
     flag = "--planner-worker"
 
@@ -1500,6 +1550,9 @@ class PlannerProcess(WorkerProcess):
 
     async def login(self) -> None:
         await self._ask("login", LOGIN_TIMEOUT_MS / 1000 + 60)
+
+    async def warm_up(self) -> None:
+        await self._ask("warm_up", LOGIN_TIMEOUT_MS / 1000 + 120)
 
     async def session(self, t0: float, deadline: float, changes: int) -> None:
         try:
@@ -1536,6 +1589,8 @@ async def planner_worker() -> None:
         message = await hear()
         if message == "login":
             await asyncio.gather(*(p.login() for p in planners))
+        elif message == "warm_up":
+            await asyncio.gather(*(p.warm_up() for p in planners))
         elif isinstance(message, dict) and "go" in message:
             with no_collections():
                 await asyncio.gather(*(p.session(message["go"], message["deadline"], message["changes"])
@@ -1631,8 +1686,8 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
     attackers = bench.accounts[-2:] if hostile else []
     n_browsers = min(args.browsers, n) if browser is not None else 0
     cap = args.cap if args.cap else 60 + 2 * n
-    print(f"\n=== N = {n}: {n_browsers} Chromium ({browser_cache} cache) + {n - n_browsers} HTTP/WebSocket "
-          f"planners{' + 2 hostile clients' if hostile else ''}, cap {cap} s ===", flush=True)
+    print(f"\n=== N = {n}: {n_browsers} Chromium + {n - n_browsers} HTTP/WebSocket planners ({browser_cache} "
+          f"caches){' + 2 hostile clients' if hostile else ''}, cap {cap} s ===", flush=True)
     for name, _ in accounts + attackers:  # the planners exist on the hub, as they would
         try:
             await bench.hub_api("POST", f"/users/{name}")
@@ -1651,13 +1706,20 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
         planners = clients = browsers + [HttpPlanner(bench, u, p) for u, p in accounts[n_browsers:]]
     attack = HostileProcess(bench, attackers) if hostile else None
     loop = asyncio.get_running_loop()
-    if browser_cache == "warm" and browsers:
-        await asyncio.gather(*(b.warm_up() for b in browsers))
-        # the warm-up's opens count as demand for the app's pool (apps.pool_demand_window): the
-        # round starts from a freshly started apps service, as a cold round does
-        waited = await loop.run_in_executor(None, bench.restart_apps)
-        print(f"{sum('warm_opens' in b.r for b in browsers)} Chromium contexts warmed up; apps service "
-              f"restarted, pool full after {waited:.0f} s", flush=True)
+    try:
+        # the workers up before the login wave (a Python start is CPU)
+        await asyncio.gather(*(w.start() for w in workers))
+        if browser_cache == "warm":
+            # everybody opened the app before; their browsers kept its files
+            await asyncio.gather(*(c.warm_up() for c in clients))
+            # the warm-up's opens count as demand for the app's pool (apps.pool_demand_window):
+            # the round starts from a freshly started apps service, as a cold round does
+            waited = await loop.run_in_executor(None, bench.restart_apps)
+            print(f"{sum('warm_opens' in p.r for p in planners)} planners' browsers warmed up; apps service "
+                  f"restarted, pool full after {waited:.0f} s", flush=True)
+    except BaseException:
+        await asyncio.gather(*(w.stop() for w in workers))
+        raise
     stop_attack = asyncio.Event()
     attack_task = None
     offsets = log_offsets(bench)
@@ -1674,7 +1736,6 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
     sampler.low_memory.clear()
     cpu = {}
     try:
-        await asyncio.gather(*(w.start() for w in workers))
         # 1. everyone logs in at the same moment
         mark = sampler.cpu_mark()
         t = time.monotonic()
@@ -1775,7 +1836,7 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
         "bench_gc": {"login_wave": gc_pauses.summary(round_start, t0), "open_to_close": gc_pauses.summary(t0, closed_at)},
         "voila_shared_at_close": shared_at_close, "voila_shared_after_settle": shared_after,
         "hostile": attack.summary() if attack is not None else None,
-        "browser_cache": browser_cache if n_browsers else None}
+        "browser_cache": browser_cache}
 
 
 def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, baseline, left_5s, left_settle,
@@ -1909,7 +1970,7 @@ def mode_cell(r: dict) -> str:
     """The setting and the modes the pages came in, e.g. "on: shared 9, kernel 1"."""
     modes = r.get("modes") or {}
     cell = f"{r.get('shared_view', '?')}: " + ", ".join(f"{k} {v}" for k, v in sorted(modes.items()))
-    cell += f"; Chromium {r['browser_cache']}" if r.get("browser_cache") else ""
+    cell += f"; caches {r['browser_cache']}" if r.get("browser_cache") else ""
     return cell + (" **+ hostile**" if r.get("hostile") else "")
 
 
@@ -1998,8 +2059,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[5, 10, 30, 100], help="planners per round")
     parser.add_argument("--browsers", type=int, default=5, help="of them in real Chromium pages (at most)")
     parser.add_argument("--browser-cache", choices=("cold", "warm"), nargs="+", default=["cold"],
-                        help="the Chromium pages' cache: cold (a first visit) or warm (opened the app before: "
-                             "HTTP and code cache kept); each N once per value")
+                        help="the planners' browser caches: cold (a first visit) or warm (everybody opened the "
+                             "app before: Chromium keeps its HTTP and code cache, an HTTP planner the files "
+                             "it may keep); each N once per value")
     parser.add_argument("--changes", type=int, default=5, help="Stadtteil changes per planner")
     parser.add_argument("--interactive-limit", type=float, default=30.0, help="seconds after T0")
     parser.add_argument("--cap", type=float, default=0, help="seconds after T0 until everything still open is "

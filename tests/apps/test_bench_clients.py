@@ -16,6 +16,7 @@ from bench.bench_many_planners import (
     AssetLinks,
     answer_of,
     district_model,
+    kept_fresh,
     script_text,
     snapshot_district_model,
 )
@@ -123,7 +124,12 @@ class _CountingServer:
 
         class File(web.RequestHandler):
             def get(self, name):
+                counter.requested.append(name)
                 self.set_header("Content-Type", "text/css")
+                if name.startswith("kept"):  # as the gateway sends the front end's files
+                    self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+                elif name.startswith("asked"):
+                    self.set_header("Cache-Control", "no-cache")
                 self.finish(b"x" * 2000)
 
         class Login(web.RequestHandler):
@@ -132,6 +138,7 @@ class _CountingServer:
                 self.redirect("/file/a.css")
 
         self.connections = 0
+        self.requested: list[str] = []
         self.server = Server(web.Application([(r"/file/(.*)", File), (r"/login", Login)]))
         sock, port = bind_unused_port()
         self.server.add_sockets([sock])
@@ -170,16 +177,53 @@ def test_planners_in_a_worker_process_report_back_what_happened():
         worker = bench_many_planners.PlannerProcess(bench, [("planer-a", "pw"), ("planer-b", "pw")])
         try:
             await worker.start()
-            await worker.login()  # no hub here: both logins fail
+            await worker.warm_up()  # --browser-cache warm; no hub here: the warm-up's logins fail
+            warmed = [dict(p.r, errors=list(p.r["errors"])) for p in worker.planners]
+            await worker.login()  # and so do the round's
             now = time.monotonic()
             await worker.session(now, now + 10, 1)
         finally:
             await worker.stop()
             server.server.stop()
-        return [p.r for p in worker.planners]
+        return warmed, [p.r for p in worker.planners]
 
-    results = run_async(scenario())
-    assert [r["user"] for r in results] == ["planer-a", "planer-b"]
+    warmed, results = run_async(scenario())
+    assert [r["user"] for r in warmed] == [r["user"] for r in results] == ["planer-a", "planer-b"]
+    for r in warmed:
+        assert r["logged_in"] is False and "warm_opens" not in r
+        assert len(r["errors"]) == 1 and r["errors"][0].startswith("login: "), r["errors"]
     for r in results:
         assert r["logged_in"] is False and "interactive_s" not in r
-        assert len(r["errors"]) == 1 and r["errors"][0].startswith("login: "), r["errors"]
+        assert len(r["errors"]) == 2 and all(e.startswith("login: ") for e in r["errors"]), r["errors"]
+
+
+def test_what_a_browser_keeps_fresh():
+    assert kept_fresh("public, max-age=31536000, immutable")
+    assert kept_fresh("private, max-age=60")
+    assert not kept_fresh("no-cache")
+    assert not kept_fresh("max-age=0")
+    assert not kept_fresh("no-store, max-age=600")
+    assert not kept_fresh("")
+    assert not kept_fresh("max-age=soon")
+
+
+def test_a_planner_with_a_warm_cache_asks_only_for_what_it_may_not_keep():
+    """--browser-cache warm: the second open asks again only for files sent without max-age."""
+    async def scenario():
+        server = _CountingServer()
+        bench = types.SimpleNamespace(hub=server.base, app_url=server.base + "/")
+        planner = bench_many_planners.HttpPlanner(bench, "planer-x", "secret")
+        planner.cache = set()
+        urls = [f"{server.base}/file/{name}.css" for name in ("kept-1", "kept-2", "asked", "plain")]
+        try:
+            first = await planner.fetch_assets(urls, time.monotonic() + 30)
+            server.requested.clear()
+            again = await planner.fetch_assets(urls, time.monotonic() + 30)
+        finally:
+            await planner.end_http()
+            server.server.stop()
+        return first, again, sorted(server.requested), planner.r["assets_cached"]
+
+    first, again, requested, cached = run_async(scenario())
+    assert first == 4 * 2000 and again == 2 * 2000
+    assert requested == ["asked.css", "plain.css"] and cached == 2
