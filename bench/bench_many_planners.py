@@ -27,7 +27,7 @@ mode is not possible).
    ``--changes`` times (default 5), then closes the page.
 
    * Up to ``--browsers`` (default 5) planners are real Chromium pages (Playwright, one fresh
-     context each: cold cache, as on a planner's first open). *Interactive* = the app's first
+     context each: cold cache, as on a planner's first open, unless ``--browser-cache warm``). *Interactive* = the app's first
      table, its chart images and the district dropdown are on the page (bench_app_open's
      ``APP_READY``, polled in the page) **and** one Stadtteil change has come back: the
      charts and the table show the new Stadtteil (bench_app_interaction's ``MEASURE_JS``).
@@ -138,13 +138,22 @@ their own (``HostileProcess``), as on a machine of their own, but on the same 2 
 planners' p95 in the three rounds (the two rounds without show the noise) and what the hostile
 clients got (close codes, HTTP statuses). Recorded as ``many_planners_hostile``.
 
+``--browser-cache cold|warm`` (default cold; several values: each N once per value, recorded as
+``many_planners_browser_cache``): *cold* is a first visit, as described above. *Warm* is a
+planner who has opened the app before, as on a Monday morning: before the round each Chromium
+planner's context opens the app twice until it is ready (``BrowserPlanner.warm_up``: Chromium
+keeps a script's compiled code from its second load on), each HTTP planner once, keeping the
+files a browser may keep without asking (``kept_fresh``); then all lose their cookies, as a
+closed browser does, and the apps service is restarted, because the warm-up's opens count as
+demand for the app's pool. The round itself is unchanged.
+
 Everything the benchmark creates goes at the end, also on Ctrl-C, SIGTERM or an error:
 the users and kernels of each round, the platform, its temporary directory.
 
 Run (as root: the kernels run as the app service account)::
 
     .venv/bin/python -m bench.bench_many_planners [--n 5 10 30 100] [--browsers 5] [--changes 5] \
-        [--shared-view on|off | --compare-modes] [--hostile]
+        [--shared-view on|off | --compare-modes] [--hostile] [--browser-cache cold warm]
 
 (about 12 minutes for the default, twice that with ``--compare-modes``; ``--verbose`` prints one
 line per planner, ``--keep-logs`` keeps the platform's directory with the hub's, gateway's and
