@@ -1958,8 +1958,10 @@ async def run_all(bench: Bench, sampler: Sampler) -> list[dict]:
                 # the same start for every round: a pool grown by the last round's opens
                 # (apps.pool_demand_window) would favour the next one; a new setting takes effect
                 bench.set_shared_view(mode)
-                waited = await asyncio.get_running_loop().run_in_executor(None, bench.restart_apps)
-                print(f"apps service restarted (apps.shared_view {mode}), pool full after {waited:.0f} s", flush=True)
+                if cache != "warm":  # a warm round restarts it after its warm-up (run_round)
+                    waited = await asyncio.get_running_loop().run_in_executor(None, bench.restart_apps)
+                    print(f"apps service restarted (apps.shared_view {mode}), pool full after {waited:.0f} s",
+                          flush=True)
             result = await run_round(bench, sampler, browser, n, hostile, cache)
             rounds.append(result)
             print(table([result]), flush=True)
