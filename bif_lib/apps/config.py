@@ -60,6 +60,7 @@ class AppsConfig(Layout):
     shared_prepare_steps: int = _setting("apps.shared_prepare_steps")
     concurrent_starts: int = _setting("apps.concurrent_starts")
     concurrent_starts_per_person: int = _setting("apps.concurrent_starts_per_person")
+    connect_grace: int = _setting("apps.connect_grace")
     queue_timeout: int = _setting("apps.queue_timeout")
     kernel_start: str = _setting("apps.kernel_start")
     kernel_preload: tuple[str, ...] = _setting("apps.kernel_preload")

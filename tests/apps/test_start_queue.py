@@ -132,3 +132,90 @@ def test_someone_joining_the_line_wakes_nobody():
         queue.leave(holder)  # the slot goes on: positions move
         assert waiting.granted.done()
     run_async(scenario())
+
+
+
+def test_a_prepared_page_frees_its_slot_but_still_counts_for_its_person():
+    async def scenario():
+        queue = StartQueue(1)
+        first = queue.join("planerin")
+        again, other = queue.join("planerin"), queue.join("kollege")
+        queue.prepared(first)  # ready and sent; not yet connected
+        assert other.granted.done() and not again.granted.done()  # the slot to somebody else
+        assert queue.active == 1 and queue.holding["planerin"] == 1
+        queue.prepared(first)  # once only
+        assert queue.active == 1
+        queue.leave(other)
+        assert not again.granted.done() and queue.active == 0  # a free slot, but her turn is held
+        queue.leave(first)  # connected
+        assert again.granted.done() and queue.active == 1
+        queue.leave(first)  # given back once only
+        queue.leave(again)
+        assert queue.active == 0 and not queue.holding
+    run_async(scenario())
+
+
+def _gateway(grace: float):
+    """What leave_once_connected uses of the gateway's context: the line, the kernels' bindings,
+    the setting."""
+    import types
+
+    from bif_lib.apps.serving.gateway import KernelBindings
+
+    return types.SimpleNamespace(start_queue=StartQueue(2), bindings=KernelBindings(),
+                                 cfg=types.SimpleNamespace(connect_grace=grace))
+
+
+def test_a_persons_next_page_is_prepared_once_their_last_one_has_connected():
+    from bif_lib.apps.serving.service import leave_once_connected
+
+    async def scenario():
+        ctx = _gateway(grace=60)
+        queue, bindings = ctx.start_queue, ctx.bindings
+        first = queue.join("planerin")
+        bindings.bind("k1", "app", "planerin")  # the page was sent: its kernel bound
+        queue.prepared(first)
+        holding = asyncio.ensure_future(leave_once_connected(ctx, first, "k1"))
+        second = queue.join("planerin")
+        await asyncio.sleep(0.05)
+        assert not second.granted.done() and queue.holding["planerin"] == 1  # not connected yet
+        others = [queue.join(f"kollege-{i}") for i in range(2)]  # nobody else is held up by it
+        assert all(p.granted.done() for p in others)
+        for place in others:
+            queue.leave(place)
+        bindings.opened("k1")  # the page's WebSocket
+        assert await queue.wait(second, 5) and holding.done()
+        queue.leave(second)
+        assert queue.active == 0 and not queue.holding
+    run_async(scenario())
+
+
+def test_a_page_that_never_connects_holds_its_persons_turn_only_for_the_grace_or_until_its_kernel_goes():
+    from bif_lib.apps.serving.service import leave_once_connected
+
+    async def scenario():
+        ctx = _gateway(grace=0.3)
+        queue, bindings = ctx.start_queue, ctx.bindings
+        first = queue.join("skript")
+        bindings.bind("k1", "app", "skript")
+        queue.prepared(first)
+        asyncio.ensure_future(leave_once_connected(ctx, first, "k1"))
+        second = queue.join("skript")
+        assert await queue.wait(second, 5)  # after the grace, without any connection
+        assert bindings.sockets("k1") == 0
+        bindings.bind("k2", "app", "skript")
+        ctx.cfg.connect_grace = 60
+        queue.prepared(second)
+        held = asyncio.ensure_future(leave_once_connected(ctx, second, "k2"))
+        third = queue.join("skript")
+        await asyncio.sleep(0.05)
+        assert not third.granted.done()
+        bindings.unbind("k2")  # shut down (its beacon, the orphan check): nothing to wait for
+        assert await queue.wait(third, 5) and held.done()
+        queue.leave(third)
+        # a kernel the gateway never bound (gone already) does not hold anybody up
+        fourth = queue.join("skript")
+        queue.prepared(fourth)
+        await leave_once_connected(ctx, fourth, "unbekannt")
+        assert queue.active == 0 and not queue.holding
+    run_async(scenario())

@@ -29,6 +29,7 @@ Voilà or the widget extensions change).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import ipaddress
@@ -37,7 +38,7 @@ import logging
 import re
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tornado import httpclient, web, websocket
@@ -93,6 +94,8 @@ class KernelBinding:
     bound: float = 0.0  # monotonic clock: when the page was delivered
     seen: float = 0.0  # monotonic clock: when bound, or when its last WebSocket closed
     sockets: int = 0  # open kernel WebSockets through the gateway
+    # set once its page has connected (or the binding went): see wait_connected
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class KernelBindings:
@@ -124,11 +127,24 @@ class KernelBindings:
         return self._bindings.get(kernel_id)
 
     def unbind(self, kernel_id: str) -> KernelBinding | None:
-        return self._bindings.pop(kernel_id, None)
+        b = self._bindings.pop(kernel_id, None)
+        if b is not None:
+            b.connected.set()  # nothing to wait for any more
+        return b
 
     def clear(self) -> None:
         """Forget every kernel (Voilà was restarted: they are all gone)."""
+        for b in self._bindings.values():
+            b.connected.set()
         self._bindings.clear()
+
+    async def wait_connected(self, kernel_id: str, timeout: float) -> None:
+        """Until the kernel's page has opened its first WebSocket, the kernel is gone, or
+        ``timeout`` seconds passed."""
+        b = self._bindings.get(kernel_id)
+        if b is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(b.connected.wait(), timeout)
 
     # --- per-person limit ----------------------------------------------------------------
     def held(self, user: str) -> int:
@@ -159,6 +175,7 @@ class KernelBindings:
         if b is None:
             return False
         b.sockets += 1
+        b.connected.set()
         return True
 
     def closed(self, kernel_id: str) -> None:
@@ -180,13 +197,13 @@ class KernelBindings:
         Voilà's list was asked for (``listed_at``, monotonic) can be judged by it."""
         gone = [k for k, b in self._bindings.items() if k not in alive and b.bound < listed_at]
         for k in gone:
-            del self._bindings[k]
+            self.unbind(k)
         return gone
 
     def _purge(self) -> None:
         limit = time.time() - self.max_age
         for kid in [k for k, b in self._bindings.items() if b.created < limit]:
-            del self._bindings[kid]
+            self.unbind(kid)
 
     def __len__(self) -> int:
         return len(self._bindings)

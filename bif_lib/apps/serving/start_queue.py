@@ -12,7 +12,11 @@ One person holds at most ``per_person`` slots (``apps.concurrent_starts_per_pers
 1): the next slot goes to the first in line whose person is not preparing a page already. One
 person asking for many pages at once (many tabs, a script) gets them one after another and
 never occupies every slot, so the others' pages are prepared beside theirs. Their position can
-only get better than the one shown: those ahead of them may be waiting for their own.
+only get better than the one shown: those ahead of them may be waiting for their own. The
+gateway gives a kernel page's slot to the next in line when the page is ready (``prepared``),
+but its person counts it until the page has connected to its kernel
+(``service.leave_once_connected``): one person's pages that are never connected come one per
+``apps.connect_grace``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class Place:
     granted: asyncio.Future
     owner: str | None = None  # the person (hub user) whose page this is; None: counted by nobody
     moved: asyncio.Event = field(default_factory=asyncio.Event)  # set when the position changed
+    prepared: bool = False  # its page is ready: the slot is free, its person still counts it
     released: bool = False
 
 
@@ -75,6 +80,16 @@ class StartQueue:
         finally:
             moved.cancel()
 
+    def prepared(self, place: Place) -> None:
+        """The page is ready: its slot goes to the next in line, but its person still counts it
+        (``per_person``) until ``leave``; the gateway calls that once the page has connected to
+        its kernel (``service.leave_once_connected``)."""
+        if place.granted.done() and not place.released and not place.prepared:
+            place.prepared = True
+            self.active -= 1
+            if self._grant():
+                self._moved()
+
     def leave(self, place: Place) -> None:
         """The request is done (its slot is free again) or gave up waiting (it leaves the line)."""
         if place in self.waiting:
@@ -82,7 +97,8 @@ class StartQueue:
             self._moved()
         elif place.granted.done() and not place.released:
             place.released = True
-            self.active -= 1
+            if not place.prepared:
+                self.active -= 1
             if place.owner is not None:
                 self.holding[place.owner] -= 1
                 if not self.holding[place.owner]:
