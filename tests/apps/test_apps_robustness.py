@@ -50,11 +50,15 @@ display(widgets.HTML("<span class='bif-result'>Fertig</span>"))
 RESULT = ".bif-result"
 PROTOCOL = "v1.kernel.websocket.jupyter.org"
 ORPHAN_TIMEOUT = 10
+CONNECT_GRACE = 2
 SETTINGS = {
     "shared_view": False,  # the kernel per page (apps that cannot be shared); test_shared_view.py: shared
     "concurrent_starts": 1,  # one page prepared at a time: the line is seen with few people
     "pool_max": 3, "pool_demand_window": 20,  # pools grow with demand, and soon shrink back
     "max_kernels_per_user": 3,
+    # a person's page that never connects holds their next one back this long (default 10 s):
+    # shorter than ORPHAN_TIMEOUT, so that a few such opens in a row keep their kernels
+    "connect_grace": CONNECT_GRACE,
     "orphan_timeout": ORPHAN_TIMEOUT, "orphan_check_interval": 1,
     "ws_max_message_size": 2 * 1024 * 1024, "ws_max_connections_per_kernel": 3,
     "watchdog_interval": 1, "watchdog_probe_timeout": 2, "watchdog_failures": 3,
@@ -584,11 +588,15 @@ def test_fifty_opens_by_one_client_do_not_hurt_others(platform, browser):
     cookie = cookie_header(greedy, platform)
     other = logged_in_context(platform, browser, "planer-andere")
 
+    sent = []  # when the pages with a kernel arrived
+
     def page_request(_):
         req = urllib.request.Request(app_url(platform, SLIDER), headers={"Cookie": cookie})
         try:
             with urllib.request.urlopen(req, timeout=120) as resp:
-                return resp.status, resp.read().decode()
+                answer = resp.status, resp.read().decode()
+                sent.append(time.monotonic())
+                return answer
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
@@ -600,6 +608,10 @@ def test_fifty_opens_by_one_client_do_not_hurt_others(platform, browser):
         answers = list(answers)
     statuses = [status for status, _ in answers]
     assert statuses.count(200) == 3 and statuses.count(429) == 47, statuses
+    # never connected, so each page held the client's next one back (apps.connect_grace): one
+    # notebook run after the other, not three at once
+    sent.sort()
+    assert all(b - a >= 0.9 * CONNECT_GRACE for a, b in zip(sent, sent[1:])), sent
     assert all("Sie haben bereits 3 Apps geöffnet" in body for status, body in answers if status == 429)
     move_slider(page, "Ergebnis: 10")
     page.close(run_before_unload=True)
