@@ -106,7 +106,8 @@ mode is not possible).
    shared). Failed or stopped planners count as "not interactive" (∞ in the percentiles).
 3. **After everyone left**: Voilà's kernels that are neither in its pool nor an app's shared
    template kernel (``/bif/kernels``: ``pooled``, ``shared``) are counted 5 s and
-   ``--settle`` (60) s after the last planner closed (the gateway's orphan reaper has
+   ``--settle`` (60) s after the last planner closed, or after the hostile clients stopped if
+   that was later (the gateway's orphan reaper has
    ``apps.orphan_timeout`` = 45 s); then leftovers are shut down, the hub users of the round
    are deleted. Voilà's shared-mode state (``GET /bif/shared``: per app the template kernel,
    forked sessions, cache entries, hits, misses, forks) is recorded when all have closed and
@@ -1788,19 +1789,25 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
         for p in planners:
             if isinstance(p, HttpPlanner):
                 p.check_answers()
+        await loop.run_in_executor(None, sampler.sample)
+        cpu["open_to_close"] = sampler.cpu_since(mark)  # T0 until the planners closed
         stop_attack.set()
         if attack_task is not None:
+            # the hostile clients stop with the planners; their requests may still wait (a page
+            # in the line waits up to apps.queue_timeout)
             await asyncio.gather(attack_task, return_exceptions=True)
-        await loop.run_in_executor(None, sampler.sample)
-        cpu["open_to_close"] = sampler.cpu_since(mark)
+            await loop.run_in_executor(None, sampler.sample)
+            cpu["until_hostile_stopped"] = sampler.cpu_since(mark)
+        everyone_left = time.monotonic()
         shared_at_close = await bench.voila_shared()
-        print(f"all closed {closed_at - t0:.1f} s after T0" + (f" (stopped: {stopped_by})" if stopped_by else ""),
+        print(f"all closed {closed_at - t0:.1f} s after T0" + (f" (stopped: {stopped_by})" if stopped_by else "")
+              + (f", the hostile clients {everyone_left - t0:.1f} s after T0" if attack_task is not None else ""),
               flush=True)
 
-        # 3. kernels left after everyone left
+        # 3. kernels left after everyone (the hostile clients too) left
         await asyncio.sleep(5)
         left_5s = await non_pooled(bench)
-        await asyncio.sleep(max(0.0, closed_at + args.settle - time.monotonic()))
+        await asyncio.sleep(max(0.0, everyone_left + args.settle - time.monotonic()))
         left_settle = await non_pooled(bench)
         kernels_now = await bench.voila_kernels() or {}
         pool_after = await loop.run_in_executor(None, pool_status, bench.cfg, APP)
