@@ -346,6 +346,13 @@ class AssetLinks(HTMLParser):
         links.close()
         return links.urls
 
+    @classmethod
+    def same_host(cls, html: str, url: str) -> list[str]:
+        """The page's script and style sheet URLs (absolute) on the page's own host."""
+        host = urllib.parse.urlsplit(url).netloc
+        return [u for u in (urllib.parse.urljoin(url, link) for link in cls.of(html))
+                if urllib.parse.urlsplit(u).netloc == host]
+
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "script" and a.get("src"):
@@ -945,8 +952,7 @@ class HttpPlanner:
             r["page_bytes"] = len(resp.body)
 
             phase = "assets"
-            own = [urllib.parse.urljoin(url, u) for u in AssetLinks.of(html)]
-            own = [u for u in own if urllib.parse.urlsplit(u).netloc == urllib.parse.urlsplit(url).netloc]
+            own = AssetLinks.same_host(html, url)
             r["assets"], r["assets_bytes"] = len(own), await self.fetch_assets(own, deadline)
             r["assets_s"] = time.monotonic() - t0
 
@@ -1146,8 +1152,7 @@ class HttpPlanner:
             if resp.code != 200:
                 raise RuntimeError(f"app page HTTP {resp.code}")
             html = resp.body.decode(errors="replace")
-            own = [urllib.parse.urljoin(url, u) for u in AssetLinks.of(html)]
-            own = [u for u in own if urllib.parse.urlsplit(u).netloc == urllib.parse.urlsplit(url).netloc]
+            own = AssetLinks.same_host(html, url)
             await self.fetch_assets(own, time.monotonic() + 60)
             self.r["warm_opens"] = 1
         except Exception as e:  # noqa: BLE001 - recorded per planner

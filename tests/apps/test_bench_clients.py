@@ -34,6 +34,14 @@ PAGE = """<!DOCTYPE html><html><head>
 </body></html>"""
 
 
+def test_only_the_pages_own_host_is_asked_for_files():
+    page = PAGE.replace("</body>", '<script src="https://cdn.example.org/x.js"></script></body>')
+    assert AssetLinks.same_host(page, "http://127.0.0.1:8000/app/x/") == [
+        "http://127.0.0.1:8000/static/base.css?v=1", "http://127.0.0.1:8000/static/chunk.js",
+        "http://127.0.0.1:8000/static/app.js?v=2", "http://127.0.0.1:8000/static/late.css",
+        "http://127.0.0.1:8000/static/after.js"]
+
+
 def full_parse(html: str) -> list[str]:
     links = AssetLinks()
     links.feed(html)
