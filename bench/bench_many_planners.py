@@ -256,6 +256,18 @@ READY_WATCH = """(() => {
   };
   check();
 })();""".replace("APP_READY", APP_READY)
+# where a Chromium page's time went (ms after its own start, origin_s after T0): the page
+# (request, first byte, last byte, DOM interactive, DOMContentLoaded end), each file (asked,
+# first byte, last byte) and the app ready
+PAGE_TIMING_JS = """() => {
+  const n = performance.getEntriesByType('navigation')[0];
+  const ms = v => Math.round(v);
+  return {origin_s: performance.timeOrigin / 1000,
+          page: [n.requestStart, n.responseStart, n.responseEnd, n.domInteractive, n.domContentLoadedEventEnd].map(ms),
+          files: performance.getEntriesByType('resource').map(e =>
+            [e.name.split('?')[0].slice(-24), ms(e.startTime), ms(e.responseStart), ms(e.responseEnd)]),
+          ready: ms(window.__bifReady)};
+}"""
 # BIF's own login (scrypt) instead of the tests' dummy authenticator; no braces: the hub
 # configuration is a format string (apps_hub.HUB_CONFIG)
 BIF_LOGIN_CONFIG = """
@@ -873,7 +885,8 @@ class HttpPlanner:
             self._http = aiohttp.ClientSession(
                 # idle connections go before the proxy's keep-alive timeout (5 s) would close them
                 connector=aiohttp.TCPConnector(limit=0, limit_per_host=self.connections, keepalive_timeout=4),
-                cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)  # cookies: self.jar
+                cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,  # cookies: self.jar
+                trace_configs=[self._connection_trace()])
         started = time.monotonic()
         try:
             async with self._http.request(
@@ -887,6 +900,24 @@ class HttpPlanner:
             got.add(name.decode("latin-1"), value.decode("latin-1"))
         return HTTPResponse(HTTPRequest(url, method), r.status, headers=got, buffer=io.BytesIO(payload),
                             request_time=time.monotonic() - started)
+
+    def _connection_trace(self):
+        """Notes (started after T0, seconds to set up) of each new connection, for --verbose: a
+        request on a new connection waits until the proxy accepts it, one on a kept-alive one not."""
+        import aiohttp
+
+        trace, started = aiohttp.TraceConfig(), {}
+
+        async def start(session, ctx, params):
+            started[id(ctx)] = time.monotonic()
+
+        async def end(session, ctx, params):
+            if (t := started.pop(id(ctx), None)) is not None:
+                self.r.setdefault("connects", []).append((round(t - self.t0, 2), round(time.monotonic() - t, 3)))
+
+        trace.on_connection_create_start.append(start)
+        trace.on_connection_create_end.append(end)
+        return trace
 
     async def end_http(self) -> None:
         if self._http is not None:
@@ -1282,6 +1313,8 @@ class BrowserPlanner:
                 raise RuntimeError(EMPTY_PAGE)
             ready_epoch_ms = await page.evaluate("performance.timeOrigin + window.__bifReady")
             r["ready_s"] = ready_epoch_ms / 1000 - t0_epoch
+            r["page_timing"] = await page.evaluate(PAGE_TIMING_JS)  # for --verbose
+            r["page_timing"]["origin_s"] = round(r["page_timing"]["origin_s"] - t0_epoch, 3)
             mode = await page.evaluate(PAGE_MODE_JS)
             if mode:
                 r["mode"] = mode
@@ -1518,6 +1551,10 @@ class HostileProcess(WorkerProcess):
 async def hostile_worker() -> None:
     """The other end of ``HostileProcess`` (``--hostile-worker``)."""
     hear, say, spec, remote = await worker_channel()
+    # its heap is collected now and frozen, so that later collections do not go through it
+    # again (see planner_worker); they stay on: the attack runs as long as the round
+    gc.collect()
+    gc.freeze()
     attack = HostileClients(remote, [tuple(a) for a in spec["accounts"]])
     await attack.login()
     say({"errors": attack.errors})
@@ -1599,20 +1636,24 @@ async def planner_worker() -> None:
     """The other end of ``PlannerProcess`` (``--planner-worker``)."""
     hear, say, spec, remote = await worker_channel()
     planners = [HttpPlanner(remote, user, password) for user, password in spec["accounts"]]
-    say({"ready": True})
-    while True:
-        message = await hear()
-        if message == "login":
-            await asyncio.gather(*(p.login() for p in planners))
-        elif message == "warm_up":
-            await asyncio.gather(*(p.warm_up() for p in planners))
-        elif isinstance(message, dict) and "go" in message:
-            with no_collections():
+    # A worker lives for one round: collections are held off from before it says it is ready,
+    # so its heap (JupyterHub's modules, imported with bench_logins) is collected now. Collected
+    # on "go", it took 0.6 CPU-s per worker at T0: its planners started late, and three workers
+    # took both CPUs from everybody else for the best part of a second as the app was opened.
+    with no_collections():
+        say({"ready": True})
+        while True:
+            message = await hear()
+            if message == "login":
+                await asyncio.gather(*(p.login() for p in planners))
+            elif message == "warm_up":
+                await asyncio.gather(*(p.warm_up() for p in planners))
+            elif isinstance(message, dict) and "go" in message:
                 await asyncio.gather(*(p.session(message["go"], message["deadline"], message["changes"])
                                        for p in planners if p.r["logged_in"]), return_exceptions=True)
                 for p in planners:
                     p.check_answers()
-        say({"results": [p.r for p in planners]})
+            say({"results": [p.r for p in planners]})
 
 
 @contextlib.contextmanager
@@ -1851,6 +1892,9 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
         slowest = max((p.r for p in planners if p.r.get("asset_times")), key=lambda r: r["assets_s"], default=None)
         if slowest is not None:  # (path end, started, ended after T0, bytes, request time) per file
             print(f"  assets of {slowest['user']}: {slowest['asset_times']}")
+            print(f"  new connections of {slowest['user']} (started, s to set up): {slowest.get('connects')}")
+        for r in (p.r for p in planners if p.r.get("page_timing")):
+            print(f"  page timing of {r['user']} (ms): {r['page_timing']}")
     return summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, baseline, left_5s, left_settle,
                      login_wave, stopped_by, lags, load_before, voila_before, offsets) | {
         "cpu_s": cpu, "after_settle": left_processes, "pool_at_t0": pool_at_t0, "pool_after_settle": pool_after,
