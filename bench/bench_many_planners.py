@@ -1889,7 +1889,7 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
             flush = f" flush_ms={round(r['flush_ms'])}" if "flush_ms" in r else ""
             print(f"  {r['user']} {r['kind']:7s} {r.get('mode', '?'):6s} {times} "
                   f"changes_ms={[round(x) for x in r.get('changes_ms', [])]}{flush} {r['errors'] or ''}")
-        slowest = max((p.r for p in planners if p.r.get("asset_times")), key=lambda r: r["assets_s"], default=None)
+        slowest = max((p.r for p in planners if p.r.get("asset_times")), key=lambda r: r.get("assets_s", 0), default=None)
         if slowest is not None:  # (path end, started, ended after T0, bytes, request time) per file
             print(f"  assets of {slowest['user']}: {slowest['asset_times']}")
             print(f"  new connections of {slowest['user']} (started, s to set up): {slowest.get('connects')}")
