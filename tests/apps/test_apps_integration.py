@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from apps_helpers import SLIDER_APP, api, slider_notebook, voila_kernel_exists
+from apps_helpers import SLIDER_APP, api, notebook, slider_notebook, voila_kernel_exists
 from apps_hub import logged_in_context, login, running_platform
 from kernel_frames import VOILA_ALLOWED, kernel_message
 
@@ -311,4 +311,43 @@ def test_app_with_a_formula_gets_voilas_front_end(platform, planner):
     finally:
         from bif_lib.apps.publishing.publish import withdraw
 
+        withdraw(result.app_id, by="analyst", cfg=cfg)
+
+
+
+def test_widget_descriptions_with_html_reach_the_page_sanitized(platform, planner):
+    """A widget description with HTML (``description_allow_html``; an app may build it from
+    data) is shown without scripts, event handlers or ``javascript:`` links, and with its
+    harmless markup: the widget manager's sanitizer (sanitize-html, one copy for it and
+    JupyterLab's ``Sanitizer``, app_frontend/README.md). The app's own outputs are trusted,
+    as in Voilà and JupyterLab: BIF's widgets escape what comes from data."""
+    from bif_lib.apps.publishing.publish import publish_notebook, withdraw
+    from bif_lib.apps.registry import Registry
+
+    description = ('<b>Haken</b><img src="x" onerror="window.bifPwned = 1">'
+                   '<a href="javascript:window.bifPwned = 2">Link</a><script>window.bifPwned = 3</script>')
+    nb = notebook(f"import ipywidgets as w\nw.Checkbox(description={description!r}, description_allow_html=True)",
+                  id="html-app", title="Test-App HTML")
+    path = platform.root / "html_app.ipynb"
+    path.write_text(json.dumps(nb))
+    cfg = platform.cfg()
+    result = publish_notebook(path, published_by="analyst", cfg=cfg)
+    try:
+        assert Registry(cfg.apps_dir).current("html-app").meta["frontend"] == "bif"
+        page = planner.new_page()
+        page.goto(platform.gallery_url)
+        page.click("[data-app-id=html-app] >> text=App öffnen")
+        page.wait_for_selector(".widget-checkbox b")
+        shown = page.evaluate("""() => {
+            const label = document.querySelector('.widget-checkbox b').parentElement;
+            return {bold: label.querySelector('b').textContent, images: label.querySelectorAll('img').length,
+                    handlers: [...label.querySelectorAll('*')].flatMap(e => e.getAttributeNames())
+                        .filter(name => name.startsWith('on')),
+                    href: label.querySelector('a').getAttribute('href'),
+                    scripts: document.querySelectorAll('.widget-checkbox script').length,
+                    pwned: window.bifPwned === undefined ? null : window.bifPwned};
+        }""")
+        assert shown == {"bold": "Haken", "images": 1, "handlers": [], "href": None, "scripts": 0, "pwned": None}, shown
+        page.close(run_before_unload=True)
+    finally:
         withdraw(result.app_id, by="analyst", cfg=cfg)
