@@ -6,6 +6,7 @@ build on each other's state (v1 published -> v2 via the API -> rollback to v1).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -284,20 +285,31 @@ def test_voila_crash_is_repaired_by_the_gateway(platform, planner):
     page.close(run_before_unload=True)
 
 
-def test_app_with_a_formula_gets_voilas_front_end(platform, planner):
-    """An app BIF's front end cannot show (here: a formula, which needs MathJax) is served
-    with Voilà's full front end, and works the same."""
-    from bif_lib.apps.publishing.publish import publish_notebook
+@contextlib.contextmanager
+def published_app(platform, nb: dict, frontend: str):
+    """The app of ``nb`` (its ``metadata.bif.id``) published, checked to get ``frontend``, and
+    withdrawn afterwards."""
+    from bif_lib.apps.publishing.publish import publish_notebook, withdraw
     from bif_lib.apps.registry import Registry
 
-    nb = slider_notebook(title="Test-App Formel", id="formel-app")
-    nb["cells"][0]["source"] = "# Test-App\n\nErgebnis $e = 2 \\cdot x$"
-    path = platform.root / "formel_app.ipynb"
+    app_id = nb["metadata"]["bif"]["id"]
+    path = platform.root / f"{app_id}.ipynb"
     path.write_text(json.dumps(nb))
     cfg = platform.cfg()
     result = publish_notebook(path, published_by="analyst", cfg=cfg)
     try:
-        assert Registry(cfg.apps_dir).current("formel-app").meta["frontend"] == "voila"
+        assert Registry(cfg.apps_dir).current(app_id).meta["frontend"] == frontend
+        yield app_id
+    finally:
+        withdraw(result.app_id, by="analyst", cfg=cfg)
+
+
+def test_app_with_a_formula_gets_voilas_front_end(platform, planner):
+    """An app BIF's front end cannot show (here: a formula, which needs MathJax) is served
+    with Voilà's full front end, and works the same."""
+    nb = slider_notebook(title="Test-App Formel", id="formel-app")
+    nb["cells"][0]["source"] = "# Test-App\n\nErgebnis $e = 2 \\cdot x$"
+    with published_app(platform, nb, "voila"):
         requests = []
         page = planner.new_page()
         page.on("request", lambda r: requests.append(r.url.split("?")[0]))
@@ -308,11 +320,6 @@ def test_app_with_a_formula_gets_voilas_front_end(platform, planner):
         page.wait_for_selector("#rendered_cells mjx-container, #rendered_cells .MathJax")  # typeset
         move_slider(page, "Ergebnis: 8")
         page.close(run_before_unload=True)
-    finally:
-        from bif_lib.apps.publishing.publish import withdraw
-
-        withdraw(result.app_id, by="analyst", cfg=cfg)
-
 
 
 def test_widget_descriptions_with_html_reach_the_page_sanitized(platform, planner):
@@ -321,19 +328,11 @@ def test_widget_descriptions_with_html_reach_the_page_sanitized(platform, planne
     harmless markup: the widget manager's sanitizer (sanitize-html, one copy for it and
     JupyterLab's ``Sanitizer``, app_frontend/README.md). The app's own outputs are trusted,
     as in Voilà and JupyterLab: BIF's widgets escape what comes from data."""
-    from bif_lib.apps.publishing.publish import publish_notebook, withdraw
-    from bif_lib.apps.registry import Registry
-
     description = ('<b>Haken</b><img src="x" onerror="window.bifPwned = 1">'
                    '<a href="javascript:window.bifPwned = 2">Link</a><script>window.bifPwned = 3</script>')
     nb = notebook(f"import ipywidgets as w\nw.Checkbox(description={description!r}, description_allow_html=True)",
                   id="html-app", title="Test-App HTML")
-    path = platform.root / "html_app.ipynb"
-    path.write_text(json.dumps(nb))
-    cfg = platform.cfg()
-    result = publish_notebook(path, published_by="analyst", cfg=cfg)
-    try:
-        assert Registry(cfg.apps_dir).current("html-app").meta["frontend"] == "bif"
+    with published_app(platform, nb, "bif"):
         page = planner.new_page()
         page.goto(platform.gallery_url)
         page.click("[data-app-id=html-app] >> text=App öffnen")
@@ -349,5 +348,3 @@ def test_widget_descriptions_with_html_reach_the_page_sanitized(platform, planne
         }""")
         assert shown == {"bold": "Haken", "images": 1, "handlers": [], "href": None, "scripts": 0, "pwned": None}, shown
         page.close(run_before_unload=True)
-    finally:
-        withdraw(result.app_id, by="analyst", cfg=cfg)
