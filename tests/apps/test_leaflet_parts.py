@@ -85,8 +85,10 @@ def test_a_rarer_control_loads_the_plugin_chunk_and_its_styles(planner, platform
     try:
         page.wait_for_selector(".leaflet-control-measure", timeout=30_000)
         assert [u for u in requested if MORE_CHUNK in u]
-        assert page.evaluate(f"""() => [...document.styleSheets].some(s => (s.href || '').includes('{MORE_STYLES}')
-                                        && s.cssRules.length > 0)""")
+        # the page links the plugins' style sheet when it loads their chunk and does not wait
+        # for it: the control can be drawn before its styles have arrived
+        page.wait_for_function(f"""() => [...document.styleSheets].some(s => (s.href || '').includes('{MORE_STYLES}')
+                                         && s.cssRules.length > 0)""", timeout=30_000)
         # the plugin's own style sheet is applied: its toggle gets the plugin's icon
         assert page.evaluate("""() => getComputedStyle(document.querySelector('.leaflet-control-measure-toggle'))
                                       .backgroundImage !== 'none'""")
