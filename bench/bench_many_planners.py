@@ -1313,8 +1313,9 @@ class BrowserPlanner:
                 raise RuntimeError(EMPTY_PAGE)
             ready_epoch_ms = await page.evaluate("performance.timeOrigin + window.__bifReady")
             r["ready_s"] = ready_epoch_ms / 1000 - t0_epoch
-            r["page_timing"] = await page.evaluate(PAGE_TIMING_JS)  # for --verbose
-            r["page_timing"]["origin_s"] = round(r["page_timing"]["origin_s"] - t0_epoch, 3)
+            if self.bench.args.verbose:  # a round without --verbose does nothing it does not report
+                r["page_timing"] = await page.evaluate(PAGE_TIMING_JS)
+                r["page_timing"]["origin_s"] = round(r["page_timing"]["origin_s"] - t0_epoch, 3)
             mode = await page.evaluate(PAGE_MODE_JS)
             if mode:
                 r["mode"] = mode
