@@ -122,7 +122,15 @@ def test_planner_opens_app_and_widget_updates_output(platform, planner):
     assert any(u.startswith(f"{platform.gallery_url}assets/") and u.endswith("/bif-app.js") for u in scripts)
     assert not [u for u in scripts
                 if "voila.js" in u or "voila-style.js" in u or "remoteEntry" in u or "mathjax" in u.lower()]
-    assert any(u.split("?")[0].endswith("/bif-page-base.css") for u in requests)
+    # two style sheets: what the page takes of voila-style.js with the notebook's style and
+    # theme, and app.css with the widgets' styles (one request each, not five)
+    sheets = page.evaluate("[...document.styleSheets].map(s => s.href).filter(Boolean)")
+    assert [u.split("?")[0].rsplit("/", 1)[-1] for u in sheets] == ["bif-page-base.css", "bif-app.css"], sheets
+    assert not [u for u in requests if u.split("?")[0].rsplit("/", 1)[-1] in ("index.css", "theme-light.css", "app.css")]
+    # ... and their rules reach the page: the notebook's (index.css), the theme's variables, app.css
+    assert page.evaluate("getComputedStyle(document.body).getPropertyValue('--jp-layout-color1').trim()") == "white"
+    assert page.evaluate("getComputedStyle(document.querySelector('.bif-appbar')).display") == "flex"
+    assert page.evaluate("getComputedStyle(document.querySelector('.jp-OutputArea-output')).overflowX") == "auto"
 
     # the kernel runs under the app service account
     kid = kernel_id(page)

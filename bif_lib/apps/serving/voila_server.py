@@ -408,6 +408,8 @@ def build_config(conf: dict, token: str) -> Config:
     # ?template=/?theme= would bypass the preheated pages (and the BIF template)
     c.VoilaConfiguration.allow_template_override = "NO"
     c.VoilaConfiguration.allow_theme_override = "NO"
+    # the light theme: BIF's front end brings it in its first style sheet (app_frontend/build.mjs)
+    c.VoilaConfiguration.theme = "light"
     c.VoilaConfiguration.preheat_kernel = True
     # app kernels: filtered environment, read-only IPython directory (BifKernelManager)
     c.VoilaConfiguration.multi_kernel_manager_class = BifKernelManager

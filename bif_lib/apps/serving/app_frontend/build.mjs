@@ -1,8 +1,12 @@
 // Builds the BIF Voilà template's static files (see src/index.js):
 // - bif-app.js, an ES module, and its chunks (bif-chunk-*.js; bif-leaflet-more-*.js is loaded
 //   only when an app uses one of jupyter-leaflet's rarer classes, see src/leaflet-widgets.js);
-// - bif-app.css, and bif-leaflet-more.css that comes with the rarer classes.
+// - the page's two style sheets: bif-page-base.css (what the page takes of voila-style.js, then
+//   the notebook's style sheet and theme that Voilà would link, see notebookStyle below) and
+//   bif-app.css (BIF's app.css, then the widgets' styles); bif-leaflet-more.css comes with the
+//   rarer classes.
 import * as esbuild from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -59,6 +63,26 @@ const stylesElsewhere = {
   }
 };
 
+// "notebook-style:index.css": a file of the notebook's static folder as Voilà serves it to BIF's
+// template (nbconvert's lab template: JupyterLab's notebook style and the light theme). The
+// page would link both on their own, next to bif-page-base.css; one style sheet less per first
+// visit is one connection less through the proxy while many planners open apps at once
+// (bench/README.md, 2026-12-07). The environment's Python finds the folder, so the copy is
+// always the installed version's (scripts/setup rebuilds after a Python install).
+const PYTHON = process.env.BIF_VENV_PYTHON || new URL('../../../../.venv/bin/python', import.meta.url).pathname;
+const FIND_NOTEBOOK_STATIC = `
+import os
+from voila.paths import collect_static_paths
+print(next(d for d in collect_static_paths(["voila", "nbconvert"], "lab") if os.path.isfile(os.path.join(d, "index.css"))))
+`;
+const notebookStatic = execFileSync(PYTHON, ['-c', FIND_NOTEBOOK_STATIC], { encoding: 'utf8' }).trim();
+const notebookStyle = {
+  name: 'notebook-style',
+  setup(build) {
+    build.onResolve({ filter: /^notebook-style:/ }, args => ({ path: path.join(notebookStatic, args.path.slice('notebook-style:'.length)) }));
+  }
+};
+
 const assets = { '.png': 'dataurl', '.gif': 'dataurl', '.svg': 'dataurl', '.woff': 'file', '.woff2': 'file', '.ttf': 'file', '.eot': 'file' };
 
 // Font Awesome's style sheet names each font in five formats, for browsers back to IE 6. Every
@@ -110,7 +134,7 @@ const styles = await esbuild.build({
   assetNames: 'bif-[name]-[hash]',
   outdir,
   loader: assets,
-  plugins: [webpackTilde, onlyWoff2],
+  plugins: [webpackTilde, onlyWoff2, notebookStyle],
   logLevel: 'warning',
   metafile: true
 });
