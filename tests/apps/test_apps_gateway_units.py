@@ -217,6 +217,33 @@ def test_a_first_change_answered_by_the_gateway_is_passed_on_once_in_a_while(mon
     assert answers.due_for_voila(key)
 
 
+def test_the_same_request_is_asked_once_and_the_others_wait_for_its_answer():
+    import asyncio
+
+    from bif_lib.apps.serving.shared_pages import Answers
+
+    async def scenario():
+        answers, key, other = Answers(), Answers.key(b'{"step": 1}', gzip=True), Answers.key(b"{}", gzip=True)
+        assert answers.joining(key) is None  # nothing on its way: ask Voilà
+        flight = answers.asking(key)
+        assert flight is not None and answers.asking(key) is None  # a second asker must join
+        assert answers.asking(other) is not None  # another request is asked on its own
+        waiting = asyncio.ensure_future(asyncio.shield(answers.joining(key)))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        answers.keep(key, "gzip", b"answer")
+        answers.answered(key, flight)
+        await waiting
+        assert answers.get(key) == ("gzip", b"answer") and answers.joined == 1
+        # a failed request leaves nothing kept: whoever waited asks again, as the first
+        assert answers.joining(key) is None
+        failed = answers.asking(Answers.key(b"x", gzip=False))
+        answers.answered(Answers.key(b"x", gzip=False), failed)
+        assert failed.done() and answers.asking(Answers.key(b"x", gzip=False)) is not None
+
+    run_async(scenario())
+
+
 def test_only_a_gone_snapshot_outdates_the_shared_page():
     """A viewer's refused change (409 "refused": too long a history) must not throw the
     shared page and its kept answers away; only Voilà's "snapshot gone" does."""

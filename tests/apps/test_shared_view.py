@@ -301,6 +301,43 @@ def test_the_gateway_answers_a_change_it_has_passed_on_before_without_voila(plat
     assert interact(planner, platform, {**later, "step": {"comm_id": slider, "code": "x"}}).status == 500
 
 
+def test_the_same_change_from_many_at_once_reaches_voila_once(platform, planner):
+    """A training room picks the same Stadtteil at once: the gateway passes one request on and
+    gives its answer to all who sent the same (shared_pages.Answers.asking/joining); waiting
+    for it is not computing, so the per-person limit (INTERACT_PER_USER) refuses none."""
+    import concurrent.futures
+
+    page = open_app(planner, platform)
+    snapshot = json.loads(page_config(page)["bifShared"])["snapshot"]
+    page.close()
+    slider = next(m for m, s in shared_states(planner, platform).items() if s["model_name"] == "IntSliderModel")
+    cookies = "; ".join(f"{c['name']}={c['value']}" for c in planner.cookies([platform.gallery_url]))
+
+    def step(value: int) -> dict:
+        return {"comm_id": slider, "data": {"method": "update", "state": {"value": value}, "buffer_paths": []},
+                "buffers": []}
+
+    # never asked before (a history of its own): Voilà computes it in a copy of the app
+    body = json.dumps({"snapshot": snapshot, "history": [step(4), step(9)], "step": step(17)}).encode()
+
+    def send(_) -> tuple[int, bytes]:
+        req = urllib.request.Request(f"{app_url(platform)}bif/interact", data=body,
+                                     headers={"Content-Type": "application/json", "Cookie": cookies}, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, b""
+
+    before = shared_status(platform)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, range(8)))
+    assert [status for status, _ in answers] == [200] * 8, [status for status, _ in answers]
+    assert len({text for _, text in answers}) == 1 and b"Ergebnis: 34" in answers[0][1]
+    after = shared_status(platform)
+    assert after["hits"] + after["misses"] == before["hits"] + before["misses"] + 1, (before, after)
+
+
 def shared_states(ctx, platform) -> dict:
     page = ctx.new_page()
     page.goto(app_url(platform))

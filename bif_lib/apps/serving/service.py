@@ -629,8 +629,13 @@ class InteractHandler(AppHandler):
                                 self.ctx.registry.current_version(app_id))
         key = page.answers.key(self.request.body, gzipped) if page is not None else None
         kept = page.answers.get(key) if page is not None else None
+        joined = False
+        if kept is None and page is not None and (flight := page.answers.joining(key)) is not None:
+            # the same change from another viewer is on its way to Voilà: its answer is this one's
+            await asyncio.shield(flight)
+            kept, joined = page.answers.get(key), True
         if kept is not None:
-            if first and page.answers.due_for_voila(key):
+            if first and not joined and page.answers.due_for_voila(key):
                 asyncio.ensure_future(self._tell_voila(app_id))
             encoding, body = kept
             self.set_header("Content-Type", "application/json")
@@ -648,6 +653,7 @@ class InteractHandler(AppHandler):
             self.finish({"reason": "busy"})
             return
         busy[user] = busy.get(user, 0) + 1
+        flight = page.answers.asking(key) if page is not None else None
         try:
             # the answer as Voilà compressed it once for everybody (passed on, not recompressed)
             resp = await fetch_voila(self.ctx.cfg, self.ctx.voila_token, "POST", f"bif/shared/{app_id}/interact",
@@ -655,13 +661,15 @@ class InteractHandler(AppHandler):
                                      request_headers={"Content-Type": "application/json",
                                                       "Accept-Encoding": self.request.headers.get("Accept-Encoding",
                                                                                                   "")})
+            self._forget_if_gone(app_id, resp)
+            if resp.code == 200 and key is not None:
+                page.answers.keep(key, resp.headers.get("Content-Encoding", ""), resp.body)
         finally:
             busy[user] -= 1
             if not busy[user]:
                 del busy[user]
-        self._forget_if_gone(app_id, resp)
-        if resp.code == 200 and key is not None:
-            page.answers.keep(key, resp.headers.get("Content-Encoding", ""), resp.body)
+            if flight is not None:
+                page.answers.answered(key, flight)
         if resp.headers.get("Content-Encoding"):
             self.set_header("Content-Encoding", resp.headers["Content-Encoding"])
             self.set_header("Vary", "Accept-Encoding")

@@ -58,7 +58,9 @@ class Answers:
         self._kept: OrderedDict[bytes, tuple[str, bytes]] = OrderedDict()
         self._bytes = 0
         self._told: dict[bytes, float] = {}
+        self._asking: dict[bytes, asyncio.Future] = {}
         self.hits = 0
+        self.joined = 0  # requests that waited for the same request's answer instead of asking Voilà
 
     @staticmethod
     def key(request: bytes, gzip: bool) -> bytes:
@@ -80,6 +82,31 @@ class Answers:
         while self._bytes > self.MAX_BYTES:
             _, (_, dropped) = self._kept.popitem(last=False)
             self._bytes -= len(dropped)
+
+    def asking(self, key: bytes) -> asyncio.Future | None:
+        """Note that the request ``key`` is on its way to Voilà; None when the same request
+        already is: then wait for that one (``joining``) instead of asking again. A training
+        room changes to the same Stadtteil at once: one request reaches Voilà, not 15.
+        ``answered`` must follow."""
+        if key in self._asking:
+            return None
+        flight = self._asking[key] = asyncio.get_running_loop().create_future()
+        return flight
+
+    def joining(self, key: bytes) -> asyncio.Future | None:
+        """The request ``key`` on its way to Voilà, if it is: it is done once its answer is
+        kept here (or was not kept: then ask Voilà yourself)."""
+        flight = self._asking.get(key)
+        if flight is not None:
+            self.joined += 1
+        return flight
+
+    def answered(self, key: bytes, flight: asyncio.Future) -> None:
+        """The request noted by ``asking`` has its answer (kept, or not, if it failed)."""
+        if self._asking.get(key) is flight:
+            del self._asking[key]
+        if not flight.done():
+            flight.set_result(None)
 
     def due_for_voila(self, key: bytes) -> bool:
         """Whether a first change answered here should still reach Voilà (without anybody
