@@ -325,6 +325,11 @@ def test_app_with_a_formula_gets_voilas_front_end(platform, planner):
         page.click("[data-app-id=formel-app] >> text=App öffnen")
         page.wait_for_selector(RESULT)
         assert any(u.endswith("/voila.js") for u in requests) and not any(u.endswith("/bif-app.js") for u in requests)
+        # Voilà's front end keeps Voilà's style sheets and links BIF's app.css on its own
+        sheets = [u.split("?")[0].rsplit("/", 1)[-1]
+                  for u in page.evaluate("[...document.styleSheets].map(s => s.href).filter(Boolean)")]
+        assert {"index.css", "theme-light.css", "app.css"} <= set(sheets) and "bif-page-base.css" not in sheets, sheets
+        assert page.evaluate("getComputedStyle(document.querySelector('.bif-appbar')).display") == "flex"
         page.wait_for_selector("#rendered_cells mjx-container, #rendered_cells .MathJax")  # typeset
         move_slider(page, "Ergebnis: 8")
         page.close(run_before_unload=True)
