@@ -307,27 +307,17 @@ def test_the_same_change_from_many_at_once_reaches_voila_once(platform, planner)
     for it is not computing, so the per-person limit (INTERACT_PER_USER) refuses none."""
     import concurrent.futures
 
-    page = open_app(planner, platform)
-    snapshot = json.loads(page_config(page)["bifShared"])["snapshot"]
-    page.close()
-    slider = next(m for m, s in shared_states(planner, platform).items() if s["model_name"] == "IntSliderModel")
-    cookies = "; ".join(f"{c['name']}={c['value']}" for c in planner.cookies([platform.gallery_url]))
+    snapshot, slider, cookies = slider_change_setup(platform, planner)
 
     def step(value: int) -> dict:
         return {"comm_id": slider, "data": {"method": "update", "state": {"value": value}, "buffer_paths": []},
                 "buffers": []}
 
     # never asked before (a history of its own): Voilà computes it in a copy of the app
-    body = json.dumps({"snapshot": snapshot, "history": [step(4), step(9)], "step": step(17)}).encode()
+    body = {"snapshot": snapshot, "history": [step(4), step(9)], "step": step(17)}
 
     def send(_) -> tuple[int, bytes]:
-        req = urllib.request.Request(f"{app_url(platform)}bif/interact", data=body,
-                                     headers={"Content-Type": "application/json", "Cookie": cookies}, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as e:
-            return e.code, b""
+        return post_change(platform, cookies, body)
 
     before = shared_status(platform)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -336,6 +326,28 @@ def test_the_same_change_from_many_at_once_reaches_voila_once(platform, planner)
     assert len({text for _, text in answers}) == 1 and b"Ergebnis: 34" in answers[0][1]
     after = shared_status(platform)
     assert after["hits"] + after["misses"] == before["hits"] + before["misses"] + 1, (before, after)
+
+
+def slider_change_setup(platform, planner) -> tuple[str, str, str]:
+    """The shared page's snapshot, the slider's model id and the planner's cookies, for
+    changes sent from outside a browser (many at once)."""
+    page = open_app(planner, platform)
+    snapshot = json.loads(page_config(page)["bifShared"])["snapshot"]
+    page.close()
+    slider = next(m for m, s in shared_states(planner, platform).items() if s["model_name"] == "IntSliderModel")
+    cookies = "; ".join(f"{c['name']}={c['value']}" for c in planner.cookies([platform.gallery_url]))
+    return snapshot, slider, cookies
+
+
+def post_change(platform, cookies: str, body: dict) -> tuple[int, bytes]:
+    """POST one change as the page does; (status, answer), thread-safe (no Playwright)."""
+    req = urllib.request.Request(f"{app_url(platform)}bif/interact", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json", "Cookie": cookies}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, b""
 
 
 def shared_states(ctx, platform) -> dict:
@@ -382,11 +394,7 @@ def test_one_person_flooding_the_change_endpoint_is_held_back(platform, planner,
     again); another planner meanwhile works as always."""
     import concurrent.futures
 
-    snapshot_page = open_app(planner, platform)
-    snapshot = json.loads(page_config(snapshot_page)["bifShared"])["snapshot"]
-    snapshot_page.close()
-    slider = next(m for m, s in shared_states(planner, platform).items() if s["model_name"] == "IntSliderModel")
-    cookies = "; ".join(f"{c['name']}={c['value']}" for c in planner.cookies([platform.gallery_url]))
+    snapshot, slider, cookies = slider_change_setup(platform, planner)
 
     def flood(i: int) -> int:
         # distinct histories: nothing is cached, every request needs a fork and a replay
@@ -394,13 +402,7 @@ def test_one_person_flooding_the_change_endpoint_is_held_back(platform, planner,
             "method": "update", "state": {"value": v}, "buffer_paths": []}, "buffers": []} for v in range(i % 5 + 1)],
                 "step": {"comm_id": slider, "data": {"method": "update", "state": {"value": 20 - i % 7},
                                                      "buffer_paths": []}, "buffers": []}}
-        req = urllib.request.Request(f"{app_url(platform)}bif/interact", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json", "Cookie": cookies}, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                return resp.status
-        except urllib.error.HTTPError as e:
-            return e.code
+        return post_change(platform, cookies, body)[0]
 
     other = logged_in_context(platform, browser, "planer-ruhig")
     page = open_app(other, platform)
