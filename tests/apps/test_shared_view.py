@@ -18,6 +18,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from functools import partial
 
 import pytest
 from apps_helpers import SLIDER_APP, notebook
@@ -238,13 +239,8 @@ def interact(ctx, platform, body, app_id: str = SLIDER, content_type: str = "app
 
 
 def test_the_change_endpoint_refuses_what_is_not_a_change_of_an_allowed_viewer(platform, planner, browser):
-    page = open_app(planner, platform)
-    snapshot = json.loads(page_config(page)["bifShared"])["snapshot"]
-    page.close()
-    slider = next(m for m, s in shared_states(planner, platform).items() if s["model_name"] == "IntSliderModel")
-    good = {"snapshot": snapshot, "history": [],
-            "step": {"comm_id": slider, "data": {"method": "update", "state": {"value": 7}, "buffer_paths": []},
-                     "buffers": []}}
+    snapshot, slider = shared_slider(platform, planner)
+    good = {"snapshot": snapshot, "history": [], "step": slider_step(slider, 7)}
     answer = interact(planner, platform, good)
     assert answer.status == 200, answer.text()
     assert "Ergebnis: 14" in answer.text()
@@ -269,14 +265,9 @@ def test_the_change_endpoint_refuses_what_is_not_a_change_of_an_allowed_viewer(p
 def test_the_gateway_answers_a_change_it_has_passed_on_before_without_voila(platform, planner):
     """Voilà's answer to a change depends on nothing but the request: the gateway keeps it
     with the shared page and answers the same request itself (shared_pages.Answers)."""
-    page = open_app(planner, platform)
-    snapshot = json.loads(page_config(page)["bifShared"])["snapshot"]
-    page.close()
-    slider = next(m for m, s in shared_states(planner, platform).items() if s["model_name"] == "IntSliderModel")
+    snapshot, slider = shared_slider(platform, planner)
 
-    def step(value: int) -> dict:
-        return {"comm_id": slider, "data": {"method": "update", "state": {"value": value}, "buffer_paths": []},
-                "buffers": []}
+    step = partial(slider_step, slider)
 
     later = {"snapshot": snapshot, "history": [step(3)], "step": step(11)}
     computed = interact(planner, platform, later)
@@ -307,11 +298,10 @@ def test_the_same_change_from_many_at_once_reaches_voila_once(platform, planner)
     for it is not computing, so the per-person limit (INTERACT_PER_USER) refuses none."""
     import concurrent.futures
 
-    snapshot, slider, cookies = slider_change_setup(platform, planner)
+    snapshot, slider = shared_slider(platform, planner)
+    cookies = cookie_header(planner, platform)
 
-    def step(value: int) -> dict:
-        return {"comm_id": slider, "data": {"method": "update", "state": {"value": value}, "buffer_paths": []},
-                "buffers": []}
+    step = partial(slider_step, slider)
 
     # never asked before (a history of its own): Voilà computes it in a copy of the app
     body = {"snapshot": snapshot, "history": [step(4), step(9)], "step": step(17)}
@@ -328,15 +318,24 @@ def test_the_same_change_from_many_at_once_reaches_voila_once(platform, planner)
     assert after["hits"] + after["misses"] == before["hits"] + before["misses"] + 1, (before, after)
 
 
-def slider_change_setup(platform, planner) -> tuple[str, str, str]:
-    """The shared page's snapshot, the slider's model id and the planner's cookies, for
-    changes sent from outside a browser (many at once)."""
+def shared_slider(platform, planner) -> tuple[str, str]:
+    """The shared page's snapshot and the slider's model id, for changes sent by hand."""
     page = open_app(planner, platform)
     snapshot = json.loads(page_config(page)["bifShared"])["snapshot"]
     page.close()
     slider = next(m for m, s in shared_states(planner, platform).items() if s["model_name"] == "IntSliderModel")
-    cookies = "; ".join(f"{c['name']}={c['value']}" for c in planner.cookies([platform.gallery_url]))
-    return snapshot, slider, cookies
+    return snapshot, slider
+
+
+def slider_step(slider: str, value: int) -> dict:
+    """One change of the slider, as the page sends it."""
+    return {"comm_id": slider, "data": {"method": "update", "state": {"value": value}, "buffer_paths": []},
+            "buffers": []}
+
+
+def cookie_header(planner, platform) -> str:
+    """The planner's cookies, for requests sent from threads (Playwright's are not thread-safe)."""
+    return "; ".join(f"{c['name']}={c['value']}" for c in planner.cookies([platform.gallery_url]))
 
 
 def post_change(platform, cookies: str, body: dict) -> tuple[int, bytes]:
@@ -394,14 +393,13 @@ def test_one_person_flooding_the_change_endpoint_is_held_back(platform, planner,
     again); another planner meanwhile works as always."""
     import concurrent.futures
 
-    snapshot, slider, cookies = slider_change_setup(platform, planner)
+    snapshot, slider = shared_slider(platform, planner)
+    cookies = cookie_header(planner, platform)
 
     def flood(i: int) -> int:
         # distinct histories: nothing is cached, every request needs a fork and a replay
-        body = {"snapshot": snapshot, "history": [{"comm_id": slider, "data": {
-            "method": "update", "state": {"value": v}, "buffer_paths": []}, "buffers": []} for v in range(i % 5 + 1)],
-                "step": {"comm_id": slider, "data": {"method": "update", "state": {"value": 20 - i % 7},
-                                                     "buffer_paths": []}, "buffers": []}}
+        body = {"snapshot": snapshot, "history": [slider_step(slider, v) for v in range(i % 5 + 1)],
+                "step": slider_step(slider, 20 - i % 7)}
         return post_change(platform, cookies, body)[0]
 
     other = logged_in_context(platform, browser, "planer-ruhig")

@@ -60,7 +60,6 @@ class Answers:
         self._told: dict[bytes, float] = {}
         self._asking: dict[bytes, asyncio.Future] = {}
         self.hits = 0
-        self.joined = 0  # requests that waited for the same request's answer instead of asking Voilà
 
     @staticmethod
     def key(request: bytes, gzip: bool) -> bytes:
@@ -96,10 +95,7 @@ class Answers:
     def joining(self, key: bytes) -> asyncio.Future | None:
         """The request ``key`` on its way to Voilà, if it is: it is done once its answer is
         kept here (or was not kept: then ask Voilà yourself)."""
-        flight = self._asking.get(key)
-        if flight is not None:
-            self.joined += 1
-        return flight
+        return self._asking.get(key)
 
     def answered(self, key: bytes, flight: asyncio.Future) -> None:
         """The request noted by ``asking`` has its answer (kept, or not, if it failed)."""
