@@ -20,6 +20,7 @@ their own and would otherwise run on.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import subprocess
@@ -165,6 +166,45 @@ def memory_bytes(pids: Iterable[int]) -> int:
         except (OSError, ValueError, IndexError):
             pass
     return total
+
+
+# --- CPU priority of a session ------------------------------------------------------------------
+
+AUTOGROUP_SWITCH = Path("/proc/sys/kernel/sched_autogroup_enabled")
+
+
+def autogroups() -> bool:
+    """Whether the Linux scheduler shares the CPU among sessions first (autogroups): then each
+    session (every background service here starts one) weighs as one process would, however
+    many threads and children it has, and its weight is the session's nice value."""
+    try:
+        return AUTOGROUP_SWITCH.read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+def session_nice(nice: int, pid: int | str = "self") -> str | None:
+    """Give the session of ``pid`` (its autogroup) the nice value ``nice``; a German description
+    of what failed, or None. A negative value, a larger share than other sessions', needs root
+    (CAP_SYS_NICE); a positive one needs no privilege. A session that a child of it starts
+    (``spawn``) has a group of its own, at nice 0: the value is not inherited. Autogroups apply
+    to processes in the root CPU cgroup; under systemd with the CPU controller a unit's
+    ``CPUWeight`` plays this part (docs/platform.md)."""
+    if not autogroups():
+        return f"keine Autogroups ({AUTOGROUP_SWITCH} ist nicht 1)"
+    for _ in range(30):  # the kernel takes one autogroup change per 100 ms, machine-wide
+        try:
+            fd = os.open(f"/proc/{pid}/autogroup", os.O_WRONLY)
+            try:
+                os.write(fd, str(nice).encode())
+            finally:
+                os.close(fd)
+            return None
+        except OSError as error:
+            if error.errno != errno.EAGAIN:
+                return f"Autogroup nice {nice}: {error.strerror}"
+            time.sleep(0.1)
+    return f"Autogroup nice {nice}: immer wieder EAGAIN"
 
 
 # --- signals ----------------------------------------------------------------------------------

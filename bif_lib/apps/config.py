@@ -65,6 +65,7 @@ class AppsConfig(Layout):
     kernel_start: str = _setting("apps.kernel_start")
     kernel_preload: tuple[str, ...] = _setting("apps.kernel_preload")
     kernel_nice: int = _setting("apps.kernel_nice")
+    front_nice: int = _setting("hub.front_nice")  # the gateway's session (service.serve)
     os_user: str = _setting("apps.os_user")
     cull_idle_timeout: int = _setting("apps.cull_idle_timeout")
     cull_interval: int = _setting("apps.cull_interval")

@@ -43,7 +43,7 @@ from bif_lib.platform.settings import (
     platform_api_token,
     proxy_auth_token,
 )
-from bif_lib.processes import PidFile, alive, spawn, terminate
+from bif_lib.processes import PidFile, alive, session_nice, spawn, terminate
 
 HUB_CONFIG = config.PROJECT_ROOT / "hub_config" / "jupyterhub_config.py"
 CHP_BIN = config.PROJECT_ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -272,8 +272,14 @@ def _start_proxy(settings: Settings, out: Out) -> None:
            "--log-level", "warn"]
     env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": proxy_auth_token(settings)}
     proc = _spawn(PROXY, cmd, settings, env, settings.run_dir)
+    # every request passes the proxy (one thread): first on a busy CPU (hub.front_nice; the
+    # apps gateway sets its own, service.put_in_front)
+    problem = session_nice(hub["front_nice"], proc.pid) if hub["front_nice"] else None
     _wait(lambda: _port_open(hub["proxy_api_port"]), 20, "Proxy", proc, PROXY.logfile(settings))
     out(f"Proxy gestartet / started (pid {proc.pid})")
+    if problem:
+        out(f"Hinweis: Proxy ohne CPU-Vorrang (hub.front_nice {hub['front_nice']}): {problem} / "
+            "note: the proxy has no CPU priority (docs/platform.md)")
 
 
 def _start_audit(settings: Settings, out: Out) -> None:

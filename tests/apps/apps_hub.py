@@ -181,6 +181,10 @@ class TestPlatform:
             cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
         log.close()
+        # as the launcher starts it (hub.front_nice; the gateway sets its own)
+        from bif_lib.processes import session_nice
+
+        session_nice(self.settings()["hub"]["front_nice"], self.proxy_proc.pid)
 
     def stop_proxy(self) -> None:
         if self.proxy_proc and self.proxy_proc.poll() is None:

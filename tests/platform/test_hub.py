@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from bif_lib import processes
+from bif_lib.apps.serving import daemon
 from bif_lib.platform import accounts, launcher
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -281,6 +283,29 @@ def test_start_is_idempotent_and_status_reports(hub):
     assert state["hub_healthy"] and state["proxy"] and state["hub"]
     assert ANALYST in state["servers"]
     assert state["separate_accounts"] is True
+
+
+@pytest.mark.skipif(not processes.autogroups(), reason="the kernel does not group sessions (autogroups off)")
+def test_proxy_and_gateway_come_first_on_a_busy_cpu(hub):
+    """hub.front_nice: the two services every page and change passes weigh more on the CPU
+    than any other session; the hub (logins), Voilà and the analysts' servers keep the
+    ordinary weight, and none of them shares a group with the two."""
+    def group(pid: int) -> tuple[str, int]:
+        text = Path(f"/proc/{pid}/autogroup").read_text().split()
+        return text[0], int(text[-1])
+
+    ensure_analyst_server(hub)
+    nice = hub.settings["hub"]["front_nice"]
+    assert nice < 0
+    apps = daemon.status(hub.settings)
+    front = {"proxy": launcher.PROXY.pid(hub.settings), "gateway": apps["pid"]}
+    others = {"hub": launcher.HUB.pid(hub.settings), "voila": apps["voila_pid"],
+              "analyst's server": processes_of(hub.os_account(ANALYST))[0]}
+    assert all(front.values()) and all(others.values()), (front, others)
+    assert {name: group(pid)[1] for name, pid in front.items()} == {"proxy": nice, "gateway": nice}
+    assert {name: group(pid)[1] for name, pid in others.items()} == dict.fromkeys(others, 0)
+    groups = [group(pid)[0] for pid in [*front.values(), *others.values()]]
+    assert len(set(groups)) == len(groups), groups
 
 
 def test_idle_culler_runs_as_hub_service(hub):

@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +174,56 @@ def test_matching_finds_processes_by_command_line_and_uid(started, tmp_path):
     proc.kill()
     proc.wait()
     assert proc.pid not in dict(processes.matching(cmdline_contains="bif-test-sleeper"))
+
+
+# --- CPU priority of a session ------------------------------------------------------------------
+
+def autogroup(pid: int) -> tuple[str, int]:
+    """(the group's name, its nice value) of the session of ``pid``."""
+    text = Path(f"/proc/{pid}/autogroup").read_text().split()
+    return text[0], int(text[-1])
+
+
+# a session of its own inside the first one: e.g. Voilà started by the gateway
+STARTS_A_SESSION = ("import subprocess, sys, time\n"
+                    # (split: the marker is in the inner command line only)
+                    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)  # bif-test-in' 'ner'],"
+                    " start_new_session=True)\n"
+                    "time.sleep(60)  # bif-test-outer")
+
+
+@pytest.mark.skipif(not processes.autogroups(), reason="the kernel does not group sessions (autogroups off)")
+def test_session_nice_weighs_the_whole_session_and_no_session_it_starts(started, tmp_path):
+    outer, _ = started(STARTS_A_SESSION, tmp_path, "outer")
+    deadline = time.monotonic() + 10
+    while not (inner := processes.matching(cmdline_contains="bif-test-inner")):
+        assert time.monotonic() < deadline, "the inner session did not start"
+        time.sleep(0.05)
+    inner_pid = inner[0][0]
+    # (a process of the machine's first session, e.g. a CI job started without setsid, is in
+    # the root group, whose file is empty)
+    own_group = autogroup(os.getpid())[0] if Path("/proc/self/autogroup").read_text().strip() else None
+
+    # a lower priority needs no privilege; a higher one needs root
+    assert processes.session_nice(7, outer.pid) is None
+    assert autogroup(outer.pid)[1] == 7
+    if os.geteuid() == 0:
+        assert processes.session_nice(-6, outer.pid) is None
+        assert autogroup(outer.pid)[1] == -6
+    # its own group: not this test's session, not the session it started, which keeps nice 0
+    assert autogroup(outer.pid)[0] not in (own_group, autogroup(inner_pid)[0])
+    assert autogroup(inner_pid)[1] == 0
+
+
+def test_session_nice_says_why_it_did_nothing(tmp_path, monkeypatch):
+    switch = tmp_path / "sched_autogroup_enabled"
+    switch.write_text("0\n")
+    monkeypatch.setattr(processes, "AUTOGROUP_SWITCH", switch)
+    assert not processes.autogroups()
+    assert "keine Autogroups" in processes.session_nice(-5)
+    if os.geteuid() == 0:
+        return
+    # without root, a higher priority is refused and said so
+    monkeypatch.undo()
+    if processes.autogroups():
+        assert "Autogroup nice -5" in processes.session_nice(-5)

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import errno
 import json
 import os
 import select
@@ -83,25 +82,9 @@ def give_way(nice: int) -> str | None:
         os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
     except OSError as error:
         return f"nice {nice}: {error}"
-    try:
-        grouped = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
-    except OSError:
-        grouped = False
-    if not grouped:
-        return None
-    for _ in range(30):  # the kernel takes one autogroup change per 100 ms, machine-wide
-        try:
-            fd = os.open("/proc/self/autogroup", os.O_WRONLY)
-            try:
-                os.write(fd, str(nice).encode())
-            finally:
-                os.close(fd)
-            return None
-        except OSError as error:
-            if error.errno != errno.EAGAIN:
-                return f"Autogroup nice {nice}: {error}"
-            time.sleep(0.1)
-    return f"Autogroup nice {nice}: immer wieder EAGAIN"
+    from bif_lib.processes import autogroups, session_nice  # (not at module level: see above)
+
+    return session_nice(nice) if autogroups() else None
 
 
 def _reap(*_args) -> None:

@@ -91,6 +91,7 @@ from bif_lib.apps.serving.start_queue import StartQueue
 from bif_lib.apps.serving.supervisor import VoilaSupervisor
 from bif_lib.fsutil import write_private
 from bif_lib.platform.settings import PUBLISH_SCOPE
+from bif_lib.processes import session_nice
 
 log = logging.getLogger("bif.apps.service")
 
@@ -1063,6 +1064,22 @@ def _prepare_dirs(cfg: AppsConfig) -> None:
     secure_root(cfg.apps_dir)
 
 
+def put_in_front(nice: int) -> None:
+    """Every page and change passes the gateway; what it does is short. Its session weighs
+    ``hub.front_nice`` on the CPU (processes.session_nice), so a busy machine serves it first.
+    Voilà and the kernel fork server start sessions of their own and keep the ordinary
+    weight (the kernels less). Only a session of its own: a gateway started in a terminal
+    would raise the terminal's session with it."""
+    if nice == 0:
+        return
+    if os.getsid(0) != os.getpid():
+        log.info("not leading a session of its own (started in a terminal?): CPU priority left as it is")
+        return
+    problem = session_nice(nice)
+    if problem:
+        log.warning("CPU priority (hub.front_nice %d) not set: %s", nice, problem)
+
+
 async def serve(cfg: AppsConfig) -> None:
     from tornado.httpclient import AsyncHTTPClient
 
@@ -1078,6 +1095,7 @@ async def serve(cfg: AppsConfig) -> None:
     foreground = not os.environ.get(CONFIG_ENV)
     if foreground:
         daemon.gateway_pidfile(cfg).write(os.getpid())
+    put_in_front(cfg.front_nice)
     run_as = service_account(cfg)
     secure_root(cfg.apps_dir)  # after the account exists (it may own the folder)
     registry = Registry(cfg.apps_dir)
