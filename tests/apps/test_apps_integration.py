@@ -90,6 +90,15 @@ def test_planner_logs_in_and_lands_on_gallery(platform, planner):
     page.close()
 
 
+def spinner_animation(page) -> str:
+    """The animation of Voilà's loading spinner on ``page``, whose own spinner is gone once the
+    app is shown: a new one in its place. It stands still (static/app.css: turning, it drew 60
+    frames a second in every waiting page); Voilà's own style turns it."""
+    return page.evaluate("""() => { const loading = document.createElement('div'); loading.id = 'loading';
+        loading.innerHTML = '<svg class="spinner"></svg>'; document.body.appendChild(loading);
+        const name = getComputedStyle(loading.firstChild).animationName; loading.remove(); return name; }""")
+
+
 def test_planner_opens_app_and_widget_updates_output(platform, planner):
     requests = []
     sent: list[str] = []  # message types the page sends its kernel
@@ -131,6 +140,7 @@ def test_planner_opens_app_and_widget_updates_output(platform, planner):
     assert page.evaluate("getComputedStyle(document.body).getPropertyValue('--jp-layout-color1').trim()") == "white"
     assert page.evaluate("getComputedStyle(document.querySelector('.bif-appbar')).display") == "flex"
     assert page.evaluate("getComputedStyle(document.querySelector('.jp-OutputArea-output')).overflowX") == "auto"
+    assert spinner_animation(page) == "none"
 
     # the kernel runs under the app service account
     kid = kernel_id(page)
@@ -330,6 +340,7 @@ def test_app_with_a_formula_gets_voilas_front_end(platform, planner):
                   for u in page.evaluate("[...document.styleSheets].map(s => s.href).filter(Boolean)")]
         assert {"index.css", "theme-light.css", "app.css"} <= set(sheets) and "bif-page-base.css" not in sheets, sheets
         assert page.evaluate("getComputedStyle(document.querySelector('.bif-appbar')).display") == "flex"
+        assert spinner_animation(page) == "none"
         page.wait_for_selector("#rendered_cells mjx-container, #rendered_cells .MathJax")  # typeset
         move_slider(page, "Ergebnis: 8")
         page.close(run_before_unload=True)
