@@ -183,6 +183,21 @@ def autogroups() -> bool:
         return False
 
 
+CAP_SYS_NICE = 23  # linux/capability.h
+
+
+def may_raise_priority() -> bool:
+    """Whether this process may give a session more than the ordinary weight (a negative nice
+    value): it needs CAP_SYS_NICE, which root has unless a container withholds it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> CAP_SYS_NICE & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def session_nice(nice: int, pid: int | str = "self") -> str | None:
     """Give the session of ``pid`` (its autogroup) the nice value ``nice``; a German description
     of what failed, or None. A negative value, a larger share than other sessions', needs root
@@ -192,6 +207,8 @@ def session_nice(nice: int, pid: int | str = "self") -> str | None:
     ``CPUWeight`` plays this part (docs/platform.md)."""
     if not autogroups():
         return f"keine Autogroups ({AUTOGROUP_SWITCH} ist nicht 1)"
+    if nice < 0 and not may_raise_priority():
+        return f"nice {nice} braucht root (CAP_SYS_NICE)"
     for _ in range(30):  # the kernel takes one autogroup change per 100 ms, machine-wide
         try:
             fd = os.open(f"/proc/{pid}/autogroup", os.O_WRONLY)
