@@ -22,7 +22,10 @@ mode is not possible).
 1. **Login wave.** All N planners log in at the same moment: hub login form (with its
    ``_xsrf``), the hub's redirect to the gallery, the gateway's OAuth round trip
    (authorize → ``oauth_callback``) until the gallery answers 200. Login time = from the
-   request for the login form until the gallery page has arrived.
+   request for the login form until the gallery page has arrived. Then, as a browser does
+   on the gallery while its planner chooses, each planner fetches the files the gallery names
+   for fetching ahead (``<link rel="prefetch">``: the app front end, see docs/apps.md,
+   "Speed"); Chromium does so by itself, an HTTP planner in ``HttpPlanner.prefetch``.
 2. **Everyone opens the app at the same moment (T0)** and changes the Stadtteil
    ``--changes`` times (default 5), then closes the page.
 
@@ -44,7 +47,8 @@ mode is not possible).
      ends by sending the browser on to the prepared page; the client follows it); a page
      without the app's widget output counts as not interactive (a browser would show no
      app); fetch every script and style sheet it references (6 at a time, gzip,
-     cold cache: each client fetches all of them). The page's ``jupyter-config-data``
+     cold cache: each client fetches all of them, except those it fetched ahead on the
+     gallery and may keep). The page's ``jupyter-config-data``
      decides the mode: with ``bifShared`` (a JSON string, or an object) it is shared,
      otherwise kernel.
 
@@ -194,6 +198,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from html import unescape as html_unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -357,6 +362,18 @@ class AssetLinks(HTMLParser):
                 links.feed(tag.group(0))
         links.close()
         return links.urls
+
+    PREFETCH = re.compile(r"<link\b[^>]*\brel=\"?prefetch\b[^>]*>", re.IGNORECASE)
+    HREF = re.compile(r"\bhref=\"([^\"]+)\"", re.IGNORECASE)
+
+    @classmethod
+    def prefetched(cls, html: str, url: str) -> list[str]:
+        """The URLs a page lets the browser fetch ahead (``<link rel="prefetch">``, the gallery's
+        app front end), absolute, on the page's own host."""
+        host = urllib.parse.urlsplit(url).netloc
+        found = (cls.HREF.search(tag.group(0)) for tag in cls.PREFETCH.finditer(html))
+        return [u for u in (urllib.parse.urljoin(url, html_unescape(h.group(1))) for h in found if h)
+                if urllib.parse.urlsplit(u).netloc == host]
 
     @classmethod
     def same_host(cls, html: str, url: str) -> list[str]:
@@ -944,6 +961,7 @@ class HttpPlanner:
                 raise RuntimeError(f"login ended at {urllib.parse.urlsplit(url).path} with HTTP {resp.code}")
             self.r["logged_in"] = True
             self.r["login_s"] = time.monotonic() - t
+            await self.prefetch(resp.body.decode(errors="replace"), url)
         except Exception as e:  # noqa: BLE001 - a failed login is a result
             self.r["errors"].append(f"login: {type(e).__name__}: {e}")
 
@@ -1144,6 +1162,24 @@ class HttpPlanner:
         found = {c: {"model_name": w["data"]["state"].get("_model_name"), "state": w["data"]["state"]}
                  for c, w in zip(comms, replies)}
         return found, f"request_state per widget ({len(comms)})", info["bytes"] + sum(w["bytes"] for w in replies)
+
+    async def prefetch(self, html: str, url: str) -> None:
+        """What a browser does on the gallery after the login: fetch the files it names for
+        fetching ahead (the app front end), keeping those it may keep (``kept_fresh``). A
+        failed prefetch is no error: the app page fetches what is missing."""
+        urls = AssetLinks.prefetched(html, url)
+        if not urls:
+            return
+        if self.cache is None:
+            self.cache = set()
+        for u in urls:
+            try:
+                resp, _ = await self.fetch(u, timeout=60, raw=True)
+            except ConnectionError:
+                continue
+            if resp.code == 200 and kept_fresh(resp.headers.get("Cache-Control", "")):
+                self.cache.add(u)
+        self.r["prefetched"] = sum(1 for u in urls if u in self.cache)
 
     async def fetch_assets(self, urls: list[str], deadline: float) -> int:
         """Bytes of the page's files that came over the wire. With a cache (``warm_up``), a file

@@ -160,6 +160,33 @@ def test_planner_opens_app_and_widget_updates_output(platform, planner):
     assert not voila_kernel_exists(platform, kid)
 
 
+def test_the_gallery_fetches_the_app_front_end_ahead(platform, browser):
+    """While a planner chooses an app, the browser fetches the files of BIF's app front end
+    that the gallery names (``<link rel="prefetch">``): the first open of an app finds all of
+    them in the browser's cache. The gallery names exactly what an app page loads."""
+    ctx = new_context(browser)
+    try:
+        page = ctx.new_page()
+        login(page, platform.hub_url, "planer")
+        page.wait_for_url(platform.gallery_url)
+        ahead = page.eval_on_selector_all('link[rel="prefetch"]', "links => links.map(l => l.href)")
+        assert any(u.split("?")[0].endswith("/bif-app.js") for u in ahead), ahead
+        page.wait_for_function("urls => urls.every(u => performance.getEntriesByName(u).some(e => e.responseEnd > 0))",
+                               arg=ahead)
+        page.click(f"[data-app-id={APP}] >> text=App öffnen")
+        page.wait_for_selector(RESULT)
+        loaded = page.evaluate("""() => [...document.querySelectorAll(
+            'link[rel=stylesheet], link[rel=modulepreload], script[type=module][src]')].map(e => e.href || e.src)""")
+        assert sorted(ahead) == sorted(u for u in loaded if u.startswith(f"{platform.gallery_url}assets/")), loaded
+        # transferSize 0: answered by the browser's cache, nothing came over the network
+        sizes = page.evaluate("urls => urls.map(u => performance.getEntriesByName(u).map(e => e.transferSize))", ahead)
+        assert all(s and set(s) == {0} for s in sizes), dict(zip(ahead, sizes))
+        assert page.locator(RESULT).inner_text() == "Ergebnis: 6"
+        page.close(run_before_unload=True)  # its kernel goes (the page's beacon)
+    finally:
+        ctx.close()
+
+
 def test_app_page_reloads_when_its_kernel_is_gone_and_says_so_when_that_keeps_happening(platform, browser):
     # a person of their own: every load of the page below binds a kernel that is never used
     ctx = logged_in_context(platform, browser, "planer-kernel-weg")

@@ -235,3 +235,45 @@ def test_a_planner_with_a_warm_cache_asks_only_for_what_it_may_not_keep():
     first, again, requested, cached = run_async(scenario())
     assert first == 4 * 2000 and again == 2 * 2000
     assert requested == ["asked.css", "plain.css"] and cached == 2
+
+
+GALLERY = """<!DOCTYPE html><html><head>
+<link rel="stylesheet" href="/static/gallery.css">
+<link rel="prefetch" href="/file/kept-1.css?v=1&amp;x=2">
+<link href="/file/kept-2.css" rel="prefetch">
+<link rel="prefetch" href="/file/asked.css">
+<link rel="prefetch" href="https://cdn.example.org/elsewhere.js">
+<link rel="preload" href="/file/preloaded.css">
+</head><body></body></html>"""
+
+
+def test_the_gallerys_files_to_fetch_ahead_are_found():
+    assert AssetLinks.prefetched(GALLERY, "http://127.0.0.1:8000/services/bif-apps/") == [
+        "http://127.0.0.1:8000/file/kept-1.css?v=1&x=2", "http://127.0.0.1:8000/file/kept-2.css",
+        "http://127.0.0.1:8000/file/asked.css"]
+    assert AssetLinks.prefetched(PAGE, "http://127.0.0.1:8000/app/x/") == []
+
+
+def test_a_planner_fetches_ahead_what_the_gallery_names_as_a_browser_does():
+    """A browser fetches the gallery's ``<link rel="prefetch">`` files after the login and
+    keeps those it may keep: the app page then asks only for the others."""
+    async def scenario():
+        server = _CountingServer()
+        bench = types.SimpleNamespace(hub=server.base, app_url=server.base + "/")
+        planner = bench_many_planners.HttpPlanner(bench, "planer-x", "secret")
+        try:
+            await planner.prefetch(GALLERY, server.base + "/services/bif-apps/")
+            ahead = sorted(server.requested)
+            server.requested.clear()
+            urls = [f"{server.base}/file/{name}" for name in ("kept-1.css?v=1&x=2", "kept-2.css", "asked.css",
+                                                               "plain.css")]
+            fetched = await planner.fetch_assets(urls, time.monotonic() + 30)
+        finally:
+            await planner.end_http()
+            server.server.stop()
+        return ahead, fetched, sorted(server.requested), planner.r
+
+    ahead, fetched, requested, r = run_async(scenario())
+    assert ahead == ["asked.css", "kept-1.css", "kept-2.css"]
+    assert r["prefetched"] == 2 and r["assets_cached"] == 2
+    assert fetched == 2 * 2000 and requested == ["asked.css", "plain.css"]

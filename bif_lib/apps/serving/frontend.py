@@ -58,6 +58,7 @@ MATHJAX_OFF_URL = "voila/templates/bif/static/no-mathjax.js"
 # libraries (model modules), optional extensions, and the output types that JupyterLab's
 # standard renderers show.
 LIGHT_BUNDLE = Path(__file__).parent / "share" / "voila" / "templates" / "bif" / "static" / "bif-app.js"
+LIGHT_STATIC = "voila/templates/bif/static/"  # the bundle's URL below Voilà's (and the gateway's assets/<key>/)
 # the chunks bif-app.js imports statically (written by app_frontend/build.mjs)
 LIGHT_PRELOAD = LIGHT_BUNDLE.with_name("bif-app.preload.json")
 LIGHT_WIDGET_MODULES = frozenset({"@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output",
@@ -174,6 +175,19 @@ def _bundle_preload(version: str) -> tuple[str, ...]:
         log.warning("no preload list of the app front end (%s): its chunks load after bif-app.js", e)
         return ()
     return tuple(n for n in names if isinstance(n, str) and re.fullmatch(r"bif-[\w.-]+\.js", n))
+
+
+def light_frontend_files() -> list[str]:
+    """What every page with BIF's app front end loads at once, below :data:`LIGHT_STATIC`, as
+    the BIF template links it (``index.html.j2``; the version query included): its two style
+    sheets, ``bif-app.js`` and the chunks it imports. The gallery names them for the browser
+    to fetch while a planner chooses an app (``templates/gallery.html``). Empty without a
+    built bundle."""
+    if not LIGHT_BUNDLE.is_file():
+        return []
+    version = _bundle_version()
+    return [f"bif-page-base.css?v={version}", f"bif-app.css?v={version}", f"bif-app.js?v={version}",
+            *_bundle_preload(version)]
 
 
 def filter_page_config(page_config: dict, meta: dict | None) -> dict:

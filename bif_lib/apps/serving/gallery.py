@@ -17,6 +17,7 @@ import jinja2
 from bif_lib.apps.access import can_open
 from bif_lib.apps.publishing.checks import GROUP_LABELS
 from bif_lib.apps.registry import AppVersion, Registry
+from bif_lib.apps.serving.frontend import LIGHT, LIGHT_STATIC, light_frontend_files
 from bif_lib.i18n import CLASSIFICATION_LABELS
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -56,6 +57,7 @@ class GalleryItem:
     synthetic: bool
     url: str
     thumbnail_url: str
+    frontend: str = ""     # "bif" (BIF's app front end) or "voila", as recorded at publication
 
     @property
     def main_datasets(self) -> tuple[DatasetLine, ...]:
@@ -115,12 +117,28 @@ def item_for(app: AppVersion, prefix: str) -> GalleryItem:
         datasets=datasets, synthetic=bool(meta.get("synthetic")),
         url=f"{prefix}app/{app.app_id}/",
         thumbnail_url=f"{prefix}thumbnails/{app.app_id}/{app.version}.png",
+        frontend=str(meta.get("frontend") or ""),
     )
 
 
 def items_for_user(registry: Registry, user: dict, prefix: str) -> list[GalleryItem]:
     items = [item_for(app, prefix) for app in registry.list_current() if can_open(user, app.meta)]
     return sorted(items, key=lambda i: i.title.lower().translate(_SORT))
+
+
+def front_end_ahead(items: list[GalleryItem], assets_prefix: str) -> list[str]:
+    """The files of BIF's app front end, if one of ``items`` uses it: the gallery names them
+    for the browser to fetch while the person chooses an app (``<link rel="prefetch">``).
+
+    Every app page with that front end loads the same files (1.3 MB, frontend.py), cached for
+    good under the versioned ``assets/<key>/`` prefix. Fetched ahead, the first open of an
+    app finds them in the browser's cache instead of waiting for them. When many planners
+    open apps at once, that is also the largest part of what the proxy and the gateway carry
+    (bench/README.md, "The app front end fetched from the gallery").
+    """
+    if not any(item.frontend == LIGHT for item in items):
+        return []
+    return [f"{assets_prefix}{LIGHT_STATIC}{name}" for name in light_frontend_files()]
 
 
 class Pages:
@@ -131,9 +149,10 @@ class Pages:
                                       autoescape=True, trim_blocks=True, lstrip_blocks=True)
         self.common = {"prefix": prefix, "hub_prefix": hub_prefix, "platform_name": platform_name}
 
-    def gallery(self, user: dict, items: list[GalleryItem], *, lab_link: bool) -> str:
+    def gallery(self, user: dict, items: list[GalleryItem], *, lab_link: bool, prefetch: list[str] = ()) -> str:
+        """``prefetch``: URLs the browser may fetch while the person chooses (``front_end_ahead``)."""
         return self.env.get_template("gallery.html").render(
-            **self.common, user=user, items=items, lab_link=lab_link)
+            **self.common, user=user, items=items, lab_link=lab_link, prefetch=prefetch)
 
     def waiting(self, position: int, *, user: dict | None = None) -> str:
         """The page of somebody waiting in line for an app (streamed; see service.py)."""

@@ -58,7 +58,7 @@ from bif_lib.apps.publishing.publish import (
 )
 from bif_lib.apps.registry import APP_ID_RE, Registry, secure_root, served_name
 from bif_lib.apps.serving import daemon
-from bif_lib.apps.serving.gallery import Pages, items_for_user
+from bif_lib.apps.serving.gallery import Pages, front_end_ahead, items_for_user
 from bif_lib.apps.serving.gateway import (
     CLOSE_BUSY,
     CLOSE_PROTOCOL,
@@ -254,7 +254,9 @@ class GalleryHandler(BaseHandler):
         user = self.current_user
         items = items_for_user(self.ctx.registry, user, self.ctx.cfg.service_prefix)
         self.set_header("Cache-Control", "no-store")
-        self.finish(self.ctx.pages.gallery(user, items, lab_link=bool(user_groups(user) & LAB_GROUPS)))
+        prefetch = front_end_ahead(items, self.ctx.rewriter.assets.decode())
+        self.finish(self.ctx.pages.gallery(user, items, lab_link=bool(user_groups(user) & LAB_GROUPS),
+                                           prefetch=prefetch))
 
 
 class ThumbnailHandler(BaseHandler):
