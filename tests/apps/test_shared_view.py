@@ -158,6 +158,11 @@ def test_a_planners_next_open_takes_the_apps_scripts_and_styles_from_the_browser
     # what a planner's browser keeps between visits (bench_many_planners --browser-cache warm
     # relies on it): every script and style sheet of the page, none asked for again
     ctx = logged_in_context(platform, browser, "planer-cache")
+    # the first open as a first visit: without what the gallery had the browser fetch ahead
+    # (test_apps_integration.py checks that)
+    blank = ctx.new_page()
+    ctx.new_cdp_session(blank).send("Network.clearBrowserCache")
+    blank.close()
     loaded = "performance.getEntriesByType('resource').filter(e => /\\.(js|css)(\\?|$)/.test(e.name))" \
              ".map(e => [e.name, e.transferSize, e.decodedBodySize])"
     first = open_app(ctx, platform)
