@@ -62,6 +62,17 @@ def check_page_basics(page) -> None:
     assert width <= 1366, "app wider than a 1366 px screen"
     assert page.locator(".bif-badge-synthetic").first.is_visible()
     assert page.get_by_text("Daten & Qualität").first.is_visible()
+    assert_no_icon_font(page, "\u25b8")
+
+
+def assert_no_icon_font(page, caret: str) -> None:
+    """The accordion's caret is drawn in the page's font: no font file is loaded for it."""
+    shown = page.evaluate("() => getComputedStyle(document.querySelector("
+                          "'.jupyter-widget-Collapse-header > .fa'), '::before').content")
+    assert shown == f'"{caret}"'
+    fonts = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)"
+                          ".filter(n => /[.](woff2?|ttf|otf|eot)([?#]|$)/.test(n))")
+    assert fonts == []
 
 
 def test_bevoelkerung(app_server, page):
@@ -73,6 +84,7 @@ def test_bevoelkerung(app_server, page):
     assert start["selected"] == []
     # the single-age table left the statistics office protected, and the panel says so
     page.get_by_text("Daten & Qualität").first.click()
+    assert_no_icon_font(page, "\u25be")  # open
     assert page.locator(".bif-dataset", has_text="Einzelalter").get_by_text("geschützt (Cell-Key-Verfahren)",
                                                                          exact=False).count() == 1
 
