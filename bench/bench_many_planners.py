@@ -129,7 +129,11 @@ kind, WARNING/ERROR lines of the gateway's and Voilà's logs, the pool before an
 restarts of Voilà by the gateway's watchdog, CPU seconds per kind of process (platform
 services, app kernels, Chromium, this benchmark, everything else on the machine) and per
 process (``by_process``: Chromium's renderer, browser and GPU process; proxy, gateway, Voilà)
-for the login wave and for T0 until all closed, the lag of the benchmark's own event loop
+for the login wave, for T0 until all closed, and for T0 until the last Chromium page was
+interactive (``until_browsers_interactive``: how much of the machine the browsers themselves
+needed to get there), how long each HTTP planner's client waited for a CPU during each of its
+changes (``changes_client_wait_ms``, from ``/proc/thread-self/schedstat``; summarized with
+the change less that wait, a lower bound of the platform's part), the lag of the benchmark's own event loop
 (over the round and from T0 until all closed, and when its worst lag ended), its own garbage
 collections (``bench_gc``: none during a round, see ``no_collections``), the load
 average, and the commit measured.
@@ -284,6 +288,67 @@ c.BIFLocalAuthenticator.users_file = %r
 
 
 # --- small helpers ---------------------------------------------------------------------------------
+
+def run_queue_wait_s() -> float | None:
+    """Seconds the calling thread has waited for a CPU while it was ready to run (Linux
+    schedstat, second field), or None where the kernel does not say. An HTTP planner's change
+    is timed by its client; on this machine the clients share the CPUs with Chromium and the
+    platform, and a client that waits for a CPU reads its answer late. Taken around each
+    change, this tells that wait apart from the platform's part (``summarize``)."""
+    try:
+        return int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def client_wait_parts(rs: list[dict]) -> dict:
+    """For the changes timed with their client's CPU wait (the HTTP planners'; a Chromium page
+    times its changes itself): that wait, and the change less that wait. The latter is a lower
+    bound of the platform's and the network's part (the wait delayed the change only where the
+    answer came meanwhile); the change itself is the upper bound. Empty without such changes."""
+    waits = [(ms, w) for r in rs for ms, w in zip(r.get("changes_ms", []), r.get("changes_client_wait_ms", []))
+             if w is not None]
+    if not waits:
+        return {}
+    return {"widget_change_client_cpu_wait_ms": stats([w for _, w in waits], digits=1),
+            "widget_change_less_client_cpu_wait_ms": stats([max(0.0, ms - w) for ms, w in waits], digits=1)}
+
+
+def http_change_parts(rnd: dict) -> str:
+    """The HTTP planners' change p95 next to their clients' CPU waits (``summarize``), for the
+    round's line."""
+    h = rnd.get("http") or {}
+    if "widget_change_client_cpu_wait_ms" not in h:
+        return ""
+    return (f"HTTP changes p95 {h['widget_change_ms'].get('p95')} ms, their clients' CPU wait p95 "
+            f"{h['widget_change_client_cpu_wait_ms'].get('p95')} ms, change less that wait p95 "
+            f"{h['widget_change_less_client_cpu_wait_ms'].get('p95')} ms; ")
+
+
+def browser_cpu_part(rnd: dict) -> str:
+    """Chromium's share of the machine until its pages were interactive, for the round's line."""
+    used = (rnd.get("cpu_s") or {}).get("until_browsers_interactive")
+    if not used:
+        return ""
+    return (f"until the last Chromium page was interactive ({used['wall_s']} s): Chromium used "
+            f"{used.get('chromium', 0.0)} of the machine's {used['capacity (CPUs x wall time)']} CPU-s, "
+            f"the platform {used.get('platform services', 0.0)}, the app kernels {used.get('app kernels', 0.0)}, "
+            f"the benchmark's clients {used.get(BENCH_CPU, 0.0)}; ")
+
+
+def client_waits(r: dict) -> str:
+    """`` client_wait_ms=[...]`` for a planner whose changes were timed with their CPU waits."""
+    waits = r.get("changes_client_wait_ms")
+    if not waits or all(w is None for w in waits):
+        return ""
+    return f" client_wait_ms={[None if w is None else round(w) for w in waits]}"
+
+
+def waited_ms(since: float | None) -> float | None:
+    """Milliseconds waited for a CPU since ``run_queue_wait_s()`` gave ``since``."""
+    now = run_queue_wait_s()
+    return None if since is None or now is None else 1000 * (now - since)
+
 
 def stats(values: list[float], total: int | None = None, scale: float = 1.0, digits: int = 3) -> dict:
     """p50/p95/max of ``values``; with ``total``, the missing ones (failed planners) count as
@@ -1034,15 +1099,16 @@ class HttpPlanner:
             model_id, options = district_model(states)
 
             phase = "change"
-            r["changes_ms"], r["change_messages"] = [], []
+            r["changes_ms"], r["changes_client_wait_ms"], r["change_messages"] = [], [], []
             for i in range(changes):
                 index = 1 + i % (options - 1)  # another Stadtteil each time (index 0 is the whole city)
-                started = time.monotonic()
+                started, waited = time.monotonic(), run_queue_wait_s()
                 w = await self.channel.request(
                     "shell", "comm_msg", {"comm_id": model_id, "data": {"method": "update", "state": {"index": index},
                                                                         "buffer_paths": []}},
                     _idle, timeout=deadline - time.monotonic())
                 r["changes_ms"].append(1000 * (time.monotonic() - started))
+                r["changes_client_wait_ms"].append(waited_ms(waited))
                 r["change_messages"].append(w["messages"])
                 if len(w["widgets"] - {model_id}) == 0:
                     r["errors"].append("change: no other widget changed")
@@ -1065,15 +1131,16 @@ class HttpPlanner:
         its own machine) made the benchmark's one loop late for everybody's next answers."""
         r, shared = self.r, self.shared
         history: list[dict] = []
-        r["changes_ms"], r["retries"] = [], 0
+        r["changes_ms"], r["changes_client_wait_ms"], r["retries"] = [], [], 0
         self.model_id, self.answers = model_id, []
         for i in range(changes):
             index = 1 + i % (options - 1)  # another Stadtteil each time (index 0 is the whole city)
             step = {"comm_id": model_id, "data": {"method": "update", "state": {"index": index}, "buffer_paths": []},
                     "buffers": []}
-            started = time.monotonic()
+            started, waited = time.monotonic(), run_queue_wait_s()
             resp = await self.interact(interact_url, history, step, deadline)
             r["changes_ms"].append(1000 * (time.monotonic() - started))
+            r["changes_client_wait_ms"].append(waited_ms(waited))
             self.answers.append(resp)
             history.append(step)
             if i == 0:
@@ -1736,6 +1803,16 @@ class GcPauses:
                 "total_ms": round(sum(ms for ms, _ in within), 1), "max_ms": round(max((ms for ms, _ in within), default=0), 1)}
 
 
+async def cpu_until_interactive(browsers: list[BrowserPlanner], sampler: Sampler, mark: dict, cpu: dict) -> None:
+    """CPU seconds by kind from T0 until the last Chromium page was interactive (or had
+    failed), as ``cpu["until_browsers_interactive"]``: how much of the machine Chromium itself
+    needed to get its pages there (bench/README.md, "What limits the N = 30 figures")."""
+    while not all("interactive_s" in b.r or b.r["errors"] for b in browsers):
+        await asyncio.sleep(0.05)
+    await asyncio.get_running_loop().run_in_executor(None, sampler.sample)
+    cpu["until_browsers_interactive"] = sampler.cpu_since(mark)
+
+
 async def loop_lag(stop: asyncio.Event, lags: list[tuple[float, float]]) -> None:
     """(when, how late) of a 50 ms timer on the benchmark's own loop: a late loop delays what
     the HTTP planners measure."""
@@ -1855,6 +1932,9 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
                     tasks.append(asyncio.ensure_future(c.session(t0, t0_epoch, deadline, args.changes)))
             elif isinstance(c, PlannerProcess) or c.r["logged_in"]:  # a worker skips who is not logged in
                 tasks.append(asyncio.ensure_future(c.session(t0, deadline, args.changes)))
+        browsers_opening = [c for c in clients if isinstance(c, BrowserPlanner) and c.r["logged_in"]]
+        cpu_watch = asyncio.ensure_future(cpu_until_interactive(browsers_opening, sampler, mark, cpu)) \
+            if browsers_opening else None
         stopped_by = None
         while tasks and not all(t.done() for t in tasks):
             if sampler.low_memory.is_set():
@@ -1869,6 +1949,10 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         closed_at = time.monotonic()
+        if cpu_watch is not None:
+            if not cpu_watch.done():
+                cpu_watch.cancel()  # a page neither interactive nor failed: stopped at the cap
+            await asyncio.gather(cpu_watch, return_exceptions=True)
         for p in planners:
             if isinstance(p, HttpPlanner):
                 p.check_answers()
@@ -1925,7 +2009,7 @@ async def run_round(bench: Bench, sampler: Sampler, browser, n: int, hostile: bo
                                                           "ready_s", "interactive_s") if k in r)
             flush = f" flush_ms={round(r['flush_ms'])}" if "flush_ms" in r else ""
             print(f"  {r['user']} {r['kind']:7s} {r.get('mode', '?'):6s} {times} "
-                  f"changes_ms={[round(x) for x in r.get('changes_ms', [])]}{flush} {r['errors'] or ''}")
+                  f"changes_ms={[round(x) for x in r.get('changes_ms', [])]}{flush}{client_waits(r)} {r['errors'] or ''}")
         slowest = max((p.r for p in planners if p.r.get("asset_times")), key=lambda r: r.get("assets_s", 0), default=None)
         if slowest is not None:  # (path end, started, ended after T0, bytes, request time) per file
             print(f"  assets of {slowest['user']}: {slowest['asset_times']}")
@@ -1957,7 +2041,7 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
                "widget_change_ms": stats(changes, scale=1.0, digits=1),
                "changes_done": len(changes), "changes_planned": len(rs) * bench.args.changes,
                "login_s": stats([r["login_s"] for r in rs if "login_s" in r], total=len(rs))}
-        return out
+        return out | client_wait_parts(rs)
 
     http = [r for r in results if r["kind"] == "http"]
     browsers = [r for r in results if r["kind"] == "browser"]
@@ -2017,7 +2101,9 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "planner_details": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()
-                             if k not in ("changes_ms",)} | {"changes_ms": [round(x) for x in r.get("changes_ms", [])]}
+                             if k not in ("changes_ms", "changes_client_wait_ms")}
+                            | {k: [None if x is None else round(x) for x in r[k]]
+                               for k in ("changes_ms", "changes_client_wait_ms") if k in r}
                             for r in results],
     }
 
@@ -2261,7 +2347,7 @@ def main() -> None:
               f"Voilà shared state {json.dumps(r['voila_shared_at_close'])}; "
               f"Voilà restarts {r['voila_restarts']}; left after 5 s {r['kernels_left_5s']}; "
               f"min available memory {r['available_memory_min_mb']} MB; loop lag {r['bench_loop_lag_ms']}; gc {r['bench_gc']}; "
-              f"changes {a['changes_done']}/{a['changes_planned']}; CPU s {json.dumps(r['cpu_s'])}"
+              f"changes {a['changes_done']}/{a['changes_planned']}; {http_change_parts(r)}{browser_cpu_part(r)}CPU s {json.dumps(r['cpu_s'])}"
               + (f"; hostile {json.dumps(r['hostile'])}" if r.get("hostile") else ""))
     if not args.no_record:
         for r in rounds:  # one record per planner is for --verbose, not for results.json

@@ -277,3 +277,59 @@ def test_a_planner_fetches_ahead_what_the_gallery_names_as_a_browser_does():
     assert ahead == ["asked.css", "kept-1.css", "kept-2.css"]
     assert r["prefetched"] == 2 and r["assets_cached"] == 2
     assert fetched == 2 * 2000 and requested == ["asked.css", "plain.css"]
+
+
+def test_a_clients_wait_for_a_cpu_is_read_from_the_kernel():
+    """Two processes spinning on this thread's CPU make it wait for that CPU: the wait read
+    around a stretch of work must grow by a good part of that stretch."""
+    import multiprocessing
+    import os
+
+    from bench.bench_many_planners import run_queue_wait_s, waited_ms
+
+    before = run_queue_wait_s()
+    assert before is not None and before >= 0
+    cpus = os.sched_getaffinity(0)
+    cpu = min(cpus)
+    hogs = [multiprocessing.get_context("fork").Process(target=_spin, args=(cpu, 1.5)) for _ in range(2)]
+    for hog in hogs:
+        hog.start()
+    os.sched_setaffinity(0, {cpu})
+    try:
+        time.sleep(0.2)  # the hogs running
+        since, ran = run_queue_wait_s(), time.thread_time()
+        _spin(cpu, 0.6)
+        waited, ran = waited_ms(since), 1000 * (time.thread_time() - ran)
+    finally:
+        os.sched_setaffinity(0, cpus)
+        for hog in hogs:
+            hog.join()
+    # three on one CPU: this thread ran about a third of the stretch and waited for the rest
+    assert waited is not None and waited > 150 and waited > 1.2 * ran, (waited, ran)
+    assert waited_ms(None) is None
+
+
+def _spin(cpu: int, seconds: float) -> None:
+    import os
+
+    os.sched_setaffinity(0, {cpu})
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_the_http_changes_are_told_apart_from_their_clients_wait_for_a_cpu():
+    from bench.bench_many_planners import client_wait_parts, http_change_parts
+
+    rs = [{"changes_ms": [100.0, 40.0], "changes_client_wait_ms": [80.0, None]},
+          {"changes_ms": [30.0], "changes_client_wait_ms": [50.0]},  # clocks apart: never below 0
+          {"changes_ms": [500.0]}]  # a Chromium page: timed in the page, no wait
+    parts = client_wait_parts(rs)
+    assert parts["widget_change_client_cpu_wait_ms"]["n"] == 2
+    assert parts["widget_change_client_cpu_wait_ms"]["max"] == 80.0
+    assert parts["widget_change_less_client_cpu_wait_ms"]["max"] == 20.0
+    assert parts["widget_change_less_client_cpu_wait_ms"]["p50"] == 10.0
+    assert client_wait_parts([{"changes_ms": [10.0]}]) == {}
+    line = http_change_parts({"http": {"widget_change_ms": {"p95": 97.0}, **parts}})
+    assert "HTTP changes p95 97.0 ms" in line and "CPU wait p95" in line
+    assert http_change_parts({"http": {"widget_change_ms": {"p95": 1.0}}}) == ""
