@@ -2102,8 +2102,10 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "planner_details": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()
                              if k not in ("changes_ms", "changes_client_wait_ms")}
-                            | {k: [None if x is None else round(x) for x in r[k]]
-                               for k in ("changes_ms", "changes_client_wait_ms") if k in r}
+                            | {"changes_ms": [round(x) for x in r.get("changes_ms", [])]}
+                            | ({"changes_client_wait_ms": [None if x is None else round(x)
+                                                           for x in r["changes_client_wait_ms"]]}
+                               if "changes_client_wait_ms" in r else {})
                             for r in results],
     }
 
