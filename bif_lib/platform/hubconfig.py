@@ -149,6 +149,14 @@ def culler_command(settings: Settings) -> list[str]:
     return cmd
 
 
+def login_page_vars(gallery_path: str) -> dict:
+    """What the login page needs to let the browser fetch the app front end while a person on
+    the way to an app logs in (hub_config/templates/login.html): the apps service's list of the
+    files, and its OAuth client, which the page's ``next`` names on the way to any of its pages."""
+    return {"bif_front_end_ahead_url": f"{gallery_path}assets/ahead",
+            "bif_apps_client_id": f"service-{APPS_SERVICE}"}
+
+
 def services(settings: Settings, with_tokens: bool = True) -> list[dict]:
     """``JupyterHub.services``: the apps service (external), the launcher's API client and
     the idle culler (managed by the hub; user servers only, apps are never culled)."""
@@ -419,6 +427,7 @@ def configure(c, settings: Settings | None = None) -> Settings:
         "bif_login_hint": settings["platform"]["login_hint"],
         "bif_gallery_url": settings.gallery_path,
         "bif_training_url": settings.training_path,
+        **login_page_vars(settings.gallery_path),
         # per request: failures of scheduled refreshes for the people who steward data (docs/schedule.md)
         "bif_schedule_notices": schedule_notices.template_var(settings),
     }

@@ -101,6 +101,10 @@ def default_url(handler):
     return "/services/bif-apps/"
 
 c.JupyterHub.default_url = default_url
+# BIF's own hub pages (hub_config/templates) where a test is about what they do
+if spec.get("templates"):
+    c.JupyterHub.template_paths = [spec["templates"]["path"]]
+    c.JupyterHub.template_vars = spec["templates"]["vars"]
 """
 
 
@@ -109,8 +113,9 @@ class TestPlatform:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, root: Path | None = None, apps: dict | None = None):
-        # apps: extra settings of the apps service (section ``apps``), e.g. short timeouts
+    def __init__(self, root: Path | None = None, apps: dict | None = None, hub_templates: bool = False):
+        # apps: extra settings of the apps service (section ``apps``), e.g. short timeouts;
+        # hub_templates: the hub shows BIF's own pages (hub_config/templates), not JupyterHub's
         self.apps_overrides = dict(apps or {})
         self.root = Path(root or tempfile.mkdtemp(prefix="bif-apps-test-", dir="/tmp"))
         self.root.mkdir(parents=True, exist_ok=True)
@@ -126,6 +131,13 @@ class TestPlatform:
             "proxy_token": secrets.token_hex(16), "apps_token": secrets.token_hex(16),
             "admin_token": secrets.token_hex(16),
         }
+        if hub_templates:
+            from bif_lib.platform.hubconfig import TEMPLATES_DIR, login_page_vars
+
+            gallery = "/services/bif-apps/"
+            self.spec["templates"] = {"path": str(TEMPLATES_DIR), "vars": {
+                "bif_platform_name": "BIF (Test)", "bif_login_hint": "", "bif_gallery_url": gallery,
+                "bif_training_url": "/services/bif-training/", **login_page_vars(gallery)}}
         self.hub_proc: subprocess.Popen | None = None
         self.proxy_proc: subprocess.Popen | None = None
         self._env_backup: dict[str, str | None] = {}
@@ -269,17 +281,18 @@ class TestPlatform:
             self.restore_env()
 
 
-def running_platform(apps: dict | None = None, prepare=None):
+def running_platform(apps: dict | None = None, prepare=None, hub_templates: bool = False):
     """For a module-scoped fixture (``yield from running_platform(...)``): hub, proxy and apps
     service, started side by side (as independent as in production); ``prepare(platform)``
-    runs before the apps service starts (e.g. publishing an app). Skips the tests without the
+    runs before the apps service starts (e.g. publishing an app); ``hub_templates``: the hub
+    shows BIF's own pages (hub_config/templates). Skips the tests without the
     prerequisites; afterwards everything is stopped and removed (``BIF_TEST_KEEP_LOGS=1`` keeps it)."""
     import pytest
 
     missing = missing_prerequisites()
     if missing:
         pytest.skip("needs " + ", ".join(missing))
-    platform = TestPlatform(apps=apps)
+    platform = TestPlatform(apps=apps, hub_templates=hub_templates)
     platform.activate_env()
     try:
         with ThreadPoolExecutor(1) as pool:

@@ -128,7 +128,8 @@ def items_for_user(registry: Registry, user: dict, prefix: str) -> list[GalleryI
 
 def front_end_ahead(items: list[GalleryItem], assets_prefix: str) -> list[str]:
     """The files of BIF's app front end, if one of ``items`` uses it: the gallery names them
-    for the browser to fetch while the person chooses an app (``<link rel="prefetch">``).
+    for the browser to fetch while the person chooses an app (``<link rel="prefetch">``), and
+    the hub's login page on the way to an app asks for them (``assets/ahead``, service.py).
 
     Every app page with that front end loads the same files (1.6 MB, 460 KB compressed), cached for
     good under the versioned ``assets/<key>/`` prefix. Fetched ahead, the first open of an

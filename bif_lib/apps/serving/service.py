@@ -58,7 +58,7 @@ from bif_lib.apps.publishing.publish import (
 )
 from bif_lib.apps.registry import APP_ID_RE, Registry, secure_root, served_name
 from bif_lib.apps.serving import daemon
-from bif_lib.apps.serving.gallery import Pages, front_end_ahead, items_for_user
+from bif_lib.apps.serving.gallery import Pages, front_end_ahead, item_for, items_for_user
 from bif_lib.apps.serving.gateway import (
     CLOSE_BUSY,
     CLOSE_PROTOCOL,
@@ -928,6 +928,22 @@ class HealthHandler(web.RequestHandler):
                      "apps": len(self.ctx.registry.app_ids())})
 
 
+class FrontEndAheadHandler(web.RequestHandler):
+    """``assets/ahead``: the files of BIF's app front end, if an app uses it, as JSON
+    (``{"files": [...]}``), for a page outside this service to let the browser fetch them
+    ahead: the hub's login page on the way to an app (hub_config/templates/login.html), where
+    a planner who opened an app from a bookmark types the password. Public, as the files
+    themselves are (``AssetHandler``): the answer names no app."""
+
+    def initialize(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def get(self) -> None:
+        items = [item_for(app, self.ctx.cfg.service_prefix) for app in self.ctx.registry.list_current()]
+        self.set_header("Cache-Control", "no-cache")  # the files' key changes with the installation
+        self.finish({"files": front_end_ahead(items, self.ctx.rewriter.assets.decode())})
+
+
 class OAuthCallbackHandler(HubOAuthCallbackHandler):
     def initialize(self, ctx: Context) -> None:
         self.hub_auth = ctx.hub_auth
@@ -960,6 +976,7 @@ def make_app(ctx: Context, cookie_secret: bytes) -> web.Application:
         (rf"{p}api/apps/{app_id}/withdraw", WithdrawApiHandler, kw),
         (rf"{p}api/pools/{app_id}", PoolApiHandler, kw),
         (rf"{p}thumbnails/{app_id}/([0-9]+)\.png", ThumbnailHandler, kw),
+        (rf"{p}assets/ahead", FrontEndAheadHandler, kw),
         (rf"{p}assets/([0-9a-f]+)/(.*)", AssetHandler,
          {"cfg": ctx.cfg, "token": ctx.voila_token, "key": ctx.asset_key, "cache": ctx.assets}),
         (rf"{p}static/(.*)", web.StaticFileHandler, {"path": str(HERE / "static")}),
