@@ -1240,13 +1240,17 @@ class HttpPlanner:
         if self.cache is None:
             self.cache = set()
         for u in urls:
-            try:
-                resp, _ = await self.fetch(u, timeout=60, raw=True)
-            except ConnectionError:
-                continue
-            if resp.code == 200 and kept_fresh(resp.headers.get("Cache-Control", "")):
-                self.cache.add(u)
+            with contextlib.suppress(ConnectionError):
+                await self.fetch_keeping(u, timeout=60)
         self.r["prefetched"] = sum(1 for u in urls if u in self.cache)
+
+    async def fetch_keeping(self, url: str, timeout: float):
+        """A file fetched as a browser does: kept (``self.cache``, if the planner has one) when
+        its answer allows it (``kept_fresh``)."""
+        resp, _ = await self.fetch(url, timeout=timeout, raw=True)
+        if resp.code == 200 and self.cache is not None and kept_fresh(resp.headers.get("Cache-Control", "")):
+            self.cache.add(url)
+        return resp
 
     async def fetch_assets(self, urls: list[str], deadline: float) -> int:
         """Bytes of the page's files that came over the wire. With a cache (``warm_up``), a file
@@ -1259,15 +1263,13 @@ class HttpPlanner:
         async def one(u):
             async with limit:
                 started = time.monotonic()
-                resp, _ = await self.fetch(u, timeout=deadline - time.monotonic(), raw=True)
+                resp = await self.fetch_keeping(u, timeout=deadline - time.monotonic())
                 self.r.setdefault("asset_times", []).append(  # for --verbose
                     (urllib.parse.urlsplit(u).path[-40:], round(started - self.t0, 2),
                      round(time.monotonic() - self.t0, 2), len(resp.body or b""),
                      round(resp.request_time or 0, 3)))
                 if resp.code != 200:
                     raise RuntimeError(f"asset HTTP {resp.code}: {urllib.parse.urlsplit(u).path[-60:]}")
-                if self.cache is not None and kept_fresh(resp.headers.get("Cache-Control", "")):
-                    self.cache.add(u)
                 return len(resp.body or b"")
 
         return sum(await asyncio.gather(*(one(u) for u in urls)))

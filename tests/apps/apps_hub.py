@@ -334,11 +334,17 @@ def install_app(platform, app_id: str, nb: dict, pool_size: int = 1) -> None:
     Registry(platform.cfg().apps_dir).add_version(app_id, json.dumps(nb), meta, None, by="analyst")
 
 
+def new_context(browser, timeout_ms: float = 30_000):
+    """A fresh browser context as a planner's: a 1366 × 768 screen, German."""
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="de-DE")
+    ctx.set_default_timeout(timeout_ms)
+    return ctx
+
+
 def logged_in_context(platform, browser, user: str, group: str = "planners"):
     """A fresh browser context of a new hub user of ``group``, logged in."""
     platform.add_user(user, group)
-    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="de-DE")
-    ctx.set_default_timeout(60_000)
+    ctx = new_context(browser, 60_000)
     page = ctx.new_page()
     login(page, platform.hub_url, user)
     page.wait_for_url(platform.gallery_url)

@@ -233,7 +233,7 @@ def test_app_front_end_bundles_the_widget_versions_of_the_python_environment():
 
 
 def test_the_gallery_names_the_front_ends_files_when_an_app_uses_it(tmp_path, monkeypatch):
-    from bif_lib.apps.serving.gallery import GalleryItem, front_end_ahead
+    from bif_lib.apps.serving.gallery import front_end_ahead
 
     bundle = tmp_path / "bif-app.js"
     bundle.write_text("/* built */")
@@ -241,17 +241,14 @@ def test_the_gallery_names_the_front_ends_files_when_an_app_uses_it(tmp_path, mo
     monkeypatch.setattr(frontend, "LIGHT_PRELOAD", tmp_path / "bif-app.preload.json")
     frontend.LIGHT_PRELOAD.write_text(json.dumps(["bif-chunk-AB12.js"]))
 
-    def item(app_id: str, front_end: str) -> GalleryItem:
-        return GalleryItem(app_id, 1, app_id, "", "", "", "", "", (), False, f"/a/{app_id}/", "", front_end)
-
     prefix = "/services/bif-apps/assets/k3y/"
     version = filter_page_config(json.loads(json.dumps(PAGE)), {"frontend": "bif"})["bifFrontendVersion"]
     static = prefix + "voila/templates/bif/static/"
-    assert front_end_ahead([item("a", "voila"), item("b", "bif")], prefix) == [
+    assert front_end_ahead((f for f in ("voila", "bif")), prefix) == [  # as the handlers pass them
         f"{static}bif-page-base.css?v={version}", f"{static}bif-app.css?v={version}",
         f"{static}bif-app.js?v={version}", f"{static}bif-chunk-AB12.js"]
     # nothing to fetch for apps with Voilà's front end, for no apps, without a built bundle
-    assert front_end_ahead([item("a", "voila"), item("c", "")], prefix) == []
+    assert front_end_ahead(["voila", ""], prefix) == []
     assert front_end_ahead([], prefix) == []
     bundle.unlink()
-    assert front_end_ahead([item("b", "bif")], prefix) == []
+    assert front_end_ahead(["bif"], prefix) == []

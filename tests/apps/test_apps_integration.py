@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 from apps_helpers import SLIDER_APP, api, notebook, slider_notebook, voila_kernel_exists
-from apps_hub import logged_in_context, login, running_platform
+from apps_hub import logged_in_context, login, new_context, running_platform
 from kernel_frames import VOILA_ALLOWED, kernel_message
 
 pytestmark = pytest.mark.timeout(300)  # a hung browser or hub must not stall CI
@@ -32,12 +32,6 @@ def platform(environment_access):
     # the kernel per page (apps that cannot be shared); test_shared_view.py covers the shared page
     yield from running_platform(apps={"shared_view": False},
                                 prepare=lambda p: publish_notebook(SLIDER_APP, published_by="analyst", cfg=p.cfg()))
-
-
-def new_context(browser):
-    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="de-DE")
-    ctx.set_default_timeout(30_000)
-    return ctx
 
 
 @pytest.fixture(scope="module")

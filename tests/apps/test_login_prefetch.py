@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 from apps_helpers import SLIDER_APP
-from apps_hub import PASSWORD, running_platform
+from apps_hub import PASSWORD, new_context, running_platform
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -24,12 +24,6 @@ def platform(environment_access):
 
     yield from running_platform(hub_templates=True,
                                 prepare=lambda p: publish_notebook(SLIDER_APP, published_by="analyst", cfg=p.cfg()))
-
-
-def new_context(browser):
-    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="de-DE")
-    ctx.set_default_timeout(30_000)
-    return ctx
 
 
 def named_ahead(platform) -> list[str]:

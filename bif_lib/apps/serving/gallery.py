@@ -7,6 +7,7 @@ anything.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -126,8 +127,9 @@ def items_for_user(registry: Registry, user: dict, prefix: str) -> list[GalleryI
     return sorted(items, key=lambda i: i.title.lower().translate(_SORT))
 
 
-def front_end_ahead(items: list[GalleryItem], assets_prefix: str) -> list[str]:
-    """The files of BIF's app front end, if one of ``items`` uses it: the gallery names them
+def front_end_ahead(frontends: Iterable[str], assets_prefix: str) -> list[str]:
+    """The files of BIF's app front end, if one of the apps uses it (``frontends``: each app's
+    front end as recorded at publication, ``GalleryItem.frontend``): the gallery names them
     for the browser to fetch while the person chooses an app (``<link rel="prefetch">``), and
     the hub's login page on the way to an app asks for them (``assets/ahead``, service.py).
 
@@ -137,7 +139,7 @@ def front_end_ahead(items: list[GalleryItem], assets_prefix: str) -> list[str]:
     open apps at once, that is also the largest part of what the proxy and the gateway carry
     (bench/README.md, "The app front end fetched from the gallery").
     """
-    if not any(item.frontend == LIGHT for item in items):
+    if LIGHT not in frontends:
         return []
     return [f"{assets_prefix}{LIGHT_STATIC}{name}" for name in light_frontend_files()]
 

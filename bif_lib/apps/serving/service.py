@@ -58,7 +58,7 @@ from bif_lib.apps.publishing.publish import (
 )
 from bif_lib.apps.registry import APP_ID_RE, Registry, secure_root, served_name
 from bif_lib.apps.serving import daemon
-from bif_lib.apps.serving.gallery import Pages, front_end_ahead, item_for, items_for_user
+from bif_lib.apps.serving.gallery import Pages, front_end_ahead, items_for_user
 from bif_lib.apps.serving.gateway import (
     CLOSE_BUSY,
     CLOSE_PROTOCOL,
@@ -254,7 +254,7 @@ class GalleryHandler(BaseHandler):
         user = self.current_user
         items = items_for_user(self.ctx.registry, user, self.ctx.cfg.service_prefix)
         self.set_header("Cache-Control", "no-store")
-        prefetch = front_end_ahead(items, self.ctx.rewriter.assets.decode())
+        prefetch = front_end_ahead((item.frontend for item in items), self.ctx.rewriter.assets.decode())
         self.finish(self.ctx.pages.gallery(user, items, lab_link=bool(user_groups(user) & LAB_GROUPS),
                                            prefetch=prefetch))
 
@@ -939,9 +939,9 @@ class FrontEndAheadHandler(web.RequestHandler):
         self.ctx = ctx
 
     def get(self) -> None:
-        items = [item_for(app, self.ctx.cfg.service_prefix) for app in self.ctx.registry.list_current()]
+        frontends = (str(app.meta.get("frontend") or "") for app in self.ctx.registry.list_current())
         self.set_header("Cache-Control", "no-cache")  # the files' key changes with the installation
-        self.finish({"files": front_end_ahead(items, self.ctx.rewriter.assets.decode())})
+        self.finish({"files": front_end_ahead(frontends, self.ctx.rewriter.assets.decode())})
 
 
 class OAuthCallbackHandler(HubOAuthCallbackHandler):
