@@ -341,6 +341,48 @@ def new_context(browser, timeout_ms: float = 30_000):
     return ctx
 
 
+class PageJournal:
+    """What each of several pages showed and logged (navigations, console), for the failure
+    report of a test that waits for many pages at once: which page is stuck, and where."""
+
+    def __init__(self, pages):
+        self.t0, self.entries = time.monotonic(), {i: [] for i in range(len(pages))}
+        self.pages = pages
+        for i, page in enumerate(pages):
+            page.on("console", lambda m, i=i: self._add(i, f"console {m.type}: {m.text[:300]}"))
+            page.on("framenavigated", lambda f, i=i: f.parent_frame is None and self._add(i, f"at {f.url}"))
+
+    def _add(self, i: int, text: str) -> None:
+        self.entries[i].append(f"{time.monotonic() - self.t0:7.1f} s {text}")
+
+    def report(self, platform=None, log_lines: int = 80) -> str:
+        parts = []
+        for i, page in enumerate(self.pages):
+            try:
+                shown = page.evaluate("document.body ? document.body.innerText.slice(0, 400) : ''")
+            except Exception as e:  # noqa: BLE001 - a closed or navigating page
+                shown = f"({type(e).__name__})"
+            parts.append(f"page {i}: {page.url}\n  shows: {shown!r}\n  " + "\n  ".join(self.entries[i]))
+        if platform is not None:
+            for name in ("bif-apps.log", "bif-apps-voila.log"):
+                path = platform.home / "logs" / name
+                if path.exists():
+                    tail = path.read_text(errors="replace").splitlines()[-log_lines:]
+                    parts.append(f"--- last lines of {name}\n" + "\n".join(tail))
+        return "\n".join(parts)
+
+    def wait_for_all(self, selector: str, timeout_ms: float, platform=None) -> None:
+        """Every page shows ``selector`` within ``timeout_ms`` of now; else the report."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        deadline = time.monotonic() + timeout_ms / 1000
+        for i, page in enumerate(self.pages):
+            try:
+                page.wait_for_selector(selector, timeout=max(1.0, deadline - time.monotonic()) * 1000)
+            except PlaywrightError as e:
+                raise AssertionError(f"page {i} shows no {selector}: {e}\n{self.report(platform)}") from None
+
+
 def logged_in_context(platform, browser, user: str, group: str = "planners"):
     """A fresh browser context of a new hub user of ``group``, logged in."""
     platform.add_user(user, group)

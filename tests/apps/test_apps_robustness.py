@@ -31,7 +31,7 @@ import uuid
 
 import pytest
 from apps_helpers import SLIDER_APP, notebook, run_async, voila_kernel_exists
-from apps_hub import install_app, logged_in_context, running_platform
+from apps_hub import PageJournal, install_app, logged_in_context, running_platform
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -472,16 +472,102 @@ def test_a_page_whose_first_connection_never_got_through_reloads_when_its_kernel
     ctx.close()
 
 
+def shut_down_past_the_gateway(platform, kid: str) -> None:
+    """Shut a kernel down in Voilà itself, as its culler would, or as the gateway's orphan check
+    does just when the page connects: the gateway learns of it by asking Voilà."""
+    from bif_lib.apps.serving.gateway import shutdown_voila_kernel
+
+    assert run_async(shutdown_voila_kernel(platform.cfg(), voila_token(platform), kid))
+
+
+def test_a_kernel_connection_ends_with_its_kernel(platform, browser):
+    """Voilà keeps a kernel WebSocket open, and silent, after the kernel was shut down: the
+    gateway closes it (a normal closure with a German reason) once it knows the kernel is gone."""
+    ctx = logged_in_context(platform, browser, "planer-ende")
+    kid = open_html_only(ctx, platform, SLIDER)
+    cookie = cookie_header(ctx, platform)
+
+    async def connected_then_ended():
+        conn = await ws_connect(ws_url(platform, SLIDER, kid), cookie, [PROTOCOL])
+        shut_down_past_the_gateway(platform, kid)
+        return await read_until_closed(conn, timeout=ORPHAN_TIMEOUT)
+
+    _, code, reason = run_async(connected_then_ended())
+    assert (code, reason) == (1000, "Der Rechenkern dieser Seite wurde beendet.")
+    ctx.close()
+
+
+def reloaded_with_a_fresh_kernel(page, old_kernel: str, timeout: float) -> bool:
+    """The page reloaded itself (once) and works with another kernel than ``old_kernel``."""
+    def fresh() -> bool:
+        try:
+            return page.evaluate(RELOADED_AND_READY) and page_kernel(page) != old_kernel
+        except Exception:  # noqa: BLE001 - between two documents
+            return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if fresh():
+            return True
+        page.wait_for_timeout(250)  # (Playwright's event handlers run meanwhile)
+    return False
+
+
+def test_a_working_page_whose_kernel_was_shut_down_reloads_itself(platform, browser):
+    ctx = logged_in_context(platform, browser, "planer-gekappt")
+    page = ctx.new_page()
+    page.goto(app_url(platform, SLIDER))
+    page.wait_for_selector(RESULT)
+    kid = page_kernel(page)
+    shut_down_past_the_gateway(platform, kid)
+    assert reloaded_with_a_fresh_kernel(page, kid, 60)
+    move_slider(page, "Ergebnis: 8")
+    page.close(run_before_unload=True)
+    ctx.close()
+
+
+def test_a_page_whose_kernel_ends_while_its_widgets_load_reloads_itself(platform, browser):
+    """The kernel ends while the page is connected but has not got its widgets yet (the orphan
+    check shut it down just as a slow page connected): the page reloads and works, instead of
+    showing "Loading widget..." for good."""
+    ctx = logged_in_context(platform, browser, "planer-mittendrin")
+    page = ctx.new_page()
+    first = []
+
+    def kernel_socket(ws):
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+        kid = KERNEL_IN_URL.search(ws.url).group(1)
+        first.append(kid) if not first else None
+
+        def to_page(message):
+            if kid != first[0]:
+                ws.send(message)  # the first connection gets nothing: its widgets are loading
+        server.on_message(to_page)
+
+    page.route_web_socket(re.compile(r".*/api/kernels/[0-9a-f-]{36}/channels.*"), kernel_socket)
+    page.goto(app_url(platform, SLIDER))
+    for _ in range(120):  # until the page has connected (Playwright's handlers run meanwhile)
+        if first:
+            break
+        page.wait_for_timeout(250)
+    assert first and page.locator(RESULT).count() == 0
+    shut_down_past_the_gateway(platform, first[0])
+    assert reloaded_with_a_fresh_kernel(page, first[0], 60)
+    move_slider(page, "Ergebnis: 8")
+    page.close(run_before_unload=True)
+    ctx.close()
+
+
 # --- 3. many planners at once, and limits per person -------------------------------------------------
 
 def test_eight_simultaneous_opens_all_succeed(platform, browser):
     before = voila_pid(platform)
     contexts = [logged_in_context(platform, browser, f"planer-{i}") for i in range(8)]
     pages = [ctx.new_page() for ctx in contexts]
+    journal = PageJournal(pages)
     for page in pages:  # start all navigations, then wait for them
         page.evaluate(f"window.location.href = {app_url(platform, SLIDER)!r}")
-    for page in pages:
-        page.wait_for_selector(RESULT, timeout=120_000)
+    journal.wait_for_all(RESULT, 120_000, platform)
     for page in pages:
         move_slider(page, "Ergebnis: 8")
     for page in pages:
@@ -779,11 +865,19 @@ def test_bindings_count_kernels_per_person_and_find_orphans():
     # Voilà's kernel list only judges bindings made before it was asked for
     listed_at = clock()
     clock.now += 1
+    first = b.get(KID)
     b.bind(KID2, "a", "p")
+    second = b.get(KID2)
     assert b.retain(set(), listed_at) == [KID]
     assert b.get(KID) is None and b.get(KID2) is not None
-    assert b.unbind(KID2) is not None and b.held("p") == 0
+    # a binding that ends tells its connections (they close: KernelSocketHandler)
+    assert first.ended.is_set() and not second.ended.is_set()
+    assert b.unbind(KID2) is not None and b.held("p") == 0 and second.ended.is_set()
     assert not b.opened(KID2)  # unknown kernels are not counted
+    b.bind(KID, "a", "p")
+    third = b.get(KID)
+    b.clear()  # Voilà restarted
+    assert third.ended.is_set() and third.connected.is_set() and len(b) == 0
 
 
 def test_watchdog_judgement():

@@ -22,7 +22,7 @@ from functools import partial
 
 import pytest
 from apps_helpers import SLIDER_APP, notebook
-from apps_hub import install_app, logged_in_context, running_platform
+from apps_hub import PageJournal, install_app, logged_in_context, running_platform
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -183,10 +183,10 @@ def test_eight_simultaneous_opens_all_succeed_without_a_kernel_each(platform, br
     contexts = [logged_in_context(platform, browser, f"planer-{i}") for i in range(8)]
     pages = [ctx.new_page() for ctx in contexts]
     before = shared_status(platform)
+    journal = PageJournal(pages)
     for page in pages:  # start all navigations, then wait for them
         page.evaluate(f"window.location.href = {app_url(platform)!r}")
-    for page in pages:
-        page.wait_for_selector(RESULT, timeout=120_000)
+    journal.wait_for_all(RESULT, 120_000, platform)
     for page in pages:
         move_slider(page, "Ergebnis: 8")
     after = shared_status(platform)

@@ -63,6 +63,9 @@ CLOSE_PROTOCOL = (1002, "Nur das Kernel-Protokoll v1.kernel.websocket.jupyter.or
 CLOSE_TEXT = (1003, "Kernel-Nachrichten müssen binär sein (v1.kernel.websocket.jupyter.org).")
 CLOSE_BUSY = (1008, "Zu viele Verbindungen zu diesem Kernel.")
 CLOSE_TOO_BIG = 1009
+# the page's kernel was shut down or is gone: a normal closure, so that the page does not try
+# to reconnect (@jupyterlab/services) and reloads itself with a fresh kernel
+CLOSE_KERNEL_ENDED = (1000, "Der Rechenkern dieser Seite wurde beendet.")
 
 
 def asset_key() -> str:
@@ -96,6 +99,9 @@ class KernelBinding:
     sockets: int = 0  # open kernel WebSockets through the gateway
     # set once its page has connected (or the binding went): see wait_connected
     connected: asyncio.Event = field(default_factory=asyncio.Event)
+    # set when the binding ends (the kernel was shut down or is gone): its WebSockets close,
+    # as Voilà keeps a page's connection open, and silent, after its kernel was shut down
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class KernelBindings:
@@ -130,12 +136,14 @@ class KernelBindings:
         b = self._bindings.pop(kernel_id, None)
         if b is not None:
             b.connected.set()  # nothing to wait for any more
+            b.ended.set()
         return b
 
     def clear(self) -> None:
         """Forget every kernel (Voilà was restarted: they are all gone)."""
         for b in self._bindings.values():
             b.connected.set()
+            b.ended.set()
         self._bindings.clear()
 
     async def wait_connected(self, kernel_id: str, timeout: float) -> None:

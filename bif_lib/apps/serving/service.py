@@ -61,6 +61,7 @@ from bif_lib.apps.serving import daemon
 from bif_lib.apps.serving.gallery import Pages, front_end_ahead, items_for_user
 from bif_lib.apps.serving.gateway import (
     CLOSE_BUSY,
+    CLOSE_KERNEL_ENDED,
     CLOSE_PROTOCOL,
     KERNEL_ID,
     KERNEL_ID_IN_PAGE,
@@ -719,6 +720,8 @@ class KernelSocketHandler(HubUserMixin, KernelSocketProxy):
         self.init_ctx(ctx)
         super().initialize(ctx.cfg, ctx.voila_token)
         self._kernel_id: str | None = None  # counted in the bindings while set
+        self._binding = None  # its kernel's binding: the connection ends with it
+        self._ending: asyncio.Task | None = None
 
     async def get(self, app_id: str, kernel_id: str) -> None:
         user = await self.resolve_user()
@@ -739,7 +742,7 @@ class KernelSocketHandler(HubUserMixin, KernelSocketProxy):
             self.refuse(*refusal)
         else:
             if self.ctx.bindings.opened(kernel_id):
-                self._kernel_id = kernel_id
+                self._kernel_id, self._binding = kernel_id, self.ctx.bindings.get(kernel_id)
             try:
                 await self.connect_upstream(kernel_id)
             except Exception as e:  # noqa: BLE001 - kernel gone (culled, Voilà restarted)
@@ -754,6 +757,21 @@ class KernelSocketHandler(HubUserMixin, KernelSocketProxy):
         finally:
             self._release()
 
+    def open(self, *args, **kwargs) -> None:
+        super().open(*args, **kwargs)
+        if self._binding is not None and self._refusal is None:
+            self._ending = asyncio.ensure_future(self._close_when_ended(self._binding))
+
+    async def _close_when_ended(self, binding) -> None:
+        """Voilà keeps a page's connection open after the page's kernel was shut down (by the
+        orphan check, also one whose page connected while it was being shut down, or culled):
+        the page would wait for its widgets for good. The binding ends with the kernel."""
+        await binding.ended.wait()
+        if not self._closed:
+            log.info("kernel of %s (app %s) has ended: its page's connection is closed", binding.user,
+                     binding.app_id)
+            self.close(*CLOSE_KERNEL_ENDED)
+
     def _release(self) -> None:
         if self._kernel_id is not None:
             self.ctx.bindings.closed(self._kernel_id)
@@ -761,6 +779,8 @@ class KernelSocketHandler(HubUserMixin, KernelSocketProxy):
 
     def on_close(self) -> None:
         self._release()
+        if self._ending is not None:
+            self._ending.cancel()
         super().on_close()
 
 

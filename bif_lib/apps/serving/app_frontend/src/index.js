@@ -301,6 +301,7 @@ function watchKernel(kernel, manager) {
       }
       return;
     }
+    const justDropped = lostTimer === null;
     if (offlineTimer === null && !document.body.classList.contains('bif-kernel-offline')) {
       offlineTimer = window.setTimeout(() => {
         setAppEnabled(false);
@@ -312,6 +313,15 @@ function watchKernel(kernel, manager) {
       () => lose(`connection ${kernel.connectionStatus}`),
       status === 'disconnected' ? DISCONNECTED_GRACE_MS : RECONNECT_GRACE_MS
     );
+    if (justDropped) {
+      // The server ends a page's connection when its kernel was shut down or is gone (the
+      // gateway's orphan check, the app service restarted): waiting for a reconnect is no use
+      // then. Unreachable (a short interruption): the timers above decide.
+      ownKernelModel(kernel.id, kernel.serverSettings).then(
+        model => model || lose('kernel gone'),
+        () => undefined
+      );
+    }
   });
   if (kernel.connectionStatus === 'connected') {
     armed = true;
