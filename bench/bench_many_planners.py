@@ -236,7 +236,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 EMPTY_PAGE = "the page came without the app's output (no widget): the planner sees no app"
 ASSET_PARALLEL = 6  # connections per host of a browser (HTTP/1.1)
 WARM_OPENS = 2  # Chromium keeps a script's compiled code from its second load on (--browser-cache warm)
-QUEUE_NEXT = re.compile(r"location\.replace\((\"[^\"]+\")\)")
+QUEUE_NEXT = re.compile(r"bifQueueReady\((\"[^\"]+\")\)")
 SHARED_RETRY = (429, 503)  # busy: send again after Retry-After
 # in a Chromium page: the mode its page came in (as HttpPlanner.session decides it)
 PAGE_MODE_JS = """() => {

@@ -619,6 +619,50 @@ def test_opens_beyond_the_free_slots_wait_in_line_and_see_their_position(platfor
         ctx.close()
 
 
+def test_a_waiting_page_whose_connection_ends_early_asks_again(platform, browser):
+    """The line's answer comes over the waiting page's own connection. When that ends without
+    one (the app service restarted, a proxy cut it), the page says so and asks again, instead
+    of promising for good that the app will open by itself; at most three times in five minutes."""
+    from bif_lib.apps.serving.gallery import Pages
+    from bif_lib.apps.serving.service import STREAM_MARK
+
+    cfg = platform.cfg()
+    head = Pages(cfg.service_prefix, cfg.hub_prefix, cfg.platform_name).waiting(2, user={"name": "x"})
+    cut_off = head.split(STREAM_MARK)[0] + "<script>bifQueuePosition(1)</script>\n"  # and then nothing
+    ctx = logged_in_context(platform, browser, "planer-abgerissen")
+    page = ctx.new_page()
+    requests = []
+
+    def cut_the_first_two(route):
+        requests.append(route.request.url)
+        if len(requests) <= 2:
+            route.fulfill(status=200, content_type="text/html; charset=UTF-8", body=cut_off)
+        else:
+            route.continue_()
+
+    page.route(app_url(platform, SLIDER), cut_the_first_two)
+    page.goto(app_url(platform, SLIDER))
+    notice = page.get_by_role("alert").filter(has_text="Die Verbindung wurde unterbrochen")
+    notice.wait_for(timeout=10_000)
+    assert "Die Seite wird neu geladen" in notice.inner_text()
+    page.wait_for_selector(RESULT, timeout=60_000)  # asked again twice; the third time it works
+    assert len(requests) == 3
+    move_slider(page, "Ergebnis: 8")
+
+    # a connection cut every time: after three tries in five minutes the planner decides
+    page.evaluate("sessionStorage.setItem('bif-queue-retries', JSON.stringify([Date.now(), Date.now(), Date.now()]))")
+    page.unroute(app_url(platform, SLIDER))
+    page.route(app_url(platform, SLIDER), lambda route: (requests.append(route.request.url),
+                                                         route.fulfill(status=200, body=cut_off,
+                                                                       content_type="text/html; charset=UTF-8")))
+    page.goto(app_url(platform, SLIDER))
+    page.get_by_role("alert").filter(has_text="mehrmals unterbrochen").wait_for(timeout=10_000)
+    page.wait_for_timeout(4000)  # no further try
+    assert len(requests) == 4
+    page.close()
+    ctx.close()
+
+
 def test_a_prepared_page_is_only_for_the_person_who_waited(platform, planner):
     response = planner.request.get(f"{app_url(platform, SLIDER)}?bif_seite=erfunden", max_redirects=0)
     assert response.status == 302 and response.headers["location"].endswith(f"/app/{SLIDER}/")

@@ -333,3 +333,19 @@ def test_the_http_changes_are_told_apart_from_their_clients_wait_for_a_cpu():
     line = http_change_parts({"http": {"widget_change_ms": {"p95": 97.0}, **parts}})
     assert "HTTP changes p95 97.0 ms" in line and "CPU wait p95" in line
     assert http_change_parts({"http": {"widget_change_ms": {"p95": 1.0}}}) == ""
+
+
+def test_the_benchmark_follows_the_waiting_line_as_a_browser_does():
+    """The HTTP planners read the gateway's waiting page as Chromium runs it: on to the prepared
+    page, or given up; the page's own script (its function definitions) is neither."""
+    from bif_lib.apps.serving.gallery import Pages
+    from bif_lib.apps.serving.service import STREAM_MARK, queue_script
+
+    head, tail = Pages("/services/bif-apps/", "/hub/", "BIF").waiting(2, user={"name": "p"}).split(STREAM_MARK)
+    waiting = head + queue_script("bifQueuePosition", 1) + "\n"
+    assert not bench_many_planners.QUEUE_NEXT.search(waiting + tail)
+    url = "/services/bif-apps/app/bevoelkerung/?bif_seite=abc"
+    ready = waiting + queue_script("bifQueueReady", url) + tail
+    assert json.loads(bench_many_planners.QUEUE_NEXT.search(ready).group(1)) == url
+    assert "<script>bifQueueFailed(" not in ready
+    assert "<script>bifQueueFailed(" in waiting + queue_script("bifQueueFailed", "Bitte später") + tail

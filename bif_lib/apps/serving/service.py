@@ -444,7 +444,7 @@ class AppHandler(BaseHandler):
                 if loop.time() > deadline:
                     log.warning("app %s: no turn within %d s (%d waiting)", app_id,
                                 self.ctx.cfg.queue_timeout, len(queue))
-                    self.write(f"<script>bifQueueFailed({json.dumps(QUEUE_TIMEOUT_TEXT[1])})</script>")
+                    self.write(queue_script("bifQueueFailed", QUEUE_TIMEOUT_TEXT[1]))
                     self.finish(tail)
                     return
                 await queue.moved_or_granted(place, timeout=QUEUE_HEARTBEAT)
@@ -452,7 +452,7 @@ class AppHandler(BaseHandler):
                     return
                 position = queue.position(place)
                 # a position, or a heartbeat: a closed tab shows up as a failed write
-                self.write(f"<script>bifQueuePosition({position})</script>\n" if position and position != shown
+                self.write(queue_script("bifQueuePosition", position) + "\n" if position and position != shown
                            else "\n")
                 shown = position or shown
                 await self.flush()
@@ -460,7 +460,7 @@ class AppHandler(BaseHandler):
             return
         body, problem = await self._prepare_page(app_id)
         if problem:
-            self.write(f"<script>bifQueueFailed({json.dumps(problem[2])})</script>")
+            self.write(queue_script("bifQueueFailed", problem[2]))
             self.finish(tail)
             return
         now = loop.time()
@@ -469,7 +469,7 @@ class AppHandler(BaseHandler):
         ticket = secrets.token_urlsafe(18)
         self.ctx.prepared[ticket] = PreparedPage(self.current_user["name"], app_id, body, now + PREPARED_TTL)
         url = f"{self.request.path}?{PREPARED_ARG}={ticket}"
-        self.write(f"<script>location.replace({json.dumps(url)})</script>")
+        self.write(queue_script("bifQueueReady", url))
         self.finish(tail)
 
     def _send_prepared(self, ticket: str, app_id: str, user: str) -> None:
@@ -495,6 +495,12 @@ class AppHandler(BaseHandler):
             self._kernel_bound = m.group(1).decode()
             self.ctx.bindings.bind(self._kernel_bound, app_id, self.current_user["name"])
         return body, problem
+
+
+def queue_script(function: str, argument) -> str:
+    """One step of a waiting page's stream: a call of a function of templates/waiting.html
+    (bifQueuePosition, bifQueueFailed, bifQueueReady)."""
+    return f"<script>{function}({json.dumps(argument)})</script>"
 
 
 async def leave_once_connected(ctx: Context, place, kernel_id: str) -> None:
