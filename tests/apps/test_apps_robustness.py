@@ -525,12 +525,10 @@ def test_a_working_page_whose_kernel_was_shut_down_reloads_itself(platform, brow
     ctx.close()
 
 
-def test_a_page_whose_kernel_ends_while_its_widgets_load_reloads_itself(platform, browser):
-    """The kernel ends while the page is connected but has not got its widgets yet (the orphan
-    check shut it down just as a slow page connected): the page reloads and works, instead of
-    showing "Loading widget..." for good."""
-    ctx = logged_in_context(platform, browser, "planer-mittendrin")
-    page = ctx.new_page()
+def connected_without_answers(page, platform) -> list[str]:
+    """Open the slider app in ``page`` with its first kernel connection standing but nothing
+    of the kernel's reaching the page (its widgets are loading); later connections work. The
+    first connection's kernel id is in the returned list once the page has connected."""
     first = []
 
     def kernel_socket(ws):
@@ -541,7 +539,7 @@ def test_a_page_whose_kernel_ends_while_its_widgets_load_reloads_itself(platform
 
         def to_page(message):
             if kid != first[0]:
-                ws.send(message)  # the first connection gets nothing: its widgets are loading
+                ws.send(message)
         server.on_message(to_page)
 
     page.route_web_socket(re.compile(r".*/api/kernels/[0-9a-f-]{36}/channels.*"), kernel_socket)
@@ -551,8 +549,32 @@ def test_a_page_whose_kernel_ends_while_its_widgets_load_reloads_itself(platform
             break
         page.wait_for_timeout(250)
     assert first and page.locator(RESULT).count() == 0
+    return first
+
+
+def test_a_page_whose_kernel_ends_while_its_widgets_load_reloads_itself(platform, browser):
+    """The kernel ends while the page is connected but has not got its widgets yet (the orphan
+    check shut it down just as a slow page connected): the page reloads and works, instead of
+    showing "Loading widget..." for good."""
+    ctx = logged_in_context(platform, browser, "planer-mittendrin")
+    page = ctx.new_page()
+    first = connected_without_answers(page, platform)
     shut_down_past_the_gateway(platform, first[0])
     assert reloaded_with_a_fresh_kernel(page, first[0], 60)
+    move_slider(page, "Ergebnis: 8")
+    page.close(run_before_unload=True)
+    ctx.close()
+
+
+def test_a_page_whose_widgets_never_come_reloads_itself(platform, browser):
+    """Connected, kernel alive, but the widgets' state never arrives (whatever the cause): the
+    page reloads after the front end's 30 s (FIRST_RESTORE_MS) and works with a fresh kernel."""
+    ctx = logged_in_context(platform, browser, "planer-ohne-antwort")
+    page = ctx.new_page()
+    first = connected_without_answers(page, platform)
+    page.wait_for_timeout(20_000)
+    assert page.locator(RESULT).count() == 0 and page_kernel(page) == first[0]  # not before its time
+    assert reloaded_with_a_fresh_kernel(page, first[0], 40)
     move_slider(page, "Ergebnis: 8")
     page.close(run_before_unload=True)
     ctx.close()

@@ -131,6 +131,7 @@ const OFFLINE_NOTICE_MS = 2000; // a blip shorter than this is not worth a notic
 const RECONNECT_GRACE_MS = 30000; // not connected again within this: lost (the gateway drops a kernel after 45 s)
 const DISCONNECTED_GRACE_MS = 3000; // the connection gave up (or closed on purpose) and did not come back
 const RESTORE_AFTER_RECONNECT_MS = 15000; // the widgets must be restored from the kernel by then
+const FIRST_RESTORE_MS = 30000; // the widgets' state must have come from the kernel this long after the page's start
 const IOPUB_CHECK_MS = 5000; // after a reconnect, the kernel's answer must arrive over iopub by then
 const MAX_SILENT_RECONNECTS = 2; // reconnects without answers over iopub before the page reloads
 const RELOAD_DELAY_MS = 3000;
@@ -245,6 +246,15 @@ function watchKernel(kernel, manager) {
     leaving = true;
     clearTimers();
   });
+  // The widgets appear once the kernel has sent their state. Should that never happen (its
+  // answers lost on the way, the widget manager's request failed: it then does nothing more),
+  // the page would show "Loading widget..." for good; it reloads instead, as for a lost kernel.
+  const firstRestore = window.setTimeout(() => {
+    if (!manager.restoredStatus) {
+      lose('widgets not restored');
+    }
+  }, FIRST_RESTORE_MS);
+  manager.restored.connect(() => window.clearTimeout(firstRestore));
   kernel.statusChanged.connect((_, status) => {
     if (status === 'dead' || status === 'restarting' || status === 'autorestarting') {
       lose(`kernel ${status}`);
