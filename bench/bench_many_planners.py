@@ -336,12 +336,17 @@ def browser_cpu_part(rnd: dict) -> str:
             f"the benchmark's clients {used.get(BENCH_CPU, 0.0)}; ")
 
 
+def rounded_waits(waits: list[float | None]) -> list[int | None]:
+    """A planner's CPU waits per change in whole milliseconds (None: not read)."""
+    return [None if w is None else round(w) for w in waits]
+
+
 def client_waits(r: dict) -> str:
     """`` client_wait_ms=[...]`` for a planner whose changes were timed with their CPU waits."""
     waits = r.get("changes_client_wait_ms")
     if not waits or all(w is None for w in waits):
         return ""
-    return f" client_wait_ms={[None if w is None else round(w) for w in waits]}"
+    return f" client_wait_ms={rounded_waits(waits)}"
 
 
 def waited_ms(since: float | None) -> float | None:
@@ -2105,8 +2110,7 @@ def summarize(bench, n, n_browsers, cap, planners, t0, closed_at, samples, basel
         "planner_details": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()
                              if k not in ("changes_ms", "changes_client_wait_ms")}
                             | {"changes_ms": [round(x) for x in r.get("changes_ms", [])]}
-                            | ({"changes_client_wait_ms": [None if x is None else round(x)
-                                                           for x in r["changes_client_wait_ms"]]}
+                            | ({"changes_client_wait_ms": rounded_waits(r["changes_client_wait_ms"])}
                                if "changes_client_wait_ms" in r else {})
                             for r in results],
     }

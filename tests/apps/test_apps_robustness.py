@@ -406,14 +406,20 @@ RELOADED_AND_READY = ("() => JSON.parse(sessionStorage.getItem('bif-app-reloads'
                       f" && !!document.querySelector('{RESULT}')")
 
 
-def reloaded_and_ready(page, timeout: float) -> bool:
-    """The page reloaded itself once and shows its app (asked across the reload)."""
+def reloaded_and_ready(page, timeout: float, replaced: list[str]) -> bool:
+    """The page reloaded itself once and shows its app, with a kernel not in ``replaced`` (a
+    list read at each look: the test's handlers fill it while the page loads)."""
     def ready() -> bool:
         try:
-            return page.evaluate(RELOADED_AND_READY)
+            return page.evaluate(RELOADED_AND_READY) and page_kernel(page) not in replaced
         except Exception:  # noqa: BLE001 - between two documents
             return False
-    return wait_until(ready, timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        page.wait_for_timeout(250)  # (Playwright's event handlers run meanwhile)
+    return False
 
 
 def page_kernel(page) -> str:
@@ -437,8 +443,7 @@ def test_a_page_that_asks_for_its_kernel_after_it_was_shut_down_reloads_itself(p
 
     page.route(re.compile(r".*/api/kernels/[0-9a-f-]{36}(\?.*)?$"), after_the_orphan_check)
     page.goto(app_url(platform, SLIDER))
-    assert reloaded_and_ready(page, ORPHAN_TIMEOUT + 90)
-    assert late and page_kernel(page) != late[0]
+    assert reloaded_and_ready(page, ORPHAN_TIMEOUT + 90, replaced=late) and late
     move_slider(page, "Ergebnis: 8")
     page.close(run_before_unload=True)
     ctx.close()
@@ -464,8 +469,7 @@ def test_a_page_whose_first_connection_never_got_through_reloads_when_its_kernel
 
     page.route_web_socket(re.compile(r".*/api/kernels/[0-9a-f-]{36}/channels.*"), kernel_socket)
     page.goto(app_url(platform, SLIDER))
-    assert reloaded_and_ready(page, ORPHAN_TIMEOUT + 120)
-    assert blocked and page_kernel(page) != blocked[0]
+    assert reloaded_and_ready(page, ORPHAN_TIMEOUT + 120, replaced=blocked) and blocked
     assert not voila_kernel_exists(platform, blocked[0])
     move_slider(page, "Ergebnis: 8")
     page.close(run_before_unload=True)
@@ -497,21 +501,6 @@ def test_a_kernel_connection_ends_with_its_kernel(platform, browser):
     ctx.close()
 
 
-def reloaded_with_a_fresh_kernel(page, old_kernel: str, timeout: float) -> bool:
-    """The page reloaded itself (once) and works with another kernel than ``old_kernel``."""
-    def fresh() -> bool:
-        try:
-            return page.evaluate(RELOADED_AND_READY) and page_kernel(page) != old_kernel
-        except Exception:  # noqa: BLE001 - between two documents
-            return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if fresh():
-            return True
-        page.wait_for_timeout(250)  # (Playwright's event handlers run meanwhile)
-    return False
-
-
 def test_a_working_page_whose_kernel_was_shut_down_reloads_itself(platform, browser):
     ctx = logged_in_context(platform, browser, "planer-gekappt")
     page = ctx.new_page()
@@ -519,7 +508,7 @@ def test_a_working_page_whose_kernel_was_shut_down_reloads_itself(platform, brow
     page.wait_for_selector(RESULT)
     kid = page_kernel(page)
     shut_down_past_the_gateway(platform, kid)
-    assert reloaded_with_a_fresh_kernel(page, kid, 60)
+    assert reloaded_and_ready(page, 60, replaced=[kid])
     move_slider(page, "Ergebnis: 8")
     page.close(run_before_unload=True)
     ctx.close()
@@ -560,7 +549,7 @@ def test_a_page_whose_kernel_ends_while_its_widgets_load_reloads_itself(platform
     page = ctx.new_page()
     first = connected_without_answers(page, platform)
     shut_down_past_the_gateway(platform, first[0])
-    assert reloaded_with_a_fresh_kernel(page, first[0], 60)
+    assert reloaded_and_ready(page, 60, replaced=first)
     move_slider(page, "Ergebnis: 8")
     page.close(run_before_unload=True)
     ctx.close()
@@ -574,7 +563,7 @@ def test_a_page_whose_widgets_never_come_reloads_itself(platform, browser):
     first = connected_without_answers(page, platform)
     page.wait_for_timeout(20_000)
     assert page.locator(RESULT).count() == 0 and page_kernel(page) == first[0]  # not before its time
-    assert reloaded_with_a_fresh_kernel(page, first[0], 40)
+    assert reloaded_and_ready(page, 40, replaced=first)
     move_slider(page, "Ergebnis: 8")
     page.close(run_before_unload=True)
     ctx.close()

@@ -765,7 +765,7 @@ class KernelSocketHandler(HubUserMixin, KernelSocketProxy):
 
     def open(self, *args, **kwargs) -> None:
         super().open(*args, **kwargs)
-        if self._binding is not None and self._refusal is None:
+        if self._binding is not None:  # (only set for a connection that is not refused)
             self._ending = asyncio.ensure_future(self._close_when_ended(self._binding))
 
     async def _close_when_ended(self, binding) -> None:
