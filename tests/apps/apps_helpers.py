@@ -79,17 +79,22 @@ def api(platform, path: str, token: str | None = None, body: dict | None = None,
     return status, json.loads(raw or b"{}")
 
 
-def voila_kernel_exists(platform, kid: str) -> bool:
-    """Does Voilà still hold kernel ``kid`` (asked with its own token, past the gateway)?"""
+def voila_get(platform, path: str) -> dict | None:
+    """``GET`` of Voilà's API at ``path``, with Voilà's own token, past the gateway; None for 404."""
     cfg = platform.cfg()
-    req = urllib.request.Request(f"{cfg.voila_url}/api/kernels/{kid}",
+    req = urllib.request.Request(f"{cfg.voila_url}/{path}",
                                  headers={"Authorization": f"token {cfg.voila_token_file.read_text().strip()}"})
     try:
-        urllib.request.urlopen(req, timeout=10).close()
-        return True
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
     except urllib.error.HTTPError as e:
         assert e.code == 404
-        return False
+        return None
+
+
+def voila_kernel_exists(platform, kid: str) -> bool:
+    """Does Voilà still hold kernel ``kid``?"""
+    return voila_get(platform, f"api/kernels/{kid}") is not None
 
 
 def run_async(coroutine):

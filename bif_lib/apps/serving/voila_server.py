@@ -37,6 +37,7 @@ import os
 import re
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -159,6 +160,16 @@ class BifKernelManager(AsyncMappingKernelManager):
         if self.shared is not None and kernel_id in self.shared.kernel_ids():
             return None
         return await super().cull_kernel_if_idle(kernel_id)
+
+    def handed_out(self, kernel_id: str) -> None:
+        """A preheated kernel was given to a page: it counts as active from now on. The culler
+        measures idleness from a kernel's last message, and Voilà's pool keeps it from culling
+        only the kernels still in the pool: one that waited there longer than
+        ``cull_idle_timeout`` (a quiet weekend) was cullable from the moment a page took it
+        until the page connected, and the page had to reload."""
+        kernel = self._kernels.get(kernel_id)
+        if kernel is not None:
+            kernel.last_activity = datetime.now(UTC)  # as jupyter_server notes activity
 
     async def start_kernel(self, *args, **kwargs):
         env = kernel_env(dict(kwargs.get("env") or os.environ), self.secrets)
@@ -386,9 +397,27 @@ class BifVoila(Voila):
                                           prepare_steps=self.bif_prepare_steps)
         BifKernelManager.shared = shared
         settings["bif_shared"] = shared
+        self._note_hand_outs(self.kernel_manager)
         self._bif_sweeper = PeriodicCallback(shared.sweep, 10_000)
         self._bif_sweeper.start()
         return settings
+
+
+    @staticmethod
+    def _note_hand_outs(km) -> None:
+        """Tell ``BifKernelManager.handed_out`` which pooled kernel each page gets. Voilà's
+        pooling kernel manager is a class it derives from ours when it starts
+        (``voila_kernel_manager_factory``), so its hand-out is wrapped here, on the instance."""
+        take = getattr(km, "get_rendered_notebook", None)
+        if take is None:  # no preheating: every page starts its own kernel
+            return
+
+        async def get_rendered_notebook(*args, **kwargs):
+            task, rendered, kernel_id = await take(*args, **kwargs)
+            km.handed_out(kernel_id)
+            return task, rendered, kernel_id
+
+        km.get_rendered_notebook = get_rendered_notebook
 
 
 def build_config(conf: dict, token: str) -> Config:
