@@ -402,7 +402,6 @@ class BifVoila(Voila):
         self._bif_sweeper.start()
         return settings
 
-
     @staticmethod
     def _note_hand_outs(km) -> None:
         """Tell ``BifKernelManager.handed_out`` which pooled kernel each page gets. Voilà's
