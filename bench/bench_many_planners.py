@@ -24,8 +24,9 @@ mode is not possible).
    (authorize → ``oauth_callback``) until the gallery answers 200. Login time = from the
    request for the login form until the gallery page has arrived. Then, as a browser does
    on the gallery while its planner chooses, each planner fetches the files the gallery names
-   for fetching ahead (``<link rel="prefetch">``: the app front end, see docs/apps.md,
-   "Speed"); Chromium does so by itself, an HTTP planner in ``HttpPlanner.prefetch``.
+   for fetching ahead (``<link rel="prefetch">``, the scripts ``"modulepreload"``: the app
+   front end, see docs/apps.md, "Speed"); Chromium does so by itself (and compiles the
+   scripts), an HTTP planner in ``HttpPlanner.prefetch``.
 2. **Everyone opens the app at the same moment (T0)** and changes the Stadtteil
    ``--changes`` times (default 5), then closes the page.
 
@@ -433,13 +434,14 @@ class AssetLinks(HTMLParser):
         links.close()
         return links.urls
 
-    PREFETCH = re.compile(r"<link\b[^>]*\brel=\"?prefetch\b[^>]*>", re.IGNORECASE)
+    PREFETCH = re.compile(r"<link\b[^>]*\brel=\"?(?:prefetch|modulepreload)\b[^>]*>", re.IGNORECASE)
     HREF = re.compile(r"\bhref=\"([^\"]+)\"", re.IGNORECASE)
 
     @classmethod
     def prefetched(cls, html: str, url: str) -> list[str]:
-        """The URLs a page lets the browser fetch ahead (``<link rel="prefetch">``, the gallery's
-        app front end), absolute, on the page's own host."""
+        """The URLs a page lets the browser fetch ahead (``<link rel="prefetch">`` or, for
+        scripts, ``"modulepreload"``: the gallery's app front end), absolute, on the page's own
+        host."""
         host = urllib.parse.urlsplit(url).netloc
         found = (cls.HREF.search(tag.group(0)) for tag in cls.PREFETCH.finditer(html))
         return [u for u in (urllib.parse.urljoin(url, html_unescape(h.group(1))) for h in found if h)

@@ -156,14 +156,18 @@ def test_planner_opens_app_and_widget_updates_output(platform, planner):
 
 def test_the_gallery_fetches_the_app_front_end_ahead(platform, browser):
     """While a planner chooses an app, the browser fetches the files of BIF's app front end
-    that the gallery names (``<link rel="prefetch">``): the first open of an app finds all of
-    them in the browser's cache. The gallery names exactly what an app page loads."""
+    that the gallery names (``<link rel="prefetch">``, for the scripts ``"modulepreload"``,
+    which also compiles them): the first open of an app finds all of them in the browser's
+    cache. The gallery names exactly what an app page loads."""
     ctx = new_context(browser)
     try:
         page = ctx.new_page()
         login(page, platform.hub_url, "planer")
         page.wait_for_url(platform.gallery_url)
-        ahead = page.eval_on_selector_all('link[rel="prefetch"]', "links => links.map(l => l.href)")
+        ahead = page.eval_on_selector_all('link[rel="prefetch"], link[rel="modulepreload"]',
+                                          "links => links.map(l => [l.rel, l.href])")
+        assert all((rel == "modulepreload") == href.split("?")[0].endswith(".js") for rel, href in ahead), ahead
+        ahead = [href for _, href in ahead]
         assert any(u.split("?")[0].endswith("/bif-app.js") for u in ahead), ahead
         page.wait_for_function("urls => urls.every(u => performance.getEntriesByName(u).some(e => e.responseEnd > 0))",
                                arg=ahead)

@@ -242,6 +242,7 @@ GALLERY = """<!DOCTYPE html><html><head>
 <link rel="prefetch" href="/file/kept-1.css?v=1&amp;x=2">
 <link href="/file/kept-2.css" rel="prefetch">
 <link rel="prefetch" href="/file/asked.css">
+<link rel="modulepreload" href="/file/front.js?v=3">
 <link rel="prefetch" href="https://cdn.example.org/elsewhere.js">
 <link rel="preload" href="/file/preloaded.css">
 </head><body></body></html>"""
@@ -250,8 +251,9 @@ GALLERY = """<!DOCTYPE html><html><head>
 def test_the_gallerys_files_to_fetch_ahead_are_found():
     assert AssetLinks.prefetched(GALLERY, "http://127.0.0.1:8000/services/bif-apps/") == [
         "http://127.0.0.1:8000/file/kept-1.css?v=1&x=2", "http://127.0.0.1:8000/file/kept-2.css",
-        "http://127.0.0.1:8000/file/asked.css"]
-    assert AssetLinks.prefetched(PAGE, "http://127.0.0.1:8000/app/x/") == []
+        "http://127.0.0.1:8000/file/asked.css", "http://127.0.0.1:8000/file/front.js?v=3"]
+    # a page's own modulepreload is fetched at once too, whether the page runs it or not
+    assert AssetLinks.prefetched(PAGE, "http://127.0.0.1:8000/app/x/") == ["http://127.0.0.1:8000/static/chunk.js"]
 
 
 def test_a_planner_fetches_ahead_what_the_gallery_names_as_a_browser_does():
@@ -274,7 +276,7 @@ def test_a_planner_fetches_ahead_what_the_gallery_names_as_a_browser_does():
         return ahead, fetched, sorted(server.requested), planner.r
 
     ahead, fetched, requested, r = run_async(scenario())
-    assert ahead == ["asked.css", "kept-1.css", "kept-2.css"]
+    assert ahead == ["asked.css", "front.js", "kept-1.css", "kept-2.css"]
     assert r["prefetched"] == 2 and r["assets_cached"] == 2
     assert fetched == 2 * 2000 and requested == ["asked.css", "plain.css"]
 

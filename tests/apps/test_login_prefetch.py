@@ -49,7 +49,11 @@ def test_the_login_page_on_the_way_to_an_app_fetches_its_front_end_ahead(platfor
         page.wait_for_selector("#username_input")
         assert "Anmelden" in page.title()
         page.wait_for_function("() => document.querySelectorAll('link[rel=prefetch]').length > 0")
-        ahead = page.eval_on_selector_all('link[rel="prefetch"]', "links => links.map(l => l.href)")
+        ahead = page.eval_on_selector_all('link[rel="prefetch"], link[rel="modulepreload"]',
+                                          "links => links.map(l => [l.rel, l.href])")
+        # the scripts are also compiled ahead (modulepreload), the style sheets only fetched
+        assert all((rel == "modulepreload") == href.split("?")[0].endswith(".js") for rel, href in ahead), ahead
+        ahead = [href for _, href in ahead]
         assert sorted(ahead) == sorted(named_ahead(platform))
         page.wait_for_function("urls => urls.every(u => performance.getEntriesByName(u).some(e => e.responseEnd > 0))",
                                arg=ahead)

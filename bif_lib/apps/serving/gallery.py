@@ -130,8 +130,10 @@ def items_for_user(registry: Registry, user: dict, prefix: str) -> list[GalleryI
 def front_end_ahead(frontends: Iterable[str], assets_prefix: str) -> list[str]:
     """The files of BIF's app front end, if one of the apps uses it (``frontends``: each app's
     front end as recorded at publication, ``GalleryItem.frontend``): the gallery names them
-    for the browser to fetch while the person chooses an app (``<link rel="prefetch">``), and
-    the hub's login page on the way to an app asks for them (``assets/ahead``, service.py).
+    for the browser to fetch while the person chooses an app (``<link rel="prefetch">``; the
+    scripts as ``"modulepreload"``, which also compiles them for the app page in the same
+    tab), and the hub's login page on the way to an app asks for them (``assets/ahead``,
+    service.py).
 
     Every app page with that front end loads the same files (1.6 MB, 460 KB compressed), cached for
     good under the versioned ``assets/<key>/`` prefix. Fetched ahead, the first open of an
