@@ -1,5 +1,5 @@
 """Voilà's idle culler and the preheated pool, against the real thing (hub + proxy + gateway +
-preheated Voilà, culling after a few seconds instead of 15 minutes).
+preheated Voilà, culling after seconds instead of 15 minutes).
 
 A pooled kernel is never culled while it waits, but the culler measures idleness from a
 kernel's last message: a kernel that waited longer than ``apps.cull_idle_timeout`` (a quiet
@@ -21,7 +21,7 @@ from test_apps_robustness import KERNEL_ID, wait_until
 pytestmark = pytest.mark.timeout(240)
 
 APP = "slider-app"
-CULL_IDLE_TIMEOUT = 4
+CULL_IDLE_TIMEOUT = 8  # long enough that a slow machine gets the page and looks in time
 SETTINGS = {
     "shared_view": False,  # a kernel per page
     "cull_idle_timeout": CULL_IDLE_TIMEOUT, "cull_interval": 1,
@@ -56,11 +56,12 @@ def test_a_kernel_that_waited_long_in_the_pool_is_not_culled_when_a_page_takes_i
     kid = KERNEL_ID.search(response.text()).group(1)
     assert kid == pooled[0]
 
-    # three cull passes later its kernel is still there (before: culled within one)
+    # three cull passes later its kernel is still there (before: culled within one), idle
+    # since the hand-out, not since the pool
     time.sleep(3)
     taken = kernel(platform, kid)
     assert taken is not None and taken["connections"] == 0
-    assert idle_s(taken) < 3.5
+    assert idle_s(taken) < CULL_IDLE_TIMEOUT
 
     # the culler still works: a page that never connects loses the kernel after the timeout
     assert wait_until(lambda: kernel(platform, kid) is None, CULL_IDLE_TIMEOUT + 10)
