@@ -569,6 +569,53 @@ def test_a_page_whose_widgets_never_come_reloads_itself(platform, browser):
     ctx.close()
 
 
+def test_widgets_whose_state_comes_as_the_wait_for_them_ends_are_shown(platform, browser):
+    """ipywidgets' manager waits 2 s (in steps of 100 ms) for the model of a widget the page
+    shows, and calls it missing for good if the widgets' state has come from the kernel by then.
+    State that came during the wait's last step left "Error displaying widget: model not found"
+    on the page for good (on a busy machine, one of eight pages opened at once; ipywidgets#4040).
+    The page's clock is Playwright's fake one: the widgets' state is let through exactly then."""
+    ctx = logged_in_context(platform, browser, "planer-knapp")
+    page = ctx.new_page()
+    page.clock.install()
+    page.clock.pause_at(time.time() + 1)  # the page's timers fire only when the test says so
+    held, socket = [], {}
+
+    def kernel_socket(ws):
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+
+        def to_page(message):
+            state = "update_states" in message if isinstance(message, str) else b"update_states" in message
+            if state and not socket.get("released"):
+                held.append(message)
+            else:
+                ws.send(message)
+        server.on_message(to_page)
+        socket["page"] = ws
+
+    page.route_web_socket(re.compile(r".*/api/kernels/[0-9a-f-]{36}/channels.*"), kernel_socket)
+    page.goto(app_url(platform, SLIDER), wait_until="commit")
+    for _ in range(240):  # the page has asked for the widgets' state: it waits for their models
+        if held:
+            break
+        page.wait_for_timeout(250)
+    assert held and page.locator(RESULT).count() == 0
+    page.clock.run_for(1950)  # the wait's last step: the models are looked for again at 2000 ms
+    socket["released"] = True
+    for message in held:
+        socket["page"].send(message)
+    page.wait_for_timeout(1500)  # the state is applied (no timers needed)
+    page.clock.run_for(200)
+    page.clock.resume()
+    page.wait_for_function("document.querySelector('.bif-result') || "
+                           "document.body.innerText.includes('model not found')", timeout=30_000)
+    assert page.locator(RESULT).count() == 1, page.inner_text("body")
+    move_slider(page, "Ergebnis: 8")
+    page.close(run_before_unload=True)
+    ctx.close()
+
+
 # --- 3. many planners at once, and limits per person -------------------------------------------------
 
 def test_eight_simultaneous_opens_all_succeed(platform, browser):

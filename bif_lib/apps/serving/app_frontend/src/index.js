@@ -131,6 +131,7 @@ const OFFLINE_NOTICE_MS = 2000; // a blip shorter than this is not worth a notic
 const RECONNECT_GRACE_MS = 30000; // not connected again within this: lost (the gateway drops a kernel after 45 s)
 const DISCONNECTED_GRACE_MS = 3000; // the connection gave up (or closed on purpose) and did not come back
 const RESTORE_AFTER_RECONNECT_MS = 15000; // the widgets must be restored from the kernel by then
+const MODEL_WAIT_MS = 2000; // a model looked for before the restore has ended (AppWidgetManager.get_model)
 const FIRST_RESTORE_MS = 30000; // the widgets' state must have come from the kernel this long after the page's start
 const IOPUB_CHECK_MS = 5000; // after a reconnect, the kernel's answer must arrive over iopub by then
 const MAX_SILENT_RECONNECTS = 2; // reconnects without answers over iopub before the page reloads
@@ -360,6 +361,56 @@ class AppWidgetManager extends KernelWidgetManager {
   async _make_model(options, serializedState) {
     await leaflet.ensureState(options.model_module, serializedState);
     return super._make_model(options, serializedState);
+  }
+
+  // ManagerBase.get_model waits 2 s (in steps of 100 ms) for a model that is not there yet and
+  // then fails without looking a last time; the widget renderer calls the model missing for good
+  // when the manager has been restored by then. A restore that ended in the wait's last step (a
+  // busy machine, many pages opening at once) left "Error displaying widget: model not found"
+  // on the page for good (ipywidgets#4040, open). Here a model looked for before the manager is
+  // restored is first waited for until it is registered or the restore has ended (then every
+  // model of the kernel is there), at most MODEL_WAIT_MS: the restore itself looks for the
+  // children of the models it creates, and must not wait for its own end; then as ManagerBase
+  // does, and a last look.
+  async get_model(modelId) {
+    if (!this.has_model(modelId) && !this.restoredStatus) {
+      let timer;
+      await new Promise(resolve => {
+        const waiting = (this._bifWaiting ??= new Map());
+        waiting.set(modelId, [...(waiting.get(modelId) || []), resolve]);
+        if (!this._bifRestoreHeard) {
+          this._bifRestoreHeard = true;
+          this.restored.connect(() => this._bifWake());
+        }
+        timer = window.setTimeout(resolve, MODEL_WAIT_MS);
+      });
+      window.clearTimeout(timer);
+    }
+    try {
+      return await super.get_model(modelId);
+    } catch (error) {
+      if (this.has_model(modelId)) {
+        return this._models[modelId];
+      }
+      throw error;
+    }
+  }
+
+  register_model(modelId, modelPromise) {
+    super.register_model(modelId, modelPromise);
+    this._bifWake(modelId);
+  }
+
+  _bifWake(modelId) {
+    // one model registered, or (without an id) the restore ended: its waiters look again
+    const waiting = this._bifWaiting;
+    if (!waiting) {
+      return;
+    }
+    for (const id of modelId === undefined ? [...waiting.keys()] : [modelId]) {
+      (waiting.get(id) || []).forEach(resolve => resolve());
+      waiting.delete(id);
+    }
   }
 
   // After a reconnect. What the kernel sent while the connection broke is lost with it
