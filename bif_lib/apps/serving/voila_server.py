@@ -71,7 +71,7 @@ def _load_by_path(name: str, path: Path):
 
 if __package__:
     from bif_lib.apps.registry import Registry, served_name
-    from bif_lib.apps.serving import kernel_forks, shared_views
+    from bif_lib.apps.serving import kernel_forks, shared_views, template_cache
     from bif_lib.apps.serving.frontend import page_config_hook
 else:
     _registry = _load_by_path("bif_apps_registry", HERE.parent / "registry.py")
@@ -79,6 +79,7 @@ else:
     page_config_hook = _load_by_path("bif_apps_frontend", HERE / "frontend.py").page_config_hook
     kernel_forks = _load_by_path("bif_apps_kernel_forks", HERE / "kernel_forks.py")
     shared_views = _load_by_path("bif_apps_shared_views", HERE / "shared_views.py")
+    template_cache = _load_by_path("bif_apps_template_cache", HERE / "template_cache.py")
 
 TEMPLATE_ROOT = HERE / "share"
 # seconds between starting two kernels of a pool (Voilà's default 0.5: a pool refills without
@@ -487,6 +488,7 @@ def main() -> None:
     if not undumpable:
         log.warning("PR_SET_DUMPABLE failed: app kernels could read this process's memory")
     BifKernelManager.secrets = (token,)
+    template_cache.install()  # pages' templates compiled once, not per kernel (template_cache.py)
     forks = start_fork_server(conf, token)
     BifVoila.bif_shared_dir = str(Path(os.environ.get("TMPDIR") or "/tmp") / f"bif-shared-{os.getpid()}")
     BifVoila.bif_session_idle = float(conf.get("shared_session_idle", 60))
