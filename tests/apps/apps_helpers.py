@@ -8,6 +8,8 @@ import copy
 import getpass
 import json
 import os
+import re
+import time
 import urllib.error
 import urllib.request
 
@@ -16,6 +18,7 @@ from apps_hub import FIXTURES
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 SLIDER_APP = FIXTURES / "slider_app.ipynb"
+KERNEL_ID = re.compile(r'"kernelId":\s*"([0-9a-f-]{36})"')  # an app page's kernel, in its page config
 
 
 def service_user() -> str:
@@ -95,6 +98,16 @@ def voila_get(platform, path: str) -> dict | None:
 def voila_kernel_exists(platform, kid: str) -> bool:
     """Does Voilà still hold kernel ``kid``?"""
     return voila_get(platform, f"api/kernels/{kid}") is not None
+
+
+def wait_until(condition, timeout: float, step: float = 0.5) -> bool:
+    """Whether ``condition()`` holds within ``timeout`` seconds, asked every ``step``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
 
 
 def run_async(coroutine):

@@ -244,9 +244,10 @@ def test_the_gallery_names_the_front_ends_files_when_an_app_uses_it(tmp_path, mo
     prefix = "/services/bif-apps/assets/k3y/"
     version = filter_page_config(json.loads(json.dumps(PAGE)), {"frontend": "bif"})["bifFrontendVersion"]
     static = prefix + "voila/templates/bif/static/"
-    assert front_end_ahead((f for f in ("voila", "bif")), prefix) == [  # as the handlers pass them
-        f"{static}bif-page-base.css?v={version}", f"{static}bif-app.css?v={version}",
-        f"{static}bif-app.js?v={version}", f"{static}bif-chunk-AB12.js"]
+    # as the handlers pass them; the scripts are also compiled ahead, the style sheets only fetched
+    assert front_end_ahead((f for f in ("voila", "bif")), prefix) == [
+        (f"{static}bif-page-base.css?v={version}", "prefetch"), (f"{static}bif-app.css?v={version}", "prefetch"),
+        (f"{static}bif-app.js?v={version}", "modulepreload"), (f"{static}bif-chunk-AB12.js", "modulepreload")]
     # nothing to fetch for apps with Voilà's front end, for no apps, without a built bundle
     assert front_end_ahead(["voila", ""], prefix) == []
     assert front_end_ahead([], prefix) == []

@@ -14,9 +14,8 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from apps_helpers import SLIDER_APP, voila_get
+from apps_helpers import KERNEL_ID, SLIDER_APP, voila_get, wait_until
 from apps_hub import install_app, logged_in_context, running_platform
-from test_apps_robustness import KERNEL_ID, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 

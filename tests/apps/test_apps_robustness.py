@@ -30,7 +30,7 @@ import urllib.request
 import uuid
 
 import pytest
-from apps_helpers import SLIDER_APP, notebook, run_async, voila_kernel_exists
+from apps_helpers import KERNEL_ID, SLIDER_APP, notebook, run_async, voila_kernel_exists, wait_until
 from apps_hub import PageJournal, install_app, logged_in_context, running_platform
 
 pytestmark = pytest.mark.timeout(300)
@@ -63,7 +63,6 @@ SETTINGS = {
     "ws_max_message_size": 2 * 1024 * 1024, "ws_max_connections_per_kernel": 3,
     "watchdog_interval": 1, "watchdog_probe_timeout": 2, "watchdog_failures": 3,
 }
-KERNEL_ID = re.compile(r'"kernelId":\s*"([0-9a-f-]{36})"')
 
 IMAGE_CELL = """\
 import struct, zlib
@@ -203,15 +202,6 @@ def voila_token(platform) -> str:
 
 def voila_pid(platform) -> int:
     return int(platform.cfg().voila_pid_file.read_text())
-
-
-def wait_until(condition, timeout: float, step: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
 
 
 def ws_url(platform, app_id: str, kid: str) -> str:

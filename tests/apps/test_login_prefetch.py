@@ -26,15 +26,15 @@ def platform(environment_access):
                                 prepare=lambda p: publish_notebook(SLIDER_APP, published_by="analyst", cfg=p.cfg()))
 
 
-def named_ahead(platform) -> list[str]:
-    """What the apps service names, asked without a login, as absolute URLs."""
+def named_ahead(platform) -> list[list[str]]:
+    """What the apps service names, asked without a login: ``[rel, absolute URL]`` per file."""
     with urllib.request.urlopen(f"{platform.gallery_url}assets/ahead", timeout=10) as resp:
         assert resp.headers["Content-Type"].startswith("application/json")
-        return [platform.hub_url + path for path in json.load(resp)["files"]]
+        return [[f["rel"], platform.hub_url + f["href"]] for f in json.load(resp)["files"]]
 
 
 def test_the_apps_service_names_its_front_ends_files_to_anybody(platform):
-    files = named_ahead(platform)
+    files = [url for _, url in named_ahead(platform)]
     assert any(u.split("?")[0].endswith("/bif-app.js") for u in files), files
     for url in files:  # public, as they are for every app page
         with urllib.request.urlopen(url, timeout=10) as resp:
@@ -51,10 +51,11 @@ def test_the_login_page_on_the_way_to_an_app_fetches_its_front_end_ahead(platfor
         page.wait_for_function("() => document.querySelectorAll('link[rel=prefetch]').length > 0")
         ahead = page.eval_on_selector_all('link[rel="prefetch"], link[rel="modulepreload"]',
                                           "links => links.map(l => [l.rel, l.href])")
-        # the scripts are also compiled ahead (modulepreload), the style sheets only fetched
+        # as the service names them: the scripts also compiled ahead (modulepreload), the style
+        # sheets only fetched
+        assert sorted(ahead) == sorted(named_ahead(platform))
         assert all((rel == "modulepreload") == href.split("?")[0].endswith(".js") for rel, href in ahead), ahead
         ahead = [href for _, href in ahead]
-        assert sorted(ahead) == sorted(named_ahead(platform))
         page.wait_for_function("urls => urls.every(u => performance.getEntriesByName(u).some(e => e.responseEnd > 0))",
                                arg=ahead)
 

@@ -15,13 +15,12 @@ real thing: JupyterHub + proxy + gateway + preheated Voilà + Chromium.
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from functools import partial
 
 import pytest
-from apps_helpers import SLIDER_APP, notebook
+from apps_helpers import SLIDER_APP, notebook, voila_get, wait_until
 from apps_hub import PageJournal, install_app, logged_in_context, running_platform
 
 pytestmark = pytest.mark.timeout(300)
@@ -90,14 +89,6 @@ def move_slider(page, expected: str, presses: int = 1) -> None:
                            timeout=30_000)
 
 
-def voila_get(platform, path: str) -> dict:
-    cfg = platform.cfg()
-    req = urllib.request.Request(f"{cfg.voila_url}/{path}",
-                                 headers={"Authorization": f"token {cfg.voila_token_file.read_text().strip()}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
 def viewer_kernels(platform) -> list[dict]:
     """Voilà's kernels that are neither waiting in a pool nor an app's template."""
     return [k for k in voila_get(platform, "bif/kernels")["kernels"] if not k["pooled"] and not k["shared"]]
@@ -109,15 +100,6 @@ def shared_status(platform, app_id: str = SLIDER) -> dict:
 
 def page_config(page) -> dict:
     return page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent)")
-
-
-def wait_until(condition, timeout: float, step: float = 0.3) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
 
 
 # --- tests, in order ------------------------------------------------------------------------------

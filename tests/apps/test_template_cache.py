@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import jinja2
 import nbformat
 import pytest
 import voila.notebook_renderer
+from apps_helpers import run_async
 from voila.exporter import VoilaExporter
 from voila.paths import collect_template_paths
 
@@ -53,7 +52,7 @@ def render_app_page(exporter_class) -> str:
     async def html():
         return "".join([part async for part, _ in exporter.generate_from_notebook_node(nb, resources, extra)])
 
-    return asyncio.run(html())
+    return run_async(html())
 
 
 def test_the_second_page_is_rendered_without_compiling_a_template(compiled, monkeypatch):
@@ -91,7 +90,7 @@ def test_async_and_synchronous_environments_keep_their_own_compiled_code(tmp_pat
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(tmp_path), enable_async=is_async)
         env.bytecode_cache = template_cache.CACHES.setdefault(env.is_async, MemoryBytecodeCache())
         template = env.get_template("page.html.j2")
-        return asyncio.run(template.render_async(xs=[1, 2])) if is_async else template.render(xs=[1, 2])
+        return run_async(template.render_async(xs=[1, 2])) if is_async else template.render(xs=[1, 2])
 
     assert render(True) == render(False) == render(True) == render(False) == "12"
     assert len(compiled) == 2

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -127,13 +129,20 @@ def items_for_user(registry: Registry, user: dict, prefix: str) -> list[GalleryI
     return sorted(items, key=lambda i: i.title.lower().translate(_SORT))
 
 
-def front_end_ahead(frontends: Iterable[str], assets_prefix: str) -> list[str]:
+class AheadFile(NamedTuple):
+    """A file of the app front end for the browser to fetch ahead, and how (the ``rel`` of its
+    ``<link>``): the scripts as ``"modulepreload"``, which also compiles them (not run) for the
+    app page in the same tab, everything else as ``"prefetch"``."""
+
+    href: str
+    rel: str
+
+
+def front_end_ahead(frontends: Iterable[str], assets_prefix: str) -> list[AheadFile]:
     """The files of BIF's app front end, if one of the apps uses it (``frontends``: each app's
     front end as recorded at publication, ``GalleryItem.frontend``): the gallery names them
-    for the browser to fetch while the person chooses an app (``<link rel="prefetch">``; the
-    scripts as ``"modulepreload"``, which also compiles them for the app page in the same
-    tab), and the hub's login page on the way to an app asks for them (``assets/ahead``,
-    service.py).
+    for the browser to fetch while the person chooses an app, and the hub's login page on the
+    way to an app asks for them (``assets/ahead``, service.py).
 
     Every app page with that front end loads the same files (1.6 MB, 460 KB compressed), cached for
     good under the versioned ``assets/<key>/`` prefix. Fetched ahead, the first open of an
@@ -143,7 +152,8 @@ def front_end_ahead(frontends: Iterable[str], assets_prefix: str) -> list[str]:
     """
     if LIGHT not in frontends:
         return []
-    return [f"{assets_prefix}{LIGHT_STATIC}{name}" for name in light_frontend_files()]
+    urls = [f"{assets_prefix}{LIGHT_STATIC}{name}" for name in light_frontend_files()]
+    return [AheadFile(url, "modulepreload" if urlsplit(url).path.endswith(".js") else "prefetch") for url in urls]
 
 
 class Pages:
@@ -154,10 +164,11 @@ class Pages:
                                       autoescape=True, trim_blocks=True, lstrip_blocks=True)
         self.common = {"prefix": prefix, "hub_prefix": hub_prefix, "platform_name": platform_name}
 
-    def gallery(self, user: dict, items: list[GalleryItem], *, lab_link: bool, prefetch: list[str] = ()) -> str:
-        """``prefetch``: URLs the browser may fetch while the person chooses (``front_end_ahead``)."""
+    def gallery(self, user: dict, items: list[GalleryItem], *, lab_link: bool,
+                ahead: list[AheadFile] = ()) -> str:
+        """``ahead``: files the browser may fetch while the person chooses (``front_end_ahead``)."""
         return self.env.get_template("gallery.html").render(
-            **self.common, user=user, items=items, lab_link=lab_link, prefetch=prefetch)
+            **self.common, user=user, items=items, lab_link=lab_link, ahead=ahead)
 
     def waiting(self, position: int, *, user: dict | None = None) -> str:
         """The page of somebody waiting in line for an app (streamed; see service.py)."""

@@ -255,9 +255,9 @@ class GalleryHandler(BaseHandler):
         user = self.current_user
         items = items_for_user(self.ctx.registry, user, self.ctx.cfg.service_prefix)
         self.set_header("Cache-Control", "no-store")
-        prefetch = front_end_ahead((item.frontend for item in items), self.ctx.rewriter.assets.decode())
+        ahead = front_end_ahead((item.frontend for item in items), self.ctx.rewriter.assets.decode())
         self.finish(self.ctx.pages.gallery(user, items, lab_link=bool(user_groups(user) & LAB_GROUPS),
-                                           prefetch=prefetch))
+                                           ahead=ahead))
 
 
 class ThumbnailHandler(BaseHandler):
@@ -956,10 +956,11 @@ class HealthHandler(web.RequestHandler):
 
 class FrontEndAheadHandler(web.RequestHandler):
     """``assets/ahead``: the files of BIF's app front end, if an app uses it, as JSON
-    (``{"files": [...]}``), for a page outside this service to let the browser fetch them
-    ahead: the hub's login page on the way to an app (hub_config/templates/login.html), where
-    a planner who opened an app from a bookmark types the password. Public, as the files
-    themselves are (``AssetHandler``): the answer names no app."""
+    (``{"files": [{"href": ..., "rel": ...}, ...]}``, ``gallery.AheadFile``), for a page
+    outside this service to let the browser fetch them ahead: the hub's login page on the way
+    to an app (hub_config/templates/login.html), where a planner who opened an app from a
+    bookmark types the password. Public, as the files themselves are (``AssetHandler``): the
+    answer names no app."""
 
     def initialize(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -967,7 +968,7 @@ class FrontEndAheadHandler(web.RequestHandler):
     def get(self) -> None:
         frontends = (str(app.meta.get("frontend") or "") for app in self.ctx.registry.list_current())
         self.set_header("Cache-Control", "no-cache")  # the files' key changes with the installation
-        self.finish({"files": front_end_ahead(frontends, self.ctx.rewriter.assets.decode())})
+        self.finish({"files": [f._asdict() for f in front_end_ahead(frontends, self.ctx.rewriter.assets.decode())]})
 
 
 class OAuthCallbackHandler(HubOAuthCallbackHandler):

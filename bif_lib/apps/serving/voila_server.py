@@ -168,9 +168,8 @@ class BifKernelManager(AsyncMappingKernelManager):
         only the kernels still in the pool: one that waited there longer than
         ``cull_idle_timeout`` (a quiet weekend) was cullable from the moment a page took it
         until the page connected, and the page had to reload."""
-        kernel = self._kernels.get(kernel_id)
-        if kernel is not None:
-            kernel.last_activity = datetime.now(UTC)  # as jupyter_server notes activity
+        if kernel_id in self:
+            self.get_kernel(kernel_id).last_activity = datetime.now(UTC)  # as jupyter_server notes activity
 
     async def start_kernel(self, *args, **kwargs):
         env = kernel_env(dict(kwargs.get("env") or os.environ), self.secrets)
