@@ -8,7 +8,8 @@ of Voilà's event loop per kernel, against 8 ms with the compiled templates at h
 follows compiled them while the shared pages' changes waited for the same loop.
 
 Jinja's own answer is a bytecode cache (``Environment.bytecode_cache``), usually on disk; here
-one in memory for the process. Jinja checks each template's source against the cached code's
+one in memory for the process, not on disk, where the app kernels (which run under Voilà's
+account) could put code of their own for Voilà to run. Jinja checks each template's source against the cached code's
 checksum whenever it loads it, so a changed template file is compiled again. The code compiled
 for an async environment differs from the synchronous one: one cache for each.
 
@@ -34,9 +35,6 @@ class MemoryBytecodeCache(jinja2.BytecodeCache):
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         self._code[bucket.key] = bucket.bytecode_to_string()
-
-    def clear(self) -> None:
-        self._code.clear()
 
     def __len__(self) -> int:
         return len(self._code)
