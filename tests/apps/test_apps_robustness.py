@@ -563,8 +563,9 @@ def test_widgets_whose_state_comes_as_the_wait_for_them_ends_are_shown(platform,
     """ipywidgets' manager waits 2 s (in steps of 100 ms) for the model of a widget the page
     shows, and calls it missing for good if the widgets' state has come from the kernel by then.
     State that came during the wait's last step left "Error displaying widget: model not found"
-    on the page for good (on a busy machine, one of eight pages opened at once; ipywidgets#4040).
-    The page's clock is Playwright's fake one: the widgets' state is let through exactly then."""
+    (BIF's front end says it in German) on the page for good: on a busy machine, one of eight
+    pages opened at once (ipywidgets#4040). The page's clock is Playwright's fake one: the
+    widgets' state is let through exactly then. Meanwhile the page says it loads, in German."""
     ctx = logged_in_context(platform, browser, "planer-knapp")
     page = ctx.new_page()
     page.clock.install()
@@ -591,6 +592,7 @@ def test_widgets_whose_state_comes_as_the_wait_for_them_ends_are_shown(platform,
             break
         page.wait_for_timeout(250)
     assert held and page.locator(RESULT).count() == 0
+    assert "Wird geladen …" in page.inner_text("body") and "Loading" not in page.inner_text("body")
     page.clock.run_for(1950)  # the wait's last step: the models are looked for again at 2000 ms
     socket["released"] = True
     for message in held:
@@ -599,7 +601,7 @@ def test_widgets_whose_state_comes_as_the_wait_for_them_ends_are_shown(platform,
     page.clock.run_for(200)
     page.clock.resume()
     page.wait_for_function("document.querySelector('.bif-result') || "
-                           "document.body.innerText.includes('model not found')", timeout=30_000)
+                           "document.body.innerText.includes('kann nicht angezeigt werden')", timeout=30_000)
     assert page.locator(RESULT).count() == 1, page.inner_text("body")
     move_slider(page, "Ergebnis: 8")
     page.close(run_before_unload=True)

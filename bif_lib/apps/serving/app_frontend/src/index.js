@@ -445,12 +445,35 @@ class AppWidgetManager extends KernelWidgetManager {
   }
 }
 
+// ipywidgets' renderer writes its notices in English: planners read them in German
+const WIDGET_NOTICES = {
+  'Loading widget...': 'Wird geladen …',
+  'Error displaying widget': 'Dieser Teil der App kann nicht angezeigt werden.',
+  'Error displaying widget: model not found': 'Dieser Teil der App kann nicht angezeigt werden.'
+};
+
+class AppWidgetRenderer extends WidgetRenderer {
+  async renderModel(model) {
+    const rendered = super.renderModel(model); // writes its loading notice before it first waits
+    this.germanNotice();
+    await rendered;
+    this.germanNotice();
+  }
+
+  germanNotice() {
+    const german = WIDGET_NOTICES[this.node.textContent];
+    if (german) {
+      this.node.textContent = german;
+    }
+  }
+}
+
 function widgetManager(kernel, rendermime) {
   const manager = new AppWidgetManager(kernel, rendermime);
   registerWidgetModules(manager);
   rendermime.removeMimeType(WIDGET_VIEW);
   rendermime.addFactory(
-    { safe: false, mimeTypes: [WIDGET_VIEW], createRenderer: options => new WidgetRenderer(options, manager) },
+    { safe: false, mimeTypes: [WIDGET_VIEW], createRenderer: options => new AppWidgetRenderer(options, manager) },
     -10
   );
   return manager;
