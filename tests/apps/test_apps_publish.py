@@ -94,6 +94,36 @@ def test_run_as_service_account_records_data_and_thumbnail(cfg, registry):
     assert Image.open(result.app.thumbnail).getpixel((320, 180)) == (0, 90, 160)
 
 
+CLOSED_CHILD = """\
+import ipywidgets as widgets
+from IPython.display import display
+
+gone = widgets.Label("weg")
+display(widgets.VBox([gone, widgets.HTML("bleibt")]))
+gone.close()
+"""
+
+
+def test_widgets_a_page_cannot_get_are_refused(cfg, registry):
+    """A box whose child was closed: the kernel cannot send the widgets' state to any page, which
+    would then never finish loading. Refused, with what to do; taken out of the box first, fine."""
+    existing_app(registry)
+    with pytest.raises(PublishError) as err:
+        publish(slider_notebook() | {"cells": [nbformat.v4.new_code_cell(CLOSED_CHILD)]}, cfg, registry,
+                filename="slider_app.ipynb")
+    text = err.value.german()
+    assert "nicht veröffentlicht" in text and "Zustand seiner Widgets" in text and "VBox" in text, text
+    assert ".close()" in text and "box.children" in text
+    assert registry.versions("slider-app") == [1]
+    fixed = CLOSED_CHILD.replace("display(widgets.VBox([gone, widgets.HTML(\"bleibt\")]))\ngone.close()",
+                                 "box = widgets.VBox([gone, widgets.HTML(\"bleibt\")])\ndisplay(box)\n"
+                                 "box.children = box.children[1:]\ngone.close()")
+    assert fixed != CLOSED_CHILD
+    result = publish(slider_notebook() | {"cells": [nbformat.v4.new_code_cell(fixed)]}, cfg, registry,
+                     filename="slider_app.ipynb")
+    assert result.version == 2
+
+
 def test_timeout_is_enforced(cfg, registry):
     from dataclasses import replace
 

@@ -227,6 +227,12 @@ def _error_text(text: str | None, stderr: str, box: sandboxing.Sandbox | None) -
         return f"Das Notebook ließ sich nicht ausführen: {tail or 'unbekannter Fehler'}"
     if info.get("kind") == "timeout":
         return f"Zelle {info.get('cell')} lief länger als {info.get('timeout')} Sekunden."
+    if info.get("kind") == "widgets":
+        listed = "; ".join(str(w) for w in info.get("widgets") or []) or "unbekannt"
+        return ("Das Notebook läuft durch, aber der Zustand seiner Widgets lässt sich nicht an die Seite der "
+                f"App senden (betroffen: {listed}). Die Seite würde bei niemandem fertig laden. "
+                "Meist enthält eine Box (VBox, HBox, Tab, Accordion …) ein Widget, das mit .close() geschlossen "
+                "wurde: Nehmen Sie es zuerst aus der Box (box.children = [...]).")
     where = f"Zelle {info['cell']}: " if info.get("cell") else ""
     message = f"{where}{info.get('ename', 'Fehler')}: {info.get('evalue', '')}".strip()
     if _denied(info):
